@@ -1,0 +1,94 @@
+#pragma once
+// A layer of a model: shape inference, parameters, forward and backward on the CPU.
+// Shapes passed to build() are per sample (no batch dimension); tensors carry the batch first.
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sat/nm.hpp"
+#include "sat/tensor.hpp"
+
+namespace sat {
+
+// Training method (DESIGN §3).
+enum class Method { dense, srste, bdwp };
+const char* method_name(Method m);
+Method parse_method(const std::string& s);   // throws sat::Error naming the text
+
+struct StepContext {
+  Method method = Method::bdwp;
+  bool training = true;                      // false: inference (no caches, BN uses running stats)
+};
+
+using Rng = std::mt19937_64;
+
+// FP32 master tensor with its gradient and momentum. Non-trainable ones (BatchNorm running
+// statistics) are saved in checkpoints but skipped by the optimizer.
+struct Param {
+  std::string name;                          // "conv1.weight", filled in by Model
+  Shape shape;
+  std::vector<float> value, grad, momentum;
+  bool trainable = true;
+  bool decay = true;                         // weight decay applies (weights, not biases/norms)
+
+  Param() = default;
+  Param(std::string n, Shape s, bool train = true, bool wd = true);
+  int64_t numel() const { return static_cast<int64_t>(value.size()); }
+};
+
+// The N:M state of one Linear/Conv weight W[cout][k] (k = cin*kh*kw, flattened (cin, kh, kw)).
+// Pre-generation (regenerate) derives both compressed forms from the FP32 master weights.
+struct SparseWeight {
+  Param* weight = nullptr;
+  int64_t cout = 0, k = 0;
+  NM nm{1, 1};                               // effective setting (dense when it cannot apply)
+  std::string dense_reason;                  // why a requested N:M does not apply; empty otherwise
+  NMCompressed fwd;                          // W_F: pruned along K   (FF in srste and bdwp)
+  NMCompressed bwd;                          // W_B: pruned along Cout (BP in bdwp)
+  std::vector<uint8_t> mask_f;               // keep-mask of W_F, for the SR-STE term
+  std::vector<float> dense;                  // BF16-valued dense operand of the dense products:
+                                             // W (dense), decompressed W_F (srste BP); else empty
+
+  bool sparse() const { return !nm.dense(); }
+  // Whether FF / BP run the N:M kernel under `method` (else they run dense on `dense`).
+  bool ff_sparse(Method m) const { return sparse() && m != Method::dense; }
+  bool bp_sparse(Method m) const { return sparse() && m == Method::bdwp; }
+  // Pre-generation: rebuilds the forms `method` reads from weight->value. Called once per step
+  // right after the update, and after initialisation or loading.
+  void regenerate(Method method);
+};
+
+// One row of `sat summary`.
+struct LayerInfo {
+  std::string name, type;
+  Shape in, out;                             // per sample
+  double flops_ff = 0, flops_bp = 0, flops_wu = 0;   // per sample, at the effective sparsity
+  int64_t params = 0;
+  std::string sparsity;                      // "2:8", "dense", or "dense (Cout 10 % 8 != 0)"
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual std::string type() const = 0;
+  // Infers the output shape, allocates and initialises parameters. Throws sat::Error on a shape
+  // the layer cannot take, naming the layer.
+  virtual Shape build(const Shape& in, Rng& rng) = 0;
+  // In training mode caches what backward needs.
+  virtual Tensor forward(const Tensor& x, const StepContext& ctx) = 0;
+  // Returns dL/dx and adds dL/dparam into each Param::grad.
+  virtual Tensor backward(const Tensor& dy, const StepContext& ctx) = 0;
+
+  virtual void params(std::vector<Param*>& out) {}
+  virtual void sparse_weights(std::vector<SparseWeight*>& out) {}
+  // Appends this layer's summary row(s) (containers append their children's).
+  virtual void describe(std::vector<LayerInfo>& out, Method method) const = 0;
+
+  std::string name;                          // "conv1", "block2.body.0", set by the model builder
+  Shape in_shape, out_shape;                 // set by build()
+};
+
+using LayerPtr = std::unique_ptr<Layer>;
+
+}  // namespace sat

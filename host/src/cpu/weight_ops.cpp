@@ -1,0 +1,38 @@
+#include "cpu/weight_ops.hpp"
+
+#include "cpu/gemm.hpp"
+
+namespace sat::cpu {
+
+void ff_product(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt) {
+  if (w.ff_sparse(method)) {
+    spmm_nm(w.fwd, xt, cols, cols, yt, cols);
+  } else {
+    sgemm(false, false, w.cout, cols, w.k, 1.0f, w.dense.data(), w.k, xt, cols, 0.0f, yt, cols);
+  }
+}
+
+void bp_product(const SparseWeight& w, Method method, const float* dyt, int64_t cols, float* dxt) {
+  if (w.bp_sparse(method)) {
+    spmm_nm(w.bwd, dyt, cols, cols, dxt, cols);
+  } else {
+    sgemm(true, false, w.k, cols, w.cout, 1.0f, w.dense.data(), w.k, dyt, cols, 0.0f, dxt, cols);
+  }
+}
+
+void wu_product(const SparseWeight& w, const float* dyt, const float* xt, int64_t cols) {
+  sgemm(false, true, w.cout, w.k, cols, 1.0f, dyt, cols, xt, cols, 1.0f, w.weight->grad.data(),
+        w.k);
+}
+
+double ff_macs_per_col(const SparseWeight& w, Method method) {
+  const double dense = static_cast<double>(w.cout) * static_cast<double>(w.k);
+  return w.ff_sparse(method) ? dense * w.nm.n / w.nm.m : dense;
+}
+
+double bp_macs_per_col(const SparseWeight& w, Method method) {
+  const double dense = static_cast<double>(w.cout) * static_cast<double>(w.k);
+  return w.bp_sparse(method) ? dense * w.nm.n / w.nm.m : dense;
+}
+
+}  // namespace sat::cpu

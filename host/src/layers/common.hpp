@@ -1,0 +1,25 @@
+#pragma once
+// Pieces shared by the layer implementations.
+#include <string>
+#include <vector>
+
+#include "sat/layer.hpp"
+
+namespace sat::layers {
+
+// Kaiming-uniform initialisation (bound sqrt(6 / fan_in) / sqrt(1 + a^2) with a = sqrt(5), PyTorch's
+// default for Linear/Conv weights) and its bias bound 1/sqrt(fan_in).
+void init_weight(Param& w, int64_t fan_in, Rng& rng);
+void init_bias(Param& b, int64_t fan_in, Rng& rng);
+
+// Sets up the N:M state of weight W[cout][k] for the requested setting: if the shape does not
+// divide by M along both axes the layer stays dense and `dense_reason` says why.
+void setup_sparse(SparseWeight& sw, Param& weight, int64_t cout, int64_t k, NM requested);
+
+// The summary's sparsity column for a weight under `method`.
+std::string sparsity_text(const SparseWeight& sw, Method method);
+
+// Throws sat::Error "<layer name> (<type>): expected input <what>, got <shape>".
+[[noreturn]] void bad_input(const Layer& l, const std::string& what, const Shape& got);
+
+}  // namespace sat::layers

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package SAT needs. Idempotent: packages already present are skipped,
+# and apt is not touched at all when nothing is missing.
+# Usage: scripts/install-deps.sh [--minimal]   (--minimal: only what the CPU build and tests need)
+set -euo pipefail
+
+core=(build-essential cmake pkg-config git ca-certificates
+      libgtest-dev googletest libbenchmark-dev libopenblas-dev libopenblas0-pthread
+      nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
+      python3 python3-numpy python3-torch gnuplot-nox)
+optional=(verilator libsystemc-dev libxrt-dev libxrt-utils yosys libboost-all-dev)
+
+want=("${core[@]}")
+[[ "${1:-}" == "--minimal" ]] || want+=("${optional[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if (( ${#missing[@]} == 0 )); then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "sat/error.hpp"
+#include "sat/nm.hpp"
+
+using namespace sat;
+
+TEST(NM, ParseAndValidate) {
+  EXPECT_EQ(NM::parse("2:8"), (NM{2, 8}));
+  EXPECT_TRUE(NM::parse("dense").dense());
+  EXPECT_TRUE(NM::parse("8:8").dense());
+  EXPECT_THROW(NM::parse("2-8"), Error);
+  EXPECT_THROW(NM::parse("9:8"), Error);
+  EXPECT_THROW(NM::parse("0:8"), Error);
+  EXPECT_THROW(NM::parse("2:6"), Error);     // M not supported
+  try {
+    NM::parse("2:6");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("supported set"), std::string::npos) << e.what();
+  }
+}
+
+TEST(NM, TiesGoToLowerIndex) {
+  const float g[8] = {1, -3, 3, 0, 3, -1, 2, 3};
+  uint8_t idx[2];
+  nm_select_group(g, 1, 8, 2, idx);
+  EXPECT_EQ(idx[0], 1);
+  EXPECT_EQ(idx[1], 2);
+}
+
+TEST(NM, MaskAlongBothAxes) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d;
+  const int64_t cout = 16, k = 24;
+  std::vector<float> w(cout * k);
+  for (auto& v : w) v = d(rng);
+  const auto mk = nm_mask(w.data(), cout, k, {2, 8}, Axis::K);
+  for (int64_t r = 0; r < cout; ++r)
+    for (int64_t g = 0; g < k / 8; ++g) {
+      int kept = 0;
+      float min_kept = 1e9, max_dropped = 0;
+      for (int j = 0; j < 8; ++j) {
+        const int64_t i = r * k + g * 8 + j;
+        kept += mk[i];
+        if (mk[i]) min_kept = std::min(min_kept, std::fabs(w[i]));
+        else max_dropped = std::max(max_dropped, std::fabs(w[i]));
+      }
+      EXPECT_EQ(kept, 2);
+      EXPECT_GE(min_kept, max_dropped);
+    }
+  const auto mc = nm_mask(w.data(), cout, k, {2, 8}, Axis::Cout);
+  for (int64_t c = 0; c < k; ++c)
+    for (int64_t g = 0; g < cout / 8; ++g) {
+      int kept = 0;
+      for (int j = 0; j < 8; ++j) kept += mc[(g * 8 + j) * k + c];
+      EXPECT_EQ(kept, 2);
+    }
+  EXPECT_THROW(nm_mask(w.data(), cout, k, {2, 16}, Axis::K), Error);  // 24 % 16
+}
+
+TEST(NM, CompressRoundTrip) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d;
+  for (NM nm : {NM{1, 2}, NM{2, 4}, NM{1, 8}, NM{2, 8}, NM{4, 8}, NM{3, 16}}) {
+    for (Axis axis : {Axis::K, Axis::Cout}) {
+      const int64_t cout = 32, k = 48;
+      std::vector<float> w(cout * k);
+      for (auto& v : w) v = d(rng);
+      const auto c = nm_compress(w.data(), cout, k, nm, axis);
+      EXPECT_EQ(c.nnz(), cout * k * nm.n / nm.m);
+      std::vector<float> back(w.size());
+      nm_decompress(c, back.data());
+      const auto pruned = nm_prune(w.data(), cout, k, nm, axis);
+      for (size_t i = 0; i < w.size(); ++i) EXPECT_EQ(back[i], round_bf16(pruned[i]));
+      EXPECT_EQ(nm_mask_of(c), nm_mask(w.data(), cout, k, nm, axis));
+      EXPECT_EQ(nm_unpack_indices(nm_pack_indices(c.index), c.nnz()), c.index);
+    }
+  }
+}
