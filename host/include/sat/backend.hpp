@@ -1,0 +1,56 @@
+#pragma once
+// A backend executes training steps and primitives. `cpu` is the reference; `hls` (C-simulation of
+// the accelerator), `sim` (cycle-accurate SystemC), `cuda` and `fpga` (XRT) plug in behind the same
+// interface as they are built.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sat/model.hpp"
+
+namespace sat {
+
+struct StepResult {
+  float loss = 0;
+  int correct = 0;
+};
+
+// The per-step hyper-parameters the update needs.
+struct UpdateConfig {
+  Method method = Method::bdwp;
+  double lr = 0.05, momentum = 0.9, weight_decay = 5e-4, srste_lambda = 2e-4;
+};
+
+enum class GemmMode { ff, bp, wu };
+GemmMode parse_gemm_mode(const std::string& s);   // throws sat::Error naming the text
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // Makes the model's weight forms current for `method` (pre-generation).
+  virtual void prepare(Model& model, Method method) = 0;
+  // One training step: FF, loss, BP, WU, SGD/SR-STE update, pre-generation.
+  virtual StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y,
+                                const UpdateConfig& cfg) = 0;
+  // Inference on a batch: loss and correct count, no state change.
+  virtual StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y,
+                              Method method) = 0;
+  // The GEMM primitive of `sat op gemm` (shapes in the CLI contract, docs/user-guide.md).
+  // a, b are FP32 row-major; they are rounded to BF16 on entry (masks chosen before rounding).
+  virtual std::vector<float> gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
+                                  const std::vector<float>& b, Shape b_shape, Shape* c_shape) = 0;
+};
+
+// Opens a backend by name ("cpu", ...). Throws sat::Error naming the backend and what is missing
+// when it is unknown or not built into this binary.
+std::unique_ptr<Backend> open_backend(const std::string& name);
+// Every backend name with whether this binary has it, e.g. {"cpu", "available"}.
+std::vector<std::pair<std::string, std::string>> backend_status();
+
+// SGD with momentum and weight decay plus the SR-STE term on pruned weights (DESIGN §3), applied
+// to every trainable parameter of the model, then pre-generation. Shared by host-side backends.
+void sgd_update(Model& model, const UpdateConfig& cfg);
+
+}  // namespace sat

@@ -1,0 +1,40 @@
+#pragma once
+// The training loop: epochs over a data set on a backend, learning-rate schedule, progress,
+// metrics, checkpoints and exact resume.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sat/backend.hpp"
+#include "sat/model.hpp"
+
+namespace sat {
+
+// One row of the metrics log.
+struct EpochMetrics {
+  int epoch = 0;                 // 1-based
+  double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double lr = 0;                 // at the epoch's last step
+  double seconds = 0;            // wall time of the epoch's training steps
+  double images_per_s = 0;
+};
+
+// Where a run stands; saved in checkpoints so --resume continues exactly.
+struct TrainState {
+  Method method = Method::bdwp;
+  NM nm{2, 8};
+  Recipe recipe;                 // effective recipe (model file + overrides)
+  int epoch = 0;                 // epochs fully done
+  int64_t step_in_epoch = 0;     // steps done of epoch `epoch` + 1
+  int64_t global_step = 0;
+  double epoch_loss_sum = 0;     // running sums of the unfinished epoch
+  int64_t epoch_correct = 0, epoch_seen = 0;
+  double epoch_seconds = 0;
+  std::vector<EpochMetrics> history;
+};
+
+// Learning rate at a global step (cosine / step / constant with optional linear warm-up).
+double learning_rate(const Recipe& r, int64_t global_step, int64_t steps_per_epoch);
+
+}  // namespace sat
