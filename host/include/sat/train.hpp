@@ -38,3 +38,31 @@ struct TrainState {
 double learning_rate(const Recipe& r, int64_t global_step, int64_t steps_per_epoch);
 
 }  // namespace sat
+
+namespace sat {
+
+class BatchSource;
+
+struct TrainOptions {
+  std::string out_dir;           // metrics.csv, metrics.json, curves.svg, checkpoint.sat; "" = none
+  int64_t stop_after_steps = 0;  // > 0: save a checkpoint and stop at this global step (interrupt)
+  int64_t checkpoint_every = 0;  // > 0: also checkpoint every this many steps
+  bool progress = true;          // progress line with rate and ETA on stderr
+  bool quiet = false;            // no per-epoch lines on stdout
+};
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+  int64_t samples = 0;
+};
+
+// Evaluates in inference mode over the whole source in batches.
+EvalResult evaluate(Backend& backend, Model& model, const BatchSource& data, Method method, int batch);
+
+// Runs epochs until state.recipe.epochs are done, starting from `state` (fresh or loaded from a
+// checkpoint). After each epoch: evaluation on `test` (if given), metrics files, checkpoint.
+// Returns the final state; state.history holds every epoch's metrics.
+TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
+                 const BatchSource* test_data, TrainState state, const TrainOptions& options);
+
+}  // namespace sat

@@ -1,0 +1,324 @@
+// `sat op`: single primitives on .npy files, the stable contract the cross-checks (PyTorch, other
+// backends, the RTL testbenches) are written against. Changing a flag or a shape convention here
+// breaks them: extend, do not alter.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "sat/backend.hpp"
+#include "sat/error.hpp"
+#include "sat/layer.hpp"
+#include "sat/model.hpp"
+#include "sat/nm.hpp"
+#include "sat/npy.hpp"
+#include "sat/ops.hpp"
+
+namespace sat::cli {
+
+namespace {
+
+const char* kOpUsage =
+    "usage: sat op <op> [flags]\n"
+    "\n"
+    "Runs one primitive on .npy files (float32, C order) and writes .npy results.\n"
+    "\n"
+    "ops:\n"
+    "  gemm    one product of a training step (ff, bp or wu) with N:M pruning\n"
+    "  prune   N:M-prune a weight matrix along K or Cout\n"
+    "  layer   forward and backward of one layer described in JSON\n"
+    "\n"
+    "`sat op <op> --help` lists an op's flags.\n";
+
+const char* kGemmUsage =
+    "usage: sat op gemm --mode ff|bp|wu --nm N:M --a A.npy --b B.npy --out C.npy [--backend NAME]\n"
+    "\n"
+    "One product of a BDWP training step; W [Cout][K] is pruned N:M along the axis shown:\n"
+    "  ff: A = X  [B][K],    B = W [Cout][K]   C = X * prune_k(W)^T     [B][Cout]\n"
+    "  bp: A = dY [B][Cout], B = W [Cout][K]   C = dY * prune_cout(W)   [B][K]\n"
+    "  wu: A = dY [B][Cout], B = X [B][K]      C = dY^T * X             [Cout][K]  (dense)\n"
+    "Inputs are float32 and are rounded to BF16 on entry; the mask is chosen on the float32 values\n"
+    "before rounding (N largest |w| per group of M, ties to the lower index). Accumulation is FP32;\n"
+    "C is written as float32.\n"
+    "\n"
+    "flags:\n"
+    "  --mode ff|bp|wu   the product\n"
+    "  --nm N:M          e.g. 2:8; M:M or \"dense\" for no pruning (required for ff and bp,\n"
+    "                    ignored for wu)\n"
+    "  --a FILE          first operand (.npy)\n"
+    "  --b FILE          second operand (.npy)\n"
+    "  --out FILE        the result (.npy float32, written atomically)\n"
+    "  --backend NAME    the backend that runs it (default cpu)\n";
+
+const char* kPruneUsage =
+    "usage: sat op prune --nm N:M --axis k|cout --in W.npy --out Wp.npy\n"
+    "\n"
+    "Writes W [Cout][K] with the pruned entries set to zero. In every group of M consecutive\n"
+    "entries along K (--axis k: the forward form W_F) or along Cout (--axis cout: the backward form\n"
+    "W_B) the N largest |w| are kept, ties going to the lower index. Kept values are written\n"
+    "unchanged (float32, not rounded).\n"
+    "\n"
+    "flags:\n"
+    "  --nm N:M          e.g. 2:8; M:M or \"dense\" keeps everything\n"
+    "  --axis k|cout     the axis the groups of M run along\n"
+    "  --in FILE         W (.npy, 2-D)\n"
+    "  --out FILE        the pruned W (.npy float32, written atomically)\n";
+
+const char* kLayerUsage =
+    "usage: sat op layer --spec JSON --input-shape C,H,W --method dense|srste|bdwp --nm N:M\n"
+    "                    --x X.npy --dy DY.npy [--params DIR] --out DIR\n"
+    "\n"
+    "Builds one layer, named \"op\", from its JSON description (docs/model-format.md), runs forward\n"
+    "in training mode on X and backward with DY, and writes to the --out directory:\n"
+    "  y.npy              the output [B, ...]\n"
+    "  dx.npy             dL/dX, the shape of X\n"
+    "  grad_<param>.npy   dL/dparam of every trainable parameter (grad_weight.npy, grad_bias.npy)\n"
+    "Parameters are initialised with seed 1, or with --params loaded from DIR/<param>.npy\n"
+    "(weight.npy, bias.npy, ...: <param> is the parameter's name after \"op.\"; every trainable\n"
+    "parameter must be there with its exact shape, non-trainable ones such as running statistics\n"
+    "are loaded when present). The sparse forms are regenerated for --method. Numerics are the\n"
+    "training path's: X, DY and the outputs are BF16 values, accumulation is FP32.\n"
+    "\n"
+    "flags:\n"
+    "  --spec JSON          the layer, as JSON text ('{\"type\": \"linear\", \"out\": 32}') or a\n"
+    "                       file holding it; an \"nm\" field there overrides --nm\n"
+    "  --input-shape DIMS   per-sample input shape, comma-separated (e.g. 16,8,8 or 64)\n"
+    "  --method M           dense, srste or bdwp\n"
+    "  --nm N:M             the N:M setting (e.g. 2:8, or dense)\n"
+    "  --x FILE             input [B, ...input-shape] (.npy)\n"
+    "  --dy FILE            gradient of the output, the output's shape (.npy)\n"
+    "  --params DIR         load parameters from DIR/<param>.npy\n"
+    "  --out DIR            output directory (created if missing)\n";
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
+NM nm_flag(const Args& args, const std::string& fallback) {
+  const std::string text = fallback.empty() ? args.str("nm") : args.str("nm", fallback);
+  try {
+    return NM::parse(text);
+  } catch (const Error& e) {
+    args.fail(std::string("--nm: ") + e.what());
+  }
+}
+
+int op_gemm(const std::vector<std::string>& argv) {
+  if (wants_help(argv)) {
+    std::fputs(kGemmUsage, stdout);
+    return 0;
+  }
+  const Args args("op gemm", argv, {"mode", "nm", "a", "b", "out", "backend"}, {});
+  const std::string mode_text = args.str("mode");
+  GemmMode mode;
+  try {
+    mode = parse_gemm_mode(mode_text);
+  } catch (const Error& e) {
+    args.fail(std::string("--mode: ") + e.what());
+  }
+  const NM nm = nm_flag(args, mode == GemmMode::wu ? "dense" : "");
+  const std::string out = args.str("out");
+  const auto backend = open_backend(args.str("backend", "cpu"));
+  const NpyArray a = npy_read(args.str("a"));
+  const NpyArray b = npy_read(args.str("b"));
+  Shape c_shape;
+  const std::vector<float> c = backend->gemm(mode, nm, a.data, a.shape, b.data, b.shape, &c_shape);
+  npy_write(out, c_shape, c);
+  return 0;
+}
+
+int op_prune(const std::vector<std::string>& argv) {
+  if (wants_help(argv)) {
+    std::fputs(kPruneUsage, stdout);
+    return 0;
+  }
+  const Args args("op prune", argv, {"nm", "axis", "in", "out"}, {});
+  const NM nm = nm_flag(args, "");
+  const std::string axis_text = args.str("axis");
+  if (axis_text != "k" && axis_text != "cout") {
+    args.fail("--axis: expected k or cout, got '" + axis_text + "'");
+  }
+  const Axis axis = axis_text == "k" ? Axis::K : Axis::Cout;
+  const std::string in_path = args.str("in"), out = args.str("out");
+  const NpyArray w = npy_read(in_path);
+  if (w.shape.size() != 2) {
+    args.fail(in_path + ": W must be 2-D [Cout][K], got " + shape_str(w.shape));
+  }
+  const int64_t cout = w.shape[0], k = w.shape[1];
+  if (nm.dense()) {
+    npy_write(out, w.shape, w.data);
+    return 0;
+  }
+  const int64_t len = axis == Axis::K ? k : cout;
+  if (len < 1 || len % nm.m != 0) {
+    args.fail("N:M " + nm.str() + " along " + axis_name(axis) + ": " + in_path + " is " +
+              shape_str(w.shape) + " and " + axis_name(axis) + " = " + std::to_string(len) +
+              " does not divide by M = " + std::to_string(nm.m));
+  }
+  npy_write(out, w.shape, nm_prune(w.data.data(), cout, k, nm, axis));
+  return 0;
+}
+
+Shape parse_dims(const Args& args, const std::string& text) {
+  Shape s;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    char* end = nullptr;
+    const long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || v < 1) {
+      args.fail("--input-shape: expected positive sizes separated by commas (e.g. 16,8,8), got '" +
+                text + "'");
+    }
+    s.push_back(v);
+  }
+  if (s.empty()) args.fail("--input-shape is empty");
+  return s;
+}
+
+// The --spec JSON and where it came from ("--spec" or the file), for error messages.
+std::pair<nlohmann::json, std::string> parse_spec(const Args& args) {
+  const std::string spec = args.str("spec");
+  const size_t first = spec.find_first_not_of(" \t\r\n");
+  std::string text = spec, origin = "--spec";
+  if (first == std::string::npos || spec[first] != '{') {
+    std::ifstream in(spec);
+    if (!in) args.fail("--spec: '" + spec + "' is neither JSON text ({...}) nor a readable file");
+    std::stringstream buf;
+    buf << in.rdbuf();
+    text = buf.str();
+    origin = spec;
+  }
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object()) args.fail("--spec: " + origin + ": a layer is a JSON object with a \"type\"");
+    return {std::move(j), origin};
+  } catch (const nlohmann::json::parse_error& e) {
+    args.fail("--spec: " + origin + ": not valid JSON: " + e.what());
+  }
+}
+
+int op_layer(const std::vector<std::string>& argv) {
+  if (wants_help(argv)) {
+    std::fputs(kLayerUsage, stdout);
+    return 0;
+  }
+  const Args args("op layer", argv,
+                  {"spec", "input-shape", "method", "nm", "x", "dy", "params", "out"}, {});
+  const auto [spec_json, spec_origin] = parse_spec(args);
+  const Shape in_shape = parse_dims(args, args.str("input-shape"));
+  const std::string method_text = args.str("method");
+  Method method;
+  try {
+    method = parse_method(method_text);
+  } catch (const Error& e) {
+    args.fail(std::string("--method: ") + e.what());
+  }
+  const NM nm = nm_flag(args, "");
+  const std::filesystem::path out_dir = args.str("out");
+  const NpyArray x = npy_read(args.str("x"));
+  const NpyArray dy = npy_read(args.str("dy"));
+
+  const LayerSpec spec{spec_json, spec_origin, "op", nm};
+  LayerPtr layer = make_layer(spec);
+  layer->name = "op";
+  Rng rng(1);
+  layer->in_shape = in_shape;
+  layer->out_shape = layer->build(in_shape, rng);
+
+  auto batched = [&](const Shape& per_sample, int64_t batch) {
+    Shape s{batch};
+    s.insert(s.end(), per_sample.begin(), per_sample.end());
+    return s;
+  };
+  const int64_t batch = x.shape.empty() ? 0 : x.shape[0];
+  if (batch < 1 || x.shape != batched(in_shape, batch)) {
+    args.fail(args.str("x") + ": X is " + shape_str(x.shape) + ", expected [B, " +
+              shape_str(in_shape).substr(1) + " for --input-shape " + args.str("input-shape"));
+  }
+  const Shape y_shape = batched(layer->out_shape, batch);
+  if (dy.shape != y_shape) {
+    args.fail(args.str("dy") + ": DY is " + shape_str(dy.shape) + ", but the layer's output is " +
+              shape_str(y_shape));
+  }
+
+  std::vector<Param*> params;
+  layer->params(params);
+  const std::string prefix = layer->name + ".";
+  auto suffix = [&](const Param* p) {
+    return p->name.rfind(prefix, 0) == 0 ? p->name.substr(prefix.size()) : p->name;
+  };
+  if (const auto dir = args.opt("params")) {
+    for (Param* p : params) {
+      const std::filesystem::path file = std::filesystem::path(*dir) / (suffix(p) + ".npy");
+      if (!p->trainable && !std::filesystem::exists(file)) continue;
+      NpyArray v;
+      try {
+        v = npy_read(file.string());
+      } catch (const Error& e) {
+        args.fail("--params: parameter " + p->name + ": " + e.what());
+      }
+      if (v.shape != p->shape) {
+        args.fail("--params: " + file.string() + " is " + shape_str(v.shape) + ", but parameter " +
+                  p->name + " is " + shape_str(p->shape));
+      }
+      p->value = std::move(v.data);
+    }
+  }
+
+  std::vector<SparseWeight*> sws;
+  layer->sparse_weights(sws);
+  for (SparseWeight* sw : sws) {
+    if (!sw->dense_reason.empty() && method != Method::dense) {
+      std::fprintf(stderr, "note: %s: N:M does not apply (%s); it runs dense\n",
+                   sw->weight->name.c_str(), sw->dense_reason.c_str());
+    }
+    sw->regenerate(method);
+  }
+  for (Param* p : params) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+
+  const StepContext ctx{method, true};
+  const Tensor y = layer->forward(Tensor::from_f32(x.shape, x.data), ctx);
+  const Tensor dx = layer->backward(Tensor::from_f32(dy.shape, dy.data), ctx);
+
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) args.fail("--out: cannot create directory " + out_dir.string() + ": " + ec.message());
+  npy_write((out_dir / "y.npy").string(), y.shape(), y.to_f32());
+  npy_write((out_dir / "dx.npy").string(), dx.shape(), dx.to_f32());
+  for (const Param* p : params) {
+    if (p->trainable) npy_write((out_dir / ("grad_" + suffix(p) + ".npy")).string(), p->shape, p->grad);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_op(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::fputs(kOpUsage, stderr);
+    return 2;
+  }
+  const std::string op = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (op == "--help" || op == "-h") {
+    std::fputs(kOpUsage, stdout);
+    return 0;
+  }
+  if (op == "gemm") return op_gemm(rest);
+  if (op == "prune") return op_prune(rest);
+  if (op == "layer") return op_layer(rest);
+  throw Error("sat op: unknown op '" + op + "' (known: gemm, prune, layer; see sat op --help)");
+}
+
+}  // namespace sat::cli

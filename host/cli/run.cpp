@@ -1,0 +1,255 @@
+// sat train and sat eval.
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "model_path.hpp"
+#include "sat/backend.hpp"
+#include "sat/checkpoint.hpp"
+#include "sat/data.hpp"
+#include "sat/error.hpp"
+#include "sat/train.hpp"
+
+namespace sat::cli {
+
+namespace {
+
+const char* kTrainHelp =
+    "usage: sat train --model NAME|PATH [flags]\n"
+    "  --model NAME|PATH     model description (models/NAME.json or a path)\n"
+    "  --method M            bdwp (default), srste or dense\n"
+    "  --nm N:M              N:M sparsity (overrides the model file; 'dense' = no pruning)\n"
+    "  --backend B           cpu (default); hls, sim, cuda, fpga where built\n"
+    "  --epochs E --batch B --lr LR --momentum MU --weight-decay WD --srste-lambda L\n"
+    "  --schedule cosine|step|constant --warmup-epochs W --seed S\n"
+    "                        override the model file's recipe\n"
+    "  --data fashion-mnist|synthetic   data source (default fashion-mnist)\n"
+    "  --data-dir DIR        Fashion-MNIST directory (default $SAT_DATA_DIR or\n"
+    "                        /usr/share/datasets/fashion-mnist)\n"
+    "  --train-limit N --test-limit N   use only the first N samples\n"
+    "  --out DIR             metrics.csv, metrics.json, curves.svg, checkpoint.sat\n"
+    "                        (default runs/<model>-<method>-<N>x<M>)\n"
+    "  --resume              continue from DIR/checkpoint.sat exactly where it stopped\n"
+    "  --checkpoint-every N  also checkpoint every N steps (always at each epoch end)\n"
+    "  --stop-after-steps N  checkpoint and stop at global step N (to split a run)\n"
+    "  --threads T           CPU threads (default: all cores)\n"
+    "  --no-progress         no progress line\n"
+    "  --json                print the final result as JSON on stdout\n";
+
+const char* kEvalHelp =
+    "usage: sat eval --checkpoint PATH [--backend B] [--batch B] [--data-dir DIR] [--test-limit N]\n"
+    "                [--json]\n"
+    "  Rebuilds the model from the checkpoint and reports loss and accuracy on the test set.\n";
+
+// The first `count` samples of another source.
+class Prefix final : public BatchSource {
+ public:
+  Prefix(std::unique_ptr<BatchSource> inner, int64_t count)
+      : inner_(std::move(inner)), count_(std::min(count, inner_->size())) {}
+  int64_t size() const override { return count_; }
+  int classes() const override { return inner_->classes(); }
+  Shape sample_shape() const override { return inner_->sample_shape(); }
+  void batch(const int64_t* idx, int64_t n, Tensor& x, std::vector<int>& y) const override {
+    inner_->batch(idx, n, x, y);
+  }
+
+ private:
+  std::unique_ptr<BatchSource> inner_;
+  int64_t count_;
+};
+
+std::unique_ptr<BatchSource> limit(std::unique_ptr<BatchSource> s, long long n, const Args& args,
+                                   const char* flag) {
+  if (n < 0) args.fail(std::string("--") + flag + " must be >= 0");
+  if (n == 0 || n >= s->size()) return s;
+  return std::make_unique<Prefix>(std::move(s), n);
+}
+
+struct Sources {
+  std::unique_ptr<BatchSource> train, test;
+};
+
+Sources open_data(const Args& args, const Model& model) {
+  const std::string kind = args.str("data", "fashion-mnist");
+  Sources s;
+  if (kind == "fashion-mnist") {
+    const std::string dir = args.str("data-dir", "");
+    auto train = std::make_shared<const Dataset>(load_fashion_mnist(true, dir));
+    auto test = std::make_shared<const Dataset>(load_fashion_mnist(false, dir));
+    if (train->classes != model.classes) {
+      throw Error("model " + model.name + " has " + std::to_string(model.classes) +
+                  " classes but Fashion-MNIST has " + std::to_string(train->classes));
+    }
+    s.train = make_image_source(train, model.input);
+    s.test = make_image_source(test, model.input);
+  } else if (kind == "synthetic") {
+    s.train = make_synthetic_source(model.input, model.classes, 60000, 1);
+    s.test = make_synthetic_source(model.input, model.classes, 10000, 2);
+  } else {
+    args.fail("--data must be fashion-mnist or synthetic, got '" + kind + "'");
+  }
+  s.train = limit(std::move(s.train), args.integer("train-limit", 0), args, "train-limit");
+  s.test = limit(std::move(s.test), args.integer("test-limit", 0), args, "test-limit");
+  return s;
+}
+
+void set_threads(const Args& args) {
+  const long long t = args.integer("threads", 0);
+  if (t < 0) args.fail("--threads must be >= 1");
+  if (t > 0) omp_set_num_threads(static_cast<int>(t));
+}
+
+void apply_overrides(const Args& args, Recipe& r) {
+  r.epochs = static_cast<int>(args.integer("epochs", r.epochs));
+  r.batch = static_cast<int>(args.integer("batch", r.batch));
+  r.lr = args.real("lr", r.lr);
+  r.momentum = args.real("momentum", r.momentum);
+  r.weight_decay = args.real("weight-decay", r.weight_decay);
+  r.srste_lambda = args.real("srste-lambda", r.srste_lambda);
+  r.schedule = args.str("schedule", r.schedule);
+  r.warmup_epochs = args.real("warmup-epochs", r.warmup_epochs);
+  r.seed = static_cast<uint64_t>(args.integer("seed", static_cast<long long>(r.seed)));
+  if (r.epochs < 1) args.fail("--epochs must be >= 1");
+  if (r.batch < 1) args.fail("--batch must be >= 1");
+  if (!(r.lr > 0)) args.fail("--lr must be > 0");
+  if (r.momentum < 0 || r.momentum >= 1) args.fail("--momentum must be in [0, 1)");
+  if (r.weight_decay < 0) args.fail("--weight-decay must be >= 0");
+  if (r.srste_lambda < 0) args.fail("--srste-lambda must be >= 0");
+  if (r.schedule != "cosine" && r.schedule != "step" && r.schedule != "constant") {
+    args.fail("--schedule must be cosine, step or constant, got '" + r.schedule + "'");
+  }
+}
+
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& argv) {
+  if (!argv.empty() && argv[0] == "--help") {
+    std::fputs(kTrainHelp, stdout);
+    return 0;
+  }
+  Args args("train", argv,
+            {"model", "method", "nm", "backend", "epochs", "batch", "lr", "momentum",
+             "weight-decay", "srste-lambda", "schedule", "warmup-epochs", "seed", "data",
+             "data-dir", "train-limit", "test-limit", "out", "checkpoint-every",
+             "stop-after-steps", "threads"},
+            {"resume", "no-progress", "json"});
+  set_threads(args);
+  std::unique_ptr<Backend> backend = open_backend(args.str("backend", "cpu"));
+
+  Model model;
+  TrainState state;
+  std::string out = args.str("out", "");
+  if (args.flag("resume")) {
+    if (out.empty()) args.fail("--resume needs --out DIR (the run directory to continue)");
+    const std::string ckpt = out + "/checkpoint.sat";
+    if (!std::filesystem::exists(ckpt)) args.fail("--resume: no checkpoint at " + ckpt);
+    model = Model::from_json_text(checkpoint_model_source(ckpt), ckpt);
+    state = load_checkpoint(ckpt, model);
+    if (args.has("method") && parse_method(args.str("method")) != state.method) {
+      args.fail("--resume: the checkpoint was trained with --method " +
+                std::string(method_name(state.method)) + ", not " + args.str("method"));
+    }
+    if (args.has("nm") && !(NM::parse(args.str("nm")) == state.nm)) {
+      args.fail("--resume: the checkpoint was trained with --nm " + state.nm.str());
+    }
+    if (args.has("epochs")) {
+      state.recipe.epochs = static_cast<int>(args.integer("epochs", state.recipe.epochs));
+    }
+    std::printf("resuming %s at epoch %d step %lld from %s\n", model.name.c_str(), state.epoch + 1,
+                static_cast<long long>(state.step_in_epoch), ckpt.c_str());
+  } else {
+    std::optional<NM> nm;
+    if (auto s = args.opt("nm")) nm = NM::parse(*s);
+    model = Model::load(resolve_model_path(args.str("model")), nm);
+    state.method = parse_method(args.str("method", "bdwp"));
+    state.nm = model.nm;
+    state.recipe = model.recipe;
+    apply_overrides(args, state.recipe);
+    if (state.recipe.seed != model.recipe.seed) {
+      model.recipe.seed = state.recipe.seed;
+      model.build(state.recipe.seed);
+    }
+    if (out.empty()) {
+      out = "runs/" + model.name + "-" + method_name(state.method) + "-" + std::to_string(state.nm.n) +
+            "x" + std::to_string(state.nm.m);
+    }
+  }
+
+  Sources data = open_data(args, model);
+  TrainOptions opts;
+  opts.out_dir = out;
+  opts.progress = !args.flag("no-progress");
+  opts.stop_after_steps = args.integer("stop-after-steps", 0);
+  opts.checkpoint_every = args.integer("checkpoint-every", 0);
+  if (!args.flag("resume")) {
+    std::printf("training %s (%lld parameters) with %s %s on %s: %d epochs, batch %d, lr %g %s, "
+                "%lld training / %lld test samples -> %s\n",
+                model.name.c_str(), static_cast<long long>(model.num_params()),
+                method_name(state.method), state.nm.str().c_str(), backend->name().c_str(),
+                state.recipe.epochs, state.recipe.batch, state.recipe.lr,
+                state.recipe.schedule.c_str(), static_cast<long long>(data.train->size()),
+                static_cast<long long>(data.test->size()), out.c_str());
+  }
+  const TrainState done = train(*backend, model, *data.train, data.test.get(), state, opts);
+  if (done.epoch < done.recipe.epochs) return 0;   // stopped early on request
+
+  const EpochMetrics& last = done.history.back();
+  double total_s = 0;
+  for (const auto& m : done.history) total_s += m.seconds;
+  if (args.flag("json")) {
+    nlohmann::json j = {{"model", model.name}, {"method", method_name(done.method)},
+                        {"nm", done.nm.str()}, {"backend", backend->name()},
+                        {"epochs", done.epoch}, {"test_accuracy", last.test_acc},
+                        {"test_loss", last.test_loss}, {"train_seconds", total_s},
+                        {"out", out}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("result: %s %s %s on %s: test accuracy %.2f%% after %d epochs (%.1f s training); "
+                "outputs in %s\n",
+                model.name.c_str(), method_name(done.method), done.nm.str().c_str(),
+                backend->name().c_str(), 100 * last.test_acc, done.epoch, total_s, out.c_str());
+  }
+  return 0;
+}
+
+int cmd_eval(const std::vector<std::string>& argv) {
+  if (!argv.empty() && argv[0] == "--help") {
+    std::fputs(kEvalHelp, stdout);
+    return 0;
+  }
+  Args args("eval", argv, {"checkpoint", "backend", "batch", "data-dir", "test-limit", "threads"},
+            {"json"});
+  set_threads(args);
+  const std::string ckpt = args.str("checkpoint");
+  std::unique_ptr<Backend> backend = open_backend(args.str("backend", "cpu"));
+  Model model = Model::from_json_text(checkpoint_model_source(ckpt), ckpt);
+  const TrainState state = load_checkpoint(ckpt, model);
+  backend->prepare(model, state.method);
+  const std::string dir = args.str("data-dir", "");
+  auto test = std::make_shared<const Dataset>(load_fashion_mnist(false, dir));
+  auto source = limit(make_image_source(test, model.input), args.integer("test-limit", 0), args,
+                      "test-limit");
+  const long long batch = args.integer("batch", state.recipe.batch);
+  if (batch < 1) args.fail("--batch must be >= 1");
+  const EvalResult r = evaluate(*backend, model, *source, state.method, static_cast<int>(batch));
+  if (args.flag("json")) {
+    nlohmann::json j = {{"model", model.name}, {"method", method_name(state.method)},
+                        {"nm", state.nm.str()}, {"epoch", state.epoch}, {"samples", r.samples},
+                        {"loss", r.loss}, {"accuracy", r.accuracy}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s (%s %s, epoch %d): test loss %.4f, accuracy %.2f%% on %lld samples\n",
+                model.name.c_str(), method_name(state.method), state.nm.str().c_str(), state.epoch,
+                r.loss, 100 * r.accuracy, static_cast<long long>(r.samples));
+  }
+  return 0;
+}
+
+}  // namespace sat::cli

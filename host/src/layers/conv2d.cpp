@@ -1,0 +1,250 @@
+// Conv2d as im2col + the weight products of cpu/weight_ops.hpp, so that convolutions go through
+// the same dense / N:M dispatch as Linear. The batch is lowered to col[K][P] (K = cin*k*k in
+// (cin, kh, kw) order, P = images x output positions), which makes W[cout][K] the same matrix
+// PyTorch's weight.reshape(cout, -1) is.
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "cpu/weight_ops.hpp"
+#include "layers/common.hpp"
+#include "layers/layers.hpp"
+#include "sat/error.hpp"
+
+namespace sat::layers {
+
+namespace {
+
+// Bound on the per-chunk scratch (col, dcol and the output-gradient matrix): large batches of
+// large images are lowered a few images at a time instead of all at once.
+constexpr int64_t kScratchFloats = int64_t{32} << 20;   // 128 MiB
+
+// The output positions o in [0, out) whose input coordinate o*stride - pad + offset lies in
+// [0, size): a contiguous range [lo, hi), so the inner loops need no bounds checks.
+struct Span {
+  int64_t lo, hi;
+};
+Span valid_span(int64_t offset, int64_t size, int64_t out, int64_t stride, int64_t pad) {
+  const int64_t first = pad - offset;                   // lowest o*stride that lands inside
+  const int64_t last = size - 1 + pad - offset;         // highest
+  if (last < 0) return {0, 0};
+  const int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+  const int64_t hi = std::min(out, last / stride + 1);
+  return {std::min(lo, hi), hi};
+}
+
+class Conv2d final : public Layer {
+ public:
+  Conv2d(int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias, NM nm)
+      : cout_(out), k_(kernel), s_(stride), p_(padding), has_bias_(bias), nm_(nm) {}
+  std::string type() const override { return "conv2d"; }
+
+  Shape build(const Shape& in, Rng& rng) override {
+    if (in.size() != 3) bad_input(*this, "[channels, height, width]", in);
+    cin_ = in[0];
+    h_ = in[1];
+    w_ = in[2];
+    if (h_ + 2 * p_ < k_ || w_ + 2 * p_ < k_) {
+      bad_input(*this,
+                "of height and width >= " + std::to_string(k_ - 2 * p_) + " (kernel " +
+                    std::to_string(k_) + " is larger than the input padded by " +
+                    std::to_string(p_) + ")",
+                in);
+    }
+    oh_ = (h_ + 2 * p_ - k_) / s_ + 1;
+    ow_ = (w_ + 2 * p_ - k_) / s_ + 1;
+    kdim_ = cin_ * k_ * k_;
+    weight_ = Param(name + ".weight", {cout_, kdim_});
+    init_weight(weight_, kdim_, rng);
+    if (has_bias_) {
+      bias_ = Param(name + ".bias", {cout_}, true, false);
+      init_bias(bias_, kdim_, rng);
+    }
+    setup_sparse(sw_, weight_, cout_, kdim_, nm_);
+    return {cout_, oh_, ow_};
+  }
+
+  Tensor forward(const Tensor& x, const StepContext& ctx) override {
+    if (x.rank() != 4 || Shape(x.shape().begin() + 1, x.shape().end()) != in_shape) {
+      bad_input(*this, "[batch, " + shape_str(in_shape).substr(1), x.shape());
+    }
+    const int64_t batch = x.dim(0), ohw = oh_ * ow_, chunk = images_per_chunk(batch);
+    x_.resize(static_cast<size_t>(x.numel()));
+    x.to_f32(x_.data());
+    col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
+    yt_.resize(static_cast<size_t>(cout_ * chunk * ohw));
+    std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
+    for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
+      const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
+      im2col(x_.data() + b0 * cin_ * h_ * w_, nb, col_.data());
+      cpu::ff_product(sw_, ctx.method, col_.data(), cols, yt_.data());
+      float* yb = y.data() + b0 * cout_ * ohw;
+#pragma omp parallel for collapse(2) schedule(static)
+      for (int64_t b = 0; b < nb; ++b) {
+        for (int64_t o = 0; o < cout_; ++o) {
+          const float* src = yt_.data() + o * cols + b * ohw;
+          float* dst = yb + (b * cout_ + o) * ohw;
+          const float bias = has_bias_ ? bias_.value[o] : 0.0f;
+          for (int64_t i = 0; i < ohw; ++i) dst[i] = src[i] + bias;
+        }
+      }
+    }
+    // Backward reuses the lowered batch when it was lowered in one piece; otherwise it lowers
+    // each chunk again from the input kept in x_.
+    cached_batch_ = ctx.training ? batch : 0;
+    col_cached_ = chunk == batch;
+    return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
+  }
+
+  Tensor backward(const Tensor& dy, const StepContext& ctx) override {
+    if (cached_batch_ == 0) {
+      throw Error(name + " (conv2d): backward needs a forward in training mode first");
+    }
+    const Shape want = {cached_batch_, cout_, oh_, ow_};
+    if (dy.shape() != want) bad_input(*this, "gradient " + shape_str(want), dy.shape());
+    const int64_t batch = cached_batch_, ohw = oh_ * ow_, chunk = images_per_chunk(batch);
+    const std::vector<float> g = dy.to_f32();
+    dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
+    std::vector<float> dx(x_.size(), 0.0f);
+    for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
+      const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
+      const float* gb = g.data() + b0 * cout_ * ohw;
+      // One pass over the chunk's gradient: gathers it into [cout][P] and sums the bias gradient.
+#pragma omp parallel for schedule(static)
+      for (int64_t o = 0; o < cout_; ++o) {
+        float* dst = yt_.data() + o * cols;
+        float sum = 0;
+        for (int64_t b = 0; b < nb; ++b) {
+          const float* src = gb + (b * cout_ + o) * ohw;
+          for (int64_t i = 0; i < ohw; ++i) {
+            dst[b * ohw + i] = src[i];
+            sum += src[i];
+          }
+        }
+        if (has_bias_) bias_.grad[o] += sum;
+      }
+      if (!col_cached_) im2col(x_.data() + b0 * cin_ * h_ * w_, nb, col_.data());
+      cpu::wu_product(sw_, yt_.data(), col_.data(), cols);
+      cpu::bp_product(sw_, ctx.method, yt_.data(), cols, dcol_.data());
+      col2im(dcol_.data(), nb, dx.data() + b0 * cin_ * h_ * w_);
+    }
+    return Tensor::from_f32({batch, cin_, h_, w_}, dx.data());
+  }
+
+  void params(std::vector<Param*>& out) override {
+    out.push_back(&weight_);
+    if (has_bias_) out.push_back(&bias_);
+  }
+  void sparse_weights(std::vector<SparseWeight*>& out) override { out.push_back(&sw_); }
+
+  void describe(std::vector<LayerInfo>& out, Method method) const override {
+    LayerInfo info{name, type(), in_shape, out_shape};
+    const double positions = static_cast<double>(oh_ * ow_);
+    info.flops_ff = 2 * positions * cpu::ff_macs_per_col(sw_, method);
+    info.flops_bp = 2 * positions * cpu::bp_macs_per_col(sw_, method);
+    info.flops_wu = 2 * positions * static_cast<double>(cout_ * kdim_);
+    info.params = cout_ * kdim_ + (has_bias_ ? cout_ : 0);
+    info.sparsity = sparsity_text(sw_, method);
+    out.push_back(info);
+  }
+
+ private:
+  int64_t images_per_chunk(int64_t batch) const {
+    const int64_t per_image = (2 * kdim_ + cout_) * oh_ * ow_;
+    return std::clamp<int64_t>(kScratchFloats / per_image, 1, batch);
+  }
+
+  // col[(c, ky, kx)][b * oh*ow + oy * ow + ox] = x[b][c][oy*s - p + ky][ox*s - p + kx] (0 outside).
+  // Each task writes whole contiguous row segments of one image and channel. Stride 1, the
+  // common case, has its own loops (here and in col2im) so that they vectorise.
+  void im2col(const float* x, int64_t nb, float* col) const {
+    const int64_t cols = nb * oh_ * ow_;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t c = 0; c < cin_; ++c) {
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* plane = x + (b * cin_ + c) * h_ * w_;
+        for (int64_t ky = 0; ky < k_; ++ky) {
+          const Span ys = valid_span(ky, h_, oh_, s_, p_);
+          for (int64_t kx = 0; kx < k_; ++kx) {
+            const Span xs = valid_span(kx, w_, ow_, s_, p_);
+            float* row = col + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
+            std::fill(row, row + ys.lo * ow_, 0.0f);
+            for (int64_t oy = ys.lo; oy < ys.hi; ++oy) {
+              float* out = row + oy * ow_;
+              const float* in = plane + (oy * s_ - p_ + ky) * w_;
+              std::fill(out, out + xs.lo, 0.0f);
+              if (s_ == 1) {
+                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox] = in[ox + kx - p_];
+              } else {
+                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox] = in[ox * s_ + kx - p_];
+              }
+              std::fill(out + xs.hi, out + ow_, 0.0f);
+            }
+            std::fill(row + ys.hi * ow_, row + oh_ * ow_, 0.0f);
+          }
+        }
+      }
+    }
+  }
+
+  // The adjoint of im2col: dx[b][c] += every dcol entry that im2col copied from it. Each task owns
+  // one (channel, image) plane of dx, so the accumulation needs no synchronisation; channel-major
+  // order lets each thread stream through consecutive stretches of the dcol rows.
+  void col2im(const float* dcol, int64_t nb, float* dx) const {
+    const int64_t cols = nb * oh_ * ow_;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t c = 0; c < cin_; ++c) {
+      for (int64_t b = 0; b < nb; ++b) {
+        float* plane = dx + (b * cin_ + c) * h_ * w_;
+        for (int64_t ky = 0; ky < k_; ++ky) {
+          const Span ys = valid_span(ky, h_, oh_, s_, p_);
+          for (int64_t kx = 0; kx < k_; ++kx) {
+            const Span xs = valid_span(kx, w_, ow_, s_, p_);
+            const float* row = dcol + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
+            for (int64_t oy = ys.lo; oy < ys.hi; ++oy) {
+              const float* in = row + oy * ow_;
+              float* out = plane + (oy * s_ - p_ + ky) * w_;
+              if (s_ == 1) {
+                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox + kx - p_] += in[ox];
+              } else {
+                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox * s_ + kx - p_] += in[ox];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  int64_t cout_, k_, s_, p_;
+  bool has_bias_;
+  NM nm_;
+  int64_t cin_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0, kdim_ = 0;
+  Param weight_, bias_;
+  SparseWeight sw_;
+  // Scratch kept between calls so that each step reuses the allocations.
+  std::vector<float> x_;                 // the last input, FP32
+  std::vector<float> col_;               // lowered chunk, [K][images * oh*ow]
+  std::vector<float> yt_;                // output (gradient) chunk, [cout][images * oh*ow]
+  std::vector<float> dcol_;              // input-gradient chunk, [K][images * oh*ow]
+  int64_t cached_batch_ = 0;             // batch of the last training forward; 0: none
+  bool col_cached_ = false;              // col_ holds that whole batch lowered
+};
+
+}  // namespace
+
+LayerPtr make_conv2d(const LayerSpec& spec) {
+  spec.allow_only({"out", "kernel", "stride", "padding", "bias", "nm"});
+  const int64_t out = spec.get_int("out");
+  const int64_t kernel = spec.get_int("kernel");
+  const int64_t stride = spec.get_int("stride", 1);
+  const int64_t padding = spec.get_int("padding", 0);
+  if (out < 1) spec.fail("\"out\" must be >= 1");
+  if (kernel < 1) spec.fail("\"kernel\" must be >= 1");
+  if (stride < 1) spec.fail("\"stride\" must be >= 1");
+  if (padding < 0) spec.fail("\"padding\" must be >= 0");
+  return std::make_unique<Conv2d>(out, kernel, stride, padding, spec.get_bool("bias", true),
+                                  spec.nm());
+}
+
+}  // namespace sat::layers

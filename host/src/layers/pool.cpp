@@ -1,0 +1,274 @@
+// Pooling over [channels, height, width]: windowed max and average (PyTorch's MaxPool2d and
+// AvgPool2d with ceil_mode=False), and the global average that ends a CNN.
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "layers/common.hpp"
+#include "layers/layers.hpp"
+#include "sat/error.hpp"
+
+namespace sat::layers {
+
+namespace {
+
+// Window geometry shared by max and average pooling.
+class Pool2d : public Layer {
+ public:
+  Pool2d(int64_t kernel, int64_t stride, int64_t padding) : k_(kernel), s_(stride), p_(padding) {}
+
+  Shape build(const Shape& in, Rng&) override {
+    if (in.size() != 3) bad_input(*this, "[channels, height, width]", in);
+    c_ = in[0];
+    h_ = in[1];
+    w_ = in[2];
+    if (h_ + 2 * p_ < k_ || w_ + 2 * p_ < k_) {
+      bad_input(*this,
+                "of height and width >= " + std::to_string(k_ - 2 * p_) + " (kernel " +
+                    std::to_string(k_) + " is larger than the input padded by " +
+                    std::to_string(p_) + ")",
+                in);
+    }
+    oh_ = (h_ + 2 * p_ - k_) / s_ + 1;
+    ow_ = (w_ + 2 * p_ - k_) / s_ + 1;
+    return {c_, oh_, ow_};
+  }
+
+  void describe(std::vector<LayerInfo>& out, Method) const override {
+    LayerInfo info{name, type(), in_shape, out_shape};
+    const double windows = static_cast<double>(c_ * oh_ * ow_);
+    info.flops_ff = windows * static_cast<double>(k_ * k_);
+    info.flops_bp = info.flops_ff;
+    info.sparsity = "-";
+    out.push_back(info);
+  }
+
+ protected:
+  void check_input(const Tensor& x) const {
+    if (x.rank() != 4 || Shape(x.shape().begin() + 1, x.shape().end()) != in_shape) {
+      bad_input(*this, "[batch, " + shape_str(in_shape).substr(1), x.shape());
+    }
+  }
+  void check_grad(const Tensor& dy, int64_t batch) const {
+    const Shape want = {batch, c_, oh_, ow_};
+    if (dy.shape() != want) bad_input(*this, "gradient " + shape_str(want), dy.shape());
+  }
+
+  int64_t k_, s_, p_;
+  int64_t c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0;
+};
+
+class MaxPool2d final : public Pool2d {
+ public:
+  using Pool2d::Pool2d;
+  std::string type() const override { return "maxpool2d"; }
+
+  Tensor forward(const Tensor& x, const StepContext& ctx) override {
+    check_input(x);
+    const int64_t planes = x.dim(0) * c_, ohw = oh_ * ow_;
+    const std::vector<float> v = x.to_f32();
+    std::vector<float> y(static_cast<size_t>(planes * ohw));
+    argmax_.resize(y.size());
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      const float* in = v.data() + pl * h_ * w_;
+      for (int64_t oy = 0; oy < oh_; ++oy) {
+        const int64_t y0 = std::max<int64_t>(oy * s_ - p_, 0);
+        const int64_t y1 = std::min(oy * s_ - p_ + k_, h_);
+        for (int64_t ox = 0; ox < ow_; ++ox) {
+          const int64_t x0 = std::max<int64_t>(ox * s_ - p_, 0);
+          const int64_t x1 = std::min(ox * s_ - p_ + k_, w_);
+          // Padding acts as -inf, so only the real elements of the window compete (the padding
+          // limit guarantees one). Strictly greater keeps the first maximum on ties; a NaN wins so
+          // that divergence propagates instead of being hidden.
+          int64_t best_i = y0 * w_ + x0;
+          float best = in[best_i];
+          for (int64_t iy = y0; iy < y1; ++iy) {
+            for (int64_t ix = x0; ix < x1; ++ix) {
+              const float val = in[iy * w_ + ix];
+              if (val > best || (std::isnan(val) && !std::isnan(best))) {
+                best = val;
+                best_i = iy * w_ + ix;
+              }
+            }
+          }
+          y[pl * ohw + oy * ow_ + ox] = best;
+          argmax_[pl * ohw + oy * ow_ + ox] = static_cast<int32_t>(best_i);
+        }
+      }
+    }
+    cached_batch_ = ctx.training ? x.dim(0) : 0;
+    return Tensor::from_f32({x.dim(0), c_, oh_, ow_}, y.data());
+  }
+
+  Tensor backward(const Tensor& dy, const StepContext&) override {
+    if (cached_batch_ == 0) {
+      throw Error(name + " (maxpool2d): backward needs a forward in training mode first");
+    }
+    check_grad(dy, cached_batch_);
+    const int64_t planes = cached_batch_ * c_, ohw = oh_ * ow_;
+    const std::vector<float> g = dy.to_f32();
+    std::vector<float> dx(static_cast<size_t>(planes * h_ * w_), 0.0f);
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      float* out = dx.data() + pl * h_ * w_;
+      for (int64_t i = 0; i < ohw; ++i) out[argmax_[pl * ohw + i]] += g[pl * ohw + i];
+    }
+    return Tensor::from_f32({cached_batch_, c_, h_, w_}, dx.data());
+  }
+
+ private:
+  std::vector<int32_t> argmax_;          // per output: the winning index within its input plane
+  int64_t cached_batch_ = 0;             // batch of the last training forward; 0: none
+};
+
+class AvgPool2d final : public Pool2d {
+ public:
+  using Pool2d::Pool2d;
+  std::string type() const override { return "avgpool2d"; }
+
+  // Padding counts as zeros in the divisor (PyTorch's count_include_pad=True): every window
+  // divides by k*k.
+  Tensor forward(const Tensor& x, const StepContext&) override {
+    check_input(x);
+    const int64_t planes = x.dim(0) * c_, ohw = oh_ * ow_;
+    const std::vector<float> v = x.to_f32();
+    std::vector<float> y(static_cast<size_t>(planes * ohw));
+    const float scale = 1.0f / static_cast<float>(k_ * k_);
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      const float* in = v.data() + pl * h_ * w_;
+      for (int64_t oy = 0; oy < oh_; ++oy) {
+        const int64_t y0 = std::max<int64_t>(oy * s_ - p_, 0);
+        const int64_t y1 = std::min(oy * s_ - p_ + k_, h_);
+        for (int64_t ox = 0; ox < ow_; ++ox) {
+          const int64_t x0 = std::max<int64_t>(ox * s_ - p_, 0);
+          const int64_t x1 = std::min(ox * s_ - p_ + k_, w_);
+          float sum = 0;
+          for (int64_t iy = y0; iy < y1; ++iy)
+            for (int64_t ix = x0; ix < x1; ++ix) sum += in[iy * w_ + ix];
+          y[pl * ohw + oy * ow_ + ox] = sum * scale;
+        }
+      }
+    }
+    return Tensor::from_f32({x.dim(0), c_, oh_, ow_}, y.data());
+  }
+
+  Tensor backward(const Tensor& dy, const StepContext&) override {
+    if (dy.rank() != 4) bad_input(*this, "gradient [batch, channels, height, width]", dy.shape());
+    const int64_t batch = dy.dim(0);
+    check_grad(dy, batch);
+    const int64_t planes = batch * c_, ohw = oh_ * ow_;
+    const std::vector<float> g = dy.to_f32();
+    std::vector<float> dx(static_cast<size_t>(planes * h_ * w_), 0.0f);
+    const float scale = 1.0f / static_cast<float>(k_ * k_);
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      float* out = dx.data() + pl * h_ * w_;
+      for (int64_t oy = 0; oy < oh_; ++oy) {
+        const int64_t y0 = std::max<int64_t>(oy * s_ - p_, 0);
+        const int64_t y1 = std::min(oy * s_ - p_ + k_, h_);
+        for (int64_t ox = 0; ox < ow_; ++ox) {
+          const int64_t x0 = std::max<int64_t>(ox * s_ - p_, 0);
+          const int64_t x1 = std::min(ox * s_ - p_ + k_, w_);
+          const float gi = g[pl * ohw + oy * ow_ + ox] * scale;
+          for (int64_t iy = y0; iy < y1; ++iy)
+            for (int64_t ix = x0; ix < x1; ++ix) out[iy * w_ + ix] += gi;
+        }
+      }
+    }
+    return Tensor::from_f32({batch, c_, h_, w_}, dx.data());
+  }
+};
+
+class GlobalAvgPool final : public Layer {
+ public:
+  std::string type() const override { return "global_avgpool"; }
+
+  Shape build(const Shape& in, Rng&) override {
+    if (in.size() != 3) bad_input(*this, "[channels, height, width]", in);
+    c_ = in[0];
+    hw_ = in[1] * in[2];
+    return {c_};
+  }
+
+  Tensor forward(const Tensor& x, const StepContext&) override {
+    if (x.rank() != 4 || Shape(x.shape().begin() + 1, x.shape().end()) != in_shape) {
+      bad_input(*this, "[batch, " + shape_str(in_shape).substr(1), x.shape());
+    }
+    const int64_t planes = x.dim(0) * c_;
+    const std::vector<float> v = x.to_f32();
+    std::vector<float> y(static_cast<size_t>(planes));
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      double sum = 0;
+      for (int64_t i = 0; i < hw_; ++i) sum += v[pl * hw_ + i];
+      y[pl] = static_cast<float>(sum / static_cast<double>(hw_));
+    }
+    return Tensor::from_f32({x.dim(0), c_}, y.data());
+  }
+
+  Tensor backward(const Tensor& dy, const StepContext&) override {
+    if (dy.rank() != 2 || dy.dim(1) != c_) bad_input(*this, "gradient [batch, channels]", dy.shape());
+    const int64_t planes = dy.numel();
+    const std::vector<float> g = dy.to_f32();
+    std::vector<float> dx(static_cast<size_t>(planes * hw_));
+    const float scale = 1.0f / static_cast<float>(hw_);
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      std::fill_n(dx.data() + pl * hw_, hw_, g[pl] * scale);
+    }
+    Shape s = in_shape;
+    s.insert(s.begin(), dy.dim(0));
+    return Tensor::from_f32(s, dx.data());
+  }
+
+  void describe(std::vector<LayerInfo>& out, Method) const override {
+    LayerInfo info{name, type(), in_shape, out_shape};
+    info.flops_ff = info.flops_bp = static_cast<double>(c_ * hw_);
+    info.sparsity = "-";
+    out.push_back(info);
+  }
+
+ private:
+  int64_t c_ = 0, hw_ = 0;
+};
+
+struct PoolFields {
+  int64_t kernel, stride, padding;
+};
+
+PoolFields pool_fields(const LayerSpec& spec) {
+  spec.allow_only({"kernel", "stride", "padding"});
+  PoolFields f;
+  f.kernel = spec.get_int("kernel");
+  f.stride = spec.get_int("stride", f.kernel);
+  f.padding = spec.get_int("padding", 0);
+  if (f.kernel < 1) spec.fail("\"kernel\" must be >= 1");
+  if (f.stride < 1) spec.fail("\"stride\" must be >= 1");
+  // PyTorch's limit; it also guarantees that every window holds at least one real element.
+  if (f.padding < 0 || f.padding > f.kernel / 2) {
+    spec.fail("\"padding\" must be between 0 and kernel / 2 = " + std::to_string(f.kernel / 2));
+  }
+  return f;
+}
+
+}  // namespace
+
+LayerPtr make_maxpool2d(const LayerSpec& spec) {
+  const PoolFields f = pool_fields(spec);
+  return std::make_unique<MaxPool2d>(f.kernel, f.stride, f.padding);
+}
+
+LayerPtr make_avgpool2d(const LayerSpec& spec) {
+  const PoolFields f = pool_fields(spec);
+  return std::make_unique<AvgPool2d>(f.kernel, f.stride, f.padding);
+}
+
+LayerPtr make_global_avgpool(const LayerSpec& spec) {
+  spec.allow_only({});
+  return std::make_unique<GlobalAvgPool>();
+}
+
+}  // namespace sat::layers

@@ -1,0 +1,140 @@
+// `sat train`, `sat eval` and `sat summary` as a user runs them: every bad flag or file ends with a
+// non-zero exit and a message that names the problem; the happy paths print what they promise.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+struct CliRun {
+  int status = -1;
+  std::string out;   // stdout and stderr together
+};
+
+CliRun sat(const std::string& args) {
+  const std::string cmd = std::string(SAT_BINARY_DIR) + "/sat " + args + " 2>&1";
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+void expect_error(const std::string& args, const std::string& needle) {
+  const CliRun r = sat(args);
+  EXPECT_NE(r.status, 0) << "sat " << args << " succeeded:\n" << r.out;
+  EXPECT_NE(r.out.find(needle), std::string::npos) << "sat " << args << ":\n" << r.out;
+}
+
+std::string tmp(const std::string& name) {
+  const std::string d = std::string(SAT_BINARY_DIR) + "/cli-tmp";
+  std::filesystem::create_directories(d);
+  return d + "/" + name;
+}
+
+}  // namespace
+
+TEST(Cli, UsageAndUnknownCommand) {
+  EXPECT_EQ(sat("--help").status, 0);
+  expect_error("", "usage: sat");
+  expect_error("trian", "unknown command 'trian'");
+  for (const char* c : {"train", "eval", "summary", "op"}) {
+    const CliRun r = sat(std::string(c) + " --help");
+    EXPECT_EQ(r.status, 0) << c;
+    EXPECT_NE(r.out.find("usage: sat"), std::string::npos) << c << ":\n" << r.out;
+  }
+}
+
+TEST(Cli, TrainRejectsBadFlags) {
+  expect_error("train", "missing required flag --model");
+  expect_error("train --model nosuchmodel", "no model named 'nosuchmodel'");
+  expect_error("train --model /nonexistent.json", "cannot open model file");
+  expect_error("train --model mlp --frobnicate", "unknown flag --frobnicate");
+  expect_error("train --model mlp --epochs", "flag --epochs needs a value");
+  expect_error("train --model mlp --epochs two", "--epochs expects an integer, got 'two'");
+  expect_error("train --model mlp --epochs 0", "--epochs must be >= 1");
+  expect_error("train --model mlp --batch -3", "--batch must be >= 1");
+  expect_error("train --model mlp --lr 0", "--lr must be > 0");
+  expect_error("train --model mlp --lr fast", "--lr expects a number");
+  expect_error("train --model mlp --momentum 1.5", "--momentum must be in [0, 1)");
+  expect_error("train --model mlp --weight-decay -1", "--weight-decay must be >= 0");
+  expect_error("train --model mlp --srste-lambda -1", "--srste-lambda must be >= 0");
+  expect_error("train --model mlp --schedule linear", "--schedule must be cosine, step or constant");
+  expect_error("train --model mlp --method sparse", "unknown training method 'sparse'");
+  expect_error("train --model mlp --nm 2:7", "not in the supported set");
+  expect_error("train --model mlp --nm two", "is not of the form N:M");
+  expect_error("train --model mlp --backend tpu", "unknown backend 'tpu'");
+  expect_error("train --model mlp --backend cuda", "backend 'cuda' is not available in this build");
+  expect_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
+  expect_error("train --model mlp --data-dir /nonexistent", "dataset-fashion-mnist");
+  expect_error("train --model mlp --threads -1", "--threads must be >= 1");
+  expect_error("train --model mlp --train-limit -5 --data synthetic", "--train-limit must be >= 0");
+  expect_error("train --model mlp --resume", "--resume needs --out");
+  expect_error("train --model mlp --resume --out " + tmp("no-run"), "no checkpoint at");
+  expect_error("train --model mlp --json=yes", "flag --json takes no value");
+  expect_error("train --model mlp --epochs 1 --epochs 2", "given twice");
+  expect_error("train --model mlp stray", "unexpected argument 'stray'");
+}
+
+TEST(Cli, TrainSyntheticRunWritesOutputs) {
+  const std::string out = tmp("synthetic-run");
+  std::filesystem::remove_all(out);
+  const CliRun r = sat("train --model mlp --data synthetic --train-limit 256 --test-limit 128 "
+                    "--epochs 2 --batch 64 --no-progress --out " + out);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("epoch 2/2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("result: mlp bdwp 2:8 on cpu"), std::string::npos) << r.out;
+  for (const char* f : {"metrics.csv", "metrics.json", "curves.svg", "checkpoint.sat"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
+  }
+  // Resuming a finished run with more epochs continues from epoch 3; a different method is refused.
+  expect_error("train --resume --out " + out + " --method dense --data synthetic",
+               "trained with --method bdwp");
+  const CliRun more = sat("train --resume --out " + out + " --epochs 3 --data synthetic "
+                       "--train-limit 256 --test-limit 128 --no-progress");
+  ASSERT_EQ(more.status, 0) << more.out;
+  EXPECT_NE(more.out.find("resuming mlp at epoch 3"), std::string::npos) << more.out;
+  EXPECT_NE(more.out.find("epoch 3/3"), std::string::npos) << more.out;
+}
+
+TEST(Cli, EvalRefusesCorruptAndMissingCheckpoints) {
+  expect_error("eval", "missing required flag --checkpoint");
+  expect_error("eval --checkpoint " + tmp("missing.sat"), "missing.sat");
+  const std::string out = tmp("eval-run");
+  std::filesystem::remove_all(out);
+  ASSERT_EQ(sat("train --model mlp --data synthetic --train-limit 128 --test-limit 64 --epochs 1 "
+                "--no-progress --out " + out).status, 0);
+  const std::string ckpt = out + "/checkpoint.sat";
+  const std::string bad = tmp("corrupt.sat");
+  std::filesystem::copy_file(ckpt, bad, std::filesystem::copy_options::overwrite_existing);
+  {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(bad) / 2));
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(bad) / 2));
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  expect_error("eval --checkpoint " + bad, "corrupt");
+  expect_error("eval --checkpoint " + ckpt + " --batch 0", "--batch must be >= 1");
+}
+
+TEST(Cli, SummaryShowsFlopsAndSparsity) {
+  const CliRun r = sat("summary --model lenet5");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("dense (K 9 % 8 != 0)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2:8 FF+BP"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FLOP ceiling"), std::string::npos) << r.out;
+  const CliRun j = sat("summary --model mlp --json --nm 1:8");
+  ASSERT_EQ(j.status, 0) << j.out;
+  EXPECT_NE(j.out.find("\"step_speedup_ceiling\""), std::string::npos) << j.out;
+  expect_error("summary", "missing required flag --model");
+  expect_error("summary --model lenet5 --method fast", "unknown training method");
+  expect_error("summary --model lenet5 --nm 0:8", "need 1 <= N <= M");
+}
