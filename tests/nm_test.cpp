@@ -79,3 +79,31 @@ TEST(NM, CompressRoundTrip) {
     }
   }
 }
+
+TEST(NM, NaNNeverMakesAGroupKeepMoreThanN) {
+  const float g[8] = {1, NAN, 3, 0, NAN, -1, 2, 5};
+  uint8_t idx[2];
+  nm_select_group(g, 1, 8, 2, idx);
+  EXPECT_EQ(idx[0], 1);    // NaN ranks above every number; two NaNs tie -> lower index
+  EXPECT_EQ(idx[1], 4);
+  const float h[4] = {-0.0f, 0.0f, 0.0f, -0.0f};
+  nm_select_group<4>(h, 1, 4, 2, idx);
+  EXPECT_EQ(idx[0], 0);    // signed zeros tie
+  EXPECT_EQ(idx[1], 1);
+}
+
+TEST(NM, FixedAndRuntimeGroupSizesAgree) {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> d(-3, 3);   // many ties
+  for (int t = 0; t < 200; ++t) {
+    float g[16];
+    for (auto& v : g) v = static_cast<float>(d(rng));
+    uint8_t a[16], b[16];
+    nm_select_group<16>(g, 1, 16, 5, a);
+    nm_select_group(g, 1, 16, 5, b);
+    EXPECT_TRUE(std::equal(a, a + 5, b));
+    nm_select_group<8>(g, 2, 8, 3, a);
+    nm_select_group(g, 2, 8, 3, b);
+    EXPECT_TRUE(std::equal(a, a + 3, b));
+  }
+}

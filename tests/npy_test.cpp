@@ -2,6 +2,7 @@
 // error for every malformed file.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -18,7 +19,11 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir() {
-  const fs::path d = fs::path(SAT_BINARY_DIR) / "test-tmp" / "npy";
+  // One directory per test: ctest runs the tests of this file in parallel processes.
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string test = std::string(info->test_suite_name()) + "." + info->name();
+  for (char& c : test) if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.') c = '_';
+  const fs::path d = fs::path(SAT_BINARY_DIR) / "test-tmp" / "npy" / test;
   fs::create_directories(d);
   return d;
 }

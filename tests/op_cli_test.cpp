@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -39,7 +40,11 @@ CliResult sat_cli(const std::string& args) {
 }
 
 fs::path dir() {
-  const fs::path d = fs::path(SAT_BINARY_DIR) / "test-tmp" / "op_cli";
+  // One directory per test: ctest runs the tests of this file in parallel processes.
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string test = std::string(info->test_suite_name()) + "." + info->name();
+  for (char& c : test) if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.') c = '_';
+  const fs::path d = fs::path(SAT_BINARY_DIR) / "test-tmp" / "op_cli" / test;
   fs::create_directories(d);
   return d;
 }

@@ -1,6 +1,4 @@
 // sat train and sat eval.
-#include <omp.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -103,7 +101,7 @@ Sources open_data(const Args& args, const Model& model) {
 void set_threads(const Args& args) {
   const long long t = args.integer("threads", 0);
   if (t < 0) args.fail("--threads must be >= 1");
-  if (t > 0) omp_set_num_threads(static_cast<int>(t));
+  set_cpu_threads(static_cast<int>(t));
 }
 
 void apply_overrides(const Args& args, Recipe& r) {
@@ -150,8 +148,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     if (out.empty()) args.fail("--resume needs --out DIR (the run directory to continue)");
     const std::string ckpt = out + "/checkpoint.sat";
     if (!std::filesystem::exists(ckpt)) args.fail("--resume: no checkpoint at " + ckpt);
-    model = Model::from_json_text(checkpoint_model_source(ckpt), ckpt);
-    state = load_checkpoint(ckpt, model);
+    model = model_from_checkpoint(ckpt, &state);
     if (args.has("method") && parse_method(args.str("method")) != state.method) {
       args.fail("--resume: the checkpoint was trained with --method " +
                 std::string(method_name(state.method)) + ", not " + args.str("method"));
@@ -229,8 +226,8 @@ int cmd_eval(const std::vector<std::string>& argv) {
   set_threads(args);
   const std::string ckpt = args.str("checkpoint");
   std::unique_ptr<Backend> backend = open_backend(args.str("backend", "cpu"));
-  Model model = Model::from_json_text(checkpoint_model_source(ckpt), ckpt);
-  const TrainState state = load_checkpoint(ckpt, model);
+  TrainState state;
+  Model model = model_from_checkpoint(ckpt, &state);
   backend->prepare(model, state.method);
   const std::string dir = args.str("data-dir", "");
   auto test = std::make_shared<const Dataset>(load_fashion_mnist(false, dir));

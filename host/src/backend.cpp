@@ -1,6 +1,9 @@
 // The backend registry and the CPU backend (the reference every other backend is checked against).
 #include "sat/backend.hpp"
 
+#include <cblas.h>
+#include <omp.h>
+
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
 
@@ -65,6 +68,12 @@ std::unique_ptr<Backend> open_backend(const std::string& name) {
     }
   }
   throw Error("unknown backend '" + name + "' (known: cpu, hls, sim, cuda, fpga)");
+}
+
+void set_cpu_threads(int threads) {
+  const int n = threads > 0 ? threads : omp_get_num_procs();
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
 }
 
 std::vector<std::pair<std::string, std::string>> backend_status() {

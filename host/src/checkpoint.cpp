@@ -365,13 +365,29 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return info;
 }
 
-std::string checkpoint_model_source(const std::string& path) {
-  CheckpointInfo info = read_checkpoint_info(path);
+namespace {
+void require_source(const CheckpointInfo& info, const std::string& path) {
   if (info.model_source.empty()) {
     throw Error("checkpoint " + path + " holds no model source (model '" + info.model_name +
                 "' was built in code); rebuild it the same way and use load_checkpoint");
   }
+}
+}  // namespace
+
+std::string checkpoint_model_source(const std::string& path) {
+  CheckpointInfo info = read_checkpoint_info(path);
+  require_source(info, path);
   return std::move(info.model_source);
+}
+
+Model model_from_checkpoint(const std::string& path, TrainState* state) {
+  const CheckpointInfo info = read_checkpoint_info(path);
+  require_source(info, path);
+  Model model = Model::from_json_text(info.model_source, path, info.model_nm);
+  TrainState s = load_checkpoint(path, model);
+  model.regenerate(s.method);
+  if (state) *state = std::move(s);
+  return model;
 }
 
 }  // namespace sat

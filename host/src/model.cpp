@@ -189,14 +189,33 @@ Model Model::load(const std::string& path, std::optional<NM> nm_override) {
   return from_json_text(ss.str(), path, nm_override);
 }
 
-void Model::build(uint64_t seed) {
-  Rng rng(seed);
-  Shape s = input;
+Shape build_sequence(std::vector<LayerPtr>& layers, const Shape& in, Rng& rng) {
+  Shape s = in;
   for (auto& l : layers) {
     l->in_shape = s;
     s = l->build(s, rng);
     l->out_shape = s;
   }
+  return s;
+}
+
+Tensor forward_sequence(std::vector<LayerPtr>& layers, const Tensor& x, const StepContext& ctx) {
+  if (layers.empty()) return x;
+  Tensor h = layers.front()->forward(x, ctx);
+  for (size_t i = 1; i < layers.size(); ++i) h = layers[i]->forward(h, ctx);
+  return h;
+}
+
+Tensor backward_sequence(std::vector<LayerPtr>& layers, const Tensor& dy, const StepContext& ctx) {
+  if (layers.empty()) return dy;
+  Tensor g = layers.back()->backward(dy, ctx);
+  for (size_t i = layers.size() - 1; i-- > 0;) g = layers[i]->backward(g, ctx);
+  return g;
+}
+
+void Model::build(uint64_t seed) {
+  Rng rng(seed);
+  build_sequence(layers, input, rng);
   for (auto* sw : sparse_weights()) sw->regenerate(Method::bdwp);
 }
 
@@ -225,14 +244,11 @@ int64_t Model::num_params() const {
 }
 
 Tensor Model::forward(const Tensor& x, const StepContext& ctx) {
-  Tensor h = layers.front()->forward(x, ctx);
-  for (size_t i = 1; i < layers.size(); ++i) h = layers[i]->forward(h, ctx);
-  return h;
+  return forward_sequence(layers, x, ctx);
 }
 
 void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
-  Tensor g = layers.back()->backward(dlogits, ctx);
-  for (size_t i = layers.size() - 1; i-- > 0;) g = layers[i]->backward(g, ctx);
+  backward_sequence(layers, dlogits, ctx);
 }
 
 void Model::zero_grad() {

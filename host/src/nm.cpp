@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <type_traits>
 
 #include "sat/error.hpp"
 #include "sat/hw_config.hpp"
@@ -33,14 +34,10 @@ void check_shape(int64_t cout, int64_t k, NM nm, Axis axis) {
   }
 }
 
-// Element (line, pos) of W[cout][k] for the given axis: pointer and stride along the line.
-struct LineView {
-  const float* base;
-  long stride;
-};
-LineView line_view(const float* w, int64_t k, Axis axis, int64_t line) {
-  return axis == Axis::K ? LineView{w + line * k, 1} : LineView{w + line, static_cast<long>(k)};
-}
+static_assert(*std::max_element(hw::kSupportedM.begin(), hw::kSupportedM.end()) <= kMaxGroup,
+              "nm_select_group's key buffer must hold the largest supported M");
+static_assert(*std::max_element(hw::kSupportedM.begin(), hw::kSupportedM.end()) <= (1 << hw::kIndexBits),
+              "in-group indices must fit the index field");
 
 }  // namespace
 
@@ -74,22 +71,7 @@ void validate_nm(NM nm) {
 const char* axis_name(Axis a) { return a == Axis::K ? "K" : "Cout"; }
 
 std::vector<uint8_t> nm_mask(const float* w, int64_t cout, int64_t k, NM nm, Axis axis) {
-  check_shape(cout, k, nm, axis);
-  std::vector<uint8_t> mask(static_cast<size_t>(cout * k), 0);
-  const int64_t lines = axis == Axis::K ? cout : k;
-  const int64_t len = axis == Axis::K ? k : cout;
-  uint8_t idx[16];
-  for (int64_t l = 0; l < lines; ++l) {
-    const LineView v = line_view(w, k, axis, l);
-    for (int64_t g = 0; g < len / nm.m; ++g) {
-      nm_select_group(v.base + g * nm.m * v.stride, v.stride, nm.m, nm.n, idx);
-      for (int j = 0; j < nm.n; ++j) {
-        const int64_t pos = g * nm.m + idx[j];
-        mask[axis == Axis::K ? l * k + pos : pos * k + l] = 1;
-      }
-    }
-  }
-  return mask;
+  return nm_mask_of(nm_compress(w, cout, k, nm, axis));
 }
 
 std::vector<float> nm_prune(const float* w, int64_t cout, int64_t k, NM nm, Axis axis) {
@@ -106,17 +88,35 @@ NMCompressed nm_compress(const float* w, int64_t cout, int64_t k, NM nm, Axis ax
   c.axis = axis;
   c.cout = cout;
   c.k = k;
-  const int64_t lines = c.lines(), groups = c.groups();
-  c.values.resize(static_cast<size_t>(lines * groups * nm.n));
+  const int64_t count = c.lines(), groups = c.groups();
+  c.values.resize(static_cast<size_t>(count * groups * nm.n));
   c.index.resize(c.values.size());
-  for (int64_t l = 0; l < lines; ++l) {
-    const LineView v = line_view(w, k, axis, l);
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t e = (l * groups + g) * nm.n;
-      const float* group = v.base + g * nm.m * v.stride;
-      nm_select_group(group, v.stride, nm.m, nm.n, &c.index[e]);
-      for (int j = 0; j < nm.n; ++j) c.values[e + j] = round_storage(group[c.index[e + j] * v.stride]);
+  const bool round = numerics() == Numerics::bf16;
+  // Loop order follows memory: along K a group is contiguous; along Cout a group is M rows of one
+  // column, so the inner loop walks the columns and the M rows stream side by side.
+  const int64_t outer = axis == Axis::K ? count : groups, inner = axis == Axis::K ? groups : count;
+  const long stride = axis == Axis::K ? 1 : static_cast<long>(k);
+  auto select = [&](auto fixed_m) {
+    constexpr int kM = decltype(fixed_m)::value;
+#pragma omp parallel for schedule(static) if (count * c.line_length() > 65536)
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t l = axis == Axis::K ? o : i, g = axis == Axis::K ? i : o;
+        const float* group = axis == Axis::K ? w + l * k + g * nm.m : w + g * nm.m * k + l;
+        const int64_t e = (l * groups + g) * nm.n;
+        nm_select_group<kM>(group, stride, nm.m, nm.n, &c.index[e]);
+        for (int j = 0; j < nm.n; ++j) {
+          const float v = group[c.index[e + j] * stride];
+          c.values[e + j] = round ? round_bf16(v) : v;
+        }
+      }
     }
+  };
+  switch (nm.m) {                  // the supported group sizes get unrolled selections
+    case 4: select(std::integral_constant<int, 4>{}); break;
+    case 8: select(std::integral_constant<int, 8>{}); break;
+    case 16: select(std::integral_constant<int, 16>{}); break;
+    default: select(std::integral_constant<int, 0>{}); break;
   }
   return c;
 }

@@ -49,6 +49,9 @@ std::unique_ptr<Backend> open_backend(const std::string& name);
 // Every backend name with whether this binary has it, e.g. {"cpu", "available"}.
 std::vector<std::pair<std::string, std::string>> backend_status();
 
+// Threads of the CPU backend's own kernels (OpenMP) and of OpenBLAS together; 0 = all cores.
+void set_cpu_threads(int threads);
+
 // SGD with momentum and weight decay plus the SR-STE term on pruned weights (DESIGN §3), applied
 // to every trainable parameter of the model, then pre-generation. Shared by host-side backends.
 void sgd_update(Model& model, const UpdateConfig& cfg);

@@ -40,4 +40,9 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 // code and the checkpoint holds no source.
 std::string checkpoint_model_source(const std::string& path);
 
+// Rebuilds the checkpointed model (from its source, with the N:M it was trained at) and loads the
+// checkpoint into it; regenerates its sparse forms for the checkpoint's method. `state` receives
+// the training state.
+Model model_from_checkpoint(const std::string& path, TrainState* state);
+
 }  // namespace sat

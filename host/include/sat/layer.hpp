@@ -85,7 +85,7 @@ class Layer {
   // Appends this layer's summary row(s) (containers append their children's).
   virtual void describe(std::vector<LayerInfo>& out, Method method) const = 0;
 
-  std::string name;                          // "conv1", "block2.body.0", set by the model builder
+  std::string name;                          // its "name", else its path ("layers[5].body[0]")
   Shape in_shape, out_shape;                 // set by build()
 };
 

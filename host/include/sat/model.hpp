@@ -57,6 +57,11 @@ LayerPtr make_layer(const LayerSpec& spec);
 std::vector<LayerPtr> make_layers(const nlohmann::json& array, const std::string& origin,
                                   const std::string& path, NM model_nm);
 
+// A sequence of layers, shared by the model and by containers. An empty sequence is the identity.
+Shape build_sequence(std::vector<LayerPtr>& layers, const Shape& in, Rng& rng);
+Tensor forward_sequence(std::vector<LayerPtr>& layers, const Tensor& x, const StepContext& ctx);
+Tensor backward_sequence(std::vector<LayerPtr>& layers, const Tensor& dy, const StepContext& ctx);
+
 class Model {
  public:
   std::string name;

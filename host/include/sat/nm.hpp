@@ -2,6 +2,7 @@
 // The N:M core: settings, top-N selection, masks along either axis, and the compressed format.
 // Every backend (CPU, HLS, RTL golden, CUDA reference) selects through nm_select_group so that all
 // pick the same mask. Format and tie rule: docs/nm-format.md.
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -32,23 +33,40 @@ void validate_nm(NM nm);
 enum class Axis { K, Cout };
 const char* axis_name(Axis a);
 
-// Magnitude used for ranking: NaN ranks above everything so a group never keeps more than N.
-inline float nm_rank_key(float w) { return std::isnan(w) ? INFINITY : std::fabs(w); }
+// The largest group a sparse (n < m) selection handles; validate_nm keeps sparse M within it.
+inline constexpr int kMaxGroup = 16;
+
+// Ranking key of a weight: its magnitude's bit pattern as an integer. For numbers this orders like
+// |w|; a NaN ranks above infinity, so a group never keeps more than N.
+inline uint32_t nm_rank_bits(float w) { return std::bit_cast<uint32_t>(w) & 0x7fffffffu; }
 
 // Top-N of one group of M values v[0], v[stride], ..., v[(m-1)*stride]: writes the kept in-group
 // indices to idx[0..n) in ascending order. An element is kept when fewer than n others beat it,
 // where j beats i if |v_j| > |v_i|, or |v_j| == |v_i| and j < i (ties go to the lower index).
-// Fixed small loops and no allocation: the same function is the pre-generation unit's golden model.
+// The rank form (m x m comparisons, no sort, no allocation) is the pre-generation unit's golden
+// model. Appending (kMaxGroup - 1 - i) to the key makes keys unique and encodes the tie rule.
+// kM > 0 fixes m at compile time (the loops then unroll into branch-free compares).
+template <int kM = 0>
 inline void nm_select_group(const float* v, long stride, int m, int n, uint8_t* idx) {
+  const int mm = kM > 0 ? kM : m;
+  if (n >= mm) {                               // dense: everything is kept
+    for (int i = 0; i < mm; ++i) idx[i] = static_cast<uint8_t>(i);
+    return;
+  }
+  uint64_t key[kM > 0 ? kM : kMaxGroup];
+  for (int i = 0; i < mm; ++i) {
+    key[i] = (static_cast<uint64_t>(nm_rank_bits(v[i * stride])) << 5) |
+             static_cast<uint64_t>(kMaxGroup - 1 - i);
+  }
+  int beaten_by[kM > 0 ? kM : kMaxGroup];
+  for (int i = 0; i < mm; ++i) {
+    int b = 0;
+    for (int j = 0; j < mm; ++j) b += key[j] > key[i];
+    beaten_by[i] = b;
+  }
   int out = 0;
-  for (int i = 0; i < m; ++i) {
-    const float ki = nm_rank_key(v[i * stride]);
-    int beaten_by = 0;
-    for (int j = 0; j < m; ++j) {
-      const float kj = nm_rank_key(v[j * stride]);
-      beaten_by += (kj > ki) || (kj == ki && j < i);
-    }
-    if (beaten_by < n) idx[out++] = static_cast<uint8_t>(i);
+  for (int i = 0; i < mm; ++i) {
+    if (beaten_by[i] < n) idx[out++] = static_cast<uint8_t>(i);
   }
 }
 

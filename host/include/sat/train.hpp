@@ -12,6 +12,7 @@
 namespace sat {
 
 // One row of the metrics log.
+// Accuracies are fractions in [0, 1].
 struct EpochMetrics {
   int epoch = 0;                 // 1-based
   double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;

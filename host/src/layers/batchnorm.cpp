@@ -1,9 +1,8 @@
 // BatchNorm2d over [channels, height, width], PyTorch semantics: training normalises with the
 // batch statistics (biased variance) and moves the running statistics towards them (unbiased
 // variance); inference normalises with the running statistics. Statistics in double.
+#include <algorithm>
 #include <cmath>
-
-#include <nlohmann/json.hpp>
 
 #include "layers/common.hpp"
 #include "layers/layers.hpp"

@@ -4,8 +4,6 @@
 // PyTorch's weight.reshape(cout, -1) is.
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -18,20 +16,6 @@ namespace {
 // Bound on the per-chunk scratch (col, dcol and the output-gradient matrix): large batches of
 // large images are lowered a few images at a time instead of all at once.
 constexpr int64_t kScratchFloats = int64_t{32} << 20;   // 128 MiB
-
-// The output positions o in [0, out) whose input coordinate o*stride - pad + offset lies in
-// [0, size): a contiguous range [lo, hi), so the inner loops need no bounds checks.
-struct Span {
-  int64_t lo, hi;
-};
-Span valid_span(int64_t offset, int64_t size, int64_t out, int64_t stride, int64_t pad) {
-  const int64_t first = pad - offset;                   // lowest o*stride that lands inside
-  const int64_t last = size - 1 + pad - offset;         // highest
-  if (last < 0) return {0, 0};
-  const int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-  const int64_t hi = std::min(out, last / stride + 1);
-  return {std::min(lo, hi), hi};
-}
 
 class Conv2d final : public Layer {
  public:
@@ -105,23 +89,25 @@ class Conv2d final : public Layer {
     const int64_t batch = cached_batch_, ohw = oh_ * ow_, chunk = images_per_chunk(batch);
     const std::vector<float> g = dy.to_f32();
     dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
-    std::vector<float> dx(x_.size(), 0.0f);
+    std::vector<float> dx(x_.size());
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* gb = g.data() + b0 * cout_ * ohw;
-      // One pass over the chunk's gradient: gathers it into [cout][P] and sums the bias gradient.
+      // One pass over the chunk's gradient: gathers it into [cout][P] and sums the bias gradient
+      // (in double: an FP32 sum over batch x positions loses digits; simd keeps it vectorised).
 #pragma omp parallel for schedule(static)
       for (int64_t o = 0; o < cout_; ++o) {
         float* dst = yt_.data() + o * cols;
-        float sum = 0;
+        double sum = 0;
         for (int64_t b = 0; b < nb; ++b) {
           const float* src = gb + (b * cout_ + o) * ohw;
+#pragma omp simd reduction(+ : sum)
           for (int64_t i = 0; i < ohw; ++i) {
             dst[b * ohw + i] = src[i];
             sum += src[i];
           }
         }
-        if (has_bias_) bias_.grad[o] += sum;
+        if (has_bias_) bias_.grad[o] += static_cast<float>(sum);
       }
       if (!col_cached_) im2col(x_.data() + b0 * cin_ * h_ * w_, nb, col_.data());
       cpu::wu_product(sw_, yt_.data(), col_.data(), cols);
@@ -151,65 +137,63 @@ class Conv2d final : public Layer {
  private:
   int64_t images_per_chunk(int64_t batch) const {
     const int64_t per_image = (2 * kdim_ + cout_) * oh_ * ow_;
-    return std::clamp<int64_t>(kScratchFloats / per_image, 1, batch);
+    return std::max<int64_t>(1, std::min(batch, kScratchFloats / per_image));
   }
 
   // col[(c, ky, kx)][b * oh*ow + oy * ow + ox] = x[b][c][oy*s - p + ky][ox*s - p + kx] (0 outside).
-  // Each task writes whole contiguous row segments of one image and channel. Stride 1, the
-  // common case, has its own loops (here and in col2im) so that they vectorise.
+  // Each task copies one (channel, image) plane into a zero-bordered buffer first, so that the
+  // row copies need no bounds checks; channel-major task order lets each thread write
+  // consecutive stretches of the col rows.
   void im2col(const float* x, int64_t nb, float* col) const {
-    const int64_t cols = nb * oh_ * ow_;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t c = 0; c < cin_; ++c) {
-      for (int64_t b = 0; b < nb; ++b) {
-        const float* plane = x + (b * cin_ + c) * h_ * w_;
-        for (int64_t ky = 0; ky < k_; ++ky) {
-          const Span ys = valid_span(ky, h_, oh_, s_, p_);
-          for (int64_t kx = 0; kx < k_; ++kx) {
-            const Span xs = valid_span(kx, w_, ow_, s_, p_);
-            float* row = col + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
-            std::fill(row, row + ys.lo * ow_, 0.0f);
-            for (int64_t oy = ys.lo; oy < ys.hi; ++oy) {
-              float* out = row + oy * ow_;
-              const float* in = plane + (oy * s_ - p_ + ky) * w_;
-              std::fill(out, out + xs.lo, 0.0f);
-              if (s_ == 1) {
-                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox] = in[ox + kx - p_];
-              } else {
-                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox] = in[ox * s_ + kx - p_];
+    const int64_t cols = nb * oh_ * ow_, wp = w_ + 2 * p_;
+#pragma omp parallel
+    {
+      std::vector<float> padded(static_cast<size_t>((h_ + 2 * p_) * wp), 0.0f);
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t c = 0; c < cin_; ++c) {
+        for (int64_t b = 0; b < nb; ++b) {
+          const float* plane = x + (b * cin_ + c) * h_ * w_;
+          for (int64_t iy = 0; iy < h_; ++iy) {
+            std::copy_n(plane + iy * w_, w_, padded.data() + (iy + p_) * wp + p_);
+          }
+          for (int64_t ky = 0; ky < k_; ++ky) {
+            for (int64_t kx = 0; kx < k_; ++kx) {
+              float* row = col + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
+              for (int64_t oy = 0; oy < oh_; ++oy) {
+                const float* in = padded.data() + (oy * s_ + ky) * wp + kx;
+                for (int64_t ox = 0; ox < ow_; ++ox) row[oy * ow_ + ox] = in[ox * s_];
               }
-              std::fill(out + xs.hi, out + ow_, 0.0f);
             }
-            std::fill(row + ys.hi * ow_, row + oh_ * ow_, 0.0f);
           }
         }
       }
     }
   }
 
-  // The adjoint of im2col: dx[b][c] += every dcol entry that im2col copied from it. Each task owns
-  // one (channel, image) plane of dx, so the accumulation needs no synchronisation; channel-major
-  // order lets each thread stream through consecutive stretches of the dcol rows.
+  // The adjoint of im2col: dx[b][c] = the sum of every dcol entry that im2col copied from it,
+  // accumulated in a zero-bordered buffer and cropped. Each task owns one (channel, image) plane
+  // of dx, so no synchronisation is needed.
   void col2im(const float* dcol, int64_t nb, float* dx) const {
-    const int64_t cols = nb * oh_ * ow_;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t c = 0; c < cin_; ++c) {
-      for (int64_t b = 0; b < nb; ++b) {
-        float* plane = dx + (b * cin_ + c) * h_ * w_;
-        for (int64_t ky = 0; ky < k_; ++ky) {
-          const Span ys = valid_span(ky, h_, oh_, s_, p_);
-          for (int64_t kx = 0; kx < k_; ++kx) {
-            const Span xs = valid_span(kx, w_, ow_, s_, p_);
-            const float* row = dcol + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
-            for (int64_t oy = ys.lo; oy < ys.hi; ++oy) {
-              const float* in = row + oy * ow_;
-              float* out = plane + (oy * s_ - p_ + ky) * w_;
-              if (s_ == 1) {
-                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox + kx - p_] += in[ox];
-              } else {
-                for (int64_t ox = xs.lo; ox < xs.hi; ++ox) out[ox * s_ + kx - p_] += in[ox];
+    const int64_t cols = nb * oh_ * ow_, wp = w_ + 2 * p_;
+#pragma omp parallel
+    {
+      std::vector<float> padded(static_cast<size_t>((h_ + 2 * p_) * wp));
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t c = 0; c < cin_; ++c) {
+        for (int64_t b = 0; b < nb; ++b) {
+          std::fill(padded.begin(), padded.end(), 0.0f);
+          for (int64_t ky = 0; ky < k_; ++ky) {
+            for (int64_t kx = 0; kx < k_; ++kx) {
+              const float* row = dcol + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
+              for (int64_t oy = 0; oy < oh_; ++oy) {
+                float* out = padded.data() + (oy * s_ + ky) * wp + kx;
+                for (int64_t ox = 0; ox < ow_; ++ox) out[ox * s_] += row[oy * ow_ + ox];
               }
             }
+          }
+          float* plane = dx + (b * cin_ + c) * h_ * w_;
+          for (int64_t iy = 0; iy < h_; ++iy) {
+            std::copy_n(padded.data() + (iy + p_) * wp + p_, w_, plane + iy * w_);
           }
         }
       }

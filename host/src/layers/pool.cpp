@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <nlohmann/json.hpp>
-
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
 #include "sat/error.hpp"
@@ -69,7 +67,7 @@ class MaxPool2d final : public Pool2d {
     const int64_t planes = x.dim(0) * c_, ohw = oh_ * ow_;
     const std::vector<float> v = x.to_f32();
     std::vector<float> y(static_cast<size_t>(planes * ohw));
-    argmax_.resize(y.size());
+    if (ctx.training) argmax_.resize(y.size());
 #pragma omp parallel for schedule(static)
     for (int64_t pl = 0; pl < planes; ++pl) {
       const float* in = v.data() + pl * h_ * w_;
@@ -94,7 +92,7 @@ class MaxPool2d final : public Pool2d {
             }
           }
           y[pl * ohw + oy * ow_ + ox] = best;
-          argmax_[pl * ohw + oy * ow_ + ox] = static_cast<int32_t>(best_i);
+          if (ctx.training) argmax_[pl * ohw + oy * ow_ + ox] = static_cast<int32_t>(best_i);
         }
       }
     }

@@ -14,29 +14,6 @@ namespace {
 
 using Branch = std::vector<LayerPtr>;
 
-Shape build_branch(Branch& branch, const Shape& in, Rng& rng) {
-  Shape s = in;
-  for (auto& l : branch) {
-    l->in_shape = s;
-    s = l->build(s, rng);
-    l->out_shape = s;
-  }
-  return s;
-}
-
-// An empty branch is the identity.
-Tensor branch_forward(Branch& branch, const Tensor& x, const StepContext& ctx) {
-  Tensor h = x;
-  for (auto& l : branch) h = l->forward(h, ctx);
-  return h;
-}
-
-Tensor branch_backward(Branch& branch, const Tensor& dy, const StepContext& ctx) {
-  Tensor g = dy;
-  for (auto it = branch.rbegin(); it != branch.rend(); ++it) g = (*it)->backward(g, ctx);
-  return g;
-}
-
 std::vector<float> add(const Tensor& a, const Tensor& b) {
   std::vector<float> s = a.to_f32();
   const std::vector<float> t = b.to_f32();
@@ -50,8 +27,8 @@ class Residual final : public Layer {
   std::string type() const override { return "residual"; }
 
   Shape build(const Shape& in, Rng& rng) override {
-    const Shape body = build_branch(body_, in, rng);
-    const Shape shortcut = build_branch(shortcut_, in, rng);
+    const Shape body = build_sequence(body_, in, rng);
+    const Shape shortcut = build_sequence(shortcut_, in, rng);
     if (body != shortcut) {
       throw Error(name + " (residual): body outputs " + shape_str(body) + " but " +
                   (shortcut_.empty() ? "the identity shortcut" : "shortcut") + " outputs " +
@@ -61,14 +38,14 @@ class Residual final : public Layer {
   }
 
   Tensor forward(const Tensor& x, const StepContext& ctx) override {
-    const Tensor yb = branch_forward(body_, x, ctx);
-    const Tensor ys = branch_forward(shortcut_, x, ctx);
+    const Tensor yb = forward_sequence(body_, x, ctx);
+    const Tensor ys = forward_sequence(shortcut_, x, ctx);
     return Tensor::from_f32(yb.shape(), add(yb, ys));
   }
 
   Tensor backward(const Tensor& dy, const StepContext& ctx) override {
-    const Tensor db = branch_backward(body_, dy, ctx);
-    const Tensor ds = branch_backward(shortcut_, dy, ctx);
+    const Tensor db = backward_sequence(body_, dy, ctx);
+    const Tensor ds = backward_sequence(shortcut_, dy, ctx);
     return Tensor::from_f32(db.shape(), add(db, ds));
   }
 
