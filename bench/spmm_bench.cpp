@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) {
       min_ms = std::atof(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--ref] [--threads T] [--cpu] [--min-ms MS]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--ref] [--threads T] [--cpu] [--min-ms MS]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -111,8 +112,8 @@ int main(int argc, char** argv) {
   // 2:8 everywhere; the other settings on the two LeNet-scale shapes.
   const std::vector<NM> all_nm = {{1, 2}, {2, 4}, {1, 8}, {2, 8}, {4, 8}, {1, 16}};
 
-  std::printf("spmm_bench: %d threads, %s time, OpenBLAS core %s, %s kernel\n", omp_get_max_threads(),
-              g_cpu_time ? "CPU" : "wall",
+  std::printf("spmm_bench: %d threads, %s time, OpenBLAS core %s, %s kernel\n",
+              omp_get_max_threads(), g_cpu_time ? "CPU" : "wall",
               openblas_get_corename(),
 #if defined(__AVX512F__) && defined(__FMA__)
               "AVX-512"
@@ -138,24 +139,22 @@ int main(int argc, char** argv) {
       for (NM nm : all_nm) {
         if (!(nm == NM{2, 8}) && !small) continue;
         const NMCompressed c = nm_compress(w.data(), s.cout, s.k, nm, axis);
+        const bool ff = axis == Axis::K;
         std::vector<std::function<void()>> fns = {
-            [&] {
-              if (axis == Axis::K)
-                cpu::sgemm(false, false, s.cout, s.p, s.k, 1.0f, w.data(), s.k, in.data(), s.p, 0.0f,
-                           out.data(), s.p);
-              else
-                cpu::sgemm(true, false, s.k, s.p, s.cout, 1.0f, w.data(), s.k, in.data(), s.p, 0.0f,
-                           out.data(), s.p);
+            [&] {  // the dense product the layer runs without pruning (weight_ops.cpp)
+              cpu::sgemm(!ff, false, ff ? s.cout : s.k, s.p, ff ? s.k : s.cout, 1.0f, w.data(),
+                         s.k, in.data(), s.p, 0.0f, out.data(), s.p);
             },
             [&] { cpu::spmm_nm(c, in.data(), s.p, s.p, out.data(), s.p); },
         };
-        if (ref) fns.push_back([&] { cpu::spmm_nm_reference(c, in.data(), s.p, s.p, out.data(), s.p); });
+        if (ref)
+          fns.push_back([&] { cpu::spmm_nm_reference(c, in.data(), s.p, s.p, out.data(), s.p); });
         const auto t = time_alternating(fns, min_ms);
         const double flops = 2.0 * static_cast<double>(c.nnz()) * static_cast<double>(s.p);
         std::printf("%-12s %5lld %5lld %7lld %-5s %4s %10.3f %10.3f %9.1f %8.2f", s.name,
                     static_cast<long long>(s.cout), static_cast<long long>(s.k),
-                    static_cast<long long>(s.p), axis == Axis::K ? "FF" : "BP", nm.str().c_str(), t[0],
-                    t[1], flops / t[1] * 1e-6, t[0] / t[1]);
+                    static_cast<long long>(s.p), ff ? "FF" : "BP", nm.str().c_str(), t[0], t[1],
+                    flops / t[1] * 1e-6, t[0] / t[1]);
         if (ref) std::printf(" %10.3f", t[2]);
         std::printf("\n");
         std::fflush(stdout);

@@ -1,30 +1,33 @@
-// sat::cpu::spmm_nm: the CPU backend's N:M sparse x dense product (FF and BP of every pruned layer).
+// sat::cpu::spmm_nm: the CPU backend's N:M sparse x dense product (FF and BP of pruned layers).
 //
 //   out[l][p] (+)= sum_{g, j} value(l, g, j) * in[g * M + index(l, g, j)][p]
 //
-// Design. Columns are cut into panels of 64 (kPanelVecs = 4 vectors of 16 floats) and the input rows
-// into K-chunks of whole groups. Each (panel, chunk) of the input is copied into a per-thread buffer
-// with a 256-byte row stride, zero-padded past `cols`, of at most ~32 KiB so that it stays in L1;
-// the copy makes the inner loop independent of ld_in (no cache-set conflicts for power-of-two P) and
-// of the column tail. A micro-kernel keeps a register block of kLines = 6 lines x 4 vectors of
-// accumulators and walks the chunk's groups in order: each kept weight is one broadcast of its value
-// and 4 FMAs with the packed input row g * M + index (an axpy; gather-free, the row address is
-// buffer + (g * M + index) * 256). Loads are what limit it (each FMA reads its input row from L1), so
-// the in-group indices of 8 / N groups of a line are fetched in one 64-bit load (N = 1, 2, 4) and the
-// values are read straight from the compressed arrays; nothing is repacked per call. The 6 lines of a
-// block read the same M rows per group, which stay L1-hot. The rows of the chunk packed next are
-// prefetched from inside the micro-kernel, spread over the blocks of the current chunk, and the next
-// block's output rows are prefetched for writing, so large-P products overlap DRAM with the FMAs.
+// Design. Columns are cut into panels of 64 (kPanelVecs = 4 vectors of 16 floats) and the input
+// rows into K-chunks of whole groups. Each (panel, chunk) of the input is copied into a per-thread
+// buffer with a 256-byte row stride, zero-padded past `cols`, of at most ~32 KiB so that it stays
+// in L1; the copy makes the inner loop independent of ld_in (no cache-set conflicts when P is a
+// power of two) and of the column tail. A micro-kernel keeps a register block of kLines = 6 lines
+// x 4 vectors of accumulators and walks the chunk's groups in order: each kept weight is one
+// broadcast of its value and 4 FMAs with the packed input row g * M + index (an axpy; gather-free,
+// the row address is buffer + (g * M + index) * 256). Loads are what limit it (each FMA reads its
+// input row from L1), so the in-group indices of 8 / N groups of a line come in one 64-bit load
+// (N = 1, 2, 4) and the values are read straight from the compressed arrays; nothing is repacked
+// per call. The 6 lines of a block read the same M rows per group, which stay L1-hot. The rows of
+// the chunk packed next are prefetched from inside the micro-kernel, spread over the blocks of the
+// current chunk, and the next block's output rows are prefetched for writing, so that large-P
+// products overlap their DRAM traffic with the FMAs.
 //
-// Order of operations. Partial sums go back to `out` between K-chunks (an exact FP32 store/reload),
-// so every output element is accumulated exactly as spmm_nm_reference does: start at 0 (or at out
-// when accumulating) and fused multiply-add the entries in order (g, j). The result does not depend
-// on the tiling nor on the thread count, and it is bit-identical to the reference whenever the
-// reference's `o += v * x` is contracted to an FMA the same way: GCC's default -ffp-contract=fast
-// with an FMA target (the AVX-512 path uses explicit FMAs), or no FMA at all (the portable path,
-// written like the reference, contracts exactly when the reference does).
+// Order of operations. Partial sums go back to `out` between K-chunks (an exact FP32 store and
+// reload), so every output element is accumulated exactly as spmm_nm_reference does: start at 0
+// (or at out when accumulating) and multiply-add the entries in order (g, j). The result depends
+// neither on the tiling nor on the thread count, and it is bit-identical to the reference whenever
+// both round the multiply-add alike: the AVX-512 path uses explicit FMAs, which the reference's
+// `o += v * x` matches when the compiler contracts it (GCC -O2/-O3 with an FMA target, default
+// -ffp-contract=fast; not at -O0/-O1); the portable path is written like the reference and so
+// contracts exactly when it does.
+//
 // Threads: OpenMP, static schedule over (column panel, line range) items; each item owns its
-// outputs, so there are no reductions across threads.
+// outputs, so there is no reduction across threads.
 #include <omp.h>
 
 #include <algorithm>
@@ -50,8 +53,8 @@ constexpr int kLines = 6;                          // lines per micro-kernel reg
 constexpr int64_t kChunkBytes = 32 * 1024;         // packed input chunk budget (L1 is 32-48 KiB)
 constexpr int64_t kMinParallelMacs = 1 << 17;      // below this, run single-threaded
 
-// Copies rows [0, nrows) of `src` (row stride ld), columns [0, width), into buf (row stride kPanel),
-// zero-filling columns [width, vecs * kVec).
+// Copies rows [0, nrows) of `src` (row stride ld), columns [0, width), into buf (row stride
+// kPanel), zero-filling columns [width, vecs * kVec).
 void pack_chunk(const float* src, int64_t ld, int64_t nrows, int width, int vecs, float* buf) {
   for (int64_t r = 0; r < nrows; ++r) {
     const float* s = src + r * ld;
@@ -82,7 +85,7 @@ struct Tile {
   float* out[kLines];             // output row segment of each line at the panel's first column
   int64_t ng;                     // groups in the chunk
   int m, n;                       // M and entries per group
-  int nr;                         // valid lines (the others repeat the last valid one, never stored)
+  int nr;                         // valid lines (the others repeat the last one, never stored)
   bool zero_init;                 // start from 0 instead of from out
   int last_width;                 // valid columns of the last vector (1..16)
   const char* pf;                 // input rows to prefetch during this call: first row,
@@ -243,11 +246,12 @@ void spmm_nm(const NMCompressed& w, const float* in, int64_t ld_in, int64_t cols
   if (lines <= 0 || cols <= 0) return;
   if (groups == 0 || n == 0) {
     if (!accumulate)
-      for (int64_t l = 0; l < lines; ++l) std::fill(out + l * ld_out, out + l * ld_out + cols, 0.0f);
+      for (int64_t l = 0; l < lines; ++l) std::fill_n(out + l * ld_out, cols, 0.0f);
     return;
   }
 
-  // K-chunks of whole groups: one packed chunk fits kChunkBytes, or the whole line if it nearly does.
+  // K-chunks of whole groups: a packed chunk fits kChunkBytes, or is the whole line if it nearly
+  // does.
   const int64_t group_bytes = m * kRowBytes;
   int64_t chunk_groups = std::max<int64_t>(1, kChunkBytes / group_bytes);
   if (groups * group_bytes <= kChunkBytes + kChunkBytes / 4) chunk_groups = groups;
@@ -325,7 +329,8 @@ void spmm_nm(const NMCompressed& w, const float* in, int64_t ld_in, int64_t cols
           }
           if (b + 1 < b1) {  // the next block's output segments, for writing
             for (int64_t l = l0 + kLines; l < std::min(lines, l0 + 2 * kLines); ++l)
-              for (int c = 0; c < width; c += 16) __builtin_prefetch(out + l * ld_out + p0 + c, 1, 3);
+              for (int c = 0; c < width; c += kVec)
+                __builtin_prefetch(out + l * ld_out + p0 + c, 1, 3);
           }
           fn(t);
         }
