@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "cpu/weight_ops.hpp"
 #include "sat/error.hpp"
 
 namespace sat::layers {
@@ -39,6 +40,30 @@ std::string sparsity_text(const SparseWeight& sw, Method method) {
 
 void bad_input(const Layer& l, const std::string& what, const Shape& got) {
   throw Error(l.name + " (" + l.type() + "): expected input " + what + ", got " + shape_str(got));
+}
+
+LayerInfo weight_layer_info(const Layer& l, const SparseWeight& sw, Method method, double cols,
+                            int64_t extra_params) {
+  LayerInfo info{l.name, l.type(), l.in_shape, l.out_shape};
+  info.flops_ff = 2 * cols * cpu::ff_macs_per_col(sw, method);
+  info.flops_bp = 2 * cols * cpu::bp_macs_per_col(sw, method);
+  info.flops_wu = 2 * cols * static_cast<double>(sw.cout * sw.k);
+  info.params = sw.cout * sw.k + extra_params;
+  info.sparsity = sparsity_text(sw, method);
+  return info;
+}
+
+std::pair<int64_t, int64_t> window_output(const Layer& l, const Shape& in, int64_t k, int64_t s,
+                                          int64_t p) {
+  if (in.size() != 3) bad_input(l, "[channels, height, width]", in);
+  if (in[1] + 2 * p < k || in[2] + 2 * p < k) {
+    bad_input(l,
+              "of height and width >= " + std::to_string(k - 2 * p) + " (kernel " +
+                  std::to_string(k) + " is larger than the input padded by " + std::to_string(p) +
+                  ")",
+              in);
+  }
+  return {(in[1] + 2 * p - k) / s + 1, (in[2] + 2 * p - k) / s + 1};
 }
 
 }  // namespace sat::layers

@@ -1,6 +1,7 @@
 #pragma once
 // Pieces shared by the layer implementations.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sat/layer.hpp"
@@ -18,6 +19,17 @@ void setup_sparse(SparseWeight& sw, Param& weight, int64_t cout, int64_t k, NM r
 
 // The summary's sparsity column for a weight under `method`.
 std::string sparsity_text(const SparseWeight& sw, Method method);
+
+// The summary row of a layer whose work is one weight product applied to `cols` columns per sample
+// (positions of a convolution, tokens of a linear layer): FF/BP/WU FLOPs at the effective
+// sparsity, the weight's parameters plus `extra_params`, and the sparsity text.
+LayerInfo weight_layer_info(const Layer& l, const SparseWeight& sw, Method method, double cols,
+                            int64_t extra_params);
+
+// Output size of a sliding window (convolution, pooling) over a [C, H, W] input, checking that the
+// kernel fits the padded input. Returns {OH, OW}.
+std::pair<int64_t, int64_t> window_output(const Layer& l, const Shape& in, int64_t kernel,
+                                          int64_t stride, int64_t padding);
 
 // Throws sat::Error "<layer name> (<type>): expected input <what>, got <shape>".
 [[noreturn]] void bad_input(const Layer& l, const std::string& what, const Shape& got);

@@ -2,6 +2,7 @@
 // the same dense / N:M dispatch as Linear. The batch is lowered to col[K][P] (K = cin*k*k in
 // (cin, kh, kw) order, P = images x output positions), which makes W[cout][K] the same matrix
 // PyTorch's weight.reshape(cout, -1) is.
+#include <tuple>
 #include <algorithm>
 
 #include "cpu/weight_ops.hpp"
@@ -24,19 +25,10 @@ class Conv2d final : public Layer {
   std::string type() const override { return "conv2d"; }
 
   Shape build(const Shape& in, Rng& rng) override {
-    if (in.size() != 3) bad_input(*this, "[channels, height, width]", in);
+    std::tie(oh_, ow_) = window_output(*this, in, k_, s_, p_);
     cin_ = in[0];
     h_ = in[1];
     w_ = in[2];
-    if (h_ + 2 * p_ < k_ || w_ + 2 * p_ < k_) {
-      bad_input(*this,
-                "of height and width >= " + std::to_string(k_ - 2 * p_) + " (kernel " +
-                    std::to_string(k_) + " is larger than the input padded by " +
-                    std::to_string(p_) + ")",
-                in);
-    }
-    oh_ = (h_ + 2 * p_ - k_) / s_ + 1;
-    ow_ = (w_ + 2 * p_ - k_) / s_ + 1;
     kdim_ = cin_ * k_ * k_;
     weight_ = Param(name + ".weight", {cout_, kdim_});
     init_weight(weight_, kdim_, rng);
@@ -124,15 +116,10 @@ class Conv2d final : public Layer {
   void sparse_weights(std::vector<SparseWeight*>& out) override { out.push_back(&sw_); }
 
   void describe(std::vector<LayerInfo>& out, Method method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    const double positions = static_cast<double>(oh_ * ow_);
-    info.flops_ff = 2 * positions * cpu::ff_macs_per_col(sw_, method);
-    info.flops_bp = 2 * positions * cpu::bp_macs_per_col(sw_, method);
-    info.flops_wu = 2 * positions * static_cast<double>(cout_ * kdim_);
-    info.params = cout_ * kdim_ + (has_bias_ ? cout_ : 0);
-    info.sparsity = sparsity_text(sw_, method);
-    out.push_back(info);
+    out.push_back(weight_layer_info(*this, sw_, method, static_cast<double>(oh_ * ow_),
+                                    has_bias_ ? cout_ : 0));
   }
+
 
  private:
   int64_t images_per_chunk(int64_t batch) const {

@@ -76,15 +76,10 @@ class Linear final : public Layer {
   void sparse_weights(std::vector<SparseWeight*>& out) override { out.push_back(&sw_); }
 
   void describe(std::vector<LayerInfo>& out, Method method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
     const double rows = static_cast<double>(sat::numel(in_shape) / in_);
-    info.flops_ff = 2 * rows * cpu::ff_macs_per_col(sw_, method);
-    info.flops_bp = 2 * rows * cpu::bp_macs_per_col(sw_, method);
-    info.flops_wu = 2 * rows * static_cast<double>(out_ * in_);
-    info.params = out_ * in_ + (has_bias_ ? out_ : 0);
-    info.sparsity = sparsity_text(sw_, method);
-    out.push_back(info);
+    out.push_back(weight_layer_info(*this, sw_, method, rows, has_bias_ ? out_ : 0));
   }
+
 
  private:
   int64_t out_, in_ = 0;

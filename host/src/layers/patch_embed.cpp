@@ -95,15 +95,9 @@ class PatchEmbed final : public Layer {
   void sparse_weights(std::vector<SparseWeight*>& out) override { out.push_back(&sw_); }
 
   void describe(std::vector<LayerInfo>& out, Method method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    const double t = static_cast<double>(t_);
-    info.flops_ff = 2 * t * cpu::ff_macs_per_col(sw_, method);
-    info.flops_bp = 2 * t * cpu::bp_macs_per_col(sw_, method);
-    info.flops_wu = 2 * t * static_cast<double>(dim_ * k_);
-    info.params = dim_ * k_ + dim_ + t_ * dim_;
-    info.sparsity = sparsity_text(sw_, method);
-    out.push_back(info);
+    out.push_back(weight_layer_info(*this, sw_, method, static_cast<double>(t_), dim_ + t_ * dim_));
   }
+
 
  private:
   // Calls f(k, col, pixel) for every element of every patch: row k of the [K][batch * T] patch

@@ -1,5 +1,6 @@
 // Pooling over [channels, height, width]: windowed max and average (PyTorch's MaxPool2d and
 // AvgPool2d with ceil_mode=False), and the global average that ends a CNN.
+#include <tuple>
 #include <algorithm>
 #include <cmath>
 
@@ -17,19 +18,10 @@ class Pool2d : public Layer {
   Pool2d(int64_t kernel, int64_t stride, int64_t padding) : k_(kernel), s_(stride), p_(padding) {}
 
   Shape build(const Shape& in, Rng&) override {
-    if (in.size() != 3) bad_input(*this, "[channels, height, width]", in);
+    std::tie(oh_, ow_) = window_output(*this, in, k_, s_, p_);
     c_ = in[0];
     h_ = in[1];
     w_ = in[2];
-    if (h_ + 2 * p_ < k_ || w_ + 2 * p_ < k_) {
-      bad_input(*this,
-                "of height and width >= " + std::to_string(k_ - 2 * p_) + " (kernel " +
-                    std::to_string(k_) + " is larger than the input padded by " +
-                    std::to_string(p_) + ")",
-                in);
-    }
-    oh_ = (h_ + 2 * p_ - k_) / s_ + 1;
-    ow_ = (w_ + 2 * p_ - k_) / s_ + 1;
     return {c_, oh_, ow_};
   }
 
@@ -57,6 +49,11 @@ class Pool2d : public Layer {
   int64_t c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0;
 };
 
+// Strictly greater keeps the first maximum on ties; a NaN wins so that divergence propagates.
+inline bool beats(float val, float best) {
+  return (val > best) | (std::isnan(val) & !std::isnan(best));
+}
+
 class MaxPool2d final : public Pool2d {
  public:
   using Pool2d::Pool2d;
@@ -78,16 +75,25 @@ class MaxPool2d final : public Pool2d {
           const int64_t x0 = std::max<int64_t>(ox * s_ - p_, 0);
           const int64_t x1 = std::min(ox * s_ - p_ + k_, w_);
           // Padding acts as -inf, so only the real elements of the window compete (the padding
-          // limit guarantees one). Strictly greater keeps the first maximum on ties; a NaN wins so
-          // that divergence propagates instead of being hidden.
+          // limit guarantees one).
           int64_t best_i = y0 * w_ + x0;
           float best = in[best_i];
-          for (int64_t iy = y0; iy < y1; ++iy) {
-            for (int64_t ix = x0; ix < x1; ++ix) {
-              const float val = in[iy * w_ + ix];
-              if (val > best || (std::isnan(val) && !std::isnan(best))) {
-                best = val;
-                best_i = iy * w_ + ix;
+          if (y1 - y0 == 2 && x1 - x0 == 2) {      // the common 2x2 window, unrolled
+            const int64_t i0 = best_i;
+            const int64_t cand[3] = {i0 + 1, i0 + w_, i0 + w_ + 1};
+            for (int64_t i : cand) {                // selects, not branches: data is random
+              const bool b = beats(in[i], best);
+              best = b ? in[i] : best;
+              best_i = b ? i : best_i;
+            }
+          } else {
+            for (int64_t iy = y0; iy < y1; ++iy) {
+              for (int64_t ix = x0; ix < x1; ++ix) {
+                const float val = in[iy * w_ + ix];
+                if (beats(val, best)) {
+                  best = val;
+                  best_i = iy * w_ + ix;
+                }
               }
             }
           }
