@@ -7,6 +7,7 @@
 
 #include "gradcheck.hpp"
 #include "sat/backend.hpp"
+#include "sat/error.hpp"
 #include "sat/train.hpp"
 
 using namespace sat;
@@ -180,4 +181,36 @@ TEST(Schedule, CosineStepConstant) {
   EXPECT_DOUBLE_EQ(learning_rate(r, 15, 10), 0.1);
   r.warmup_epochs = 1;
   EXPECT_DOUBLE_EQ(learning_rate(r, 4, 10), 0.05);
+}
+
+// The first layer's input is data: its backward skips the BP product but still produces dW.
+TEST(Bdwp, FirstLayerSkipsOnlyTheInputGradient) {
+  for (const char* spec : {R"({"type": "linear", "out": 16})",
+                           R"({"type": "conv2d", "out": 8, "kernel": 3, "padding": 1})"}) {
+    const bool conv = std::string(spec).find("conv") != std::string::npos;
+    const Shape in = conv ? Shape{8, 6, 6} : Shape{32};
+    auto layer = test::build_layer(spec, in, {2, 8});
+    EXPECT_TRUE(layer->skips_input_grad());
+    std::vector<SparseWeight*> sws;
+    layer->sparse_weights(sws);
+    Shape xs = in;
+    xs.insert(xs.begin(), 4);
+    const Tensor x = Tensor::from_f32(xs, randn(static_cast<size_t>(numel(xs)), 3));
+    std::vector<Param*> ps;
+    layer->params(ps);
+    EXPECT_THROW(layer->forward(x, StepContext{Method::bdwp, true}), Error);   // forms not made yet
+    sws[0]->regenerate(Method::bdwp);
+    auto grads = [&](bool input_grad) {
+      for (Param* p : ps) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
+      StepContext ctx{Method::bdwp, true, input_grad};
+      const Tensor y = layer->forward(x, ctx);
+      const Tensor dx = layer->backward(Tensor::from_f32(y.shape(), randn(static_cast<size_t>(y.numel()), 4)), ctx);
+      return std::make_pair(dx.numel(), ps[0]->grad);
+    };
+    const auto [full_n, full_dw] = grads(true);
+    const auto [skip_n, skip_dw] = grads(false);
+    EXPECT_EQ(full_n, x.numel());
+    EXPECT_EQ(skip_n, 0);
+    EXPECT_EQ(full_dw, skip_dw);
+  }
 }

@@ -234,6 +234,7 @@ std::vector<SparseWeight*> Model::sparse_weights() {
 std::vector<LayerInfo> Model::describe(Method method) const {
   std::vector<LayerInfo> out;
   for (const auto& l : layers) l->describe(out, method);
+  if (layers.front()->skips_input_grad()) out.front().flops_bp = 0;   // see Model::backward
   return out;
 }
 
@@ -248,7 +249,13 @@ Tensor Model::forward(const Tensor& x, const StepContext& ctx) {
 }
 
 void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
-  backward_sequence(layers, dlogits, ctx);
+  // Nothing consumes the gradient of the input data, so the first layer may skip its BP product.
+  Tensor g = dlogits;
+  for (size_t i = layers.size(); i-- > 0;) {
+    StepContext c = ctx;
+    c.input_grad = i > 0;
+    g = layers[i]->backward(g, c);
+  }
 }
 
 void Model::zero_grad() {

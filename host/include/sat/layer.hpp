@@ -19,6 +19,8 @@ Method parse_method(const std::string& s);   // throws sat::Error naming the tex
 struct StepContext {
   Method method = Method::bdwp;
   bool training = true;                      // false: inference (no caches, BN uses running stats)
+  bool input_grad = true;                    // false: backward may skip dL/dx (the first layer's
+                                             // input is data) and return an empty tensor
 };
 
 using Rng = std::mt19937_64;
@@ -79,6 +81,9 @@ class Layer {
   virtual Tensor forward(const Tensor& x, const StepContext& ctx) = 0;
   // Returns dL/dx and adds dL/dparam into each Param::grad.
   virtual Tensor backward(const Tensor& dy, const StepContext& ctx) = 0;
+
+  // Whether backward honours StepContext::input_grad == false by skipping its BP product.
+  virtual bool skips_input_grad() const { return false; }
 
   virtual void params(std::vector<Param*>& out) {}
   virtual void sparse_weights(std::vector<SparseWeight*>& out) {}

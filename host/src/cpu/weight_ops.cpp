@@ -1,21 +1,37 @@
 #include "cpu/weight_ops.hpp"
 
 #include "cpu/gemm.hpp"
+#include "sat/error.hpp"
 
 namespace sat::cpu {
 
+namespace {
+// The forms are made by pre-generation; reading one that was never made is a caller's bug that
+// would otherwise crash deep in a kernel.
+void require(bool made, const SparseWeight& w, const char* form, Method method) {
+  if (!made) {
+    throw Error(w.weight->name + ": the " + form + " weight form for method " + method_name(method) +
+                " was not generated (call SparseWeight::regenerate / Model::regenerate first)");
+  }
+}
+}  // namespace
+
 void ff_product(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt) {
   if (w.ff_sparse(method)) {
+    require(w.fwd.nm.m > 0 && w.fwd.nnz() > 0, w, "forward N:M", method);
     spmm_nm(w.fwd, xt, cols, cols, yt, cols);
   } else {
+    require(static_cast<int64_t>(w.dense.size()) == w.cout * w.k, w, "dense", method);
     sgemm(false, false, w.cout, cols, w.k, 1.0f, w.dense.data(), w.k, xt, cols, 0.0f, yt, cols);
   }
 }
 
 void bp_product(const SparseWeight& w, Method method, const float* dyt, int64_t cols, float* dxt) {
   if (w.bp_sparse(method)) {
+    require(w.bwd.nm.m > 0 && w.bwd.nnz() > 0, w, "backward N:M", method);
     spmm_nm(w.bwd, dyt, cols, cols, dxt, cols);
   } else {
+    require(static_cast<int64_t>(w.dense.size()) == w.cout * w.k, w, "dense", method);
     sgemm(true, false, w.k, cols, w.cout, 1.0f, w.dense.data(), w.k, dyt, cols, 0.0f, dxt, cols);
   }
 }

@@ -80,8 +80,8 @@ class Conv2d final : public Layer {
     if (dy.shape() != want) bad_input(*this, "gradient " + shape_str(want), dy.shape());
     const int64_t batch = cached_batch_, ohw = oh_ * ow_, chunk = images_per_chunk(batch);
     const std::vector<float> g = dy.to_f32();
-    dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
-    std::vector<float> dx(x_.size());
+    dcol_.resize(ctx.input_grad ? static_cast<size_t>(kdim_ * chunk * ohw) : 0);
+    std::vector<float> dx(ctx.input_grad ? x_.size() : 0);
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* gb = g.data() + b0 * cout_ * ohw;
@@ -103,9 +103,11 @@ class Conv2d final : public Layer {
       }
       if (!col_cached_) im2col(x_.data() + b0 * cin_ * h_ * w_, nb, col_.data());
       cpu::wu_product(sw_, yt_.data(), col_.data(), cols);
+      if (!ctx.input_grad) continue;
       cpu::bp_product(sw_, ctx.method, yt_.data(), cols, dcol_.data());
       col2im(dcol_.data(), nb, dx.data() + b0 * cin_ * h_ * w_);
     }
+    if (!ctx.input_grad) return Tensor();
     return Tensor::from_f32({batch, cin_, h_, w_}, dx.data());
   }
 
@@ -114,6 +116,8 @@ class Conv2d final : public Layer {
     if (has_bias_) out.push_back(&bias_);
   }
   void sparse_weights(std::vector<SparseWeight*>& out) override { out.push_back(&sw_); }
+
+  bool skips_input_grad() const override { return true; }
 
   void describe(std::vector<LayerInfo>& out, Method method) const override {
     out.push_back(weight_layer_info(*this, sw_, method, static_cast<double>(oh_ * ow_),

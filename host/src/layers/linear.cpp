@@ -60,6 +60,7 @@ class Linear final : public Layer {
     std::vector<float> gt(g.size());
     cpu::transpose(g.data(), rows, out_, gt.data());            // [out][rows]
     cpu::wu_product(sw_, gt.data(), xt_.data(), rows);
+    if (!ctx.input_grad) return Tensor();
     std::vector<float> dxt(static_cast<size_t>(in_ * rows));
     cpu::bp_product(sw_, ctx.method, gt.data(), rows, dxt.data());
     std::vector<float> dx(dxt.size());
@@ -74,6 +75,8 @@ class Linear final : public Layer {
     if (has_bias_) out.push_back(&bias_);
   }
   void sparse_weights(std::vector<SparseWeight*>& out) override { out.push_back(&sw_); }
+
+  bool skips_input_grad() const override { return true; }
 
   void describe(std::vector<LayerInfo>& out, Method method) const override {
     const double rows = static_cast<double>(sat::numel(in_shape) / in_);
