@@ -189,7 +189,9 @@ int cmd_train(const std::vector<std::string>& argv) {
     std::printf("training %s (%lld parameters) with %s %s on %s: %d epochs, batch %d, lr %g %s, "
                 "%lld training / %lld test samples -> %s\n",
                 model.name.c_str(), static_cast<long long>(model.num_params()),
-                method_name(state.method), state.nm.str().c_str(), backend->name().c_str(),
+                method_name(state.method),
+                state.method == Method::dense ? "(no pruning)" : state.nm.str().c_str(),
+                backend->name().c_str(),
                 state.recipe.epochs, state.recipe.batch, state.recipe.lr,
                 state.recipe.schedule.c_str(), static_cast<long long>(data.train->size()),
                 static_cast<long long>(data.test->size()), out.c_str());
