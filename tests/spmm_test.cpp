@@ -148,12 +148,6 @@ std::vector<Case> all_cases() {
 
 }  // namespace
 
-TEST(Spmm, RoundingLikeReference) {
-  if (!kBitwise)
-    GTEST_SKIP() << "spmm_nm_reference is not FMA-contracted in this build (not optimised, or no "
-                    "FMA); spmm_nm is compared with a tolerance instead of bitwise";
-}
-
 TEST(Spmm, MatchesReference) {
   uint32_t seed = 1;
   for (const Case& c : all_cases()) check_case(c, seed++);
