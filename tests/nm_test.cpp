@@ -107,3 +107,35 @@ TEST(NM, FixedAndRuntimeGroupSizesAgree) {
     EXPECT_TRUE(std::equal(a, a + 3, b));
   }
 }
+
+// nm_select_group against the rule written out literally (keep i when fewer than n others beat
+// it), on groups full of ties, signed zeros and NaNs, for every supported M and every N.
+TEST(NM, SelectionMatchesTheRankRule) {
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<int> d(-4, 4);
+  for (int m : {2, 4, 8, 16}) {
+    for (int n = 1; n < m; ++n) {
+      for (int t = 0; t < 300; ++t) {
+        float g[16];
+        for (int i = 0; i < m; ++i) {
+          const int r = d(rng);
+          g[i] = r == 4 ? NAN : r == -4 ? -0.0f : static_cast<float>(r);
+        }
+        auto mag = [](float x) { return std::isnan(x) ? INFINITY : std::fabs(x); };
+        std::vector<uint8_t> want;
+        for (int i = 0; i < m; ++i) {
+          int beaten = 0;
+          for (int j = 0; j < m; ++j) {
+            beaten += mag(g[j]) > mag(g[i]) ||
+                      (mag(g[j]) == mag(g[i]) && j < i) ||
+                      (std::isnan(g[j]) && std::isnan(g[i]) && j < i);
+          }
+          if (beaten < n) want.push_back(static_cast<uint8_t>(i));
+        }
+        uint8_t got[16];
+        nm_select_group(g, 1, m, n, got);
+        ASSERT_EQ(std::vector<uint8_t>(got, got + n), want) << "m " << m << " n " << n << " trial " << t;
+      }
+    }
+  }
+}

@@ -43,9 +43,9 @@ inline uint32_t nm_rank_bits(float w) { return std::bit_cast<uint32_t>(w) & 0x7f
 // Top-N of one group of M values v[0], v[stride], ..., v[(m-1)*stride]: writes the kept in-group
 // indices to idx[0..n) in ascending order. An element is kept when fewer than n others beat it,
 // where j beats i if |v_j| > |v_i|, or |v_j| == |v_i| and j < i (ties go to the lower index).
-// The rank form (m x m comparisons, no sort, no allocation) is the pre-generation unit's golden
-// model. Appending (kMaxGroup - 1 - i) to the key makes keys unique and encodes the tie rule.
-// kM > 0 fixes m at compile time (the loops then unroll into branch-free compares).
+// Appending (kMaxGroup - i) to the magnitude key makes the keys unique and encodes the tie rule,
+// so "beats" is plain ">" on keys and the kept set is the keys at or above the n-th largest, found
+// with n max-passes (no sort, no allocation, branch-free). kM > 0 fixes m at compile time.
 template <int kM = 0>
 inline void nm_select_group(const float* v, long stride, int m, int n, uint8_t* idx) {
   const int mm = kM > 0 ? kM : m;
@@ -56,17 +56,17 @@ inline void nm_select_group(const float* v, long stride, int m, int n, uint8_t* 
   uint64_t key[kM > 0 ? kM : kMaxGroup];
   for (int i = 0; i < mm; ++i) {
     key[i] = (static_cast<uint64_t>(nm_rank_bits(v[i * stride])) << 5) |
-             static_cast<uint64_t>(kMaxGroup - 1 - i);
+             static_cast<uint64_t>(kMaxGroup - i);   // 1..16: keys are never 0
   }
-  int beaten_by[kM > 0 ? kM : kMaxGroup];
-  for (int i = 0; i < mm; ++i) {
-    int b = 0;
-    for (int j = 0; j < mm; ++j) b += key[j] > key[i];
-    beaten_by[i] = b;
+  uint64_t nth = ~uint64_t{0};                 // after pass t: the (t+1)-th largest key
+  for (int t = 0; t < n; ++t) {
+    uint64_t best = 0;
+    for (int i = 0; i < mm; ++i) best = (key[i] < nth && key[i] > best) ? key[i] : best;
+    nth = best;
   }
   int out = 0;
   for (int i = 0; i < mm; ++i) {
-    if (beaten_by[i] < n) idx[out++] = static_cast<uint8_t>(i);
+    if (key[i] >= nth) idx[out++] = static_cast<uint8_t>(i);
   }
 }
 
