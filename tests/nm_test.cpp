@@ -139,3 +139,38 @@ TEST(NM, SelectionMatchesTheRankRule) {
     }
   }
 }
+
+// nm_compress selects many groups at once (SIMD lanes across lines); its masks must equal the
+// group-by-group selection, for both axes, line counts off the lane width, and many ties.
+TEST(NM, CompressEqualsGroupByGroupSelection) {
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> d(-3, 3);
+  for (NM nm : {NM{1, 4}, NM{2, 8}, NM{4, 8}, NM{5, 16}, NM{1, 2}}) {
+    for (auto [cout, k] : {std::pair<int64_t, int64_t>{16, 48}, {48, 16}, {40, 48}, {80, 40}}) {
+      if (cout % nm.m || k % nm.m) continue;
+      std::vector<float> w(static_cast<size_t>(cout * k));
+      for (auto& v : w) v = static_cast<float>(d(rng));
+      for (Axis axis : {Axis::K, Axis::Cout}) {
+        std::vector<uint8_t> want(w.size(), 0);
+        const int64_t lines = axis == Axis::K ? cout : k, len = axis == Axis::K ? k : cout;
+        for (int64_t l = 0; l < lines; ++l) {
+          for (int64_t g = 0; g < len / nm.m; ++g) {
+            float group[16];
+            for (int i = 0; i < nm.m; ++i) {
+              const int64_t pos = g * nm.m + i;
+              group[i] = w[axis == Axis::K ? l * k + pos : pos * k + l];
+            }
+            uint8_t idx[16];
+            nm_select_group(group, 1, nm.m, nm.n, idx);
+            for (int j = 0; j < nm.n; ++j) {
+              const int64_t pos = g * nm.m + idx[j];
+              want[axis == Axis::K ? l * k + pos : pos * k + l] = 1;
+            }
+          }
+        }
+        EXPECT_EQ(nm_mask(w.data(), cout, k, nm, axis), want)
+            << nm.str() << " " << axis_name(axis) << " " << cout << "x" << k;
+      }
+    }
+  }
+}

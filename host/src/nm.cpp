@@ -92,23 +92,59 @@ NMCompressed nm_compress(const float* w, int64_t cout, int64_t k, NM nm, Axis ax
   c.values.resize(static_cast<size_t>(count * groups * nm.n));
   c.index.resize(c.values.size());
   const bool round = numerics() == Numerics::bf16;
-  // Loop order follows memory: along K a group is contiguous; along Cout a group is M rows of one
-  // column, so the inner loop walks the columns and the M rows stream side by side.
-  const int64_t outer = axis == Axis::K ? count : groups, inner = axis == Axis::K ? groups : count;
   const long stride = axis == Axis::K ? 1 : static_cast<long>(k);
-  auto select = [&](auto fixed_m) {
+  // Raw pointers and plain locals: the uint8_t index stores may alias anything, which would make
+  // the compiler reload every member and vector pointer after each store.
+  uint8_t* const index = c.index.data();
+  float* const values = c.values.data();
+  const int n = nm.n, m = nm.m;
+  const bool along_k = axis == Axis::K;
+  auto select = [=](auto fixed_m) {
     constexpr int kM = decltype(fixed_m)::value;
-#pragma omp parallel for schedule(static) if (count * c.line_length() > 65536)
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t i = 0; i < inner; ++i) {
-        const int64_t l = axis == Axis::K ? o : i, g = axis == Axis::K ? i : o;
-        const float* group = axis == Axis::K ? w + l * k + g * nm.m : w + g * nm.m * k + l;
-        const int64_t e = (l * groups + g) * nm.n;
-        nm_select_group<kM>(group, stride, nm.m, nm.n, &c.index[e]);
-        for (int j = 0; j < nm.n; ++j) {
-          const float v = group[c.index[e + j] * stride];
-          c.values[e + j] = round ? round_bf16(v) : v;
+    constexpr int kLanes = 16;
+    // Along Cout the lines are the columns of W, so 16 neighbouring lines are 16 neighbouring
+    // floats: their groups are selected together, one SIMD lane each.
+    auto emit = [&](int64_t l, int64_t g, uint32_t keep) {
+      const float* group = along_k ? w + l * k + g * m : w + g * m * k + l;
+      const int64_t e = (l * groups + g) * n;
+      nm_indices_of(keep, n, index + e);
+      for (int j = 0; j < n; ++j) {
+        const float v = group[index[e + j] * stride];
+        values[e + j] = round ? round_bf16(v) : v;
+      }
+    };
+    if (along_k) {
+      // Along K, 16 neighbouring rows (lanes k floats apart) go through the same group position.
+      const int64_t blocks = (count + kLanes - 1) / kLanes;
+#pragma omp parallel for schedule(static) if (count * k > 65536)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t l0 = b * kLanes;
+        uint32_t keep[kLanes];
+        for (int64_t g = 0; g < groups; ++g) {
+          if (l0 + kLanes <= count) {
+            nm_keep_masks<kM, kLanes>(w + l0 * k + g * m, 1, static_cast<long>(k), m, n, keep);
+            for (int lane = 0; lane < kLanes; ++lane) emit(l0 + lane, g, keep[lane]);
+          } else {
+            for (int64_t l = l0; l < count; ++l) {
+              nm_keep_masks<kM, 1>(w + l * k + g * m, 1, 0, m, n, keep);
+              emit(l, g, keep[0]);
+            }
+          }
         }
+      }
+      return;
+    }
+#pragma omp parallel for schedule(static) if (count * k > 65536)
+    for (int64_t g = 0; g < groups; ++g) {
+      int64_t l = 0;
+      uint32_t keep[kLanes];
+      for (; l + kLanes <= count; l += kLanes) {
+        nm_keep_masks<kM, kLanes>(w + g * m * k + l, stride, 1, m, n, keep);
+        for (int lane = 0; lane < kLanes; ++lane) emit(l + lane, g, keep[lane]);
+      }
+      for (; l < count; ++l) {
+        nm_keep_masks<kM, 1>(w + g * m * k + l, stride, 0, m, n, keep);
+        emit(l, g, keep[0]);
       }
     }
   };
