@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <random>
 
+#include "temp_dir.hpp"
 #include "sat/checkpoint.hpp"
 #include "sat/error.hpp"
 #include "sat/io.hpp"
@@ -17,26 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sat-ckpt-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 std::string model_json(int hidden = 16, const std::string& nm = "2:8") {
   return R"({"name":"t","input":[1,4,4],"classes":3,"nm":")" + nm +

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "temp_dir.hpp"
 #include "sat/data.hpp"
 #include "sat/error.hpp"
 #include "sat/io.hpp"
@@ -21,19 +22,7 @@ using namespace sat;
 namespace {
 
 // A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sat-data-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 void be32(std::string& out, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out += static_cast<char>((v >> s) & 0xff);
