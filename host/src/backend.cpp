@@ -18,7 +18,9 @@ class CpuBackend final : public Backend {
     // Every step allocates and frees the same large activation buffers. By default glibc maps
     // each one fresh and unmaps it on free, so every step page-faults and zeroes tens of MB; kept
     // in the heap they are reused instead.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    // (M_MMAP_THRESHOLD is capped at 32 MiB, below a CNN's largest buffers, so mmap is switched
+    // off instead.)
+    mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
   std::string name() const override { return "cpu"; }

@@ -65,6 +65,11 @@ class MaxPool2d final : public Pool2d {
     const std::vector<float> v = x.to_f32();
     std::vector<float> y(static_cast<size_t>(planes * ohw));
     if (ctx.training) argmax_.resize(y.size());
+    if (k_ == 2 && s_ == 2 && p_ == 0) {
+      forward_2x2(v.data(), planes, y.data(), ctx.training ? argmax_.data() : nullptr);
+      cached_batch_ = ctx.training ? x.dim(0) : 0;
+      return Tensor::from_f32({x.dim(0), c_, oh_, ow_}, y.data());
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t pl = 0; pl < planes; ++pl) {
       const float* in = v.data() + pl * h_ * w_;
@@ -78,22 +83,12 @@ class MaxPool2d final : public Pool2d {
           // limit guarantees one).
           int64_t best_i = y0 * w_ + x0;
           float best = in[best_i];
-          if (y1 - y0 == 2 && x1 - x0 == 2) {      // the common 2x2 window, unrolled
-            const int64_t i0 = best_i;
-            const int64_t cand[3] = {i0 + 1, i0 + w_, i0 + w_ + 1};
-            for (int64_t i : cand) {                // selects, not branches: data is random
-              const bool b = beats(in[i], best);
-              best = b ? in[i] : best;
-              best_i = b ? i : best_i;
-            }
-          } else {
-            for (int64_t iy = y0; iy < y1; ++iy) {
-              for (int64_t ix = x0; ix < x1; ++ix) {
-                const float val = in[iy * w_ + ix];
-                if (beats(val, best)) {
-                  best = val;
-                  best_i = iy * w_ + ix;
-                }
+          for (int64_t iy = y0; iy < y1; ++iy) {
+            for (int64_t ix = x0; ix < x1; ++ix) {
+              const float val = in[iy * w_ + ix];
+              if (beats(val, best)) {
+                best = val;
+                best_i = iy * w_ + ix;
               }
             }
           }
@@ -123,6 +118,36 @@ class MaxPool2d final : public Pool2d {
   }
 
  private:
+  // The 2x2 / stride 2 / no padding case of LeNet and VGG: no window bounds, and selects instead of
+  // branches (on real data the winner of a window is unpredictable).
+  void forward_2x2(const float* v, int64_t planes, float* y, int32_t* argmax) const {
+    const int64_t ohw = oh_ * ow_;
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      const float* in = v + pl * h_ * w_;
+      for (int64_t oy = 0; oy < oh_; ++oy) {
+        const float* r0 = in + 2 * oy * w_;
+        const float* r1 = r0 + w_;
+        float* out = y + pl * ohw + oy * ow_;
+        int32_t* am = argmax ? argmax + pl * ohw + oy * ow_ : nullptr;
+        for (int64_t ox = 0; ox < ow_; ++ox) {
+          const int64_t c = 2 * ox;
+          float best = r0[c];
+          int32_t bi = static_cast<int32_t>(2 * oy * w_ + c);
+          const float cand[3] = {r0[c + 1], r1[c], r1[c + 1]};
+          const int32_t ci[3] = {bi + 1, bi + static_cast<int32_t>(w_), bi + static_cast<int32_t>(w_) + 1};
+          for (int j = 0; j < 3; ++j) {
+            const bool b = beats(cand[j], best);
+            best = b ? cand[j] : best;
+            bi = b ? ci[j] : bi;
+          }
+          out[ox] = best;
+          if (am) am[ox] = bi;
+        }
+      }
+    }
+  }
+
   std::vector<int32_t> argmax_;          // per output: the winning index within its input plane
   int64_t cached_batch_ = 0;             // batch of the last training forward; 0: none
 };
