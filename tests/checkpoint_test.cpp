@@ -9,6 +9,7 @@
 #include <random>
 
 #include "temp_dir.hpp"
+#include "expect_error.hpp"
 #include "sat/checkpoint.hpp"
 #include "sat/error.hpp"
 #include "sat/io.hpp"
@@ -67,16 +68,7 @@ TrainState sample_state() {
   return s;
 }
 
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no sat::Error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 void expect_same_metrics(const EpochMetrics& a, const EpochMetrics& b) {
   EXPECT_EQ(a.epoch, b.epoch);

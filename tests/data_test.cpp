@@ -13,6 +13,7 @@
 #include <numeric>
 
 #include "temp_dir.hpp"
+#include "expect_error.hpp"
 #include "sat/data.hpp"
 #include "sat/error.hpp"
 #include "sat/io.hpp"
@@ -54,17 +55,7 @@ std::vector<uint8_t> ramp(size_t n) {
 
 float norm(uint8_t p) { return (static_cast<float>(p) / 255.0f - kFashionMnistMean) / kFashionMnistStd; }
 
-// Expects fn() to throw sat::Error with every one of `parts` in its message.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no sat::Error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 // A small data set written as gzip IDX files.
 struct IdxFiles {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gradcheck.hpp"
+#include "expect_error.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
 #include "sat/nm.hpp"
@@ -52,16 +53,7 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
   }
 }
 
-template <typename F>
-void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no sat::Error; expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message '" << e.what() << "' does not mention '" << needle << "'";
-  }
-}
+using test::expect_error;
 
 // A direct convolution, written as its list of taps: every (input element, weight, output
 // element) triple that forward multiplies. The forward pass, dx and dW are each one sum over it.

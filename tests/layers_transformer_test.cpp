@@ -8,6 +8,7 @@
 #include <set>
 
 #include "gradcheck.hpp"
+#include "expect_error.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
 
@@ -50,15 +51,7 @@ std::vector<float> random_values(int64_t n, uint64_t seed) {
   return v;
 }
 
-void expect_error(const std::function<void()>& f, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "no sat::Error thrown; expected one naming '" << part << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-        << "message '" << e.what() << "' does not contain '" << part << "'";
-  }
-}
+using test::expect_error;
 
 // y = x W^T + b for rows of length d, in double. W is [d][d].
 std::vector<double> affine(const std::vector<double>& x, const std::vector<float>& w,

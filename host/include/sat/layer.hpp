@@ -67,7 +67,7 @@ struct LayerInfo {
   Shape in, out;                             // per sample
   double flops_ff = 0, flops_bp = 0, flops_wu = 0;   // per sample, at the effective sparsity
   int64_t params = 0;
-  std::string sparsity;                      // "2:8", "dense", or "dense (Cout 10 % 8 != 0)"
+  std::string sparsity = "-";                // "2:8 FF+BP", "dense (Cout 10 % 8 != 0)"; "-": no weights
 };
 
 class Layer {

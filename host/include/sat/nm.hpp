@@ -12,6 +12,14 @@
 
 #include "sat/bf16.hpp"
 
+// Vectorisation hint for the lane loops of nm_keep_masks; only where OpenMP is on (libsat), so that
+// including this header never needs -fopenmp.
+#if defined(_OPENMP)
+#define SAT_NM_SIMD _Pragma("omp simd")
+#else
+#define SAT_NM_SIMD
+#endif
+
 namespace sat {
 
 // N of every M consecutive weights are kept. n == m means dense.
@@ -55,16 +63,16 @@ inline void nm_keep_masks(const float* v, long stride, long lane_stride, int m, 
   uint64_t key[kG][kLanes];
   uint64_t nth[kLanes];
   for (int i = 0; i < mm; ++i) {
-#pragma omp simd
+SAT_NM_SIMD
     for (int lane = 0; lane < kLanes; ++lane) {
       key[i][lane] = (static_cast<uint64_t>(nm_rank_bits(v[lane * lane_stride + i * stride])) << 5) |
                      static_cast<uint64_t>(kMaxGroup - i);   // 1..16: keys are never 0
     }
   }
-#pragma omp simd
+SAT_NM_SIMD
   for (int lane = 0; lane < kLanes; ++lane) nth[lane] = ~uint64_t{0};
   for (int t = 0; t < n; ++t) {
-#pragma omp simd
+SAT_NM_SIMD
     for (int lane = 0; lane < kLanes; ++lane) {
       uint64_t best = 0;
       for (int i = 0; i < mm; ++i) {
@@ -74,7 +82,7 @@ inline void nm_keep_masks(const float* v, long stride, long lane_stride, int m, 
       nth[lane] = best;                        // after pass t: the (t+1)-th largest key
     }
   }
-#pragma omp simd
+SAT_NM_SIMD
   for (int lane = 0; lane < kLanes; ++lane) {
     uint32_t k = 0;
     for (int i = 0; i < mm; ++i) k |= static_cast<uint32_t>(key[i][lane] >= nth[lane]) << i;

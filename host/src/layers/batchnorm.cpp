@@ -130,14 +130,8 @@ class BatchNorm2d final : public Layer {
   // Per element: normalise and scale (FF); two reductions and the input-gradient formula (BP);
   // the two parameter reductions (WU).
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
     const double n = static_cast<double>(c_ * hw_);
-    info.flops_ff = 4 * n;
-    info.flops_bp = 5 * n;
-    info.flops_wu = 3 * n;
-    info.params = 2 * c_;
-    info.sparsity = "-";
-    out.push_back(info);
+    out.push_back(layer_info(*this, 4 * n, 5 * n, 3 * n, 2 * c_));
   }
 
  private:

@@ -42,6 +42,16 @@ void bad_input(const Layer& l, const std::string& what, const Shape& got) {
   throw Error(l.name + " (" + l.type() + "): expected input " + what + ", got " + shape_str(got));
 }
 
+LayerInfo layer_info(const Layer& l, double flops_ff, double flops_bp, double flops_wu,
+                     int64_t params) {
+  LayerInfo info{l.name, l.type(), l.in_shape, l.out_shape};
+  info.flops_ff = flops_ff;
+  info.flops_bp = flops_bp;
+  info.flops_wu = flops_wu;
+  info.params = params;
+  return info;
+}
+
 LayerInfo weight_layer_info(const Layer& l, const SparseWeight& sw, Method method, double cols,
                             int64_t extra_params) {
   LayerInfo info{l.name, l.type(), l.in_shape, l.out_shape};

@@ -20,6 +20,10 @@ void setup_sparse(SparseWeight& sw, Param& weight, int64_t cout, int64_t k, NM r
 // The summary's sparsity column for a weight under `method`.
 std::string sparsity_text(const SparseWeight& sw, Method method);
 
+// The summary row of a layer without N:M weights: per-sample FLOPs of each pass and its parameters.
+LayerInfo layer_info(const Layer& l, double flops_ff, double flops_bp, double flops_wu = 0,
+                     int64_t params = 0);
+
 // The summary row of a layer whose work is one weight product applied to `cols` columns per sample
 // (positions of a convolution, tokens of a linear layer): FF/BP/WU FLOPs at the effective
 // sparsity, the weight's parameters plus `extra_params`, and the sparsity text.

@@ -2,8 +2,8 @@
 // the same dense / N:M dispatch as Linear. The batch is lowered to col[K][P] (K = cin*k*k in
 // (cin, kh, kw) order, P = images x output positions), which makes W[cout][K] the same matrix
 // PyTorch's weight.reshape(cout, -1) is.
-#include <tuple>
 #include <algorithm>
+#include <tuple>
 
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"

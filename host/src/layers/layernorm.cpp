@@ -88,14 +88,8 @@ class LayerNorm final : public Layer {
   // Per element: FF mean, variance (3), normalise (2), affine (2); BP the gamma scaling, two
   // reductions (3) and the combination (4); WU dgamma (2) and dbeta (1).
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
     const double n = static_cast<double>(sat::numel(in_shape));
-    info.flops_ff = 8 * n;
-    info.flops_bp = 8 * n;
-    info.flops_wu = 3 * n;
-    info.params = 2 * d_;
-    info.sparsity = "-";
-    out.push_back(info);
+    out.push_back(layer_info(*this, 8 * n, 8 * n, 3 * n, 2 * d_));
   }
 
  private:

@@ -1,8 +1,9 @@
 // Pooling over [channels, height, width]: windowed max and average (PyTorch's MaxPool2d and
 // AvgPool2d with ceil_mode=False), and the global average that ends a CNN.
-#include <tuple>
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <utility>
 
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -26,15 +27,16 @@ class Pool2d : public Layer {
   }
 
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    const double windows = static_cast<double>(c_ * oh_ * ow_);
-    info.flops_ff = windows * static_cast<double>(k_ * k_);
-    info.flops_bp = info.flops_ff;
-    info.sparsity = "-";
-    out.push_back(info);
+    const double flops = static_cast<double>(c_ * oh_ * ow_ * k_ * k_);
+    out.push_back(layer_info(*this, flops, flops));
   }
 
  protected:
+  // The rows [lo, hi) of the input that window `o` covers along one axis of size `n`, padding
+  // clipped off (padding never wins a max and adds zero to a sum).
+  std::pair<int64_t, int64_t> span(int64_t o, int64_t n) const {
+    return {std::max<int64_t>(o * s_ - p_, 0), std::min(o * s_ - p_ + k_, n)};
+  }
   void check_input(const Tensor& x) const {
     if (x.rank() != 4 || Shape(x.shape().begin() + 1, x.shape().end()) != in_shape) {
       bad_input(*this, "[batch, " + shape_str(in_shape).substr(1), x.shape());
@@ -74,11 +76,9 @@ class MaxPool2d final : public Pool2d {
     for (int64_t pl = 0; pl < planes; ++pl) {
       const float* in = v.data() + pl * h_ * w_;
       for (int64_t oy = 0; oy < oh_; ++oy) {
-        const int64_t y0 = std::max<int64_t>(oy * s_ - p_, 0);
-        const int64_t y1 = std::min(oy * s_ - p_ + k_, h_);
+        const auto [y0, y1] = span(oy, h_);
         for (int64_t ox = 0; ox < ow_; ++ox) {
-          const int64_t x0 = std::max<int64_t>(ox * s_ - p_, 0);
-          const int64_t x1 = std::min(ox * s_ - p_ + k_, w_);
+          const auto [x0, x1] = span(ox, w_);
           // Padding acts as -inf, so only the real elements of the window compete (the padding
           // limit guarantees one).
           int64_t best_i = y0 * w_ + x0;
@@ -169,11 +169,9 @@ class AvgPool2d final : public Pool2d {
     for (int64_t pl = 0; pl < planes; ++pl) {
       const float* in = v.data() + pl * h_ * w_;
       for (int64_t oy = 0; oy < oh_; ++oy) {
-        const int64_t y0 = std::max<int64_t>(oy * s_ - p_, 0);
-        const int64_t y1 = std::min(oy * s_ - p_ + k_, h_);
+        const auto [y0, y1] = span(oy, h_);
         for (int64_t ox = 0; ox < ow_; ++ox) {
-          const int64_t x0 = std::max<int64_t>(ox * s_ - p_, 0);
-          const int64_t x1 = std::min(ox * s_ - p_ + k_, w_);
+          const auto [x0, x1] = span(ox, w_);
           float sum = 0;
           for (int64_t iy = y0; iy < y1; ++iy)
             for (int64_t ix = x0; ix < x1; ++ix) sum += in[iy * w_ + ix];
@@ -196,11 +194,9 @@ class AvgPool2d final : public Pool2d {
     for (int64_t pl = 0; pl < planes; ++pl) {
       float* out = dx.data() + pl * h_ * w_;
       for (int64_t oy = 0; oy < oh_; ++oy) {
-        const int64_t y0 = std::max<int64_t>(oy * s_ - p_, 0);
-        const int64_t y1 = std::min(oy * s_ - p_ + k_, h_);
+        const auto [y0, y1] = span(oy, h_);
         for (int64_t ox = 0; ox < ow_; ++ox) {
-          const int64_t x0 = std::max<int64_t>(ox * s_ - p_, 0);
-          const int64_t x1 = std::min(ox * s_ - p_ + k_, w_);
+          const auto [x0, x1] = span(ox, w_);
           const float gi = g[pl * ohw + oy * ow_ + ox] * scale;
           for (int64_t iy = y0; iy < y1; ++iy)
             for (int64_t ix = x0; ix < x1; ++ix) out[iy * w_ + ix] += gi;
@@ -254,10 +250,8 @@ class GlobalAvgPool final : public Layer {
   }
 
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    info.flops_ff = info.flops_bp = static_cast<double>(c_ * hw_);
-    info.sparsity = "-";
-    out.push_back(info);
+    const double n = static_cast<double>(c_ * hw_);
+    out.push_back(layer_info(*this, n, n));
   }
 
  private:

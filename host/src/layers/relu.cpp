@@ -66,10 +66,8 @@ class ReLU final : public Layer {
   }
 
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    info.flops_ff = info.flops_bp = static_cast<double>(sat::numel(in_shape));
-    info.sparsity = "-";
-    out.push_back(info);
+    const double n = static_cast<double>(sat::numel(in_shape));
+    out.push_back(layer_info(*this, n, n));
   }
 
  private:
@@ -89,9 +87,7 @@ class Flatten final : public Layer {
     return dy.reshaped(s);
   }
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    info.sparsity = "-";
-    out.push_back(info);
+    out.push_back(layer_info(*this, 0, 0));
   }
 };
 

@@ -62,11 +62,8 @@ class Residual final : public Layer {
   // The residual's own row (the add in FF, the sum of the branch gradients in BP) comes first, as
   // a header for its children's rows: body, then shortcut.
   void describe(std::vector<LayerInfo>& out, Method method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    info.flops_ff = static_cast<double>(sat::numel(out_shape));
-    info.flops_bp = static_cast<double>(sat::numel(in_shape));
-    info.sparsity = "-";
-    out.push_back(info);
+    out.push_back(layer_info(*this, static_cast<double>(sat::numel(out_shape)),
+                             static_cast<double>(sat::numel(in_shape))));
     for (const auto& l : body_) l->describe(out, method);
     for (const auto& l : shortcut_) l->describe(out, method);
   }

@@ -46,10 +46,8 @@ class TokenMean final : public Layer {
   }
 
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    LayerInfo info{name, type(), in_shape, out_shape};
-    info.flops_ff = info.flops_bp = static_cast<double>(sat::numel(in_shape));
-    info.sparsity = "-";
-    out.push_back(info);
+    const double n = static_cast<double>(sat::numel(in_shape));
+    out.push_back(layer_info(*this, n, n));
   }
 
  private:
