@@ -400,3 +400,18 @@ TEST(DataEpochOrder, FixedAcrossPlatforms) {
   EXPECT_EQ(epoch_order(10, 1, 1), (std::vector<int64_t>{4, 3, 6, 5, 8, 7, 2, 0, 1, 9}));
   EXPECT_EQ(epoch_order(10, 1, 2), (std::vector<int64_t>{5, 3, 0, 4, 1, 9, 7, 6, 2, 8}));
 }
+
+TEST(DataPrefix, KeepsTheFirstSamples) {
+  auto prefix = make_prefix_source(make_synthetic_source({4}, 3, 50, 1), 10);
+  EXPECT_EQ(prefix->size(), 10);
+  EXPECT_EQ(prefix->sample_shape(), (Shape{4}));
+  const int64_t idx[2] = {0, 9};
+  Tensor a, b;
+  std::vector<int> ya, yb;
+  prefix->batch(idx, 2, a, ya);
+  make_synthetic_source({4}, 3, 50, 1)->batch(idx, 2, b, yb);
+  EXPECT_EQ(a.to_f32(), b.to_f32());
+  EXPECT_EQ(ya, yb);
+  EXPECT_EQ(make_prefix_source(make_synthetic_source({4}, 3, 50, 1), 80)->size(), 50);
+  expect_error([] { make_prefix_source(make_synthetic_source({4}, 3, 50, 1), -1); }, "count >= 0");
+}

@@ -46,28 +46,10 @@ const char* kEvalHelp =
     "                [--json]\n"
     "  Rebuilds the model from the checkpoint and reports loss and accuracy on the test set.\n";
 
-// The first `count` samples of another source.
-class Prefix final : public BatchSource {
- public:
-  Prefix(std::unique_ptr<BatchSource> inner, int64_t count)
-      : inner_(std::move(inner)), count_(std::min(count, inner_->size())) {}
-  int64_t size() const override { return count_; }
-  int classes() const override { return inner_->classes(); }
-  Shape sample_shape() const override { return inner_->sample_shape(); }
-  void batch(const int64_t* idx, int64_t n, Tensor& x, std::vector<int>& y) const override {
-    inner_->batch(idx, n, x, y);
-  }
-
- private:
-  std::unique_ptr<BatchSource> inner_;
-  int64_t count_;
-};
-
 std::unique_ptr<BatchSource> limit(std::unique_ptr<BatchSource> s, long long n, const Args& args,
                                    const char* flag) {
   if (n < 0) args.fail(std::string("--") + flag + " must be >= 0");
-  if (n == 0 || n >= s->size()) return s;
-  return std::make_unique<Prefix>(std::move(s), n);
+  return n == 0 ? std::move(s) : make_prefix_source(std::move(s), n);
 }
 
 struct Sources {

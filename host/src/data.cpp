@@ -369,4 +369,28 @@ std::vector<int64_t> epoch_order(int64_t count, uint64_t seed, int epoch) {
   return order;
 }
 
+namespace {
+class PrefixSource final : public BatchSource {
+ public:
+  PrefixSource(std::unique_ptr<BatchSource> inner, int64_t count)
+      : inner_(std::move(inner)), count_(std::min(count, inner_->size())) {}
+  int64_t size() const override { return count_; }
+  int classes() const override { return inner_->classes(); }
+  Shape sample_shape() const override { return inner_->sample_shape(); }
+  void batch(const int64_t* idx, int64_t n, Tensor& x, std::vector<int>& y) const override {
+    inner_->batch(idx, n, x, y);
+  }
+
+ private:
+  std::unique_ptr<BatchSource> inner_;
+  int64_t count_;
+};
+}  // namespace
+
+std::unique_ptr<BatchSource> make_prefix_source(std::unique_ptr<BatchSource> source, int64_t count) {
+  if (count < 0) throw Error("a data prefix needs count >= 0, got " + std::to_string(count));
+  if (count >= source->size()) return source;
+  return std::make_unique<PrefixSource>(std::move(source), count);
+}
+
 }  // namespace sat

@@ -25,22 +25,6 @@ bool have_fashion() {
   return std::filesystem::exists(default_data_dir() + "/train-images-idx3-ubyte.gz");
 }
 
-// The first n samples of a source.
-class Prefix final : public BatchSource {
- public:
-  Prefix(std::unique_ptr<BatchSource> in, int64_t n) : in_(std::move(in)), n_(n) {}
-  int64_t size() const override { return n_; }
-  int classes() const override { return in_->classes(); }
-  Shape sample_shape() const override { return in_->sample_shape(); }
-  void batch(const int64_t* i, int64_t n, Tensor& x, std::vector<int>& y) const override {
-    in_->batch(i, n, x, y);
-  }
-
- private:
-  std::unique_ptr<BatchSource> in_;
-  int64_t n_;
-};
-
 std::string temp_dir(const std::string& name) {
   const std::string d = std::string(SAT_BINARY_DIR) + "/e2e-tmp/" + name;
   std::filesystem::remove_all(d);
@@ -55,8 +39,8 @@ std::string temp_dir(const std::string& name) {
 TEST(EndToEnd, MlpBdwpLearnsFashionMnist) {
   if (!have_fashion()) GTEST_SKIP() << "Fashion-MNIST not installed (scripts/install-deps.sh)";
   Model model = Model::load(SAT_SOURCE_DIR "/models/mlp.json");
-  auto train_src = std::make_unique<Prefix>(make_image_source(fashion(true), model.input), 12000);
-  auto test_src = std::make_unique<Prefix>(make_image_source(fashion(false), model.input), 2000);
+  auto train_src = make_prefix_source(make_image_source(fashion(true), model.input), 12000);
+  auto test_src = make_prefix_source(make_image_source(fashion(false), model.input), 2000);
   auto backend = open_backend("cpu");
   TrainState s;
   s.method = Method::bdwp;

@@ -69,6 +69,9 @@ std::unique_ptr<BatchSource> make_image_source(std::shared_ptr<const Dataset> da
 std::unique_ptr<BatchSource> make_synthetic_source(const Shape& sample_shape, int classes, int64_t count,
                                                    uint64_t seed);
 
+// The first `count` samples of `source` (all of them when count >= its size).
+std::unique_ptr<BatchSource> make_prefix_source(std::unique_ptr<BatchSource> source, int64_t count);
+
 // The shuffled order of samples in `epoch` (any integer; training uses 1-based epochs): a
 // permutation of [0, count) that depends only on (count, seed, epoch), identical on every platform,
 // so a resumed run sees the order the interrupted one would have.
