@@ -216,7 +216,6 @@ Tensor backward_sequence(std::vector<LayerPtr>& layers, const Tensor& dy, const 
 void Model::build(uint64_t seed) {
   Rng rng(seed);
   build_sequence(layers, input, rng);
-  for (auto* sw : sparse_weights()) sw->regenerate(Method::bdwp);
 }
 
 std::vector<Param*> Model::params() {

@@ -78,8 +78,9 @@ class Model {
                               std::optional<NM> nm_override = std::nullopt);
   static Model load(const std::string& path, std::optional<NM> nm_override = std::nullopt);
 
-  // Runs build() over the layers and names them. Called by from_json_text; call it after adding
-  // layers in code.
+  // Runs build() over the layers (shapes, parameter initialisation). Called by from_json_text;
+  // call it after adding layers in code. The weight forms the products read are made for a method
+  // by regenerate() (Backend::prepare calls it), not here.
   void build(uint64_t seed);
 
   std::vector<Param*> params();
