@@ -69,7 +69,7 @@ TEST(Cli, TrainRejectsBadFlags) {
   expect_error("train --model mlp --nm 2:7", "not in the supported set");
   expect_error("train --model mlp --nm two", "is not of the form N:M");
   expect_error("train --model mlp --backend tpu", "unknown backend 'tpu'");
-  expect_error("train --model mlp --backend cuda", "backend 'cuda' is not available in this build");
+  expect_error("train --model mlp --backend fpga", "backend 'fpga' is not available in this build");
   expect_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
   expect_error("train --model mlp --data-dir /nonexistent", "dataset-fashion-mnist");
   expect_error("train --model mlp --threads -1", "--threads must be >= 1");

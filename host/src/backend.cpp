@@ -1,10 +1,11 @@
-// The backend registry and the CPU backend (the reference every other backend is checked against).
+// The CPU backend (the reference every other backend is checked against).
 #include "sat/backend.hpp"
 
 #include <cblas.h>
 #include <malloc.h>
 #include <omp.h>
 
+#include "backend_factories.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
 
@@ -54,42 +55,14 @@ class CpuBackend final : public Backend {
   }
 };
 
-// Backends planned in DESIGN §1 and what each needs; listed so that asking for one gives a clear
-// answer instead of "unknown".
-struct Planned {
-  const char* name;
-  const char* needs;
-};
-constexpr Planned kPlanned[] = {
-    {"hls", "the HLS C-simulation of the accelerator (hls/), not built yet"},
-    {"sim", "the SystemC cycle-accurate model (sim/), not built yet"},
-    {"cuda", "the CUDA kernels (kernels/) and a GPU, not built yet"},
-    {"fpga", "the XRT driver (driver/) and a VCU1525/U200 with the SAT xclbin, not built yet"},
-};
-
 }  // namespace
 
-std::unique_ptr<Backend> open_backend(const std::string& name) {
-  if (name == "cpu") return std::make_unique<CpuBackend>();
-  for (const auto& p : kPlanned) {
-    if (name == p.name) {
-      throw Error("backend '" + name + "' is not available in this build: it needs " + p.needs +
-                  " (available: cpu)");
-    }
-  }
-  throw Error("unknown backend '" + name + "' (known: cpu, hls, sim, cuda, fpga)");
-}
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
 void set_cpu_threads(int threads) {
   const int n = threads > 0 ? threads : omp_get_num_procs();
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
-}
-
-std::vector<std::pair<std::string, std::string>> backend_status() {
-  std::vector<std::pair<std::string, std::string>> out = {{"cpu", "available"}};
-  for (const auto& p : kPlanned) out.emplace_back(p.name, std::string("not built: needs ") + p.needs);
-  return out;
 }
 
 }  // namespace sat
