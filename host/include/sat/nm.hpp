@@ -1,7 +1,7 @@
 #pragma once
 // The N:M core: settings, top-N selection, masks along either axis, and the compressed format.
-// Every backend (CPU, HLS, RTL golden, CUDA reference) selects through nm_select_group so that all
-// pick the same mask. Format and tie rule: docs/nm-format.md.
+// The selection rule itself is in nm_select.hpp, which every backend (CPU, HLS, CUDA) compiles, so
+// all pick the same mask. Format and tie rule: docs/nm-format.md.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -11,14 +11,7 @@
 #include <vector>
 
 #include "sat/bf16.hpp"
-
-// Vectorisation hint for the lane loops of nm_keep_masks; only where OpenMP is on (libsat), so that
-// including this header never needs -fopenmp.
-#if defined(_OPENMP)
-#define SAT_NM_SIMD _Pragma("omp simd")
-#else
-#define SAT_NM_SIMD
-#endif
+#include "sat/nm_select.hpp"
 
 namespace sat {
 
@@ -41,71 +34,6 @@ void validate_nm(NM nm);
 // Which dimension of W[Cout][K] the groups of M run along.
 enum class Axis { K, Cout };
 const char* axis_name(Axis a);
-
-// The largest group a sparse (n < m) selection handles; validate_nm keeps sparse M within it.
-inline constexpr int kMaxGroup = 16;
-
-// Ranking key of a weight: its magnitude's bit pattern as an integer. For numbers this orders like
-// |w|; a NaN ranks above infinity, so a group never keeps more than N.
-inline uint32_t nm_rank_bits(float w) { return std::bit_cast<uint32_t>(w) & 0x7fffffffu; }
-
-// The selection rule, for kLanes groups at once: group `lane` is v[lane * lane_stride + i * stride],
-// i < m. Sets keep[lane] bit i when element i is kept. Element i is kept when fewer than n others
-// beat it, where j beats i if |v_j| > |v_i|, or |v_j| == |v_i| and j < i (ties go to the lower
-// index). Appending (kMaxGroup - i) to the magnitude key makes the keys unique and encodes the tie
-// rule, so "beats" is plain ">" on keys and the kept set is the keys at or above the n-th largest,
-// found with n max-passes: no sort, no allocation, no data-dependent branch, and the lanes are
-// independent, so the compiler vectorises across groups. kM > 0 fixes m at compile time.
-template <int kM, int kLanes>
-inline void nm_keep_masks(const float* v, long stride, long lane_stride, int m, int n, uint32_t* keep) {
-  constexpr int kG = kM > 0 ? kM : kMaxGroup;
-  const int mm = kM > 0 ? kM : m;
-  uint64_t key[kG][kLanes];
-  uint64_t nth[kLanes];
-  for (int i = 0; i < mm; ++i) {
-SAT_NM_SIMD
-    for (int lane = 0; lane < kLanes; ++lane) {
-      key[i][lane] = (static_cast<uint64_t>(nm_rank_bits(v[lane * lane_stride + i * stride])) << 5) |
-                     static_cast<uint64_t>(kMaxGroup - i);   // 1..16: keys are never 0
-    }
-  }
-SAT_NM_SIMD
-  for (int lane = 0; lane < kLanes; ++lane) nth[lane] = ~uint64_t{0};
-  for (int t = 0; t < n; ++t) {
-SAT_NM_SIMD
-    for (int lane = 0; lane < kLanes; ++lane) {
-      uint64_t best = 0;
-      for (int i = 0; i < mm; ++i) {
-        const uint64_t ki = key[i][lane];
-        best = (ki < nth[lane] && ki > best) ? ki : best;
-      }
-      nth[lane] = best;                        // after pass t: the (t+1)-th largest key
-    }
-  }
-SAT_NM_SIMD
-  for (int lane = 0; lane < kLanes; ++lane) {
-    uint32_t k = 0;
-    for (int i = 0; i < mm; ++i) k |= static_cast<uint32_t>(key[i][lane] >= nth[lane]) << i;
-    keep[lane] = n >= mm ? (mm >= 32 ? ~0u : (1u << mm) - 1) : k;
-  }
-}
-
-// The kept in-group indices, ascending, from a keep mask with n bits set.
-inline void nm_indices_of(uint32_t keep, int n, uint8_t* idx) {
-  for (int j = 0; j < n; ++j) {
-    idx[j] = static_cast<uint8_t>(std::countr_zero(keep));
-    keep &= keep - 1;
-  }
-}
-
-// Top-N of one group of M values v[0], v[stride], ..., v[(m-1)*stride]: writes the kept in-group
-// indices to idx[0..n) in ascending order (rule: nm_keep_masks).
-template <int kM = 0>
-inline void nm_select_group(const float* v, long stride, int m, int n, uint8_t* idx) {
-  uint32_t keep;
-  nm_keep_masks<kM, 1>(v, stride, 0, m, n, &keep);
-  nm_indices_of(keep, std::min(n, kM > 0 ? kM : m), idx);
-}
 
 // Keep-mask (1 = kept) of W[cout][k], row-major, pruned n:m along `axis`. Shapes must divide by m.
 std::vector<uint8_t> nm_mask(const float* w, int64_t cout, int64_t k, NM nm, Axis axis);
