@@ -1,9 +1,12 @@
 #pragma once
 // BF16 storage type and the FP32 <-> BF16 conversions every backend shares (DESIGN §4):
-// round to nearest even, subnormals flush to (signed) zero, NaN stays NaN.
-#include <bit>
-#include <cstdint>
+// round to nearest even, subnormals flush to (signed) zero, NaN stays NaN. The scalar conversions
+// are dependency-free C++ (no C++20) so that the HLS kernel and the CUDA kernels compile them too.
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "sat/nm_select.hpp"   // SAT_HD
 
 namespace sat {
 
@@ -11,8 +14,19 @@ struct bf16 {
   uint16_t bits = 0;
 };
 
-inline uint16_t f32_to_bf16_bits(float f) {
-  uint32_t u = std::bit_cast<uint32_t>(f);
+SAT_HD inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+SAT_HD inline float f32_from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+SAT_HD inline uint16_t f32_to_bf16_bits(float f) {
+  uint32_t u = f32_bits(f);
   const uint32_t exp = u & 0x7f800000u;
   if (exp == 0x7f800000u) {                      // inf or NaN: truncate, keep NaN quiet
     return static_cast<uint16_t>((u >> 16) | ((u & 0x007fffffu) ? 0x0040u : 0u));
@@ -22,10 +36,10 @@ inline uint16_t f32_to_bf16_bits(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
-inline float bf16_bits_to_f32(uint16_t b) {
+SAT_HD inline float bf16_bits_to_f32(uint16_t b) {
   uint32_t u = static_cast<uint32_t>(b) << 16;
   if ((u & 0x7f800000u) == 0) u &= 0x80000000u;  // bf16 subnormal input -> +-0
-  return std::bit_cast<float>(u);
+  return f32_from_bits(u);
 }
 
 inline bf16 to_bf16(float f) { return bf16{f32_to_bf16_bits(f)}; }

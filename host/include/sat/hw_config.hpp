@@ -1,13 +1,13 @@
 #pragma once
-// Accelerator configuration constants the host needs today. The accelerator issue replaces this
-// file with the one configuration source (array shape, buffers, DDR channels, clock) from which
-// HLS, RTL, simulator and host all read; until then this is that single source.
+// Host view of the accelerator configuration; the one source is sat/arch/config.hpp.
 #include <array>
+
+#include "sat/arch/config.hpp"
 
 namespace sat::hw {
 
-// Group sizes M the pre-generation unit and the PE array support. Indices are 4-bit (M <= 16).
-inline constexpr std::array<int, 4> kSupportedM = {2, 4, 8, 16};
-inline constexpr int kIndexBits = 4;
+inline constexpr std::array<int, arch::kNumSupportedM> kSupportedM = {
+    arch::kSupportedM[0], arch::kSupportedM[1], arch::kSupportedM[2], arch::kSupportedM[3]};
+inline constexpr int kIndexBits = arch::kIndexBits;
 
 }  // namespace sat::hw

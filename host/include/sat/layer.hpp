@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "sat/nm.hpp"
 #include "sat/tensor.hpp"
 
@@ -87,6 +89,11 @@ class Layer {
 
   virtual void params(std::vector<Param*>& out) {}
   virtual void sparse_weights(std::vector<SparseWeight*>& out) {}
+  // The layer's settings (stride, padding, heads, eps, ...) for the accelerator's scheduler, which
+  // lowers each layer type to instructions; {} for layers without settings.
+  virtual nlohmann::json attrs() const { return nlohmann::json::object(); }
+  // The nested layer sequences of a container (residual: body, then shortcut); {} for plain layers.
+  virtual std::vector<std::vector<std::unique_ptr<Layer>>*> branches() { return {}; }
   // Appends this layer's summary row(s) (containers append their children's).
   virtual void describe(std::vector<LayerInfo>& out, Method method) const = 0;
 

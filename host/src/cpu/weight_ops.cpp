@@ -14,9 +14,17 @@ void require(bool made, const SparseWeight& w, const char* form, Method method) 
                 " was not generated (call SparseWeight::regenerate / Model::regenerate first)");
   }
 }
+ProductRouter* g_router = nullptr;
 }  // namespace
 
+ProductRouter* set_product_router(ProductRouter* r) {
+  ProductRouter* old = g_router;
+  g_router = r;
+  return old;
+}
+
 void ff_product(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt) {
+  if (g_router) return g_router->ff(w, method, xt, cols, yt);
   if (w.ff_sparse(method)) {
     require(w.fwd.nm.m > 0 && w.fwd.nnz() > 0, w, "forward N:M", method);
     spmm_nm(w.fwd, xt, cols, cols, yt, cols);
@@ -27,6 +35,7 @@ void ff_product(const SparseWeight& w, Method method, const float* xt, int64_t c
 }
 
 void bp_product(const SparseWeight& w, Method method, const float* dyt, int64_t cols, float* dxt) {
+  if (g_router) return g_router->bp(w, method, dyt, cols, dxt);
   if (w.bp_sparse(method)) {
     require(w.bwd.nm.m > 0 && w.bwd.nnz() > 0, w, "backward N:M", method);
     spmm_nm(w.bwd, dyt, cols, cols, dxt, cols);
@@ -37,6 +46,7 @@ void bp_product(const SparseWeight& w, Method method, const float* dyt, int64_t 
 }
 
 void wu_product(const SparseWeight& w, const float* dyt, const float* xt, int64_t cols) {
+  if (g_router) return g_router->wu(w, dyt, xt, cols);
   sgemm(false, true, w.cout, w.k, cols, 1.0f, dyt, cols, xt, cols, 1.0f, w.weight->grad.data(),
         w.k);
 }

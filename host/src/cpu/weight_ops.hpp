@@ -11,6 +11,20 @@
 
 namespace sat::cpu {
 
+// A device backend (cuda) keeps the layer graph on the host but runs the three products itself: it
+// installs a router for the length of its step, and the products below hand their work to it.
+// The pointers are the same host arrays the CPU products read and write.
+class ProductRouter {
+ public:
+  virtual ~ProductRouter() = default;
+  virtual void ff(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt) = 0;
+  virtual void bp(const SparseWeight& w, Method method, const float* dyt, int64_t cols,
+                  float* dxt) = 0;
+  virtual void wu(const SparseWeight& w, const float* dyt, const float* xt, int64_t cols) = 0;
+};
+// Installs `r` (nullptr: the CPU products); returns the router it replaces.
+ProductRouter* set_product_router(ProductRouter* r);
+
 void ff_product(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt);
 void bp_product(const SparseWeight& w, Method method, const float* dyt, int64_t cols, float* dxt);
 void wu_product(const SparseWeight& w, const float* dyt, const float* xt, int64_t cols);

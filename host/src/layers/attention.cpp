@@ -29,6 +29,7 @@ class Attention final : public Layer {
  public:
   Attention(int64_t heads, bool bias, NM nm) : heads_(heads), has_bias_(bias), nm_(nm) {}
   std::string type() const override { return "attention"; }
+  nlohmann::json attrs() const override { return {{"heads", heads_}, {"bias", has_bias_}}; }
 
   Shape build(const Shape& in, Rng& rng) override {
     if (in.size() != 2) bad_input(*this, "[tokens, features]", in);

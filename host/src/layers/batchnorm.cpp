@@ -16,6 +16,7 @@ class BatchNorm2d final : public Layer {
  public:
   BatchNorm2d(double eps, double momentum) : eps_(eps), momentum_(momentum) {}
   std::string type() const override { return "batchnorm2d"; }
+  nlohmann::json attrs() const override { return {{"eps", eps_}, {"momentum", momentum_}}; }
 
   Shape build(const Shape& in, Rng&) override {
     if (in.size() != 3) bad_input(*this, "[channels, height, width]", in);

@@ -23,6 +23,9 @@ class Conv2d final : public Layer {
   Conv2d(int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias, NM nm)
       : cout_(out), k_(kernel), s_(stride), p_(padding), has_bias_(bias), nm_(nm) {}
   std::string type() const override { return "conv2d"; }
+  nlohmann::json attrs() const override {
+    return {{"out", cout_}, {"kernel", k_}, {"stride", s_}, {"padding", p_}, {"bias", has_bias_}};
+  }
 
   Shape build(const Shape& in, Rng& rng) override {
     std::tie(oh_, ow_) = window_output(*this, in, k_, s_, p_);

@@ -13,6 +13,7 @@ class GELU final : public Layer {
  public:
   explicit GELU(bool tanh_form) : tanh_(tanh_form) {}
   std::string type() const override { return "gelu"; }
+  nlohmann::json attrs() const override { return {{"tanh", tanh_}}; }
   Shape build(const Shape& in, Rng&) override { return in; }
 
   Tensor forward(const Tensor& x, const StepContext& ctx) override {

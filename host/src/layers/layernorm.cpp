@@ -14,6 +14,7 @@ class LayerNorm final : public Layer {
  public:
   explicit LayerNorm(double eps) : eps_(eps) {}
   std::string type() const override { return "layernorm"; }
+  nlohmann::json attrs() const override { return {{"eps", eps_}}; }
 
   Shape build(const Shape& in, Rng&) override {
     if (in.empty()) bad_input(*this, "[..., features]", in);

@@ -15,6 +15,7 @@ class Linear final : public Layer {
  public:
   Linear(int64_t out, bool bias, NM nm) : out_(out), has_bias_(bias), nm_(nm) {}
   std::string type() const override { return "linear"; }
+  nlohmann::json attrs() const override { return {{"out", out_}, {"in", in_}, {"bias", has_bias_}}; }
 
   Shape build(const Shape& in, Rng& rng) override {
     if (in.empty()) bad_input(*this, "[..., features]", in);

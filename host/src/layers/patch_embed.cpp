@@ -18,6 +18,7 @@ class PatchEmbed final : public Layer {
  public:
   PatchEmbed(int64_t patch, int64_t dim, NM nm) : patch_(patch), dim_(dim), nm_(nm) {}
   std::string type() const override { return "patch_embed"; }
+  nlohmann::json attrs() const override { return {{"patch", patch_}, {"dim", dim_}}; }
 
   Shape build(const Shape& in, Rng& rng) override {
     const std::string want = "[C, H, W] with H and W divisible by patch (" +

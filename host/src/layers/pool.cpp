@@ -17,6 +17,7 @@ namespace {
 class Pool2d : public Layer {
  public:
   Pool2d(int64_t kernel, int64_t stride, int64_t padding) : k_(kernel), s_(stride), p_(padding) {}
+  nlohmann::json attrs() const override { return {{"kernel", k_}, {"stride", s_}, {"padding", p_}}; }
 
   Shape build(const Shape& in, Rng&) override {
     std::tie(oh_, ow_) = window_output(*this, in, k_, s_, p_);

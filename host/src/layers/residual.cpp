@@ -25,6 +25,7 @@ class Residual final : public Layer {
  public:
   Residual(Branch body, Branch shortcut) : body_(std::move(body)), shortcut_(std::move(shortcut)) {}
   std::string type() const override { return "residual"; }
+  std::vector<std::vector<LayerPtr>*> branches() override { return {&body_, &shortcut_}; }
 
   Shape build(const Shape& in, Rng& rng) override {
     const Shape body = build_sequence(body_, in, rng);

@@ -1,0 +1,167 @@
+#pragma once
+// The scheduler's internal API: the Lowering context every layer lowering emits through, and the
+// interface of a layer lowering. The context owns the memory map, the instruction stream, the
+// dependency tracking (tokens), the tiling of products onto the PE array with double buffering, and
+// the choice of which weight form each product reads; a layer lowering only says which tensors its
+// FF and BP read and write.
+//
+// Conventions (docs/dataflow.md):
+// - Activations and activation gradients are BF16 in DRAM, batch first and channels last: an image
+//   [C, H, W] per sample is stored [B][H][W][C]; [T, D] is [B][T][D]; [F] is [B][F].
+// - Products are C[M][N] (+)= sum_k A[M][K] * B[N][K] (both operands K-contiguous in the buffers).
+//   FF: A = X rows (or the im2col of X), B = W_F lines (K-pruned) or W.
+//   BP: A = dY rows, B = W_B lines (Cout-pruned, i.e. W^T lines) or W^T.
+//   WU: A = dY^T, B = X^T (or the transposed im2col); C = dW [Cout][K] in FP32.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sat/compiler.hpp"
+
+namespace sat::compiler {
+
+// A tensor in DRAM: a region, a byte offset inside it, its element type and its logical shape
+// (batch first, channels last).
+struct TensorRef {
+  int region = -1;
+  uint64_t byte_offset = 0;
+  DType dtype = DType::bf16;
+  Shape shape;
+
+  bool valid() const { return region >= 0; }
+  int64_t numel() const;
+  int64_t elem_bytes() const { return dtype == DType::f32 ? 4 : 2; }
+  // The same tensor starting `elems` elements further, with another shape (a sample, a head, ...).
+  TensorRef slice(int64_t elems, Shape sub_shape) const;
+};
+
+// Geometry of a convolution window over an NHWC tensor (also used by pooling).
+struct ConvGeom {
+  int64_t c = 0, h = 0, w = 0;        // input channels, height, width
+  int64_t kh = 1, kw = 1, stride = 1, pad = 0;
+  int64_t oh = 0, ow = 0;             // output height, width
+};
+
+// How the load unit fetches a product operand, as a [rows][K] matrix.
+struct Operand {
+  enum class Kind {
+    strided,    // element (r, k) at t + r * row_stride + k * col_stride (plain or transposed)
+    conv,       // im2col of NHWC t: row r = output position p = (b*oh + oy)*ow + ox, col k = (ci, ky, kx)
+    conv_t,     // transposed im2col: row r = k, col = p (the WU B operand of a convolution)
+    sparse,     // compressed N:M weight lines (values + packed indices), groups along K
+  };
+  Kind kind = Kind::strided;
+  TensorRef t;
+  int64_t row_stride = 0, col_stride = 1;
+  ConvGeom geom;
+  // sparse only
+  int val_region = -1, idx_region = -1;
+  NM nm{1, 1};
+  int64_t line_groups = 0;            // groups per line in DRAM (K / m)
+
+  static Operand rows(const TensorRef& t, int64_t row_stride, int64_t col_stride = 1);
+  static Operand conv_rows(const TensorRef& t, const ConvGeom& g);
+  static Operand conv_cols(const TensorRef& t, const ConvGeom& g);
+};
+
+// Where the store unit puts C[M][N].
+struct Output {
+  enum class Kind { strided, col2im };
+  Kind kind = Kind::strided;
+  TensorRef t;                        // BF16 (rounded) or FP32
+  int64_t row_stride = 0, col_stride = 1;
+  bool accumulate = false;            // add into t (FP32 only)
+  int bias_region = -1;               // FP32 per-column bias added before rounding
+  ConvGeom geom;                      // col2im: scatter-add of C[p][k] into FP32 NHWC t
+
+  static Output rows(const TensorRef& t, int64_t row_stride, int64_t col_stride = 1);
+};
+
+// DRAM traffic and work of one instruction, for the per-layer summary.
+struct Traffic {
+  int64_t loaded = 0, stored = 0;
+  double macs = 0;
+};
+
+class Lowering;
+
+// Lowers one layer instance: forward emits its FF (and saves what BP needs), backward its BP and
+// WU. Instances live for one compile, so they may keep regions between the two calls.
+class LayerLowering {
+ public:
+  virtual ~LayerLowering() = default;
+  // Emits FF of `x`; returns the output tensor (allocated through lw).
+  virtual TensorRef forward(Lowering& lw, Layer& layer, const TensorRef& x) = 0;
+  // Emits BP and WU given dL/dy; returns dL/dx, or an invalid TensorRef when !need_dx.
+  virtual TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) = 0;
+};
+
+// The lowering of a layer type ("conv2d", ...); throws sat::Error naming the type when unknown.
+std::unique_ptr<LayerLowering> make_lowering(const Layer& layer);
+
+class Lowering {
+ public:
+  Lowering(Model& model, const ScheduleOptions& opt);
+
+  const ScheduleOptions& options() const { return opt_; }
+  Program& program() { return prog_; }
+  int batch() const { return opt_.batch; }
+  bool training() const { return opt_.training; }
+  Method method() const { return opt_.method; }
+
+  // ---- Memory --------------------------------------------------------------------------------
+  // A new region of `shape` elements of `dtype`, named "<layer>.<what>"; the channel follows the
+  // kind (interleave mapping) or is 0 (mapping off).
+  TensorRef alloc(const std::string& name, RegionKind kind, Shape shape, DType dtype = DType::bf16);
+  int region_of_param(const Param* p) const;            // its FP32 value region
+  int grad_region_of_param(const Param* p) const;       // its FP32 gradient region (training)
+  // The parameter of `layer` whose name ends in `suffix` (".weight", ".bias", ".pos_embed", ...);
+  // null when the layer has none.
+  Param* param(Layer& layer, const std::string& suffix) const;
+  TensorRef param_ref(const Param* p) const;           // FP32 value as a tensor of its shape
+  TensorRef grad_ref(const Param* p) const;            // FP32 gradient as a tensor of its shape
+
+  // ---- Emission ------------------------------------------------------------------------------
+  // Appends `in`, adding the tokens that order it after the earlier instructions that wrote what
+  // it reads or touched what it writes (regions; on-chip banks are tracked by the tiler).
+  void emit(isa::Insn in, const std::vector<int>& reads, const std::vector<int>& writes,
+            const Traffic& traffic = {});
+  // Builds an instruction from (field, value) pairs.
+  static isa::Insn insn(isa::Opcode op, uint8_t flags,
+                        std::initializer_list<std::pair<int, uint32_t>> fields);
+  uint32_t addr(const TensorRef& t, int64_t elem = 0) const;   // ISA address of an element
+
+  // ---- Products ------------------------------------------------------------------------------
+  // C[M][N] (+)= A B^T, tiled to the buffers, loads/compute/stores double-buffered.
+  void matmul(const Operand& a, const Operand& b, const Output& c, int64_t m, int64_t n, int64_t k);
+  // The three weight products; they choose the weight form the method reads (and, with
+  // pre-generation off, generate it right before use).
+  //   ff: Y[P][Cout] = X[P][K] W^T            (a: X operand, P rows)
+  //   bp: dX[P][K]   = dY[P][Cout] W          (a: dY operand)
+  //   wu: dW[Cout][K] = dY^T X  into the weight's FP32 gradient region (a: dY^T, b: X^T operands)
+  void ff_product(SparseWeight* w, const Operand& a, int64_t p, const Output& y);
+  void bp_product(SparseWeight* w, const Operand& a, int64_t p, const Output& dx);
+  void wu_product(SparseWeight* w, const Operand& a, const Operand& b, int64_t p);
+
+  // ---- Layers --------------------------------------------------------------------------------
+  // Lowers a sequence (the model's, or a container's branch) forward / backward; containers
+  // call these on their branches.
+  TensorRef forward_sequence(std::vector<LayerPtr>& layers, const TensorRef& x);
+  TensorRef backward_sequence(std::vector<LayerPtr>& layers, const TensorRef& dy, bool need_dx);
+  // Per-layer accounting: instructions emitted between begin and end count to `layer`.
+  void begin_layer(const Layer& layer, const char* phase);
+  void end_layer();
+
+  // The whole step (or inference); called once by compile().
+  void lower_model();
+
+ private:
+  struct Impl;
+  Model& model_;
+  ScheduleOptions opt_;
+  Program prog_;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace sat::compiler

@@ -1,0 +1,447 @@
+// The `cuda` backend. The layer graph, the element-wise layers and the parameters' host copies stay
+// in the host Model (as on the CPU backend); this backend mirrors every trainable parameter on the
+// GPU (FP32 value, momentum, gradient) with the weight forms its products read, and runs there:
+//   - the three products of every weight layer (FF, BP: N:M kernels or cuBLAS; WU: cuBLAS), routed
+//     here from the layers through cpu::ProductRouter;
+//   - the loss (softmax cross-entropy);
+//   - the SGD / SR-STE update and the pre-generation of both N:M forms, once per step.
+// After each step the updated values and momenta are copied back into the Model, so that host
+// layers (biases, norms), checkpoints and evaluation see them. What runs where: docs/cuda.md.
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+
+#include "backend_factories.hpp"
+#include "cpu/weight_ops.hpp"
+#include "ops.hpp"
+#include "cuda_check.hpp"
+#include "sat/backend.hpp"
+#include "sat/error.hpp"
+#include "sat/ops.hpp"
+
+namespace sat {
+
+namespace {
+
+using namespace cuda;
+
+template <typename T>
+class DevArray {
+ public:
+  DevArray() = default;
+  ~DevArray() { cudaFree(p_); }
+  DevArray(const DevArray&) = delete;
+  DevArray& operator=(const DevArray&) = delete;
+  DevArray(DevArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  // Makes room for n elements (contents are not kept when it grows).
+  T* ensure(int64_t n) {
+    if (n > n_) {
+      cudaFree(p_);
+      p_ = nullptr;
+      SAT_CUDA_CHECK(cudaMalloc(&p_, static_cast<size_t>(n) * sizeof(T)));
+      n_ = n;
+    }
+    return p_;
+  }
+  T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+  int64_t n_ = 0;
+};
+
+template <typename T>
+void upload(DevArray<T>& d, const T* host, int64_t n) {
+  SAT_CUDA_CHECK(cudaMemcpy(d.ensure(n), host, static_cast<size_t>(n) * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+struct DevParam {
+  Param* host = nullptr;
+  DevArray<float> value, momentum, grad;
+  bool grad_on_device = false;   // its gradient comes from the WU product on the GPU
+  const uint8_t* mask_f = nullptr;
+};
+
+struct DevSparse {
+  const SparseWeight* host = nullptr;
+  DevParam* param = nullptr;
+  DevNM fwd, bwd;
+  DevArray<uint8_t> mask_f;
+  DevArray<uint16_t> dense;
+  bool has_fwd = false, has_bwd = false, has_dense = false, dense_pruned = false;
+  DevSparse() = default;
+  DevSparse(const DevSparse&) = delete;
+  DevSparse& operator=(const DevSparse&) = delete;
+  ~DevSparse() {
+    free_devnm(fwd);
+    free_devnm(bwd);
+  }
+};
+
+class CudaBackend final : public Backend, public cpu::ProductRouter {
+ public:
+  CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {}
+
+  std::string name() const override { return "cuda"; }
+  const std::string& device() const { return device_; }
+
+  void prepare(Model& model, Method method) override { mirror(model, method, true); }
+
+  StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y, const UpdateConfig& cfg) override {
+    mirror(model, cfg.method, false);
+    model.zero_grad();
+    for (auto& [p, d] : params_) {
+      if (d->grad_on_device) SAT_CUDA_CHECK(cudaMemsetAsync(d->grad.get(), 0, d->host->numel() * sizeof(float)));
+    }
+    StepResult r;
+    {
+      const RouterScope scope(this);
+      const StepContext ctx{cfg.method, true};
+      const Tensor logits = model.forward(x, ctx);
+      Tensor dlogits;
+      r = loss(logits, y, &dlogits);
+      model.backward(dlogits, ctx);
+    }
+    update(model, cfg);
+    return r;
+  }
+
+  StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y, Method method) override {
+    mirror(model, method, false);
+    const RouterScope scope(this);
+    const Tensor logits = model.forward(x, StepContext{method, false});
+    return loss(logits, y, nullptr);
+  }
+
+  std::vector<float> gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape, const std::vector<float>& b,
+                          Shape b_shape, Shape* c_shape) override;
+
+  // ProductRouter: the products of the weight layers, on host feature-major FP32 arrays.
+  void ff(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt) override {
+    DevSparse& d = forms_of(w, method);
+    dy_key_ = {};
+    const int64_t ldx = padded_len(w.k);
+    upload(s_f32_in_, xt, w.k * cols);
+    fm_f32_to_rm_bf16(s_f32_in_.get(), w.k, cols, s_x_.ensure(cols * ldx), ldx);
+    float* out = s_f32_out_.ensure(cols * w.cout);
+    if (w.ff_sparse(method)) spmm(d.fwd, s_x_.get(), ldx, cols, out, false, w.cout);
+    else blas_->ff(d.dense.get(), w.cout, w.k, s_x_.get(), ldx, cols, out, false, w.cout);
+    download_fm(out, cols, w.cout, yt);
+  }
+
+  void bp(const SparseWeight& w, Method method, const float* dyt, int64_t cols, float* dxt) override {
+    DevSparse& d = forms_of(w, method);
+    const int64_t ldy = stage_dy(w, dyt, cols);
+    dy_key_ = {};
+    float* out = s_f32_out_.ensure(cols * w.k);
+    if (w.bp_sparse(method)) spmm(d.bwd, s_dy_.get(), ldy, cols, out, false, w.k);
+    else blas_->bp(d.dense.get(), w.cout, w.k, s_dy_.get(), ldy, cols, out, false, w.k);
+    download_fm(out, cols, w.k, dxt);
+  }
+
+  void wu(const SparseWeight& w, const float* dyt, const float* xt, int64_t cols) override {
+    DevSparse& d = forms_of(w, method_);
+    const int64_t ldy = stage_dy(w, dyt, cols);
+    const int64_t ldx = padded_len(w.k);
+    upload(s_f32_in_, xt, w.k * cols);
+    fm_f32_to_rm_bf16(s_f32_in_.get(), w.k, cols, s_x_.ensure(cols * ldx), ldx);
+    blas_->wu(s_dy_.get(), ldy, s_x_.get(), ldx, cols, w.cout, w.k, d.param->grad.get(), false, 1.0f);
+    dy_key_ = {dyt, w.cout, cols};   // BP of the same layer follows with the same dY
+  }
+
+ private:
+  struct RouterScope {
+    explicit RouterScope(cpu::ProductRouter* r) : old(cpu::set_product_router(r)) {}
+    ~RouterScope() { cpu::set_product_router(old); }
+    cpu::ProductRouter* old;
+  };
+  struct DyKey {
+    const float* ptr = nullptr;
+    int64_t rows = 0, cols = 0;
+    bool operator==(const DyKey&) const = default;
+  };
+
+  // dY^T [cout][cols] (host) -> BF16 [cols][padded cout] in s_dy_, unless it is already there.
+  int64_t stage_dy(const SparseWeight& w, const float* dyt, int64_t cols) {
+    const int64_t ldy = padded_len(w.cout);
+    const DyKey key{dyt, w.cout, cols};
+    if (!(key == dy_key_)) {
+      upload(s_f32_in_, dyt, w.cout * cols);
+      fm_f32_to_rm_bf16(s_f32_in_.get(), w.cout, cols, s_dy_.ensure(cols * ldy), ldy);
+    }
+    return ldy;
+  }
+
+  // out [cols][feat] (device) -> host [feat][cols]
+  void download_fm(const float* out, int64_t cols, int64_t feat, float* host) {
+    float* t = s_f32_t_.ensure(cols * feat);
+    rm_f32_to_fm_f32(out, cols, feat, feat, t);
+    SAT_CUDA_CHECK(cudaMemcpy(host, t, static_cast<size_t>(cols * feat) * sizeof(float), cudaMemcpyDeviceToHost));
+  }
+
+  DevSparse& forms_of(const SparseWeight& w, Method method) {
+    auto it = sparse_.find(&w);
+    if (it == sparse_.end()) {
+      throw Error("backend 'cuda': weight " + (w.weight ? w.weight->name : std::string("?")) +
+                  " has no device copy (the model was not prepared on this backend)");
+    }
+    if (method != method_) {
+      throw Error(std::string("backend 'cuda': the weight forms were generated for method ") + method_name(method_) +
+                  ", not " + method_name(method));
+    }
+    return *it->second;
+  }
+
+  // Builds (or refreshes with `force`) the device mirror of `model` for `method`.
+  void mirror(Model& model, Method method, bool force) {
+    std::vector<Param*> ps = model.params();
+    const bool same = &model == model_ && ps == param_list_;
+    if (same && !force && method == method_) return;
+    if (!same || force) {
+      params_.clear();
+      sparse_.clear();
+      for (Param* p : ps) {
+        if (!p->trainable) continue;
+        auto d = std::make_unique<DevParam>();
+        d->host = p;
+        upload(d->value, p->value.data(), p->numel());
+        if (static_cast<int64_t>(p->momentum.size()) == p->numel()) {
+          upload(d->momentum, p->momentum.data(), p->numel());
+        } else {
+          SAT_CUDA_CHECK(cudaMemset(d->momentum.ensure(p->numel()), 0, p->numel() * sizeof(float)));
+        }
+        d->grad.ensure(p->numel());
+        params_[p] = std::move(d);
+      }
+      for (SparseWeight* sw : model.sparse_weights()) {
+        auto it = params_.find(sw->weight);
+        if (it == params_.end()) throw Error("backend 'cuda': sparse weight without a trainable parameter");
+        auto d = std::make_unique<DevSparse>();
+        d->host = sw;
+        d->param = it->second.get();
+        d->param->grad_on_device = true;
+        sparse_[sw] = std::move(d);
+      }
+      model_ = &model;
+      param_list_ = ps;
+    }
+    method_ = method;
+    for (auto& [sw, d] : sparse_) {
+      free_devnm(d->fwd);
+      free_devnm(d->bwd);
+      d->has_fwd = sw->ff_sparse(method);
+      d->has_bwd = sw->bp_sparse(method);
+      d->has_dense = !d->has_fwd || !d->has_bwd;
+      d->dense_pruned = d->has_dense && d->has_fwd;   // srste: BP reads the dense W_F
+      if (d->has_fwd) {
+        d->fwd = alloc_devnm(sw->cout, sw->k, sw->nm, Axis::K, true);
+        d->mask_f.ensure(sw->cout * sw->k);
+      }
+      if (d->has_bwd) d->bwd = alloc_devnm(sw->cout, sw->k, sw->nm, Axis::Cout, true);
+      if (d->has_dense) d->dense.ensure(sw->cout * sw->k);
+      d->param->mask_f = d->has_fwd ? d->mask_f.get() : nullptr;
+    }
+    regenerate_all();
+  }
+
+  void regenerate_all() {
+    for (auto& [sw, d] : sparse_) {
+      PregenOut out;
+      out.fwd = d->has_fwd ? &d->fwd : nullptr;
+      out.bwd = d->has_bwd ? &d->bwd : nullptr;
+      out.mask_f = d->has_fwd ? d->mask_f.get() : nullptr;
+      out.dense = d->has_dense ? d->dense.get() : nullptr;
+      out.dense_pruned = d->dense_pruned;
+      pregen(d->param->value.get(), sw->cout, sw->k, sw->nm, out);
+    }
+  }
+
+  StepResult loss(const Tensor& logits, const std::vector<int>& labels, Tensor* dlogits) {
+    if (logits.rank() != 2) throw Error("loss: logits must be [batch, classes], got " + shape_str(logits.shape()));
+    const int64_t b = logits.dim(0), c = logits.dim(1);
+    if (static_cast<int64_t>(labels.size()) != b) {
+      throw Error("loss: " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(b));
+    }
+    for (int y : labels) {
+      if (y < 0 || y >= c) throw Error("loss: label " + std::to_string(y) + " out of range [0, " + std::to_string(c) + ")");
+    }
+    const std::vector<float> z = logits.to_f32();
+    upload(s_f32_in_, z.data(), b * c);
+    upload(s_labels_, labels.data(), b);
+    float* dz = dlogits ? s_f32_out_.ensure(b * c) : nullptr;
+    softmax_xent(s_f32_in_.get(), s_labels_.get(), b, c, dz, s_loss_.ensure(b), s_correct_.ensure(b));
+    std::vector<double> row_loss(b);
+    std::vector<int> row_correct(b);
+    SAT_CUDA_CHECK(cudaMemcpy(row_loss.data(), s_loss_.get(), b * sizeof(double), cudaMemcpyDeviceToHost));
+    SAT_CUDA_CHECK(cudaMemcpy(row_correct.data(), s_correct_.get(), b * sizeof(int), cudaMemcpyDeviceToHost));
+    StepResult r;
+    double sum = 0;
+    for (int64_t i = 0; i < b; ++i) {
+      sum += row_loss[i];
+      r.correct += row_correct[i];
+    }
+    r.loss = static_cast<float>(sum / static_cast<double>(b));
+    if (dlogits) {
+      std::vector<float> g(b * c);
+      SAT_CUDA_CHECK(cudaMemcpy(g.data(), dz, g.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      *dlogits = Tensor::from_f32(logits.shape(), g);
+    }
+    return r;
+  }
+
+  void update(Model& model, const UpdateConfig& cfg) {
+    const float lr = static_cast<float>(cfg.lr), mu = static_cast<float>(cfg.momentum);
+    const float lambda = static_cast<float>(cfg.srste_lambda);
+    int* flags = s_flags_.ensure(static_cast<int64_t>(param_list_.size()));
+    SAT_CUDA_CHECK(cudaMemsetAsync(flags, 0, param_list_.size() * sizeof(int)));
+    for (size_t i = 0; i < param_list_.size(); ++i) {
+      auto it = params_.find(param_list_[i]);
+      if (it == params_.end()) continue;
+      DevParam& d = *it->second;
+      if (!d.grad_on_device) upload(d.grad, d.host->grad.data(), d.host->numel());
+      const float wd = d.host->decay ? static_cast<float>(cfg.weight_decay) : 0.0f;
+      const uint8_t* mask = cfg.method != Method::dense ? d.mask_f : nullptr;
+      sgd_update(d.value.get(), d.momentum.get(), d.grad.get(), mask, d.host->numel(), lr, mu, wd, lambda, flags + i);
+    }
+    std::vector<int> bad(param_list_.size());
+    SAT_CUDA_CHECK(cudaMemcpy(bad.data(), flags, bad.size() * sizeof(int), cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < param_list_.size(); ++i) {
+      bool nonfinite = bad[i] != 0;
+      if (!param_list_[i]->trainable) {
+        for (float v : param_list_[i]->value) nonfinite |= !std::isfinite(v);
+      }
+      if (nonfinite) {
+        throw Error("training diverged: parameter " + param_list_[i]->name +
+                    " is not finite after the update (lower the learning rate)");
+      }
+    }
+    regenerate_all();
+    for (auto& [p, d] : params_) {
+      SAT_CUDA_CHECK(cudaMemcpy(d->host->value.data(), d->value.get(), d->host->numel() * sizeof(float),
+                                cudaMemcpyDeviceToHost));
+      d->host->momentum.resize(d->host->value.size());
+      SAT_CUDA_CHECK(cudaMemcpy(d->host->momentum.data(), d->momentum.get(), d->host->numel() * sizeof(float),
+                                cudaMemcpyDeviceToHost));
+    }
+    (void)model;
+  }
+
+  std::string device_;
+  std::unique_ptr<Blas> blas_;
+  Model* model_ = nullptr;
+  std::vector<Param*> param_list_;
+  Method method_ = Method::bdwp;
+  std::unordered_map<const Param*, std::unique_ptr<DevParam>> params_;
+  std::unordered_map<const SparseWeight*, std::unique_ptr<DevSparse>> sparse_;
+  DyKey dy_key_;
+  DevArray<float> s_f32_in_, s_f32_out_, s_f32_t_;
+  DevArray<uint16_t> s_x_, s_dy_;
+  DevArray<int> s_labels_, s_correct_, s_flags_;
+  DevArray<double> s_loss_;
+};
+
+// --- sat op gemm on the GPU: the same contract and checks as cpu_gemm (host/src/cpu_gemm_op.cpp).
+std::vector<float> CudaBackend::gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
+                                     const std::vector<float>& b, Shape b_shape, Shape* c_shape) {
+  const std::string what = std::string("gemm ") + gemm_mode_name(mode);
+  const char* ra = mode == GemmMode::ff ? "A (X) [B][K]" : "A (dY) [B][Cout]";
+  const char* rb = mode == GemmMode::wu ? "B (X) [B][K]" : "B (W) [Cout][K]";
+  if (mode == GemmMode::wu) nm = NM{1, 1};
+  validate_nm(nm);
+  auto check_2d = [&](const char* role, const Shape& s, const std::vector<float>& v) {
+    if (s.size() != 2) throw Error(what + ": " + role + " must be 2-D, got " + shape_str(s));
+    if (s[0] < 1 || s[1] < 1) throw Error(what + ": " + role + " is empty: " + shape_str(s));
+    if (static_cast<int64_t>(v.size()) != numel(s)) {
+      throw Error(what + ": " + role + " has shape " + shape_str(s) + " but " + std::to_string(v.size()) + " values");
+    }
+  };
+  check_2d(ra, a_shape, a);
+  check_2d(rb, b_shape, b);
+  auto mismatch = [&](const char* dim) {
+    throw Error(what + ": " + dim + " differs: " + ra + " is " + shape_str(a_shape) + ", " + rb + " is " +
+                shape_str(b_shape));
+  };
+  const int64_t batch = a_shape[0];
+  int64_t cout = 0, k = 0;
+  switch (mode) {
+    case GemmMode::ff:
+      if (a_shape[1] != b_shape[1]) mismatch("K");
+      cout = b_shape[0];
+      k = b_shape[1];
+      break;
+    case GemmMode::bp:
+      if (a_shape[1] != b_shape[0]) mismatch("Cout");
+      cout = b_shape[0];
+      k = b_shape[1];
+      break;
+    case GemmMode::wu:
+      if (a_shape[0] != b_shape[0]) mismatch("B (rows)");
+      cout = a_shape[1];
+      k = b_shape[1];
+      break;
+  }
+  if (!nm.dense()) {
+    const bool along_k = mode == GemmMode::ff;
+    const int64_t len = along_k ? k : cout;
+    if (len % nm.m != 0) {
+      throw Error(what + ": N:M " + nm.str() + " prunes W along " + (along_k ? "K" : "Cout") + ", but " +
+                  (along_k ? "K = " : "Cout = ") + std::to_string(len) + " does not divide by M = " +
+                  std::to_string(nm.m) + " (" + rb + " is " + shape_str(b_shape) + ")");
+    }
+  }
+  if (numerics() != Numerics::bf16) throw Error(what + ": backend 'cuda' computes in BF16 only (Numerics::fp32 is set)");
+
+  DevArray<float> w32, out;
+  DevArray<uint16_t> a16, b16;
+  if (mode == GemmMode::wu) {
+    const int64_t ldy = padded_len(cout), ldx = padded_len(k);
+    upload(w32, a.data(), batch * cout);
+    rm_f32_to_rm_bf16(w32.get(), batch, cout, a16.ensure(batch * ldy), ldy);
+    DevArray<float> x32;
+    upload(x32, b.data(), batch * k);
+    rm_f32_to_rm_bf16(x32.get(), batch, k, b16.ensure(batch * ldx), ldx);
+    blas_->wu(a16.get(), ldy, b16.get(), ldx, batch, cout, k, out.ensure(cout * k), false, 0.0f);
+    std::vector<float> c(cout * k);
+    SAT_CUDA_CHECK(cudaMemcpy(c.data(), out.get(), c.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    *c_shape = {cout, k};
+    return c;
+  }
+  const bool ff = mode == GemmMode::ff;
+  const int64_t in_len = ff ? k : cout, out_len = ff ? cout : k;
+  const int64_t ld = padded_len(in_len);
+  DevArray<float> a32;
+  upload(a32, a.data(), batch * in_len);
+  rm_f32_to_rm_bf16(a32.get(), batch, in_len, a16.ensure(batch * ld), ld);
+  upload(w32, b.data(), cout * k);
+  float* o = out.ensure(batch * out_len);
+  if (nm.dense()) {
+    PregenOut po;
+    po.dense = b16.ensure(cout * k);
+    pregen(w32.get(), cout, k, nm, po);
+    if (ff) blas_->ff(b16.get(), cout, k, a16.get(), ld, batch, o, false, cout);
+    else blas_->bp(b16.get(), cout, k, a16.get(), ld, batch, o, false, k);
+  } else {
+    DevNM form = alloc_devnm(cout, k, nm, ff ? Axis::K : Axis::Cout, true);
+    try {
+      PregenOut po;
+      (ff ? po.fwd : po.bwd) = &form;
+      pregen(w32.get(), cout, k, nm, po);
+      spmm(form, a16.get(), ld, batch, o, false, out_len);
+      SAT_CUDA_CHECK(cudaDeviceSynchronize());
+    } catch (...) {
+      free_devnm(form);
+      throw;
+    }
+    free_devnm(form);
+  }
+  std::vector<float> c(batch * out_len);
+  SAT_CUDA_CHECK(cudaMemcpy(c.data(), o, c.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  *c_shape = {batch, out_len};
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
+
+}  // namespace sat

@@ -1,0 +1,26 @@
+#pragma once
+// Error checks shared by the host-side CUDA code (plain C++): every failing CUDA call throws
+// sat::Error naming the call, the place and the CUDA error.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "sat/error.hpp"
+
+namespace sat::cuda {
+
+[[noreturn]] void throw_cuda(const char* what, cudaError_t e, const char* file, int line);
+
+#define SAT_CUDA_CHECK(call)                                                               \
+  do {                                                                                     \
+    cudaError_t sat_e_ = (call);                                                           \
+    if (sat_e_ != cudaSuccess) ::sat::cuda::throw_cuda(#call, sat_e_, __FILE__, __LINE__); \
+  } while (0)
+
+// After a kernel launch: configuration errors are reported at once.
+#define SAT_CUDA_LAUNCHED(name) SAT_CUDA_CHECK(cudaPeekAtLastError())
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+}  // namespace sat::cuda

@@ -1,0 +1,136 @@
+#pragma once
+// The host-callable interface of the CUDA kernels (kernels/*.cu). Plain C++: users (the backend,
+// tests, the benchmark) need no CUDA compiler. All pointers are device pointers; every call is
+// asynchronous on `stream` (0: the legacy default stream) and throws sat::Error on a launch error.
+// Design and numerics: docs/cuda.md.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "sat/nm.hpp"
+
+namespace sat::cuda {
+
+// Tile sizes the products are built around. Operands are padded to them so that the kernels need
+// no bounds checks along the reduction: the dense input of a product has its rows padded with zeros
+// to a multiple of kTileK columns, and the re-packed 2:4 form has its lines padded to kTileLines.
+inline constexpr int kTileLines = 128;
+inline constexpr int kTileCols = 128;
+inline constexpr int kTileK = 64;
+
+// Leading dimension (elements) of the BF16 dense input of a product whose reduction length is `len`.
+inline int64_t padded_len(int64_t len) { return (len + kTileK - 1) / kTileK * kTileK; }
+
+// Whether an N:M setting can run on the 2:4 sparse tensor cores: every aligned group of 4 then holds
+// at most 2 kept weights. True for N <= 2 (1:2, 1:4, 2:4, 1:8, 2:8, 1:16, 2:16), false otherwise
+// (3:4, 3:8, 4:8, 4:16, ...), which use the general kernel.
+inline bool sp24_eligible(NM nm) { return !nm.dense() && nm.n <= 2; }
+
+// One pruned axis of W[cout][k] on the device.
+//  - values/index: the NMCompressed layout of docs/nm-format.md (values as BF16 bits, indices packed
+//    4 bits each, low nibble first), so that masks compare with the CPU's exactly;
+//  - v24/meta24 (when sp24): the same kept weights re-packed for mma.sp: per line, per aligned group
+//    of 4 along the line, two BF16 values (a zero where fewer than 2 are kept) and their 2-bit
+//    positions; lines padded to lines_pad (multiple of kTileLines), length to len_pad (multiple of
+//    kTileK). meta24 holds, for each tile of 16 lines x 32 positions, the 16 32-bit words of the
+//    mma.sp metadata in the order the threads of a warp read them (docs/cuda.md).
+struct DevNM {
+  NM nm{1, 1};
+  Axis axis = Axis::K;
+  int64_t lines = 0, len = 0, groups = 0;
+  uint16_t* values = nullptr;   // [lines * groups * n]
+  uint8_t* index = nullptr;     // [(nnz + 1) / 2]
+  bool sp24 = false;
+  int64_t lines_pad = 0, len_pad = 0;
+  uint16_t* v24 = nullptr;      // [lines_pad][len_pad / 2]
+  uint32_t* meta24 = nullptr;   // [lines_pad / 16][len_pad / 32][16]
+  int64_t nnz() const { return lines * groups * nm.n; }
+};
+
+// Allocates the arrays of a DevNM for a [cout][k] weight pruned along `axis` (sp24 form when
+// sp24_eligible and `with_sp24`); frees them again.
+DevNM alloc_devnm(int64_t cout, int64_t k, NM nm, Axis axis, bool with_sp24);
+void free_devnm(DevNM& d);
+
+// Pre-generation: ONE pass over the FP32 master W[cout][k] (tiles staged in shared memory) that
+// produces whichever of these outputs are non-null: the forward form (groups along K), the backward
+// form (groups along Cout), the keep-mask of the forward form (bytes, 1 = kept), and a dense BF16
+// copy of W (zeros where the forward form prunes, when dense_pruned). Selection is the N:M core's
+// (sat/nm_select.hpp, compiled for the device). nm must not be dense unless only `dense` is asked.
+struct PregenOut {
+  DevNM* fwd = nullptr;
+  DevNM* bwd = nullptr;
+  uint8_t* mask_f = nullptr;
+  uint16_t* dense = nullptr;
+  bool dense_pruned = false;
+};
+void pregen(const float* w, int64_t cout, int64_t k, NM nm, const PregenOut& out,
+            cudaStream_t stream = 0);
+
+// Sparse x dense product over the lines of a pruned weight:
+//   out[p][l] = sum over kept (l, i) of value(l, i) * in[p][i]      (p < cols, l < a.lines)
+// in: BF16 [cols][ld_in], ld_in >= padded_len(a.len), ld_in % 8 == 0, columns >= a.len zero.
+// out: FP32 or BF16 (out_bf16) [cols][ld_out]. FP32 accumulation.
+//   FF: a = forward form, in = X [P][K], out = Y [P][Cout];
+//   BP: a = backward form, in = dY [P][Cout], out = dX [P][K].
+enum class SpmmKernel { automatic, sp24, general };
+void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
+          int64_t ld_out, SpmmKernel which = SpmmKernel::automatic, cudaStream_t stream = 0);
+// Which kernel `automatic` picks for a form.
+SpmmKernel spmm_choice(const DevNM& a);
+
+// Layout and type conversions (memory-bound helpers).
+// in FP32 [feat][cols] (feature-major, the CPU layers' layout) -> out BF16 [cols][ld_out], columns
+// feat..ld_out-1 zero.
+void fm_f32_to_rm_bf16(const float* in, int64_t feat, int64_t cols, uint16_t* out, int64_t ld_out,
+                       cudaStream_t stream = 0);
+// in FP32 [rows][cols] -> out BF16 [rows][ld_out], columns cols..ld_out-1 zero.
+void rm_f32_to_rm_bf16(const float* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ld_out,
+                       cudaStream_t stream = 0);
+// in FP32 [cols][ld_in] -> out FP32 [feat][cols] (transpose of the first feat columns).
+void rm_f32_to_fm_f32(const float* in, int64_t cols, int64_t feat, int64_t ld_in, float* out,
+                      cudaStream_t stream = 0);
+// BF16 bits -> FP32, n elements.
+void bf16_to_f32(const uint16_t* in, float* out, int64_t n, cudaStream_t stream = 0);
+
+// SGD with momentum and weight decay plus the SR-STE term (DESIGN §3), the CPU's formula in the
+// CPU's operation order (no contraction into FMAs):
+//   g' = g + wd*w (+ lambda*w where mask_f == 0), v = mu*v + g', w -= lr*v.
+// mask_f may be null (no SR-STE term). Sets *nonfinite to 1 when some updated w is not finite.
+void sgd_update(float* w, float* v, const float* g, const uint8_t* mask_f, int64_t n, float lr,
+                float mu, float wd, float lambda, int* nonfinite, cudaStream_t stream = 0);
+
+// Softmax cross-entropy per sample (double inside, like the CPU): row_loss[i] = log(sum exp) -
+// (z_y - max), row_correct[i] = (first argmax == y), dlogits[i][j] = (p_ij - [j == y]) / b (FP32,
+// may be null). Labels are checked on the host before.
+void softmax_xent(const float* logits, const int* labels, int64_t b, int64_t c, float* dlogits,
+                  double* row_loss, int* row_correct, cudaStream_t stream = 0);
+
+// Throws sat::Error naming what is missing (driver, device) when no usable CUDA device exists;
+// returns a one-line description of device 0 otherwise.
+std::string require_device(const std::string& who);
+
+// Dense products through cuBLAS (BF16 operands, FP32 accumulation). C is FP32 or BF16 (c_bf16).
+class Blas {
+ public:
+  Blas();
+  ~Blas();
+  Blas(const Blas&) = delete;
+  Blas& operator=(const Blas&) = delete;
+  void set_stream(cudaStream_t s);
+  // FF: Y[cols][ldy] = X[cols][ldx] * W^T,  W BF16 [cout][k].
+  void ff(const uint16_t* w, int64_t cout, int64_t k, const uint16_t* x, int64_t ldx, int64_t cols,
+          void* y, bool y_bf16, int64_t ldy);
+  // BP: dX[cols][lddx] = dY[cols][lddy] * W.
+  void bp(const uint16_t* w, int64_t cout, int64_t k, const uint16_t* dy, int64_t lddy, int64_t cols,
+          void* dx, bool dx_bf16, int64_t lddx);
+  // WU: dW[cout][k] (FP32, or BF16) = beta * dW + dY^T X over cols rows.
+  void wu(const uint16_t* dy, int64_t lddy, const uint16_t* x, int64_t ldx, int64_t cols,
+          int64_t cout, int64_t k, void* dw, bool dw_bf16, float beta);
+
+ private:
+  void* handle_ = nullptr;
+};
+
+}  // namespace sat::cuda

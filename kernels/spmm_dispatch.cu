@@ -1,0 +1,29 @@
+// sat::cuda::spmm: checks the operands and picks the kernel (2:4 sparse tensor cores where the
+// setting fits them, the general kernel otherwise).
+#include "spmm_kernels.hpp"
+#include "common.cuh"
+
+namespace sat::cuda {
+
+SpmmKernel spmm_choice(const DevNM& a) { return a.sp24 ? SpmmKernel::sp24 : SpmmKernel::general; }
+
+void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
+          int64_t ld_out, SpmmKernel which, cudaStream_t stream) {
+  if (a.lines < 1 || a.len < 1 || !a.values) throw Error("spmm: the sparse operand was never generated");
+  if (cols < 1) throw Error("spmm: no columns (P = " + std::to_string(cols) + ")");
+  if (ld_in % 8 != 0 || ld_in < padded_len(a.len)) {
+    throw Error("spmm: the input's leading dimension " + std::to_string(ld_in) +
+                " must be a multiple of 8 and at least " + std::to_string(padded_len(a.len)) +
+                " (the line length " + std::to_string(a.len) + " padded to " + std::to_string(kTileK) + ")");
+  }
+  if (ld_out < a.lines) throw Error("spmm: the output's leading dimension is below the line count");
+  if (which == SpmmKernel::automatic) which = spmm_choice(a);
+  if (which == SpmmKernel::sp24) {
+    if (!a.sp24) throw Error("spmm: the 2:4 kernel needs the re-packed form, which " + a.nm.str() + " has not (N must be <= 2)");
+    launch_spmm_sp24(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
+  } else {
+    launch_spmm_general(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
+  }
+}
+
+}  // namespace sat::cuda
