@@ -2,6 +2,7 @@
 // runs: the weight goes through the N:M core into a SparseWeight, and the product is the
 // weight_ops product of that pass, so this primitive checks exactly what training computes.
 #include <algorithm>
+#include <memory>
 
 #include "cpu/gemm.hpp"
 #include "cpu/weight_ops.hpp"
@@ -58,8 +59,9 @@ std::vector<float> row_major(const std::vector<float>& t, int64_t features, int6
 
 }  // namespace
 
-std::vector<float> cpu_gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
-                            const std::vector<float>& b, Shape b_shape, Shape* c_shape) {
+std::unique_ptr<GemmProblem> make_gemm_problem(GemmMode mode, NM nm, const std::vector<float>& a,
+                                               const Shape& a_shape, const std::vector<float>& b,
+                                               const Shape& b_shape) {
   const std::string what = std::string("gemm ") + gemm_mode_name(mode);
   const Roles r = roles(mode);
   if (mode == GemmMode::wu) nm = NM{1, 1};
@@ -110,15 +112,21 @@ std::vector<float> cpu_gemm(GemmMode mode, NM nm, const std::vector<float>& a, S
     }
   }
 
-  Param weight("gemm.W", {cout, k});
-  SparseWeight sw;
-  sw.weight = &weight;
+  auto pr = std::make_unique<GemmProblem>();
+  pr->mode = mode;
+  pr->batch = batch;
+  pr->cout = cout;
+  pr->k = k;
+  pr->weight = Param("gemm.W", {cout, k});
+  SparseWeight& sw = pr->sw;
+  sw.weight = &pr->weight;
   sw.cout = cout;
   sw.k = k;
   sw.nm = nm;
+  if (mode != GemmMode::wu) pr->weight.value = b;
   // Only the form this pass reads is built (SparseWeight::regenerate would also build the other
   // axis, which need not divide by M here). A dense pass reads `dense` under Method::dense.
-  const Method method = nm.dense() ? Method::dense : Method::bdwp;
+  pr->method = nm.dense() ? Method::dense : Method::bdwp;
   if (mode != GemmMode::wu) {
     if (nm.dense()) {
       sw.dense.resize(b.size());
@@ -129,7 +137,16 @@ std::vector<float> cpu_gemm(GemmMode mode, NM nm, const std::vector<float>& a, S
       sw.bwd = nm_compress(b.data(), cout, k, nm, Axis::Cout);
     }
   }
+  return pr;
+}
 
+std::vector<float> cpu_gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
+                            const std::vector<float>& b, Shape b_shape, Shape* c_shape) {
+  const std::unique_ptr<GemmProblem> pr = make_gemm_problem(mode, nm, a, a_shape, b, b_shape);
+  const int64_t batch = pr->batch, cout = pr->cout, k = pr->k;
+  SparseWeight& sw = pr->sw;
+  const Method method = pr->method;
+  const std::string what = std::string("gemm ") + gemm_mode_name(mode);
   switch (mode) {
     case GemmMode::ff: {
       const std::vector<float> xt = feature_major(a, batch, k);
@@ -150,7 +167,7 @@ std::vector<float> cpu_gemm(GemmMode mode, NM nm, const std::vector<float>& a, S
       const std::vector<float> xt = feature_major(b, batch, k);
       cpu::wu_product(sw, dyt.data(), xt.data(), batch);
       *c_shape = {cout, k};
-      return std::move(weight.grad);
+      return std::move(pr->weight.grad);
     }
   }
   throw Error(what + ": unknown mode");

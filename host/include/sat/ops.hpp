@@ -8,6 +8,7 @@
 // in FP32 and c is returned unrounded. nm.dense() means no pruning. Throws sat::Error on shapes
 // that are not 2-D, do not match (naming both), are empty, or do not divide by M along the
 // pruned axis.
+#include <memory>
 #include <vector>
 
 #include "sat/backend.hpp"
@@ -17,6 +18,20 @@
 namespace sat {
 
 const char* gemm_mode_name(GemmMode mode);
+
+// A validated gemm: shapes checked as above, and the weight set up with the one form the mode's
+// pass reads (W_F for ff, W_B for bp, dense BF16 when nm is dense; none for wu, whose b is X).
+// Shared by every backend's gemm so that all accept and reject the same inputs.
+struct GemmProblem {
+  GemmMode mode = GemmMode::ff;
+  int64_t batch = 0, cout = 0, k = 0;
+  Method method = Method::bdwp;        // dense when nm is dense
+  Param weight;                        // [cout][k]: b in ff/bp; receives the gradient in wu
+  SparseWeight sw;                     // points at `weight`
+};
+std::unique_ptr<GemmProblem> make_gemm_problem(GemmMode mode, NM nm, const std::vector<float>& a,
+                                               const Shape& a_shape, const std::vector<float>& b,
+                                               const Shape& b_shape);
 
 std::vector<float> cpu_gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
                             const std::vector<float>& b, Shape b_shape, Shape* c_shape);
