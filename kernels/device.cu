@@ -30,7 +30,7 @@ std::string require_device(const std::string& who) {
     throw Error(who + ": device 0 (" + p.name + ", compute capability " + std::to_string(p.major) + "." +
                 std::to_string(p.minor) + ") lacks the BF16 and sparse tensor cores the kernels need (8.0 or newer)");
   }
-  char buf[256];
+  char buf[512];
   std::snprintf(buf, sizeof buf, "%s, compute capability %d.%d, %d multiprocessors, %.1f GiB", p.name, p.major,
                 p.minor, p.multiProcessorCount, p.totalGlobalMem / 1073741824.0);
   return buf;

@@ -41,12 +41,14 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
 // chunk c ^ (r & 7).
 __device__ __forceinline__ int b_off(int row, int chunk) { return row * 64 + ((chunk ^ (row & 7)) * 8); }
 
-// Issues the copies of the input tile rows col0.., positions k0..k0+63 (4 chunks per thread).
+// Issues the copies of the input tile rows col0.., positions k0..k0+63 (1024 chunks of 16 bytes
+// over kNT threads).
+template <int kNT = kThreads>
 __device__ __forceinline__ void load_b_tile(uint16_t* bs, const uint16_t* in, int64_t ld_in,
                                             int64_t cols, int64_t col0, int64_t k0, int tid) {
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int id = tid + i * kThreads;
+  for (int i = 0; i < kBN * 8 / kNT; ++i) {
+    const int id = tid + i * kNT;
     const int row = id >> 3, chunk = id & 7;
     const int64_t p = col0 + row;
     const bool ok = p < cols;
@@ -55,28 +57,30 @@ __device__ __forceinline__ void load_b_tile(uint16_t* bs, const uint16_t* in, in
   }
 }
 
-// B fragments of n-tile j for one 32-position step s of the tile (ldmatrix x4: positions
-// s*32 + 0..7, 8..15, 16..23, 24..31 of 8 columns): regs 0,1 = first 16 positions, 2,3 = next 16.
-__device__ __forceinline__ void load_b_frag(uint32_t (&b)[4], const uint16_t* bs, int warp_n, int j,
+// B fragments of n-tile j (columns col_base + j*8 ..) for one 32-position step s of the tile
+// (ldmatrix x4: positions s*32 + 0..7, 8..15, 16..23, 24..31 of 8 columns): regs 0,1 = first 16
+// positions, 2,3 = next 16.
+__device__ __forceinline__ void load_b_frag(uint32_t (&b)[4], const uint16_t* bs, int col_base, int j,
                                             int s, int lane) {
-  const int row = warp_n * 32 + j * 8 + (lane & 7);
+  const int row = col_base + j * 8 + (lane & 7);
   const int chunk = s * 4 + (lane >> 3);
   ldmatrix_x4(b, bs + b_off(row, chunk));
 }
 
-// Writes the accumulators of a warp (4 m-tiles x 4 n-tiles of 16 x 8) to out[p][l].
-template <typename OutT>
-__device__ __forceinline__ void store_acc(const float (&acc)[4][4][4], OutT* out, int64_t ld_out,
+// Writes the accumulators of a warp (kMT m-tiles x kNTl n-tiles of 16 x 8, its first line
+// line0 + line_base and column col0 + col_base) to out[p][l].
+template <typename OutT, int kMT, int kNTl>
+__device__ __forceinline__ void store_acc(const float (&acc)[kMT][kNTl][4], OutT* out, int64_t ld_out,
                                           int64_t lines, int64_t cols, int64_t line0, int64_t col0,
-                                          int warp_m, int warp_n, int lane) {
+                                          int line_base, int col_base, int lane) {
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kMT; ++i) {
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < kNTl; ++j) {
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        const int64_t l = line0 + warp_m * 64 + i * 16 + (lane >> 2) + (q >> 1) * 8;
-        const int64_t p = col0 + warp_n * 32 + j * 8 + (lane & 3) * 2 + (q & 1);
+        const int64_t l = line0 + line_base + i * 16 + (lane >> 2) + (q >> 1) * 8;
+        const int64_t p = col0 + col_base + j * 8 + (lane & 3) * 2 + (q & 1);
         if (l < lines && p < cols) {
           if constexpr (sizeof(OutT) == 2) {
             out[p * ld_out + l] = f32_to_bf16_bits_dev(acc[i][j][q]);

@@ -35,6 +35,23 @@ inline bool sp24_eligible(NM nm) { return !nm.dense() && nm.n <= 2; }
 //    positions; lines padded to lines_pad (multiple of kTileLines), length to len_pad (multiple of
 //    kTileK). meta24 holds, for each tile of 16 lines x 32 positions, the 16 32-bit words of the
 //    mma.sp metadata in the order the threads of a warp read them (docs/cuda.md).
+// Where the metadata of the 2:4 form lives in mma.sp's per-thread words. For a tile of 16 lines x 32
+// positions (8 groups of 4 per line, 4 bits per group: first kept position in bits 0-1, second in
+// bits 2-3), word t (0..15; read by lane 2*(t/2) + t%2 of each quad, sparsity selector 0) holds 8
+// groups; slot i (0..7) of word t is the group of line `line`, group `group` (0..7 along the 32
+// positions) at bit `bit`. Layout 0 (default): lanes 0 and 1 of quad q hold lines q and q+8, lane 0
+// groups 0-3, lane 1 groups 4-7, line q in bits 0-15. Layout 1 (alternative, for the probe test):
+// lane 0 holds line q, lane 1 line q+8, all 8 groups each. SAT_SP24_META=1 selects layout 1.
+struct MetaSlot {
+  int line, group, bit;
+};
+SAT_HD inline MetaSlot sp24_meta_slot(int layout, int t, int i) {
+  const int q = t >> 1, h = t & 1;
+  if (layout == 0) return {q + (i >> 2) * 8, h * 4 + (i & 3), (i >> 2) * 16 + (i & 3) * 4};
+  return {q + h * 8, i, i * 4};
+}
+int sp24_meta_layout();   // from SAT_SP24_META (default 0)
+
 struct DevNM {
   NM nm{1, 1};
   Axis axis = Axis::K;

@@ -5,6 +5,8 @@
 // rule is the N:M core's (sat/nm_select.hpp), compiled here for the device; nothing in this file
 // decides which weights are kept.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "common.cuh"
 #include "ops.hpp"
@@ -34,6 +36,7 @@ struct PregenArgs {
   uint8_t* mask_f;
   uint16_t* dense;
   bool dense_pruned;
+  int meta_layout;
 };
 
 // Writes `cnt` staged entries of one line's run starting at entry e0: values contiguous, indices
@@ -60,49 +63,52 @@ __device__ void write_run(const FormArgs& f, int64_t e0, int cnt, const uint16_t
   }
 }
 
-// One 32-bit word of mma.sp metadata for lines (lb*16 + q) [bits 0-15] and (lb*16 + q + 8)
-// [bits 16-31], positions kb*32 + h*16 ... + 15 (4 groups of 4, 4 bits each: first kept position in
-// bits 0-1, second in bits 2-3). Also writes the 2 values of each group of 4 into v24.
-// kept(line_in_tile, pos_in_tile) and val(...) address the tile in the form's orientation.
+// The 2:4 re-pack of one staged 64 x 64 tile, in the form's orientation (kept(line, pos) and
+// val(line, pos) address the tile; line0/pos0 are the tile's first line and position in the form).
+// Phase 1: one thread per (line, group of 4) writes the group's two values as one 32-bit store
+// (coalesced along the line) and leaves its 4-bit code in `codes`. Phase 2: one thread per metadata
+// word gathers 8 codes (slots: sp24_meta_slot).
 template <typename Kept, typename Val>
-__device__ void write_sp24_word(const FormArgs& f, int64_t line0, int64_t pos0, int t, int lbt,
-                                int kbt, Kept kept, Val val) {
-  const int q = t >> 1, h = t & 1;
-  uint32_t word = 0;
-  for (int half = 0; half < 2; ++half) {
-    const int lt = lbt * 16 + q + half * 8;   // line within the tile
-    const int64_t line = line0 + lt;
-    for (int s = 0; s < 4; ++s) {
-      const int pt = kbt * 32 + h * 16 + s * 4;   // first position of this group of 4 in the tile
-      int idx[2] = {0, 1};
-      uint16_t v[2] = {0, 0};
-      int c = 0;
-      for (int i = 0; i < 4 && c < 2; ++i) {
-        if (kept(lt, pt + i)) {
-          idx[c] = i;
-          v[c] = f32_to_bf16_bits_dev(val(lt, pt + i));
-          ++c;
-        }
+__device__ void write_sp24_tile(const FormArgs& f, int layout, int64_t line0, int64_t pos0, uint8_t (*codes)[16],
+                                int tid, int nthreads, Kept kept, Val val) {
+  for (int i = tid; i < 64 * 16; i += nthreads) {
+    const int lt = i >> 4, gq = i & 15, pt = gq * 4;
+    int idx[2] = {0, 1};
+    uint32_t v[2] = {0, 0};
+    int c = 0;
+    for (int q = 0; q < 4 && c < 2; ++q) {
+      if (kept(lt, pt + q)) {
+        idx[c] = q;
+        v[c] = f32_to_bf16_bits_dev(val(lt, pt + q));
+        ++c;
       }
-      if (c == 1) {                            // pad with a zero at another position, ascending
-        if (idx[0] == 3) {
-          idx[1] = 3;
-          v[1] = v[0];
-          idx[0] = 2;
-          v[0] = 0;
-        } else {
-          idx[1] = 3;
-          v[1] = 0;
-        }
-      }
-      word |= static_cast<uint32_t>(idx[0] | (idx[1] << 2)) << (half * 16 + s * 4);
-      const int64_t at = line * (f.len_pad / 2) + (pos0 + pt) / 2;
-      f.v24[at] = v[0];
-      f.v24[at + 1] = v[1];
     }
+    if (c == 1) {                              // pad with a zero at another position, ascending
+      if (idx[0] == 3) {
+        idx[1] = 3;
+        v[1] = v[0];
+        idx[0] = 2;
+        v[0] = 0;
+      } else {
+        idx[1] = 3;
+        v[1] = 0;
+      }
+    }
+    codes[lt][gq] = static_cast<uint8_t>(idx[0] | (idx[1] << 2));
+    const int64_t at = (line0 + lt) * (f.len_pad / 2) + (pos0 + pt) / 2;   // even
+    reinterpret_cast<uint32_t*>(f.v24)[at / 2] = v[0] | (v[1] << 16);
   }
-  const int64_t lb = line0 / 16 + lbt, kb = pos0 / 32 + kbt;
-  f.meta24[(lb * (f.len_pad / 32) + kb) * 16 + t] = word;
+  __syncthreads();
+  for (int i = tid; i < 4 * 2 * 16; i += nthreads) {
+    const int t = i % 16, lbt = i / 32, kbt = (i / 16) % 2;
+    uint32_t word = 0;
+    for (int slot = 0; slot < 8; ++slot) {
+      const MetaSlot ms = sp24_meta_slot(layout, t, slot);
+      word |= static_cast<uint32_t>(codes[lbt * 16 + ms.line][kbt * 8 + ms.group]) << ms.bit;
+    }
+    const int64_t lb = line0 / 16 + lbt, kb = pos0 / 32 + kbt;
+    f.meta24[(lb * (f.len_pad / 32) + kb) * 16 + t] = word;
+  }
 }
 
 template <int kM>
@@ -112,6 +118,7 @@ __global__ void __launch_bounds__(kThreads) pregen_kernel(PregenArgs a) {
   __shared__ uint8_t keep_c[kT][kT];   // [row][col] kept in the backward form
   __shared__ uint16_t stage_v[kT][kT];
   __shared__ uint8_t stage_i[kT][kT];
+  __shared__ uint8_t codes[kT][16];
 
   const int tid = threadIdx.x;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kT, c0 = static_cast<int64_t>(blockIdx.x) * kT;
@@ -164,12 +171,9 @@ __global__ void __launch_bounds__(kThreads) pregen_kernel(PregenArgs a) {
       write_run(a.fwd, e0, valid_groups_k * n, stage_v[r], stage_i[r], lane, 32);
     }
     if (a.fwd.v24) {
-      // 64 lines x 64 positions = 4 line blocks x 2 position blocks x 16 words
-      for (int i = tid; i < 4 * 2 * 16; i += kThreads) {
-        write_sp24_word(a.fwd, r0, c0, i % 16, i / 32, (i / 16) % 2,
-                        [&](int lt, int pt) { return keep_k[lt][pt] != 0; },
-                        [&](int lt, int pt) { return tile[lt][pt]; });
-      }
+      write_sp24_tile(a.fwd, a.meta_layout, r0, c0, codes, tid, kThreads,
+                      [&](int lt, int pt) { return keep_k[lt][pt] != 0; },
+                      [&](int lt, int pt) { return tile[lt][pt]; });
     }
   }
   if (a.mask_f || a.dense) {
@@ -203,11 +207,10 @@ __global__ void __launch_bounds__(kThreads) pregen_kernel(PregenArgs a) {
       write_run(a.bwd, e0, valid_groups_c * n, stage_v[c], stage_i[c], lane, 32);
     }
     if (a.bwd.v24) {
-      for (int i = tid; i < 4 * 2 * 16; i += kThreads) {
-        write_sp24_word(a.bwd, c0, r0, i % 16, i / 32, (i / 16) % 2,
-                        [&](int lt, int pt) { return keep_c[pt][lt] != 0; },
-                        [&](int lt, int pt) { return tile[pt][lt]; });
-      }
+      __syncthreads();   // codes reused
+      write_sp24_tile(a.bwd, a.meta_layout, c0, r0, codes, tid, kThreads,
+                      [&](int lt, int pt) { return keep_c[pt][lt] != 0; },
+                      [&](int lt, int pt) { return tile[pt][lt]; });
     }
   }
 }
@@ -234,6 +237,14 @@ FormArgs form_args(const DevNM* d) {
 
 }  // namespace
 
+int sp24_meta_layout() {
+  static const int layout = [] {
+    const char* e = std::getenv("SAT_SP24_META");
+    return e && std::string(e) == "1" ? 1 : 0;
+  }();
+  return layout;
+}
+
 DevNM alloc_devnm(int64_t cout, int64_t k, NM nm, Axis axis, bool with_sp24) {
   validate_nm(nm);
   if (nm.dense()) throw Error("alloc_devnm: a dense setting has no compressed form");
@@ -256,6 +267,10 @@ DevNM alloc_devnm(int64_t cout, int64_t k, NM nm, Axis axis, bool with_sp24) {
     d.len_pad = round_up(d.len, kTileK);
     SAT_CUDA_CHECK(cudaMalloc(&d.v24, d.lines_pad * d.len_pad));   // len_pad/2 values of 2 bytes
     SAT_CUDA_CHECK(cudaMalloc(&d.meta24, d.lines_pad / 16 * (d.len_pad / 32) * 16 * 4));
+    // The padding lines and positions no tile of pregen covers keep these for good: zero values and
+    // a valid code (positions 0 and 1) in every group.
+    SAT_CUDA_CHECK(cudaMemset(d.v24, 0, d.lines_pad * d.len_pad));
+    SAT_CUDA_CHECK(cudaMemset(d.meta24, 0x44, d.lines_pad / 16 * (d.len_pad / 32) * 64));
   }
   return d;
 }
@@ -304,13 +319,10 @@ void pregen(const float* w, int64_t cout, int64_t k, NM nm, const PregenOut& out
   a.mask_f = out.mask_f;
   a.dense = out.dense;
   a.dense_pruned = out.dense_pruned;
+  a.meta_layout = sp24_meta_layout();
   for (const DevNM* d : {out.fwd, out.bwd}) {
     if (!d) continue;
     SAT_CUDA_CHECK(cudaMemsetAsync(d->index, 0, round_up(std::max<int64_t>((d->nnz() + 1) / 2, 1), 4), stream));
-    if (d->sp24) {
-      SAT_CUDA_CHECK(cudaMemsetAsync(d->v24, 0, d->lines_pad * d->len_pad, stream));
-      SAT_CUDA_CHECK(cudaMemsetAsync(d->meta24, 0x44, d->lines_pad / 16 * (d->len_pad / 32) * 64, stream));
-    }
   }
   const dim3 grid(static_cast<unsigned>(ceil_div(k, kT)), static_cast<unsigned>(ceil_div(cout, kT)));
   switch (nm.m) {

@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(kThreads, 2) spmm_general_kernel(GenArgs a) {
     for (int s = 0; s < 2; ++s) {
       uint32_t bf[4][4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) load_b_frag(bf[j], bs, warp_n, j, s, lane);
+      for (int j = 0; j < 4; ++j) load_b_frag(bf[j], bs, warp_n * 32, j, s, lane);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int ks = s * 2 + h;   // 16-position step
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(kThreads, 2) spmm_general_kernel(GenArgs a) {
     __syncthreads();
   }
   cp_async_wait<0>();
-  store_acc(acc, static_cast<OutT*>(a.out), a.ld_out, a.lines, a.cols, line0, col0, warp_m, warp_n, lane);
+  store_acc(acc, static_cast<OutT*>(a.out), a.ld_out, a.lines, a.cols, line0, col0, warp_m * 64, warp_n * 32, lane);
 }
 
 template <int kM, typename OutT>

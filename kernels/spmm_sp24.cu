@@ -1,8 +1,9 @@
 // Sparse x dense product on the 2:4 sparse tensor cores (mma.sp, m16n8k32, BF16 in, FP32
 // accumulation) over the re-packed 2:4 form of an N:M weight with N <= 2 (DevNM::v24/meta24).
-// Per 64-position step a block stages 128 lines x 32 kept-or-zero values (8 KiB), their metadata
-// (1 KiB) and 128 columns x 64 positions of the input (16 KiB) in a 4-deep cp.async pipeline; a warp
-// issues 16 mma.sp per 32 positions.
+// A block of 4 warps (2 x 2, each 64 lines x 64 columns) computes 128 lines x 128 columns. Per
+// 64-position step it stages 128 lines x 32 kept-or-zero values (8 KiB), their metadata (1 KiB) and
+// 128 columns x 64 positions of the input (16 KiB) in a 4-deep cp.async pipeline; a warp issues 32
+// mma.sp per 32 positions (4 m-tiles x 8 n-tiles).
 #include "mma_tile.cuh"
 #include "spmm_kernels.hpp"
 
@@ -13,6 +14,8 @@ namespace {
 using namespace tile;
 
 constexpr int kStages = 4;
+constexpr int kNT = 128;                     // threads per block
+constexpr int kNTiles = 8;                   // n-tiles (8 columns) per warp
 constexpr int kAElems = kBM * kBK / 2;       // compressed A tile (BF16)
 constexpr int kBElems = kBN * kBK;           // input tile (BF16)
 constexpr int kMetaWords = (kBM / 16) * 2 * 16;
@@ -45,10 +48,10 @@ struct Sp24Args {
 };
 
 template <typename OutT>
-__global__ void __launch_bounds__(kThreads, 2) spmm_sp24_kernel(Sp24Args a) {
+__global__ void __launch_bounds__(kNT) spmm_sp24_kernel(Sp24Args a) {
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int warp_m = warp & 1, warp_n = warp >> 1;
+  const int warp_m = warp & 1, warp_n = warp >> 1;   // 2 x 2 warps
   const int64_t line0 = static_cast<int64_t>(blockIdx.y) * kBM;
   const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kBN;
   const int64_t ldc = a.len_pad / 2;           // compressed row length
@@ -63,8 +66,8 @@ __global__ void __launch_bounds__(kThreads, 2) spmm_sp24_kernel(Sp24Args a) {
     const int64_t k0 = static_cast<int64_t>(step) * kBK;
     uint16_t* as = stage_a(s);
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int id = tid + i * kThreads;
+    for (int i = 0; i < kBM * 4 / kNT; ++i) {
+      const int id = tid + i * kNT;
       const int row = id >> 2, chunk = id & 3;
       cp_async16(as + a_off(row, chunk), a.v24 + (line0 + row) * ldc + k0 / 2 + chunk * 8, true);
     }
@@ -73,14 +76,14 @@ __global__ void __launch_bounds__(kThreads, 2) spmm_sp24_kernel(Sp24Args a) {
       cp_async16(stage_m(s) + b * 32 + c * 4,
                  a.meta24 + ((line0 / 16 + b) * k32_per_line + k0 / 32) * 16 + c * 4, true);
     }
-    load_b_tile(stage_b(s), a.in, a.ld_in, a.cols, col0, k0, tid);
+    load_b_tile<kNT>(stage_b(s), a.in, a.ld_in, a.cols, col0, k0, tid);
   };
 
-  float acc[4][4][4];
+  float acc[4][kNTiles][4];
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < kNTiles; ++j)
 #pragma unroll
       for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.0f;
 
@@ -104,7 +107,7 @@ __global__ void __launch_bounds__(kThreads, 2) spmm_sp24_kernel(Sp24Args a) {
     const uint32_t* ms = stage_m(s);
 #pragma unroll
     for (int ks = 0; ks < 2; ++ks) {
-      uint32_t af[4][4], bf[4][4], meta[4];
+      uint32_t af[4][4], meta[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int row = warp_m * 64 + i * 16 + (lane & 15);
@@ -112,15 +115,16 @@ __global__ void __launch_bounds__(kThreads, 2) spmm_sp24_kernel(Sp24Args a) {
         meta[i] = ms[(warp_m * 4 + i) * 32 + ks * 16 + (lane >> 2) * 2 + (lane & 1)];
       }
 #pragma unroll
-      for (int j = 0; j < 4; ++j) load_b_frag(bf[j], bs, warp_n, j, ks, lane);
+      for (int j = 0; j < kNTiles; ++j) {
+        uint32_t bf[4];
+        load_b_frag(bf, bs, warp_n * 64, j, ks, lane);
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) mma_sp(acc[i][j], af[i], bf[j], meta[i]);
+        for (int i = 0; i < 4; ++i) mma_sp(acc[i][j], af[i], bf, meta[i]);
+      }
     }
   }
   cp_async_wait<0>();
-  store_acc(acc, static_cast<OutT*>(a.out), a.ld_out, a.lines, a.cols, line0, col0, warp_m, warp_n, lane);
+  store_acc(acc, static_cast<OutT*>(a.out), a.ld_out, a.lines, a.cols, line0, col0, warp_m * 64, warp_n * 64, lane);
 }
 
 template <typename OutT>
@@ -132,7 +136,7 @@ void launch(const Sp24Args& args, int64_t lines_pad, cudaStream_t stream) {
     configured = true;
   }
   const dim3 grid(static_cast<unsigned>(ceil_div(args.cols, kBN)), static_cast<unsigned>(lines_pad / kBM));
-  spmm_sp24_kernel<OutT><<<grid, kThreads, kSmemBytes, stream>>>(args);
+  spmm_sp24_kernel<OutT><<<grid, kNT, kSmemBytes, stream>>>(args);
   SAT_CUDA_LAUNCHED("spmm_sp24_kernel");
 }
 

@@ -1,0 +1,278 @@
+// CUDA benchmark: prints tables (never pass/fail) of the BDWP layer step on the GPU against cuBLAS
+// dense BF16 on the same shapes, with the machine's own ceilings. Usage and the recorded figures:
+// docs/performance.md ("CUDA on the H200"); design: docs/cuda.md.
+//
+//   cuda_bench [--quick] [--reps N] [--model-step FILE] [--batch B]
+//
+// Per layer shape (Cout x K x P, P = batch x positions or tokens) and pass:
+//   FF  Y[P][Cout]  = X[P][K] W^T     dense: cuBLAS; BDWP: N:M kernel over W_F (groups along K)
+//   BP  dX[P][K]    = dY[P][Cout] W   dense: cuBLAS; BDWP: N:M kernel over W_B (groups along Cout)
+//   WU  dW[Cout][K] = dY^T X          cuBLAS in both (BDWP keeps WU dense), FP32 result
+// BF16 operands and results (WU: FP32), FP32 accumulation. Times are means of CUDA-event-timed
+// repetitions after warm-up.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops.hpp"
+#include "sat/backend.hpp"
+#include "sat/error.hpp"
+#include "sat/model.hpp"
+
+using namespace sat;
+using namespace sat::cuda;
+
+namespace {
+
+#define CK(x)                                                                                   \
+  do {                                                                                          \
+    cudaError_t e_ = (x);                                                                       \
+    if (e_ != cudaSuccess) throw Error(std::string(#x) + ": " + cudaGetErrorString(e_));       \
+  } while (0)
+
+int g_reps = 20;
+
+template <typename F>
+double time_ms(F&& f, int reps = -1) {
+  if (reps < 0) reps = g_reps;
+  for (int i = 0; i < 3; ++i) f();
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  CK(cudaEventRecord(a));
+  for (int i = 0; i < reps; ++i) f();
+  CK(cudaEventRecord(b));
+  CK(cudaEventSynchronize(b));
+  float ms = 0;
+  CK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  CK(cudaGetLastError());
+  return ms / reps;
+}
+
+template <typename T>
+struct Buf {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit Buf(size_t count) : n(count) { CK(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T))); }
+  ~Buf() { cudaFree(p); }
+  Buf(const Buf&) = delete;
+};
+
+// Fills BF16 with N(0,1)-ish values (host generated in chunks, copied).
+void fill_bf16(uint16_t* d, size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist;
+  const size_t chunk = 1 << 22;
+  std::vector<uint16_t> h(std::min(n, chunk));
+  for (auto& x : h) x = f32_to_bf16_bits(dist(rng));
+  for (size_t at = 0; at < n; at += chunk) {
+    const size_t c = std::min(chunk, n - at);
+    CK(cudaMemcpy(d + at, h.data(), c * 2, cudaMemcpyHostToDevice));
+  }
+}
+void fill_f32(float* d, size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist;
+  std::vector<float> h(n);
+  for (auto& x : h) x = dist(rng) * 0.05f;
+  CK(cudaMemcpy(d, h.data(), n * 4, cudaMemcpyHostToDevice));
+}
+
+struct LayerShape {
+  const char* name;
+  int64_t cout, k, p;
+};
+
+void ceilings(Blas& blas) {
+  std::printf("## Ceilings measured on this GPU\n\n");
+  const size_t bytes = size_t{2} << 30;
+  Buf<char> a(bytes), b(bytes);
+  CK(cudaMemset(a.p, 1, bytes));
+  const double ms = time_ms([&] { CK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice)); }, 10);
+  std::printf("- device-to-device copy of 2 GiB: %.3f ms, %.0f GB/s counting bytes read + written\n", ms,
+              2.0 * bytes / ms / 1e6);
+  const int64_t n = 8192;
+  Buf<uint16_t> x(n * n), w(n * n), y(n * n);
+  fill_bf16(x.p, n * n, 1);
+  fill_bf16(w.p, n * n, 2);
+  const double g = time_ms([&] { blas.ff(w.p, n, n, x.p, n, n, y.p, true, n); }, 10);
+  std::printf("- cuBLAS BF16 GEMM 8192^3 (random data, BF16 out, FP32 accumulate): %.3f ms, %.0f TFLOP/s\n\n", g,
+              2.0 * n * n * n / g / 1e9);
+}
+
+void layer_table(Blas& blas, const std::vector<LayerShape>& shapes, const std::vector<NM>& settings) {
+  std::printf("## Per-layer step: BDWP vs cuBLAS dense BF16\n\n");
+  std::printf("FF/BP/WU/step in ms; TFLOP/s of the sparse FF (actual = kept multiply-adds, dense-eq = the dense "
+              "product's FLOPs over this time); speed-up = dense step / BDWP step. Kernel: sp24 = mma.sp "
+              "(2:4 sparse tensor cores), general = dense-tile expansion.\n\n");
+  std::printf("| layer | Cout x K x P | N:M | kernel | FF ms | BP ms | WU ms | step ms | FF TFLOP/s actual / dense-eq | BP TFLOP/s dense-eq | step speed-up |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const LayerShape& s : shapes) {
+    const int64_t ldk = padded_len(s.k), ldc = padded_len(s.cout);
+    Buf<uint16_t> x(s.p * ldk), dy(s.p * ldc), y(s.p * s.cout), dx(s.p * s.k), wb(s.cout * s.k);
+    Buf<float> dw(s.cout * s.k), w32(s.cout * s.k);
+    fill_bf16(x.p, x.n, 3);
+    fill_bf16(dy.p, dy.n, 4);
+    fill_f32(w32.p, w32.n, 5);
+    PregenOut dense_out;
+    dense_out.dense = wb.p;
+    pregen(w32.p, s.cout, s.k, NM{1, 1}, dense_out);
+    const double flops = 2.0 * s.cout * s.k * s.p;
+    const double ff_d = time_ms([&] { blas.ff(wb.p, s.cout, s.k, x.p, ldk, s.p, y.p, true, s.cout); });
+    const double bp_d = time_ms([&] { blas.bp(wb.p, s.cout, s.k, dy.p, ldc, s.p, dx.p, true, s.k); });
+    const double wu_d = time_ms([&] { blas.wu(dy.p, ldc, x.p, ldk, s.p, s.cout, s.k, dw.p, false, 0.0f); });
+    const double step_d = ff_d + bp_d + wu_d;
+    char shape[96];
+    std::snprintf(shape, sizeof shape, "%lld x %lld x %lld", (long long)s.cout, (long long)s.k, (long long)s.p);
+    std::printf("| %s | %s | dense | cuBLAS | %.3f | %.3f | %.3f | %.3f | %.0f / %.0f | %.0f | 1.00 |\n", s.name, shape,
+                ff_d, bp_d, wu_d, step_d, flops / ff_d / 1e9, flops / ff_d / 1e9, flops / bp_d / 1e9);
+    for (const NM nm : settings) {
+      if (s.k % nm.m || s.cout % nm.m) continue;
+      DevNM f = alloc_devnm(s.cout, s.k, nm, Axis::K, true), b = alloc_devnm(s.cout, s.k, nm, Axis::Cout, true);
+      PregenOut po;
+      po.fwd = &f;
+      po.bwd = &b;
+      pregen(w32.p, s.cout, s.k, nm, po);
+      std::vector<SpmmKernel> kernels = {spmm_choice(f)};
+      if (kernels[0] == SpmmKernel::sp24 && nm == NM{2, 8}) kernels.push_back(SpmmKernel::general);
+      for (const SpmmKernel which : kernels) {
+        const double ff = time_ms([&] { spmm(f, x.p, ldk, s.p, y.p, true, s.cout, which); });
+        const double bp = time_ms([&] { spmm(b, dy.p, ldc, s.p, dx.p, true, s.k, which); });
+        const double step = ff + bp + wu_d;
+        std::printf("| %s | %s | %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f / %.0f | %.0f | %.2f |\n", s.name, shape,
+                    nm.str().c_str(), which == SpmmKernel::sp24 ? "sp24" : "general", ff, bp, wu_d, step,
+                    flops * nm.n / nm.m / ff / 1e9, flops / ff / 1e9, flops / bp / 1e9, step_d / step);
+      }
+      free_devnm(f);
+      free_devnm(b);
+    }
+    std::fflush(stdout);
+  }
+  std::printf("\n");
+}
+
+void pregen_table(Blas& blas) {
+  std::printf("## Pre-generation of a 4096 x 4096 weight\n\n");
+  const int64_t n = 4096, p = 8192;
+  Buf<float> w32(n * n);
+  fill_f32(w32.p, w32.n, 9);
+  Buf<uint16_t> wb(n * n), x(p * n), y(p * n), dy(p * n), dx(p * n);
+  Buf<float> dw(n * n);
+  Buf<uint8_t> mask(n * n);
+  fill_bf16(x.p, x.n, 10);
+  fill_bf16(dy.p, dy.n, 11);
+  PregenOut dense_out;
+  dense_out.dense = wb.p;
+  pregen(w32.p, n, n, NM{1, 1}, dense_out);
+  const double step = time_ms([&] {
+    blas.ff(wb.p, n, n, x.p, n, p, y.p, true, n);
+    blas.bp(wb.p, n, n, dy.p, n, p, dx.p, true, n);
+    blas.wu(dy.p, n, x.p, n, p, n, n, dw.p, false, 0.0f);
+  });
+  std::printf("dense cuBLAS step (FF+BP+WU) of that layer at P = %lld: %.3f ms\n\n", (long long)p, step);
+  std::printf("| N:M | outputs | pregen ms | share of the dense step | GB/s (FP32 read + forms written) |\n|---|---|---|---|---|\n");
+  for (const NM nm : {NM{2, 4}, NM{2, 8}, NM{1, 8}, NM{4, 8}}) {
+    DevNM f = alloc_devnm(n, n, nm, Axis::K, true), b = alloc_devnm(n, n, nm, Axis::Cout, true);
+    PregenOut po;
+    po.fwd = &f;
+    po.bwd = &b;
+    po.mask_f = mask.p;
+    const double ms = time_ms([&] { pregen(w32.p, n, n, nm, po); });
+    double bytes = 4.0 * n * n + n * n;                               // masters + mask
+    bytes += 2 * (2.0 * f.nnz() + f.nnz() / 2.0);                     // two compressed forms
+    if (f.sp24) bytes += 2 * (2.0 * f.lines_pad * f.len_pad / 2 + f.lines_pad * f.len_pad / 8.0);
+    std::printf("| %s | W_F, W_B%s, mask | %.3f | %.1f%% | %.0f |\n", nm.str().c_str(), f.sp24 ? " (+2:4 re-packs)" : "",
+                ms, 100.0 * ms / step, bytes / ms / 1e6);
+    free_devnm(f);
+    free_devnm(b);
+  }
+  std::printf("\n");
+}
+
+void model_step(const std::string& file, int batch, int reps) {
+  std::printf("## Whole training step of %s on backend 'cuda' (BDWP 2:8), batch %d\n\n", file.c_str(), batch);
+  for (const Method method : {Method::dense, Method::bdwp}) {
+    Model m = Model::load(file);
+    const auto be = open_backend("cuda");
+    be->prepare(m, method);
+    Shape xs = {batch};
+    for (int64_t d : m.input) xs.push_back(d);
+    std::mt19937_64 rng(1);
+    std::normal_distribution<float> dist;
+    std::vector<float> xv(numel(xs));
+    for (auto& v : xv) v = dist(rng);
+    const Tensor x = Tensor::from_f32(xs, xv);
+    std::vector<int> y(batch);
+    for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
+    UpdateConfig cfg;
+    cfg.method = method;
+    cfg.lr = 0.01;
+    be->train_step(m, x, y, cfg);
+    CK(cudaDeviceSynchronize());
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) be->train_step(m, x, y, cfg);
+    CK(cudaDeviceSynchronize());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+    std::printf("- method %s: %.1f ms per step (wall clock, mean of %d steps after one warm-up)\n", method_name(method),
+                ms, reps);
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    bool quick = false;
+    std::string model_file;
+    int batch = 128;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--quick") quick = true;
+      else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
+      else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
+      else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
+      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick] [--reps N] "
+                       "[--model-step models/resnet18.json] [--batch B])");
+    }
+    std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
+    Blas blas;
+    if (!model_file.empty()) {
+      model_step(model_file, batch, quick ? 3 : 10);
+      return 0;
+    }
+    ceilings(blas);
+    // Shapes: the project's models at batch sizes that fill the GPU (ResNet-18 and the VGG on
+    // 32 x 32 inputs at batch 512; the ViT's layers at 4096 images x 49 tokens), then large layers.
+    std::vector<LayerShape> shapes = {
+        {"ResNet-18 layer1 conv 64-64 3x3 @32x32, B 512", 64, 576, 512 * 1024},
+        {"ResNet-18 layer2 conv 128-128 3x3 @16x16, B 512", 128, 1152, 512 * 256},
+        {"ResNet-18 layer3 conv 256-256 3x3 @8x8, B 512", 256, 2304, 512 * 64},
+        {"ResNet-18 layer4 conv 512-512 3x3 @4x4, B 512", 512, 4608, 512 * 16},
+        {"VGG conv 64-128 3x3 @16x16, B 512", 128, 576, 512 * 256},
+        {"VGG conv 128-256 3x3 @8x8, B 512", 256, 1152, 512 * 64},
+        {"ViT-tiny MLP 128-256, 4096 x 49 tokens", 256, 128, 4096 * 49},
+        {"ViT-tiny MLP 256-128, 4096 x 49 tokens", 128, 256, 4096 * 49},
+        {"large: ResNet-18 layer4 (ImageNet) 512-512 3x3 @7x7, B 256", 512, 4608, 256 * 49},
+        {"large: transformer 4096-4096, 8192 tokens", 4096, 4096, 8192},
+        {"large: transformer MLP 4096-16384, 8192 tokens", 16384, 4096, 8192},
+        {"large: transformer MLP 16384-4096, 8192 tokens", 4096, 16384, 8192},
+    };
+    if (quick) shapes = {shapes[3], shapes[9]};
+    layer_table(blas, shapes, {NM{2, 4}, NM{2, 8}, NM{1, 8}, NM{4, 8}});
+    pregen_table(blas);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cuda_bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU: builds SAT with the CUDA kernels, runs the CUDA tests and the
+# benchmark, and writes logs and tables into OUTDIR, in one go (docs/cuda.md).
+#
+#   scripts/gpu-run.sh OUTDIR
+#
+# Build dependencies (OpenBLAS, nlohmann-json, GoogleTest, zlib headers) are taken from the system
+# when present; otherwise from Debian packages unpacked out of $SAT_GPU_DEPS (default .gpu-deps/,
+# filled beforehand on a machine with network access by
+#   apt-get download libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0 \
+#                    nlohmann-json3-dev libgtest-dev zlib1g-dev zlib1g
+# ) into a private prefix; nothing is installed system-wide.
+# Environment: SAT_GPU_BUILD (build folder, default build-gpu), SAT_GPU_QUICK=1 (small benchmark),
+# SAT_GPU_SKIP_BENCH=1, SAT_GPU_SKIP_TESTS=1.
+set -uo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: scripts/gpu-run.sh OUTDIR" >&2
+  exit 2
+fi
+OUTDIR=$(mkdir -p "$1" && cd "$1" && pwd) || { echo "gpu-run: cannot create $1" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${SAT_GPU_BUILD:-$ROOT/build-gpu}
+DEPS=${SAT_GPU_DEPS:-$ROOT/.gpu-deps}
+LOG=$OUTDIR/gpu-run.log
+exec > >(tee -a "$LOG") 2>&1
+cd "$ROOT"
+echo "== gpu-run $(date -u +%FT%TZ) in $ROOT"
+
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi >"$OUTDIR/nvidia-smi.txt" 2>&1; then
+  echo "gpu-run: nvidia-smi failed: no NVIDIA driver or GPU on this machine" >&2
+  exit 1
+fi
+head -15 "$OUTDIR/nvidia-smi.txt"
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+[[ -x $NVCC ]] || { echo "gpu-run: nvcc not found (PATH or /usr/local/cuda/bin)" >&2; exit 1; }
+"$NVCC" --version | tail -2
+
+# --- dependencies
+CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$NVCC")
+have_sys_deps() {
+  [[ -f /usr/include/nlohmann/json.hpp ]] && ls /usr/lib/x86_64-linux-gnu/libgtest.a >/dev/null 2>&1 &&
+    ls /usr/include/x86_64-linux-gnu/cblas.h /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 &&
+    [[ -f /usr/include/zlib.h ]]
+}
+if have_sys_deps; then
+  echo "== dependencies: from the system"
+else
+  ls "$DEPS"/*.deb >/dev/null 2>&1 || { echo "gpu-run: build dependencies missing and no .deb files in $DEPS (see the header of this script)" >&2; exit 1; }
+  PREFIX=/tmp/sat-gpu-deps
+  rm -rf "$PREFIX" && mkdir -p "$PREFIX"
+  for f in "$DEPS"/*.deb; do dpkg -x "$f" "$PREFIX" || { echo "gpu-run: cannot unpack $f" >&2; exit 1; }; done
+  P=$PREFIX/usr
+  LIBDIR=$P/lib/x86_64-linux-gnu
+  ZLIB_SO=$(ls "$PREFIX"/lib/x86_64-linux-gnu/libz.so.1.* "$LIBDIR"/libz.so.1.* 2>/dev/null | head -1)
+  CMAKE_ARGS+=(-DCMAKE_PREFIX_PATH="$P" -Dnlohmann_json_DIR="$P/share/cmake/nlohmann_json"
+               -DGTest_DIR="$LIBDIR/cmake/GTest" -DSAT_OPENBLAS="$LIBDIR/openblas-pthread/libopenblas.so"
+               -DSAT_CBLAS_INCLUDE="$P/include/x86_64-linux-gnu/openblas-pthread"
+               -DZLIB_INCLUDE_DIR="$P/include" -DZLIB_LIBRARY="$ZLIB_SO")
+  export LD_LIBRARY_PATH=$LIBDIR/openblas-pthread:$LIBDIR:$PREFIX/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  echo "== dependencies: unpacked from $DEPS into $PREFIX"
+fi
+
+# cuSPARSELt from the Python environment, when it has it (optional benchmark column)
+LT_DIR=$(python3 -c 'import nvidia.cusparselt as m, os; print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])' 2>/dev/null ||
+         python3 -c 'import nvidia, os, glob; print(next(iter(glob.glob(os.path.join(list(nvidia.__path__)[0], "cusparselt*")))))' 2>/dev/null || true)
+if [[ -n $LT_DIR && -d $LT_DIR ]]; then
+  echo "== cuSPARSELt: $LT_DIR"
+  CMAKE_ARGS+=(-DSAT_CUSPARSELT_DIR="$LT_DIR")
+  export LD_LIBRARY_PATH=$LT_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+echo "== configure"
+cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" "${CMAKE_ARGS[@]}" >"$OUTDIR/configure.log" 2>&1 || { tail -40 "$OUTDIR/configure.log"; echo "gpu-run: configure failed" >&2; exit 1; }
+grep -A12 "SAT optional parts" "$OUTDIR/configure.log"
+echo "== build"
+JOBS=$(nproc)
+cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+HAVE_LT=0
+if cmake --build "$BUILD" -j "$JOBS" --target cuda_bench_cusparselt >>"$OUTDIR/build.log" 2>&1; then HAVE_LT=1; else echo "(cuSPARSELt column not built; see build.log)"; fi
+
+STATUS=0
+if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
+  echo "== CUDA tests"
+  "$BUILD/tests/sat_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" | head -60
+  if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
+    STATUS=1
+    echo "-- CUDA tests failed; the kernel tests again with the alternative mma.sp metadata layout (SAT_SP24_META=1):"
+    SAT_SP24_META=1 "$BUILD/tests/sat_tests" --gtest_filter='CudaKernels.*' >"$OUTDIR/cuda-tests-meta1.log" 2>&1
+    grep -E "^\[ *(OK|FAILED|PASSED) " "$OUTDIR/cuda-tests-meta1.log" | head
+  fi
+  echo "== sat op gemm and sat train on backend cuda (smoke)"
+  {
+    for m in mlp lenet5 vgg_small resnet18 vit_tiny; do
+      echo "-- sat train --model $m --backend cuda (synthetic data, 1 epoch of 2048 samples)"
+      "$BUILD/sat" train --model "models/$m.json" --backend cuda --data synthetic --train-limit 2048 \
+        --test-limit 512 --epochs 1 --no-progress --out "$BUILD/runs/$m" 2>&1 | tail -3
+    done
+    python3 - "$BUILD" <<'PY'
+import numpy as np, subprocess, sys
+b = sys.argv[1]
+rng = np.random.default_rng(1)
+np.save("/tmp/ga.npy", rng.standard_normal((37, 208)).astype(np.float32))
+np.save("/tmp/gb.npy", rng.standard_normal((144, 208)).astype(np.float32))
+for be in ("cpu", "cuda"):
+    subprocess.run([f"{b}/sat", "op", "gemm", "--mode", "ff", "--nm", "2:8", "--a", "/tmp/ga.npy", "--b", "/tmp/gb.npy",
+                    "--out", f"/tmp/gc_{be}.npy", "--backend", be], check=True)
+c, g = np.load("/tmp/gc_cpu.npy"), np.load("/tmp/gc_cuda.npy")
+print(f"sat op gemm ff 2:8 [37x208]x[144x208]^T: cpu vs cuda max |diff| = {np.abs(c - g).max():.3g} (max |c| {np.abs(c).max():.3g})")
+PY
+  } 2>&1 | tee "$OUTDIR/train-smoke.log"
+fi
+
+if [[ ${SAT_GPU_SKIP_BENCH:-0} != 1 ]]; then
+  echo "== benchmark"
+  Q=()
+  [[ ${SAT_GPU_QUICK:-0} == 1 ]] && Q=(--quick)
+  {
+    "$BUILD/bench/cuda_bench" "${Q[@]}"
+    "$BUILD/bench/cuda_bench" --quick --model-step models/resnet18.json --batch 128
+    echo "## PyTorch dense on the same GPU"
+    echo
+    python3 bench/cuda_torch_step.py --model models/resnet18.json --batch 128 --steps 20
+    echo
+    [[ $HAVE_LT == 1 ]] && "$BUILD/bench/cuda_bench_cusparselt"
+  } 2>&1 | tee "$OUTDIR/bench.md"
+fi
+echo "== gpu-run done (status $STATUS); results in $OUTDIR"
+exit $STATUS
