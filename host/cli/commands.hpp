@@ -10,5 +10,6 @@ int cmd_train(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
 int cmd_summary(const std::vector<std::string>& args);
 int cmd_op(const std::vector<std::string>& args);
+int cmd_compile(const std::vector<std::string>& args);
 
 }  // namespace sat::cli

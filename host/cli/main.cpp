@@ -18,6 +18,7 @@ const char* kUsage =
     "  eval      evaluate a checkpoint on the test set\n"
     "  summary   per-layer shapes, FLOPs per pass and sparsity of a model\n"
     "  op        one primitive (prune, gemm, layer) on .npy files\n"
+    "  compile   the accelerator's instruction stream and memory map for a model\n"
     "\n"
     "`sat <command> --help` lists a command's flags; docs/user-guide.md has examples.\n";
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return sat::cli::cmd_eval(args);
     if (cmd == "summary") return sat::cli::cmd_summary(args);
     if (cmd == "op") return sat::cli::cmd_op(args);
+    if (cmd == "compile") return sat::cli::cmd_compile(args);
     std::fprintf(stderr, "sat: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const sat::Error& e) {

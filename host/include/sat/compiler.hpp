@@ -5,7 +5,9 @@
 // step; the per-step scalars (learning rate, ...) live in a DRAM block the host rewrites.
 // Design: docs/dataflow.md; instruction semantics: docs/isa.md.
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sat/arch/isa.hpp"
@@ -54,11 +56,14 @@ struct ScheduleOptions {
   bool interleave_mapping = arch::kInterleaveMapping;
   bool pregeneration = arch::kPregeneration;
   bool offline_scheduling = arch::kOfflineScheduling;
+  bool record_dependencies = false;                   // fill Program::dependencies (tests)
 };
 
 // Per-layer accounting for `sat compile` and the simulator.
 struct LayerSchedule {
   std::string name, type;
+  std::string phase;                            // "ff", "loss", "bp" (BP and WU), "update", "pregen",
+                                                // "end"; one layer has one entry per contiguous run
   int64_t instructions = 0;
   int64_t bytes_loaded = 0, bytes_stored = 0;   // DRAM traffic of the layer's instructions
   double macs = 0;                              // PE-array multiply-accumulates (kept weights only)
@@ -78,17 +83,31 @@ struct WeightBinding {
   int dense = -1;                               // dense or masked-dense BF16 copy, where read
 };
 
+// DRAM traffic of one instruction and the channels it reads and writes (bit c = channel c).
+struct InsnTraffic {
+  int64_t loaded = 0, stored = 0;
+  uint8_t read_channels = 0, write_channels = 0;
+};
+
 struct Program {
   ScheduleOptions options;
   std::vector<isa::Insn> insns;
+  std::vector<InsnTraffic> traffic;             // per instruction of `insns`
   MemoryMap map;
   std::vector<LayerSchedule> layers;
   std::vector<ParamBinding> params;
   std::vector<WeightBinding> weights;
   int input = -1, labels = -1;                  // regions the host fills each step
   int hyper = -1;                               // FP32 [lr, momentum, weight_decay, srste_lambda]
-  int result = -1;                              // FP32 loss sum, then int32 correct count
+  int result = -1;                              // FP32 mean loss, then int32 correct count
   int logits = -1;                              // BF16 [batch][classes]
+  // PGEN of every weight form the stream reads, then FINISH: run once before the first step (and
+  // after the host writes new master weights) when pre-generation is on, since the stream then
+  // regenerates the forms only after its update. Same memory map as `insns`.
+  std::vector<isa::Insn> prologue;
+  // Debug (ScheduleOptions::record_dependencies): every ordering the stream must respect, as
+  // (earlier, later) instruction indices on different units, for checkers.
+  std::vector<std::pair<int64_t, int64_t>> dependencies;
 };
 
 // Compiles `model` (built, any method's forms) for `opt`. Throws sat::Error naming the layer when
@@ -96,11 +115,39 @@ struct Program {
 // channel window).
 Program compile(Model& model, const ScheduleOptions& opt);
 
+// The program of one `sat op gemm` product (make_gemm_problem in sat/ops.hpp): regions a (BF16
+// input rows), b (BF16 X, wu only) and c (FP32 result: [B][Cout], [B][K] or the [Cout][K] weight
+// gradient), and the weight's forms bound as in training. `model` owns the one-layer wrapper the
+// program's bindings point into; keep it alive while the program is used.
+struct GemmProblem;
+struct GemmProgram {
+  std::unique_ptr<Model> model;
+  Program program;
+  int a = -1, b = -1, c = -1;
+};
+GemmProgram compile_gemm(GemmProblem& problem);
+
+// A first-order timing model of one run of the stream (docs/dataflow.md, "Timing estimate"): each
+// unit executes its instructions in order, starting when its tokens have arrived; a GEMM takes
+// ceil(mt/kPeRows) * ceil(nt/kPeCols) * ceil(kt'/kPeLanes) cycles (kt' = kt, or kt*N/M in N:M
+// mode) plus the array's fill; a DRAM instruction occupies each channel it touches for its bytes at
+// kDdrChannelGBs (one transfer at a time per channel, in stream order) plus a fixed latency. An
+// estimate for comparing schedules, not the cycle-accurate simulator (sim/).
+struct TimingEstimate {
+  double cycles = 0;                            // the step's makespan at kClockMHz
+  double unit_busy[isa::kNumUnits] = {};        // cycles each unit spent executing
+  double channel_busy[arch::kDdrChannels] = {}; // cycles each DDR channel spent transferring
+  double ms() const { return cycles / (arch::kClockMHz * 1e3); }
+};
+TimingEstimate estimate_timing(const Program& p);
+
 // One instruction in assembler form: "GEMM   w=LOAD s=STORE  a_bank=0 b_bank=1 ... flags=0x3".
 std::string disassemble(const isa::Insn& in);
 // The whole stream, grouped by layer, then the per-layer summary table and the memory map.
 std::string dump_program(const Program& p);
 // Just the per-layer summary table (instructions, bytes moved, MACs) and totals.
 std::string program_summary(const Program& p);
+// The memory map: every region per channel (offset, size, kind) and each channel's total.
+std::string memory_map_summary(const Program& p);
 
 }  // namespace sat

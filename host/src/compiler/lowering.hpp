@@ -76,6 +76,8 @@ struct Output {
   ConvGeom geom;                      // col2im: scatter-add of C[p][k] into FP32 NHWC t
 
   static Output rows(const TensorRef& t, int64_t row_stride, int64_t col_stride = 1);
+  // Scatter-add of C[p][k] at im2col position (p, k) into FP32 NHWC t (the BP of a convolution).
+  static Output col2im(const TensorRef& t, const ConvGeom& g);
 };
 
 // DRAM traffic and work of one instruction, for the per-layer summary.
@@ -96,6 +98,9 @@ class LayerLowering {
   // Emits BP and WU given dL/dy; returns dL/dx, or an invalid TensorRef when !need_dx.
   virtual TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) = 0;
 };
+
+// The DRAM shape of a per-sample CPU shape: [C, H, W] -> [B, H, W, C]; any other rank -> [B, ...].
+Shape dram_shape(int64_t batch, const Shape& per_sample);
 
 // The lowering of a layer type ("conv2d", ...); throws sat::Error naming the type when unknown.
 std::unique_ptr<LayerLowering> make_lowering(const Layer& layer);
@@ -121,6 +126,9 @@ class Lowering {
   Param* param(Layer& layer, const std::string& suffix) const;
   TensorRef param_ref(const Param* p) const;           // FP32 value as a tensor of its shape
   TensorRef grad_ref(const Param* p) const;            // FP32 gradient as a tensor of its shape
+  // Whether an instruction of this stream has written `region` yet (a parameter gradient that is
+  // already written gets accumulated into rather than overwritten).
+  bool region_written(int region) const;
 
   // ---- Emission ------------------------------------------------------------------------------
   // Appends `in`, adding the tokens that order it after the earlier instructions that wrote what
@@ -131,6 +139,18 @@ class Lowering {
   static isa::Insn insn(isa::Opcode op, uint8_t flags,
                         std::initializer_list<std::pair<int, uint32_t>> fields);
   uint32_t addr(const TensorRef& t, int64_t elem = 0) const;   // ISA address of an element
+  // emit() for DRAM -> DRAM instructions (vector, update, pre-generation units): the regions and
+  // the traffic (bytes of every tensor read / written) come from the tensors.
+  void emit_vec(isa::Insn in, const std::vector<TensorRef>& reads,
+                const std::vector<TensorRef>& writes);
+  // Checked conversion of an instruction field: throws sat::Error naming the current layer and
+  // `what` when v does not fit 32 bits (or is negative).
+  uint32_t u32(int64_t v, const char* what) const;
+  static uint32_t f32(float v);                        // IEEE-754 bits of a float field
+  // Throws sat::Error "<layer> (<type>): <msg>" for the layer being lowered.
+  [[noreturn]] void fail(const std::string& msg) const;
+  // Throws (naming the layer) when a row-wise vector op's row is longer than arch::kMaxVecRow.
+  void check_row(int64_t len, const char* what) const;
 
   // ---- Products ------------------------------------------------------------------------------
   // C[M][N] (+)= A B^T, tiled to the buffers, loads/compute/stores double-buffered.
@@ -157,7 +177,29 @@ class Lowering {
   void lower_model();
 
  private:
+  // The weight forms pre-generation writes (PGEN flags in docs/dataflow.md).
+  enum class WeightForm {
+    fwd,               // W_F compressed along K
+    fwd_masked_dense,  // W_F as masked dense BF16 (the srste BP operand)
+    fwd_all,           // both of the above in one pass
+    bwd,               // W_B compressed along Cout
+    dense_copy,        // plain BF16 copy of W (dense layers and dense training)
+  };
+  const WeightBinding& binding(const SparseWeight* w) const;
+  isa::Insn pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int>* writes = nullptr,
+                      Traffic* traffic = nullptr) const;
+  void pgen(const SparseWeight* w, WeightForm form);
+  std::vector<WeightForm> forms_of(const SparseWeight* w) const;
+  void update_param(Param* p);
+  void pregen_weight(SparseWeight* w);
+  // emit() without the region checks; resources < 0 are on-chip banks.
+  void emit_raw(isa::Insn in, const std::vector<int>& reads, const std::vector<int>& writes,
+                const Traffic& traffic);
+
+ public:
   struct Impl;
+
+ private:
   Model& model_;
   ScheduleOptions opt_;
   Program prog_;

@@ -1,0 +1,127 @@
+#pragma once
+// Internal declarations of the SAT kernel: the on-chip state, the DRAM view, the error record and
+// the per-unit execute functions. Synthesizable style: fixed-size arrays, no allocation, no
+// recursion, no STL; C++17. Semantics of every instruction: docs/isa.md.
+#include <cstdint>
+
+#include "hls_types.hpp"
+#include "sat/arch/config.hpp"
+#include "sat/arch/isa.hpp"
+#include "sat/bf16.hpp"
+#include "sat/nm_select.hpp"
+
+namespace sat::kernel {
+
+using isa::Insn;
+
+inline constexpr int kLanes = arch::kPeLanes;
+inline constexpr int kMaxM = arch::kSupportedM[arch::kNumSupportedM - 1];
+
+// ---- Status record ----------------------------------------------------------------------------
+// status words (isa::kStatusWords): [0] code, [1] offending instruction index, [2] instructions
+// executed, [3] non-finite values the update unit produced, [4] offending opcode (0xff: none),
+// [5] offending field (word number, 0: the header or none), [6] value, [7] code-specific detail.
+// docs/isa.md lists what [6] and [7] hold for each code.
+inline constexpr uint32_t kNoOpcode = 0xff;
+
+struct Error {
+  uint32_t code = isa::STATUS_OK;
+  uint32_t field = 0;
+  uint32_t value = 0;
+  uint32_t extra = 0;
+};
+
+// ---- DRAM ---------------------------------------------------------------------------------------
+// The four channels as halfword arrays and their sizes in halfwords (the s_axilite scalars of the
+// top function). A real build uses 512-bit ports (arch::kDdrBusBits) with burst width converters;
+// the C-simulation reads halfwords, the ISA's address unit.
+struct Ddr {
+  uint16_t* gmem[arch::kDdrChannels];
+  uint64_t halfwords[arch::kDdrChannels];
+};
+
+// ---- On-chip buffers ----------------------------------------------------------------------------
+// A and B operand banks hold BF16 bits; a sparse B bank holds values and, at the same positions, the
+// 4-bit in-group indices (one byte each here; 4 bits in hardware). C banks hold FP32 accumulators.
+// Layouts (compact, pitch = the tile's column count): A [rows][cols], dense B [rows][cols], sparse B
+// values/indices [rows][groups * n], C [mt][nt].
+struct Buffers {
+  uint16_t a[arch::kBanks][arch::kAbufElems];
+  uint16_t b[arch::kBanks][arch::kBbufElems];
+  uint8_t bidx[arch::kBanks][arch::kBbufElems];
+  float c[arch::kBanks][arch::kCbufElems];
+};
+
+// Everything a unit needs to execute one instruction.
+struct Ctx {
+  Ddr ddr;
+  Buffers* buf;
+  Error err;
+  uint32_t nonfinite = 0;   // status[3]
+
+  bool failed() const { return err.code != isa::STATUS_OK; }
+  // Records the first error; always returns false so that callers can `return cx.fail(...)`.
+  bool fail(uint32_t code, uint32_t field, uint32_t value, uint32_t extra = 0) {
+    if (err.code == isa::STATUS_OK) {
+      err.code = code;
+      err.field = field;
+      err.value = value;
+      err.extra = extra;
+    }
+    return false;
+  }
+  bool bad_field(const Insn& in, int field, uint32_t extra = 0) {
+    return fail(isa::STATUS_BAD_FIELD, static_cast<uint32_t>(field), in[field], extra);
+  }
+};
+
+// The `halfwords` halfwords at the DRAM address in word `field` of `in`, checked against the channel
+// size; null (error recorded: STATUS_BAD_ADDRESS) when the range leaves the channel's buffer.
+uint16_t* region(Ctx& cx, const Insn& in, int field, uint64_t halfwords);
+
+// ---- Element access ---------------------------------------------------------------------------
+// FP32 and int32 take two halfwords, low half first (little-endian, as the host writes them).
+inline float ld_bf16(const uint16_t* p, uint64_t i) { return bf16_bits_to_f32(p[i]); }
+inline void st_bf16(uint16_t* p, uint64_t i, float f) { p[i] = f32_to_bf16_bits(f); }
+inline uint32_t ld_u32(const uint16_t* p, uint64_t i) {
+  return static_cast<uint32_t>(p[2 * i]) | (static_cast<uint32_t>(p[2 * i + 1]) << 16);
+}
+inline void st_u32(uint16_t* p, uint64_t i, uint32_t v) {
+  p[2 * i] = static_cast<uint16_t>(v & 0xffffu);
+  p[2 * i + 1] = static_cast<uint16_t>(v >> 16);
+}
+inline float ld_f32(const uint16_t* p, uint64_t i) { return f32_from_bits(ld_u32(p, i)); }
+inline void st_f32(uint16_t* p, uint64_t i, float f) { st_u32(p, i, f32_bits(f)); }
+inline float field_f32(const Insn& in, int field) { return f32_from_bits(in[field]); }
+
+// Window geometry of LD_CONV, ST_COL2IM, V_POOL, V_POOL_BWD (fields c h w kh_kw stride_pad oh ow).
+struct ConvGeom {
+  uint32_t c, h, w, kh, kw, stride, pad, oh, ow;
+};
+// Decodes the geometry starting at field `c_field`; records BAD_FIELD and returns false when a
+// dimension is 0, the stride is 0, or the padding is not smaller than the kernel.
+bool decode_geom(Ctx& cx, const Insn& in, int c_field, ConvGeom& g);
+
+// ---- Units: each executes one instruction; false after recording an error --------------------------
+bool exec_load(Ctx& cx, const Insn& in);
+bool exec_gemm(Ctx& cx, const Insn& in);
+bool exec_store(Ctx& cx, const Insn& in);
+bool exec_vec(Ctx& cx, const Insn& in);
+bool exec_upd(Ctx& cx, const Insn& in);
+bool exec_pgen(Ctx& cx, const Insn& in);
+
+// C-simulation hook: run the GEMM unit through the cycle-structured PE-array loop nest (the code
+// Vitis synthesises) instead of the fast C-simulation path. Both give identical bits; the tests
+// check that.
+void set_reference_pe(bool on);
+
+}  // namespace sat::kernel
+
+// ---- The top function (synthesis top: sat_top) ----------------------------------------------------
+// insns: the instruction stream, one 512-bit word per instruction, `count` of them.
+// gmem0..gmem3: the four DDR channels (halfword view), halfwords0..3 their sizes.
+// status: isa::kStatusWords words (see above).
+extern "C" void sat_top(const ap_uint<512>* insns, uint32_t count, uint16_t* gmem0, uint16_t* gmem1,
+                        uint16_t* gmem2, uint16_t* gmem3, uint64_t halfwords0, uint64_t halfwords1,
+                        uint64_t halfwords2, uint64_t halfwords3,
+                        uint32_t status[sat::isa::kStatusWords]);

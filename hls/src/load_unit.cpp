@@ -1,0 +1,174 @@
+// LOAD unit: DRAM -> operand buffers. Strided tiles (LD_2D), convolution windows (LD_CONV, im2col
+// address generation, optionally transposed) and compressed N:M weight lines (LD_SPW).
+#include "kernel.hpp"
+
+namespace sat::kernel {
+
+namespace {
+
+constexpr int kMaxSide = arch::kMaxTileK > arch::kMaxTileRows ? arch::kMaxTileK : arch::kMaxTileRows;
+
+// Checks the bank and the tile shape of a load into the A buffer (b_dst false) or the B buffer.
+bool check_tile(Ctx& cx, const Insn& in, int bank_f, int rows_f, int cols_f, bool b_dst) {
+  const uint32_t max_rows = b_dst ? arch::kMaxTileCols : arch::kMaxTileRows;
+  if (in[bank_f] >= static_cast<uint32_t>(arch::kBanks)) return cx.bad_field(in, bank_f, arch::kBanks);
+  if (in[rows_f] == 0 || in[rows_f] > max_rows) return cx.bad_field(in, rows_f, max_rows);
+  if (in[cols_f] == 0 || in[cols_f] > static_cast<uint32_t>(arch::kMaxTileK))
+    return cx.bad_field(in, cols_f, arch::kMaxTileK);
+  return true;
+}
+
+bool ld_2d(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_LD_2D;
+  const bool to_b = in.flag(0);
+  if (!check_tile(cx, in, f::bank, f::rows, f::cols, to_b)) return false;
+  const uint32_t rows = in[f::rows], cols = in[f::cols];
+  const uint64_t rs = in[f::row_stride], cs = in[f::col_stride];
+  const uint16_t* src = region(cx, in, f::addr, (rows - 1) * rs + (cols - 1) * cs + 1);
+  if (src == nullptr) return false;
+  uint16_t* dst = to_b ? cx.buf->b[in[f::bank]] : cx.buf->a[in[f::bank]];
+LD2D_ROWS:
+  for (uint32_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    const uint16_t* s = src + r * rs;
+    uint16_t* d = dst + r * cols;
+    if (cs == 1) {
+LD2D_BURST:
+      for (uint32_t c = 0; c < cols; ++c) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+        d[c] = s[c];
+      }
+    } else {
+LD2D_STRIDED:
+      for (uint32_t c = 0; c < cols; ++c) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+        d[c] = s[c * cs];
+      }
+    }
+  }
+  return true;
+}
+
+// im2col address generation. Output position p = (b*oh + oy)*ow + ox, reduction index
+// k = (ci*kh + ky)*kw + kx; input element (b, iy, ix, ci) of the NHWC tensor with
+// iy = oy*stride - pad + ky, ix = ox*stride - pad + kx; outside the image (padding) or k >= c*kh*kw
+// reads 0.
+bool ld_conv(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_LD_CONV;
+  const bool to_b = in.flag(0), transposed = in.flag(1);
+  if (!check_tile(cx, in, f::bank, f::rows, f::cols, to_b)) return false;
+  ConvGeom g;
+  if (!decode_geom(cx, in, f::c, g)) return false;
+  const uint32_t rows = in[f::rows], cols = in[f::cols];
+  const uint32_t np = transposed ? cols : rows, nk = transposed ? rows : cols;
+  const uint64_t p0 = in[f::p0], k0 = in[f::k0];
+  const uint64_t ohw = static_cast<uint64_t>(g.oh) * g.ow;
+  const uint64_t plane = static_cast<uint64_t>(g.h) * g.w * g.c;   // one sample, elements
+  const uint64_t last_sample = (p0 + np - 1) / ohw;
+  const uint16_t* src = region(cx, in, f::addr, (last_sample + 1) * plane);
+  if (src == nullptr) return false;
+  const uint64_t kvol = static_cast<uint64_t>(g.c) * g.kh * g.kw;
+
+  // Per output position: the sample's base and the window's top-left corner; per reduction index:
+  // the window offset and channel (-1 beyond K).
+  static int64_t p_base[kMaxSide];
+  static int32_t p_iy[kMaxSide], p_ix[kMaxSide];
+  static int32_t k_ky[kMaxSide], k_kx[kMaxSide], k_ci[kMaxSide];
+LDCONV_P:
+  for (uint32_t i = 0; i < np; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+    const uint64_t p = p0 + i;
+    const uint64_t b = p / ohw, rem = p % ohw;
+    p_base[i] = static_cast<int64_t>(b * plane);
+    p_iy[i] = static_cast<int32_t>(rem / g.ow) * static_cast<int32_t>(g.stride) - static_cast<int32_t>(g.pad);
+    p_ix[i] = static_cast<int32_t>(rem % g.ow) * static_cast<int32_t>(g.stride) - static_cast<int32_t>(g.pad);
+  }
+LDCONV_K:
+  for (uint32_t j = 0; j < nk; ++j) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+    const uint64_t k = k0 + j;
+    if (k >= kvol) {
+      k_ci[j] = -1;
+      k_ky[j] = k_kx[j] = 0;
+      continue;
+    }
+    k_ci[j] = static_cast<int32_t>(k / (g.kh * g.kw));
+    const uint32_t r = static_cast<uint32_t>(k % (g.kh * g.kw));
+    k_ky[j] = static_cast<int32_t>(r / g.kw);
+    k_kx[j] = static_cast<int32_t>(r % g.kw);
+  }
+  uint16_t* dst = to_b ? cx.buf->b[in[f::bank]] : cx.buf->a[in[f::bank]];
+  const int32_t h = static_cast<int32_t>(g.h), w = static_cast<int32_t>(g.w);
+  const int64_t c = g.c;
+LDCONV_ROWS:
+  for (uint32_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+LDCONV_COLS:
+    for (uint32_t col = 0; col < cols; ++col) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+      const uint32_t i = transposed ? col : r, j = transposed ? r : col;
+      const int32_t iy = p_iy[i] + k_ky[j], ix = p_ix[i] + k_kx[j];
+      const bool inside = k_ci[j] >= 0 && iy >= 0 && iy < h && ix >= 0 && ix < w;
+      dst[r * cols + col] = inside ? src[p_base[i] + (static_cast<int64_t>(iy) * w + ix) * c + k_ci[j]] : 0;
+    }
+  }
+  return true;
+}
+
+// Compressed N:M lines: entry (line l, group g, slot e) of a matrix with line_groups groups per line
+// is entry number E = (l*line_groups + g)*n + e, value at val_addr + E, 4-bit index in nibble E of
+// the packed index region at idx_addr (byte E/2, low nibble first; four nibbles per halfword).
+bool ld_spw(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_LD_SPW;
+  const uint32_t rows = in[f::rows], groups = in[f::groups], n = in[f::n], m = in[f::m];
+  const uint32_t line_groups = in[f::line_groups], l0 = in[f::l0], g0 = in[f::g0];
+  if (in[f::bank] >= static_cast<uint32_t>(arch::kBanks)) return cx.bad_field(in, f::bank, arch::kBanks);
+  if (rows == 0 || rows > static_cast<uint32_t>(arch::kMaxTileCols)) return cx.bad_field(in, f::rows, arch::kMaxTileCols);
+  if (!arch::supported_m(static_cast<int>(m))) return cx.bad_field(in, f::m);
+  if (n == 0 || n > m) return cx.bad_field(in, f::n, m);
+  if (groups == 0 || groups * m > static_cast<uint32_t>(arch::kMaxTileK))
+    return cx.bad_field(in, f::groups, arch::kMaxTileK / m);
+  if (line_groups < groups || g0 > line_groups - groups) return cx.bad_field(in, f::line_groups, g0 + groups);
+  const uint64_t last = ((static_cast<uint64_t>(l0) + rows - 1) * line_groups + g0 + groups - 1) * n + n - 1;
+  const uint16_t* val = region(cx, in, f::val_addr, last + 1);
+  if (val == nullptr) return false;
+  const uint16_t* idx = region(cx, in, f::idx_addr, last / 4 + 1);
+  if (idx == nullptr) return false;
+  const uint32_t pitch = groups * n;
+  uint16_t* dv = cx.buf->b[in[f::bank]];
+  uint8_t* di = cx.buf->bidx[in[f::bank]];
+LDSPW_ROWS:
+  for (uint32_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    const uint64_t e0 = ((static_cast<uint64_t>(l0) + r) * line_groups + g0) * n;
+LDSPW_ENTRIES:
+    for (uint32_t j = 0; j < pitch; ++j) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+      const uint64_t e = e0 + j;
+      const uint32_t nib = (idx[e >> 2] >> (4 * (e & 3))) & 0xfu;
+      if (nib >= m) return cx.fail(isa::STATUS_BAD_FIELD, f::idx_addr, in[f::idx_addr], static_cast<uint32_t>(e));
+      dv[r * pitch + j] = val[e];
+      di[r * pitch + j] = static_cast<uint8_t>(nib);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool exec_load(Ctx& cx, const Insn& in) {
+  switch (in.opcode()) {
+    case isa::OP_LD_2D: return ld_2d(cx, in);
+    case isa::OP_LD_CONV: return ld_conv(cx, in);
+    case isa::OP_LD_SPW: return ld_spw(cx, in);
+    default: return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
+  }
+}
+
+}  // namespace sat::kernel

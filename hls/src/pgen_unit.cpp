@@ -1,0 +1,116 @@
+// PGEN unit: pre-generation of the N:M sparse forms from the FP32 master weights W[cout][k]
+// (DESIGN §3): top-N selection per group of M along K (b0 = 0, the forward form W_F) or along Cout
+// (b0 = 1, the backward form W_B), with the rule every backend shares (sat/nm_select.hpp,
+// nm_keep_masks), written as the NMCompressed layout (b1: BF16 values + packed 4-bit indices, lines
+// = rows for K, columns for Cout, entry (l, g, j) at (l * groups + g) * n + j) and/or (b2) as a
+// masked dense BF16 [cout][k] (a plain BF16 copy when n == m).
+#include "kernel.hpp"
+
+namespace sat::kernel {
+
+namespace {
+
+template <int kM>
+uint32_t select_group(const float* v, uint32_t n) {
+  uint32_t keep;
+  nm_keep_masks<kM, 1>(v, 1, 0, kM, static_cast<int>(n), &keep);
+  return keep;
+}
+
+uint32_t keep_mask(const float* v, uint32_t m, uint32_t n) {
+  if (n >= m) return m >= 32 ? ~0u : (1u << m) - 1;
+  switch (m) {
+    case 2: return select_group<2>(v, n);
+    case 4: return select_group<4>(v, n);
+    case 8: return select_group<8>(v, n);
+    default: return select_group<16>(v, n);
+  }
+}
+static_assert(arch::kSupportedM[0] == 2 && arch::kSupportedM[1] == 4 && arch::kSupportedM[2] == 8 &&
+                  arch::kSupportedM[3] == 16,
+              "keep_mask dispatches on the supported M set of config.hpp");
+
+}  // namespace
+
+bool exec_pgen(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_PGEN;
+  if (in.opcode() != isa::OP_PGEN) return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
+  const bool along_cout = in.flag(0), compressed = in.flag(1), dense = in.flag(2);
+  const uint64_t cout = in[f::cout], k = in[f::k];
+  const uint32_t n = in[f::n], m = in[f::m];
+  if (cout == 0) return cx.bad_field(in, f::cout);
+  if (k == 0) return cx.bad_field(in, f::k);
+  if (m == 0) return cx.bad_field(in, f::m);
+  if (n == 0 || n > m) return cx.bad_field(in, f::n, m);
+  const bool copy = n == m && !compressed;   // plain BF16 copy: any m
+  if (!copy) {
+    if (!arch::supported_m(static_cast<int>(m))) return cx.bad_field(in, f::m);
+    if ((along_cout ? cout : k) % m != 0) return cx.bad_field(in, along_cout ? f::cout : f::k, m);
+  }
+  const uint64_t total = cout * k;
+  const uint16_t* w = region(cx, in, f::w, 2 * total);
+  if (w == nullptr) return false;
+  uint16_t* dv = nullptr;
+  uint16_t* di = nullptr;
+  uint16_t* dd = nullptr;
+  const uint64_t entries = copy ? 0 : total / m * n;
+  if (compressed) {
+    dv = region(cx, in, f::val_addr, entries);
+    if (dv == nullptr) return false;
+    di = region(cx, in, f::idx_addr, (entries + 3) / 4);
+    if (di == nullptr) return false;
+  }
+  if (dense) {
+    dd = region(cx, in, f::dense_addr, total);
+    if (dd == nullptr) return false;
+  }
+  if (copy) {
+PGEN_COPY:
+    for (uint64_t i = 0; i < total; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1048576
+      if (dense) dd[i] = f32_to_bf16_bits(ld_f32(w, i));
+    }
+    return true;
+  }
+  const uint64_t lines = along_cout ? k : cout, len = along_cout ? cout : k;
+  const uint64_t groups = len / m;
+  const uint64_t stride = along_cout ? k : 1;        // between elements of a group
+  uint64_t e = 0;
+  uint32_t nib_acc = 0;
+PGEN_LINES:
+  for (uint64_t l = 0; l < lines; ++l) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+PGEN_GROUPS:
+    for (uint64_t g = 0; g < groups; ++g) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1024
+      float v[kMaxM];
+#pragma HLS ARRAY_PARTITION variable = v complete
+      const uint64_t first = along_cout ? g * m * k + l : l * k + g * m;
+      for (uint32_t i = 0; i < m; ++i) v[i] = ld_f32(w, first + i * stride);
+      const uint32_t keep = keep_mask(v, m, n);
+      if (dense) {
+        for (uint32_t i = 0; i < m; ++i)
+          dd[first + i * stride] = ((keep >> i) & 1u) ? f32_to_bf16_bits(v[i]) : uint16_t{0};
+      }
+      if (compressed) {
+        uint8_t kept[kMaxM];
+        nm_indices_of(keep, static_cast<int>(n), kept);   // ascending in-group indices
+        for (uint32_t j = 0; j < n; ++j, ++e) {
+          const uint32_t i = kept[j];
+          dv[e] = f32_to_bf16_bits(v[i]);
+          nib_acc |= i << (4 * (e & 3));
+          if ((e & 3) == 3) {
+            di[e >> 2] = static_cast<uint16_t>(nib_acc);
+            nib_acc = 0;
+          }
+        }
+      }
+    }
+  }
+  if (compressed && (e & 3) != 0) di[e >> 2] = static_cast<uint16_t>(nib_acc);
+  return true;
+}
+
+}  // namespace sat::kernel

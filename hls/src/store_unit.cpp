@@ -1,0 +1,115 @@
+// STORE unit: accumulators -> DRAM. ST_2D writes a C tile with strides (BF16 rounded to nearest
+// even, or FP32; optionally adding a per-column FP32 bias first and/or adding into FP32 DRAM);
+// ST_COL2IM scatter-adds a C tile indexed like an im2col matrix into an FP32 NHWC tensor (the
+// backward of a convolution's input).
+#include "kernel.hpp"
+
+namespace sat::kernel {
+
+namespace {
+
+bool check_c_tile(Ctx& cx, const Insn& in, int bank_f, int rows_f, int cols_f) {
+  if (in[bank_f] >= static_cast<uint32_t>(arch::kBanks)) return cx.bad_field(in, bank_f, arch::kBanks);
+  if (in[rows_f] == 0 || in[rows_f] > static_cast<uint32_t>(arch::kMaxTileRows))
+    return cx.bad_field(in, rows_f, arch::kMaxTileRows);
+  if (in[cols_f] == 0 || in[cols_f] > static_cast<uint32_t>(arch::kMaxTileCols))
+    return cx.bad_field(in, cols_f, arch::kMaxTileCols);
+  return true;
+}
+
+bool st_2d(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_ST_2D;
+  if (!check_c_tile(cx, in, f::c_bank, f::rows, f::cols)) return false;
+  const bool fp32 = in.flag(0), add = in.flag(1), bias = in.flag(2);
+  if (add && !fp32) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << 25);   // b1 needs b0
+  const uint32_t rows = in[f::rows], cols = in[f::cols];
+  const uint64_t rs = in[f::row_stride], cs = in[f::col_stride];
+  const uint64_t es = fp32 ? 2 : 1;   // halfwords per element
+  uint16_t* dst = region(cx, in, f::addr, ((rows - 1) * rs + (cols - 1) * cs + 1) * es);
+  if (dst == nullptr) return false;
+  const uint16_t* bp = nullptr;
+  if (bias) {
+    bp = region(cx, in, f::bias_addr, 2ull * cols);
+    if (bp == nullptr) return false;
+  }
+  const float* c = cx.buf->c[in[f::c_bank]];
+ST2D_ROWS:
+  for (uint32_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+ST2D_COLS:
+    for (uint32_t j = 0; j < cols; ++j) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+      float v = c[r * cols + j];
+      if (bias) v += ld_f32(bp, j);
+      const uint64_t o = r * rs + j * cs;
+      if (!fp32) {
+        st_bf16(dst, o, v);
+      } else {
+        if (add) v = ld_f32(dst, o) + v;
+        st_f32(dst, o, v);
+      }
+    }
+  }
+  return true;
+}
+
+bool st_col2im(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_ST_COL2IM;
+  if (!check_c_tile(cx, in, f::c_bank, f::rows, f::cols)) return false;
+  ConvGeom g;
+  if (!decode_geom(cx, in, f::c, g)) return false;
+  const uint32_t rows = in[f::rows], cols = in[f::cols];
+  const uint64_t p0 = in[f::p0], k0 = in[f::k0];
+  const uint64_t ohw = static_cast<uint64_t>(g.oh) * g.ow;
+  const uint64_t plane = static_cast<uint64_t>(g.h) * g.w * g.c;
+  const uint64_t last_sample = (p0 + rows - 1) / ohw;
+  uint16_t* dst = region(cx, in, f::addr, (last_sample + 1) * plane * 2);
+  if (dst == nullptr) return false;
+  const uint64_t kvol = static_cast<uint64_t>(g.c) * g.kh * g.kw;
+  const float* c = cx.buf->c[in[f::c_bank]];
+  static int32_t k_ky[arch::kMaxTileCols], k_kx[arch::kMaxTileCols], k_ci[arch::kMaxTileCols];
+COL2IM_K:
+  for (uint32_t j = 0; j < cols; ++j) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    const uint64_t k = k0 + j;
+    k_ci[j] = k < kvol ? static_cast<int32_t>(k / (g.kh * g.kw)) : -1;
+    const uint32_t r = static_cast<uint32_t>(k % (g.kh * g.kw));
+    k_ky[j] = static_cast<int32_t>(r / g.kw);
+    k_kx[j] = static_cast<int32_t>(r % g.kw);
+  }
+  const int32_t h = static_cast<int32_t>(g.h), w = static_cast<int32_t>(g.w);
+COL2IM_ROWS:
+  for (uint32_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    const uint64_t p = p0 + r;
+    const uint64_t b = p / ohw, rem = p % ohw;
+    const int32_t iy0 = static_cast<int32_t>(rem / g.ow) * static_cast<int32_t>(g.stride) - static_cast<int32_t>(g.pad);
+    const int32_t ix0 = static_cast<int32_t>(rem % g.ow) * static_cast<int32_t>(g.stride) - static_cast<int32_t>(g.pad);
+    const int64_t base = static_cast<int64_t>(b * plane);
+COL2IM_COLS:
+    for (uint32_t j = 0; j < cols; ++j) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+#pragma HLS DEPENDENCE variable = dst inter false
+      const int32_t iy = iy0 + k_ky[j], ix = ix0 + k_kx[j];
+      if (k_ci[j] < 0 || iy < 0 || iy >= h || ix < 0 || ix >= w) continue;   // padding: dropped
+      const uint64_t o = static_cast<uint64_t>(base + (static_cast<int64_t>(iy) * w + ix) * g.c + k_ci[j]);
+      st_f32(dst, o, ld_f32(dst, o) + c[r * cols + j]);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool exec_store(Ctx& cx, const Insn& in) {
+  switch (in.opcode()) {
+    case isa::OP_ST_2D: return st_2d(cx, in);
+    case isa::OP_ST_COL2IM: return st_col2im(cx, in);
+    default: return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
+  }
+}
+
+}  // namespace sat::kernel

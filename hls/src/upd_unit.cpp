@@ -1,0 +1,78 @@
+// UPD unit: SGD with momentum, weight decay and the SR-STE term on FP32 master weights, in place
+// (host/src/optimizer.cpp is the reference):
+//   gi = g + (b0 ? wd * w : 0);  gi += (b1 and w not kept by W_F) ? lambda * w : 0
+//   v = mu * v + gi;  w -= lr * v
+// hyper = FP32 [lr, momentum, weight_decay, srste_lambda]. "Kept" comes from W_F's packed in-group
+// indices (idx_addr; groups of m along rows of length k). Non-finite results are counted into
+// status word 3 (the host reports divergence from it).
+#include "kernel.hpp"
+
+namespace sat::kernel {
+
+namespace {
+
+inline bool finite_bits(float f) { return (f32_bits(f) & 0x7f800000u) != 0x7f800000u; }
+
+}  // namespace
+
+bool exec_upd(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_SGD;
+  if (in.opcode() != isa::OP_SGD) return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
+  const bool decay = in.flag(0), srste = in.flag(1);
+  const uint64_t count = in[f::count];
+  const uint32_t n = in[f::n], m = in[f::m], k = in[f::k];
+  if (srste) {
+    if (!arch::supported_m(static_cast<int>(m))) return cx.bad_field(in, f::m);
+    if (n == 0 || n > m) return cx.bad_field(in, f::n, m);
+    if (k == 0 || k % m != 0) return cx.bad_field(in, f::k, m);
+    if (count % k != 0) return cx.bad_field(in, f::count, k);
+  }
+  uint16_t* w = region(cx, in, f::w, 2 * count);
+  if (w == nullptr) return false;
+  uint16_t* v = region(cx, in, f::v, 2 * count);
+  if (v == nullptr) return false;
+  const uint16_t* g = region(cx, in, f::g, 2 * count);
+  if (g == nullptr) return false;
+  const uint16_t* hp = region(cx, in, f::hyper, 8);
+  if (hp == nullptr) return false;
+  const float lr = ld_f32(hp, 0), mu = ld_f32(hp, 1), wd = decay ? ld_f32(hp, 2) : 0.0f;
+  const float lambda = ld_f32(hp, 3);
+  const uint16_t* idx = nullptr;
+  if (srste && count > 0) {
+    idx = region(cx, in, f::idx_addr, ((count / m * n) + 3) / 4);
+    if (idx == nullptr) return false;
+  }
+  uint32_t bad = 0;
+  const uint64_t groups = srste ? count / m : 1;
+  const uint64_t glen = srste ? m : count;
+SGD_GROUPS:
+  for (uint64_t gr = 0; gr < groups; ++gr) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
+    uint32_t keep = ~0u;
+    if (srste && n < m) {
+      keep = 0;
+      for (uint32_t j = 0; j < n; ++j) {
+        const uint64_t e = gr * n + j;   // groups are consecutive: (row * k/m + g) == gr
+        keep |= 1u << ((idx[e >> 2] >> (4 * (e & 3))) & 0xfu);
+      }
+    }
+SGD_ELEMS:
+    for (uint64_t t = 0; t < glen; ++t) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 2 max = 4096
+      const uint64_t i = gr * glen + t;
+      const float wi = ld_f32(w, i);
+      float gi = decay ? ld_f32(g, i) + wd * wi : ld_f32(g, i);
+      if (srste && !((keep >> t) & 1u)) gi += lambda * wi;
+      const float vi = mu * ld_f32(v, i) + gi;
+      const float wn = wi - lr * vi;
+      st_f32(v, i, vi);
+      st_f32(w, i, wn);
+      bad += finite_bits(wn) ? 0u : 1u;
+    }
+  }
+  cx.nonfinite += bad;
+  return true;
+}
+
+}  // namespace sat::kernel

@@ -1,0 +1,774 @@
+// VEC unit: DRAM -> DRAM vector operations. Element types: activations and their gradients BF16;
+// parameters, statistics and parameter gradients FP32; labels and counts int32. Each operation
+// follows its CPU reference (host/src/layers/*.cpp, host/src/model.cpp) in formula and accumulation
+// order; where the reference keeps an intermediate in FP32 or double, so does this unit (the
+// statistics of the normalisations are accumulated in double, as on the CPU: a 64-bit accumulator
+// per channel). Fields and flags: docs/isa.md.
+#include <cmath>
+
+#include "kernel.hpp"
+
+namespace sat::kernel {
+
+namespace {
+
+constexpr int kRow = arch::kMaxVecRow;
+
+// Positive as the CPU's ReLU decides it on BF16 bits: sign clear and not zero (a NaN with a clear
+// sign passes).
+inline bool positive_bits(uint16_t b) { return (b & 0x8000u) == 0 && b != 0; }
+
+// ---- Element-wise ------------------------------------------------------------------------------
+
+bool v_fill(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_FILL;
+  const bool fp32 = in.flag(0);
+  const uint64_t count = in[f::count];
+  uint16_t* y = region(cx, in, f::y, count * (fp32 ? 2 : 1));
+  if (y == nullptr) return false;
+  const float value = field_f32(in, f::value);
+  const uint16_t hb = f32_to_bf16_bits(value);
+FILL:
+  for (uint64_t i = 0; i < count; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    if (fp32) {
+      st_f32(y, i, value);
+    } else {
+      y[i] = hb;
+    }
+  }
+  return true;
+}
+
+bool v_convert(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_CONVERT;
+  const uint64_t count = in[f::count];
+  const uint16_t* x = region(cx, in, f::x, 2 * count);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, count);
+  if (y == nullptr) return false;
+CONVERT:
+  for (uint64_t i = 0; i < count; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    st_bf16(y, i, ld_f32(x, i));
+  }
+  return true;
+}
+
+bool v_add(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_ADD;
+  const bool af = in.flag(0), bf = in.flag(1), yf = in.flag(2);
+  const uint64_t count = in[f::count];
+  const uint16_t* a = region(cx, in, f::a, count * (af ? 2 : 1));
+  if (a == nullptr) return false;
+  const uint16_t* b = region(cx, in, f::b, count * (bf ? 2 : 1));
+  if (b == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, count * (yf ? 2 : 1));
+  if (y == nullptr) return false;
+ADD:
+  for (uint64_t i = 0; i < count; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    const float s = (af ? ld_f32(a, i) : ld_bf16(a, i)) + (bf ? ld_f32(b, i) : ld_bf16(b, i));
+    if (yf) {
+      st_f32(y, i, s);
+    } else {
+      st_bf16(y, i, s);
+    }
+  }
+  return true;
+}
+
+bool v_bcast_add(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_BCAST_ADD;
+  const uint64_t rows = in[f::rows], cols = in[f::cols];
+  const uint16_t* x = region(cx, in, f::x, rows * cols);
+  if (x == nullptr) return false;
+  const uint16_t* p = region(cx, in, f::p, 2 * cols);
+  if (p == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, rows * cols);
+  if (y == nullptr) return false;
+BCAST_ROWS:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+BCAST_COLS:
+    for (uint64_t c = 0; c < cols; ++c) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+      st_bf16(y, r * cols + c, ld_bf16(x, r * cols + c) + ld_f32(p, c));
+    }
+  }
+  return true;
+}
+
+// y[c] (+)= sum over r of x[r][c], FP32, rows in order (the CPU's bias gradient: grad[c] += g[r][c]).
+bool v_colsum(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_COLSUM;
+  const bool add = in.flag(0);
+  const uint64_t rows = in[f::rows], cols = in[f::cols];
+  const uint16_t* x = region(cx, in, f::x, rows * cols);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, 2 * cols);
+  if (y == nullptr) return false;
+  static float acc[kRow];
+COLSUM_CHUNKS:
+  for (uint64_t c0 = 0; c0 < cols; c0 += kRow) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1
+    const uint64_t nc = cols - c0 < static_cast<uint64_t>(kRow) ? cols - c0 : kRow;
+    for (uint64_t c = 0; c < nc; ++c) acc[c] = add ? ld_f32(y, c0 + c) : 0.0f;
+COLSUM_ROWS:
+    for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
+      const uint16_t* xr = x + r * cols + c0;
+COLSUM_COLS:
+      for (uint64_t c = 0; c < nc; ++c) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+        acc[c] += ld_bf16(xr, c);
+      }
+    }
+    for (uint64_t c = 0; c < nc; ++c) st_f32(y, c0 + c, acc[c]);
+  }
+  return true;
+}
+
+bool v_relu(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_RELU;
+  const uint64_t count = in[f::count];
+  const uint16_t* x = region(cx, in, f::x, count);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, count);
+  if (y == nullptr) return false;
+RELU:
+  for (uint64_t i = 0; i < count; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    const uint16_t b = x[i];
+    y[i] = positive_bits(b) ? b : uint16_t{0};
+  }
+  return true;
+}
+
+bool v_relu_bwd(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_RELU_BWD;
+  const uint64_t count = in[f::count];
+  const uint16_t* x = region(cx, in, f::x, count);
+  if (x == nullptr) return false;
+  const uint16_t* dy = region(cx, in, f::dy, count);
+  if (dy == nullptr) return false;
+  uint16_t* dx = region(cx, in, f::dx, count);
+  if (dx == nullptr) return false;
+RELU_BWD:
+  for (uint64_t i = 0; i < count; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    dx[i] = positive_bits(x[i]) ? dy[i] : uint16_t{0};
+  }
+  return true;
+}
+
+// GELU in PyTorch's erf form or its tanh approximation, in double as the CPU layer (gelu.cpp).
+constexpr double kSqrt2 = 1.41421356237309504880;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kCubic = 0.044715;
+
+inline double gelu_value(double x, bool tanh_form) {
+  if (tanh_form) return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kCubic * x * x * x)));
+  return 0.5 * x * (1.0 + std::erf(x / kSqrt2));
+}
+inline double gelu_derivative(double x, bool tanh_form) {
+  if (tanh_form) {
+    const double t = std::tanh(kSqrt2OverPi * (x + kCubic * x * x * x));
+    const double du = kSqrt2OverPi * (1.0 + 3.0 * kCubic * x * x);
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+  }
+  return 0.5 * (1.0 + std::erf(x / kSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5 * x * x);
+}
+
+bool v_gelu(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_GELU;
+  const bool tanh_form = in.flag(0);
+  const uint64_t count = in[f::count];
+  const uint16_t* x = region(cx, in, f::x, count);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, count);
+  if (y == nullptr) return false;
+GELU:
+  for (uint64_t i = 0; i < count; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    st_bf16(y, i, static_cast<float>(gelu_value(ld_bf16(x, i), tanh_form)));
+  }
+  return true;
+}
+
+bool v_gelu_bwd(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_GELU_BWD;
+  const bool tanh_form = in.flag(0);
+  const uint64_t count = in[f::count];
+  const uint16_t* x = region(cx, in, f::x, count);
+  if (x == nullptr) return false;
+  const uint16_t* dy = region(cx, in, f::dy, count);
+  if (dy == nullptr) return false;
+  uint16_t* dx = region(cx, in, f::dx, count);
+  if (dx == nullptr) return false;
+GELU_BWD:
+  for (uint64_t i = 0; i < count; ++i) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    st_bf16(dx, i, static_cast<float>(ld_bf16(dy, i) * gelu_derivative(ld_bf16(x, i), tanh_form)));
+  }
+  return true;
+}
+
+// ---- Pooling (NHWC BF16) ------------------------------------------------------------------------
+
+// Strictly greater keeps the first maximum on ties; a NaN wins (pool.cpp's rule).
+inline bool beats(float val, float best) { return (val > best) || (std::isnan(val) && !std::isnan(best)); }
+
+struct PoolArgs {
+  ConvGeom g;
+  uint64_t batch;
+  bool avg;
+};
+
+// Decodes and checks the pooling geometry: every window must hold at least one real element
+// (oh <= (h + 2*pad - kh) / stride + 1, likewise ow).
+bool pool_geom(Ctx& cx, const Insn& in, int b_field, PoolArgs& a) {
+  a.batch = in[b_field];
+  a.avg = in.flag(0);
+  if (a.batch == 0) return cx.bad_field(in, b_field);
+  if (!decode_geom(cx, in, b_field + 1, a.g)) return false;
+  const ConvGeom& g = a.g;
+  if (g.h + 2 * g.pad < g.kh || g.oh > (g.h + 2 * g.pad - g.kh) / g.stride + 1)
+    return cx.bad_field(in, b_field + 6, (g.h + 2 * g.pad >= g.kh) ? (g.h + 2 * g.pad - g.kh) / g.stride + 1 : 0);
+  if (g.w + 2 * g.pad < g.kw || g.ow > (g.w + 2 * g.pad - g.kw) / g.stride + 1)
+    return cx.bad_field(in, b_field + 7, (g.w + 2 * g.pad >= g.kw) ? (g.w + 2 * g.pad - g.kw) / g.stride + 1 : 0);
+  return true;
+}
+
+// The rows [lo, hi) of the input that window o covers along an axis of n, padding clipped off.
+inline void span(uint32_t o, uint32_t stride, uint32_t pad, uint32_t k, uint32_t n, int64_t& lo, int64_t& hi) {
+  const int64_t start = static_cast<int64_t>(o) * stride - pad;
+  lo = start < 0 ? 0 : start;
+  hi = start + k < n ? start + k : n;
+}
+
+bool v_pool(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_POOL;
+  PoolArgs a;
+  if (!pool_geom(cx, in, f::b, a)) return false;
+  const ConvGeom& g = a.g;
+  const uint16_t* x = region(cx, in, f::x, a.batch * g.h * g.w * g.c);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, a.batch * g.oh * g.ow * g.c);
+  if (y == nullptr) return false;
+  const float scale = 1.0f / static_cast<float>(g.kh * g.kw);   // padding counts in the divisor
+POOL_B:
+  for (uint64_t b = 0; b < a.batch; ++b) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 256
+    for (uint32_t oy = 0; oy < g.oh; ++oy) {
+      int64_t y0, y1;
+      span(oy, g.stride, g.pad, g.kh, g.h, y0, y1);
+      for (uint32_t ox = 0; ox < g.ow; ++ox) {
+        int64_t x0, x1;
+        span(ox, g.stride, g.pad, g.kw, g.w, x0, x1);
+        uint16_t* out = y + ((b * g.oh + oy) * g.ow + ox) * g.c;
+POOL_C:
+        for (uint32_t c = 0; c < g.c; ++c) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+          float best = ld_bf16(x, ((b * g.h + y0) * g.w + x0) * g.c + c);
+          float sum = 0.0f;
+          for (int64_t iy = y0; iy < y1; ++iy) {
+            for (int64_t ix = x0; ix < x1; ++ix) {
+#pragma HLS PIPELINE II = 1
+              const float v = ld_bf16(x, ((b * g.h + iy) * g.w + ix) * g.c + c);
+              sum += v;
+              if (beats(v, best)) best = v;
+            }
+          }
+          st_bf16(out, c, a.avg ? sum * scale : best);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// Backward as a gather, so that overlapping windows accumulate in FP32 without a DRAM scratch: each
+// input element sums, over the windows covering it in (oy, ox) order, dy (max: where it is the
+// window's first maximum) or dy * 1/(kh*kw) (average). Same order and bits as pool.cpp's scatter.
+bool v_pool_bwd(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_POOL_BWD;
+  PoolArgs a;
+  if (!pool_geom(cx, in, f::b, a)) return false;
+  const ConvGeom& g = a.g;
+  const uint16_t* x = region(cx, in, f::x, a.batch * g.h * g.w * g.c);
+  if (x == nullptr) return false;
+  const uint16_t* dy = region(cx, in, f::dy, a.batch * g.oh * g.ow * g.c);
+  if (dy == nullptr) return false;
+  uint16_t* dx = region(cx, in, f::dx, a.batch * g.h * g.w * g.c);
+  if (dx == nullptr) return false;
+  const float scale = 1.0f / static_cast<float>(g.kh * g.kw);
+  const int64_t s = g.stride, p = g.pad;
+POOLB_B:
+  for (uint64_t b = 0; b < a.batch; ++b) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 256
+    for (int64_t iy = 0; iy < g.h; ++iy) {
+      // Windows covering row iy: oy*s - p <= iy < oy*s - p + kh.
+      int64_t oy0 = iy + p - g.kh + 1;
+      oy0 = oy0 <= 0 ? 0 : (oy0 + s - 1) / s;
+      int64_t oy1 = (iy + p) / s;
+      if (oy1 >= g.oh) oy1 = g.oh - 1;
+      for (int64_t ix = 0; ix < g.w; ++ix) {
+        int64_t ox0 = ix + p - g.kw + 1;
+        ox0 = ox0 <= 0 ? 0 : (ox0 + s - 1) / s;
+        int64_t ox1 = (ix + p) / s;
+        if (ox1 >= g.ow) ox1 = g.ow - 1;
+        const uint64_t at = ((b * g.h + iy) * g.w + ix) * g.c;
+POOLB_C:
+        for (uint32_t c = 0; c < g.c; ++c) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+          float acc = 0.0f;
+          for (int64_t oy = oy0; oy <= oy1; ++oy) {
+            for (int64_t ox = ox0; ox <= ox1; ++ox) {
+              const float d = ld_bf16(dy, ((b * g.oh + oy) * g.ow + ox) * g.c + c);
+              if (a.avg) {
+                acc += d * scale;
+                continue;
+              }
+              int64_t y0, y1, x0, x1;
+              span(static_cast<uint32_t>(oy), g.stride, g.pad, g.kh, g.h, y0, y1);
+              span(static_cast<uint32_t>(ox), g.stride, g.pad, g.kw, g.w, x0, x1);
+              int64_t by = y0, bx = x0;
+              float best = ld_bf16(x, ((b * g.h + y0) * g.w + x0) * g.c + c);
+              for (int64_t wy = y0; wy < y1; ++wy) {
+                for (int64_t wx = x0; wx < x1; ++wx) {
+#pragma HLS PIPELINE II = 1
+                  const float v = ld_bf16(x, ((b * g.h + wy) * g.w + wx) * g.c + c);
+                  if (beats(v, best)) {
+                    best = v;
+                    by = wy;
+                    bx = wx;
+                  }
+                }
+              }
+              if (by == iy && bx == ix) acc += d;
+            }
+          }
+          st_bf16(dx, at + c, acc);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// ---- Normalisation --------------------------------------------------------------------------------
+
+bool check_width(Ctx& cx, const Insn& in, int field) {
+  if (in[field] == 0 || in[field] > static_cast<uint32_t>(kRow)) return cx.bad_field(in, field, kRow);
+  return true;
+}
+
+// BatchNorm over x [rows][c] (NHWC: rows = batch * height * width). Training (b0): batch
+// statistics (biased variance) normalise, running statistics move by `momentum` towards the batch
+// mean and unbiased variance, mean and rstd are saved; otherwise the running statistics normalise.
+bool v_bn(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_BN;
+  const bool training = in.flag(0);
+  const uint64_t rows = in[f::rows];
+  const uint32_t c = in[f::c];
+  if (!check_width(cx, in, f::c)) return false;
+  if (rows == 0 || (training && rows < 2)) return cx.bad_field(in, f::rows, 2);
+  const uint16_t* x = region(cx, in, f::x, rows * c);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, rows * c);
+  if (y == nullptr) return false;
+  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * c);
+  if (gamma == nullptr) return false;
+  const uint16_t* beta = region(cx, in, f::beta, 2ull * c);
+  if (beta == nullptr) return false;
+  uint16_t* rmean = region(cx, in, f::run_mean, 2ull * c);
+  if (rmean == nullptr) return false;
+  uint16_t* rvar = region(cx, in, f::run_var, 2ull * c);
+  if (rvar == nullptr) return false;
+  uint16_t* smean = nullptr;
+  uint16_t* srstd = nullptr;
+  if (training) {
+    smean = region(cx, in, f::mean, 2ull * c);
+    if (smean == nullptr) return false;
+    srstd = region(cx, in, f::rstd, 2ull * c);
+    if (srstd == nullptr) return false;
+  }
+  const double eps = field_f32(in, f::eps), momentum = field_f32(in, f::momentum);
+  static double mean[kRow], acc[kRow];
+  if (training) {
+    for (uint32_t ch = 0; ch < c; ++ch) acc[ch] = 0;
+BN_SUM:
+    for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 2 max = 65536
+      for (uint32_t ch = 0; ch < c; ++ch) acc[ch] += ld_bf16(x, r * c + ch);
+    }
+    for (uint32_t ch = 0; ch < c; ++ch) {
+      mean[ch] = acc[ch] / static_cast<double>(rows);
+      acc[ch] = 0;
+    }
+BN_SQ:
+    for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 2 max = 65536
+      for (uint32_t ch = 0; ch < c; ++ch) {
+        const double d = ld_bf16(x, r * c + ch) - mean[ch];
+        acc[ch] += d * d;
+      }
+    }
+    for (uint32_t ch = 0; ch < c; ++ch) {
+      const double var = acc[ch] / static_cast<double>(rows);
+      const double unbiased = acc[ch] / static_cast<double>(rows - 1);
+      st_f32(rmean, ch, static_cast<float>((1 - momentum) * ld_f32(rmean, ch) + momentum * mean[ch]));
+      st_f32(rvar, ch, static_cast<float>((1 - momentum) * ld_f32(rvar, ch) + momentum * unbiased));
+      acc[ch] = 1.0 / std::sqrt(var + eps);   // acc becomes invstd
+      st_f32(smean, ch, static_cast<float>(mean[ch]));
+      st_f32(srstd, ch, static_cast<float>(acc[ch]));
+    }
+  } else {
+    for (uint32_t ch = 0; ch < c; ++ch) {
+      mean[ch] = ld_f32(rmean, ch);
+      acc[ch] = 1.0 / std::sqrt(static_cast<double>(ld_f32(rvar, ch)) + eps);
+    }
+  }
+BN_APPLY:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
+    for (uint32_t ch = 0; ch < c; ++ch) {
+#pragma HLS PIPELINE II = 1
+      const double nrm = (ld_bf16(x, r * c + ch) - mean[ch]) * acc[ch];
+      st_bf16(y, r * c + ch,
+              static_cast<float>(static_cast<double>(ld_f32(gamma, ch)) * nrm + ld_f32(beta, ch)));
+    }
+  }
+  return true;
+}
+
+// BatchNorm backward with the batch statistics (mean, rstd as V_BN saved them):
+//   dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)); dgamma = sum(dy * xhat) and
+//   dbeta = sum(dy) are written (not accumulated).
+bool v_bn_bwd(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_BN_BWD;
+  const uint64_t rows = in[f::rows];
+  const uint32_t c = in[f::c];
+  if (!check_width(cx, in, f::c)) return false;
+  if (rows == 0) return cx.bad_field(in, f::rows, 1);
+  const uint16_t* x = region(cx, in, f::x, rows * c);
+  if (x == nullptr) return false;
+  const uint16_t* dy = region(cx, in, f::dy, rows * c);
+  if (dy == nullptr) return false;
+  uint16_t* dx = region(cx, in, f::dx, rows * c);
+  if (dx == nullptr) return false;
+  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * c);
+  if (gamma == nullptr) return false;
+  uint16_t* dgamma = region(cx, in, f::dgamma, 2ull * c);
+  if (dgamma == nullptr) return false;
+  uint16_t* dbeta = region(cx, in, f::dbeta, 2ull * c);
+  if (dbeta == nullptr) return false;
+  const uint16_t* mean = region(cx, in, f::mean, 2ull * c);
+  if (mean == nullptr) return false;
+  const uint16_t* rstd = region(cx, in, f::rstd, 2ull * c);
+  if (rstd == nullptr) return false;
+  static double sum_g[kRow], sum_gx[kRow];
+  for (uint32_t ch = 0; ch < c; ++ch) sum_g[ch] = sum_gx[ch] = 0;
+BNB_SUM:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
+    for (uint32_t ch = 0; ch < c; ++ch) {
+      const float g = ld_bf16(dy, r * c + ch);
+      const float xh = static_cast<float>((static_cast<double>(ld_bf16(x, r * c + ch)) - ld_f32(mean, ch)) *
+                                          static_cast<double>(ld_f32(rstd, ch)));
+      sum_g[ch] += g;
+      sum_gx[ch] += static_cast<double>(g) * xh;
+    }
+  }
+  const double count = static_cast<double>(rows);
+  for (uint32_t ch = 0; ch < c; ++ch) {
+    st_f32(dgamma, ch, static_cast<float>(sum_gx[ch]));
+    st_f32(dbeta, ch, static_cast<float>(sum_g[ch]));
+  }
+BNB_APPLY:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
+    for (uint32_t ch = 0; ch < c; ++ch) {
+#pragma HLS PIPELINE II = 1
+      const double scale = static_cast<double>(ld_f32(gamma, ch)) * ld_f32(rstd, ch);
+      const float g = ld_bf16(dy, r * c + ch);
+      const float xh = static_cast<float>((static_cast<double>(ld_bf16(x, r * c + ch)) - ld_f32(mean, ch)) *
+                                          static_cast<double>(ld_f32(rstd, ch)));
+      st_bf16(dx, r * c + ch,
+              static_cast<float>(scale * (g - sum_g[ch] / count - xh * (sum_gx[ch] / count))));
+    }
+  }
+  return true;
+}
+
+// LayerNorm over the last dimension of x [rows][d]: saves per-row mean and rstd (FP32).
+bool v_ln(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_LN;
+  const uint64_t rows = in[f::rows];
+  const uint32_t d = in[f::d];
+  if (!check_width(cx, in, f::d)) return false;
+  const uint16_t* x = region(cx, in, f::x, rows * d);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, rows * d);
+  if (y == nullptr) return false;
+  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * d);
+  if (gamma == nullptr) return false;
+  const uint16_t* beta = region(cx, in, f::beta, 2ull * d);
+  if (beta == nullptr) return false;
+  uint16_t* smean = region(cx, in, f::mean, 2 * rows);
+  if (smean == nullptr) return false;
+  uint16_t* srstd = region(cx, in, f::rstd, 2 * rows);
+  if (srstd == nullptr) return false;
+  const double eps = field_f32(in, f::eps);
+  static float row[kRow];
+LN_ROWS:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    double sum = 0;
+    for (uint32_t i = 0; i < d; ++i) {
+      row[i] = ld_bf16(x, r * d + i);
+      sum += row[i];
+    }
+    const double mean = sum / static_cast<double>(d);
+    double sq = 0;
+    for (uint32_t i = 0; i < d; ++i) sq += (row[i] - mean) * (row[i] - mean);
+    const double rs = 1.0 / std::sqrt(sq / static_cast<double>(d) + eps);
+    st_f32(smean, r, static_cast<float>(mean));
+    st_f32(srstd, r, static_cast<float>(rs));
+    for (uint32_t i = 0; i < d; ++i) {
+#pragma HLS PIPELINE II = 1
+      const float h = static_cast<float>((row[i] - mean) * rs);
+      st_bf16(y, r * d + i, ld_f32(gamma, i) * h + ld_f32(beta, i));
+    }
+  }
+  return true;
+}
+
+// LayerNorm backward: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma; dgamma and
+// dbeta (sums over rows, double) are written, not accumulated.
+bool v_ln_bwd(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_LN_BWD;
+  const uint64_t rows = in[f::rows];
+  const uint32_t d = in[f::d];
+  if (!check_width(cx, in, f::d)) return false;
+  const uint16_t* x = region(cx, in, f::x, rows * d);
+  if (x == nullptr) return false;
+  const uint16_t* dy = region(cx, in, f::dy, rows * d);
+  if (dy == nullptr) return false;
+  uint16_t* dx = region(cx, in, f::dx, rows * d);
+  if (dx == nullptr) return false;
+  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * d);
+  if (gamma == nullptr) return false;
+  uint16_t* dgamma = region(cx, in, f::dgamma, 2ull * d);
+  if (dgamma == nullptr) return false;
+  uint16_t* dbeta = region(cx, in, f::dbeta, 2ull * d);
+  if (dbeta == nullptr) return false;
+  const uint16_t* mean = region(cx, in, f::mean, 2 * rows);
+  if (mean == nullptr) return false;
+  const uint16_t* rstd = region(cx, in, f::rstd, 2 * rows);
+  if (rstd == nullptr) return false;
+  static double dg[kRow], db[kRow];
+  static float h[kRow];
+  for (uint32_t i = 0; i < d; ++i) dg[i] = db[i] = 0;
+LNB_ROWS:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    const double mu = ld_f32(mean, r), rs = ld_f32(rstd, r);
+    double sum_g = 0, sum_gh = 0;
+    for (uint32_t i = 0; i < d; ++i) {
+      h[i] = static_cast<float>((ld_bf16(x, r * d + i) - mu) * rs);
+      const float g = ld_bf16(dy, r * d + i);
+      dg[i] += static_cast<double>(g) * h[i];
+      db[i] += g;
+      const double gi = static_cast<double>(g) * ld_f32(gamma, i);
+      sum_g += gi;
+      sum_gh += gi * h[i];
+    }
+    const double mean_g = sum_g / static_cast<double>(d), mean_gh = sum_gh / static_cast<double>(d);
+    for (uint32_t i = 0; i < d; ++i) {
+#pragma HLS PIPELINE II = 1
+      const double gi = static_cast<double>(ld_bf16(dy, r * d + i)) * ld_f32(gamma, i);
+      st_bf16(dx, r * d + i, static_cast<float>(rs * (gi - mean_g - h[i] * mean_gh)));
+    }
+  }
+  for (uint32_t i = 0; i < d; ++i) {
+    st_f32(dgamma, i, static_cast<float>(dg[i]));
+    st_f32(dbeta, i, static_cast<float>(db[i]));
+  }
+  return true;
+}
+
+// ---- Softmax and loss -------------------------------------------------------------------------------
+
+// y = softmax(scale * x) per row (attention.cpp's softmax_rows on the scaled scores).
+bool v_softmax(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_SOFTMAX;
+  const uint64_t rows = in[f::rows];
+  const uint32_t cols = in[f::cols];
+  if (!check_width(cx, in, f::cols)) return false;
+  const uint16_t* x = region(cx, in, f::x, rows * cols);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, rows * cols);
+  if (y == nullptr) return false;
+  const float scale = field_f32(in, f::scale);
+  static float row[kRow];
+SOFTMAX_ROWS:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    float mx = 0;
+    for (uint32_t s = 0; s < cols; ++s) {
+      row[s] = scale * ld_bf16(x, r * cols + s);
+      mx = s == 0 ? row[s] : (row[s] > mx ? row[s] : mx);
+    }
+    double sum = 0;
+    for (uint32_t s = 0; s < cols; ++s) {
+      row[s] = std::exp(row[s] - mx);
+      sum += row[s];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (uint32_t s = 0; s < cols; ++s) {
+#pragma HLS PIPELINE II = 1
+      st_bf16(y, r * cols + s, row[s] * inv);
+    }
+  }
+  return true;
+}
+
+// dx = scale * y * (dy - sum(y * dy)) per row.
+bool v_softmax_bwd(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_SOFTMAX_BWD;
+  const uint64_t rows = in[f::rows];
+  const uint32_t cols = in[f::cols];
+  if (!check_width(cx, in, f::cols)) return false;
+  const uint16_t* y = region(cx, in, f::y, rows * cols);
+  if (y == nullptr) return false;
+  const uint16_t* dy = region(cx, in, f::dy, rows * cols);
+  if (dy == nullptr) return false;
+  uint16_t* dx = region(cx, in, f::dx, rows * cols);
+  if (dx == nullptr) return false;
+  const float scale = field_f32(in, f::scale);
+SOFTMAXB_ROWS:
+  for (uint64_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    double dot = 0;
+    for (uint32_t s = 0; s < cols; ++s) dot += static_cast<double>(ld_bf16(y, r * cols + s)) * ld_bf16(dy, r * cols + s);
+    const float fdot = static_cast<float>(dot);
+    for (uint32_t s = 0; s < cols; ++s) {
+#pragma HLS PIPELINE II = 1
+      st_bf16(dx, r * cols + s, scale * ld_bf16(y, r * cols + s) * (ld_bf16(dy, r * cols + s) - fdot));
+    }
+  }
+  return true;
+}
+
+// Softmax cross-entropy over logits [rows][classes] (BF16) and int32 labels: out[0] = mean loss
+// (FP32), out[1] = correct count (int32, first maximum as the prediction); with b0,
+// dlogits = (softmax - onehot) / rows (BF16). model.cpp's softmax_cross_entropy.
+bool v_xent(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_XENT;
+  const bool grad = in.flag(0);
+  const uint64_t rows = in[f::rows], classes = in[f::classes];
+  if (rows == 0) return cx.bad_field(in, f::rows, 1);
+  if (classes == 0) return cx.bad_field(in, f::classes, 1);
+  const uint16_t* z = region(cx, in, f::logits, rows * classes);
+  if (z == nullptr) return false;
+  const uint16_t* labels = region(cx, in, f::labels, 2 * rows);
+  if (labels == nullptr) return false;
+  uint16_t* out = region(cx, in, f::out, 4);
+  if (out == nullptr) return false;
+  uint16_t* dz = nullptr;
+  if (grad) {
+    dz = region(cx, in, f::dlogits, rows * classes);
+    if (dz == nullptr) return false;
+  }
+  double loss = 0;
+  uint32_t right = 0;
+XENT_ROWS:
+  for (uint64_t i = 0; i < rows; ++i) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    const uint16_t* row = z + i * classes;
+    const int32_t yl = static_cast<int32_t>(ld_u32(labels, i));
+    if (yl < 0 || static_cast<uint64_t>(yl) >= classes)
+      return cx.fail(isa::STATUS_BAD_FIELD, f::labels, in[f::labels], static_cast<uint32_t>(i));
+    uint64_t best = 0;
+    for (uint64_t j = 1; j < classes; ++j)
+      if (ld_bf16(row, best) < ld_bf16(row, j)) best = j;
+    const float mx = ld_bf16(row, best);
+    double sum = 0;
+    for (uint64_t j = 0; j < classes; ++j) sum += std::exp(static_cast<double>(ld_bf16(row, j) - mx));
+    loss += std::log(sum) - (ld_bf16(row, static_cast<uint64_t>(yl)) - mx);
+    right += best == static_cast<uint64_t>(yl) ? 1u : 0u;
+    if (grad) {
+      for (uint64_t j = 0; j < classes; ++j) {
+#pragma HLS PIPELINE II = 1
+        const double p = std::exp(static_cast<double>(ld_bf16(row, j) - mx)) / sum;
+        st_bf16(dz, i * classes + j,
+                static_cast<float>((p - (j == static_cast<uint64_t>(yl) ? 1.0 : 0.0)) / static_cast<double>(rows)));
+      }
+    }
+  }
+  st_f32(out, 0, static_cast<float>(loss / static_cast<double>(rows)));
+  st_u32(out, 1, right);
+  return true;
+}
+
+// y[o][c][r] = x[o][r][c], BF16 (x and y must not overlap).
+bool v_permute(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_V_PERMUTE;
+  const uint64_t outer = in[f::outer], rows = in[f::rows], cols = in[f::cols];
+  const uint16_t* x = region(cx, in, f::x, outer * rows * cols);
+  if (x == nullptr) return false;
+  uint16_t* y = region(cx, in, f::y, outer * rows * cols);
+  if (y == nullptr) return false;
+PERMUTE:
+  for (uint64_t o = 0; o < outer; ++o) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 256
+    for (uint64_t r = 0; r < rows; ++r) {
+      for (uint64_t c = 0; c < cols; ++c) {
+#pragma HLS PIPELINE II = 1
+        y[(o * cols + c) * rows + r] = x[(o * rows + r) * cols + c];
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool exec_vec(Ctx& cx, const Insn& in) {
+  switch (in.opcode()) {
+    case isa::OP_V_FILL: return v_fill(cx, in);
+    case isa::OP_V_CONVERT: return v_convert(cx, in);
+    case isa::OP_V_ADD: return v_add(cx, in);
+    case isa::OP_V_BCAST_ADD: return v_bcast_add(cx, in);
+    case isa::OP_V_COLSUM: return v_colsum(cx, in);
+    case isa::OP_V_RELU: return v_relu(cx, in);
+    case isa::OP_V_RELU_BWD: return v_relu_bwd(cx, in);
+    case isa::OP_V_GELU: return v_gelu(cx, in);
+    case isa::OP_V_GELU_BWD: return v_gelu_bwd(cx, in);
+    case isa::OP_V_POOL: return v_pool(cx, in);
+    case isa::OP_V_POOL_BWD: return v_pool_bwd(cx, in);
+    case isa::OP_V_BN: return v_bn(cx, in);
+    case isa::OP_V_BN_BWD: return v_bn_bwd(cx, in);
+    case isa::OP_V_LN: return v_ln(cx, in);
+    case isa::OP_V_LN_BWD: return v_ln_bwd(cx, in);
+    case isa::OP_V_SOFTMAX: return v_softmax(cx, in);
+    case isa::OP_V_SOFTMAX_BWD: return v_softmax_bwd(cx, in);
+    case isa::OP_V_XENT: return v_xent(cx, in);
+    case isa::OP_V_PERMUTE: return v_permute(cx, in);
+    default: return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
+  }
+}
+
+}  // namespace sat::kernel

@@ -1,0 +1,77 @@
+// conv2d over NHWC activations as an implicit-im2col product (P = B*OH*OW rows, K = Cin*kh*kw in
+// (cin, ky, kx) order, the CPU's W[Cout][K]).
+//   FF: A = im2col(X) fetched by LD_CONV, B = W_F / W; bias added by the store.
+//   BP: dcol[P][K] = dY W, scattered back by ST_COL2IM into an FP32 NHWC scratch (zeroed first)
+//       and rounded to BF16 by V_CONVERT; a 1x1, stride-1, unpadded convolution stores dX directly.
+//   WU: dW = dY^T im2col(X) (A = dY read transposed, B = the transposed im2col); db = column sums.
+#include "compiler/lower_common.hpp"
+#include "compiler/lowerings.hpp"
+
+namespace sat::compiler {
+
+namespace {
+
+class Conv2dLowering final : public LayerLowering {
+ public:
+  TensorRef forward(Lowering& lw, Layer& layer, const TensorRef& x) override {
+    g_ = window_geom(lw, layer, attr_int(lw, layer, "kernel"), attr_int(lw, layer, "stride"),
+                     attr_int(lw, layer, "padding"));
+    cout_ = attr_int(lw, layer, "out");
+    bias_ = lw.param(layer, ".bias");
+    std::vector<SparseWeight*> ws;
+    layer.sparse_weights(ws);
+    if (ws.size() != 1) lw.fail("has no weight parameter");
+    sw_ = ws[0];
+    if (sw_->k != g_.c * g_.kh * g_.kw || sw_->cout != cout_) {
+      lw.fail("weight shape [" + std::to_string(sw_->cout) + ", " + std::to_string(sw_->k) +
+              "] does not match the convolution's geometry");
+    }
+    p_ = static_cast<int64_t>(lw.batch()) * g_.oh * g_.ow;
+    x_ = x;
+    const TensorRef y = lw.alloc(layer.name + ".out", RegionKind::activation,
+                                 dram_shape(lw.batch(), layer.out_shape));
+    Output o = Output::rows(y, cout_);
+    if (bias_) o.bias_region = lw.region_of_param(bias_);
+    lw.ff_product(sw_, Operand::conv_rows(x, g_), p_, o);
+    return y;
+  }
+
+  TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) override {
+    if (bias_) bias_grad(lw, bias_, dy, p_, cout_);
+    lw.wu_product(sw_, Operand::rows(dy, 1, cout_), Operand::conv_cols(x_, g_), p_);
+    if (!need_dx) return {};
+    const Shape xs = dram_shape(lw.batch(), layer.in_shape);
+    const TensorRef dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, xs);
+    const bool direct = g_.kh == 1 && g_.kw == 1 && g_.stride == 1 && g_.pad == 0;
+    if (direct) {
+      lw.bp_product(sw_, Operand::rows(dy, cout_), p_, Output::rows(dx, g_.c));
+      return dx;
+    }
+    const TensorRef acc = lw.alloc(layer.name + ".dx_f32", RegionKind::gradient, xs, DType::f32);
+    lw.emit_vec(Lowering::insn(isa::OP_V_FILL, 1,
+                               {{isa::f_V_FILL::y, lw.addr(acc)},
+                                {isa::f_V_FILL::count, lw.u32(acc.numel(), "count")},
+                                {isa::f_V_FILL::value, Lowering::f32(0.0f)}}),
+                {}, {acc});
+    lw.bp_product(sw_, Operand::rows(dy, cout_), p_, Output::col2im(acc, g_));
+    lw.emit_vec(Lowering::insn(isa::OP_V_CONVERT, 0,
+                               {{isa::f_V_CONVERT::x, lw.addr(acc)},
+                                {isa::f_V_CONVERT::y, lw.addr(dx)},
+                                {isa::f_V_CONVERT::count, lw.u32(dx.numel(), "count")}}),
+                {acc}, {dx});
+    return dx;
+  }
+
+ private:
+  ConvGeom g_;
+  int64_t cout_ = 0, p_ = 0;
+  Param* bias_ = nullptr;
+  SparseWeight* sw_ = nullptr;
+  TensorRef x_;
+};
+
+}  // namespace
+
+std::unique_ptr<LayerLowering> make_conv2d_lowering() { return std::make_unique<Conv2dLowering>(); }
+
+}  // namespace sat::compiler
