@@ -10,6 +10,9 @@
 #include "sat/backend.hpp"
 #include "sat/data.hpp"
 #include "sat/model.hpp"
+#include "sat/ops.hpp"
+
+#include <random>
 
 using namespace sat;
 using sat::test::expect_error;
@@ -154,4 +157,38 @@ TEST(HlsBackend, EveryModelStepMatchesCpu) {
     EXPECT_GE(cosine, 0.95) << "the update's direction differs";
     EXPECT_NEAR(std::sqrt(nb / na), 1.0, 0.05) << "the update's size differs";
   }
+}
+
+// `sat op gemm --backend hls`: every mode, every supported M and dense, shapes with tile
+// remainders, equal to the CPU within FP32 accumulation-order differences.
+TEST(HlsBackend, GemmEveryModeMatchesCpu) {
+  auto cpu = open_backend("cpu"), hls = open_backend("hls");
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  const int64_t batch = 37, cout = 144, k = 528;   // past one 128-row/-column and 512-K tile
+  for (GemmMode mode : {GemmMode::ff, GemmMode::bp, GemmMode::wu}) {
+    for (const char* nm_text : {"dense", "1:2", "2:4", "2:8", "1:8", "4:8", "4:16"}) {
+      SCOPED_TRACE(std::string(gemm_mode_name(mode)) + " " + nm_text);
+      const Shape a_shape = {batch, mode == GemmMode::ff ? k : cout};
+      const Shape b_shape = mode == GemmMode::wu ? Shape{batch, k} : Shape{cout, k};
+      std::vector<float> a(static_cast<size_t>(numel(a_shape))), b(static_cast<size_t>(numel(b_shape)));
+      for (float& v : a) v = nd(rng);
+      for (float& v : b) v = nd(rng);
+      Shape sc, sh;
+      const NM nm = NM::parse(nm_text);
+      const std::vector<float> c = cpu->gemm(mode, nm, a, a_shape, b, b_shape, &sc);
+      const std::vector<float> h = hls->gemm(mode, nm, a, a_shape, b, b_shape, &sh);
+      ASSERT_EQ(sh, sc);
+      double worst = 0, scale = 0;
+      for (size_t i = 0; i < c.size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::fabs(h[i] - c[i])));
+        scale = std::max(scale, static_cast<double>(std::fabs(c[i])));
+      }
+      EXPECT_LE(worst, 1e-5 * scale);
+    }
+  }
+  expect_error([&] {
+    Shape s;
+    hls->gemm(GemmMode::ff, NM{2, 8}, std::vector<float>(12), {3, 4}, std::vector<float>(8), {2, 4}, &s);
+  }, "does not divide by M = 8");
 }

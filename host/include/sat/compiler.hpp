@@ -70,7 +70,10 @@ struct LayerSchedule {
   int64_t first_insn = 0;                       // index of its first instruction
 };
 
-// Where the host finds what it exchanges with the kernel.
+// Where the host finds what it exchanges with the kernel. Before the first step the host writes
+// every master value, zeroes every momentum, and runs Program::prologue (or writes the forms
+// itself); each step it writes `input` (BF16, NHWC), `labels` (int32) and `hyper`, runs `insns`,
+// and reads `result` (and `logits`).
 struct ParamBinding {
   Param* param = nullptr;
   int value = -1, momentum = -1, grad = -1;     // region indices; -1 where absent
@@ -141,7 +144,8 @@ struct TimingEstimate {
 };
 TimingEstimate estimate_timing(const Program& p);
 
-// One instruction in assembler form: "GEMM   w=LOAD s=STORE  a_bank=0 b_bank=1 ... flags=0x3".
+// One instruction in assembler form: "GEMM  wait=LOAD  signal=STORE  a_bank=0 b_bank=1 ... flags=0x3"
+// (addresses as channel:byte offset, packed pairs as lo,hi, float fields as numbers).
 std::string disassemble(const isa::Insn& in);
 // The whole stream, grouped by layer, then the per-layer summary table and the memory map.
 std::string dump_program(const Program& p);

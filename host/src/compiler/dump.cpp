@@ -67,7 +67,7 @@ std::string mb(double bytes) { return fmt("%.3f", bytes / 1e6); }
 
 std::string disassemble(const Insn& in) {
   const uint8_t op = in.opcode();
-  std::string s = fmt("%-13s w=%-10s s=%-10s", opcode_name(op), units(in.wait()).c_str(),
+  std::string s = fmt("%-13s wait=%-11s signal=%-11s", opcode_name(op), units(in.wait()).c_str(),
                       units(in.signal()).c_str());
   const int n = opcode_fields(op);
   for (int i = 1; i <= n; ++i) {

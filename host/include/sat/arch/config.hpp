@@ -1,6 +1,6 @@
 #pragma once
 // The accelerator configuration: the single source of truth for the HLS kernel's constants, the RTL
-// parameters (emitted from here by `sat config --sv`), the cycle-accurate simulator and the host's
+// parameters (the RTL generates them from this file), the cycle-accurate simulator and the host's
 // offline scheduler. Plain constexpr C++ with no dependencies, so that Vitis HLS, g++ and nvcc all
 // include it unchanged. Defaults fit the VCU1525 (XCVU9P: 6,840 DSP48E2, ~1.18M LUTs, 2,160 BRAM36,
 // 960 URAM, four DDR4-2400 channels); the reasoning is in docs/isa.md and docs/dataflow.md.
