@@ -343,52 +343,12 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
 // --- sat op gemm on the GPU: the same contract and checks as cpu_gemm (host/src/cpu_gemm_op.cpp).
 std::vector<float> CudaBackend::gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
                                      const std::vector<float>& b, Shape b_shape, Shape* c_shape) {
+  // The shared checks of `sat op gemm` (make_gemm_problem): every backend accepts and rejects the
+  // same inputs with the same messages.
+  const std::unique_ptr<GemmProblem> pr = make_gemm_problem(mode, nm, a, a_shape, b, b_shape);
   const std::string what = std::string("gemm ") + gemm_mode_name(mode);
-  const char* ra = mode == GemmMode::ff ? "A (X) [B][K]" : "A (dY) [B][Cout]";
-  const char* rb = mode == GemmMode::wu ? "B (X) [B][K]" : "B (W) [Cout][K]";
+  const int64_t batch = pr->batch, cout = pr->cout, k = pr->k;
   if (mode == GemmMode::wu) nm = NM{1, 1};
-  validate_nm(nm);
-  auto check_2d = [&](const char* role, const Shape& s, const std::vector<float>& v) {
-    if (s.size() != 2) throw Error(what + ": " + role + " must be 2-D, got " + shape_str(s));
-    if (s[0] < 1 || s[1] < 1) throw Error(what + ": " + role + " is empty: " + shape_str(s));
-    if (static_cast<int64_t>(v.size()) != numel(s)) {
-      throw Error(what + ": " + role + " has shape " + shape_str(s) + " but " + std::to_string(v.size()) + " values");
-    }
-  };
-  check_2d(ra, a_shape, a);
-  check_2d(rb, b_shape, b);
-  auto mismatch = [&](const char* dim) {
-    throw Error(what + ": " + dim + " differs: " + ra + " is " + shape_str(a_shape) + ", " + rb + " is " +
-                shape_str(b_shape));
-  };
-  const int64_t batch = a_shape[0];
-  int64_t cout = 0, k = 0;
-  switch (mode) {
-    case GemmMode::ff:
-      if (a_shape[1] != b_shape[1]) mismatch("K");
-      cout = b_shape[0];
-      k = b_shape[1];
-      break;
-    case GemmMode::bp:
-      if (a_shape[1] != b_shape[0]) mismatch("Cout");
-      cout = b_shape[0];
-      k = b_shape[1];
-      break;
-    case GemmMode::wu:
-      if (a_shape[0] != b_shape[0]) mismatch("B (rows)");
-      cout = a_shape[1];
-      k = b_shape[1];
-      break;
-  }
-  if (!nm.dense()) {
-    const bool along_k = mode == GemmMode::ff;
-    const int64_t len = along_k ? k : cout;
-    if (len % nm.m != 0) {
-      throw Error(what + ": N:M " + nm.str() + " prunes W along " + (along_k ? "K" : "Cout") + ", but " +
-                  (along_k ? "K = " : "Cout = ") + std::to_string(len) + " does not divide by M = " +
-                  std::to_string(nm.m) + " (" + rb + " is " + shape_str(b_shape) + ")");
-    }
-  }
   if (numerics() != Numerics::bf16) throw Error(what + ": backend 'cuda' computes in BF16 only (Numerics::fp32 is set)");
 
   DevArray<float> w32, out;
