@@ -2,7 +2,8 @@
 // dense BF16 on the same shapes, with the machine's own ceilings. Usage and the recorded figures:
 // docs/performance.md ("CUDA on the H200"); design: docs/cuda.md.
 //
-//   cuda_bench [--quick] [--reps N] [--model-step FILE] [--batch B]
+//   cuda_bench [--quick] [--pregen] [--reps N] [--model-step FILE] [--batch B]
+//   (--pregen: only the pre-generation table)
 //
 // Per layer shape (Cout x K x P, P = batch x positions or tokens) and pass:
 //   FF  Y[P][Cout]  = X[P][K] W^T     dense: cuBLAS; BDWP: N:M kernel over W_F (groups along K)
@@ -92,7 +93,15 @@ struct LayerShape {
   int64_t cout, k, p;
 };
 
-void ceilings(Blas& blas) {
+double copy_rate() {
+  const size_t bytes = size_t{2} << 30;
+  Buf<char> a(bytes), b(bytes);
+  CK(cudaMemset(a.p, 1, bytes));
+  const double ms = time_ms([&] { CK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice)); }, 10);
+  return 2.0 * bytes / ms / 1e6;
+}
+
+double ceilings(Blas& blas) {
   std::printf("## Ceilings measured on this GPU\n\n");
   const size_t bytes = size_t{2} << 30;
   Buf<char> a(bytes), b(bytes);
@@ -100,6 +109,7 @@ void ceilings(Blas& blas) {
   const double ms = time_ms([&] { CK(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice)); }, 10);
   std::printf("- device-to-device copy of 2 GiB: %.3f ms, %.0f GB/s counting bytes read + written\n", ms,
               2.0 * bytes / ms / 1e6);
+  const double copy_gbs = 2.0 * bytes / ms / 1e6;
   const int64_t n = 8192;
   Buf<uint16_t> x(n * n), w(n * n), y(n * n);
   fill_bf16(x.p, n * n, 1);
@@ -107,6 +117,7 @@ void ceilings(Blas& blas) {
   const double g = time_ms([&] { blas.ff(w.p, n, n, x.p, n, n, y.p, true, n); }, 10);
   std::printf("- cuBLAS BF16 GEMM 8192^3 (random data, BF16 out, FP32 accumulate): %.3f ms, %.0f TFLOP/s\n\n", g,
               2.0 * n * n * n / g / 1e9);
+  return copy_gbs;
 }
 
 void layer_table(Blas& blas, const std::vector<LayerShape>& shapes, const std::vector<NM>& settings) {
@@ -160,7 +171,10 @@ void layer_table(Blas& blas, const std::vector<LayerShape>& shapes, const std::v
   std::printf("\n");
 }
 
-void pregen_table(Blas& blas) {
+// Pre-generation of a 4096 x 4096 weight against the dense step of that layer. Bytes: the fewest a
+// pass must move (the FP32 masters read once, every requested output written once); GB/s = those
+// bytes over the time, "% copy" = that rate over the measured device-to-device copy rate.
+void pregen_table(Blas& blas, double copy_gbs) {
   std::printf("## Pre-generation of a 4096 x 4096 weight\n\n");
   const int64_t n = 4096, p = 8192;
   Buf<float> w32(n * n);
@@ -178,24 +192,46 @@ void pregen_table(Blas& blas) {
     blas.bp(wb.p, n, n, dy.p, n, p, dx.p, true, n);
     blas.wu(dy.p, n, x.p, n, p, n, n, dw.p, false, 0.0f);
   });
-  std::printf("dense cuBLAS step (FF+BP+WU) of that layer at P = %lld: %.3f ms\n\n", (long long)p, step);
-  std::printf("| N:M | outputs | pregen ms | share of the dense step | GB/s (FP32 read + forms written) |\n|---|---|---|---|---|\n");
-  for (const NM nm : {NM{2, 4}, NM{2, 8}, NM{1, 8}, NM{4, 8}}) {
-    DevNM f = alloc_devnm(n, n, nm, Axis::K, true), b = alloc_devnm(n, n, nm, Axis::Cout, true);
+  std::printf("dense cuBLAS step (FF+BP+WU) of that layer at P = %lld: %.3f ms; device-to-device copy: %.0f GB/s\n\n",
+              (long long)p, step, copy_gbs);
+  std::printf("| N:M | outputs | pregen us | share of the dense step | MB moved (min) | GB/s | %% copy |\n"
+              "|---|---|---|---|---|---|---|\n");
+  struct Row {
+    NM nm;
+    bool bdwp;   // true: W_F, W_B (+ re-packs), mask (BDWP); false: W_F (+ re-pack), mask, pruned dense (SR-STE)
+  };
+  const Row rows[] = {{NM{2, 4}, true}, {NM{2, 8}, true}, {NM{1, 8}, true}, {NM{4, 8}, true}, {NM{2, 8}, false}};
+  for (const Row& r : rows) {
+    const NM nm = r.nm;
+    DevNM f = alloc_devnm(n, n, nm, Axis::K, true), b;
+    if (r.bdwp) b = alloc_devnm(n, n, nm, Axis::Cout, true);
     PregenOut po;
     po.fwd = &f;
-    po.bwd = &b;
+    po.bwd = r.bdwp ? &b : nullptr;
     po.mask_f = mask.p;
-    const double ms = time_ms([&] { pregen(w32.p, n, n, nm, po); });
-    double bytes = 4.0 * n * n + n * n;                               // masters + mask
-    bytes += 2 * (2.0 * f.nnz() + f.nnz() / 2.0);                     // two compressed forms
-    if (f.sp24) bytes += 2 * (2.0 * f.lines_pad * f.len_pad / 2 + f.lines_pad * f.len_pad / 8.0);
-    std::printf("| %s | W_F, W_B%s, mask | %.3f | %.1f%% | %.0f |\n", nm.str().c_str(), f.sp24 ? " (+2:4 re-packs)" : "",
-                ms, 100.0 * ms / step, bytes / ms / 1e6);
+    po.dense = r.bdwp ? nullptr : wb.p;
+    po.dense_pruned = !r.bdwp;
+    pregen(w32.p, n, n, nm, po);
+    CK(cudaDeviceSynchronize());
+    const double ms = time_ms([&] { pregen(w32.p, n, n, nm, po); }, 100);
+    const double ms2 = time_ms([&] { pregen(w32.p, n, n, nm, po); }, 100);   // spread
+    const double elems = double(n) * n;
+    double bytes = 4.0 * elems + elems;                                     // masters read + mask
+    const int forms = r.bdwp ? 2 : 1;
+    bytes += forms * (2.0 * f.nnz() + f.nnz() / 2.0);                       // compressed forms
+    if (f.sp24) bytes += forms * (elems + elems / 8.0);                     // 2:4 values + metadata
+    if (!r.bdwp) bytes += 2.0 * elems;                                      // dense BF16 copy
+    const double best = std::min(ms, ms2);
+    std::printf("| %s | %s | %.1f (%.1f) | %.1f%% | %.0f | %.0f | %.0f%% |\n", nm.str().c_str(),
+                r.bdwp ? (f.sp24 ? "W_F, W_B (+2:4 re-packs), mask" : "W_F, W_B, mask")
+                       : "W_F (+2:4 re-pack), mask, pruned dense (SR-STE)",
+                best * 1e3, std::max(ms, ms2) * 1e3, 100.0 * best / step, bytes / 1e6, bytes / best / 1e6,
+                100.0 * bytes / best / 1e6 / copy_gbs);
     free_devnm(f);
-    free_devnm(b);
+    if (r.bdwp) free_devnm(b);
+    std::fflush(stdout);
   }
-  std::printf("\n");
+  std::printf("\n(pregen us: the faster of two means of 100 launches; the slower one in parentheses)\n\n");
 }
 
 void model_step(const std::string& file, int batch, int reps) {
@@ -232,16 +268,17 @@ void model_step(const std::string& file, int batch, int reps) {
 
 int main(int argc, char** argv) {
   try {
-    bool quick = false;
+    bool quick = false, pregen_only = false;
     std::string model_file;
     int batch = 128;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--quick") quick = true;
+      else if (a == "--pregen") pregen_only = true;
       else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
       else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
       else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
-      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick] [--reps N] "
+      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick] [--pregen] [--reps N] "
                        "[--model-step models/resnet18.json] [--batch B])");
     }
     std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
@@ -250,7 +287,11 @@ int main(int argc, char** argv) {
       model_step(model_file, batch, quick ? 3 : 10);
       return 0;
     }
-    ceilings(blas);
+    if (pregen_only) {
+      pregen_table(blas, copy_rate());
+      return 0;
+    }
+    const double copy_gbs = ceilings(blas);
     // Shapes: the project's models at batch sizes that fill the GPU (ResNet-18 and the VGG on
     // 32 x 32 inputs at batch 512; the ViT's layers at 4096 images x 49 tokens), then large layers.
     std::vector<LayerShape> shapes = {
@@ -269,7 +310,7 @@ int main(int argc, char** argv) {
     };
     if (quick) shapes = {shapes[3], shapes[9]};
     layer_table(blas, shapes, {NM{2, 4}, NM{2, 8}, NM{1, 8}, NM{4, 8}});
-    pregen_table(blas);
+    pregen_table(blas, copy_gbs);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cuda_bench: %s\n", e.what());

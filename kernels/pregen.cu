@@ -1,9 +1,13 @@
 // N:M pre-generation on the GPU: one pass over the FP32 master weights W[cout][k] that produces the
 // forward form (groups along K), the backward form (groups along Cout), their re-packed 2:4 forms
 // for the sparse tensor cores, the forward keep-mask and a dense BF16 copy. Each block stages a
-// 64 x 64 tile of W in shared memory once and selects along both axes from there. The selection
-// rule is the N:M core's (sat/nm_select.hpp), compiled here for the device; nothing in this file
-// decides which weights are kept.
+// 64 x 64 tile of W in shared memory once (coalesced 16-byte loads) and selects along both axes
+// from there: every thread selects 16 consecutive weights of one row (K axis) and 16 consecutive
+// weights of one column (Cout axis), writes the element-wise outputs (mask, dense copy, 2:4 values)
+// straight from registers as 16-byte stores, and stages the compressed entries and 2:4 codes, which
+// the block then writes as contiguous runs. The selection rule is the N:M core's
+// (sat/nm_select.hpp, nm_keep_masks), compiled here for the device; nothing in this file decides
+// which weights are kept.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -17,7 +21,9 @@ namespace sat::cuda {
 namespace {
 
 constexpr int kT = 64;           // tile edge (rows of W = Cout, columns = K); a multiple of every M
-constexpr int kThreads = 256;
+constexpr int kThreads = 256;    // = (64 lines x 4 chunks of 16) per axis: one chunk per thread per axis
+constexpr int kChunk = 16;       // weights one thread selects along one axis (whole groups, M <= 16)
+constexpr int kStage = 64;       // staged compressed entries per line of a tile (>= 64 / M * N)
 
 struct FormArgs {                // one pruned axis, flattened for the kernel
   uint16_t* values = nullptr;
@@ -39,179 +45,298 @@ struct PregenArgs {
   int meta_layout;
 };
 
-// Writes `cnt` staged entries of one line's run starting at entry e0: values contiguous, indices
-// packed 4 bits each (low nibble first). Words of the packed array shared with a neighbouring run
-// are merged with atomicOr (the array is zeroed before the pass); whole words are stored.
-__device__ void write_run(const FormArgs& f, int64_t e0, int cnt, const uint16_t* sv,
-                          const uint8_t* si, int lane, int nlanes) {
-  for (int j = lane; j < cnt; j += nlanes) f.values[e0 + j] = sv[j];
-  const int64_t w0 = e0 / 8, w1 = (e0 + cnt - 1) / 8;
-  uint32_t* words = reinterpret_cast<uint32_t*>(f.index);
-  for (int64_t wi = w0 + lane; wi <= w1; wi += nlanes) {
-    uint32_t bits = 0;
-    bool whole = true;
-    for (int q = 0; q < 8; ++q) {
-      const int64_t e = wi * 8 + q;
-      if (e < e0 || e >= e0 + cnt) {
-        whole = false;
-        continue;
-      }
-      bits |= static_cast<uint32_t>(si[e - e0] & 15u) << (4 * q);
+struct Smem {
+  float tile[kT * kT];               // swizzled (tile_at)
+  uint16_t sv[2][kT][kStage];        // staged values of each line's run: [0] forward, [1] backward
+  uint8_t si[2][kT][kStage];         // staged in-group indices, one per byte
+  uint8_t codes[2][kT][16];          // 2:4 codes per line and group of 4
+};
+
+// Shared-memory address of tile element (row, col). The 16-byte chunk index of the row is XORed
+// with swz(row), so that (a) a warp storing two rows of 16-byte chunks, (b) 8 rows reading the same
+// 16-byte chunk, and (c) 32 threads reading one element of 8 columns x 4 row blocks of 16 each hit
+// distinct banks.
+__device__ __forceinline__ int swz(int row) { return (row & 7) ^ (((row >> 4) & 3) << 1); }
+__device__ __forceinline__ int tile_at(int row, int col) {
+  return row * kT + (((col >> 2) ^ swz(row)) << 2) + (col & 3);
+}
+
+// Keep bits of 16 consecutive weights (kChunk / kM whole groups) by the N:M core's rule.
+template <int kM>
+__device__ __forceinline__ uint32_t select_chunk(const float (&v)[kChunk], int n) {
+  uint32_t bits = 0;
+#pragma unroll
+  for (int g = 0; g < kChunk / kM; ++g) {   // one group at a time: fewer live keys, more blocks per SM
+    uint32_t keep;
+    nm_keep_masks<kM, 1>(&v[g * kM], 1, 0, kM, n, &keep);
+    bits |= keep << (g * kM);
+  }
+  return bits;
+}
+
+// Keep bits of the groups of a chunk that lie inside the weight (groups never straddle its edge).
+template <int kM>
+__device__ __forceinline__ uint32_t valid_groups(int first, int limit) {
+  uint32_t bits = 0;
+#pragma unroll
+  for (int g = 0; g < kChunk / kM; ++g) {
+    if (first + g * kM < limit) bits |= ((kM >= 32 ? ~0u : (1u << kM) - 1)) << (g * kM);
+  }
+  return bits;
+}
+
+// Two FP32 -> BF16 conversions (low half = lo), bit-identical to f32_to_bf16_bits_dev: the hardware's
+// packed round-to-nearest-even conversion, which agrees with it for every input except subnormals
+// (flushed to signed zero here) and NaNs (payload kept here); a pair holding one of those takes the
+// scalar path.
+__device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
+  const uint32_t al = __float_as_uint(lo) & 0x7fffffffu, ah = __float_as_uint(hi) & 0x7fffffffu;
+  const bool special = al - 1u < 0x007fffffu || al > 0x7f800000u || ah - 1u < 0x007fffffu || ah > 0x7f800000u;
+  if (special) {
+    return static_cast<uint32_t>(f32_to_bf16_bits_dev(lo)) | (static_cast<uint32_t>(f32_to_bf16_bits_dev(hi)) << 16);
+  }
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);   // .x = lo in the low half
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// The 2:4 re-pack of one group of 4: kq = its kept flags (at most 2 set), b0..b3 its BF16 values.
+// Two values (a zero where fewer than 2 are kept, its position chosen so that positions ascend) as
+// one 32-bit word, and the 4-bit code (first position in bits 0-1, second in bits 2-3).
+__device__ __forceinline__ uint32_t repack4(uint32_t kq, uint32_t b0, uint32_t b1, uint32_t b2, uint32_t b3,
+                                            uint32_t* packed) {
+  const int c = __popc(kq);
+  int i0 = 0, i1 = 1;
+  if (c >= 1) i0 = __ffs(kq) - 1;
+  if (c >= 2) i1 = __ffs(kq & (kq - 1)) - 1;
+  auto pick = [&](int i) { return i == 0 ? b0 : i == 1 ? b1 : i == 2 ? b2 : b3; };
+  uint32_t v0 = c >= 1 ? pick(i0) : 0u, v1 = c >= 2 ? pick(i1) : 0u;
+  if (c == 1) {                          // pad with a zero at another position, ascending
+    if (i0 == 3) {
+      i1 = 3;
+      v1 = v0;
+      i0 = 2;
+      v0 = 0;
+    } else {
+      i1 = 3;
+      v1 = 0;
     }
-    if (whole) words[wi] = bits;
-    else atomicOr(&words[wi], bits);
+  }
+  *packed = v0 | (v1 << 16);
+  return static_cast<uint32_t>(i0 | (i1 << 2));
+}
+
+// One axis of one thread's chunk: the 2:4 values (one 16-byte store at line, pos0), the codes and
+// the compressed entries into shared memory. keep: 16 keep bits; bf: the 16 BF16 values in pairs.
+template <int kM>
+__device__ __forceinline__ void chunk_forms(const FormArgs& f, bool want, uint32_t keep, const uint32_t (&bf)[8],
+                                            int64_t line, int64_t pos0, int lt, int chunk, int n,
+                                            uint8_t (*codes)[16], uint16_t (*sv)[kStage], uint8_t (*si)[kStage]) {
+  if (!want) return;
+  if (f.v24) {
+    uint32_t packed[4], code = 0;
+#pragma unroll
+    for (int h = 0; h < 4; ++h) {
+      const uint32_t c = repack4((keep >> (4 * h)) & 15u, bf[2 * h] & 0xffffu, bf[2 * h] >> 16,
+                                 bf[2 * h + 1] & 0xffffu, bf[2 * h + 1] >> 16, &packed[h]);
+      code |= c << (8 * h);
+    }
+    *reinterpret_cast<uint4*>(f.v24 + line * (f.len_pad / 2) + pos0 / 2) =
+        make_uint4(packed[0], packed[1], packed[2], packed[3]);
+    *reinterpret_cast<uint32_t*>(&codes[lt][4 * chunk]) = code;
+  }
+  // Compressed entries in ascending position: each group holds exactly n kept weights.
+  uint16_t* v = &sv[lt][chunk * (kChunk / kM) * n];
+  uint8_t* ix = &si[lt][chunk * (kChunk / kM) * n];
+  int j = 0;
+#pragma unroll
+  for (int i = 0; i < kChunk; ++i) {
+    if ((keep >> i) & 1u) {
+      v[j] = static_cast<uint16_t>((i & 1) ? bf[i >> 1] >> 16 : bf[i >> 1] & 0xffffu);
+      ix[j] = static_cast<uint8_t>(i & (kM - 1));
+      ++j;
+    }
   }
 }
 
-// The 2:4 re-pack of one staged 64 x 64 tile, in the form's orientation (kept(line, pos) and
-// val(line, pos) address the tile; line0/pos0 are the tile's first line and position in the form).
-// Phase 1: one thread per (line, group of 4) writes the group's two values as one 32-bit store
-// (coalesced along the line) and leaves its 4-bit code in `codes`. Phase 2: one thread per metadata
-// word gathers 8 codes (slots: sp24_meta_slot).
-template <typename Kept, typename Val>
-__device__ void write_sp24_tile(const FormArgs& f, int layout, int64_t line0, int64_t pos0, uint8_t (*codes)[16],
-                                int tid, int nthreads, Kept kept, Val val) {
-  for (int i = tid; i < 64 * 16; i += nthreads) {
-    const int lt = i >> 4, gq = i & 15, pt = gq * 4;
-    int idx[2] = {0, 1};
-    uint32_t v[2] = {0, 0};
-    int c = 0;
-    for (int q = 0; q < 4 && c < 2; ++q) {
-      if (kept(lt, pt + q)) {
-        idx[c] = q;
-        v[c] = f32_to_bf16_bits_dev(val(lt, pt + q));
-        ++c;
-      }
+// 8 in-group indices (one per byte, each < 16) packed 4 bits each, low nibble first.
+__device__ __forceinline__ uint32_t pack_nibbles(uint2 b) {
+  uint32_t lo = b.x & 0x0f0f0f0fu, hi = b.y & 0x0f0f0f0fu;
+  lo = (lo | (lo >> 4)) & 0x00ff00ffu;
+  hi = (hi | (hi >> 4)) & 0x00ff00ffu;
+  lo = (lo | (lo >> 8)) & 0xffffu;
+  hi = (hi | (hi >> 8)) & 0xffffu;
+  return lo | (hi << 16);
+}
+
+// Writes the staged runs of `nlines` lines: line l's `cnt` entries go to entries
+// ((line0 + l) * groups + g0) * n ... of the form. When every run starts at a multiple of 8 entries
+// and cnt is one too, values go as 16-byte stores and indices as whole 32-bit words; otherwise entry
+// by entry, with index words shared with a neighbouring run merged by atomicOr (the array was zeroed
+// before the pass).
+__device__ void write_runs(const FormArgs& f, int64_t line0, int nlines, int64_t g0, int cnt, int n,
+                           const uint16_t (*sv)[kStage], const uint8_t (*si)[kStage], int tid, int warp, int lane) {
+  if (nlines <= 0 || cnt <= 0) return;
+  uint32_t* words = reinterpret_cast<uint32_t*>(f.index);
+  if ((f.groups * n) % 8 == 0 && (g0 * n) % 8 == 0 && cnt % 8 == 0) {
+    const int per = cnt / 8;
+    for (int it = tid; it < nlines * per; it += kThreads) {
+      const int l = it / per, u = it % per;
+      const int64_t e = ((line0 + l) * f.groups + g0) * n + 8 * u;
+      *reinterpret_cast<uint4*>(f.values + e) = *reinterpret_cast<const uint4*>(&sv[l][8 * u]);
+      words[e / 8] = pack_nibbles(*reinterpret_cast<const uint2*>(&si[l][8 * u]));
     }
-    if (c == 1) {                              // pad with a zero at another position, ascending
-      if (idx[0] == 3) {
-        idx[1] = 3;
-        v[1] = v[0];
-        idx[0] = 2;
-        v[0] = 0;
-      } else {
-        idx[1] = 3;
-        v[1] = 0;
-      }
-    }
-    codes[lt][gq] = static_cast<uint8_t>(idx[0] | (idx[1] << 2));
-    const int64_t at = (line0 + lt) * (f.len_pad / 2) + (pos0 + pt) / 2;   // even
-    reinterpret_cast<uint32_t*>(f.v24)[at / 2] = v[0] | (v[1] << 16);
+    return;
   }
-  __syncthreads();
-  for (int i = tid; i < 4 * 2 * 16; i += nthreads) {
-    const int t = i % 16, lbt = i / 32, kbt = (i / 16) % 2;
-    uint32_t word = 0;
-    for (int slot = 0; slot < 8; ++slot) {
-      const MetaSlot ms = sp24_meta_slot(layout, t, slot);
-      word |= static_cast<uint32_t>(codes[lbt * 16 + ms.line][kbt * 8 + ms.group]) << ms.bit;
-    }
-    const int64_t lb = line0 / 16 + lbt, kb = pos0 / 32 + kbt;
-    f.meta24[(lb * (f.len_pad / 32) + kb) * 16 + t] = word;
+  for (int it = tid; it < nlines * cnt; it += kThreads) {
+    const int l = it / cnt, j = it % cnt;
+    f.values[((line0 + l) * f.groups + g0) * n + j] = sv[l][j];
   }
+  for (int l = warp; l < nlines; l += kThreads / 32) {
+    const int64_t e0 = ((line0 + l) * f.groups + g0) * n;
+    const int64_t w0 = e0 / 8, w1 = (e0 + cnt - 1) / 8;
+    for (int64_t wi = w0 + lane; wi <= w1; wi += 32) {
+      uint32_t bits = 0;
+      bool whole = true;
+      for (int q = 0; q < 8; ++q) {
+        const int64_t e = wi * 8 + q;
+        if (e < e0 || e >= e0 + cnt) {
+          whole = false;
+          continue;
+        }
+        bits |= static_cast<uint32_t>(si[l][e - e0] & 15u) << (4 * q);
+      }
+      if (whole) words[wi] = bits;
+      else atomicOr(&words[wi], bits);
+    }
+  }
+}
+
+// The 32-bit mma.sp metadata words of one staged 64 x 64 tile of a form (slots: sp24_meta_slot).
+__device__ __forceinline__ void write_meta(const FormArgs& f, int layout, int64_t line0, int64_t pos0,
+                                           const uint8_t (*codes)[16], int i) {
+  const int t = i & 15, kbt = (i >> 4) & 1, lbt = i >> 5;
+  uint32_t word = 0;
+#pragma unroll
+  for (int slot = 0; slot < 8; ++slot) {
+    const MetaSlot ms = sp24_meta_slot(layout, t, slot);
+    word |= static_cast<uint32_t>(codes[lbt * 16 + ms.line][kbt * 8 + ms.group]) << ms.bit;
+  }
+  f.meta24[((line0 / 16 + lbt) * (f.len_pad / 32) + pos0 / 32 + kbt) * 16 + t] = word;
 }
 
 template <int kM>
 __global__ void __launch_bounds__(kThreads) pregen_kernel(PregenArgs a) {
-  __shared__ float tile[kT][kT + 1];
-  __shared__ uint8_t keep_k[kT][kT];   // [row][col] kept in the forward form
-  __shared__ uint8_t keep_c[kT][kT];   // [row][col] kept in the backward form
-  __shared__ uint16_t stage_v[kT][kT];
-  __shared__ uint8_t stage_i[kT][kT];
-  __shared__ uint8_t codes[kT][16];
-
-  const int tid = threadIdx.x;
+  __shared__ __align__(16) Smem s;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kT, c0 = static_cast<int64_t>(blockIdx.x) * kT;
   const int n = a.n;
   const int rows = static_cast<int>(a.cout - r0 < kT ? a.cout - r0 : kT);
   const int cols = static_cast<int>(a.k - c0 < kT ? a.k - c0 : kT);
 
-  for (int i = tid; i < kT * kT; i += kThreads) {
-    const int r = i / kT, c = i % kT;
-    tile[r][c] = (r < rows && c < cols) ? a.w[(r0 + r) * a.k + c0 + c] : 0.0f;
-    keep_k[r][c] = 0;
-    keep_c[r][c] = 0;
-  }
-  __syncthreads();
-
-  constexpr int kGpt = kT / kM;   // groups per tile edge
-  // Selection along K: group gg of row r is tile[r][gg*M .. gg*M+M).
-  if (a.need_k) {
-    for (int i = tid; i < kT * kGpt; i += kThreads) {
-      const int r = i / kGpt, gg = i % kGpt;
-      if (r >= rows || gg * kM >= cols) continue;
-      uint32_t keep;
-      nm_keep_masks<kM, 1>(&tile[r][gg * kM], 1, 0, kM, n, &keep);
-      uint8_t idx[kMaxGroup];
-      nm_indices_of(keep, n, idx);
-      for (int j = 0; j < n; ++j) {
-        keep_k[r][gg * kM + idx[j]] = 1;
-        stage_v[r][gg * n + j] = f32_to_bf16_bits_dev(tile[r][gg * kM + idx[j]]);
-        stage_i[r][gg * n + j] = idx[j];
+  // 1. Stage the tile: each warp reads two rows (2 x 256 contiguous bytes) per step, 4 loads in
+  //    flight per thread; zeros outside the weight.
+  {
+    const bool vec = a.k % 4 == 0;
+    float4 ld[4];
+#pragma unroll
+    for (int it = 0; it < 4; ++it) {
+      const int idx = it * kThreads + tid, r = idx >> 4, c = (idx & 15) * 4;
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (r < rows && c < cols) {
+        const float* src = a.w + (r0 + r) * a.k + c0 + c;
+        if (vec) {
+          v = __ldg(reinterpret_cast<const float4*>(src));
+        } else {
+          v.x = src[0];
+          if (c + 1 < cols) v.y = src[1];
+          if (c + 2 < cols) v.z = src[2];
+          if (c + 3 < cols) v.w = src[3];
+        }
       }
+      ld[it] = v;
     }
-  }
-  // Selection along Cout: group gg of column c is tile[gg*M .. gg*M+M)[c].
-  if (a.want_bwd) {
-    for (int i = tid; i < kT * kGpt; i += kThreads) {
-      const int c = i % kT, gg = i / kT;
-      if (c >= cols || gg * kM >= rows) continue;
-      uint32_t keep;
-      nm_keep_masks<kM, 1>(&tile[gg * kM][c], kT + 1, 0, kM, n, &keep);
-      for (int q = 0; q < kM; ++q) keep_c[gg * kM + q][c] = (keep >> q) & 1u;
+#pragma unroll
+    for (int it = 0; it < 4; ++it) {
+      const int idx = it * kThreads + tid, r = idx >> 4, c = (idx & 15) * 4;
+      *reinterpret_cast<float4*>(&s.tile[tile_at(r, c)]) = ld[it];
     }
   }
   __syncthreads();
 
-  const int warp = tid / 32, lane = tid % 32;
-  const int valid_groups_k = (cols + kM - 1) / kM, valid_groups_c = (rows + kM - 1) / kM;
-  if (a.want_fwd) {
-    for (int r = warp; r < rows; r += kThreads / 32) {
-      const int64_t e0 = ((r0 + r) * a.fwd.groups + c0 / kM) * n;
-      write_run(a.fwd, e0, valid_groups_k * n, stage_v[r], stage_i[r], lane, 32);
+  // 2a. K axis: thread = (row lt, chunk q of 16 columns); a warp covers 16 rows x 2 chunks.
+  if (a.need_k || a.dense) {
+    const int lt = (warp >> 1) * 16 + (lane & 15), q = (warp & 1) * 2 + (lane >> 4);
+    float v[kChunk];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float4 t = *reinterpret_cast<const float4*>(&s.tile[tile_at(lt, kChunk * q + 4 * j)]);
+      v[4 * j] = t.x;
+      v[4 * j + 1] = t.y;
+      v[4 * j + 2] = t.z;
+      v[4 * j + 3] = t.w;
     }
-    if (a.fwd.v24) {
-      write_sp24_tile(a.fwd, a.meta_layout, r0, c0, codes, tid, kThreads,
-                      [&](int lt, int pt) { return keep_k[lt][pt] != 0; },
-                      [&](int lt, int pt) { return tile[lt][pt]; });
-    }
-  }
-  if (a.mask_f || a.dense) {
-    for (int i = tid; i < kT * kT; i += kThreads) {
-      const int r = i / kT, c = i % kT;
-      if (r >= rows || c >= cols) continue;
-      const int64_t at = (r0 + r) * a.k + c0 + c;
-      if (a.mask_f) a.mask_f[at] = keep_k[r][c];
+    uint32_t bf[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) bf[j] = bf16_pair(v[2 * j], v[2 * j + 1]);
+    uint32_t keep = 0;
+    if (a.need_k) keep = lt < rows ? select_chunk<kM>(v, n) & valid_groups<kM>(kChunk * q, cols) : 0u;
+    const int nvalid = lt < rows ? min(kChunk, cols - kChunk * q) : 0;
+    if (nvalid > 0) {
+      const int64_t at = (r0 + lt) * a.k + c0 + kChunk * q;
+      if (a.mask_f) {
+        if (nvalid == kChunk && a.k % 16 == 0) {
+          uint32_t m[4];
+#pragma unroll
+          for (int w = 0; w < 4; ++w) m[w] = (((keep >> (4 * w)) & 15u) * 0x00204081u) & 0x01010101u;   // bit b -> byte b
+          *reinterpret_cast<uint4*>(a.mask_f + at) = make_uint4(m[0], m[1], m[2], m[3]);
+        } else {
+          for (int j = 0; j < nvalid; ++j) a.mask_f[at + j] = static_cast<uint8_t>((keep >> j) & 1u);
+        }
+      }
       if (a.dense) {
-        a.dense[at] = (a.dense_pruned && !keep_k[r][c]) ? uint16_t{0} : f32_to_bf16_bits_dev(tile[r][c]);
+        uint32_t d[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const uint32_t m = a.dense_pruned ? (((keep >> (2 * j)) & 1u) ? 0xffffu : 0u) |
+                                                  (((keep >> (2 * j + 1)) & 1u) ? 0xffff0000u : 0u)
+                                            : 0xffffffffu;
+          d[j] = bf[j] & m;
+        }
+        if (nvalid == kChunk && a.k % 8 == 0) {
+          uint4* dst = reinterpret_cast<uint4*>(a.dense + at);
+          dst[0] = make_uint4(d[0], d[1], d[2], d[3]);
+          dst[1] = make_uint4(d[4], d[5], d[6], d[7]);
+        } else {
+          for (int j = 0; j < nvalid; ++j) {
+            a.dense[at + j] = static_cast<uint16_t>((j & 1) ? d[j >> 1] >> 16 : d[j >> 1] & 0xffffu);
+          }
+        }
       }
     }
+    chunk_forms<kM>(a.fwd, a.want_fwd, keep, bf, r0 + lt, c0 + kChunk * q, lt, q, n, s.codes[0], s.sv[0], s.si[0]);
   }
+
+  // 2b. Cout axis: thread = (column lc, chunk q of 16 rows); a warp covers 8 columns x 4 chunks.
   if (a.want_bwd) {
-    __syncthreads();   // the staging arrays are reused
-    for (int i = tid; i < kT * kGpt; i += kThreads) {
-      const int c = i % kT, gg = i / kT;
-      if (c >= cols || gg * kM >= rows) continue;
-      uint32_t keep = 0;
-      for (int q = 0; q < kM; ++q) keep |= static_cast<uint32_t>(keep_c[gg * kM + q][c]) << q;
-      uint8_t idx[kMaxGroup];
-      nm_indices_of(keep, n, idx);
-      for (int j = 0; j < n; ++j) {
-        stage_v[c][gg * n + j] = f32_to_bf16_bits_dev(tile[gg * kM + idx[j]][c]);
-        stage_i[c][gg * n + j] = idx[j];
-      }
-    }
-    __syncthreads();
-    for (int c = warp; c < cols; c += kThreads / 32) {
-      const int64_t e0 = ((c0 + c) * a.bwd.groups + r0 / kM) * n;
-      write_run(a.bwd, e0, valid_groups_c * n, stage_v[c], stage_i[c], lane, 32);
-    }
-    if (a.bwd.v24) {
-      __syncthreads();   // codes reused
-      write_sp24_tile(a.bwd, a.meta_layout, c0, r0, codes, tid, kThreads,
-                      [&](int lt, int pt) { return keep_c[pt][lt] != 0; },
-                      [&](int lt, int pt) { return tile[pt][lt]; });
-    }
+    const int lc = warp * 8 + (lane & 7), q = lane >> 3;
+    float v[kChunk];
+#pragma unroll
+    for (int i = 0; i < kChunk; ++i) v[i] = s.tile[tile_at(kChunk * q + i, lc)];
+    uint32_t bf[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) bf[j] = bf16_pair(v[2 * j], v[2 * j + 1]);
+    const uint32_t keep = lc < cols ? select_chunk<kM>(v, n) & valid_groups<kM>(kChunk * q, rows) : 0u;
+    chunk_forms<kM>(a.bwd, true, keep, bf, c0 + lc, r0 + kChunk * q, lc, q, n, s.codes[1], s.sv[1], s.si[1]);
+  }
+  __syncthreads();
+
+  // 3. The compressed runs (contiguous per line) and the 2:4 metadata words.
+  if (a.want_fwd) write_runs(a.fwd, r0, rows, c0 / kM, cols / kM * n, n, s.sv[0], s.si[0], tid, warp, lane);
+  if (a.want_bwd) write_runs(a.bwd, c0, cols, r0 / kM, rows / kM * n, n, s.sv[1], s.si[1], tid, warp, lane);
+  if (tid < 128) {
+    if (a.want_fwd && a.fwd.v24) write_meta(a.fwd, a.meta_layout, r0, c0, s.codes[0], tid);
+  } else {
+    if (a.want_bwd && a.bwd.v24) write_meta(a.bwd, a.meta_layout, c0, r0, s.codes[1], tid - 128);
   }
 }
 
@@ -320,9 +445,15 @@ void pregen(const float* w, int64_t cout, int64_t k, NM nm, const PregenOut& out
   a.dense = out.dense;
   a.dense_pruned = out.dense_pruned;
   a.meta_layout = sp24_meta_layout();
+  // The index words are zeroed first only where a word can hold entries of two tiles' runs (merged
+  // by atomicOr); where every run covers whole words (lines and tile runs a multiple of 8 entries)
+  // each word is stored exactly once.
   for (const DevNM* d : {out.fwd, out.bwd}) {
     if (!d) continue;
-    SAT_CUDA_CHECK(cudaMemsetAsync(d->index, 0, round_up(std::max<int64_t>((d->nnz() + 1) / 2, 1), 4), stream));
+    const bool whole_words = (d->groups * nm.n) % 8 == 0 && (kT / nm.m * nm.n) % 8 == 0;
+    if (!whole_words) {
+      SAT_CUDA_CHECK(cudaMemsetAsync(d->index, 0, round_up(std::max<int64_t>((d->nnz() + 1) / 2, 1), 4), stream));
+    }
   }
   const dim3 grid(static_cast<unsigned>(ceil_div(k, kT)), static_cast<unsigned>(ceil_div(cout, kT)));
   switch (nm.m) {
