@@ -6,30 +6,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "run_cli.hpp"
+
 namespace {
 
-struct CliRun {
-  int status = -1;
-  std::string out;   // stdout and stderr together
-};
-
-CliRun sat(const std::string& args) {
-  const std::string cmd = std::string(SAT_BINARY_DIR) + "/sat " + args + " 2>&1";
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-void expect_error(const std::string& args, const std::string& needle) {
-  const CliRun r = sat(args);
-  EXPECT_NE(r.status, 0) << "sat " << args << " succeeded:\n" << r.out;
-  EXPECT_NE(r.out.find(needle), std::string::npos) << "sat " << args << ":\n" << r.out;
-}
+using sat::test::CliRun;
+using sat::test::expect_cli_error;
+using sat::test::run_sat;
 
 std::string tmp(const std::string& name) {
   const std::string d = std::string(SAT_BINARY_DIR) + "/cli-tmp";
@@ -40,51 +23,51 @@ std::string tmp(const std::string& name) {
 }  // namespace
 
 TEST(Cli, UsageAndUnknownCommand) {
-  EXPECT_EQ(sat("--help").status, 0);
-  expect_error("", "usage: sat");
-  expect_error("trian", "unknown command 'trian'");
+  EXPECT_EQ(run_sat("--help").status, 0);
+  expect_cli_error("", "usage: sat");
+  expect_cli_error("trian", "unknown command 'trian'");
   for (const char* c : {"train", "eval", "summary", "op"}) {
-    const CliRun r = sat(std::string(c) + " --help");
+    const CliRun r = run_sat(std::string(c) + " --help");
     EXPECT_EQ(r.status, 0) << c;
     EXPECT_NE(r.out.find("usage: sat"), std::string::npos) << c << ":\n" << r.out;
   }
 }
 
 TEST(Cli, TrainRejectsBadFlags) {
-  expect_error("train", "missing required flag --model");
-  expect_error("train --model nosuchmodel", "no model named 'nosuchmodel'");
-  expect_error("train --model /nonexistent.json", "cannot open model file");
-  expect_error("train --model mlp --frobnicate", "unknown flag --frobnicate");
-  expect_error("train --model mlp --epochs", "flag --epochs needs a value");
-  expect_error("train --model mlp --epochs two", "--epochs expects an integer, got 'two'");
-  expect_error("train --model mlp --epochs 0", "--epochs must be >= 1");
-  expect_error("train --model mlp --batch -3", "--batch must be >= 1");
-  expect_error("train --model mlp --lr 0", "--lr must be > 0");
-  expect_error("train --model mlp --lr fast", "--lr expects a number");
-  expect_error("train --model mlp --momentum 1.5", "--momentum must be in [0, 1)");
-  expect_error("train --model mlp --weight-decay -1", "--weight-decay must be >= 0");
-  expect_error("train --model mlp --srste-lambda -1", "--srste-lambda must be >= 0");
-  expect_error("train --model mlp --schedule linear", "--schedule must be cosine, step or constant");
-  expect_error("train --model mlp --method sparse", "unknown training method 'sparse'");
-  expect_error("train --model mlp --nm 2:7", "not in the supported set");
-  expect_error("train --model mlp --nm two", "is not of the form N:M");
-  expect_error("train --model mlp --backend tpu", "unknown backend 'tpu'");
-  expect_error("train --model mlp --backend fpga", "backend 'fpga' is not available in this build");
-  expect_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
-  expect_error("train --model mlp --data-dir /nonexistent", "dataset-fashion-mnist");
-  expect_error("train --model mlp --threads -1", "--threads must be >= 1");
-  expect_error("train --model mlp --train-limit -5 --data synthetic", "--train-limit must be >= 0");
-  expect_error("train --model mlp --resume", "--resume needs --out");
-  expect_error("train --model mlp --resume --out " + tmp("no-run"), "no checkpoint at");
-  expect_error("train --model mlp --json=yes", "flag --json takes no value");
-  expect_error("train --model mlp --epochs 1 --epochs 2", "given twice");
-  expect_error("train --model mlp stray", "unexpected argument 'stray'");
+  expect_cli_error("train", "missing required flag --model");
+  expect_cli_error("train --model nosuchmodel", "no model named 'nosuchmodel'");
+  expect_cli_error("train --model /nonexistent.json", "cannot open model file");
+  expect_cli_error("train --model mlp --frobnicate", "unknown flag --frobnicate");
+  expect_cli_error("train --model mlp --epochs", "flag --epochs needs a value");
+  expect_cli_error("train --model mlp --epochs two", "--epochs expects an integer, got 'two'");
+  expect_cli_error("train --model mlp --epochs 0", "--epochs must be >= 1");
+  expect_cli_error("train --model mlp --batch -3", "--batch must be >= 1");
+  expect_cli_error("train --model mlp --lr 0", "--lr must be > 0");
+  expect_cli_error("train --model mlp --lr fast", "--lr expects a number");
+  expect_cli_error("train --model mlp --momentum 1.5", "--momentum must be in [0, 1)");
+  expect_cli_error("train --model mlp --weight-decay -1", "--weight-decay must be >= 0");
+  expect_cli_error("train --model mlp --srste-lambda -1", "--srste-lambda must be >= 0");
+  expect_cli_error("train --model mlp --schedule linear", "--schedule must be cosine, step or constant");
+  expect_cli_error("train --model mlp --method sparse", "unknown training method 'sparse'");
+  expect_cli_error("train --model mlp --nm 2:7", "not in the supported set");
+  expect_cli_error("train --model mlp --nm two", "is not of the form N:M");
+  expect_cli_error("train --model mlp --backend tpu", "unknown backend 'tpu'");
+  expect_cli_error("train --model mlp --backend fpga", "backend 'fpga' is not available in this build");
+  expect_cli_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
+  expect_cli_error("train --model mlp --data-dir /nonexistent", "dataset-fashion-mnist");
+  expect_cli_error("train --model mlp --threads -1", "--threads must be >= 1");
+  expect_cli_error("train --model mlp --train-limit -5 --data synthetic", "--train-limit must be >= 0");
+  expect_cli_error("train --model mlp --resume", "--resume needs --out");
+  expect_cli_error("train --model mlp --resume --out " + tmp("no-run"), "no checkpoint at");
+  expect_cli_error("train --model mlp --json=yes", "flag --json takes no value");
+  expect_cli_error("train --model mlp --epochs 1 --epochs 2", "given twice");
+  expect_cli_error("train --model mlp stray", "unexpected argument 'stray'");
 }
 
 TEST(Cli, TrainSyntheticRunWritesOutputs) {
   const std::string out = tmp("synthetic-run");
   std::filesystem::remove_all(out);
-  const CliRun r = sat("train --model mlp --data synthetic --train-limit 256 --test-limit 128 "
+  const CliRun r = run_sat("train --model mlp --data synthetic --train-limit 256 --test-limit 128 "
                     "--epochs 2 --batch 64 --no-progress --out " + out);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("epoch 2/2"), std::string::npos) << r.out;
@@ -93,9 +76,9 @@ TEST(Cli, TrainSyntheticRunWritesOutputs) {
     EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
   }
   // Resuming a finished run with more epochs continues from epoch 3; a different method is refused.
-  expect_error("train --resume --out " + out + " --method dense --data synthetic",
+  expect_cli_error("train --resume --out " + out + " --method dense --data synthetic",
                "trained with --method bdwp");
-  const CliRun more = sat("train --resume --out " + out + " --epochs 3 --data synthetic "
+  const CliRun more = run_sat("train --resume --out " + out + " --epochs 3 --data synthetic "
                        "--train-limit 256 --test-limit 128 --no-progress");
   ASSERT_EQ(more.status, 0) << more.out;
   EXPECT_NE(more.out.find("resuming mlp at epoch 3"), std::string::npos) << more.out;
@@ -103,11 +86,11 @@ TEST(Cli, TrainSyntheticRunWritesOutputs) {
 }
 
 TEST(Cli, EvalRefusesCorruptAndMissingCheckpoints) {
-  expect_error("eval", "missing required flag --checkpoint");
-  expect_error("eval --checkpoint " + tmp("missing.sat"), "missing.sat");
+  expect_cli_error("eval", "missing required flag --checkpoint");
+  expect_cli_error("eval --checkpoint " + tmp("missing.sat"), "missing.sat");
   const std::string out = tmp("eval-run");
   std::filesystem::remove_all(out);
-  ASSERT_EQ(sat("train --model mlp --data synthetic --train-limit 128 --test-limit 64 --epochs 1 "
+  ASSERT_EQ(run_sat("train --model mlp --data synthetic --train-limit 128 --test-limit 64 --epochs 1 "
                 "--no-progress --out " + out).status, 0);
   const std::string ckpt = out + "/checkpoint.sat";
   const std::string bad = tmp("corrupt.sat");
@@ -121,20 +104,20 @@ TEST(Cli, EvalRefusesCorruptAndMissingCheckpoints) {
     c = static_cast<char>(c ^ 0x5a);
     f.write(&c, 1);
   }
-  expect_error("eval --checkpoint " + bad, "corrupt");
-  expect_error("eval --checkpoint " + ckpt + " --batch 0", "--batch must be >= 1");
+  expect_cli_error("eval --checkpoint " + bad, "corrupt");
+  expect_cli_error("eval --checkpoint " + ckpt + " --batch 0", "--batch must be >= 1");
 }
 
 TEST(Cli, SummaryShowsFlopsAndSparsity) {
-  const CliRun r = sat("summary --model lenet5");
+  const CliRun r = run_sat("summary --model lenet5");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("dense (K 9 % 8 != 0)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("2:8 FF+BP"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("FLOP ceiling"), std::string::npos) << r.out;
-  const CliRun j = sat("summary --model mlp --json --nm 1:8");
+  const CliRun j = run_sat("summary --model mlp --json --nm 1:8");
   ASSERT_EQ(j.status, 0) << j.out;
   EXPECT_NE(j.out.find("\"step_speedup_ceiling\""), std::string::npos) << j.out;
-  expect_error("summary", "missing required flag --model");
-  expect_error("summary --model lenet5 --method fast", "unknown training method");
-  expect_error("summary --model lenet5 --nm 0:8", "need 1 <= N <= M");
+  expect_cli_error("summary", "missing required flag --model");
+  expect_cli_error("summary --model lenet5 --method fast", "unknown training method");
+  expect_cli_error("summary --model lenet5 --nm 0:8", "need 1 <= N <= M");
 }

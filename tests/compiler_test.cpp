@@ -16,6 +16,7 @@
 
 #include "compiler/lowering.hpp"
 #include "expect_error.hpp"
+#include "run_cli.hpp"
 #include "sat/bf16.hpp"
 #include "sat/compiler.hpp"
 #include "sat/error.hpp"
@@ -342,7 +343,7 @@ int64_t sgd_of(const Program& p, uint32_t w) {
   return -1;
 }
 
-TEST(Compiler, PregenerationOnceAfterTheUpdateElseBeforeEveryProduct) {
+TEST(Compiler, PregenerationOnceAfterTheUpdateElseSelectionOnEveryLoad) {
   Model model = load_model("lenet5");
   const Program on = compile(model, opts(8));
   // bdwp lenet5: conv1 and fc2 dense copies, conv2 and fc1 W_F and W_B; each after its weight's
@@ -361,13 +362,25 @@ TEST(Compiler, PregenerationOnceAfterTheUpdateElseBeforeEveryProduct) {
   o.pregeneration = false;
   const Program off = compile(m2, o);
   check_program(off);
-  // One PGEN per weight product that reads a form: 4 FF + 3 BP (conv1 needs no dX), each before
-  // its weight's update (and before the product's loads, which the token check orders).
-  EXPECT_EQ(count_op(off, OP_PGEN), 7);
+  // The sparse forms are selected on the fly from the masters by every LD_SPW (b0; b1 for W_B);
+  // PGEN remains for the dense copies of conv1 and fc2 (FF of both, BP of fc2: conv1 needs no dX)
+  // and for W_F of conv2 and fc1, whose indices the SR-STE term of SGD reads: 5, each before its
+  // weight's update (and before the product's loads, which the token check orders).
+  EXPECT_EQ(count_op(off, OP_PGEN), 5);
+  int fly_k = 0, fly_cout = 0;
   for (size_t j = 0; j < off.insns.size(); ++j) {
-    if (off.insns[j].opcode() != OP_PGEN) continue;
-    EXPECT_GT(sgd_of(off, off.insns[j][f_PGEN::w]), static_cast<int64_t>(j));
+    const Insn& in = off.insns[j];
+    if (in.opcode() == OP_LD_SPW) {
+      ASSERT_TRUE(in.flag(0)) << "LD_SPW " << j << " reads a pre-generated form";
+      (in.flag(1) ? fly_cout : fly_k) += 1;
+      EXPECT_GT(sgd_of(off, in[f_LD_SPW::val_addr]), static_cast<int64_t>(j)) << "LD_SPW " << j << " not from a master";
+    }
+    if (in.opcode() != OP_PGEN) continue;
+    EXPECT_GT(sgd_of(off, in[f_PGEN::w]), static_cast<int64_t>(j));
+    EXPECT_TRUE(in.flag(2) || !in.flag(0)) << "PGEN " << j << " of W_B with pre-generation off";
   }
+  EXPECT_GT(fly_k, 0);
+  EXPECT_GT(fly_cout, 0);
   int64_t bytes_on = 0, bytes_off = 0;
   for (const auto& l : on.layers) bytes_on += l.bytes_loaded + l.bytes_stored;
   for (const auto& l : off.layers) bytes_off += l.bytes_loaded + l.bytes_stored;
@@ -379,7 +392,7 @@ TEST(Compiler, PregenerationOnceAfterTheUpdateElseBeforeEveryProduct) {
   inf.training = false;
   EXPECT_EQ(count_op(compile(m3, inf), OP_PGEN), 0);
   inf.pregeneration = false;
-  EXPECT_EQ(count_op(compile(m3, inf), OP_PGEN), 4);
+  EXPECT_EQ(count_op(compile(m3, inf), OP_PGEN), 2);   // the dense copies of conv1 and fc2
 }
 
 TEST(Compiler, OfflineSchedulingOffSerialisesAndSingleBuffers) {
@@ -804,28 +817,11 @@ TEST(CompilerProducts, ConvolutionMatchesTheCpuLayer) {
 
 namespace {
 
-struct CliResult {
-  int status = -1;
-  std::string out;
-};
-
-CliResult sat_cli(const std::string& args) {
-  const std::string cmd = std::string(SAT_BINARY_DIR) + "/sat compile " + args + " 2>&1";
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+// `sat compile <args>`.
+test::CliRun sat_cli(const std::string& args) { return test::run_sat("compile " + args); }
 
 void expect_cli_error(const std::string& args, const std::string& needle) {
-  const CliResult r = sat_cli(args);
-  EXPECT_NE(r.status, 0) << "sat compile " << args << " succeeded:\n" << r.out;
-  EXPECT_NE(r.out.find(needle), std::string::npos) << "sat compile " << args << ":\n" << r.out;
+  test::expect_cli_error("compile " + args, needle);
 }
 
 }  // namespace
@@ -845,11 +841,11 @@ TEST(CompileCli, BadFlagsAreNamed) {
 }
 
 TEST(CompileCli, PrintsSummaryMemoryMapAndDump) {
-  const CliResult help = sat_cli("--help");
+  const test::CliRun help = sat_cli("--help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("usage: sat compile"), std::string::npos) << help.out;
 
-  const CliResult r = sat_cli("--model lenet5 --batch 16 --nm 2:8");
+  const test::CliRun r = sat_cli("--model lenet5 --batch 16 --nm 2:8");
   ASSERT_EQ(r.status, 0) << r.out;
   for (const char* s : {"layers[3]", "conv2d", "total", "MMAC", "instruction stream", "memory map",
                         "ch3", "timing estimate"}) {
@@ -857,13 +853,13 @@ TEST(CompileCli, PrintsSummaryMemoryMapAndDump) {
   }
   EXPECT_EQ(r.out.find("LD_CONV"), std::string::npos) << "the stream is printed only with --dump";
 
-  const CliResult d = sat_cli("--model mlp --batch 4 --dump --no-offline --no-pregen --no-interleave");
+  const test::CliRun d = sat_cli("--model mlp --batch 4 --dump --no-offline --no-pregen --no-interleave");
   ASSERT_EQ(d.status, 0) << d.out;
   for (const char* s : {"FINISH", "LD_SPW", "PGEN", "SGD", "V_XENT", "interleave mapping off",
                         "pre-generation off", "offline scheduling off", "regions:"}) {
     EXPECT_NE(d.out.find(s), std::string::npos) << s;
   }
-  const CliResult inf = sat_cli("--model mlp --batch 4 --inference --method srste");
+  const test::CliRun inf = sat_cli("--model mlp --batch 4 --inference --method srste");
   ASSERT_EQ(inf.status, 0) << inf.out;
   EXPECT_NE(inf.out.find("inference stream"), std::string::npos) << inf.out;
 }

@@ -863,6 +863,88 @@ TEST(HlsIsa, PregenerationEqualsHostCompression) {
   for (int i = 0; i < 30; ++i) EXPECT_EQ(d.at(da)[i], f32_to_bf16_bits(w[i]));
 }
 
+// LD_SPW b0 (selection on the fly from the FP32 master) fills the B bank exactly as PGEN followed by
+// a plain LD_SPW of the form: observed through a sparse GEMM with an identity A (C[i][j] = the
+// decompressed B[j][i], each a single exact product), stored FP32, compared bit for bit; a tile at
+// an offset (l0, g0) and the whole matrix, both axes, every n of M in {4, 8, 16}.
+TEST(HlsIsa, LoadSparseOnTheFlyEqualsPregeneratedForm) {
+  const int cout = 48, k = 64;
+  for (int m : {4, 8, 16}) {
+    for (int n = 1; n <= m; n += (m > 4 ? 3 : 1)) {
+      for (Axis axis : {Axis::K, Axis::Cout}) {
+        const bool along_cout = axis == Axis::Cout;
+        std::vector<float> w(size_t(cout) * k);
+        std::mt19937 rng(900 + m * 17 + n);
+        std::normal_distribution<float> dist;
+        for (auto& x : w) x = dist(rng);
+        for (size_t i = 0; i < w.size(); i += 7) w[i] = w[i + 1 < w.size() ? i + 1 : i];    // ties
+        for (size_t i = 5; i < w.size(); i += 13) w[i] = -w[i - 1];                       // |ties|
+        w[9] = 1e-40f;                                                                      // FTZ
+        const int lines = along_cout ? k : cout, len = along_cout ? cout : k;
+        const int line_groups = len / m;
+        const uint64_t entries = uint64_t(cout) * k / m * n;
+        Dram d;
+        const uint32_t wa = d.put_f32(0, w), va = d.alloc(1, entries), ia = d.alloc(2, (entries + 3) / 4);
+        namespace P = isa::f_PGEN;
+        namespace f = isa::f_LD_SPW;
+        const uint8_t pfl = static_cast<uint8_t>((along_cout ? 1 : 0) | 2);
+        const St pst = d.run({mk(isa::OP_PGEN, pfl, {{P::w, wa}, {P::val_addr, va}, {P::idx_addr, ia}, {P::cout, uint32_t(cout)}, {P::k, uint32_t(k)}, {P::n, uint32_t(n)}, {P::m, uint32_t(m)}})});
+        ASSERT_EQ(pst[0], isa::STATUS_OK) << hls::status_message(pst);
+        struct Tile {
+          int l0, rows, g0, groups;
+        };
+        for (const Tile t : {Tile{3, 11, 1, line_groups - 2}, Tile{0, lines, 0, line_groups}}) {
+          const int kt = t.groups * m;
+          std::vector<float> eye(size_t(kt) * kt, 0.0f);
+          for (int i = 0; i < kt; ++i) eye[size_t(i) * kt + i] = 1.0f;
+          const uint32_t aa = d.put_bf16(3, eye);
+          std::vector<uint32_t> c_addr;
+          for (bool on_the_fly : {false, true}) {
+            const uint32_t ca = d.alloc(3, 2 * size_t(kt) * t.rows);
+            c_addr.push_back(ca);
+            const uint8_t lfl = static_cast<uint8_t>(on_the_fly ? (1 | (along_cout ? 2 : 0)) : 0);
+            namespace g = isa::f_GEMM;
+            namespace o = isa::f_ST_2D;
+            const St st = d.run({
+                mk(isa::OP_LD_2D, 0, {{isa::f_LD_2D::bank, 1}, {isa::f_LD_2D::rows, uint32_t(kt)}, {isa::f_LD_2D::cols, uint32_t(kt)}, {isa::f_LD_2D::addr, aa}, {isa::f_LD_2D::row_stride, uint32_t(kt)}, {isa::f_LD_2D::col_stride, 1}}),
+                mk(isa::OP_LD_SPW, lfl,
+                   {{f::bank, 1}, {f::rows, uint32_t(t.rows)}, {f::groups, uint32_t(t.groups)}, {f::n, uint32_t(n)}, {f::m, uint32_t(m)},
+                    {f::val_addr, on_the_fly ? wa : va}, {f::idx_addr, on_the_fly ? uint32_t(k) : ia},
+                    {f::line_groups, uint32_t(line_groups)}, {f::l0, uint32_t(t.l0)}, {f::g0, uint32_t(t.g0)}},
+                   0, kGemm),
+                mk(isa::OP_GEMM, 2, {{g::a_bank, 1}, {g::b_bank, 1}, {g::c_bank, 1}, {g::mt, uint32_t(kt)}, {g::nt, uint32_t(t.rows)}, {g::kt, uint32_t(kt)}, {g::n, uint32_t(n)}, {g::m, uint32_t(m)}}, kLoad, kStore),
+                mk(isa::OP_ST_2D, 1, {{o::c_bank, 1}, {o::rows, uint32_t(kt)}, {o::cols, uint32_t(t.rows)}, {o::addr, ca}, {o::row_stride, uint32_t(t.rows)}, {o::col_stride, 1}}, kGemm, 0)});
+            ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+          }
+          const std::string what = std::to_string(n) + ":" + std::to_string(m) + " along " + axis_name(axis) +
+                                   " tile l0 " + std::to_string(t.l0);
+          const auto pre = d.raw(c_addr[0], 2 * size_t(kt) * t.rows), fly = d.raw(c_addr[1], 2 * size_t(kt) * t.rows);
+          ASSERT_EQ(pre, fly) << what;
+          // and the bank holds the form itself: B[j][i] = the master's kept value, rounded
+          int nonzero = 0;
+          for (size_t i = 0; i < pre.size(); i += 2) nonzero += (pre[i] | pre[i + 1]) != 0;
+          EXPECT_GT(nonzero, 0) << what;
+        }
+      }
+    }
+  }
+  // The master range is checked: a tile past the row length k, and past the channel.
+  Dram d;
+  const uint32_t wa = d.put_f32(0, rnd(64, 3));
+  namespace f = isa::f_LD_SPW;
+  St st = d.run({mk(isa::OP_LD_SPW, 1, {{f::bank, 0}, {f::rows, 2}, {f::groups, 3}, {f::n, 2}, {f::m, 4}, {f::val_addr, wa}, {f::idx_addr, 8}, {f::line_groups, 3}, {f::l0, 0}, {f::g0, 0}})});
+  EXPECT_EQ(st[0], isa::STATUS_BAD_FIELD);
+  EXPECT_EQ(st[5], uint32_t(f::groups));
+  st = d.run({mk(isa::OP_LD_SPW, 3, {{f::bank, 0}, {f::rows, 9}, {f::groups, 1}, {f::n, 2}, {f::m, 4}, {f::val_addr, wa}, {f::idx_addr, 8}, {f::line_groups, 2}, {f::l0, 0}, {f::g0, 0}})});
+  EXPECT_EQ(st[0], isa::STATUS_BAD_FIELD);
+  EXPECT_EQ(st[5], uint32_t(f::rows));
+  const uint32_t end = isa::make_addr(0, uint32_t(d.ch[0].size() - 8));
+  st = d.run({mk(isa::OP_LD_SPW, 1, {{f::bank, 0}, {f::rows, 1}, {f::groups, 2}, {f::n, 2}, {f::m, 4}, {f::val_addr, end}, {f::idx_addr, 8}, {f::line_groups, 2}, {f::l0, 0}, {f::g0, 0}})});
+  EXPECT_EQ(st[0], isa::STATUS_BAD_ADDRESS);
+  st = d.run({mk(isa::OP_LD_SPW, 2, {{f::bank, 0}, {f::rows, 1}, {f::groups, 1}, {f::n, 2}, {f::m, 4}, {f::val_addr, wa}, {f::idx_addr, 8}, {f::line_groups, 2}, {f::l0, 0}, {f::g0, 0}})});
+  EXPECT_EQ(st[0], isa::STATUS_BAD_FIELD);   // b1 without b0
+}
+
 // ---- Tokens and malformed streams -----------------------------------------------------------------
 
 TEST(HlsIsa, TokensOrderUnitsAndFullQueuesStall) {

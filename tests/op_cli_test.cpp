@@ -15,29 +15,15 @@
 #include "sat/bf16.hpp"
 #include "sat/nm.hpp"
 #include "sat/npy.hpp"
+#include "run_cli.hpp"
 
 namespace sat {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int rc = -1;
-  std::string out;           // stdout and stderr together
-};
-
-CliResult sat_cli(const std::string& args) {
-  const std::string cmd = std::string("'") + SAT_BINARY_DIR + "/sat' " + args + " 2>&1";
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using test::CliRun;
+using test::run_sat;
 
 fs::path dir() {
   // One directory per test: ctest runs the tests of this file in parallel processes.
@@ -124,20 +110,20 @@ TEST_P(GemmTest, MatchesReference) {
   };
   std::vector<double> ref, scale;
 
-  CliResult r = sat_cli("op gemm --mode ff --nm " + nm_text + " --a " + fx + " --b " + fw + " --out " + fc);
-  ASSERT_EQ(r.rc, 0) << r.out;
+  CliRun r = run_sat("op gemm --mode ff --nm " + nm_text + " --a " + fx + " --b " + fw + " --out " + fc);
+  ASSERT_EQ(r.status, 0) << r.out;
   ref_abt(bf16_rounded(x), prune(Axis::K), B, Cout, K, ref, scale);
   expect_close(npy_read(fc), {B, Cout}, ref, scale, "ff " + nm_text);
 
   // dX[b][k] = sum_o dY[b][o] * Wb[o][k]: an A * B^T product with B = Wb^T.
-  r = sat_cli("op gemm --mode bp --nm " + nm_text + " --a " + fdy + " --b " + fw + " --out " + fc);
-  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run_sat("op gemm --mode bp --nm " + nm_text + " --a " + fdy + " --b " + fw + " --out " + fc);
+  ASSERT_EQ(r.status, 0) << r.out;
   ref_abt(bf16_rounded(dy), transposed(prune(Axis::Cout), Cout, K), B, K, Cout, ref, scale);
   expect_close(npy_read(fc), {B, K}, ref, scale, "bp " + nm_text);
 
   // dW[o][k] = sum_b dY[b][o] * X[b][k]: dense whatever --nm says.
-  r = sat_cli("op gemm --mode wu --nm " + nm_text + " --a " + fdy + " --b " + fx + " --out " + fc);
-  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run_sat("op gemm --mode wu --nm " + nm_text + " --a " + fdy + " --b " + fx + " --out " + fc);
+  ASSERT_EQ(r.status, 0) << r.out;
   ref_abt(transposed(bf16_rounded(dy), B, Cout), transposed(bf16_rounded(x), B, K), Cout, K, B, ref,
           scale);
   expect_close(npy_read(fc), {Cout, K}, ref, scale, "wu " + nm_text);
@@ -154,8 +140,8 @@ INSTANTIATE_TEST_SUITE_P(Settings, GemmTest,
 TEST(OpCli, GemmWuNeedsNoNm) {
   const std::string fdy = write("dy.npy", {3, 8}, random_values(24, 4));
   const std::string fx = write("x.npy", {3, 5}, random_values(15, 5));
-  const CliResult r = sat_cli("op gemm --mode wu --a " + fdy + " --b " + fx + " --out " + path("c.npy"));
-  ASSERT_EQ(r.rc, 0) << r.out;
+  const CliRun r = run_sat("op gemm --mode wu --a " + fdy + " --b " + fx + " --out " + path("c.npy"));
+  ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(npy_read(path("c.npy")).shape, (Shape{8, 5}));
 }
 
@@ -163,8 +149,8 @@ TEST(OpCli, GemmPrunedAxisOnlyMustDivide) {
   // ff prunes along K only: Cout = 6 is fine at 2:8.
   const std::string fx = write("x.npy", {2, 16}, random_values(32, 6));
   const std::string fw = write("w6.npy", {6, 16}, random_values(96, 7));
-  const CliResult r = sat_cli("op gemm --mode ff --nm 2:8 --a " + fx + " --b " + fw + " --out " + path("c.npy"));
-  EXPECT_EQ(r.rc, 0) << r.out;
+  const CliRun r = run_sat("op gemm --mode ff --nm 2:8 --a " + fx + " --b " + fw + " --out " + path("c.npy"));
+  EXPECT_EQ(r.status, 0) << r.out;
 }
 
 TEST(OpCli, PruneMatchesNmPrune) {
@@ -174,16 +160,16 @@ TEST(OpCli, PruneMatchesNmPrune) {
   for (const char* nm_text : {"2:8", "1:4", "3:8", "2:4", "4:8"}) {
     const NM nm = NM::parse(nm_text);
     for (const auto& [axis_text, axis] : {std::pair{"k", Axis::K}, std::pair{"cout", Axis::Cout}}) {
-      const CliResult r = sat_cli(std::string("op prune --nm ") + nm_text + " --axis " + axis_text +
+      const CliRun r = run_sat(std::string("op prune --nm ") + nm_text + " --axis " + axis_text +
                             " --in " + fw + " --out " + path("wp.npy"));
-      ASSERT_EQ(r.rc, 0) << r.out;
+      ASSERT_EQ(r.status, 0) << r.out;
       const NpyArray got = npy_read(path("wp.npy"));
       EXPECT_EQ(got.shape, (Shape{Cout, K}));
       EXPECT_EQ(got.data, nm_prune(w.data(), Cout, K, nm, axis)) << nm_text << " along " << axis_text;
     }
   }
-  const CliResult r = sat_cli("op prune --nm dense --axis k --in " + fw + " --out " + path("wp.npy"));
-  ASSERT_EQ(r.rc, 0) << r.out;
+  const CliRun r = run_sat("op prune --nm dense --axis k --in " + fw + " --out " + path("wp.npy"));
+  ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(npy_read(path("wp.npy")).data, w);
 }
 
@@ -198,10 +184,10 @@ TEST(OpCli, LinearLayerMatchesReference) {
   npy_write((params / "weight.npy").string(), {Out, In}, w);
   npy_write((params / "bias.npy").string(), {Out}, bias);
   const std::string fx = write("lx.npy", {B, In}, x), fdy = write("ldy.npy", {B, Out}, dy);
-  const CliResult r = sat_cli("op layer --spec '{\"type\": \"linear\", \"out\": 8}' --input-shape 16"
+  const CliRun r = run_sat("op layer --spec '{\"type\": \"linear\", \"out\": 8}' --input-shape 16"
                         " --method bdwp --nm 2:8 --x " + fx + " --dy " + fdy + " --params " +
                         params.string() + " --out " + out.string());
-  ASSERT_EQ(r.rc, 0) << r.out;
+  ASSERT_EQ(r.status, 0) << r.out;
 
   const NM nm{2, 8};
   const auto wf = bf16_rounded(nm_prune(w.data(), Out, In, nm, Axis::K));
@@ -233,8 +219,8 @@ TEST(OpCli, LinearLayerMatchesReference) {
 
 TEST(OpCli, Help) {
   for (const char* args : {"op --help", "op gemm --help", "op prune --help", "op layer --help"}) {
-    const CliResult r = sat_cli(args);
-    EXPECT_EQ(r.rc, 0) << args << ": " << r.out;
+    const CliRun r = run_sat(args);
+    EXPECT_EQ(r.status, 0) << args << ": " << r.out;
     EXPECT_NE(r.out.find("usage: sat op"), std::string::npos) << args << ": " << r.out;
   }
 }
@@ -312,8 +298,8 @@ TEST(OpCli, BadInputsFailWithAMessage) {
        {"--input-shape", "16,x"}},
   };
   for (const BadCase& c : cases) {
-    const CliResult r = sat_cli(c.args);
-    EXPECT_EQ(r.rc, 1) << "sat " << c.args << "\n" << r.out;
+    const CliRun r = run_sat(c.args);
+    EXPECT_EQ(r.status, 1) << "sat " << c.args << "\n" << r.out;
     for (const std::string& s : c.expect) {
       EXPECT_NE(r.out.find(s), std::string::npos) << "sat " << c.args << "\nmissing '" << s << "' in:\n" << r.out;
     }
@@ -329,25 +315,25 @@ TEST(OpCli, LayerParamFileErrors) {
   const std::string cmd = "op layer --spec '{\"type\": \"linear\", \"out\": 8}' --input-shape 16"
                           " --method bdwp --nm 2:8 --x " + fx + " --dy " + fdy + " --params " +
                           params.string() + " --out " + path("pout");
-  CliResult r = sat_cli(cmd);
-  EXPECT_EQ(r.rc, 1) << r.out;
+  CliRun r = run_sat(cmd);
+  EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("weight.npy"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("op.weight"), std::string::npos) << r.out;
 
   npy_write((params / "weight.npy").string(), {16, 8}, random_values(128, 32));
-  r = sat_cli(cmd);
-  EXPECT_EQ(r.rc, 1) << r.out;
+  r = run_sat(cmd);
+  EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("weight.npy is [16, 8], but parameter op.weight is [8, 16]"), std::string::npos)
       << r.out;
 
   npy_write((params / "weight.npy").string(), {8, 16}, random_values(128, 32));
-  r = sat_cli(cmd);
-  EXPECT_EQ(r.rc, 1) << r.out;
+  r = run_sat(cmd);
+  EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("bias.npy"), std::string::npos) << r.out;
 
   npy_write((params / "bias.npy").string(), {8}, random_values(8, 33));
-  r = sat_cli(cmd);
-  EXPECT_EQ(r.rc, 0) << r.out;
+  r = run_sat(cmd);
+  EXPECT_EQ(r.status, 0) << r.out;
 }
 
 }  // namespace

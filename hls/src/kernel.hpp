@@ -94,6 +94,28 @@ inline float ld_f32(const uint16_t* p, uint64_t i) { return f32_from_bits(ld_u32
 inline void st_f32(uint16_t* p, uint64_t i, float f) { st_u32(p, i, f32_bits(f)); }
 inline float field_f32(const Insn& in, int field) { return f32_from_bits(in[field]); }
 
+// ---- N:M selection --------------------------------------------------------------------------------
+// Keep mask of one group v[0..m) under the shared rule (sat/nm_select.hpp), with m fixed at compile
+// time per supported M; all m bits when n >= m. Used by PGEN and by the on-the-fly LD_SPW.
+template <int kM>
+inline uint32_t nm_keep_mask_fixed(const float* v, uint32_t n) {
+  uint32_t keep;
+  nm_keep_masks<kM, 1>(v, 1, 0, kM, static_cast<int>(n), &keep);
+  return keep;
+}
+inline uint32_t nm_keep_mask(const float* v, uint32_t m, uint32_t n) {
+  if (n >= m) return m >= 32 ? ~0u : (1u << m) - 1;
+  switch (m) {
+    case 2: return nm_keep_mask_fixed<2>(v, n);
+    case 4: return nm_keep_mask_fixed<4>(v, n);
+    case 8: return nm_keep_mask_fixed<8>(v, n);
+    default: return nm_keep_mask_fixed<16>(v, n);
+  }
+}
+static_assert(arch::kSupportedM[0] == 2 && arch::kSupportedM[1] == 4 && arch::kSupportedM[2] == 8 &&
+                  arch::kSupportedM[3] == 16,
+              "nm_keep_mask dispatches on the supported M set of config.hpp");
+
 // Window geometry of LD_CONV, ST_COL2IM, V_POOL, V_POOL_BWD (fields c h w kh_kw stride_pad oh ow).
 struct ConvGeom {
   uint32_t c, h, w, kh, kw, stride, pad, oh, ow;

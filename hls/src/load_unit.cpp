@@ -123,8 +123,13 @@ LDCONV_COLS:
 // Compressed N:M lines: entry (line l, group g, slot e) of a matrix with line_groups groups per line
 // is entry number E = (l*line_groups + g)*n + e, value at val_addr + E, 4-bit index in nibble E of
 // the packed index region at idx_addr (byte E/2, low nibble first; four nibbles per halfword).
+bool ld_spw_master(Ctx& cx, const Insn& in);
+
 bool ld_spw(Ctx& cx, const Insn& in) {
   namespace f = isa::f_LD_SPW;
+  if (in.flags() & ~3u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xfc000000u);
+  if (in.flag(1) && !in.flag(0)) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << 25);   // b1 needs b0
+  if (in.flag(0)) return ld_spw_master(cx, in);
   const uint32_t rows = in[f::rows], groups = in[f::groups], n = in[f::n], m = in[f::m];
   const uint32_t line_groups = in[f::line_groups], l0 = in[f::l0], g0 = in[f::g0];
   if (in[f::bank] >= static_cast<uint32_t>(arch::kBanks)) return cx.bad_field(in, f::bank, arch::kBanks);
@@ -155,6 +160,60 @@ LDSPW_ENTRIES:
       if (nib >= m) return cx.fail(isa::STATUS_BAD_FIELD, f::idx_addr, in[f::idx_addr], static_cast<uint32_t>(e));
       dv[r * pitch + j] = val[e];
       di[r * pitch + j] = static_cast<uint8_t>(nib);
+    }
+  }
+  return true;
+}
+
+// On-the-fly selection (b0): the same bank contents as the plain LD_SPW of the pre-generated form,
+// made from the FP32 master W[cout][k] at val_addr (idx_addr holds k). Groups along K (b1 = 0, the
+// W_F lines: line l = row l, element i of group g at l*k + g*m + i) or along Cout (b1 = 1, the W_B
+// lines: line l = column l, element i of group g at (g*m + i)*k + l). Each group's m values are
+// gathered, ranked with the shared rule (nm_keep_mask) and its n kept values written as BF16 (RNE,
+// FTZ: f32_to_bf16_bits) with their in-group indices.
+bool ld_spw_master(Ctx& cx, const Insn& in) {
+  namespace f = isa::f_LD_SPW;
+  const bool along_cout = in.flag(1);
+  const uint32_t rows = in[f::rows], groups = in[f::groups], n = in[f::n], m = in[f::m];
+  const uint32_t line_groups = in[f::line_groups], l0 = in[f::l0], g0 = in[f::g0];
+  const uint64_t k = in[f::idx_addr];
+  if (in[f::bank] >= static_cast<uint32_t>(arch::kBanks)) return cx.bad_field(in, f::bank, arch::kBanks);
+  if (rows == 0 || rows > static_cast<uint32_t>(arch::kMaxTileCols)) return cx.bad_field(in, f::rows, arch::kMaxTileCols);
+  if (!arch::supported_m(static_cast<int>(m))) return cx.bad_field(in, f::m);
+  if (n == 0 || n > m) return cx.bad_field(in, f::n, m);
+  if (groups == 0 || groups * m > static_cast<uint32_t>(arch::kMaxTileK))
+    return cx.bad_field(in, f::groups, arch::kMaxTileK / m);
+  if (line_groups < groups || g0 > line_groups - groups) return cx.bad_field(in, f::line_groups, g0 + groups);
+  // The master's row length bounds the lines (along Cout) or the groups of a line (along K).
+  const uint64_t line_end = static_cast<uint64_t>(l0) + rows;
+  const uint64_t group_end = (static_cast<uint64_t>(g0) + groups) * m;
+  if (along_cout && line_end > k) return cx.bad_field(in, f::rows, static_cast<uint32_t>(k));
+  if (!along_cout && group_end > k) return cx.bad_field(in, f::groups, static_cast<uint32_t>(k / m));
+  const uint64_t last = along_cout ? (group_end - 1) * k + line_end - 1 : (line_end - 1) * k + group_end - 1;
+  const uint16_t* w = region(cx, in, f::val_addr, 2 * (last + 1));
+  if (w == nullptr) return false;
+  const uint64_t stride = along_cout ? k : 1;   // between the elements of a group
+  const uint32_t pitch = groups * n;
+  uint16_t* dv = cx.buf->b[in[f::bank]];
+  uint8_t* di = cx.buf->bidx[in[f::bank]];
+LDSPWM_ROWS:
+  for (uint32_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+LDSPWM_GROUPS:
+    for (uint32_t g = 0; g < groups; ++g) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 256
+      const uint64_t l = static_cast<uint64_t>(l0) + r, gg = static_cast<uint64_t>(g0) + g;
+      const uint64_t first = along_cout ? gg * m * k + l : l * k + gg * m;
+      float v[kMaxM];
+#pragma HLS ARRAY_PARTITION variable = v complete
+      for (uint32_t i = 0; i < m; ++i) v[i] = ld_f32(w, first + i * stride);
+      uint8_t kept[kMaxM];
+      nm_indices_of(nm_keep_mask(v, m, n), static_cast<int>(n), kept);   // ascending
+      for (uint32_t e = 0; e < n; ++e) {
+        dv[r * pitch + g * n + e] = f32_to_bf16_bits(v[kept[e]]);
+        di[r * pitch + g * n + e] = kept[e];
+      }
     }
   }
   return true;

@@ -8,30 +8,6 @@
 
 namespace sat::kernel {
 
-namespace {
-
-template <int kM>
-uint32_t select_group(const float* v, uint32_t n) {
-  uint32_t keep;
-  nm_keep_masks<kM, 1>(v, 1, 0, kM, static_cast<int>(n), &keep);
-  return keep;
-}
-
-uint32_t keep_mask(const float* v, uint32_t m, uint32_t n) {
-  if (n >= m) return m >= 32 ? ~0u : (1u << m) - 1;
-  switch (m) {
-    case 2: return select_group<2>(v, n);
-    case 4: return select_group<4>(v, n);
-    case 8: return select_group<8>(v, n);
-    default: return select_group<16>(v, n);
-  }
-}
-static_assert(arch::kSupportedM[0] == 2 && arch::kSupportedM[1] == 4 && arch::kSupportedM[2] == 8 &&
-                  arch::kSupportedM[3] == 16,
-              "keep_mask dispatches on the supported M set of config.hpp");
-
-}  // namespace
-
 bool exec_pgen(Ctx& cx, const Insn& in) {
   namespace f = isa::f_PGEN;
   if (in.opcode() != isa::OP_PGEN) return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
@@ -89,7 +65,7 @@ PGEN_GROUPS:
 #pragma HLS ARRAY_PARTITION variable = v complete
       const uint64_t first = along_cout ? g * m * k + l : l * k + g * m;
       for (uint32_t i = 0; i < m; ++i) v[i] = ld_f32(w, first + i * stride);
-      const uint32_t keep = keep_mask(v, m, n);
+      const uint32_t keep = nm_keep_mask(v, m, n);
       if (dense) {
         for (uint32_t i = 0; i < m; ++i)
           dd[first + i * stride] = ((keep >> i) & 1u) ? f32_to_bf16_bits(v[i]) : uint16_t{0};

@@ -134,37 +134,71 @@ COLSUM_COLS:
   return true;
 }
 
-bool v_relu(Ctx& cx, const Insn& in) {
+// The operands of an element-wise activation, BF16 `count` values each: x -> y (V_RELU, V_GELU:
+// fields x, y, count) or, backward, x and dy -> dx (V_RELU_BWD, V_GELU_BWD: x, dy, dx, count).
+constexpr bool act_layouts_match() {
+  namespace r = isa::f_V_RELU;
+  namespace g = isa::f_V_GELU;
+  namespace rb = isa::f_V_RELU_BWD;
+  namespace gb = isa::f_V_GELU_BWD;
+  return int{r::x} == int{g::x} && int{r::y} == int{g::y} && int{r::count} == int{g::count} &&
+         int{rb::x} == int{gb::x} && int{rb::dy} == int{gb::dy} && int{rb::dx} == int{gb::dx} &&
+         int{rb::count} == int{gb::count};
+}
+static_assert(act_layouts_match(), "V_RELU / V_GELU (or their backward) field layouts differ");
+
+struct ActArgs {
+  uint64_t count;
+  const uint16_t* x;
+  uint16_t* y;
+};
+inline bool act_args(Ctx& cx, const Insn& in, ActArgs& a) {
   namespace f = isa::f_V_RELU;
-  const uint64_t count = in[f::count];
-  const uint16_t* x = region(cx, in, f::x, count);
-  if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, count);
-  if (y == nullptr) return false;
+  a.count = in[f::count];
+  a.x = region(cx, in, f::x, a.count);
+  if (a.x == nullptr) return false;
+  a.y = region(cx, in, f::y, a.count);
+  return a.y != nullptr;
+}
+
+struct ActBwdArgs {
+  uint64_t count;
+  const uint16_t* x;
+  const uint16_t* dy;
+  uint16_t* dx;
+};
+inline bool act_bwd_args(Ctx& cx, const Insn& in, ActBwdArgs& a) {
+  namespace f = isa::f_V_RELU_BWD;
+  a.count = in[f::count];
+  a.x = region(cx, in, f::x, a.count);
+  if (a.x == nullptr) return false;
+  a.dy = region(cx, in, f::dy, a.count);
+  if (a.dy == nullptr) return false;
+  a.dx = region(cx, in, f::dx, a.count);
+  return a.dx != nullptr;
+}
+
+bool v_relu(Ctx& cx, const Insn& in) {
+  ActArgs a;
+  if (!act_args(cx, in, a)) return false;
 RELU:
-  for (uint64_t i = 0; i < count; ++i) {
+  for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    const uint16_t b = x[i];
-    y[i] = positive_bits(b) ? b : uint16_t{0};
+    const uint16_t b = a.x[i];
+    a.y[i] = positive_bits(b) ? b : uint16_t{0};
   }
   return true;
 }
 
 bool v_relu_bwd(Ctx& cx, const Insn& in) {
-  namespace f = isa::f_V_RELU_BWD;
-  const uint64_t count = in[f::count];
-  const uint16_t* x = region(cx, in, f::x, count);
-  if (x == nullptr) return false;
-  const uint16_t* dy = region(cx, in, f::dy, count);
-  if (dy == nullptr) return false;
-  uint16_t* dx = region(cx, in, f::dx, count);
-  if (dx == nullptr) return false;
+  ActBwdArgs a;
+  if (!act_bwd_args(cx, in, a)) return false;
 RELU_BWD:
-  for (uint64_t i = 0; i < count; ++i) {
+  for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    dx[i] = positive_bits(x[i]) ? dy[i] : uint16_t{0};
+    a.dx[i] = positive_bits(a.x[i]) ? a.dy[i] : uint16_t{0};
   }
   return true;
 }
@@ -189,37 +223,28 @@ inline double gelu_derivative(double x, bool tanh_form) {
 }
 
 bool v_gelu(Ctx& cx, const Insn& in) {
-  namespace f = isa::f_V_GELU;
   const bool tanh_form = in.flag(0);
-  const uint64_t count = in[f::count];
-  const uint16_t* x = region(cx, in, f::x, count);
-  if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, count);
-  if (y == nullptr) return false;
+  ActArgs a;
+  if (!act_args(cx, in, a)) return false;
 GELU:
-  for (uint64_t i = 0; i < count; ++i) {
+  for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    st_bf16(y, i, static_cast<float>(gelu_value(ld_bf16(x, i), tanh_form)));
+    st_bf16(a.y, i, static_cast<float>(gelu_value(ld_bf16(a.x, i), tanh_form)));
   }
   return true;
 }
 
 bool v_gelu_bwd(Ctx& cx, const Insn& in) {
-  namespace f = isa::f_V_GELU_BWD;
   const bool tanh_form = in.flag(0);
-  const uint64_t count = in[f::count];
-  const uint16_t* x = region(cx, in, f::x, count);
-  if (x == nullptr) return false;
-  const uint16_t* dy = region(cx, in, f::dy, count);
-  if (dy == nullptr) return false;
-  uint16_t* dx = region(cx, in, f::dx, count);
-  if (dx == nullptr) return false;
+  ActBwdArgs a;
+  if (!act_bwd_args(cx, in, a)) return false;
 GELU_BWD:
-  for (uint64_t i = 0; i < count; ++i) {
+  for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    st_bf16(dx, i, static_cast<float>(ld_bf16(dy, i) * gelu_derivative(ld_bf16(x, i), tanh_form)));
+    st_bf16(a.dx, i,
+            static_cast<float>(ld_bf16(a.dy, i) * gelu_derivative(ld_bf16(a.x, i), tanh_form)));
   }
   return true;
 }
@@ -374,6 +399,74 @@ bool check_width(Ctx& cx, const Insn& in, int field) {
   return true;
 }
 
+// Batch norm and layer norm over x [rows][width] (width: channels, features) share their operands:
+// V_BN and V_LN begin with the same fields, V_BN_BWD and V_LN_BWD have one layout (`c` is `d`).
+constexpr bool norm_layouts_match() {
+  namespace bn = isa::f_V_BN;
+  namespace ln = isa::f_V_LN;
+  namespace bnb = isa::f_V_BN_BWD;
+  namespace lnb = isa::f_V_LN_BWD;
+  return int{bn::x} == int{ln::x} && int{bn::y} == int{ln::y} && int{bn::gamma} == int{ln::gamma} &&
+         int{bn::beta} == int{ln::beta} && int{bnb::x} == int{lnb::x} &&
+         int{bnb::dy} == int{lnb::dy} && int{bnb::dx} == int{lnb::dx} &&
+         int{bnb::gamma} == int{lnb::gamma} && int{bnb::dgamma} == int{lnb::dgamma} &&
+         int{bnb::dbeta} == int{lnb::dbeta} && int{bnb::mean} == int{lnb::mean} &&
+         int{bnb::rstd} == int{lnb::rstd};
+}
+static_assert(norm_layouts_match(), "V_BN / V_LN (or their backward) field layouts differ");
+
+// FF: x, y [rows][width] BF16; gamma, beta [width] FP32.
+struct NormArgs {
+  const uint16_t* x;
+  uint16_t* y;
+  const uint16_t* gamma;
+  const uint16_t* beta;
+};
+inline bool norm_args(Ctx& cx, const Insn& in, uint64_t rows, uint32_t width, NormArgs& a) {
+  namespace f = isa::f_V_BN;
+  a.x = region(cx, in, f::x, rows * width);
+  if (a.x == nullptr) return false;
+  a.y = region(cx, in, f::y, rows * width);
+  if (a.y == nullptr) return false;
+  a.gamma = region(cx, in, f::gamma, 2ull * width);
+  if (a.gamma == nullptr) return false;
+  a.beta = region(cx, in, f::beta, 2ull * width);
+  return a.beta != nullptr;
+}
+
+// BP: x, dy, dx [rows][width] BF16; gamma, dgamma, dbeta [width] FP32; the saved mean and rstd,
+// `stats` FP32 values each (per channel for batch norm, per row for layer norm).
+struct NormBwdArgs {
+  const uint16_t* x;
+  const uint16_t* dy;
+  uint16_t* dx;
+  const uint16_t* gamma;
+  uint16_t* dgamma;
+  uint16_t* dbeta;
+  const uint16_t* mean;
+  const uint16_t* rstd;
+};
+inline bool norm_bwd_args(Ctx& cx, const Insn& in, uint64_t rows, uint32_t width, uint64_t stats,
+                          NormBwdArgs& a) {
+  namespace f = isa::f_V_BN_BWD;
+  a.x = region(cx, in, f::x, rows * width);
+  if (a.x == nullptr) return false;
+  a.dy = region(cx, in, f::dy, rows * width);
+  if (a.dy == nullptr) return false;
+  a.dx = region(cx, in, f::dx, rows * width);
+  if (a.dx == nullptr) return false;
+  a.gamma = region(cx, in, f::gamma, 2ull * width);
+  if (a.gamma == nullptr) return false;
+  a.dgamma = region(cx, in, f::dgamma, 2ull * width);
+  if (a.dgamma == nullptr) return false;
+  a.dbeta = region(cx, in, f::dbeta, 2ull * width);
+  if (a.dbeta == nullptr) return false;
+  a.mean = region(cx, in, f::mean, 2 * stats);
+  if (a.mean == nullptr) return false;
+  a.rstd = region(cx, in, f::rstd, 2 * stats);
+  return a.rstd != nullptr;
+}
+
 // BatchNorm over x [rows][c] (NHWC: rows = batch * height * width). Training (b0): batch
 // statistics (biased variance) normalise, running statistics move by `momentum` towards the batch
 // mean and unbiased variance, mean and rstd are saved; otherwise the running statistics normalise.
@@ -384,14 +477,8 @@ bool v_bn(Ctx& cx, const Insn& in) {
   const uint32_t c = in[f::c];
   if (!check_width(cx, in, f::c)) return false;
   if (rows == 0 || (training && rows < 2)) return cx.bad_field(in, f::rows, 2);
-  const uint16_t* x = region(cx, in, f::x, rows * c);
-  if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, rows * c);
-  if (y == nullptr) return false;
-  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * c);
-  if (gamma == nullptr) return false;
-  const uint16_t* beta = region(cx, in, f::beta, 2ull * c);
-  if (beta == nullptr) return false;
+  NormArgs a;
+  if (!norm_args(cx, in, rows, c, a)) return false;
   uint16_t* rmean = region(cx, in, f::run_mean, 2ull * c);
   if (rmean == nullptr) return false;
   uint16_t* rvar = region(cx, in, f::run_var, 2ull * c);
@@ -411,7 +498,7 @@ bool v_bn(Ctx& cx, const Insn& in) {
 BN_SUM:
     for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 65536
-      for (uint32_t ch = 0; ch < c; ++ch) acc[ch] += ld_bf16(x, r * c + ch);
+      for (uint32_t ch = 0; ch < c; ++ch) acc[ch] += ld_bf16(a.x, r * c + ch);
     }
     for (uint32_t ch = 0; ch < c; ++ch) {
       mean[ch] = acc[ch] / static_cast<double>(rows);
@@ -421,7 +508,7 @@ BN_SQ:
     for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 65536
       for (uint32_t ch = 0; ch < c; ++ch) {
-        const double d = ld_bf16(x, r * c + ch) - mean[ch];
+        const double d = ld_bf16(a.x, r * c + ch) - mean[ch];
         acc[ch] += d * d;
       }
     }
@@ -445,12 +532,19 @@ BN_APPLY:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
     for (uint32_t ch = 0; ch < c; ++ch) {
 #pragma HLS PIPELINE II = 1
-      const double nrm = (ld_bf16(x, r * c + ch) - mean[ch]) * acc[ch];
-      st_bf16(y, r * c + ch,
-              static_cast<float>(static_cast<double>(ld_f32(gamma, ch)) * nrm + ld_f32(beta, ch)));
+      const double nrm = (ld_bf16(a.x, r * c + ch) - mean[ch]) * acc[ch];
+      st_bf16(a.y, r * c + ch,
+              static_cast<float>(static_cast<double>(ld_f32(a.gamma, ch)) * nrm + ld_f32(a.beta, ch)));
     }
   }
   return true;
+}
+
+// Element i of x (channel ch) normalised with the saved statistics, rounded to FP32 as the CPU
+// layer keeps it.
+inline float bn_xhat(const NormBwdArgs& a, uint64_t i, uint32_t ch) {
+  return static_cast<float>((static_cast<double>(ld_bf16(a.x, i)) - ld_f32(a.mean, ch)) *
+                            static_cast<double>(ld_f32(a.rstd, ch)));
 }
 
 // BatchNorm backward with the batch statistics (mean, rstd as V_BN saved them):
@@ -462,50 +556,34 @@ bool v_bn_bwd(Ctx& cx, const Insn& in) {
   const uint32_t c = in[f::c];
   if (!check_width(cx, in, f::c)) return false;
   if (rows == 0) return cx.bad_field(in, f::rows, 1);
-  const uint16_t* x = region(cx, in, f::x, rows * c);
-  if (x == nullptr) return false;
-  const uint16_t* dy = region(cx, in, f::dy, rows * c);
-  if (dy == nullptr) return false;
-  uint16_t* dx = region(cx, in, f::dx, rows * c);
-  if (dx == nullptr) return false;
-  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * c);
-  if (gamma == nullptr) return false;
-  uint16_t* dgamma = region(cx, in, f::dgamma, 2ull * c);
-  if (dgamma == nullptr) return false;
-  uint16_t* dbeta = region(cx, in, f::dbeta, 2ull * c);
-  if (dbeta == nullptr) return false;
-  const uint16_t* mean = region(cx, in, f::mean, 2ull * c);
-  if (mean == nullptr) return false;
-  const uint16_t* rstd = region(cx, in, f::rstd, 2ull * c);
-  if (rstd == nullptr) return false;
+  NormBwdArgs a;
+  if (!norm_bwd_args(cx, in, rows, c, c, a)) return false;
   static double sum_g[kRow], sum_gx[kRow];
   for (uint32_t ch = 0; ch < c; ++ch) sum_g[ch] = sum_gx[ch] = 0;
 BNB_SUM:
   for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
     for (uint32_t ch = 0; ch < c; ++ch) {
-      const float g = ld_bf16(dy, r * c + ch);
-      const float xh = static_cast<float>((static_cast<double>(ld_bf16(x, r * c + ch)) - ld_f32(mean, ch)) *
-                                          static_cast<double>(ld_f32(rstd, ch)));
+      const float g = ld_bf16(a.dy, r * c + ch);
+      const float xh = bn_xhat(a, r * c + ch, ch);
       sum_g[ch] += g;
       sum_gx[ch] += static_cast<double>(g) * xh;
     }
   }
   const double count = static_cast<double>(rows);
   for (uint32_t ch = 0; ch < c; ++ch) {
-    st_f32(dgamma, ch, static_cast<float>(sum_gx[ch]));
-    st_f32(dbeta, ch, static_cast<float>(sum_g[ch]));
+    st_f32(a.dgamma, ch, static_cast<float>(sum_gx[ch]));
+    st_f32(a.dbeta, ch, static_cast<float>(sum_g[ch]));
   }
 BNB_APPLY:
   for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
     for (uint32_t ch = 0; ch < c; ++ch) {
 #pragma HLS PIPELINE II = 1
-      const double scale = static_cast<double>(ld_f32(gamma, ch)) * ld_f32(rstd, ch);
-      const float g = ld_bf16(dy, r * c + ch);
-      const float xh = static_cast<float>((static_cast<double>(ld_bf16(x, r * c + ch)) - ld_f32(mean, ch)) *
-                                          static_cast<double>(ld_f32(rstd, ch)));
-      st_bf16(dx, r * c + ch,
+      const double scale = static_cast<double>(ld_f32(a.gamma, ch)) * ld_f32(a.rstd, ch);
+      const float g = ld_bf16(a.dy, r * c + ch);
+      const float xh = bn_xhat(a, r * c + ch, ch);
+      st_bf16(a.dx, r * c + ch,
               static_cast<float>(scale * (g - sum_g[ch] / count - xh * (sum_gx[ch] / count))));
     }
   }
@@ -518,14 +596,8 @@ bool v_ln(Ctx& cx, const Insn& in) {
   const uint64_t rows = in[f::rows];
   const uint32_t d = in[f::d];
   if (!check_width(cx, in, f::d)) return false;
-  const uint16_t* x = region(cx, in, f::x, rows * d);
-  if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, rows * d);
-  if (y == nullptr) return false;
-  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * d);
-  if (gamma == nullptr) return false;
-  const uint16_t* beta = region(cx, in, f::beta, 2ull * d);
-  if (beta == nullptr) return false;
+  NormArgs a;
+  if (!norm_args(cx, in, rows, d, a)) return false;
   uint16_t* smean = region(cx, in, f::mean, 2 * rows);
   if (smean == nullptr) return false;
   uint16_t* srstd = region(cx, in, f::rstd, 2 * rows);
@@ -537,7 +609,7 @@ LN_ROWS:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
     double sum = 0;
     for (uint32_t i = 0; i < d; ++i) {
-      row[i] = ld_bf16(x, r * d + i);
+      row[i] = ld_bf16(a.x, r * d + i);
       sum += row[i];
     }
     const double mean = sum / static_cast<double>(d);
@@ -549,7 +621,7 @@ LN_ROWS:
     for (uint32_t i = 0; i < d; ++i) {
 #pragma HLS PIPELINE II = 1
       const float h = static_cast<float>((row[i] - mean) * rs);
-      st_bf16(y, r * d + i, ld_f32(gamma, i) * h + ld_f32(beta, i));
+      st_bf16(a.y, r * d + i, ld_f32(a.gamma, i) * h + ld_f32(a.beta, i));
     }
   }
   return true;
@@ -562,49 +634,35 @@ bool v_ln_bwd(Ctx& cx, const Insn& in) {
   const uint64_t rows = in[f::rows];
   const uint32_t d = in[f::d];
   if (!check_width(cx, in, f::d)) return false;
-  const uint16_t* x = region(cx, in, f::x, rows * d);
-  if (x == nullptr) return false;
-  const uint16_t* dy = region(cx, in, f::dy, rows * d);
-  if (dy == nullptr) return false;
-  uint16_t* dx = region(cx, in, f::dx, rows * d);
-  if (dx == nullptr) return false;
-  const uint16_t* gamma = region(cx, in, f::gamma, 2ull * d);
-  if (gamma == nullptr) return false;
-  uint16_t* dgamma = region(cx, in, f::dgamma, 2ull * d);
-  if (dgamma == nullptr) return false;
-  uint16_t* dbeta = region(cx, in, f::dbeta, 2ull * d);
-  if (dbeta == nullptr) return false;
-  const uint16_t* mean = region(cx, in, f::mean, 2 * rows);
-  if (mean == nullptr) return false;
-  const uint16_t* rstd = region(cx, in, f::rstd, 2 * rows);
-  if (rstd == nullptr) return false;
+  NormBwdArgs a;
+  if (!norm_bwd_args(cx, in, rows, d, rows, a)) return false;
   static double dg[kRow], db[kRow];
   static float h[kRow];
   for (uint32_t i = 0; i < d; ++i) dg[i] = db[i] = 0;
 LNB_ROWS:
   for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    const double mu = ld_f32(mean, r), rs = ld_f32(rstd, r);
+    const double mu = ld_f32(a.mean, r), rs = ld_f32(a.rstd, r);
     double sum_g = 0, sum_gh = 0;
     for (uint32_t i = 0; i < d; ++i) {
-      h[i] = static_cast<float>((ld_bf16(x, r * d + i) - mu) * rs);
-      const float g = ld_bf16(dy, r * d + i);
+      h[i] = static_cast<float>((ld_bf16(a.x, r * d + i) - mu) * rs);
+      const float g = ld_bf16(a.dy, r * d + i);
       dg[i] += static_cast<double>(g) * h[i];
       db[i] += g;
-      const double gi = static_cast<double>(g) * ld_f32(gamma, i);
+      const double gi = static_cast<double>(g) * ld_f32(a.gamma, i);
       sum_g += gi;
       sum_gh += gi * h[i];
     }
     const double mean_g = sum_g / static_cast<double>(d), mean_gh = sum_gh / static_cast<double>(d);
     for (uint32_t i = 0; i < d; ++i) {
 #pragma HLS PIPELINE II = 1
-      const double gi = static_cast<double>(ld_bf16(dy, r * d + i)) * ld_f32(gamma, i);
-      st_bf16(dx, r * d + i, static_cast<float>(rs * (gi - mean_g - h[i] * mean_gh)));
+      const double gi = static_cast<double>(ld_bf16(a.dy, r * d + i)) * ld_f32(a.gamma, i);
+      st_bf16(a.dx, r * d + i, static_cast<float>(rs * (gi - mean_g - h[i] * mean_gh)));
     }
   }
   for (uint32_t i = 0; i < d; ++i) {
-    st_f32(dgamma, i, static_cast<float>(dg[i]));
-    st_f32(dbeta, i, static_cast<float>(db[i]));
+    st_f32(a.dgamma, i, static_cast<float>(dg[i]));
+    st_f32(a.dbeta, i, static_cast<float>(db[i]));
   }
   return true;
 }

@@ -41,6 +41,10 @@ double pattern_efficiency(const Insn& in) {
     }
     case OP_ST_COL2IM:
       return efficiency(in[f_ST_COL2IM::c], 4);
+    case OP_LD_SPW:   // on the fly (b0): FP32 master runs of a line's groups (K) or of the lines (Cout)
+      if (!in.flag(0)) return 1.0;
+      return in.flag(1) ? efficiency(in[f_LD_SPW::rows], 4)
+                        : efficiency(static_cast<double>(in[f_LD_SPW::groups]) * in[f_LD_SPW::m], 4);
     default:
       return 1.0;
   }

@@ -55,7 +55,7 @@ class AttentionLowering final : public LayerLowering {
     for (int i = kQ; i <= kV; ++i) {
       const char* what = i == kQ ? ".q" : i == kK ? ".k" : ".v";
       qkv_[i] = lw.alloc(layer.name + what, RegionKind::activation, {b, t_, d_});
-      lw.ff_product(w_[i], Operand::rows(x, d_, 1), p, with_bias(lw, i, qkv_[i]));
+      lw.ff_product(w_[i], Operand::rows(x, d_, 1), p, bias_output(lw, qkv_[i], bias_[i], d_));
     }
 
     // Scores, softmax, A V per chunk, pipelined.
@@ -83,17 +83,14 @@ class AttentionLowering final : public LayerLowering {
     }
 
     const TensorRef y = lw.alloc(layer.name + ".out", RegionKind::activation, {b, t_, d_});
-    lw.ff_product(w_[kO], Operand::rows(o_, d_, 1), p, with_bias(lw, kO, y));
+    lw.ff_product(w_[kO], Operand::rows(o_, d_, 1), p, bias_output(lw, y, bias_[kO], d_));
     return y;
   }
 
   TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) override {
     if (!x_.valid()) lw.fail("backward lowered before forward");
     const int64_t b = lw.batch(), p = b * t_;
-    if (dy.dtype != DType::bf16 || dy.numel() != p * d_) {
-      lw.fail("expected a BF16 [batch, tokens, features] output gradient of " +
-              std::to_string(p * d_) + " elements, got " + std::to_string(dy.numel()));
-    }
+    check_dy(lw, dy, p * d_, "[batch, tokens, features] ");
 
     // Output projection: dO first (the attention core waits for it), then its gradients.
     const TensorRef d_o = lw.alloc(layer.name + ".d_attn", RegionKind::gradient, {b, t_, d_});
@@ -157,11 +154,7 @@ class AttentionLowering final : public LayerLowering {
     }
     if (!need_dx) return {};
     const TensorRef dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, x_.shape);
-    lw.emit_vec(Lowering::insn(isa::OP_V_CONVERT, 0,
-                               {{isa::f_V_CONVERT::x, lw.addr(acc)},
-                                {isa::f_V_CONVERT::y, lw.addr(dx)},
-                                {isa::f_V_CONVERT::count, lw.u32(acc.numel(), "count")}}),
-                {acc}, {dx});
+    convert_to_bf16(lw, acc, dx);
     return dx;
   }
 
@@ -205,12 +198,6 @@ class AttentionLowering final : public LayerLowering {
       }
     }
     scale_ = 1.0f / std::sqrt(static_cast<float>(dh_));
-  }
-
-  Output with_bias(Lowering& lw, int i, const TensorRef& y) const {
-    Output o = Output::rows(y, d_, 1);
-    if (bias_[i]) o.bias_region = lw.region_of_param(bias_[i]);
-    return o;
   }
 
   // Splits the batch into at most kChunks chunks, each with two [samples][H][T][T] BF16 regions.

@@ -2,6 +2,9 @@
 // Helpers shared by the layer lowerings of this folder.
 #include <nlohmann/json.hpp>
 
+#include <string>
+#include <vector>
+
 #include "compiler/lowering.hpp"
 
 namespace sat::compiler {
@@ -13,6 +16,22 @@ inline int64_t attr_int(Lowering& lw, const Layer& layer, const char* key) {
     lw.fail(std::string("layer settings lack the integer \"") + key + "\"");
   }
   return a[key].get<int64_t>();
+}
+
+// The parameter of `layer` whose name ends in `suffix`; throws naming the layer when absent.
+inline Param* need_param(Lowering& lw, Layer& layer, const char* suffix) {
+  Param* p = lw.param(layer, suffix);
+  if (!p) lw.fail(std::string("has no parameter '") + suffix + "'");
+  return p;
+}
+
+// Throws unless dy is a BF16 output gradient of `count` elements; `layout` (e.g. "[batch, features]
+// ") names its shape in the message.
+inline void check_dy(Lowering& lw, const TensorRef& dy, int64_t count, const char* layout = "") {
+  if (dy.dtype != DType::bf16 || dy.numel() != count) {
+    lw.fail(std::string("expected a BF16 ") + layout + "output gradient of " + std::to_string(count) +
+            " elements, got " + std::to_string(dy.numel()));
+  }
 }
 
 // Window geometry of a convolution or pooling layer from its [C, H, W] input and output shapes.
@@ -58,6 +77,33 @@ inline void bias_grad(Lowering& lw, const Param* bias, const TensorRef& dy, int6
                               {isa::f_V_COLSUM::rows, lw.u32(rows, "rows")},
                               {isa::f_V_COLSUM::cols, lw.u32(cols, "cols")}}),
               add ? std::vector<TensorRef>{dy, g} : std::vector<TensorRef>{dy}, {g});
+}
+
+// Rows of y (row stride `row_stride`, column stride `col_stride`) as the output of a weight product,
+// with the FP32 `bias` added by the store when there is one.
+inline Output bias_output(Lowering& lw, const TensorRef& y, const Param* bias, int64_t row_stride,
+                          int64_t col_stride = 1) {
+  Output o = Output::rows(y, row_stride, col_stride);
+  if (bias) o.bias_region = lw.region_of_param(bias);
+  return o;
+}
+
+// Zeroes the FP32 tensor t (an accumulator a product then adds into).
+inline void zero_f32(Lowering& lw, const TensorRef& t) {
+  lw.emit_vec(Lowering::insn(isa::OP_V_FILL, 1,
+                             {{isa::f_V_FILL::y, lw.addr(t)},
+                              {isa::f_V_FILL::count, lw.u32(t.numel(), "count")},
+                              {isa::f_V_FILL::value, Lowering::f32(0.0f)}}),
+              {}, {t});
+}
+
+// Rounds the FP32 accumulator `acc` into the BF16 tensor y of as many elements.
+inline void convert_to_bf16(Lowering& lw, const TensorRef& acc, const TensorRef& y) {
+  lw.emit_vec(Lowering::insn(isa::OP_V_CONVERT, 0,
+                             {{isa::f_V_CONVERT::x, lw.addr(acc)},
+                              {isa::f_V_CONVERT::y, lw.addr(y)},
+                              {isa::f_V_CONVERT::count, lw.u32(y.numel(), "count")}}),
+              {acc}, {y});
 }
 
 }  // namespace sat::compiler

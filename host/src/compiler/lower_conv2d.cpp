@@ -30,9 +30,7 @@ class Conv2dLowering final : public LayerLowering {
     x_ = x;
     const TensorRef y = lw.alloc(layer.name + ".out", RegionKind::activation,
                                  dram_shape(lw.batch(), layer.out_shape));
-    Output o = Output::rows(y, cout_);
-    if (bias_) o.bias_region = lw.region_of_param(bias_);
-    lw.ff_product(sw_, Operand::conv_rows(x, g_), p_, o);
+    lw.ff_product(sw_, Operand::conv_rows(x, g_), p_, bias_output(lw, y, bias_, cout_));
     return y;
   }
 
@@ -48,17 +46,9 @@ class Conv2dLowering final : public LayerLowering {
       return dx;
     }
     const TensorRef acc = lw.alloc(layer.name + ".dx_f32", RegionKind::gradient, xs, DType::f32);
-    lw.emit_vec(Lowering::insn(isa::OP_V_FILL, 1,
-                               {{isa::f_V_FILL::y, lw.addr(acc)},
-                                {isa::f_V_FILL::count, lw.u32(acc.numel(), "count")},
-                                {isa::f_V_FILL::value, Lowering::f32(0.0f)}}),
-                {}, {acc});
+    zero_f32(lw, acc);
     lw.bp_product(sw_, Operand::rows(dy, cout_), p_, Output::col2im(acc, g_));
-    lw.emit_vec(Lowering::insn(isa::OP_V_CONVERT, 0,
-                               {{isa::f_V_CONVERT::x, lw.addr(acc)},
-                                {isa::f_V_CONVERT::y, lw.addr(dx)},
-                                {isa::f_V_CONVERT::count, lw.u32(dx.numel(), "count")}}),
-                {acc}, {dx});
+    convert_to_bf16(lw, acc, dx);
     return dx;
   }
 

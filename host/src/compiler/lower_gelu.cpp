@@ -33,10 +33,7 @@ class GeluLowering final : public LayerLowering {
   TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) override {
     if (!x_.valid()) lw.fail("backward lowered before forward");
     if (!need_dx) return {};
-    if (dy.dtype != DType::bf16 || dy.numel() != x_.numel()) {
-      lw.fail("expected a BF16 output gradient of " + std::to_string(x_.numel()) +
-              " elements, got " + std::to_string(dy.numel()));
-    }
+    check_dy(lw, dy, x_.numel());
     const TensorRef dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, x_.shape);
     lw.emit_vec(Lowering::insn(isa::OP_V_GELU_BWD, tanh_ ? 1 : 0,
                                {{isa::f_V_GELU_BWD::x, lw.addr(x_)},

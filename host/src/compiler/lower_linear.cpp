@@ -22,9 +22,7 @@ class LinearLowering final : public LayerLowering {
     x_ = x;
     const TensorRef y = lw.alloc(layer.name + ".out", RegionKind::activation,
                                  dram_shape(lw.batch(), layer.out_shape));
-    Output o = Output::rows(y, out_);
-    if (bias_) o.bias_region = lw.region_of_param(bias_);
-    lw.ff_product(sw_, Operand::rows(x, in_), rows_, o);
+    lw.ff_product(sw_, Operand::rows(x, in_), rows_, bias_output(lw, y, bias_, out_));
     return y;
   }
 

@@ -20,12 +20,6 @@ namespace sat::compiler {
 
 namespace {
 
-Param* need_param(Lowering& lw, Layer& layer, const char* suffix) {
-  Param* p = lw.param(layer, suffix);
-  if (!p) lw.fail(std::string("has no parameter '") + suffix + "'");
-  return p;
-}
-
 class PatchEmbedLowering final : public LayerLowering {
  public:
   TensorRef forward(Lowering& lw, Layer& layer, const TensorRef& x) override {
@@ -77,9 +71,7 @@ class PatchEmbedLowering final : public LayerLowering {
     x_ = x;
     const int64_t p = b * t_;
     const TensorRef proj = lw.alloc(layer.name + ".proj", RegionKind::activation, {b, t_, dim_});
-    Output o = Output::rows(proj, dim_);
-    o.bias_region = lw.region_of_param(bias_);
-    lw.ff_product(w_, Operand::conv_rows(x, geom_), p, o);
+    lw.ff_product(w_, Operand::conv_rows(x, geom_), p, bias_output(lw, proj, bias_, dim_));
 
     const TensorRef y = lw.alloc(layer.name + ".out", RegionKind::activation, {b, t_, dim_});
     const TensorRef pos = lw.param_ref(pos_);
@@ -96,10 +88,7 @@ class PatchEmbedLowering final : public LayerLowering {
   TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) override {
     if (!x_.valid()) lw.fail("backward lowered before forward");
     const int64_t b = lw.batch(), p = b * t_;
-    if (dy.dtype != DType::bf16 || dy.numel() != p * dim_) {
-      lw.fail("expected a BF16 [batch, tokens, dim] output gradient of " +
-              std::to_string(p * dim_) + " elements, got " + std::to_string(dy.numel()));
-    }
+    check_dy(lw, dy, p * dim_, "[batch, tokens, dim] ");
     // Bias and position-embedding gradients: column sums of dY.
     bias_grad(lw, bias_, dy, p, dim_);
     bias_grad(lw, pos_, dy, b, t_ * dim_);
@@ -114,18 +103,10 @@ class PatchEmbedLowering final : public LayerLowering {
       return dx;
     }
     const TensorRef acc = lw.alloc(layer.name + ".dx_acc", RegionKind::gradient, img, DType::f32);
-    lw.emit_vec(Lowering::insn(isa::OP_V_FILL, 1,
-                               {{isa::f_V_FILL::y, lw.addr(acc)},
-                                {isa::f_V_FILL::count, lw.u32(acc.numel(), "count")},
-                                {isa::f_V_FILL::value, Lowering::f32(0.0f)}}),
-                {}, {acc});
+    zero_f32(lw, acc);
     lw.bp_product(w_, Operand::rows(dy, dim_), p, Output::col2im(acc, geom_));
     const TensorRef dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, img);
-    lw.emit_vec(Lowering::insn(isa::OP_V_CONVERT, 0,
-                               {{isa::f_V_CONVERT::x, lw.addr(acc)},
-                                {isa::f_V_CONVERT::y, lw.addr(dx)},
-                                {isa::f_V_CONVERT::count, lw.u32(acc.numel(), "count")}}),
-                {acc}, {dx});
+    convert_to_bf16(lw, acc, dx);
     return dx;
   }
 

@@ -51,10 +51,7 @@ class TokenMeanLowering final : public LayerLowering {
     if (!x_.valid()) lw.fail("backward lowered before forward");
     if (!need_dx) return {};
     const int64_t b = lw.batch();
-    if (dy.dtype != DType::bf16 || dy.numel() != b * d_) {
-      lw.fail("expected a BF16 [batch, features] output gradient of " + std::to_string(b * d_) +
-              " elements, got " + std::to_string(dy.numel()));
-    }
+    check_dy(lw, dy, b * d_, "[batch, features] ");
     const TensorRef dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, x_.shape);
     // The average's backward does not read x (the field is set for the format's sake).
     lw.emit_vec(Lowering::insn(isa::OP_V_POOL_BWD, 1,

@@ -9,6 +9,7 @@
 #include <limits>
 #include <set>
 
+#include "compiler/lower_common.hpp"
 #include "sat/bf16.hpp"
 #include "sat/error.hpp"
 
@@ -53,46 +54,49 @@ TensorRef TensorRef::slice(int64_t elems, Shape sub_shape) const {
   return r;
 }
 
-Operand Operand::rows(const TensorRef& t, int64_t row_stride, int64_t col_stride) {
-  Operand o;
-  o.kind = Kind::strided;
+namespace {
+
+// An Operand or Output of t read or written through strides.
+template <typename T>
+T strided_access(const TensorRef& t, int64_t row_stride, int64_t col_stride) {
+  T o;
+  o.kind = T::Kind::strided;
   o.t = t;
   o.row_stride = row_stride;
   o.col_stride = col_stride;
   return o;
+}
+
+// An Operand or Output of the NHWC tensor t through the window geometry g (im2col and its kin).
+template <typename T>
+T window_access(typename T::Kind kind, const TensorRef& t, const ConvGeom& g) {
+  T o;
+  o.kind = kind;
+  o.t = t;
+  o.geom = g;
+  return o;
+}
+
+}  // namespace
+
+Operand Operand::rows(const TensorRef& t, int64_t row_stride, int64_t col_stride) {
+  return strided_access<Operand>(t, row_stride, col_stride);
 }
 
 Operand Operand::conv_rows(const TensorRef& t, const ConvGeom& g) {
-  Operand o;
-  o.kind = Kind::conv;
-  o.t = t;
-  o.geom = g;
-  return o;
+  return window_access<Operand>(Kind::conv, t, g);
 }
 
 Operand Operand::conv_cols(const TensorRef& t, const ConvGeom& g) {
-  Operand o;
-  o.kind = Kind::conv_t;
-  o.t = t;
-  o.geom = g;
-  return o;
+  return window_access<Operand>(Kind::conv_t, t, g);
 }
 
 Output Output::rows(const TensorRef& t, int64_t row_stride, int64_t col_stride) {
-  Output o;
-  o.kind = Kind::strided;
-  o.t = t;
-  o.row_stride = row_stride;
-  o.col_stride = col_stride;
-  return o;
+  return strided_access<Output>(t, row_stride, col_stride);
 }
 
 Output Output::col2im(const TensorRef& t, const ConvGeom& g) {
-  Output o;
-  o.kind = Kind::col2im;
-  o.t = t;
-  o.geom = g;
-  return o;
+  return window_access<Output>(Kind::col2im, t, g);
 }
 
 Shape dram_shape(int64_t batch, const Shape& per_sample) {
@@ -317,20 +321,10 @@ Param* Lowering::param(Layer& layer, const std::string& suffix) const {
   return nullptr;
 }
 
-TensorRef Lowering::param_ref(const Param* p) const {
-  TensorRef t;
-  t.region = region_of_param(p);
-  t.dtype = DType::f32;
-  t.shape = p->shape;
-  return t;
-}
+TensorRef Lowering::param_ref(const Param* p) const { return region_ref(region_of_param(p), p->shape); }
 
 TensorRef Lowering::grad_ref(const Param* p) const {
-  TensorRef t;
-  t.region = grad_region_of_param(p);
-  t.dtype = DType::f32;
-  t.shape = p->shape;
-  return t;
+  return region_ref(grad_region_of_param(p), p->shape);
 }
 
 bool Lowering::region_written(int region) const {
@@ -547,7 +541,7 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
   // when one operand tile can stay resident (K in one tile).
   const double a_bytes = static_cast<double>(m) * static_cast<double>(k) * 2;
   const double b_bytes = static_cast<double>(n) * static_cast<double>(k) * 2 *
-                         (sparse ? (nm_n * 1.25 / nm_m) : 1.0);
+                         (sparse ? (b.master_region >= 0 ? 2.0 : nm_n * 1.25 / nm_m) : 1.0);
   bool m_outer = true;
   if (n_k == 1) {
     const double cost_m_outer = a_bytes + (n_n > 1 ? n_m * b_bytes : b_bytes);
@@ -601,6 +595,25 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
       }
       case Operand::Kind::sparse: {
         const int64_t groups = cols / op.nm.m;
+        if (op.master_region >= 0) {
+          // On the fly: reads the FP32 master of every weight of the tile's groups.
+          const Region& mr = prog_.map.regions.at(static_cast<size_t>(op.master_region));
+          const uint8_t flags = static_cast<uint8_t>(1 | (op.along_cout ? 2 : 0));
+          const Insn in = insn(OP_LD_SPW, flags,
+                               {{f_LD_SPW::bank, static_cast<uint32_t>(bank)},
+                                {f_LD_SPW::rows, u32(rows, "rows")},
+                                {f_LD_SPW::groups, u32(groups, "groups")},
+                                {f_LD_SPW::n, static_cast<uint32_t>(op.nm.n)},
+                                {f_LD_SPW::m, static_cast<uint32_t>(op.nm.m)},
+                                {f_LD_SPW::val_addr, mr.addr()},
+                                {f_LD_SPW::idx_addr, u32(op.master_k, "k")},
+                                {f_LD_SPW::line_groups, u32(op.line_groups, "line_groups")},
+                                {f_LD_SPW::l0, u32(r0, "l0")},
+                                {f_LD_SPW::g0, u32(k0 / op.nm.m, "g0")}});
+          t.loaded = rows * groups * op.nm.m * 4;
+          emit_raw(in, {op.master_region}, {res}, t);
+          break;
+        }
         const Region& vr = prog_.map.regions.at(static_cast<size_t>(op.val_region));
         const Region& ir = prog_.map.regions.at(static_cast<size_t>(op.idx_region));
         const Insn in = insn(OP_LD_SPW, 0,
@@ -814,7 +827,9 @@ std::vector<Lowering::WeightForm> Lowering::forms_of(const SparseWeight* w) cons
 void Lowering::ff_product(SparseWeight* w, const Operand& a, int64_t p, const Output& y) {
   const WeightBinding& b = binding(w);
   const bool sparse = w->ff_sparse(opt_.method);
-  if (!opt_.pregeneration) pgen(w, sparse ? WeightForm::fwd : WeightForm::dense_copy);
+  // Pre-generation off: the sparse form is selected on the fly from the master at every tile
+  // load; a dense copy is still generated (by PGEN) right before the product.
+  if (!opt_.pregeneration && !sparse) pgen(w, WeightForm::dense_copy);
   Operand wop;
   if (sparse) {
     wop.kind = Operand::Kind::sparse;
@@ -822,6 +837,10 @@ void Lowering::ff_product(SparseWeight* w, const Operand& a, int64_t p, const Ou
     wop.idx_region = b.fwd_index;
     wop.nm = w->nm;
     wop.line_groups = w->k / w->nm.m;
+    if (!opt_.pregeneration) {
+      wop.master_region = region_of_param(w->weight);
+      wop.master_k = w->k;
+    }
   } else {
     TensorRef d;
     d.region = b.dense;
@@ -835,10 +854,8 @@ void Lowering::bp_product(SparseWeight* w, const Operand& a, int64_t p, const Ou
   if (!opt_.training) fail("internal: BP product in an inference stream");
   const WeightBinding& b = binding(w);
   const bool sparse = w->bp_sparse(opt_.method);
-  if (!opt_.pregeneration) {
-    pgen(w, sparse ? WeightForm::bwd
-                   : (w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense
-                                                : WeightForm::dense_copy));
+  if (!opt_.pregeneration && !sparse) {
+    pgen(w, w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense : WeightForm::dense_copy);
   }
   Operand wop;
   if (sparse) {
@@ -847,6 +864,11 @@ void Lowering::bp_product(SparseWeight* w, const Operand& a, int64_t p, const Ou
     wop.idx_region = b.bwd_index;
     wop.nm = w->nm;
     wop.line_groups = w->cout / w->nm.m;
+    if (!opt_.pregeneration) {   // on the fly from the master, as in ff_product
+      wop.master_region = region_of_param(w->weight);
+      wop.master_k = w->k;
+      wop.along_cout = true;
+    }
   } else {
     // W^T lines: element (kk, o) of the [K][Cout] operand is W[o][kk].
     TensorRef d;
@@ -947,20 +969,14 @@ void Lowering::update_param(Param* p) {
     I.scopes.push_back({p->name, "param", "update"});
     I.open_segment = -1;
   }
-  TensorRef hyper;
-  hyper.region = prog_.hyper;
-  hyper.dtype = DType::f32;
-  hyper.shape = {4};
+  const TensorRef hyper = region_ref(prog_.hyper, {4});
   const TensorRef w = param_ref(p), g = grad_ref(p);
   TensorRef v = w;
   v.region = pb.momentum;
   if (!region_written(g.region)) {
     // No instruction produced this gradient (the parameter does not reach the loss): zero it so
     // that the update sees the CPU reference's zero gradient.
-    emit_vec(insn(OP_V_FILL, 1,
-                  {{f_V_FILL::y, addr(g)}, {f_V_FILL::count, u32(g.numel(), "count")},
-                   {f_V_FILL::value, f32(0.0f)}}),
-             {}, {g});
+    zero_f32(*this, g);
   }
   uint8_t flags = p->decay ? 1 : 0;
   uint32_t idx = 0, n = 0, m = 0, k = 0;
@@ -1048,6 +1064,18 @@ void Lowering::lower_model() {
 
   if (opt_.training) {
     backward_sequence(model_.layers, dlogits, false);
+    // Pre-generation off: the SR-STE term of SGD reads W_F's indices (the mask FF used), which no
+    // PGEN has written this step; generate W_F from the not yet updated masters first.
+    if (!opt_.pregeneration) {
+      for (const WeightBinding& wb : prog_.weights) {
+        SparseWeight* w = wb.weight;
+        if (!w->ff_sparse(opt_.method) || wb.fwd_values < 0) continue;
+        Layer* owner = I.owner.count(w->weight) ? I.owner[w->weight] : nullptr;
+        if (owner) begin_layer(*owner, "pregen");
+        pgen(w, WeightForm::fwd);
+        if (owner) end_layer();
+      }
+    }
     // The update of every trainable parameter, then pre-generation of every form the next step
     // reads. (Placing a layer's update right after its backward would let the update unit work
     // during BP; the timing estimate puts the gain at about 1.4%, docs/dataflow.md.)

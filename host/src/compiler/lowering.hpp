@@ -59,6 +59,11 @@ struct Operand {
   int val_region = -1, idx_region = -1;
   NM nm{1, 1};
   int64_t line_groups = 0;            // groups per line in DRAM (K / m)
+  // sparse, selected on the fly (LD_SPW b0) from the FP32 master [cout][k] instead of the
+  // pre-generated values/indices: the master's region, its row length, and the group axis
+  int master_region = -1;
+  int64_t master_k = 0;
+  bool along_cout = false;            // W_B lines (groups along Cout), else W_F (along K)
 
   static Operand rows(const TensorRef& t, int64_t row_stride, int64_t col_stride = 1);
   static Operand conv_rows(const TensorRef& t, const ConvGeom& g);
