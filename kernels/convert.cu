@@ -20,7 +20,7 @@ __global__ void fm_to_rm_bf16_kernel(const float* in, int64_t feat, int64_t cols
   __syncthreads();
   for (int r = threadIdx.y; r < kTile; r += blockDim.y) {
     const int64_t c = c0 + r, f = f0 + threadIdx.x;
-    if (c < cols && f < ld_out) out[c * ld_out + f] = f32_to_bf16_bits_dev(t[threadIdx.x][r]);
+    if (c < cols && f < ld_out) out[c * ld_out + f] = sat::f32_to_bf16_bits(t[threadIdx.x][r]);
   }
 }
 
@@ -43,12 +43,12 @@ __global__ void rm_to_rm_bf16_kernel(const float* in, int64_t rows, int64_t cols
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= rows * ld_out) return;
   const int64_t r = i / ld_out, c = i % ld_out;
-  out[i] = c < cols ? f32_to_bf16_bits_dev(in[r * cols + c]) : uint16_t{0};
+  out[i] = c < cols ? sat::f32_to_bf16_bits(in[r * cols + c]) : uint16_t{0};
 }
 
 __global__ void bf16_to_f32_kernel(const uint16_t* in, float* out, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = bf16_bits_to_f32_dev(in[i]);
+  if (i < n) out[i] = sat::bf16_bits_to_f32(in[i]);
 }
 
 }  // namespace

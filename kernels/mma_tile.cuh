@@ -83,7 +83,7 @@ __device__ __forceinline__ void store_acc(const float (&acc)[kMT][kNTl][4], OutT
         const int64_t p = col0 + col_base + j * 8 + (lane & 3) * 2 + (q & 1);
         if (l < lines && p < cols) {
           if constexpr (sizeof(OutT) == 2) {
-            out[p * ld_out + l] = f32_to_bf16_bits_dev(acc[i][j][q]);
+            out[p * ld_out + l] = sat::f32_to_bf16_bits(acc[i][j][q]);
           } else {
             out[p * ld_out + l] = acc[i][j][q];
           }

@@ -85,7 +85,7 @@ __device__ __forceinline__ uint32_t valid_groups(int first, int limit) {
   return bits;
 }
 
-// Two FP32 -> BF16 conversions (low half = lo), bit-identical to f32_to_bf16_bits_dev: the hardware's
+// Two FP32 -> BF16 conversions (low half = lo), bit-identical to sat::f32_to_bf16_bits: the hardware's
 // packed round-to-nearest-even conversion, which agrees with it for every input except subnormals
 // (flushed to signed zero here) and NaNs (payload kept here); a pair holding one of those takes the
 // scalar path.
@@ -93,7 +93,7 @@ __device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
   const uint32_t al = __float_as_uint(lo) & 0x7fffffffu, ah = __float_as_uint(hi) & 0x7fffffffu;
   const bool special = al - 1u < 0x007fffffu || al > 0x7f800000u || ah - 1u < 0x007fffffu || ah > 0x7f800000u;
   if (special) {
-    return static_cast<uint32_t>(f32_to_bf16_bits_dev(lo)) | (static_cast<uint32_t>(f32_to_bf16_bits_dev(hi)) << 16);
+    return static_cast<uint32_t>(sat::f32_to_bf16_bits(lo)) | (static_cast<uint32_t>(sat::f32_to_bf16_bits(hi)) << 16);
   }
   const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);   // .x = lo in the low half
   return *reinterpret_cast<const uint32_t*>(&h);
@@ -343,7 +343,7 @@ __global__ void __launch_bounds__(kThreads) pregen_kernel(PregenArgs a) {
 // Dense only (no selection): W -> BF16.
 __global__ void dense_copy_kernel(const float* w, uint16_t* out, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = f32_to_bf16_bits_dev(w[i]);
+  if (i < n) out[i] = sat::f32_to_bf16_bits(w[i]);
 }
 
 FormArgs form_args(const DevNM* d) {

@@ -18,10 +18,8 @@ inline constexpr int kLanes = arch::kPeLanes;
 inline constexpr int kMaxM = arch::kSupportedM[arch::kNumSupportedM - 1];
 
 // ---- Status record ----------------------------------------------------------------------------
-// status words (isa::kStatusWords): [0] code, [1] offending instruction index, [2] instructions
-// executed, [3] non-finite values the update unit produced, [4] offending opcode (0xff: none),
-// [5] offending field (word number, 0: the header or none), [6] value, [7] code-specific detail.
-// docs/isa.md lists what [6] and [7] hold for each code.
+// The status words are laid out in isa.hpp (isa::kStatusWords); docs/isa.md lists what [6] and
+// [7] hold for each code.
 inline constexpr uint32_t kNoOpcode = 0xff;
 
 struct Error {

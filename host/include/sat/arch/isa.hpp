@@ -230,6 +230,7 @@ enum Status : uint32_t {
 };
 inline constexpr int kStatusWords = 8;
 // status[0] code, [1] index of the offending instruction, [2] instructions executed,
-// [3] non-finite values the update unit produced, [4..7] reserved.
+// [3] non-finite values the update unit produced, [4] offending opcode (0xff: none), [5] offending
+// field (word number, 0: the header or none), [6] value, [7] code-specific detail (docs/isa.md).
 
 }  // namespace sat::isa
