@@ -2,8 +2,8 @@
 // dense BF16 on the same shapes, with the machine's own ceilings. Usage and the recorded figures:
 // docs/performance.md ("CUDA on the H200"); design: docs/cuda.md.
 //
-//   cuda_bench [--quick] [--pregen] [--reps N] [--model-step FILE] [--batch B]
-//   (--pregen: only the pre-generation table)
+//   cuda_bench [--quick | --large] [--pregen] [--reps N] [--model-step FILE] [--batch B]
+//   (--pregen: only the pre-generation table; --large: only the large layers, then pre-generation)
 //
 // Per layer shape (Cout x K x P, P = batch x positions or tokens) and pass:
 //   FF  Y[P][Cout]  = X[P][K] W^T     dense: cuBLAS; BDWP: N:M kernel over W_F (groups along K)
@@ -123,8 +123,9 @@ double ceilings(Blas& blas) {
 void layer_table(Blas& blas, const std::vector<LayerShape>& shapes, const std::vector<NM>& settings) {
   std::printf("## Per-layer step: BDWP vs cuBLAS dense BF16\n\n");
   std::printf("FF/BP/WU/step in ms; TFLOP/s of the sparse FF (actual = kept multiply-adds, dense-eq = the dense "
-              "product's FLOPs over this time); speed-up = dense step / BDWP step. Kernel: sp24 = mma.sp "
-              "(2:4 sparse tensor cores), general = dense-tile expansion.\n\n");
+              "product's FLOPs over this time); speed-up = dense step / BDWP step. Kernel: wgmma = Hopper's "
+              "warpgroup sparse MMA (wgmma.mma_async.sp, TMA-fed), sp24 = warp-level mma.sp (2:4 sparse tensor cores), "
+              "general = dense-tile expansion.\n\n");
   std::printf("| layer | Cout x K x P | N:M | kernel | FF ms | BP ms | WU ms | step ms | FF TFLOP/s actual / dense-eq | BP TFLOP/s dense-eq | step speed-up |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const LayerShape& s : shapes) {
@@ -153,14 +154,18 @@ void layer_table(Blas& blas, const std::vector<LayerShape>& shapes, const std::v
       po.fwd = &f;
       po.bwd = &b;
       pregen(w32.p, s.cout, s.k, nm, po);
-      std::vector<SpmmKernel> kernels = {spmm_choice(f)};
-      if (kernels[0] == SpmmKernel::sp24 && nm == NM{2, 8}) kernels.push_back(SpmmKernel::general);
+      // The kernel `automatic` picks; at 2:8 also the slower ones, for comparison.
+      std::vector<SpmmKernel> kernels = {spmm_choice(f, x.p, ldk)};
+      if (nm == NM{2, 8}) {
+        if (kernels[0] == SpmmKernel::wgmma) kernels.push_back(SpmmKernel::sp24);
+        if (kernels[0] != SpmmKernel::general) kernels.push_back(SpmmKernel::general);
+      }
       for (const SpmmKernel which : kernels) {
         const double ff = time_ms([&] { spmm(f, x.p, ldk, s.p, y.p, true, s.cout, which); });
         const double bp = time_ms([&] { spmm(b, dy.p, ldc, s.p, dx.p, true, s.k, which); });
         const double step = ff + bp + wu_d;
         std::printf("| %s | %s | %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f / %.0f | %.0f | %.2f |\n", s.name, shape,
-                    nm.str().c_str(), which == SpmmKernel::sp24 ? "sp24" : "general", ff, bp, wu_d, step,
+                    nm.str().c_str(), spmm_kernel_name(which), ff, bp, wu_d, step,
                     flops * nm.n / nm.m / ff / 1e9, flops / ff / 1e9, flops / bp / 1e9, step_d / step);
       }
       free_devnm(f);
@@ -268,17 +273,18 @@ void model_step(const std::string& file, int batch, int reps) {
 
 int main(int argc, char** argv) {
   try {
-    bool quick = false, pregen_only = false;
+    bool quick = false, large = false, pregen_only = false;
     std::string model_file;
     int batch = 128;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--quick") quick = true;
+      else if (a == "--large") large = true;
       else if (a == "--pregen") pregen_only = true;
       else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
       else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
       else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
-      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick] [--pregen] [--reps N] "
+      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--reps N] "
                        "[--model-step models/resnet18.json] [--batch B])");
     }
     std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
@@ -308,8 +314,13 @@ int main(int argc, char** argv) {
         {"large: transformer MLP 4096-16384, 8192 tokens", 16384, 4096, 8192},
         {"large: transformer MLP 16384-4096, 8192 tokens", 4096, 16384, 8192},
     };
+    std::vector<NM> settings = {NM{2, 4}, NM{2, 8}, NM{1, 8}, NM{4, 8}};
     if (quick) shapes = {shapes[3], shapes[9]};
-    layer_table(blas, shapes, {NM{2, 4}, NM{2, 8}, NM{1, 8}, NM{4, 8}});
+    if (large) {
+      shapes.erase(shapes.begin(), shapes.begin() + 8);
+      settings = {NM{2, 8}};
+    }
+    layer_table(blas, shapes, settings);
     pregen_table(blas, copy_gbs);
     return 0;
   } catch (const std::exception& e) {

@@ -91,11 +91,18 @@ void pregen(const float* w, int64_t cout, int64_t k, NM nm, const PregenOut& out
 // out: FP32 or BF16 (out_bf16) [cols][ld_out]. FP32 accumulation.
 //   FF: a = forward form, in = X [P][K], out = Y [P][Cout];
 //   BP: a = backward form, in = dY [P][Cout], out = dX [P][K].
-enum class SpmmKernel { automatic, sp24, general };
+//   Kernels: wgmma = Hopper's warpgroup sparse MMA (sm_90a; N <= 2), sp24 = mma.sp (any GPU with
+//   sparse tensor cores; N <= 2), general = dense-tile expansion (any N:M). automatic picks the first
+//   that applies.
+enum class SpmmKernel { automatic, wgmma, sp24, general };
+const char* spmm_kernel_name(SpmmKernel k);
 void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
           int64_t ld_out, SpmmKernel which = SpmmKernel::automatic, cudaStream_t stream = 0);
-// Which kernel `automatic` picks for a form.
-SpmmKernel spmm_choice(const DevNM& a);
+// Which kernel `automatic` picks for a form (and the input pointer and leading dimension, which
+// the wgmma kernel's tensor maps need 16-byte aligned).
+SpmmKernel spmm_choice(const DevNM& a, const uint16_t* in = nullptr, int64_t ld_in = 8);
+// Empty when the wgmma kernel can run this product; otherwise why not.
+std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in);
 
 // Layout and type conversions (memory-bound helpers).
 // in FP32 [feat][cols] (feature-major, the CPU layers' layout) -> out BF16 [cols][ld_out], columns

@@ -1,11 +1,43 @@
-// sat::cuda::spmm: checks the operands and picks the kernel (2:4 sparse tensor cores where the
-// setting fits them, the general kernel otherwise).
+// sat::cuda::spmm: checks the operands and picks the kernel (Hopper's warpgroup sparse MMA, then the
+// 2:4 sparse tensor cores through mma.sp, where the setting fits them; the general kernel otherwise).
+#include <cstdlib>
+
 #include "spmm_kernels.hpp"
 #include "common.cuh"
 
 namespace sat::cuda {
 
-SpmmKernel spmm_choice(const DevNM& a) { return a.sp24 ? SpmmKernel::sp24 : SpmmKernel::general; }
+namespace {
+
+// SAT_SPMM_KERNEL=sp24|general keeps `automatic` off the newer kernels (for comparisons); unset or
+// anything else: the fastest that applies.
+SpmmKernel env_cap() {
+  static const SpmmKernel cap = [] {
+    const char* e = std::getenv("SAT_SPMM_KERNEL");
+    const std::string v = e ? e : "";
+    return v == "sp24" ? SpmmKernel::sp24 : v == "general" ? SpmmKernel::general : SpmmKernel::automatic;
+  }();
+  return cap;
+}
+
+}  // namespace
+
+const char* spmm_kernel_name(SpmmKernel k) {
+  switch (k) {
+    case SpmmKernel::automatic: return "automatic";
+    case SpmmKernel::wgmma: return "wgmma";
+    case SpmmKernel::sp24: return "sp24";
+    case SpmmKernel::general: return "general";
+  }
+  return "?";
+}
+
+SpmmKernel spmm_choice(const DevNM& a, const uint16_t* in, int64_t ld_in) {
+  const SpmmKernel cap = env_cap();
+  if (cap == SpmmKernel::general || !a.sp24) return SpmmKernel::general;
+  if (cap != SpmmKernel::sp24 && wgmma_unusable(a, in, ld_in).empty()) return SpmmKernel::wgmma;
+  return SpmmKernel::sp24;
+}
 
 void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
           int64_t ld_out, SpmmKernel which, cudaStream_t stream) {
@@ -17,12 +49,20 @@ void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void*
                 " (the line length " + std::to_string(a.len) + " padded to " + std::to_string(kTileK) + ")");
   }
   if (ld_out < a.lines) throw Error("spmm: the output's leading dimension is below the line count");
-  if (which == SpmmKernel::automatic) which = spmm_choice(a);
-  if (which == SpmmKernel::sp24) {
-    if (!a.sp24) throw Error("spmm: the 2:4 kernel needs the re-packed form, which " + a.nm.str() + " has not (N must be <= 2)");
-    launch_spmm_sp24(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
-  } else {
-    launch_spmm_general(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
+  if (which == SpmmKernel::automatic) which = spmm_choice(a, in, ld_in);
+  switch (which) {
+    case SpmmKernel::wgmma: {
+      const std::string why = wgmma_unusable(a, in, ld_in);
+      if (!why.empty()) throw Error("spmm: the wgmma kernel cannot run this product: " + why);
+      launch_spmm_wgmma(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
+      break;
+    }
+    case SpmmKernel::sp24:
+      if (!a.sp24) throw Error("spmm: the 2:4 kernel needs the re-packed form, which " + a.nm.str() + " has not (N must be <= 2)");
+      launch_spmm_sp24(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
+      break;
+    default:
+      launch_spmm_general(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
   }
 }
 

@@ -1,9 +1,11 @@
 #pragma once
-// Launchers of the two sparse product kernels, behind sat::cuda::spmm (spmm_dispatch.cu).
+// Launchers of the sparse product kernels, behind sat::cuda::spmm (spmm_dispatch.cu).
 #include "ops.hpp"
 
 namespace sat::cuda {
 
+void launch_spmm_wgmma(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out,
+                       bool out_bf16, int64_t ld_out, cudaStream_t stream);
 void launch_spmm_sp24(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out,
                       bool out_bf16, int64_t ld_out, cudaStream_t stream);
 void launch_spmm_general(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out,

@@ -11,7 +11,9 @@
 #                    nlohmann-json3-dev libgtest-dev zlib1g-dev zlib1g
 # ) into a private prefix; nothing is installed system-wide.
 # Environment: SAT_GPU_BUILD (build folder, default build-gpu), SAT_GPU_QUICK=1 (small benchmark),
-# SAT_GPU_SKIP_BENCH=1, SAT_GPU_SKIP_TESTS=1.
+# SAT_GPU_SKIP_BENCH=1, SAT_GPU_SKIP_TESTS=1, SAT_GPU_FOCUS=kernels (the kernel loop: builds the
+# tests and the benchmark only, runs the CudaKernels tests, the large-layer table, pre-generation
+# and a SASS summary of the product kernels).
 set -uo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -77,6 +79,23 @@ cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" "${CMAKE_ARGS[@]}" >"$OUTDIR/configure.
 grep -A12 "SAT optional parts" "$OUTDIR/configure.log"
 echo "== build"
 JOBS=$(nproc)
+if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
+  cmake --build "$BUILD" -j "$JOBS" --target sat_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+  STATUS=0
+  echo "== SASS of the product kernels (matrix instructions per kernel)"
+  OBJ=$(find "$BUILD" -name 'spmm_wgmma.cu.o' | head -1)
+  if command -v cuobjdump >/dev/null && [[ -n $OBJ ]]; then
+    cuobjdump -sass "$OBJ" >"$OUTDIR/spmm_wgmma.sass" 2>&1
+    awk '/Function :/{f=$3} /HGMMA|HMMA|UTMALDG|SYNCS/{split($2,a,"."); c[f" "a[1]]++} END{for(k in c) print "  " k, c[k]}' "$OUTDIR/spmm_wgmma.sass" | sort
+  fi
+  echo "== CUDA kernel tests"
+  timeout 300 "$BUILD/tests/sat_tests" --gtest_filter='CudaKernels.*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
+  [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
+  echo "== benchmark (large layers, pre-generation)"
+  timeout 240 "$BUILD/bench/cuda_bench" --large --reps 10 2>&1 | tee "$OUTDIR/bench-large.md"
+  echo "== gpu-run done (status $STATUS); results in $OUTDIR"
+  exit $STATUS
+fi
 cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
 HAVE_LT=0
 if cmake --build "$BUILD" -j "$JOBS" --target cuda_bench_cusparselt >>"$OUTDIR/build.log" 2>&1; then HAVE_LT=1; else echo "(cuSPARSELt column not built; see build.log)"; fi

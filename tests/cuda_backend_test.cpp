@@ -253,10 +253,11 @@ TEST(CudaKernels, SparseProductsMatchCpu) {
         cuda::pregen(dw.p, c.cout, c.k, nm, po);
         std::vector<cuda::SpmmKernel> kernels = {cuda::SpmmKernel::general};
         if (form.sp24) kernels.push_back(cuda::SpmmKernel::sp24);
+        if (cuda::wgmma_unusable(form, dx.p, ld).empty()) kernels.push_back(cuda::SpmmKernel::wgmma);
         for (const auto which : kernels) {
           SCOPED_TRACE(nm.str() + " " + axis_name(axis) + " lines " + std::to_string(lines) + " len " +
-                       std::to_string(len) + " cols " + std::to_string(c.cols) +
-                       (which == cuda::SpmmKernel::sp24 ? " (2:4 sparse tensor cores)" : " (general)"));
+                       std::to_string(len) + " cols " + std::to_string(c.cols) + " kernel " +
+                       cuda::spmm_kernel_name(which));
           Dev<float> out(c.cols * lines);
           cuda::spmm(form, dx.p, ld, c.cols, out.p, false, lines, which);
           ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -276,6 +277,76 @@ TEST(CudaKernels, SparseProductsMatchCpu) {
         }
         cuda::free_devnm(form);
       }
+    }
+  }
+}
+
+// The wgmma kernel on shapes the small cases above do not reach: 256-column tiles (enough tiles to
+// fill the GPU), reductions long enough to wrap its stage ring several times, partial line and
+// column blocks, BF16 output through the 16-byte and the element-wise store paths. Reference: the
+// mma.sp kernel (checked against the CPU above) on the same form; the outputs are poisoned first so
+// that an element never written fails.
+TEST(CudaKernels, WgmmaMatchesSp24OnLargeShapes) {
+  SAT_REQUIRE_GPU();
+  struct Case {
+    int64_t cout, k, cols;
+  };
+  uint64_t seed = 500;
+  for (const Case c : {Case{1040, 1024, 4500}, Case{1040, 1024, 300}, Case{512, 4608, 2000}}) {
+    const std::vector<float> w = randn(c.cout * c.k, seed++);
+    const Dev<float> dw(w);
+    for (const NM nm : {NM{2, 8}, NM{2, 4}, NM{1, 8}}) {
+      cuda::DevNM f = cuda::alloc_devnm(c.cout, c.k, nm, Axis::K, true);
+      cuda::DevNM b = cuda::alloc_devnm(c.cout, c.k, nm, Axis::Cout, true);
+      cuda::PregenOut po;
+      po.fwd = &f;
+      po.bwd = &b;
+      cuda::pregen(dw.p, c.cout, c.k, nm, po);
+      for (cuda::DevNM* form : {&f, &b}) {
+        const int64_t lines = form->lines, ld = cuda::padded_len(form->len);
+        SCOPED_TRACE(nm.str() + " lines " + std::to_string(lines) + " len " + std::to_string(form->len) + " cols " +
+                     std::to_string(c.cols));
+        std::vector<uint16_t> xb(c.cols * ld, 0);
+        const std::vector<float> x = randn(c.cols * form->len, seed++);
+        for (int64_t p = 0; p < c.cols; ++p)
+          for (int64_t i = 0; i < form->len; ++i) xb[p * ld + i] = f32_to_bf16_bits(x[p * form->len + i]);
+        const Dev<uint16_t> dx(xb);
+        ASSERT_TRUE(cuda::wgmma_unusable(*form, dx.p, ld).empty()) << cuda::wgmma_unusable(*form, dx.p, ld);
+        Dev<float> ref(c.cols * lines), got(c.cols * lines);
+        const int64_t ld16 = lines + 3;   // not a multiple of 8: the element-wise store path
+        Dev<uint16_t> got16(c.cols * lines), got16u(c.cols * ld16);
+        ASSERT_EQ(cudaMemset(got.p, 0xFF, c.cols * lines * 4), cudaSuccess);   // NaN poison
+        ASSERT_EQ(cudaMemset(got16.p, 0xFF, c.cols * lines * 2), cudaSuccess);
+        ASSERT_EQ(cudaMemset(got16u.p, 0xFF, c.cols * ld16 * 2), cudaSuccess);
+        cuda::spmm(*form, dx.p, ld, c.cols, ref.p, false, lines, cuda::SpmmKernel::sp24);
+        cuda::spmm(*form, dx.p, ld, c.cols, got.p, false, lines, cuda::SpmmKernel::wgmma);
+        cuda::spmm(*form, dx.p, ld, c.cols, got16.p, true, lines, cuda::SpmmKernel::wgmma);
+        cuda::spmm(*form, dx.p, ld, c.cols, got16u.p, true, ld16, cuda::SpmmKernel::wgmma);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const std::vector<float> r = ref.get(c.cols * lines), g = got.get(c.cols * lines);
+        const std::vector<uint16_t> g16 = got16.get(c.cols * lines), g16u = got16u.get(c.cols * ld16);
+        double num = 0, den = 0;
+        int64_t unwritten = 0, bf16_bad = 0;
+        for (int64_t p = 0; p < c.cols; ++p) {
+          for (int64_t l = 0; l < lines; ++l) {
+            const float gv = g[p * lines + l], rv = r[p * lines + l];
+            if (!std::isfinite(gv)) {
+              ++unwritten;
+              continue;
+            }
+            num += (double(gv) - rv) * (double(gv) - rv);
+            den += double(rv) * rv;
+            const uint16_t want16 = f32_to_bf16_bits(gv);
+            bf16_bad += g16[p * lines + l] != want16;
+            bf16_bad += g16u[p * ld16 + l] != want16;
+          }
+        }
+        EXPECT_EQ(unwritten, 0) << "elements not written (still NaN) or not finite";
+        EXPECT_LT(std::sqrt(num / den), 1e-5) << "relative L2 difference to the mma.sp kernel";
+        EXPECT_EQ(bf16_bad, 0) << "BF16 outputs that are not the FP32 result rounded";
+      }
+      cuda::free_devnm(f);
+      cuda::free_devnm(b);
     }
   }
 }

@@ -1,0 +1,336 @@
+// Sparse x dense product on Hopper's warpgroup sparse tensor cores (wgmma.mma_async.sp, sm_90a),
+// over the re-packed 2:4 form of an N:M weight with N <= 2 (DevNM::v24/meta24, the same arrays the
+// mma.sp kernel reads).
+//
+// A CTA computes 128 lines x kBN columns (kBN = 256 or 128) with three warpgroups:
+//  - warpgroup 0 is the producer: one thread streams, per 64-position step, the compressed weight
+//    tile (128 lines x 32 BF16, 64-byte swizzle), the input tile (kBN columns x 64 BF16, 128-byte
+//    swizzle) and the 1 KiB of metadata into a kStages-deep ring of shared memory with the bulk
+//    tensor copy engine (TMA), completing on a "full" mbarrier per stage;
+//  - warpgroups 1 and 2 consume: each owns 64 lines, waits for a stage, issues two
+//    m64n<kBN>k32 sparse wgmma (operands read from shared memory through matrix descriptors,
+//    metadata from registers), waits for them and releases the stage on its "empty" mbarrier; the
+//    two consumers' MMAs interleave on the tensor cores.
+// The epilogue transposes the FP32 accumulators through shared memory so that out[p][l] (lines
+// contiguous) is written in 16-byte pieces. Tiles are visited in groups of kGroup line blocks so
+// that a wave of CTAs shares its inputs in L2. Layouts and numbers: docs/cuda.md.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <mutex>
+
+#include "common.cuh"
+#include "spmm_kernels.hpp"
+#include "wgmma_sp_ops.cuh"
+
+namespace sat::cuda {
+
+namespace {
+
+constexpr int kBM = 128;        // lines per CTA (2 consumer warpgroups x 64)
+constexpr int kBK = 64;         // positions per stage (two k32 MMAs)
+constexpr int kThreads = 384;   // producer warpgroup + 2 consumer warpgroups
+constexpr int kMetaBytes = (kBM / 16) * 2 * 16 * 4;   // 8 blocks of 16 lines x 2 k32 x 16 words
+
+template <int kBN>
+struct Cfg {
+  static constexpr int kBBytes = kBN * kBK * 2;   // kBN rows of 128 bytes
+  static constexpr int kABytes = kBM * kBK;       // 128 lines x 32 BF16 = 64 bytes each
+  static constexpr int kStageBytes = kBBytes + kABytes + kMetaBytes;
+  static constexpr int kStages = kBN == 256 ? 5 : 8;
+  static constexpr int kSmem = kStages * kStageBytes + 1024;   // + slack to align to 1024
+  static_assert(kStageBytes % 1024 == 0, "stages must keep the 1024-byte swizzle alignment");
+};
+
+// Epilogue staging: per consumer warpgroup, kBN columns of 64 lines, rows padded so that the
+// transposing stores hit distinct banks.
+template <typename OutT>
+constexpr int epi_ld() { return sizeof(OutT) == 2 ? 72 : 68; }
+
+// The device helpers exist only in the sm_90a pass (the compute_90 PTX pass has no wgmma).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SAT_WGMMA_DEVICE 1
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
+  uint32_t v;
+  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr));
+  return v;
+}
+
+__device__ __forceinline__ void mbar_init(uint64_t* b, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(b)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* b, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(b)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* b) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(b)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* b, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_u32(b)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// One 2-D box of a tensor map into shared memory, completing on mbarrier `bar`.
+__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int x, int y, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(smem_u32(bar))
+      : "memory");
+}
+
+// Shared-memory matrix descriptor of a K-major swizzled tile: start address, stride between 8-row
+// groups (sbo), swizzle mode (1 = 128-byte, 2 = 64-byte); the leading offset is unused for these.
+__device__ __forceinline__ uint64_t mat_desc(uint32_t addr, uint32_t sbo, uint64_t swizzle) {
+  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (uint64_t{1} << 16) |
+         (static_cast<uint64_t>(sbo >> 4) << 32) | (swizzle << 62);
+}
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void wg_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+struct WgArgs {
+  int64_t lines, cols, ld_out;
+  int steps, line_blocks, col_blocks;
+  bool vec_out;   // out and ld_out allow 16-byte stores
+  void* out;
+};
+
+template <int kBN, typename OutT>
+__global__ void __launch_bounds__(kThreads, 1)
+    spmm_wgmma_kernel(const __grid_constant__ CUtensorMap tm_a, const __grid_constant__ CUtensorMap tm_b,
+                      const __grid_constant__ CUtensorMap tm_meta, WgArgs a) {
+#ifdef SAT_WGMMA_DEVICE
+  using C = Cfg<kBN>;
+  using Mma = wgmma::SparseMma<kBN>;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t full[C::kStages], empty[C::kStages];
+  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+  auto stage_b = [&](int s) { return smem + s * C::kStageBytes; };
+  auto stage_a = [&](int s) { return stage_b(s) + C::kBBytes; };
+  auto stage_m = [&](int s) { return reinterpret_cast<const uint32_t*>(stage_a(s) + C::kABytes); };
+
+  const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
+  constexpr int kGroup = 8;   // line blocks per rasterisation group
+  // Grouped rasterisation: kGroup line blocks x all column blocks per group, line blocks fastest.
+  const int per_group = kGroup * a.col_blocks;
+  const int group = static_cast<int>(blockIdx.x) / per_group, first = group * kGroup;
+  const int gsize = min(a.line_blocks - first, kGroup);
+  const int in_group = static_cast<int>(blockIdx.x) % per_group;
+  const int lb = first + in_group % gsize, cb = in_group / gsize;
+
+  if (tid == 0) {
+    for (int s = 0; s < C::kStages; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], 8);   // lane 0 of each consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    if (tid == 0) {
+      for (int step = 0; step < a.steps; ++step) {
+        const int s = step % C::kStages, round = step / C::kStages;
+        mbar_wait(&empty[s], (round & 1) ^ 1);
+        mbar_expect_tx(&full[s], C::kStageBytes);
+        tma_load_2d(stage_b(s), &tm_b, step * kBK, cb * kBN, &full[s]);
+        tma_load_2d(stage_a(s), &tm_a, step * (kBK / 2), lb * kBM, &full[s]);
+        tma_load_2d(const_cast<uint32_t*>(stage_m(s)), &tm_meta, step * 32, lb * (kBM / 16), &full[s]);
+      }
+    }
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  const int c = wg - 1;                 // consumer: lines c*64 .. c*64+63 of the tile
+  const int wq = (tid >> 5) & 3;        // warp within the warpgroup: 16 lines
+  const int meta_idx = (c * 4 + wq) * 32 + (lane >> 2) * 2 + (lane & 1);
+  float acc[Mma::kRegs];
+#pragma unroll
+  for (int i = 0; i < Mma::kRegs; ++i) acc[i] = 0.0f;
+  for (int step = 0; step < a.steps; ++step) {
+    const int s = step % C::kStages, round = step / C::kStages;
+    mbar_wait(&full[s], round & 1);
+    const uint32_t meta_addr = smem_u32(stage_m(s)) + meta_idx * 4;
+    const uint32_t m0 = ld_shared_u32(meta_addr), m1 = ld_shared_u32(meta_addr + 64);
+    const uint32_t a_addr = smem_u32(stage_a(s)) + c * 64 * 64;
+    const uint32_t b_addr = smem_u32(stage_b(s));
+    wg_fence();
+    Mma::run(acc, mat_desc(a_addr, 512, 2), mat_desc(b_addr, 1024, 1), m0, 1);
+    Mma::run(acc, mat_desc(a_addr + 32, 512, 2), mat_desc(b_addr + 64, 1024, 1), m1, 1);
+    wg_commit();
+    // Wait for this stage's MMAs before the next metadata load: the MMA reads its metadata register
+    // asynchronously and ptxas does not keep it from being overwritten (seen on the H200 with
+    // one group left in flight: 64x256 tiles went wrong). The other consumer warpgroup's MMAs keep
+    // the tensor cores busy meanwhile.
+    wg_wait<0>();
+    if (lane == 0) mbar_arrive(&empty[s]);
+  }
+
+  // Epilogue: both consumers are past the main loop, so the stage ring is free for staging.
+  asm volatile("bar.sync 1, 256;\n" ::: "memory");
+  constexpr int kLd = epi_ld<OutT>();
+  OutT* st = reinterpret_cast<OutT*>(smem) + c * kBN * kLd;
+#pragma unroll
+  for (int i = 0; i < Mma::kRegs; ++i) {
+    const int line = wq * 16 + (lane >> 2) + ((i >> 1) & 1) * 8;
+    const int col = (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
+    if constexpr (sizeof(OutT) == 2) st[col * kLd + line] = sat::f32_to_bf16_bits(acc[i]);
+    else st[col * kLd + line] = acc[i];
+  }
+  asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");
+  constexpr int kPer = 16 / static_cast<int>(sizeof(OutT));   // elements per 16-byte piece
+  constexpr int kPieces = 64 / kPer;                          // pieces per column of 64 lines
+  const int t = tid & 127;
+  const int64_t line_base = static_cast<int64_t>(lb) * kBM + c * 64;
+  OutT* out = static_cast<OutT*>(a.out);
+  for (int id = t; id < kBN * kPieces; id += 128) {
+    const int col = id / kPieces, piece = id % kPieces;
+    const int64_t p = static_cast<int64_t>(cb) * kBN + col;
+    const int64_t l = line_base + piece * kPer;
+    if (p >= a.cols || l >= a.lines) continue;
+    const OutT* src = st + col * kLd + piece * kPer;
+    OutT* dst = out + p * a.ld_out + l;
+    if (a.vec_out && l + kPer <= a.lines) {
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    } else {
+      for (int e = 0; e < kPer && l + e < a.lines; ++e) dst[e] = src[e];
+    }
+  }
+#else
+  (void)tm_a;
+  (void)tm_b;
+  (void)tm_meta;
+  (void)a;
+  __trap();   // the sm_90a build is the only one with wgmma; spmm never launches this elsewhere
+#endif
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q);
+    if (e != cudaSuccess || q != cudaDriverEntryPointSuccess || !p) {
+      throw Error("spmm (wgmma): the driver has no cuTensorMapEncodeTiled (needs a CUDA 12 or newer driver)");
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  }();
+  return fn;
+}
+
+// A 2-D tensor map: dim0 contiguous (dim0 elements), dim1 rows stride1 bytes apart; box box0 x box1.
+CUtensorMap make_map(const void* base, CUtensorMapDataType type, uint64_t dim0, uint64_t dim1, uint64_t stride1,
+                     uint32_t box0, uint32_t box1, CUtensorMapSwizzle swizzle, const char* what) {
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {dim0, dim1};
+  const cuuint64_t strides[1] = {stride1};
+  const cuuint32_t box[2] = {box0, box1};
+  const cuuint32_t estr[2] = {1, 1};
+  const CUresult r = encode_fn()(&m, type, 2, const_cast<void*>(base), dims, strides, box, estr,
+                                 CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    throw Error(std::string("spmm (wgmma): cuTensorMapEncodeTiled failed for the ") + what + " (CUresult " +
+                std::to_string(static_cast<int>(r)) + ", " + std::to_string(dim0) + " x " + std::to_string(dim1) +
+                ", stride " + std::to_string(stride1) + " bytes)");
+  }
+  return m;
+}
+
+template <int kBN, typename OutT>
+void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, int64_t ld_out,
+            cudaStream_t stream) {
+  using C = Cfg<kBN>;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    SAT_CUDA_CHECK(cudaFuncSetAttribute(spmm_wgmma_kernel<kBN, OutT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        C::kSmem));
+  });
+  const CUtensorMap ma = make_map(f.v24, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.len_pad / 2, f.lines_pad,
+                                  f.len_pad, kBK / 2, kBM, CU_TENSOR_MAP_SWIZZLE_64B, "weight");
+  const CUtensorMap mb = make_map(in, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.len_pad, cols, ld_in * 2, kBK, kBN,
+                                  CU_TENSOR_MAP_SWIZZLE_128B, "input");
+  const CUtensorMap mm = make_map(f.meta24, CU_TENSOR_MAP_DATA_TYPE_UINT32, f.len_pad / 2, f.lines_pad / 16,
+                                  f.len_pad * 2, 32, kBM / 16, CU_TENSOR_MAP_SWIZZLE_NONE, "metadata");
+  WgArgs a{};
+  a.lines = f.lines;
+  a.cols = cols;
+  a.ld_out = ld_out;
+  a.steps = static_cast<int>(f.len_pad / kBK);
+  a.line_blocks = static_cast<int>(f.lines_pad / kBM);
+  a.col_blocks = static_cast<int>(ceil_div(cols, kBN));
+  constexpr int kPer = 16 / static_cast<int>(sizeof(OutT));
+  a.vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0 && ld_out % kPer == 0;
+  a.out = out;
+  const int64_t blocks = static_cast<int64_t>(a.line_blocks) * a.col_blocks;
+  spmm_wgmma_kernel<kBN, OutT><<<static_cast<unsigned>(blocks), kThreads, C::kSmem, stream>>>(ma, mb, mm, a);
+  SAT_CUDA_LAUNCHED("spmm_wgmma_kernel");
+}
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    SAT_CUDA_CHECK(cudaGetDevice(&dev));
+    SAT_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+    return v;
+  }();
+  return n;
+}
+
+bool wgmma_available() {
+  static const bool ok = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) return false;
+    return major == 9 && minor == 0;   // sm_90a code runs on compute capability 9.0 only
+  }();
+  return ok;
+}
+
+}  // namespace
+
+std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in) {
+  if (!a.sp24) return "the weight has no 2:4 re-packed form (" + a.nm.str() + ": N must be <= 2)";
+  if (!wgmma_available()) return "the device is not compute capability 9.0 (the wgmma code is built for sm_90a)";
+  if (reinterpret_cast<uintptr_t>(in) % 16 != 0) return "the input is not 16-byte aligned";
+  if (ld_in % 8 != 0) return "the input's leading dimension is not a multiple of 8";
+  return "";
+}
+
+void launch_spmm_wgmma(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
+                       int64_t ld_out, cudaStream_t stream) {
+  // 256 columns per CTA unless that leaves most multiprocessors idle.
+  const bool wide = ceil_div(cols, 256) * (a.lines_pad / kBM) >= sm_count();
+  if (wide) {
+    if (out_bf16) launch<256, uint16_t>(a, in, ld_in, cols, out, ld_out, stream);
+    else launch<256, float>(a, in, ld_in, cols, out, ld_out, stream);
+  } else {
+    if (out_bf16) launch<128, uint16_t>(a, in, ld_in, cols, out, ld_out, stream);
+    else launch<128, float>(a, in, ld_in, cols, out, ld_out, stream);
+  }
+}
+
+}  // namespace sat::cuda
