@@ -99,30 +99,20 @@ __device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-// The 2:4 re-pack of one group of 4: kq = its kept flags (at most 2 set), b0..b3 its BF16 values.
-// Two values (a zero where fewer than 2 are kept, its position chosen so that positions ascend) as
-// one 32-bit word, and the 4-bit code (first position in bits 0-1, second in bits 2-3).
-__device__ __forceinline__ uint32_t repack4(uint32_t kq, uint32_t b0, uint32_t b1, uint32_t b2, uint32_t b3,
-                                            uint32_t* packed) {
-  const int c = __popc(kq);
-  int i0 = 0, i1 = 1;
-  if (c >= 1) i0 = __ffs(kq) - 1;
-  if (c >= 2) i1 = __ffs(kq & (kq - 1)) - 1;
-  auto pick = [&](int i) { return i == 0 ? b0 : i == 1 ? b1 : i == 2 ? b2 : b3; };
-  uint32_t v0 = c >= 1 ? pick(i0) : 0u, v1 = c >= 2 ? pick(i1) : 0u;
-  if (c == 1) {                          // pad with a zero at another position, ascending
-    if (i0 == 3) {
-      i1 = 3;
-      v1 = v0;
-      i0 = 2;
-      v0 = 0;
-    } else {
-      i1 = 3;
-      v1 = 0;
-    }
-  }
-  *packed = v0 | (v1 << 16);
-  return static_cast<uint32_t>(i0 | (i1 << 2));
+// The 2:4 re-pack of one group of 4: kq = its kept flags (at most 2 set), lo = its BF16 values 0
+// and 1, hi = values 2 and 3. Two values (a zero where fewer than 2 are kept, its position chosen so
+// that positions ascend) as one 32-bit word, and the 4-bit code (first position in bits 0-1, second
+// in bits 2-3). Branch-free: the code of every kq comes from one 64-bit table (4 bits per kq:
+// none kept -> 0,1; one kept at i -> i,3, or 2,3 when i = 3; two -> their positions), the values
+// from one byte permute, the zero padding from a mask.
+__device__ __forceinline__ uint32_t repack4(uint32_t kq, uint32_t lo, uint32_t hi, uint32_t* packed) {
+  constexpr uint64_t kCodes = 0xe0dce098e4dc4ull;
+  const uint32_t code = static_cast<uint32_t>(kCodes >> (4 * kq)) & 15u;
+  const uint32_t i0 = code & 3u, i1 = code >> 2;
+  const uint32_t sel = (i0 * 0x22u + 0x10u) | ((i1 * 0x22u + 0x10u) << 8);
+  const uint32_t mask = (((kq >> i0) & 1u) ? 0x0000ffffu : 0u) | (((kq >> i1) & 1u) ? 0xffff0000u : 0u);
+  *packed = __byte_perm(lo, hi, sel) & mask;
+  return code;
 }
 
 // One axis of one thread's chunk: the 2:4 values (one 16-byte store at line, pos0), the codes and
@@ -136,8 +126,7 @@ __device__ __forceinline__ void chunk_forms(const FormArgs& f, bool want, uint32
     uint32_t packed[4], code = 0;
 #pragma unroll
     for (int h = 0; h < 4; ++h) {
-      const uint32_t c = repack4((keep >> (4 * h)) & 15u, bf[2 * h] & 0xffffu, bf[2 * h] >> 16,
-                                 bf[2 * h + 1] & 0xffffu, bf[2 * h + 1] >> 16, &packed[h]);
+      const uint32_t c = repack4((keep >> (4 * h)) & 15u, bf[2 * h], bf[2 * h + 1], &packed[h]);
       code |= c << (8 * h);
     }
     *reinterpret_cast<uint4*>(f.v24 + line * (f.len_pad / 2) + pos0 / 2) =
@@ -212,14 +201,26 @@ __device__ void write_runs(const FormArgs& f, int64_t line0, int nlines, int64_t
 }
 
 // The 32-bit mma.sp metadata words of one staged 64 x 64 tile of a form (slots: sp24_meta_slot).
+// Layout 0 (the default, the one the hardware reads): word 2q + h holds the codes of groups
+// 4h .. 4h+3 of lines q and q + 8, i.e. two runs of 4 consecutive code bytes packed to nibbles.
 __device__ __forceinline__ void write_meta(const FormArgs& f, int layout, int64_t line0, int64_t pos0,
                                            const uint8_t (*codes)[16], int i) {
   const int t = i & 15, kbt = (i >> 4) & 1, lbt = i >> 5;
   uint32_t word = 0;
+  if (layout == 0) {
+    const int q = t >> 1, h = t & 1;
+    auto nibbles = [](uint32_t x) {   // 4 bytes (each < 16) -> 16 bits, byte j at bits 4j
+      x = (x | (x >> 4)) & 0x00ff00ffu;
+      return (x | (x >> 8)) & 0xffffu;
+    };
+    word = nibbles(*reinterpret_cast<const uint32_t*>(&codes[lbt * 16 + q][kbt * 8 + h * 4])) |
+           (nibbles(*reinterpret_cast<const uint32_t*>(&codes[lbt * 16 + q + 8][kbt * 8 + h * 4])) << 16);
+  } else {
 #pragma unroll
-  for (int slot = 0; slot < 8; ++slot) {
-    const MetaSlot ms = sp24_meta_slot(layout, t, slot);
-    word |= static_cast<uint32_t>(codes[lbt * 16 + ms.line][kbt * 8 + ms.group]) << ms.bit;
+    for (int slot = 0; slot < 8; ++slot) {
+      const MetaSlot ms = sp24_meta_slot(layout, t, slot);
+      word |= static_cast<uint32_t>(codes[lbt * 16 + ms.line][kbt * 8 + ms.group]) << ms.bit;
+    }
   }
   f.meta24[((line0 / 16 + lbt) * (f.len_pad / 32) + pos0 / 32 + kbt) * 16 + t] = word;
 }

@@ -11,13 +11,17 @@
 //    m64n<kBN>k32 sparse wgmma (operands read from shared memory through matrix descriptors,
 //    metadata from registers), waits for them and releases the stage on its "empty" mbarrier; the
 //    two consumers' MMAs interleave on the tensor cores.
-// The epilogue transposes the FP32 accumulators through shared memory so that out[p][l] (lines
-// contiguous) is written in 16-byte pieces. Tiles are visited in groups of kGroup line blocks so
-// that a wave of CTAs shares its inputs in L2. Layouts and numbers: docs/cuda.md.
+// The kernel is persistent (one CTA per multiprocessor, each looping over tiles): the producer runs
+// ahead into the next tile while a consumer's epilogue transposes its FP32 accumulators through its
+// own shared-memory buffer, so that out[p][l] (lines contiguous) is written in 16-byte pieces. Tiles
+// are visited in groups of line blocks so that the CTAs working at one time share their inputs in
+// L2. Layouts and numbers: docs/cuda.md.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
+#include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "common.cuh"
 #include "spmm_kernels.hpp"
@@ -27,25 +31,41 @@ namespace sat::cuda {
 
 namespace {
 
-constexpr int kBM = 128;        // lines per CTA (2 consumer warpgroups x 64)
-constexpr int kBK = 64;         // positions per stage (two k32 MMAs)
-constexpr int kThreads = 384;   // producer warpgroup + 2 consumer warpgroups
-constexpr int kMetaBytes = (kBM / 16) * 2 * 16 * 4;   // 8 blocks of 16 lines x 2 k32 x 16 words
+constexpr int kBK = 64;   // positions per stage (two k32 MMAs)
 
-template <int kBN>
-struct Cfg {
-  static constexpr int kBBytes = kBN * kBK * 2;   // kBN rows of 128 bytes
-  static constexpr int kABytes = kBM * kBK;       // 128 lines x 32 BF16 = 64 bytes each
-  static constexpr int kStageBytes = kBBytes + kABytes + kMetaBytes;
-  static constexpr int kStages = kBN == 256 ? 5 : 8;
-  static constexpr int kSmem = kStages * kStageBytes + 1024;   // + slack to align to 1024
-  static_assert(kStageBytes % 1024 == 0, "stages must keep the 1024-byte swizzle alignment");
-};
-
-// Epilogue staging: per consumer warpgroup, kBN columns of 64 lines, rows padded so that the
-// transposing stores hit distinct banks.
+// Epilogue staging: each consumer warpgroup has its own buffer, so that its epilogue overlaps the
+// loads (and the other warpgroups' MMAs) of the next tile. It holds kPassCols columns of 64 lines,
+// rows padded (kLd) so that the transposing stores hit distinct banks; a tile's columns go out in
+// kBN / kPassCols passes.
 template <typename OutT>
-constexpr int epi_ld() { return sizeof(OutT) == 2 ? 72 : 68; }
+struct Epi {
+  static constexpr int kLd = sizeof(OutT) == 2 ? 72 : 68;
+  static constexpr int kPassCols = sizeof(OutT) == 2 ? 64 : 32;
+};
+constexpr int kEpiBytes = 9216;   // >= 64 x 72 x 2 and 32 x 68 x 4, a multiple of 1024
+static_assert(64 * 72 * 2 <= kEpiBytes && 32 * 68 * 4 <= kEpiBytes, "staging buffer too small");
+
+// A CTA: kCons consumer warpgroups of 64 lines each (kBM lines) x kBN columns, plus the producer.
+template <int kCons, int kBN>
+struct Cfg {
+  static constexpr int kBM = 64 * kCons;
+  static constexpr int kThreads = 128 * (kCons + 1);
+  static constexpr int kBBytes = kBN * kBK * 2;          // kBN rows of 128 bytes
+  static constexpr int kABytes = kBM * kBK;              // kBM lines x 32 BF16 = 64 bytes each
+  static constexpr int kMetaBytes = kBM / 16 * 2 * 64;   // per 16 lines: 2 k32 x 16 words
+  static constexpr int kStageBytes = kBBytes + kABytes + kMetaBytes;
+  static constexpr int kStages = 5;
+  static constexpr int kSmem = kStages * kStageBytes + kCons * kEpiBytes + 1024;   // + slack to align to 1024
+  // Registers: the CTA starts with the launch bound's cap per thread (ptxas assigns exactly that
+  // when setmaxnreg is used); the producer drops to 24 and the consumers may only take what it
+  // frees: setmaxnreg.inc waits until registers are free, so asking for more hangs the CTA.
+  static constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;
+  static constexpr int kFree = kLaunchRegs * kThreads - 128 * 24;
+  static constexpr int kConsumerRegs = kFree / (128 * kCons) / 8 * 8 > 240 ? 240 : kFree / (128 * kCons) / 8 * 8;
+  static_assert(kConsumerRegs >= kBN / 2 + 48, "too few registers for a consumer's accumulators");
+  static_assert(kStageBytes % 1024 == 0, "stages must keep the 1024-byte swizzle alignment");
+  static_assert(kSmem <= 227 * 1024, "over the shared memory of a multiprocessor");
+};
 
 // The device helpers exist only in the sm_90a pass (the compute_90 PTX pass has no wgmma).
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -115,33 +135,44 @@ struct WgArgs {
   void* out;
 };
 
-template <int kBN, typename OutT>
-__global__ void __launch_bounds__(kThreads, 1)
+#ifdef SAT_WGMMA_DEVICE
+// Tile t of the product (line block, column block): groups of kGroup line blocks, line blocks
+// fastest within a group, so that the CTAs of a wave share their inputs in L2.
+__device__ __forceinline__ void tile_of(int t, int line_blocks, int col_blocks, int& lb, int& cb) {
+  constexpr int kGroup = 8;
+  const int per_group = kGroup * col_blocks;
+  const int first = t / per_group * kGroup;
+  const int gsize = min(line_blocks - first, kGroup);
+  const int in_group = t % per_group;
+  lb = first + in_group % gsize;
+  cb = in_group / gsize;
+}
+#endif
+
+// Persistent: CTA b computes tiles b, b + gridDim.x, ...; the producer runs ahead across tiles.
+template <int kCons, int kBN, typename OutT>
+__global__ void __launch_bounds__(Cfg<kCons, kBN>::kThreads, 1)
     spmm_wgmma_kernel(const __grid_constant__ CUtensorMap tm_a, const __grid_constant__ CUtensorMap tm_b,
                       const __grid_constant__ CUtensorMap tm_meta, WgArgs a) {
 #ifdef SAT_WGMMA_DEVICE
-  using C = Cfg<kBN>;
+  using C = Cfg<kCons, kBN>;
+  using E = Epi<OutT>;
+  constexpr int kBM = C::kBM;
   using Mma = wgmma::SparseMma<kBN>;
   extern __shared__ unsigned char smem_raw[];
   __shared__ __align__(8) uint64_t full[C::kStages], empty[C::kStages];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
   auto stage_b = [&](int s) { return smem + s * C::kStageBytes; };
   auto stage_a = [&](int s) { return stage_b(s) + C::kBBytes; };
-  auto stage_m = [&](int s) { return reinterpret_cast<const uint32_t*>(stage_a(s) + C::kABytes); };
+  auto stage_m = [&](int s) { return stage_a(s) + C::kABytes; };
 
   const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
-  constexpr int kGroup = 8;   // line blocks per rasterisation group
-  // Grouped rasterisation: kGroup line blocks x all column blocks per group, line blocks fastest.
-  const int per_group = kGroup * a.col_blocks;
-  const int group = static_cast<int>(blockIdx.x) / per_group, first = group * kGroup;
-  const int gsize = min(a.line_blocks - first, kGroup);
-  const int in_group = static_cast<int>(blockIdx.x) % per_group;
-  const int lb = first + in_group % gsize, cb = in_group / gsize;
+  const int tiles = a.line_blocks * a.col_blocks;
 
   if (tid == 0) {
     for (int s = 0; s < C::kStages; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], 8);   // lane 0 of each consumer warp
+      mbar_init(&empty[s], 4 * kCons);   // lane 0 of each consumer warp
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -150,72 +181,85 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (tid == 0) {
-      for (int step = 0; step < a.steps; ++step) {
-        const int s = step % C::kStages, round = step / C::kStages;
-        mbar_wait(&empty[s], (round & 1) ^ 1);
-        mbar_expect_tx(&full[s], C::kStageBytes);
-        tma_load_2d(stage_b(s), &tm_b, step * kBK, cb * kBN, &full[s]);
-        tma_load_2d(stage_a(s), &tm_a, step * (kBK / 2), lb * kBM, &full[s]);
-        tma_load_2d(const_cast<uint32_t*>(stage_m(s)), &tm_meta, step * 32, lb * (kBM / 16), &full[s]);
+      int it = 0;
+      for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        int lb, cb;
+        tile_of(t, a.line_blocks, a.col_blocks, lb, cb);
+        for (int step = 0; step < a.steps; ++step, ++it) {
+          const int s = it % C::kStages, round = it / C::kStages;
+          mbar_wait(&empty[s], (round & 1) ^ 1);
+          mbar_expect_tx(&full[s], C::kStageBytes);
+          tma_load_2d(stage_b(s), &tm_b, step * kBK, cb * kBN, &full[s]);
+          tma_load_2d(stage_a(s), &tm_a, step * (kBK / 2), lb * kBM, &full[s]);
+          tma_load_2d(stage_m(s), &tm_meta, step * 32, lb * (kBM / 16), &full[s]);
+        }
       }
     }
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
-  const int c = wg - 1;                 // consumer: lines c*64 .. c*64+63 of the tile
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsumerRegs));
+  const int c = wg - 1;                 // consumer: lines c*64 .. c*64+63 of a tile
   const int wq = (tid >> 5) & 3;        // warp within the warpgroup: 16 lines
-  const int meta_idx = (c * 4 + wq) * 32 + (lane >> 2) * 2 + (lane & 1);
-  float acc[Mma::kRegs];
-#pragma unroll
-  for (int i = 0; i < Mma::kRegs; ++i) acc[i] = 0.0f;
-  for (int step = 0; step < a.steps; ++step) {
-    const int s = step % C::kStages, round = step / C::kStages;
-    mbar_wait(&full[s], round & 1);
-    const uint32_t meta_addr = smem_u32(stage_m(s)) + meta_idx * 4;
-    const uint32_t m0 = ld_shared_u32(meta_addr), m1 = ld_shared_u32(meta_addr + 64);
-    const uint32_t a_addr = smem_u32(stage_a(s)) + c * 64 * 64;
-    const uint32_t b_addr = smem_u32(stage_b(s));
-    wg_fence();
-    Mma::run(acc, mat_desc(a_addr, 512, 2), mat_desc(b_addr, 1024, 1), m0, 1);
-    Mma::run(acc, mat_desc(a_addr + 32, 512, 2), mat_desc(b_addr + 64, 1024, 1), m1, 1);
-    wg_commit();
-    // Wait for this stage's MMAs before the next metadata load: the MMA reads its metadata register
-    // asynchronously and ptxas does not keep it from being overwritten (seen on the H200 with
-    // one group left in flight: 64x256 tiles went wrong). The other consumer warpgroup's MMAs keep
-    // the tensor cores busy meanwhile.
-    wg_wait<0>();
-    if (lane == 0) mbar_arrive(&empty[s]);
-  }
-
-  // Epilogue: both consumers are past the main loop, so the stage ring is free for staging.
-  asm volatile("bar.sync 1, 256;\n" ::: "memory");
-  constexpr int kLd = epi_ld<OutT>();
-  OutT* st = reinterpret_cast<OutT*>(smem) + c * kBN * kLd;
-#pragma unroll
-  for (int i = 0; i < Mma::kRegs; ++i) {
-    const int line = wq * 16 + (lane >> 2) + ((i >> 1) & 1) * 8;
-    const int col = (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
-    if constexpr (sizeof(OutT) == 2) st[col * kLd + line] = sat::f32_to_bf16_bits(acc[i]);
-    else st[col * kLd + line] = acc[i];
-  }
-  asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");
+  const int t128 = tid & 127;
+  const uint32_t meta_off = ((c * 4 + wq) * 32 + (lane >> 2) * 2 + (lane & 1)) * 4;
+  OutT* st = reinterpret_cast<OutT*>(smem + C::kStages * C::kStageBytes + c * kEpiBytes);
+  OutT* out = static_cast<OutT*>(a.out);
   constexpr int kPer = 16 / static_cast<int>(sizeof(OutT));   // elements per 16-byte piece
   constexpr int kPieces = 64 / kPer;                          // pieces per column of 64 lines
-  const int t = tid & 127;
-  const int64_t line_base = static_cast<int64_t>(lb) * kBM + c * 64;
-  OutT* out = static_cast<OutT*>(a.out);
-  for (int id = t; id < kBN * kPieces; id += 128) {
-    const int col = id / kPieces, piece = id % kPieces;
-    const int64_t p = static_cast<int64_t>(cb) * kBN + col;
-    const int64_t l = line_base + piece * kPer;
-    if (p >= a.cols || l >= a.lines) continue;
-    const OutT* src = st + col * kLd + piece * kPer;
-    OutT* dst = out + p * a.ld_out + l;
-    if (a.vec_out && l + kPer <= a.lines) {
-      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-    } else {
-      for (int e = 0; e < kPer && l + e < a.lines; ++e) dst[e] = src[e];
+  float acc[Mma::kRegs];
+  int it = 0;
+  for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+    int lb, cb;
+    tile_of(t, a.line_blocks, a.col_blocks, lb, cb);
+#pragma unroll
+    for (int i = 0; i < Mma::kRegs; ++i) acc[i] = 0.0f;
+    for (int step = 0; step < a.steps; ++step, ++it) {
+      const int s = it % C::kStages, round = it / C::kStages;
+      mbar_wait(&full[s], round & 1);
+      const uint32_t meta_addr = smem_u32(stage_m(s)) + meta_off;
+      const uint32_t m0 = ld_shared_u32(meta_addr), m1 = ld_shared_u32(meta_addr + 64);
+      const uint32_t a_addr = smem_u32(stage_a(s)) + c * 64 * 64;
+      const uint32_t b_addr = smem_u32(stage_b(s));
+      wg_fence();
+      Mma::run(acc, mat_desc(a_addr, 512, 2), mat_desc(b_addr, 1024, 1), m0, 1);
+      Mma::run(acc, mat_desc(a_addr + 32, 512, 2), mat_desc(b_addr + 64, 1024, 1), m1, 1);
+      wg_commit();
+      // Wait for this stage's MMAs before the next metadata load: the MMA reads its metadata
+      // register asynchronously and ptxas does not keep it from being overwritten (seen on the
+      // H200: with one group left in flight, 64x256 tiles came out wrong). The other consumer
+      // warpgroup's MMAs keep the tensor cores busy meanwhile.
+      wg_wait<0>();
+      if (lane == 0) mbar_arrive(&empty[s]);
+    }
+
+    // Epilogue: transpose through this warpgroup's staging buffer, 16-byte stores of out[p][l].
+    const int64_t line_base = static_cast<int64_t>(lb) * kBM + c * 64;
+#pragma unroll
+    for (int pass = 0; pass < kBN / E::kPassCols; ++pass) {
+      asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");   // staging free again
+#pragma unroll
+      for (int i = 0; i < Mma::kRegs; ++i) {
+        if ((i >> 2) * 8 / E::kPassCols != pass) continue;
+        const int line = wq * 16 + (lane >> 2) + ((i >> 1) & 1) * 8;
+        const int col = (i >> 2) * 8 % E::kPassCols + (lane & 3) * 2 + (i & 1);
+        if constexpr (sizeof(OutT) == 2) st[col * E::kLd + line] = sat::f32_to_bf16_bits(acc[i]);
+        else st[col * E::kLd + line] = acc[i];
+      }
+      asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");
+      for (int id = t128; id < E::kPassCols * kPieces; id += 128) {
+        const int col = id / kPieces, piece = id % kPieces;
+        const int64_t p = static_cast<int64_t>(cb) * kBN + pass * E::kPassCols + col;
+        const int64_t l = line_base + piece * kPer;
+        if (p >= a.cols || l >= a.lines) continue;
+        const OutT* src = st + col * E::kLd + piece * kPer;
+        OutT* dst = out + p * a.ld_out + l;
+        if (a.vec_out && l + kPer <= a.lines) {
+          *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+        } else {
+          for (int e = 0; e < kPer && l + e < a.lines; ++e) dst[e] = src[e];
+        }
+      }
     }
   }
 #else
@@ -259,36 +303,6 @@ CUtensorMap make_map(const void* base, CUtensorMapDataType type, uint64_t dim0, 
   return m;
 }
 
-template <int kBN, typename OutT>
-void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, int64_t ld_out,
-            cudaStream_t stream) {
-  using C = Cfg<kBN>;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    SAT_CUDA_CHECK(cudaFuncSetAttribute(spmm_wgmma_kernel<kBN, OutT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        C::kSmem));
-  });
-  const CUtensorMap ma = make_map(f.v24, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.len_pad / 2, f.lines_pad,
-                                  f.len_pad, kBK / 2, kBM, CU_TENSOR_MAP_SWIZZLE_64B, "weight");
-  const CUtensorMap mb = make_map(in, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.len_pad, cols, ld_in * 2, kBK, kBN,
-                                  CU_TENSOR_MAP_SWIZZLE_128B, "input");
-  const CUtensorMap mm = make_map(f.meta24, CU_TENSOR_MAP_DATA_TYPE_UINT32, f.len_pad / 2, f.lines_pad / 16,
-                                  f.len_pad * 2, 32, kBM / 16, CU_TENSOR_MAP_SWIZZLE_NONE, "metadata");
-  WgArgs a{};
-  a.lines = f.lines;
-  a.cols = cols;
-  a.ld_out = ld_out;
-  a.steps = static_cast<int>(f.len_pad / kBK);
-  a.line_blocks = static_cast<int>(f.lines_pad / kBM);
-  a.col_blocks = static_cast<int>(ceil_div(cols, kBN));
-  constexpr int kPer = 16 / static_cast<int>(sizeof(OutT));
-  a.vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0 && ld_out % kPer == 0;
-  a.out = out;
-  const int64_t blocks = static_cast<int64_t>(a.line_blocks) * a.col_blocks;
-  spmm_wgmma_kernel<kBN, OutT><<<static_cast<unsigned>(blocks), kThreads, C::kSmem, stream>>>(ma, mb, mm, a);
-  SAT_CUDA_LAUNCHED("spmm_wgmma_kernel");
-}
-
 int sm_count() {
   static const int n = [] {
     int dev = 0, v = 0;
@@ -297,6 +311,80 @@ int sm_count() {
     return v;
   }();
   return n;
+}
+
+template <int kCons, int kBN, typename OutT>
+void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, int64_t ld_out,
+            cudaStream_t stream) {
+  using C = Cfg<kCons, kBN>;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    SAT_CUDA_CHECK(cudaFuncSetAttribute(spmm_wgmma_kernel<kCons, kBN, OutT>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
+  });
+  // Boxes past the end of a tensor (lines beyond lines_pad, columns beyond cols) read as zeros.
+  const CUtensorMap ma = make_map(f.v24, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.len_pad / 2, f.lines_pad,
+                                  f.len_pad, kBK / 2, C::kBM, CU_TENSOR_MAP_SWIZZLE_64B, "weight");
+  const CUtensorMap mb = make_map(in, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.len_pad, cols, ld_in * 2, kBK, kBN,
+                                  CU_TENSOR_MAP_SWIZZLE_128B, "input");
+  const CUtensorMap mm = make_map(f.meta24, CU_TENSOR_MAP_DATA_TYPE_UINT32, f.len_pad / 2, f.lines_pad / 16,
+                                  f.len_pad * 2, 32, C::kBM / 16, CU_TENSOR_MAP_SWIZZLE_NONE, "metadata");
+  WgArgs a{};
+  a.lines = f.lines;
+  a.cols = cols;
+  a.ld_out = ld_out;
+  a.steps = static_cast<int>(f.len_pad / kBK);
+  a.line_blocks = static_cast<int>(ceil_div(f.lines_pad, C::kBM));
+  a.col_blocks = static_cast<int>(ceil_div(cols, kBN));
+  constexpr int kPer = 16 / static_cast<int>(sizeof(OutT));
+  a.vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0 && ld_out % kPer == 0;
+  a.out = out;
+  const int64_t tiles = static_cast<int64_t>(a.line_blocks) * a.col_blocks;
+  const int64_t grid = tiles < sm_count() ? tiles : sm_count();   // one CTA per multiprocessor
+  spmm_wgmma_kernel<kCons, kBN, OutT><<<static_cast<unsigned>(grid), C::kThreads, C::kSmem, stream>>>(ma, mb, mm, a);
+  SAT_CUDA_LAUNCHED("spmm_wgmma_kernel");
+}
+
+// The CTA tiles (lines x columns) the kernel is built for.
+enum class WgTile { t128x128, t128x256, t256x128 };
+
+template <typename OutT>
+void launch_tile(WgTile t, const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out,
+                 int64_t ld_out, cudaStream_t stream) {
+  switch (t) {
+    case WgTile::t128x128: return launch<2, 128, OutT>(f, in, ld_in, cols, out, ld_out, stream);
+    case WgTile::t128x256: return launch<2, 256, OutT>(f, in, ld_in, cols, out, ld_out, stream);
+    case WgTile::t256x128: return launch<4, 128, OutT>(f, in, ld_in, cols, out, ld_out, stream);
+  }
+}
+
+// Fraction of the multiprocessors' tile slots doing useful lines: tiles over (waves x SMs), times
+// the share of real lines in the line blocks.
+double tile_efficiency(int64_t lines, int64_t cols, int bm, int bn) {
+  const int64_t lb = ceil_div(lines, bm), tiles = lb * ceil_div(cols, bn);
+  const int64_t waves = ceil_div(tiles, sm_count());
+  return double(tiles) / double(waves * sm_count()) * double(lines) / double(lb * bm);
+}
+
+// SAT_WGMMA_TILE=128x128|128x256|256x128 forces a tile (for measurements and tests); otherwise the
+// larger tiles unless they leave clearly more of the GPU idle.
+WgTile pick_tile(const DevNM& f, int64_t cols) {
+  const char* e = std::getenv("SAT_WGMMA_TILE");
+  if (e && *e) {
+    const std::string v = e;
+    if (v == "128x128") return WgTile::t128x128;
+    if (v == "128x256") return WgTile::t128x256;
+    if (v == "256x128") return WgTile::t256x128;
+    throw Error("SAT_WGMMA_TILE='" + v + "': expected 128x128, 128x256 or 256x128");
+  }
+  // Measured on the H200 (docs/performance.md): 256x128 (four consumer warpgroups) beats 128x256
+  // and 128x128 on every large layer; 128x128 only helps when the others leave the GPU idle.
+  const double e256x128 = tile_efficiency(f.lines, cols, 256, 128);
+  const double e128x256 = tile_efficiency(f.lines, cols, 128, 256);
+  const double e128x128 = tile_efficiency(f.lines, cols, 128, 128);
+  if (e256x128 >= 0.9 * e128x128 && e256x128 >= 0.9 * e128x256) return WgTile::t256x128;
+  if (e128x256 >= 0.9 * e128x128) return WgTile::t128x256;
+  return WgTile::t128x128;
 }
 
 bool wgmma_available() {
@@ -322,15 +410,9 @@ std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in) {
 
 void launch_spmm_wgmma(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
                        int64_t ld_out, cudaStream_t stream) {
-  // 256 columns per CTA unless that leaves most multiprocessors idle.
-  const bool wide = ceil_div(cols, 256) * (a.lines_pad / kBM) >= sm_count();
-  if (wide) {
-    if (out_bf16) launch<256, uint16_t>(a, in, ld_in, cols, out, ld_out, stream);
-    else launch<256, float>(a, in, ld_in, cols, out, ld_out, stream);
-  } else {
-    if (out_bf16) launch<128, uint16_t>(a, in, ld_in, cols, out, ld_out, stream);
-    else launch<128, float>(a, in, ld_in, cols, out, ld_out, stream);
-  }
+  const WgTile t = pick_tile(a, cols);
+  if (out_bf16) launch_tile<uint16_t>(t, a, in, ld_in, cols, out, ld_out, stream);
+  else launch_tile<float>(t, a, in, ld_in, cols, out, ld_out, stream);
 }
 
 }  // namespace sat::cuda

@@ -13,7 +13,9 @@
 # Environment: SAT_GPU_BUILD (build folder, default build-gpu), SAT_GPU_QUICK=1 (small benchmark),
 # SAT_GPU_SKIP_BENCH=1, SAT_GPU_SKIP_TESTS=1, SAT_GPU_FOCUS=kernels (the kernel loop: builds the
 # tests and the benchmark only, runs the CudaKernels tests, the large-layer table, pre-generation
-# and a SASS summary of the product kernels).
+# and a SASS summary of the product kernels; SAT_GPU_PREGEN_ONLY=1: pre-generation only;
+# SAT_GPU_TILES="128x256 ...": the large table again per forced wgmma CTA tile; SAT_GPU_NCU=1:
+# Nsight Compute sections of one pre-generation and one product launch).
 set -uo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -89,10 +91,30 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
     awk '/Function :/{f=$3} /HGMMA|HMMA|UTMALDG|SYNCS/{split($2,a,"."); c[f" "a[1]]++} END{for(k in c) print "  " k, c[k]}' "$OUTDIR/spmm_wgmma.sass" | sort
   fi
   echo "== CUDA kernel tests"
-  timeout 300 "$BUILD/tests/sat_tests" --gtest_filter='CudaKernels.*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
+  timeout 100 "$BUILD/tests/sat_tests" --gtest_filter='CudaKernels.*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
   [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
   echo "== benchmark (large layers, pre-generation)"
-  timeout 240 "$BUILD/bench/cuda_bench" --large --reps 10 2>&1 | tee "$OUTDIR/bench-large.md"
+  LARGE=(--large)
+  [[ ${SAT_GPU_PREGEN_ONLY:-0} == 1 ]] && LARGE=(--pregen)   # only the pre-generation table
+  timeout 90 stdbuf -oL "$BUILD/bench/cuda_bench" "${LARGE[@]}" --reps 10 2>&1 | tee "$OUTDIR/bench-large.md"
+  if [[ -n ${SAT_GPU_TILES:-} ]]; then   # e.g. "128x256 256x128": the large table with each CTA tile forced
+    for t in $SAT_GPU_TILES; do
+      echo "-- SAT_WGMMA_TILE=$t"
+      SAT_WGMMA_TILE=$t timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --large --reps 10 2>&1 | grep -E "wgmma" | tee -a "$OUTDIR/bench-tiles.md"
+    done
+  fi
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+  if [[ ${SAT_GPU_NCU:-0} == 1 && -n $NCU ]]; then
+    echo "== Nsight Compute: one pre-generation launch and one wgmma product launch (full reports in OUTDIR)"
+    for k in pregen_kernel spmm_wgmma_kernel; do
+      args=(--pregen)
+      [[ $k == spmm_wgmma_kernel ]] && args=(--large --reps 1)
+      timeout 200 "$NCU" --kernel-name "regex:$k" --launch-count 1 --section SpeedOfLight --section Occupancy \
+        --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+        "$BUILD/bench/cuda_bench" "${args[@]}" >"$OUTDIR/ncu-$k.txt" 2>&1
+      grep -E "Duration|Throughput|Achieved Occupancy|Registers Per|Issue Slots|Stall|Eligible|Block Limit" "$OUTDIR/ncu-$k.txt" | head -30
+    done
+  fi
   echo "== gpu-run done (status $STATUS); results in $OUTDIR"
   exit $STATUS
 fi
@@ -103,7 +125,7 @@ if cmake --build "$BUILD" -j "$JOBS" --target cuda_bench_cusparselt >>"$OUTDIR/b
 STATUS=0
 if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
   echo "== CUDA tests"
-  "$BUILD/tests/sat_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" | head -60
+  timeout 300 "$BUILD/tests/sat_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" | head -60
   if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
     STATUS=1
     echo "-- CUDA tests failed; the kernel tests again with the alternative mma.sp metadata layout (SAT_SP24_META=1):"
@@ -114,7 +136,7 @@ if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
   {
     for m in mlp lenet5 vgg_small resnet18 vit_tiny; do
       echo "-- sat train --model $m --backend cuda (synthetic data, 1 epoch of 2048 samples)"
-      "$BUILD/sat" train --model "models/$m.json" --backend cuda --data synthetic --train-limit 2048 \
+      timeout 90 "$BUILD/sat" train --model "models/$m.json" --backend cuda --data synthetic --train-limit 2048 \
         --test-limit 512 --epochs 1 --no-progress --out "$BUILD/runs/$m" 2>&1 | tail -3
     done
     python3 - "$BUILD" <<'PY'
@@ -137,13 +159,13 @@ if [[ ${SAT_GPU_SKIP_BENCH:-0} != 1 ]]; then
   Q=()
   [[ ${SAT_GPU_QUICK:-0} == 1 ]] && Q=(--quick)
   {
-    "$BUILD/bench/cuda_bench" "${Q[@]}"
-    "$BUILD/bench/cuda_bench" --quick --model-step models/resnet18.json --batch 128
+    timeout 300 stdbuf -oL "$BUILD/bench/cuda_bench" "${Q[@]}"
+    timeout 120 stdbuf -oL "$BUILD/bench/cuda_bench" --quick --model-step models/resnet18.json --batch 128
     echo "## PyTorch dense on the same GPU"
     echo
-    python3 bench/cuda_torch_step.py --model models/resnet18.json --batch 128 --steps 20
+    timeout 120 python3 bench/cuda_torch_step.py --model models/resnet18.json --batch 128 --steps 20
     echo
-    [[ $HAVE_LT == 1 ]] && "$BUILD/bench/cuda_bench_cusparselt"
+    [[ $HAVE_LT == 1 ]] && timeout 120 "$BUILD/bench/cuda_bench_cusparselt"
   } 2>&1 | tee "$OUTDIR/bench.md"
 fi
 echo "== gpu-run done (status $STATUS); results in $OUTDIR"

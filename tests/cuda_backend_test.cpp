@@ -313,37 +313,43 @@ TEST(CudaKernels, WgmmaMatchesSp24OnLargeShapes) {
         const Dev<uint16_t> dx(xb);
         ASSERT_TRUE(cuda::wgmma_unusable(*form, dx.p, ld).empty()) << cuda::wgmma_unusable(*form, dx.p, ld);
         Dev<float> ref(c.cols * lines), got(c.cols * lines);
-        const int64_t ld16 = lines + 3;   // not a multiple of 8: the element-wise store path
-        Dev<uint16_t> got16(c.cols * lines), got16u(c.cols * ld16);
-        ASSERT_EQ(cudaMemset(got.p, 0xFF, c.cols * lines * 4), cudaSuccess);   // NaN poison
-        ASSERT_EQ(cudaMemset(got16.p, 0xFF, c.cols * lines * 2), cudaSuccess);
-        ASSERT_EQ(cudaMemset(got16u.p, 0xFF, c.cols * ld16 * 2), cudaSuccess);
         cuda::spmm(*form, dx.p, ld, c.cols, ref.p, false, lines, cuda::SpmmKernel::sp24);
-        cuda::spmm(*form, dx.p, ld, c.cols, got.p, false, lines, cuda::SpmmKernel::wgmma);
-        cuda::spmm(*form, dx.p, ld, c.cols, got16.p, true, lines, cuda::SpmmKernel::wgmma);
-        cuda::spmm(*form, dx.p, ld, c.cols, got16u.p, true, ld16, cuda::SpmmKernel::wgmma);
-        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        const std::vector<float> r = ref.get(c.cols * lines), g = got.get(c.cols * lines);
-        const std::vector<uint16_t> g16 = got16.get(c.cols * lines), g16u = got16u.get(c.cols * ld16);
-        double num = 0, den = 0;
-        int64_t unwritten = 0, bf16_bad = 0;
-        for (int64_t p = 0; p < c.cols; ++p) {
-          for (int64_t l = 0; l < lines; ++l) {
-            const float gv = g[p * lines + l], rv = r[p * lines + l];
-            if (!std::isfinite(gv)) {
-              ++unwritten;
-              continue;
+        const std::vector<float> r = ref.get(c.cols * lines);
+        for (const char* tile : {"128x128", "128x256", "256x128"}) {
+          SCOPED_TRACE(std::string("CTA tile ") + tile);
+          setenv("SAT_WGMMA_TILE", tile, 1);
+          const int64_t ld16 = lines + 3;   // not a multiple of 8: the element-wise store path
+          Dev<uint16_t> got16(c.cols * lines), got16u(c.cols * ld16);
+          ASSERT_EQ(cudaMemset(got.p, 0xFF, c.cols * lines * 4), cudaSuccess);   // NaN poison
+          ASSERT_EQ(cudaMemset(got16.p, 0xFF, c.cols * lines * 2), cudaSuccess);
+          ASSERT_EQ(cudaMemset(got16u.p, 0xFF, c.cols * ld16 * 2), cudaSuccess);
+          cuda::spmm(*form, dx.p, ld, c.cols, got.p, false, lines, cuda::SpmmKernel::wgmma);
+          cuda::spmm(*form, dx.p, ld, c.cols, got16.p, true, lines, cuda::SpmmKernel::wgmma);
+          cuda::spmm(*form, dx.p, ld, c.cols, got16u.p, true, ld16, cuda::SpmmKernel::wgmma);
+          unsetenv("SAT_WGMMA_TILE");
+          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+          const std::vector<float> g = got.get(c.cols * lines);
+          const std::vector<uint16_t> g16 = got16.get(c.cols * lines), g16u = got16u.get(c.cols * ld16);
+          double num = 0, den = 0;
+          int64_t unwritten = 0, bf16_bad = 0;
+          for (int64_t p = 0; p < c.cols; ++p) {
+            for (int64_t l = 0; l < lines; ++l) {
+              const float gv = g[p * lines + l], rv = r[p * lines + l];
+              if (!std::isfinite(gv)) {
+                ++unwritten;
+                continue;
+              }
+              num += (double(gv) - rv) * (double(gv) - rv);
+              den += double(rv) * rv;
+              const uint16_t want16 = f32_to_bf16_bits(gv);
+              bf16_bad += g16[p * lines + l] != want16;
+              bf16_bad += g16u[p * ld16 + l] != want16;
             }
-            num += (double(gv) - rv) * (double(gv) - rv);
-            den += double(rv) * rv;
-            const uint16_t want16 = f32_to_bf16_bits(gv);
-            bf16_bad += g16[p * lines + l] != want16;
-            bf16_bad += g16u[p * ld16 + l] != want16;
           }
+          EXPECT_EQ(unwritten, 0) << "elements not written (still NaN) or not finite";
+          EXPECT_LT(std::sqrt(num / den), 1e-5) << "relative L2 difference to the mma.sp kernel";
+          EXPECT_EQ(bf16_bad, 0) << "BF16 outputs that are not the FP32 result rounded";
         }
-        EXPECT_EQ(unwritten, 0) << "elements not written (still NaN) or not finite";
-        EXPECT_LT(std::sqrt(num / den), 1e-5) << "relative L2 difference to the mma.sp kernel";
-        EXPECT_EQ(bf16_bad, 0) << "BF16 outputs that are not the FP32 result rounded";
       }
       cuda::free_devnm(f);
       cuda::free_devnm(b);

@@ -37,48 +37,43 @@ SAT_HD inline uint32_t nm_rank_bits(float w) {
 #endif
 }
 
-// The unique selection key of element i of a group: magnitude bits, then (kMaxGroup - i) so that
-// equal magnitudes rank the lower index higher. Keys are never 0.
-SAT_HD inline uint64_t nm_key(float w, int i) {
-  return (static_cast<uint64_t>(nm_rank_bits(w)) << 5) | static_cast<uint64_t>(kMaxGroup - i);
-}
-
 // The selection rule, for kLanes groups at once: group `lane` is v[lane * lane_stride + i * stride],
 // i < m. Sets keep[lane] bit i when element i is kept. Element i is kept when fewer than n others
 // beat it, where j beats i if |v_j| > |v_i|, or |v_j| == |v_i| and j < i (ties go to the lower
-// index). The keys (nm_key) are unique and encode the tie rule, so "beats" is plain ">" on keys and
-// the kept set is the keys at or above the n-th largest, found with n max-passes: no sort, no
-// allocation, no data-dependent branch, and the lanes are independent, so the compiler vectorises
-// across groups. kM > 0 fixes m at compile time.
+// index). This is computed as written: each pair (j < i) is compared once on the magnitudes' bit
+// patterns (nm_rank_bits), r_j >= r_i meaning j beats i and otherwise i beats j, and every element
+// counts how many beat it. 32-bit compares, m(m-1)/2 of them whatever n is, no sort, no allocation,
+// no data-dependent branch, and the lanes are independent, so the compiler vectorises across
+// groups. kM > 0 fixes m at compile time.
 template <int kM, int kLanes>
 SAT_HD inline void nm_keep_masks(const float* v, long stride, long lane_stride, int m, int n,
                                  uint32_t* keep) {
   constexpr int kG = kM > 0 ? kM : kMaxGroup;
   const int mm = kM > 0 ? kM : m;
-  uint64_t key[kG][kLanes];
-  uint64_t nth[kLanes];
+  uint32_t rank[kG][kLanes];
+  uint32_t beaten[kG][kLanes];   // how many elements of the group beat element i
   for (int i = 0; i < mm; ++i) {
 SAT_NM_SIMD
-    for (int lane = 0; lane < kLanes; ++lane) key[i][lane] = nm_key(v[lane * lane_stride + i * stride], i);
-  }
-SAT_NM_SIMD
-  for (int lane = 0; lane < kLanes; ++lane) nth[lane] = ~uint64_t{0};
-  for (int t = 0; t < n; ++t) {
-SAT_NM_SIMD
     for (int lane = 0; lane < kLanes; ++lane) {
-      uint64_t best = 0;
-      for (int i = 0; i < mm; ++i) {
-        const uint64_t ki = key[i][lane];
-        best = (ki < nth[lane] && ki > best) ? ki : best;
+      rank[i][lane] = nm_rank_bits(v[lane * lane_stride + i * stride]);
+      beaten[i][lane] = 0;
+    }
+  }
+  for (int i = 1; i < mm; ++i) {
+    for (int j = 0; j < i; ++j) {
+SAT_NM_SIMD
+      for (int lane = 0; lane < kLanes; ++lane) {
+        const uint32_t j_wins = rank[j][lane] >= rank[i][lane] ? 1u : 0u;
+        beaten[i][lane] += j_wins;
+        beaten[j][lane] += 1u - j_wins;
       }
-      nth[lane] = best;                        // after pass t: the (t+1)-th largest key
     }
   }
 SAT_NM_SIMD
   for (int lane = 0; lane < kLanes; ++lane) {
     uint32_t k = 0;
-    for (int i = 0; i < mm; ++i) k |= static_cast<uint32_t>(key[i][lane] >= nth[lane]) << i;
-    keep[lane] = n >= mm ? (mm >= 32 ? ~0u : (1u << mm) - 1) : k;
+    for (int i = 0; i < mm; ++i) k |= static_cast<uint32_t>(beaten[i][lane] < static_cast<uint32_t>(n)) << i;
+    keep[lane] = k;
   }
 }
 
