@@ -120,6 +120,18 @@ __device__ __forceinline__ uint64_t mat_desc(uint32_t addr, uint32_t sbo, uint64
          (static_cast<uint64_t>(sbo >> 4) << 32) | (swizzle << 62);
 }
 
+// Bulk tensor store of one 2-D box from shared memory; its group is waited for with bulk_wait.
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, const void* src, int x, int y) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(x), "r"(y), "r"(smem_u32(src))
+               : "memory");
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+__device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int kPending>
@@ -132,6 +144,7 @@ struct WgArgs {
   int64_t lines, cols, ld_out;
   int steps, line_blocks, col_blocks;
   bool vec_out;   // out and ld_out allow 16-byte stores
+  bool tma_out;   // BF16 output written by bulk tensor stores (tm_out), see the epilogue
   void* out;
 };
 
@@ -153,7 +166,8 @@ __device__ __forceinline__ void tile_of(int t, int line_blocks, int col_blocks, 
 template <int kCons, int kBN, typename OutT>
 __global__ void __launch_bounds__(Cfg<kCons, kBN>::kThreads, 1)
     spmm_wgmma_kernel(const __grid_constant__ CUtensorMap tm_a, const __grid_constant__ CUtensorMap tm_b,
-                      const __grid_constant__ CUtensorMap tm_meta, WgArgs a) {
+                      const __grid_constant__ CUtensorMap tm_meta, const __grid_constant__ CUtensorMap tm_out,
+                      WgArgs a) {
 #ifdef SAT_WGMMA_DEVICE
   using C = Cfg<kCons, kBN>;
   using E = Epi<OutT>;
@@ -233,8 +247,36 @@ __global__ void __launch_bounds__(Cfg<kCons, kBN>::kThreads, 1)
       if (lane == 0) mbar_arrive(&empty[s]);
     }
 
-    // Epilogue: transpose through this warpgroup's staging buffer, 16-byte stores of out[p][l].
     const int64_t line_base = static_cast<int64_t>(lb) * kBM + c * 64;
+    if constexpr (sizeof(OutT) == 2) {
+      if (a.tma_out) {
+        // Epilogue through the copy engine: 64-column passes into the staging buffer laid out as
+        // the output box (64 columns x 64 lines of 128 bytes, 128-byte swizzle, so the transposing
+        // stores hit distinct banks), then one bulk tensor store per pass, which clips the box at
+        // the edges of the output and leaves the threads free for the next tile's MMAs.
+        unsigned char* stb = reinterpret_cast<unsigned char*>(st);
+#pragma unroll
+        for (int pass = 0; pass < kBN / 64; ++pass) {
+          if (t128 == 0) bulk_wait_read();   // the previous store has read the buffer
+          asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");
+#pragma unroll
+          for (int i = 0; i < Mma::kRegs; ++i) {
+            if ((i >> 2) * 8 / 64 != pass) continue;
+            const int line = wq * 16 + (lane >> 2) + ((i >> 1) & 1) * 8;
+            const int col = (i >> 2) * 8 % 64 + (lane & 3) * 2 + (i & 1);
+            const int off = col * 128 + ((((line >> 3) ^ (col & 7)) << 4) | ((line & 7) << 1));
+            *reinterpret_cast<uint16_t*>(stb + off) = sat::f32_to_bf16_bits(acc[i]);
+          }
+          fence_async_smem();
+          asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");
+          if (t128 == 0) {
+            tma_store_2d(&tm_out, stb, static_cast<int>(line_base), cb * kBN + pass * 64);
+          }
+        }
+        continue;
+      }
+    }
+    // Epilogue: transpose through this warpgroup's staging buffer, 16-byte stores of out[p][l].
 #pragma unroll
     for (int pass = 0; pass < kBN / E::kPassCols; ++pass) {
       asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");   // staging free again
@@ -262,10 +304,12 @@ __global__ void __launch_bounds__(Cfg<kCons, kBN>::kThreads, 1)
       }
     }
   }
+  if (t128 == 0) bulk_wait_all();   // bulk stores done before the CTA's shared memory goes
 #else
   (void)tm_a;
   (void)tm_b;
   (void)tm_meta;
+  (void)tm_out;
   (void)a;
   __trap();   // the sm_90a build is the only one with wgmma; spmm never launches this elsewhere
 #endif
@@ -338,10 +382,16 @@ void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, voi
   a.col_blocks = static_cast<int>(ceil_div(cols, kBN));
   constexpr int kPer = 16 / static_cast<int>(sizeof(OutT));
   a.vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0 && ld_out % kPer == 0;
+  a.tma_out = sizeof(OutT) == 2 && a.vec_out && std::getenv("SAT_WGMMA_NO_TMA_STORE") == nullptr;
   a.out = out;
+  // The output as a tensor (lines contiguous, columns ld_out apart) for the bulk stores; a valid
+  // dummy map where they are not used.
+  const CUtensorMap mo = a.tma_out ? make_map(out, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.lines, cols, ld_out * 2, 64, 64,
+                                              CU_TENSOR_MAP_SWIZZLE_128B, "output")
+                                   : mm;
   const int64_t tiles = static_cast<int64_t>(a.line_blocks) * a.col_blocks;
   const int64_t grid = tiles < sm_count() ? tiles : sm_count();   // one CTA per multiprocessor
-  spmm_wgmma_kernel<kCons, kBN, OutT><<<static_cast<unsigned>(grid), C::kThreads, C::kSmem, stream>>>(ma, mb, mm, a);
+  spmm_wgmma_kernel<kCons, kBN, OutT><<<static_cast<unsigned>(grid), C::kThreads, C::kSmem, stream>>>(ma, mb, mm, mo, a);
   SAT_CUDA_LAUNCHED("spmm_wgmma_kernel");
 }
 
