@@ -453,6 +453,7 @@ bool wgmma_available() {
 std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in) {
   if (!a.sp24) return "the weight has no 2:4 re-packed form (" + a.nm.str() + ": N must be <= 2)";
   if (!wgmma_available()) return "the device is not compute capability 9.0 (the wgmma code is built for sm_90a)";
+  if (sp24_meta_layout() != 0) return "the 2:4 metadata is in the alternative layout (SAT_SP24_META=1), which it does not read";
   if (reinterpret_cast<uintptr_t>(in) % 16 != 0) return "the input is not 16-byte aligned";
   if (ld_in % 8 != 0) return "the input's leading dimension is not a multiple of 8";
   return "";
