@@ -12,7 +12,7 @@
 # ) into a private prefix; nothing is installed system-wide.
 # Environment: SAT_GPU_BUILD (build folder, default build-gpu), SAT_GPU_QUICK=1 (small benchmark),
 # SAT_GPU_SKIP_BENCH=1, SAT_GPU_SKIP_TESTS=1, SAT_GPU_FOCUS=kernels (the kernel loop: builds the
-# tests and the benchmark only, runs the CudaKernels tests, the large-layer table, pre-generation
+# tests and the benchmark only, runs the CUDA tests, the large-layer table, pre-generation
 # and a SASS summary of the product kernels; SAT_GPU_PREGEN_ONLY=1: pre-generation only;
 # SAT_GPU_TILES="128x256 ...": the large table again per forced wgmma CTA tile; SAT_GPU_NCU=1:
 # Nsight Compute sections of one pre-generation and one product launch).
@@ -91,7 +91,7 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
     awk '/Function :/{f=$3} /HGMMA|HMMA|UTMALDG|SYNCS/{split($2,a,"."); c[f" "a[1]]++} END{for(k in c) print "  " k, c[k]}' "$OUTDIR/spmm_wgmma.sass" | sort
   fi
   echo "== CUDA kernel tests"
-  timeout 100 "$BUILD/tests/sat_tests" --gtest_filter='CudaKernels.*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
+  timeout 100 "$BUILD/tests/sat_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
   [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
   echo "== benchmark (large layers, pre-generation)"
   LARGE=(--large)
