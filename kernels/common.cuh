@@ -1,7 +1,7 @@
 #pragma once
 // Device-side pieces every kernel file shares. The FP32 <-> BF16 conversions are the host's own
 // (sat/bf16.hpp, __host__ __device__), so every backend rounds with the same code.
-#include <cuda_bf16.h>
+#include <cuda_bf16.h>   // __nv_bfloat162 for the packed conversions in pregen.cu
 
 #include "sat/bf16.hpp"
 
@@ -9,9 +9,10 @@
 
 namespace sat::cuda {
 
-__device__ __forceinline__ __nv_bfloat16 to_bf16_dev(float f) {
-  return __ushort_as_bfloat16(sat::f32_to_bf16_bits(f));
+// The shared-memory address of a generic pointer into shared memory, as PTX's shared-space
+// operands (cp.async, ldmatrix, mbarrier, bulk copies) take it.
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
-
 
 }  // namespace sat::cuda

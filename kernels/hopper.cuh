@@ -1,5 +1,5 @@
 #pragma once
-// Hopper (sm_90a) building blocks in inline PTX: shared-memory addresses, mbarriers, bulk tensor
+// Hopper (sm_90a) building blocks in inline PTX: shared-memory loads, mbarriers, bulk tensor
 // copies (TMA) in both directions, shared-memory matrix descriptors and the warpgroup MMA fences.
 // Only the sm_90a compilation pass defines them (__CUDA_ARCH_FEAT_SM90_ALL); kernels that use them
 // guard their bodies the same way. Used by spmm_wgmma.cu; PTX ISA semantics in docs/cuda.md.
@@ -7,13 +7,11 @@
 
 #include <cstdint>
 
+#include "common.cuh"   // smem_addr
+
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 namespace sat::cuda::hopper {
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 
 __device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
   uint32_t v;
@@ -22,14 +20,14 @@ __device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
 }
 
 __device__ __forceinline__ void mbar_init(uint64_t* b, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(b)), "r"(count));
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(b)), "r"(count));
 }
 __device__ __forceinline__ void mbar_expect_tx(uint64_t* b, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(b)), "r"(bytes)
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(b)), "r"(bytes)
                : "memory");
 }
 __device__ __forceinline__ void mbar_arrive(uint64_t* b) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(b)) : "memory");
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(b)) : "memory");
 }
 __device__ __forceinline__ void mbar_wait(uint64_t* b, uint32_t parity) {
   uint32_t done = 0;
@@ -39,7 +37,7 @@ __device__ __forceinline__ void mbar_wait(uint64_t* b, uint32_t parity) {
         "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
         "selp.u32 %0, 1, 0, p;\n}\n"
         : "=r"(done)
-        : "r"(smem_u32(b)), "r"(parity)
+        : "r"(smem_addr(b)), "r"(parity)
         : "memory");
   } while (!done);
 }
@@ -48,8 +46,8 @@ __device__ __forceinline__ void mbar_wait(uint64_t* b, uint32_t parity) {
 __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int x, int y, uint64_t* bar) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
-          smem_u32(dst)),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(smem_u32(bar))
+          smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(smem_addr(bar))
       : "memory");
 }
 
@@ -64,7 +62,7 @@ __device__ __forceinline__ uint64_t mat_desc(uint32_t addr, uint32_t sbo, uint64
 __device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, const void* src, int x, int y) {
   asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
                    reinterpret_cast<uint64_t>(map)),
-               "r"(x), "r"(y), "r"(smem_u32(src))
+               "r"(x), "r"(y), "r"(smem_addr(src))
                : "memory");
   asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The tile machinery the two sparse products share (spmm_sp24.cu, spmm_general.cu): a block computes
+// The tile machinery the two mma.sync products share (spmm_sp24.cu, spmm_general.cu): a block computes
 // a 128-line x 128-column tile of out[p][l] with 8 warps (2 along lines x 4 along columns, 64 x 32
 // each), the dense input streamed through shared memory with cp.async in 64-position steps,
 // fragments loaded with ldmatrix from XOR-swizzled rows (no bank conflicts), FP32 accumulators.
@@ -15,10 +15,6 @@ constexpr int kBN = kTileCols;    // columns (p) per block
 constexpr int kBK = kTileK;       // positions along the line per step
 constexpr int kThreads = 256;
 static_assert(kBM == 128 && kBN == 128 && kBK == 64, "the index arithmetic below assumes these");
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 
 // 16-byte asynchronous copy global -> shared; zero-filled when !valid.
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {

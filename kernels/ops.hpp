@@ -100,7 +100,7 @@ void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void*
           int64_t ld_out, SpmmKernel which = SpmmKernel::automatic, cudaStream_t stream = 0);
 // Which kernel `automatic` picks for a form (and the input pointer and leading dimension, which
 // the wgmma kernel's tensor maps need 16-byte aligned).
-SpmmKernel spmm_choice(const DevNM& a, const uint16_t* in = nullptr, int64_t ld_in = 8);
+SpmmKernel spmm_choice(const DevNM& a, const uint16_t* in, int64_t ld_in);
 // Empty when the wgmma kernel can run this product; otherwise why not.
 std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in);
 

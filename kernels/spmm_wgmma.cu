@@ -165,10 +165,10 @@ __global__ void __launch_bounds__(Cfg<kCons, kBN>::kThreads, 1)
     for (int step = 0; step < a.steps; ++step, ++it) {
       const int s = it % C::kStages, round = it / C::kStages;
       mbar_wait(&full[s], round & 1);
-      const uint32_t meta_addr = smem_u32(stage_m(s)) + meta_off;
+      const uint32_t meta_addr = smem_addr(stage_m(s)) + meta_off;
       const uint32_t m0 = ld_shared_u32(meta_addr), m1 = ld_shared_u32(meta_addr + 64);
-      const uint32_t a_addr = smem_u32(stage_a(s)) + c * 64 * 64;
-      const uint32_t b_addr = smem_u32(stage_b(s));
+      const uint32_t a_addr = smem_addr(stage_a(s)) + c * 64 * 64;
+      const uint32_t b_addr = smem_addr(stage_b(s));
       wg_fence();
       Mma::run(acc, mat_desc(a_addr, 512, 2), mat_desc(b_addr, 1024, 1), m0, 1);
       Mma::run(acc, mat_desc(a_addr + 32, 512, 2), mat_desc(b_addr + 64, 1024, 1), m1, 1);

@@ -4,34 +4,14 @@
 // are dependency-free C++ (no C++20) so that the HLS kernel and the CUDA kernels compile them too.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
-#include "sat/nm_select.hpp"   // SAT_HD
+#include "sat/hd.hpp"
 
 namespace sat {
 
 struct bf16 {
   uint16_t bits = 0;
 };
-
-SAT_HD inline uint32_t f32_bits(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-#endif
-}
-SAT_HD inline float f32_from_bits(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
-}
 
 SAT_HD inline uint16_t f32_to_bf16_bits(float f) {
   uint32_t u = f32_bits(f);

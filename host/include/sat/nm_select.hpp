@@ -4,13 +4,8 @@
 // allocation, no recursion) and the CUDA kernels (__host__ __device__). Rule and format:
 // docs/nm-format.md.
 #include <cstdint>
-#include <cstring>
 
-#if defined(__CUDACC__)
-#define SAT_HD __host__ __device__
-#else
-#define SAT_HD
-#endif
+#include "sat/hd.hpp"
 
 // Vectorisation hint for the lane loops; only where OpenMP is on (libsat), so that including this
 // header never needs -fopenmp.
@@ -27,15 +22,7 @@ inline constexpr int kMaxGroup = 16;
 
 // Ranking key of a weight: its magnitude's bit pattern as an integer. For numbers this orders like
 // |w|; a NaN ranks above infinity, so a group never keeps more than N.
-SAT_HD inline uint32_t nm_rank_bits(float w) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(w) & 0x7fffffffu;
-#else
-  uint32_t u;
-  std::memcpy(&u, &w, sizeof u);
-  return u & 0x7fffffffu;
-#endif
-}
+SAT_HD inline uint32_t nm_rank_bits(float w) { return f32_bits(w) & 0x7fffffffu; }
 
 // The selection rule, for kLanes groups at once: group `lane` is v[lane * lane_stride + i * stride],
 // i < m. Sets keep[lane] bit i when element i is kept. Element i is kept when fewer than n others
