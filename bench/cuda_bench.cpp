@@ -177,6 +177,45 @@ void layer_table(Blas& blas, const std::vector<LayerShape>& shapes, const std::v
   std::printf("\n");
 }
 
+// One row of the pre-generation tables: a setting and which outputs a step needs.
+struct PregenRow {
+  NM nm;
+  bool bdwp;   // true: W_F, W_B (+ re-packs), mask (BDWP); false: W_F (+ re-pack), mask, pruned dense (SR-STE)
+};
+const PregenRow kPregenRows[] = {{NM{2, 4}, true}, {NM{2, 8}, true}, {NM{1, 8}, true}, {NM{4, 8}, true}, {NM{2, 8}, false}};
+
+// The device outputs of one row for an n x n weight, freed on scope exit.
+struct RowOutputs {
+  DevNM f, b;
+  PregenOut po;
+  int64_t n;
+  RowOutputs(int64_t n_, const PregenRow& r, uint8_t* mask, uint16_t* dense) : n(n_) {
+    f = alloc_devnm(n, n, r.nm, Axis::K, true);
+    if (r.bdwp) b = alloc_devnm(n, n, r.nm, Axis::Cout, true);
+    po.fwd = &f;
+    po.bwd = r.bdwp ? &b : nullptr;
+    po.mask_f = mask;
+    po.dense = r.bdwp ? nullptr : dense;
+    po.dense_pruned = !r.bdwp;
+  }
+  ~RowOutputs() {
+    free_devnm(f);
+    free_devnm(b);
+  }
+  RowOutputs(const RowOutputs&) = delete;
+  RowOutputs& operator=(const RowOutputs&) = delete;
+  // The fewest bytes writing these outputs takes (the mask included).
+  double bytes_written() const {
+    const double elems = double(n) * n;
+    const int forms = po.bwd ? 2 : 1;
+    double bytes = elems;                                                   // mask
+    bytes += forms * (2.0 * f.nnz() + f.nnz() / 2.0);                       // compressed forms
+    if (f.sp24) bytes += forms * (elems + elems / 8.0);                     // 2:4 values + metadata
+    if (po.dense) bytes += 2.0 * elems;                                     // dense BF16 copy
+    return bytes;
+  }
+};
+
 // Pre-generation of a 4096 x 4096 weight against the dense step of that layer. Bytes: the fewest a
 // pass must move (the FP32 masters read once, every requested output written once); GB/s = those
 // bytes over the time, "% copy" = that rate over the measured device-to-device copy rate.
@@ -200,16 +239,18 @@ void pregen_table(Blas& blas, double copy_gbs) {
   });
   std::printf("dense cuBLAS step (FF+BP+WU) of that layer at P = %lld: %.3f ms; device-to-device copy: %.0f GB/s\n\n",
               (long long)p, step, copy_gbs);
-  // The update pre-generation follows every step: what fusing the two could save is at most the
-  // second read of the FP32 masters.
+  // The update of that weight, alone: memory-bound.
+  Buf<float> w(n * n), v(n * n), g(n * n);   // its own weight: the table below selects from w32
+  Buf<int> nonfinite(1);
+  CK(cudaMemset(nonfinite.p, 0, sizeof(int)));
+  fill_f32(w.p, w.n, 9);
+  fill_f32(v.p, v.n, 12);
+  fill_f32(g.p, g.n, 13);
+  const SgdHyper h{1e-6f, 0.9f, 1e-4f, 2e-4f};
   {
-    Buf<float> w(n * n), v(n * n), g(n * n);   // its own weight: the table below selects from w32
-    Buf<int> nonfinite(1);
-    fill_f32(w.p, w.n, 9);
-    fill_f32(v.p, v.n, 12);
-    fill_f32(g.p, g.n, 13);
-    CK(cudaMemset(mask.p, 1, mask.n));
-    const double us = 1e3 * time_ms([&] { sgd_update(w.p, v.p, g.p, mask.p, n * n, 1e-6f, 0.9f, 1e-4f, 2e-4f, nonfinite.p); }, 100);
+    Buf<uint8_t> ones(n * n);
+    CK(cudaMemset(ones.p, 1, ones.n));
+    const double us = 1e3 * time_ms([&] { sgd_update(w.p, v.p, g.p, ones.p, n * n, h, nonfinite.p); }, 100);
     const double mb = (3 * 4.0 + 1.0 + 2 * 4.0) * n * n / 1e6;   // read w, v, g, mask; write w, v
     std::printf("SGD + momentum + weight decay + SR-STE update of that weight: %.1f us (%.0f MB, %.0f GB/s); "
                 "one read of the FP32 masters at the copy rate: %.1f us\n\n",
@@ -217,42 +258,58 @@ void pregen_table(Blas& blas, double copy_gbs) {
   }
   std::printf("| N:M | outputs | pregen us | share of the dense step | MB moved (min) | GB/s | %% copy |\n"
               "|---|---|---|---|---|---|---|\n");
-  struct Row {
-    NM nm;
-    bool bdwp;   // true: W_F, W_B (+ re-packs), mask (BDWP); false: W_F (+ re-pack), mask, pruned dense (SR-STE)
-  };
-  const Row rows[] = {{NM{2, 4}, true}, {NM{2, 8}, true}, {NM{1, 8}, true}, {NM{4, 8}, true}, {NM{2, 8}, false}};
-  for (const Row& r : rows) {
+  for (const PregenRow& r : kPregenRows) {
     const NM nm = r.nm;
-    DevNM f = alloc_devnm(n, n, nm, Axis::K, true), b;
-    if (r.bdwp) b = alloc_devnm(n, n, nm, Axis::Cout, true);
-    PregenOut po;
-    po.fwd = &f;
-    po.bwd = r.bdwp ? &b : nullptr;
-    po.mask_f = mask.p;
-    po.dense = r.bdwp ? nullptr : wb.p;
-    po.dense_pruned = !r.bdwp;
+    const RowOutputs out(n, r, mask.p, wb.p);
+    const PregenOut& po = out.po;
     pregen(w32.p, n, n, nm, po);
     CK(cudaDeviceSynchronize());
     const double ms = time_ms([&] { pregen(w32.p, n, n, nm, po); }, 100);
     const double ms2 = time_ms([&] { pregen(w32.p, n, n, nm, po); }, 100);   // spread
-    const double elems = double(n) * n;
-    double bytes = 4.0 * elems + elems;                                     // masters read + mask
-    const int forms = r.bdwp ? 2 : 1;
-    bytes += forms * (2.0 * f.nnz() + f.nnz() / 2.0);                       // compressed forms
-    if (f.sp24) bytes += forms * (elems + elems / 8.0);                     // 2:4 values + metadata
-    if (!r.bdwp) bytes += 2.0 * elems;                                      // dense BF16 copy
+    const double bytes = 4.0 * n * n + out.bytes_written();                  // masters read once
     const double best = std::min(ms, ms2);
     std::printf("| %s | %s | %.1f (%.1f) | %.1f%% | %.0f | %.0f | %.0f%% |\n", nm.str().c_str(),
-                r.bdwp ? (f.sp24 ? "W_F, W_B (+2:4 re-packs), mask" : "W_F, W_B, mask")
+                r.bdwp ? (out.f.sp24 ? "W_F, W_B (+2:4 re-packs), mask" : "W_F, W_B, mask")
                        : "W_F (+2:4 re-pack), mask, pruned dense (SR-STE)",
                 best * 1e3, std::max(ms, ms2) * 1e3, 100.0 * best / step, bytes / 1e6, bytes / best / 1e6,
                 100.0 * bytes / best / 1e6 / copy_gbs);
-    free_devnm(f);
-    if (r.bdwp) free_devnm(b);
     std::fflush(stdout);
   }
   std::printf("\n(pregen us: the faster of two means of 100 launches; the slower one in parentheses)\n\n");
+
+  // What the backend runs after every step: the update, then pre-generation from the new weights.
+  // Separate: sgd_update + pregen (two passes over the masters); fused: update_pregen (one).
+  std::printf("## Update + pre-generation of that weight: separate launches vs fused (update_pregen)\n\n"
+              "| N:M | outputs | update + pregen us | fused us | fused speed-up | fused share of the dense step | "
+              "fused MB moved (min) | fused GB/s |\n|---|---|---|---|---|---|---|---|\n");
+  for (const PregenRow& r : kPregenRows) {
+    const NM nm = r.nm;
+    const RowOutputs out(n, r, mask.p, wb.p);
+    const PregenOut& po = out.po;
+    const uint8_t* srste = r.bdwp ? nullptr : mask.p;   // SR-STE reads FF's mask in the update
+    pregen(w.p, n, n, nm, po);
+    auto separate = [&] {
+      sgd_update(w.p, v.p, g.p, srste, n * n, h, nonfinite.p);
+      pregen(w.p, n, n, nm, po);
+    };
+    auto fused = [&] { update_pregen(w.p, SgdArgs{v.p, g.p, srste, h, nonfinite.p}, n, n, nm, po); };
+    // Interleaved, twice each, best of each: the machine is shared.
+    double sep = 1e30, fus = 1e30;
+    for (int rep = 0; rep < 2; ++rep) {
+      sep = std::min(sep, time_ms(separate, 100));
+      fus = std::min(fus, time_ms(fused, 100));
+    }
+    double bytes = (3 * 4.0 + 2 * 4.0) * n * n + out.bytes_written();   // read w, v, g; write w, v
+    if (!r.bdwp) bytes += double(n) * n;                                // SR-STE: the old mask read
+    std::printf("| %s | %s | %.1f | %.1f | %.2fx | %.1f%% | %.0f | %.0f |\n", nm.str().c_str(),
+                r.bdwp ? "BDWP: W_F, W_B, mask" : "SR-STE: W_F, mask, pruned dense", sep * 1e3, fus * 1e3,
+                sep / fus, 100.0 * fus / step, bytes / 1e6, bytes / fus / 1e6);
+    std::fflush(stdout);
+  }
+  int bad = 0;
+  CK(cudaMemcpy(&bad, nonfinite.p, sizeof bad, cudaMemcpyDeviceToHost));
+  std::printf("\n(best of two interleaved means of 100 launches each; non-finite weights after the runs: %s)\n\n",
+              bad ? "yes" : "none");
 }
 
 void model_step(const std::string& file, int batch, int reps) {

@@ -55,11 +55,14 @@ void upload(DevArray<T>& d, const T* host, int64_t n) {
   SAT_CUDA_CHECK(cudaMemcpy(d.ensure(n), host, static_cast<size_t>(n) * sizeof(T), cudaMemcpyHostToDevice));
 }
 
+struct DevSparse;
+
 struct DevParam {
   Param* host = nullptr;
   DevArray<float> value, momentum, grad;
   bool grad_on_device = false;   // its gradient comes from the WU product on the GPU
   const uint8_t* mask_f = nullptr;
+  DevSparse* sparse = nullptr;   // the forms selected from it, when it is a sparse weight
 };
 
 struct DevSparse {
@@ -220,6 +223,7 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
         d->host = sw;
         d->param = it->second.get();
         d->param->grad_on_device = true;
+        d->param->sparse = d.get();
         sparse_[sw] = std::move(d);
       }
       model_ = &model;
@@ -244,16 +248,18 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
     regenerate_all();
   }
 
+  static PregenOut pregen_out(DevSparse& d) {
+    PregenOut out;
+    out.fwd = d.has_fwd ? &d.fwd : nullptr;
+    out.bwd = d.has_bwd ? &d.bwd : nullptr;
+    out.mask_f = d.has_fwd ? d.mask_f.get() : nullptr;
+    out.dense = d.has_dense ? d.dense.get() : nullptr;
+    out.dense_pruned = d.dense_pruned;
+    return out;
+  }
+
   void regenerate_all() {
-    for (auto& [sw, d] : sparse_) {
-      PregenOut out;
-      out.fwd = d->has_fwd ? &d->fwd : nullptr;
-      out.bwd = d->has_bwd ? &d->bwd : nullptr;
-      out.mask_f = d->has_fwd ? d->mask_f.get() : nullptr;
-      out.dense = d->has_dense ? d->dense.get() : nullptr;
-      out.dense_pruned = d->dense_pruned;
-      pregen(d->param->value.get(), sw->cout, sw->k, sw->nm, out);
-    }
+    for (auto& [sw, d] : sparse_) pregen(d->param->value.get(), sw->cout, sw->k, sw->nm, pregen_out(*d));
   }
 
   StepResult loss(const Tensor& logits, const std::vector<int>& labels, Tensor* dlogits) {
@@ -289,6 +295,8 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
     return r;
   }
 
+  // The update of every parameter; a sparse weight's is fused with the pre-generation of its forms
+  // (update_pregen: one pass over its masters instead of two).
   void update(Model& model, const UpdateConfig& cfg) {
     const float lr = static_cast<float>(cfg.lr), mu = static_cast<float>(cfg.momentum);
     const float lambda = static_cast<float>(cfg.srste_lambda);
@@ -299,9 +307,15 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
       if (it == params_.end()) continue;
       DevParam& d = *it->second;
       if (!d.grad_on_device) upload(d.grad, d.host->grad.data(), d.host->numel());
-      const float wd = d.host->decay ? static_cast<float>(cfg.weight_decay) : 0.0f;
+      const SgdHyper h{lr, mu, d.host->decay ? static_cast<float>(cfg.weight_decay) : 0.0f, lambda};
       const uint8_t* mask = cfg.method != Method::dense ? d.mask_f : nullptr;
-      sgd_update(d.value.get(), d.momentum.get(), d.grad.get(), mask, d.host->numel(), lr, mu, wd, lambda, flags + i);
+      if (d.sparse) {
+        const SparseWeight& sw = *d.sparse->host;
+        update_pregen(d.value.get(), SgdArgs{d.momentum.get(), d.grad.get(), mask, h, flags + i}, sw.cout, sw.k,
+                      sw.nm, pregen_out(*d.sparse));
+      } else {
+        sgd_update(d.value.get(), d.momentum.get(), d.grad.get(), mask, d.host->numel(), h, flags + i);
+      }
     }
     std::vector<int> bad(param_list_.size());
     SAT_CUDA_CHECK(cudaMemcpy(bad.data(), flags, bad.size() * sizeof(int), cudaMemcpyDeviceToHost));
@@ -315,7 +329,6 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
                     " is not finite after the update (lower the learning rate)");
       }
     }
-    regenerate_all();
     for (auto& [p, d] : params_) {
       SAT_CUDA_CHECK(cudaMemcpy(d->host->value.data(), d->value.get(), d->host->numel() * sizeof(float),
                                 cudaMemcpyDeviceToHost));

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "sat/nm.hpp"
+#include "sat/sgd_rule.hpp"
 
 namespace sat::cuda {
 
@@ -118,12 +119,27 @@ void rm_f32_to_fm_f32(const float* in, int64_t cols, int64_t feat, int64_t ld_in
 // BF16 bits -> FP32, n elements.
 void bf16_to_f32(const uint16_t* in, float* out, int64_t n, cudaStream_t stream = 0);
 
-// SGD with momentum and weight decay plus the SR-STE term (DESIGN §3), the CPU's formula in the
-// CPU's operation order (no contraction into FMAs):
-//   g' = g + wd*w (+ lambda*w where mask_f == 0), v = mu*v + g', w -= lr*v.
-// mask_f may be null (no SR-STE term). Sets *nonfinite to 1 when some updated w is not finite.
-void sgd_update(float* w, float* v, const float* g, const uint8_t* mask_f, int64_t n, float lr,
-                float mu, float wd, float lambda, int* nonfinite, cudaStream_t stream = 0);
+// SGD with momentum and weight decay plus the SR-STE term (DESIGN §3) by the rule every backend
+// shares (sat/sgd_rule.hpp), bit-identical to the CPU's: g' = g + wd*w (+ lambda*w where
+// mask_f == 0), v = mu*v + g', w -= lr*v. mask_f may be null (no SR-STE term). Sets *nonfinite to
+// 1 when some updated w is not finite.
+void sgd_update(float* w, float* v, const float* g, const uint8_t* mask_f, int64_t n, const SgdHyper& h,
+                int* nonfinite, cudaStream_t stream = 0);
+
+// The same update of a sparse weight W[cout][k] fused with its pre-generation: one pass that reads
+// W, v, g (and the SR-STE mask) once, writes W and v, and selects the outputs of `out` from the
+// updated W while it is on chip. The results equal sgd_update followed by pregen, bit for bit.
+// u.mask (FF's mask before the update) may be out.mask_f itself: each element's old mask byte is
+// read before its new one is written.
+struct SgdArgs {
+  float* v = nullptr;             // momentum [cout * k]
+  const float* g = nullptr;       // gradient [cout * k]
+  const uint8_t* mask = nullptr;  // null: no SR-STE term
+  SgdHyper h;
+  int* nonfinite = nullptr;       // set to 1 when some updated weight is not finite
+};
+void update_pregen(float* w, const SgdArgs& u, int64_t cout, int64_t k, NM nm, const PregenOut& out,
+                   cudaStream_t stream = 0);
 
 // Softmax cross-entropy per sample (double inside, like the CPU): row_loss[i] = log(sum exp) -
 // (z_y - max), row_correct[i] = (first argmax == y), dlogits[i][j] = (p_ij - [j == y]) / b (FP32,

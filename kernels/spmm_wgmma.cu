@@ -44,7 +44,9 @@ struct Epi {
   static constexpr int kPassCols = sizeof(OutT) == 2 ? 64 : 32;
 };
 constexpr int kEpiBytes = 9216;   // >= 64 x 72 x 2 and 32 x 68 x 4, a multiple of 1024
-static_assert(64 * 72 * 2 <= kEpiBytes && 32 * 68 * 4 <= kEpiBytes, "staging buffer too small");
+constexpr int kTmaCols = 32;      // columns per bulk store of the BF16 epilogue; two such boxes staged
+static_assert(64 * 72 * 2 <= kEpiBytes && 32 * 68 * 4 <= kEpiBytes && 2 * kTmaCols * 128 <= kEpiBytes,
+              "staging buffer too small");
 
 // A CTA: kCons consumer warpgroups of 64 lines each (kBM lines) x kBN columns, plus the producer.
 template <int kCons, int kBN>
@@ -184,27 +186,32 @@ __global__ void __launch_bounds__(Cfg<kCons, kBN>::kThreads, 1)
     const int64_t line_base = static_cast<int64_t>(lb) * kBM + c * 64;
     if constexpr (sizeof(OutT) == 2) {
       if (a.tma_out) {
-        // Epilogue through the copy engine: 64-column passes into the staging buffer laid out as
-        // the output box (64 columns x 64 lines of 128 bytes, 128-byte swizzle, so the transposing
-        // stores hit distinct banks), then one bulk tensor store per pass, which clips the box at
-        // the edges of the output and leaves the threads free for the next tile's MMAs.
+        // Epilogue through the copy engine: kTmaCols-column passes into a staging box laid out as
+        // the output box (kTmaCols columns x 64 lines of 128 bytes, 128-byte swizzle, so the
+        // transposing stores hit distinct banks), then one bulk tensor store per pass, which clips
+        // the box at the edges of the output and leaves the threads free for the next tile's MMAs.
+        // The staging holds two boxes used in turn, so that a pass waits only for the store two
+        // passes back to have read its box (one 64-column box measured 1-3% slower on the
+        // ResNet-18 layer4 BP, docs/performance.md).
+        constexpr int kBufs = 2;
         unsigned char* stb = reinterpret_cast<unsigned char*>(st);
 #pragma unroll
-        for (int pass = 0; pass < kBN / 64; ++pass) {
-          if (t128 == 0) bulk_wait_read();   // the previous store has read the buffer
+        for (int pass = 0; pass < kBN / kTmaCols; ++pass) {
+          unsigned char* buf = stb + (pass % kBufs) * (kTmaCols * 128);
+          if (t128 == 0) bulk_wait_read<kBufs - 1>();   // the store that last used `buf` has read it
           asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");
 #pragma unroll
           for (int i = 0; i < Mma::kRegs; ++i) {
-            if ((i >> 2) * 8 / 64 != pass) continue;
+            if ((i >> 2) * 8 / kTmaCols != pass) continue;
             const int line = wq * 16 + (lane >> 2) + ((i >> 1) & 1) * 8;
-            const int col = (i >> 2) * 8 % 64 + (lane & 3) * 2 + (i & 1);
+            const int col = (i >> 2) * 8 % kTmaCols + (lane & 3) * 2 + (i & 1);
             const int off = col * 128 + ((((line >> 3) ^ (col & 7)) << 4) | ((line & 7) << 1));
-            *reinterpret_cast<uint16_t*>(stb + off) = sat::f32_to_bf16_bits(acc[i]);
+            *reinterpret_cast<uint16_t*>(buf + off) = sat::f32_to_bf16_bits(acc[i]);
           }
           fence_async_smem();
           asm volatile("bar.sync %0, 128;\n" ::"r"(2 + c) : "memory");
           if (t128 == 0) {
-            tma_store_2d(&tm_out, stb, static_cast<int>(line_base), cb * kBN + pass * 64);
+            tma_store_2d(&tm_out, buf, static_cast<int>(line_base), cb * kBN + pass * kTmaCols);
           }
         }
         continue;
@@ -320,8 +327,8 @@ void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, voi
   a.out = out;
   // The output as a tensor (lines contiguous, columns ld_out apart) for the bulk stores; a valid
   // dummy map where they are not used.
-  const CUtensorMap mo = a.tma_out ? make_map(out, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.lines, cols, ld_out * 2, 64, 64,
-                                              CU_TENSOR_MAP_SWIZZLE_128B, "output")
+  const CUtensorMap mo = a.tma_out ? make_map(out, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.lines, cols, ld_out * 2, 64,
+                                              kTmaCols, CU_TENSOR_MAP_SWIZZLE_128B, "output")
                                    : mm;
   const int64_t tiles = static_cast<int64_t>(a.line_blocks) * a.col_blocks;
   const int64_t grid = tiles < sm_count() ? tiles : sm_count();   // one CTA per multiprocessor

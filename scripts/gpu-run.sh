@@ -14,7 +14,8 @@
 # SAT_GPU_SKIP_BENCH=1, SAT_GPU_SKIP_TESTS=1, SAT_GPU_FOCUS=kernels (the kernel loop: builds the
 # tests and the benchmark only, runs the CUDA tests, the large-layer table, pre-generation
 # and a SASS summary of the product kernels; SAT_GPU_PREGEN_ONLY=1: pre-generation only;
-# SAT_GPU_TILES="128x256 ...": the large table again per forced wgmma CTA tile; SAT_GPU_NCU=1:
+# SAT_GPU_TILES="128x256 ...": the large table again per forced wgmma CTA tile, or per setting
+# given as VAR=value[,VAR=value] (e.g. SAT_WGMMA_SERIAL=1); SAT_GPU_NCU=1:
 # Nsight Compute sections of one pre-generation and one product launch).
 set -uo pipefail
 
@@ -98,9 +99,10 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
   [[ ${SAT_GPU_PREGEN_ONLY:-0} == 1 ]] && LARGE=(--pregen)   # only the pre-generation table
   timeout 90 stdbuf -oL "$BUILD/bench/cuda_bench" "${LARGE[@]}" --reps 10 2>&1 | tee "$OUTDIR/bench-large.md"
   if [[ -n ${SAT_GPU_TILES:-} ]]; then   # e.g. "128x256 256x128": the large table with each CTA tile forced
-    for t in $SAT_GPU_TILES; do
-      echo "-- SAT_WGMMA_TILE=$t"
-      SAT_WGMMA_TILE=$t timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --large --reps 10 2>&1 | grep -E "wgmma" | tee -a "$OUTDIR/bench-tiles.md"
+    for t in $SAT_GPU_TILES; do   # a tile name, or VAR=value[,VAR=value] settings
+      [[ $t == *=* ]] || t=SAT_WGMMA_TILE=$t
+      echo "-- ${t//,/ }"
+      env ${t//,/ } timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --large --reps 10 2>&1 | grep -E "wgmma" | tee -a "$OUTDIR/bench-tiles.md"
     done
   fi
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)

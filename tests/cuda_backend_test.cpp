@@ -3,7 +3,8 @@
 // the error message that names what is missing runs.
 //
 // Checked where a GPU is present: pre-generated masks and compressed forms equal the CPU's N:M core
-// exactly for every supported N:M; both sparse product kernels, the `sat op gemm` primitive (ff, bp,
+// exactly for every supported N:M, also when fused with the update (weights and momentum equal the
+// CPU's update bit for bit); both sparse product kernels, the `sat op gemm` primitive (ff, bp,
 // wu, every N:M and dense) and one training step of every model in models/ agree with the CPU within
 // the tolerances documented in docs/cuda.md.
 #include <gtest/gtest.h>
@@ -217,6 +218,91 @@ TEST(CudaKernels, PregenMatchesCpuExactly) {
       cuda::free_devnm(f);
       cuda::free_devnm(b);
     }
+  }
+}
+
+// The update fused with pre-generation against the CPU: the shared rule (sat/sgd_rule.hpp) on the
+// host, then the N:M core on the updated weights. Weights, momentum, forms and mask must be equal
+// bit for bit; the SR-STE case reads the old mask from the buffer the new one is written to.
+TEST(CudaKernels, UpdatePregenMatchesCpuExactly) {
+  SAT_REQUIRE_GPU();
+  struct Case {
+    NM nm;
+    int64_t cout, k;
+    bool srste;
+  };
+  const std::vector<Case> cases = {{{2, 8}, 144, 208, false}, {{2, 8}, 80, 336, true},  {{1, 4}, 272, 144, false},
+                                   {{4, 8}, 64, 64, true},    {{3, 4}, 48, 100, false}, {{1, 2}, 40, 66, true},
+                                   {{2, 16}, 96, 160, true},  {{2, 4}, 132, 68, false},
+                                   {{1, 2}, 42, 54, false}};   // K = 54, 66: rows not whole float4s
+  const SgdHyper h{0.05f, 0.9f, 1e-3f, 2e-3f};
+  uint64_t seed = 900;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.nm.str() + " W[" + std::to_string(c.cout) + "][" + std::to_string(c.k) + "]" +
+                 (c.srste ? " SR-STE" : " BDWP"));
+    const size_t n = c.cout * c.k;
+    const bool ties = seed % 2 == 0;
+    std::vector<float> w = randn(n, seed, ties), v = randn(n, seed + 1), g = randn(n, seed + 2);
+    seed += 3;
+    const std::vector<uint8_t> old_mask = nm_mask(w.data(), c.cout, c.k, c.nm, Axis::K);
+    const Dev<float> dw(w), dv(v), dg(g);
+    const Dev<uint8_t> mask(old_mask);
+    const Dev<int> nonfinite(std::vector<int>{0});
+    cuda::DevNM f = cuda::alloc_devnm(c.cout, c.k, c.nm, Axis::K, true), b;
+    if (!c.srste) b = cuda::alloc_devnm(c.cout, c.k, c.nm, Axis::Cout, true);
+    Dev<uint16_t> dense(n);
+    cuda::PregenOut out;
+    out.fwd = &f;
+    out.bwd = c.srste ? nullptr : &b;
+    out.mask_f = mask.p;
+    out.dense = c.srste ? dense.p : nullptr;
+    out.dense_pruned = c.srste;
+    cuda::update_pregen(dw.p, cuda::SgdArgs{dv.p, dg.p, c.srste ? mask.p : nullptr, h, nonfinite.p}, c.cout, c.k,
+                        c.nm, out);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+
+    for (size_t i = 0; i < n; ++i) w[i] = sgd_rule(w[i], g[i], v[i], c.srste && !old_mask[i], h);
+    ASSERT_EQ(dw.get(n), w) << "updated weights differ";
+    ASSERT_EQ(dv.get(n), v) << "updated momentum differs";
+    EXPECT_EQ(nonfinite.get(1)[0], 0);
+    for (const Axis axis : {Axis::K, Axis::Cout}) {
+      if (axis == Axis::Cout && c.srste) continue;
+      const cuda::DevNM& d = axis == Axis::K ? f : b;
+      const NMCompressed want = nm_compress(w.data(), c.cout, c.k, c.nm, axis);
+      const NMCompressed got = to_host(d, c.cout, c.k);
+      ASSERT_EQ(got.index, want.index) << axis_name(axis) << ": indices differ";
+      ASSERT_EQ(got.values, want.values) << axis_name(axis) << ": values differ";
+      if (d.sp24) {
+        EXPECT_EQ(decode_sp24(d), lines_dense(want)) << axis_name(axis) << ": re-packed 2:4 form differs";
+      }
+    }
+    EXPECT_EQ(mask.get(n), nm_mask(w.data(), c.cout, c.k, c.nm, Axis::K)) << "new mask differs";
+    if (c.srste) {
+      const std::vector<float> pruned = nm_prune(w.data(), c.cout, c.k, c.nm, Axis::K);
+      const std::vector<uint16_t> dd = dense.get(n);
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(dd[i], f32_to_bf16_bits(pruned[i])) << "dense W_F at " << i;
+    }
+    cuda::free_devnm(f);
+    cuda::free_devnm(b);
+  }
+  // A non-finite update raises the flag, as the plain update does.
+  {
+    const int64_t cout = 64, k = 64;
+    std::vector<float> g = randn(cout * k, 7);
+    g[cout * k / 2 + 3] = INFINITY;
+    const Dev<float> dw(randn(cout * k, 8)), dv(randn(cout * k, 9)), dg(g);
+    const Dev<int> plain(std::vector<int>{0}), fused(std::vector<int>{0});
+    const Dev<float> dw2(dw.get(cout * k)), dv2(dv.get(cout * k));
+    cuda::sgd_update(dw2.p, dv2.p, dg.p, nullptr, cout * k, h, plain.p);
+    cuda::DevNM f = cuda::alloc_devnm(cout, k, NM{2, 8}, Axis::K, true);
+    cuda::PregenOut out;
+    out.fwd = &f;
+    cuda::update_pregen(dw.p, cuda::SgdArgs{dv.p, dg.p, nullptr, h, fused.p}, cout, k, NM{2, 8}, out);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(plain.get(1)[0], 1);
+    EXPECT_EQ(fused.get(1)[0], 1);
+    EXPECT_EQ(dw.get(cout * k), dw2.get(cout * k)) << "fused and plain updates differ";
+    cuda::free_devnm(f);
   }
 }
 

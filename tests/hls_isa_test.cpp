@@ -797,18 +797,14 @@ TEST(HlsIsa, SgdMomentumDecaySrSte) {
       EXPECT_EQ(st[3], 0u);
       const auto gw = d.f32(wa, count), gv = d.f32(va, count);
       for (int i = 0; i < count; ++i) {
-        // optimizer.cpp's formula, in its order, every product rounded on its own (the kernel's
-        // numerics: no fused multiply-add; volatile keeps the compiler from contracting here).
+        // The documented rule (docs/isa.md, sat/sgd_rule.hpp), each step one fused multiply-add,
+        // spelled out here independently of the shared header.
         const float wd = (flags & 1) ? hyper[2] : 0.0f;
-        volatile float p1 = wd * w[i];
-        float gi = (flags & 1) ? g[i] + p1 : g[i];
-        volatile float p2 = hyper[3] * w[i];
-        if ((flags & 2) && !mask[i]) gi += p2;
-        volatile float p3 = hyper[1] * v[i];
-        const float vi = p3 + gi;
-        volatile float p4 = hyper[0] * vi;
+        float gi = std::fma(wd, w[i], g[i]);
+        if ((flags & 2) && !mask[i]) gi = std::fma(hyper[3], w[i], gi);
+        const float vi = std::fma(hyper[1], v[i], gi);
         ASSERT_EQ(gv[i], vi) << int(flags) << " " << nm.str() << " v[" << i << "]";
-        ASSERT_EQ(gw[i], w[i] - p4) << int(flags) << " " << nm.str() << " w[" << i << "]";
+        ASSERT_EQ(gw[i], std::fma(-hyper[0], vi, w[i])) << int(flags) << " " << nm.str() << " w[" << i << "]";
       }
     }
   }

@@ -1,19 +1,14 @@
-// UPD unit: SGD with momentum, weight decay and the SR-STE term on FP32 master weights, in place
-// (host/src/optimizer.cpp is the reference):
-//   gi = g + (b0 ? wd * w : 0);  gi += (b1 and w not kept by W_F) ? lambda * w : 0
+// UPD unit: SGD with momentum, weight decay and the SR-STE term on FP32 master weights, in place,
+// by the rule every backend shares (sat/sgd_rule.hpp):
+//   gi = g + (b0 ? wd : 0) * w;  gi += (b1 and w not kept by W_F) ? lambda * w : 0
 //   v = mu * v + gi;  w -= lr * v
 // hyper = FP32 [lr, momentum, weight_decay, srste_lambda]. "Kept" comes from W_F's packed in-group
 // indices (idx_addr; groups of m along rows of length k). Non-finite results are counted into
 // status word 3 (the host reports divergence from it).
 #include "kernel.hpp"
+#include "sat/sgd_rule.hpp"
 
 namespace sat::kernel {
-
-namespace {
-
-inline bool finite_bits(float f) { return (f32_bits(f) & 0x7f800000u) != 0x7f800000u; }
-
-}  // namespace
 
 bool exec_upd(Ctx& cx, const Insn& in) {
   namespace f = isa::f_SGD;
@@ -35,8 +30,7 @@ bool exec_upd(Ctx& cx, const Insn& in) {
   if (g == nullptr) return false;
   const uint16_t* hp = region(cx, in, f::hyper, 8);
   if (hp == nullptr) return false;
-  const float lr = ld_f32(hp, 0), mu = ld_f32(hp, 1), wd = decay ? ld_f32(hp, 2) : 0.0f;
-  const float lambda = ld_f32(hp, 3);
+  const SgdHyper h{ld_f32(hp, 0), ld_f32(hp, 1), decay ? ld_f32(hp, 2) : 0.0f, ld_f32(hp, 3)};
   const uint16_t* idx = nullptr;
   if (srste && count > 0) {
     idx = region(cx, in, f::idx_addr, ((count / m * n) + 3) / 4);
@@ -61,14 +55,11 @@ SGD_ELEMS:
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 4096
       const uint64_t i = gr * glen + t;
-      const float wi = ld_f32(w, i);
-      float gi = decay ? ld_f32(g, i) + wd * wi : ld_f32(g, i);
-      if (srste && !((keep >> t) & 1u)) gi += lambda * wi;
-      const float vi = mu * ld_f32(v, i) + gi;
-      const float wn = wi - lr * vi;
+      float vi = ld_f32(v, i);
+      const float wn = sgd_rule(ld_f32(w, i), ld_f32(g, i), vi, srste && !((keep >> t) & 1u), h);
       st_f32(v, i, vi);
       st_f32(w, i, wn);
-      bad += finite_bits(wn) ? 0u : 1u;
+      bad += sgd_finite(wn) ? 0u : 1u;
     }
   }
   cx.nonfinite += bad;

@@ -3,6 +3,7 @@
 
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
+#include "sat/sgd_rule.hpp"
 
 namespace sat {
 
@@ -24,19 +25,14 @@ void sgd_update(Model& model, const UpdateConfig& cfg) {
   for (size_t pi = 0; pi < params.size(); ++pi) {
     Param& p = *params[pi];
     if (!p.trainable) continue;
-    const float wd = p.decay ? static_cast<float>(cfg.weight_decay) : 0.0f;
+    const SgdHyper h{lr, mu, p.decay ? static_cast<float>(cfg.weight_decay) : 0.0f, lambda};
     const uint8_t* mask = srste_of_param[pi] ? srste_of_param[pi]->mask_f.data() : nullptr;
     float* w = p.value.data();
     float* v = p.momentum.data();
     const float* g = p.grad.data();
     const int64_t n = p.numel();
 #pragma omp parallel for schedule(static) if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) {
-      float gi = g[i] + wd * w[i];
-      if (mask && !mask[i]) gi += lambda * w[i];
-      v[i] = mu * v[i] + gi;
-      w[i] -= lr * v[i];
-    }
+    for (int64_t i = 0; i < n; ++i) w[i] = sgd_rule(w[i], g[i], v[i], mask && !mask[i], h);
   }
   for (Param* p : params) {
     for (float x : p->value) {
