@@ -15,6 +15,7 @@
 #include "cpu/weight_ops.hpp"
 #include "ops.hpp"
 #include "cuda_check.hpp"
+#include "step_profile.hpp"
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
@@ -84,6 +85,7 @@ struct DevSparse {
 class CudaBackend final : public Backend, public cpu::ProductRouter {
  public:
   CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {}
+  ~CudaBackend() override { prof_.report(method_name(method_)); }
 
   std::string name() const override { return "cuda"; }
   const std::string& device() const { return device_; }
@@ -92,6 +94,7 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
 
   StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y, const UpdateConfig& cfg) override {
     mirror(model, cfg.method, false);
+    const StepProfile::Scope whole(prof_, StepProfile::kPhases);
     model.zero_grad();
     for (auto& [p, d] : params_) {
       if (d->grad_on_device) SAT_CUDA_CHECK(cudaMemsetAsync(d->grad.get(), 0, d->host->numel() * sizeof(float)));
@@ -102,9 +105,13 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
       const StepContext ctx{cfg.method, true};
       const Tensor logits = model.forward(x, ctx);
       Tensor dlogits;
-      r = loss(logits, y, &dlogits);
+      {
+        const StepProfile::Scope t(prof_, StepProfile::loss);
+        r = loss(logits, y, &dlogits);
+      }
       model.backward(dlogits, ctx);
     }
+    const StepProfile::Scope t(prof_, StepProfile::update);
     update(model, cfg);
     return r;
   }
@@ -124,21 +131,20 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
     DevSparse& d = forms_of(w, method);
     dy_key_ = {};
     const int64_t ldx = padded_len(w.k);
-    upload(s_f32_in_, xt, w.k * cols);
-    fm_f32_to_rm_bf16(s_f32_in_.get(), w.k, cols, s_x_.ensure(cols * ldx), ldx);
-    float* out = s_f32_out_.ensure(cols * w.cout);
-    if (w.ff_sparse(method)) spmm(d.fwd, s_x_.get(), ldx, cols, out, false, w.cout);
-    else blas_->ff(d.dense.get(), w.cout, w.k, s_x_.get(), ldx, cols, out, false, w.cout);
-    download_fm(out, cols, w.cout, yt);
+    {
+      const StepProfile::Scope t(prof_, StepProfile::to_device);
+      upload(s_f32_in_, xt, w.k * cols);
+      fm_f32_to_rm_bf16(s_f32_in_.get(), w.k, cols, s_x_.ensure(cols * ldx), ldx);
+    }
+    ff_from_staged(w, method, d, ldx, cols, yt);
   }
 
   void bp(const SparseWeight& w, Method method, const float* dyt, int64_t cols, float* dxt) override {
     DevSparse& d = forms_of(w, method);
     const int64_t ldy = stage_dy(w, dyt, cols);
     dy_key_ = {};
-    float* out = s_f32_out_.ensure(cols * w.k);
-    if (w.bp_sparse(method)) spmm(d.bwd, s_dy_.get(), ldy, cols, out, false, w.k);
-    else blas_->bp(d.dense.get(), w.cout, w.k, s_dy_.get(), ldy, cols, out, false, w.k);
+    const float* out = bp_from_staged(w, method, d, ldy, cols);
+    const StepProfile::Scope t(prof_, StepProfile::to_host);
     download_fm(out, cols, w.k, dxt);
   }
 
@@ -146,13 +152,78 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
     DevSparse& d = forms_of(w, method_);
     const int64_t ldy = stage_dy(w, dyt, cols);
     const int64_t ldx = padded_len(w.k);
-    upload(s_f32_in_, xt, w.k * cols);
-    fm_f32_to_rm_bf16(s_f32_in_.get(), w.k, cols, s_x_.ensure(cols * ldx), ldx);
-    blas_->wu(s_dy_.get(), ldy, s_x_.get(), ldx, cols, w.cout, w.k, d.param->grad.get(), false, 1.0f);
+    {
+      const StepProfile::Scope t(prof_, StepProfile::to_device);
+      upload(s_f32_in_, xt, w.k * cols);
+      fm_f32_to_rm_bf16(s_f32_in_.get(), w.k, cols, s_x_.ensure(cols * ldx), ldx);
+    }
+    wu_from_staged(w, d, ldy, ldx, cols);
     dy_key_ = {dyt, w.cout, cols};   // BP of the same layer follows with the same dY
   }
 
+  // Whole convolutions: the raw images go up, the lowering runs on the GPU (im2col.cu), so the
+  // k*k times larger lowered matrix never crosses PCIe; BP's result comes back as the image
+  // gradient (col2im on the GPU).
+  bool conv_ff(const SparseWeight& w, Method method, const ConvGeometry& g, const float* x, int64_t nb,
+               float* yt) override {
+    DevSparse& d = forms_of(w, method);
+    dy_key_ = {};
+    const int64_t cols = nb * g.oh * g.ow, ldx = padded_len(w.k);
+    stage_lowered(g, x, nb, ldx);
+    ff_from_staged(w, method, d, ldx, cols, yt);
+    return true;
+  }
+
+  bool conv_backward(const SparseWeight& w, Method method, const ConvGeometry& g, const float* x, int64_t nb,
+                     const float* dyt, float* dx) override {
+    DevSparse& d = forms_of(w, method);
+    const int64_t cols = nb * g.oh * g.ow, ldx = padded_len(w.k);
+    const int64_t ldy = stage_dy(w, dyt, cols);
+    dy_key_ = {};
+    stage_lowered(g, x, nb, ldx);
+    wu_from_staged(w, d, ldy, ldx, cols);
+    if (!dx) return true;
+    const float* dcol = bp_from_staged(w, method, d, ldy, cols);
+    const StepProfile::Scope t(prof_, StepProfile::to_host);
+    const int64_t n = nb * g.cin * g.h * g.w;
+    float* dimg = s_f32_t_.ensure(n);
+    col2im_f32(dcol, w.k, g, nb, dimg);
+    SAT_CUDA_CHECK(cudaMemcpy(dx, dimg, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToHost));
+    return true;
+  }
+
  private:
+  // The products on operands already on the GPU (s_x_: BF16 X rows, s_dy_: BF16 dY rows). Which
+  // operand each reads under which method follows cpu/weight_ops.hpp.
+  void ff_from_staged(const SparseWeight& w, Method method, DevSparse& d, int64_t ldx, int64_t cols, float* yt) {
+    float* out = s_f32_out_.ensure(cols * w.cout);
+    {
+      const StepProfile::Scope t(prof_, StepProfile::products);
+      if (w.ff_sparse(method)) spmm(d.fwd, s_x_.get(), ldx, cols, out, false, w.cout);
+      else blas_->ff(d.dense.get(), w.cout, w.k, s_x_.get(), ldx, cols, out, false, w.cout);
+    }
+    const StepProfile::Scope t(prof_, StepProfile::to_host);
+    download_fm(out, cols, w.cout, yt);
+  }
+  // dX rows [cols][k] FP32 on the GPU (s_f32_out_).
+  const float* bp_from_staged(const SparseWeight& w, Method method, DevSparse& d, int64_t ldy, int64_t cols) {
+    float* out = s_f32_out_.ensure(cols * w.k);
+    const StepProfile::Scope t(prof_, StepProfile::products);
+    if (w.bp_sparse(method)) spmm(d.bwd, s_dy_.get(), ldy, cols, out, false, w.k);
+    else blas_->bp(d.dense.get(), w.cout, w.k, s_dy_.get(), ldy, cols, out, false, w.k);
+    return out;
+  }
+  void wu_from_staged(const SparseWeight& w, DevSparse& d, int64_t ldy, int64_t ldx, int64_t cols) {
+    const StepProfile::Scope t(prof_, StepProfile::products);
+    blas_->wu(s_dy_.get(), ldy, s_x_.get(), ldx, cols, w.cout, w.k, d.param->grad.get(), false, 1.0f);
+  }
+  // Raw images [nb][cin][h][w] up, lowered on the GPU into s_x_ (BF16 rows of ldx).
+  void stage_lowered(const ConvGeometry& g, const float* x, int64_t nb, int64_t ldx) {
+    const StepProfile::Scope t(prof_, StepProfile::to_device);
+    upload(s_f32_in_, x, nb * g.cin * g.h * g.w);
+    im2col_bf16(s_f32_in_.get(), g, nb, s_x_.ensure(nb * g.oh * g.ow * ldx), ldx);
+  }
+
   struct RouterScope {
     explicit RouterScope(cpu::ProductRouter* r) : old(cpu::set_product_router(r)) {}
     ~RouterScope() { cpu::set_product_router(old); }
@@ -169,6 +240,7 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
     const int64_t ldy = padded_len(w.cout);
     const DyKey key{dyt, w.cout, cols};
     if (!(key == dy_key_)) {
+      const StepProfile::Scope t(prof_, StepProfile::to_device);
       upload(s_f32_in_, dyt, w.cout * cols);
       fm_f32_to_rm_bf16(s_f32_in_.get(), w.cout, cols, s_dy_.ensure(cols * ldy), ldy);
     }
@@ -341,6 +413,7 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
 
   std::string device_;
   std::unique_ptr<Blas> blas_;
+  StepProfile prof_;   // SAT_CUDA_PROFILE=1
   Model* model_ = nullptr;
   std::vector<Param*> param_list_;
   Method method_ = Method::bdwp;

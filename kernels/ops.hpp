@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "sat/conv_geometry.hpp"
 #include "sat/nm.hpp"
 #include "sat/sgd_rule.hpp"
 
@@ -118,6 +119,16 @@ void rm_f32_to_fm_f32(const float* in, int64_t cols, int64_t feat, int64_t ld_in
                       cudaStream_t stream = 0);
 // BF16 bits -> FP32, n elements.
 void bf16_to_f32(const uint16_t* in, float* out, int64_t n, cudaStream_t stream = 0);
+
+// Convolution lowering (sat/conv_geometry.hpp's layout) on the device.
+// x FP32 [nb][cin][h][w] -> out BF16 [nb*oh*ow][ld_out], the lowered matrix transposed (a product's
+// input rows), columns cin*k*k..ld_out-1 zero.
+void im2col_bf16(const float* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ld_out,
+                 cudaStream_t stream = 0);
+// dcol FP32 [nb*oh*ow][ld_dcol] (a BP product's output rows) -> dx FP32 [nb][cin][h][w], each pixel
+// the sum of its entries in the host col2im's order.
+void col2im_f32(const float* dcol, int64_t ld_dcol, const ConvGeometry& g, int64_t nb, float* dx,
+                cudaStream_t stream = 0);
 
 // SGD with momentum and weight decay plus the SR-STE term (DESIGN §3) by the rule every backend
 // shares (sat/sgd_rule.hpp), bit-identical to the CPU's: g' = g + wd*w (+ lambda*w where

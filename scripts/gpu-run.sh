@@ -15,7 +15,8 @@
 # tests and the benchmark only, runs the CUDA tests, the large-layer table, pre-generation
 # and a SASS summary of the product kernels; SAT_GPU_PREGEN_ONLY=1: pre-generation only;
 # SAT_GPU_TILES="128x256 ...": the large table again per forced wgmma CTA tile, or per setting
-# given as VAR=value[,VAR=value] (e.g. SAT_WGMMA_SERIAL=1); SAT_GPU_NCU=1:
+# given as VAR=value[,VAR=value] (e.g. SAT_WGMMA_NO_TMA_STORE=1); SAT_GPU_MODEL_STEP=1: the
+# ResNet-18 step with the backend's phase profile (SAT_CUDA_PROFILE=1); SAT_GPU_NCU=1:
 # Nsight Compute sections of one pre-generation and one product launch).
 set -uo pipefail
 
@@ -105,6 +106,9 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
       env ${t//,/ } timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --large --reps 10 2>&1 | grep -E "wgmma" | tee -a "$OUTDIR/bench-tiles.md"
     done
   fi
+  if [[ ${SAT_GPU_MODEL_STEP:-0} == 1 ]]; then   # the ResNet-18 step with the backend's phase profile
+    SAT_CUDA_PROFILE=1 timeout 120 stdbuf -oL "$BUILD/bench/cuda_bench" --quick --model-step models/resnet18.json --batch 128 2>&1 | tee "$OUTDIR/model-step.md"
+  fi
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
   if [[ ${SAT_GPU_NCU:-0} == 1 && -n $NCU ]]; then
     echo "== Nsight Compute: one pre-generation launch and one wgmma product launch (full reports in OUTDIR)"
@@ -162,7 +166,7 @@ if [[ ${SAT_GPU_SKIP_BENCH:-0} != 1 ]]; then
   [[ ${SAT_GPU_QUICK:-0} == 1 ]] && Q=(--quick)
   {
     timeout 300 stdbuf -oL "$BUILD/bench/cuda_bench" "${Q[@]}"
-    timeout 120 stdbuf -oL "$BUILD/bench/cuda_bench" --quick --model-step models/resnet18.json --batch 128
+    SAT_CUDA_PROFILE=1 timeout 120 stdbuf -oL "$BUILD/bench/cuda_bench" --quick --model-step models/resnet18.json --batch 128
     echo "## PyTorch dense on the same GPU"
     echo
     timeout 120 python3 bench/cuda_torch_step.py --model models/resnet18.json --batch 128 --steps 20

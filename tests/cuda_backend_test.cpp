@@ -5,7 +5,8 @@
 // Checked where a GPU is present: pre-generated masks and compressed forms equal the CPU's N:M core
 // exactly for every supported N:M, also when fused with the update (weights and momentum equal the
 // CPU's update bit for bit); both sparse product kernels, the `sat op gemm` primitive (ff, bp,
-// wu, every N:M and dense) and one training step of every model in models/ agree with the CPU within
+// wu, every N:M and dense), convolutions lowered on the GPU (strides, paddings, kernel sizes, every
+// method) and one training step of every model in models/ agree with the CPU within
 // the tolerances documented in docs/cuda.md.
 #include <gtest/gtest.h>
 
@@ -526,9 +527,13 @@ double norm(const std::vector<float>& v) {
 }
 
 // One training step of `file` on the CPU and on CUDA from the same initial weights and batch.
-void compare_step(const std::string& file, Method method, int batch, double tol = 5e-2, double min_cos = 0.98) {
-  const std::string path = std::string(SAT_SOURCE_DIR) + "/models/" + file;
-  Model mc = Model::load(path), mg = Model::load(path);
+// One training step on the CPU and on `cuda` from the same model (a file of models/, or JSON text).
+void compare_step(const std::string& model, Method method, int batch, double tol = 5e-2, double min_cos = 0.98) {
+  auto load = [&] {
+    if (!model.empty() && model[0] == '{') return Model::from_json_text(model, "test model");
+    return Model::load(std::string(SAT_SOURCE_DIR) + "/models/" + model);
+  };
+  Model mc = load(), mg = load();
   const auto cpu = open_backend("cpu"), gpu = open_backend("cuda");
   cpu->prepare(mc, method);
   gpu->prepare(mg, method);
@@ -586,6 +591,27 @@ TEST(CudaBackend, TrainStepOfEveryModelMatchesCpu) {
   for (const char* m : {"vgg_small.json", "resnet18.json"}) {
     SCOPED_TRACE(m);
     compare_step(m, Method::bdwp, 8, 0.35, 0.9);
+  }
+}
+
+// Convolutions run whole on the GPU (raw images up, im2col and col2im there): strides, paddings,
+// 1x1, even and large kernels on a non-square image, every method, against the CPU's host lowering.
+TEST(CudaBackend, ConvolutionsLoweredOnTheGpuMatchCpu) {
+  SAT_REQUIRE_GPU();
+  const std::string model = R"({"name": "convs", "input": [3, 13, 11], "classes": 10, "nm": "2:8",
+    "layers": [
+      {"type": "conv2d", "out": 16, "kernel": 3, "stride": 2, "padding": 1},
+      {"type": "relu"},
+      {"type": "conv2d", "out": 32, "kernel": 1, "stride": 2},
+      {"type": "relu"},
+      {"type": "conv2d", "out": 32, "kernel": 5, "padding": 2, "bias": false},
+      {"type": "relu"},
+      {"type": "conv2d", "out": 16, "kernel": 2, "stride": 2},
+      {"type": "flatten"},
+      {"type": "linear", "out": 10}]})";
+  for (const Method method : {Method::bdwp, Method::srste, Method::dense}) {
+    SCOPED_TRACE(method_name(method));
+    compare_step(model, method, 8);
   }
 }
 

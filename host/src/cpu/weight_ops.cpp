@@ -51,6 +51,16 @@ void wu_product(const SparseWeight& w, const float* dyt, const float* xt, int64_
         w.k);
 }
 
+bool routed_conv_ff(const SparseWeight& w, Method method, const ConvGeometry& g, const float* x, int64_t nb,
+                    float* yt) {
+  return g_router && g_router->conv_ff(w, method, g, x, nb, yt);
+}
+
+bool routed_conv_backward(const SparseWeight& w, Method method, const ConvGeometry& g, const float* x, int64_t nb,
+                          const float* dyt, float* dx) {
+  return g_router && g_router->conv_backward(w, method, g, x, nb, dyt, dx);
+}
+
 double ff_macs_per_col(const SparseWeight& w, Method method) {
   const double dense = static_cast<double>(w.cout) * static_cast<double>(w.k);
   return w.ff_sparse(method) ? dense * w.nm.n / w.nm.m : dense;

@@ -1,7 +1,8 @@
 // Conv2d as im2col + the weight products of cpu/weight_ops.hpp, so that convolutions go through
 // the same dense / N:M dispatch as Linear. The batch is lowered to col[K][P] (K = cin*k*k in
 // (cin, kh, kw) order, P = images x output positions), which makes W[cout][K] the same matrix
-// PyTorch's weight.reshape(cout, -1) is.
+// PyTorch's weight.reshape(cout, -1) is. A device backend may take the whole convolution instead
+// (cpu::routed_conv_ff / routed_conv_backward: it lowers on the device, and only the images travel).
 #include <algorithm>
 #include <tuple>
 
@@ -51,12 +52,17 @@ class Conv2d final : public Layer {
     x_.resize(static_cast<size_t>(x.numel()));
     x.to_f32(x_.data());
     col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
+    bool routed = false;
     yt_.resize(static_cast<size_t>(cout_ * chunk * ohw));
     std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
-      im2col(x_.data() + b0 * cin_ * h_ * w_, nb, col_.data());
-      cpu::ff_product(sw_, ctx.method, col_.data(), cols, yt_.data());
+      const float* xb = x_.data() + b0 * cin_ * h_ * w_;
+      routed = cpu::routed_conv_ff(sw_, ctx.method, geometry(), xb, nb, yt_.data());
+      if (!routed) {
+        im2col(xb, nb, col_.data());
+        cpu::ff_product(sw_, ctx.method, col_.data(), cols, yt_.data());
+      }
       float* yb = y.data() + b0 * cout_ * ohw;
 #pragma omp parallel for collapse(2) schedule(static)
       for (int64_t b = 0; b < nb; ++b) {
@@ -71,7 +77,7 @@ class Conv2d final : public Layer {
     // Backward reuses the lowered batch when it was lowered in one piece; otherwise it lowers
     // each chunk again from the input kept in x_.
     cached_batch_ = ctx.training ? batch : 0;
-    col_cached_ = chunk == batch;
+    col_cached_ = chunk == batch && !routed;
     return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
   }
 
@@ -104,11 +110,14 @@ class Conv2d final : public Layer {
         }
         if (has_bias_) bias_.grad[o] += static_cast<float>(sum);
       }
-      if (!col_cached_) im2col(x_.data() + b0 * cin_ * h_ * w_, nb, col_.data());
+      const float* xb = x_.data() + b0 * cin_ * h_ * w_;
+      float* dxb = ctx.input_grad ? dx.data() + b0 * cin_ * h_ * w_ : nullptr;
+      if (cpu::routed_conv_backward(sw_, ctx.method, geometry(), xb, nb, yt_.data(), dxb)) continue;
+      if (!col_cached_) im2col(xb, nb, col_.data());
       cpu::wu_product(sw_, yt_.data(), col_.data(), cols);
       if (!ctx.input_grad) continue;
       cpu::bp_product(sw_, ctx.method, yt_.data(), cols, dcol_.data());
-      col2im(dcol_.data(), nb, dx.data() + b0 * cin_ * h_ * w_);
+      col2im(dcol_.data(), nb, dxb);
     }
     if (!ctx.input_grad) return Tensor();
     return Tensor::from_f32({batch, cin_, h_, w_}, dx.data());
@@ -129,6 +138,8 @@ class Conv2d final : public Layer {
 
 
  private:
+  ConvGeometry geometry() const { return {cin_, h_, w_, k_, s_, p_, oh_, ow_}; }
+
   int64_t images_per_chunk(int64_t batch) const {
     const int64_t per_image = (2 * kdim_ + cout_) * oh_ * ow_;
     return std::max<int64_t>(1, std::min(batch, kScratchFloats / per_image));
