@@ -51,7 +51,6 @@ class Conv2d final : public Layer {
     const int64_t batch = x.dim(0), ohw = oh_ * ow_, chunk = images_per_chunk(batch);
     x_.resize(static_cast<size_t>(x.numel()));
     x.to_f32(x_.data());
-    col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
     bool routed = false;
     yt_.resize(static_cast<size_t>(cout_ * chunk * ohw));
     std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
@@ -59,7 +58,8 @@ class Conv2d final : public Layer {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
       routed = cpu::routed_conv_ff(sw_, ctx.method, geometry(), xb, nb, yt_.data());
-      if (!routed) {
+      if (!routed) {   // lower on the host (the lowered chunk is allocated only here)
+        col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
         im2col(xb, nb, col_.data());
         cpu::ff_product(sw_, ctx.method, col_.data(), cols, yt_.data());
       }
@@ -89,7 +89,6 @@ class Conv2d final : public Layer {
     if (dy.shape() != want) bad_input(*this, "gradient " + shape_str(want), dy.shape());
     const int64_t batch = cached_batch_, ohw = oh_ * ow_, chunk = images_per_chunk(batch);
     const std::vector<float> g = dy.to_f32();
-    dcol_.resize(ctx.input_grad ? static_cast<size_t>(kdim_ * chunk * ohw) : 0);
     std::vector<float> dx(ctx.input_grad ? x_.size() : 0);
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
@@ -113,9 +112,13 @@ class Conv2d final : public Layer {
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
       float* dxb = ctx.input_grad ? dx.data() + b0 * cin_ * h_ * w_ : nullptr;
       if (cpu::routed_conv_backward(sw_, ctx.method, geometry(), xb, nb, yt_.data(), dxb)) continue;
-      if (!col_cached_) im2col(xb, nb, col_.data());
+      if (!col_cached_) {
+        col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
+        im2col(xb, nb, col_.data());
+      }
       cpu::wu_product(sw_, yt_.data(), col_.data(), cols);
       if (!ctx.input_grad) continue;
+      dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
       cpu::bp_product(sw_, ctx.method, yt_.data(), cols, dcol_.data());
       col2im(dcol_.data(), nb, dxb);
     }
