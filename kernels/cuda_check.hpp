@@ -23,4 +23,13 @@ namespace sat::cuda {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+// Multiprocessors of the current device (queried once).
+int sm_count();
+// Blocks of `threads` for a grid-stride loop over n elements: enough to cover n, at most
+// `per_sm` blocks per multiprocessor.
+inline unsigned grid_stride_blocks(int64_t n, int threads, int per_sm) {
+  const int64_t cap = static_cast<int64_t>(sm_count()) * per_sm, want = ceil_div(n, threads);
+  return static_cast<unsigned>(want < cap ? want : cap);
+}
+
 }  // namespace sat::cuda

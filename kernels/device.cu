@@ -13,6 +13,16 @@ void throw_cuda(const char* what, cudaError_t e, const char* file, int line) {
               "): " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    SAT_CUDA_CHECK(cudaGetDevice(&dev));
+    SAT_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+    return v;
+  }();
+  return n;
+}
+
 std::string require_device(const std::string& who) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);

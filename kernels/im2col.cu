@@ -2,8 +2,6 @@
 // k*k times larger lowered matrix (docs/cuda.md). The layout is sat/conv_geometry.hpp's, the same
 // the host conv2d layer builds; these write the products' operand layout (sample-major BF16 rows)
 // and read their output layout (sample-major FP32 rows) directly.
-#include <algorithm>
-
 #include "common.cuh"
 #include "ops.hpp"
 
@@ -52,15 +50,13 @@ __global__ void col2im_kernel(const float* dcol, int64_t ld, ConvGeometry g, int
   }
 }
 
-unsigned grid_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>(ceil_div(n, 256), 132 * 16)); }
-
 }  // namespace
 
 void im2col_bf16(const float* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ld_out, cudaStream_t stream) {
   if (ld_out < g.kdim()) throw Error("im2col_bf16: leading dimension below cin*k*k");
   const int64_t n = nb * g.oh * g.ow * ld_out;
   if (n == 0) return;
-  im2col_kernel<<<grid_for(n), 256, 0, stream>>>(x, g, nb, out, ld_out);
+  im2col_kernel<<<grid_stride_blocks(n, 256, 16), 256, 0, stream>>>(x, g, nb, out, ld_out);
   SAT_CUDA_LAUNCHED("im2col_kernel");
 }
 
@@ -68,7 +64,7 @@ void col2im_f32(const float* dcol, int64_t ld_dcol, const ConvGeometry& g, int64
   if (ld_dcol < g.kdim()) throw Error("col2im_f32: leading dimension below cin*k*k");
   const int64_t n = nb * g.cin * g.h * g.w;
   if (n == 0) return;
-  col2im_kernel<<<grid_for(n), 256, 0, stream>>>(dcol, ld_dcol, g, nb, dx);
+  col2im_kernel<<<grid_stride_blocks(n, 256, 16), 256, 0, stream>>>(dcol, ld_dcol, g, nb, dx);
   SAT_CUDA_LAUNCHED("col2im_kernel");
 }
 

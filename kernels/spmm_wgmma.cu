@@ -288,16 +288,6 @@ CUtensorMap make_map(const void* base, CUtensorMapDataType type, uint64_t dim0, 
   return m;
 }
 
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    SAT_CUDA_CHECK(cudaGetDevice(&dev));
-    SAT_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-    return v;
-  }();
-  return n;
-}
-
 template <int kCons, int kBN, typename OutT>
 void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, int64_t ld_out,
             cudaStream_t stream) {

@@ -17,10 +17,12 @@ class StepProfile {
  public:
   enum Phase { to_device, products, to_host, loss, update, kPhases };
 
-  StepProfile() : on_(std::getenv("SAT_CUDA_PROFILE") != nullptr && std::getenv("SAT_CUDA_PROFILE")[0] != '0') {}
+  StepProfile() {
+    const char* e = std::getenv("SAT_CUDA_PROFILE");
+    on_ = e != nullptr && e[0] != '0';
+  }
   StepProfile(const StepProfile&) = delete;
   StepProfile& operator=(const StepProfile&) = delete;
-  bool on() const { return on_; }
 
   // The per-step split to stderr, when profiling is on and a training step ran; `what` names the run.
   void report(const char* what) const {
@@ -73,7 +75,7 @@ class StepProfile {
   };
 
  private:
-  bool on_;
+  bool on_ = false;
   bool in_step_ = false;
   std::array<double, kPhases> ms_{};
   double step_ms_ = 0;

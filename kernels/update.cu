@@ -2,8 +2,6 @@
 // rule every backend shares (sat/sgd_rule.hpp), so that the same gradients give the same weights as
 // host/src/optimizer.cpp. For the sparse weights the backend runs the same rule fused with
 // pre-generation instead (update_pregen, pregen.cu).
-#include <algorithm>
-
 #include "common.cuh"
 #include "ops.hpp"
 #include "sat/sgd_rule.hpp"
@@ -31,8 +29,7 @@ __global__ void sgd_kernel(float* w, float* v, const float* g, const uint8_t* ma
 void sgd_update(float* w, float* v, const float* g, const uint8_t* mask_f, int64_t n, const SgdHyper& h,
                 int* nonfinite, cudaStream_t stream) {
   if (n <= 0) return;
-  const int64_t blocks = std::min<int64_t>(ceil_div(n, 256), 132 * 8);
-  sgd_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(w, v, g, mask_f, n, h, nonfinite);
+  sgd_kernel<<<grid_stride_blocks(n, 256, 8), 256, 0, stream>>>(w, v, g, mask_f, n, h, nonfinite);
   SAT_CUDA_LAUNCHED("sgd_kernel");
 }
 

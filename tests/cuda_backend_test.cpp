@@ -177,6 +177,34 @@ struct Shape2 {
   int64_t cout, k;
 };
 
+// Every output a pre-generation pass wrote (the non-null ones of `out`, synchronised) against the
+// CPU's N:M core on the weights `w` it selected from: forms, their 2:4 re-packs, mask, dense copy.
+void expect_pregen_outputs_match_cpu(const std::vector<float>& w, int64_t cout, int64_t k, NM nm,
+                                     const cuda::PregenOut& out) {
+  for (const cuda::DevNM* d : {out.fwd, out.bwd}) {
+    if (!d) continue;
+    const Axis axis = d->axis;
+    const NMCompressed want = nm_compress(w.data(), cout, k, nm, axis);
+    const NMCompressed got = to_host(*d, cout, k);
+    ASSERT_EQ(got.index, want.index) << axis_name(axis) << ": indices differ";
+    ASSERT_EQ(got.values, want.values) << axis_name(axis) << ": values differ";
+    if (d->sp24) {
+      EXPECT_EQ(decode_sp24(*d), lines_dense(want)) << axis_name(axis) << ": re-packed 2:4 form differs";
+    }
+  }
+  if (out.mask_f) {
+    std::vector<uint8_t> mask(w.size());
+    ASSERT_EQ(cudaMemcpy(mask.data(), out.mask_f, mask.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(mask, nm_mask(w.data(), cout, k, nm, Axis::K)) << "mask differs";
+  }
+  if (out.dense) {
+    const std::vector<float> want = out.dense_pruned ? nm_prune(w.data(), cout, k, nm, Axis::K) : w;
+    std::vector<uint16_t> dd(w.size());
+    ASSERT_EQ(cudaMemcpy(dd.data(), out.dense, dd.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (size_t i = 0; i < w.size(); ++i) ASSERT_EQ(dd[i], f32_to_bf16_bits(want[i])) << "dense copy at " << i;
+  }
+}
+
 }  // namespace
 
 TEST(CudaKernels, PregenMatchesCpuExactly) {
@@ -201,21 +229,7 @@ TEST(CudaKernels, PregenMatchesCpuExactly) {
       out.dense_pruned = true;
       cuda::pregen(dw.p, s.cout, s.k, nm, out);
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-
-      for (const Axis axis : {Axis::K, Axis::Cout}) {
-        const cuda::DevNM& d = axis == Axis::K ? f : b;
-        const NMCompressed want = nm_compress(w.data(), s.cout, s.k, nm, axis);
-        const NMCompressed got = to_host(d, s.cout, s.k);
-        ASSERT_EQ(got.index, want.index) << axis_name(axis) << ": indices differ";
-        ASSERT_EQ(got.values, want.values) << axis_name(axis) << ": values differ";
-        if (d.sp24) {
-          EXPECT_EQ(decode_sp24(d), lines_dense(want)) << axis_name(axis) << ": re-packed 2:4 form differs";
-        }
-      }
-      EXPECT_EQ(mask.get(w.size()), nm_mask(w.data(), s.cout, s.k, nm, Axis::K));
-      const std::vector<float> pruned = nm_prune(w.data(), s.cout, s.k, nm, Axis::K);
-      const std::vector<uint16_t> dd = dense.get(w.size());
-      for (size_t i = 0; i < w.size(); ++i) ASSERT_EQ(dd[i], f32_to_bf16_bits(pruned[i])) << "dense W_F at " << i;
+      expect_pregen_outputs_match_cpu(w, s.cout, s.k, nm, out);
       cuda::free_devnm(f);
       cuda::free_devnm(b);
     }
@@ -266,23 +280,7 @@ TEST(CudaKernels, UpdatePregenMatchesCpuExactly) {
     ASSERT_EQ(dw.get(n), w) << "updated weights differ";
     ASSERT_EQ(dv.get(n), v) << "updated momentum differs";
     EXPECT_EQ(nonfinite.get(1)[0], 0);
-    for (const Axis axis : {Axis::K, Axis::Cout}) {
-      if (axis == Axis::Cout && c.srste) continue;
-      const cuda::DevNM& d = axis == Axis::K ? f : b;
-      const NMCompressed want = nm_compress(w.data(), c.cout, c.k, c.nm, axis);
-      const NMCompressed got = to_host(d, c.cout, c.k);
-      ASSERT_EQ(got.index, want.index) << axis_name(axis) << ": indices differ";
-      ASSERT_EQ(got.values, want.values) << axis_name(axis) << ": values differ";
-      if (d.sp24) {
-        EXPECT_EQ(decode_sp24(d), lines_dense(want)) << axis_name(axis) << ": re-packed 2:4 form differs";
-      }
-    }
-    EXPECT_EQ(mask.get(n), nm_mask(w.data(), c.cout, c.k, c.nm, Axis::K)) << "new mask differs";
-    if (c.srste) {
-      const std::vector<float> pruned = nm_prune(w.data(), c.cout, c.k, c.nm, Axis::K);
-      const std::vector<uint16_t> dd = dense.get(n);
-      for (size_t i = 0; i < n; ++i) ASSERT_EQ(dd[i], f32_to_bf16_bits(pruned[i])) << "dense W_F at " << i;
-    }
+    expect_pregen_outputs_match_cpu(w, c.cout, c.k, c.nm, out);   // selected from the updated weights
     cuda::free_devnm(f);
     cuda::free_devnm(b);
   }
