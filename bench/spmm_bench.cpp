@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "sat/nm.hpp"
 
 extern "C" char* openblas_get_corename(void);

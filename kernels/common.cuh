@@ -1,9 +1,9 @@
 #pragma once
-// Device-side pieces every kernel file shares. The FP32 <-> BF16 conversions are the host's own
-// (sat/bf16.hpp, __host__ __device__), so every backend rounds with the same code.
+// Device-side pieces every kernel file shares. The FP32 <-> BF16 conversions are the contract's own
+// (sat/arch/bf16_bits.hpp, __host__ __device__), so every backend rounds with the same code.
 #include <cuda_bf16.h>   // __nv_bfloat162 for the packed conversions in pregen.cu
 
-#include "sat/bf16.hpp"
+#include "sat/arch/bf16_bits.hpp"
 
 #include "cuda_check.hpp"
 

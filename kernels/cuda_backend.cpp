@@ -2,7 +2,7 @@
 // in the host Model (as on the CPU backend); this backend mirrors every trainable parameter on the
 // GPU (FP32 value, momentum, gradient) with the weight forms its products read, and runs there:
 //   - the three products of every weight layer (FF, BP: N:M kernels or cuBLAS; WU: cuBLAS), routed
-//     here from the layers through cpu::ProductRouter;
+//     here from the layers through the ProductRouter in their StepContext;
 //   - the loss (softmax cross-entropy);
 //   - the SGD / SR-STE update and the pre-generation of both N:M forms, once per step.
 // After each step the updated values and momenta are copied back into the Model, so that host
@@ -11,12 +11,12 @@
 #include <memory>
 #include <unordered_map>
 
-#include "backend_factories.hpp"
-#include "cpu/weight_ops.hpp"
+#include "sat/product_router.hpp"
 #include "ops.hpp"
 #include "cuda_check.hpp"
 #include "step_profile.hpp"
 #include "sat/backend.hpp"
+#include "sat/backend_registry.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
 
@@ -82,7 +82,7 @@ struct DevSparse {
   }
 };
 
-class CudaBackend final : public Backend, public cpu::ProductRouter {
+class CudaBackend final : public Backend, public ProductRouter {
  public:
   CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {}
   ~CudaBackend() override { prof_.report(method_name(method_)); }
@@ -101,8 +101,8 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
     }
     StepResult r;
     {
-      const RouterScope scope(this);
-      const StepContext ctx{cfg.method, true};
+      StepContext ctx{cfg.method, true};
+      ctx.router = this;
       const Tensor logits = model.forward(x, ctx);
       Tensor dlogits;
       {
@@ -118,8 +118,9 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
 
   StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y, Method method) override {
     mirror(model, method, false);
-    const RouterScope scope(this);
-    const Tensor logits = model.forward(x, StepContext{method, false});
+    StepContext ctx{method, false};
+    ctx.router = this;
+    const Tensor logits = model.forward(x, ctx);
     return loss(logits, y, nullptr);
   }
 
@@ -224,11 +225,6 @@ class CudaBackend final : public Backend, public cpu::ProductRouter {
     im2col_bf16(s_f32_in_.get(), g, nb, s_x_.ensure(nb * g.oh * g.ow * ldx), ldx);
   }
 
-  struct RouterScope {
-    explicit RouterScope(cpu::ProductRouter* r) : old(cpu::set_product_router(r)) {}
-    ~RouterScope() { cpu::set_product_router(old); }
-    cpu::ProductRouter* old;
-  };
   struct DyKey {
     const float* ptr = nullptr;
     int64_t rows = 0, cols = 0;
@@ -486,8 +482,10 @@ std::vector<float> CudaBackend::gemm(GemmMode mode, NM nm, const std::vector<flo
   return c;
 }
 
-}  // namespace
-
 std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
 
+}  // namespace
+
 }  // namespace sat
+
+SAT_BACKEND(cuda, &sat::make_cuda_backend, "CUDA kernels on an NVIDIA GPU (N:M products on sparse tensor cores)")

@@ -10,7 +10,7 @@
 
 #include "sat/conv_geometry.hpp"
 #include "sat/nm.hpp"
-#include "sat/sgd_rule.hpp"
+#include "sat/arch/sgd_rule.hpp"
 
 namespace sat::cuda {
 

@@ -15,8 +15,8 @@
 
 #include "common.cuh"
 #include "ops.hpp"
-#include "sat/nm_select.hpp"
-#include "sat/sgd_rule.hpp"
+#include "sat/arch/nm_select.hpp"
+#include "sat/arch/sgd_rule.hpp"
 
 namespace sat::cuda {
 

@@ -4,7 +4,7 @@
 // pre-generation instead (update_pregen, pregen.cu).
 #include "common.cuh"
 #include "ops.hpp"
-#include "sat/sgd_rule.hpp"
+#include "sat/arch/sgd_rule.hpp"
 
 namespace sat::cuda {
 

@@ -84,7 +84,7 @@ grep -A12 "SAT optional parts" "$OUTDIR/configure.log"
 echo "== build"
 JOBS=$(nproc)
 if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
-  cmake --build "$BUILD" -j "$JOBS" --target sat_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+  cmake --build "$BUILD" -j "$JOBS" --target sat_cuda_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
   STATUS=0
   echo "== SASS of the product kernels (matrix instructions per kernel)"
   OBJ=$(find "$BUILD" -name 'spmm_wgmma.cu.o' | head -1)
@@ -93,7 +93,7 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
     awk '/Function :/{f=$3} /HGMMA|HMMA|UTMALDG|SYNCS/{split($2,a,"."); c[f" "a[1]]++} END{for(k in c) print "  " k, c[k]}' "$OUTDIR/spmm_wgmma.sass" | sort
   fi
   echo "== CUDA kernel tests"
-  timeout 100 "$BUILD/tests/sat_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
+  timeout 100 "$BUILD/tests/sat_cuda_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
   [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
   echo "== benchmark (large layers, pre-generation)"
   LARGE=(--large)
@@ -124,18 +124,18 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
   echo "== gpu-run done (status $STATUS); results in $OUTDIR"
   exit $STATUS
 fi
-cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_cuda_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
 HAVE_LT=0
 if cmake --build "$BUILD" -j "$JOBS" --target cuda_bench_cusparselt >>"$OUTDIR/build.log" 2>&1; then HAVE_LT=1; else echo "(cuSPARSELt column not built; see build.log)"; fi
 
 STATUS=0
 if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
   echo "== CUDA tests"
-  timeout 300 "$BUILD/tests/sat_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" | head -60
+  timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" | head -60
   if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
     STATUS=1
     echo "-- CUDA tests failed; the kernel tests again with the alternative mma.sp metadata layout (SAT_SP24_META=1):"
-    SAT_SP24_META=1 "$BUILD/tests/sat_tests" --gtest_filter='CudaKernels.*' >"$OUTDIR/cuda-tests-meta1.log" 2>&1
+    SAT_SP24_META=1 "$BUILD/tests/sat_cuda_tests" --gtest_filter='CudaKernels.*' >"$OUTDIR/cuda-tests-meta1.log" 2>&1
     grep -E "^\[ *(OK|FAILED|PASSED) " "$OUTDIR/cuda-tests-meta1.log" | head
   fi
   echo "== sat op gemm and sat train on backend cuda (smoke)"

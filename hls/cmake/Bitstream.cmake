@@ -1,38 +1,34 @@
 # The bitstream flow: Vitis HLS (through `v++ -c`) compiles sat_top into a .xo, `v++ -l` links it
-# onto the platform into build/sat.xclbin. Every constant the tool configs need (part, clock,
-# platform, DDR bundles) is read here from host/include/sat/arch/config.hpp, the one configuration
-# source, and written into the configs by configure_file: nothing is repeated by hand.
-set(SAT_ARCH_CONFIG ${PROJECT_SOURCE_DIR}/host/include/sat/arch/config.hpp)
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${SAT_ARCH_CONFIG})
-file(READ ${SAT_ARCH_CONFIG} _sat_cfg)
+# onto the platform into build/sat.xclbin. Every value of the accelerator the tool configs need
+# (part, clock, platform, DDR bundles, FIFO depth) comes from the contract generator
+# (arch/gen/sat_arch_gen.cpp), which arch/CMakeLists.txt ran: the SAT_ARCH_* variables of
+# sat_arch.cmake, and sat_arch.tcl for the Tcl flow. Nothing is repeated by hand.
+include(${SAT_ARCH_GEN_DIR}/sat_arch.cmake)
+set(SAT_CLOCK_MHZ ${SAT_ARCH_CLOCK_MHZ})
+set(SAT_CLOCK_HZ ${SAT_ARCH_CLOCK_HZ})
+set(SAT_PART ${SAT_ARCH_PART})
+set(SAT_DDR_BUS_BITS ${SAT_ARCH_DDR_BUS_BITS})
+set(SAT_TOKEN_DEPTH ${SAT_ARCH_TOKEN_DEPTH})
+set(SAT_ARCH_TCL ${SAT_ARCH_GEN_DIR}/sat_arch.tcl)
 
-# sat_arch_value(<var> <constant> <regex for the value>)
-function(sat_arch_value var name value_regex)
-  if(NOT _sat_cfg MATCHES "inline constexpr [a-zA-Z0-9_:* ]+ ${name} = ${value_regex};")
-    message(FATAL_ERROR "hls: cannot read ${name} from ${SAT_ARCH_CONFIG} (the bitstream configs are generated from it)")
+set(SAT_PLATFORM "${SAT_ARCH_DEFAULT_PLATFORM}" CACHE STRING
+    "Vitis platform the xclbin is linked for (default: kDefaultPlatform of arch/include/sat/arch/config.hpp)")
+
+# One m_axi bundle per DDR channel on its own bank, the instruction stream on bank 0 (the top
+# function's argument list, arch/include/sat/arch/interface.hpp).
+set(SAT_VPP_SP "")
+foreach(b IN LISTS SAT_ARCH_TOP_BUNDLES)
+  string(REPLACE ":" ";" _b "${b}")
+  list(GET _b 0 _bundle)
+  list(GET _b 1 _bank)
+  if(NOT SAT_VPP_SP STREQUAL "")
+    string(APPEND SAT_VPP_SP "\n")
   endif()
-  set(${var} "${CMAKE_MATCH_1}" PARENT_SCOPE)
-endfunction()
-sat_arch_value(SAT_CLOCK_MHZ kClockMHz "([0-9]+)")
-sat_arch_value(SAT_PART kPart "\"([^\"]+)\"")
-sat_arch_value(SAT_DEFAULT_PLATFORM kDefaultPlatform "\"([^\"]+)\"")
-sat_arch_value(SAT_DDR_CHANNELS kDdrChannels "([0-9]+)")
-sat_arch_value(SAT_DDR_BUS_BITS kDdrBusBits "([0-9]+)")
-sat_arch_value(SAT_TOKEN_DEPTH kTokenDepth "([0-9]+)")
-math(EXPR SAT_CLOCK_HZ "${SAT_CLOCK_MHZ} * 1000000")
-
-set(SAT_PLATFORM "${SAT_DEFAULT_PLATFORM}" CACHE STRING
-    "Vitis platform the xclbin is linked for (default: kDefaultPlatform of sat/arch/config.hpp)")
-
-# One m_axi bundle per DDR channel on its own bank; the instruction stream on bank 0.
-set(SAT_VPP_SP "sp=sat_top_1.m_axi_ginsn:DDR[0]")
-math(EXPR _last "${SAT_DDR_CHANNELS} - 1")
-foreach(ch RANGE 0 ${_last})
-  string(APPEND SAT_VPP_SP "\nsp=sat_top_1.m_axi_gmem${ch}:DDR[${ch}]")
+  string(APPEND SAT_VPP_SP "sp=${SAT_ARCH_TOP_NAME}_1.m_axi_${_bundle}:DDR[${_bank}]")
 endforeach()
 
 set(SAT_HLS_SRC_DIR ${CMAKE_CURRENT_SOURCE_DIR}/src)
-set(SAT_HLS_INCLUDE_FLAGS "-std=c++17 -I${CMAKE_CURRENT_SOURCE_DIR}/src -I${PROJECT_SOURCE_DIR}/host/include")
+set(SAT_HLS_INCLUDE_FLAGS "-std=c++17 -I${CMAKE_CURRENT_SOURCE_DIR}/src -I${PROJECT_SOURCE_DIR}/arch/include")
 set(SAT_HLS_SYN_FILES "")
 set(SAT_HLS_KERNEL_SOURCES_ABS "")
 foreach(src IN LISTS SAT_HLS_KERNEL_SOURCES)
@@ -90,9 +86,9 @@ endif()
 if(SAT_XCLBIN_MISSING STREQUAL "")
   add_custom_command(OUTPUT ${SAT_XO}
     COMMAND ${SAT_VPP} -c -t hw --platform ${SAT_PLATFORM} --config ${SAT_HLS_CFG_DIR}/vpp_compile.cfg
-            -k sat_top -I${CMAKE_CURRENT_SOURCE_DIR}/src -I${PROJECT_SOURCE_DIR}/host/include
+            -k sat_top -I${CMAKE_CURRENT_SOURCE_DIR}/src -I${PROJECT_SOURCE_DIR}/arch/include
             -o ${SAT_XO} ${SAT_HLS_KERNEL_SOURCES}
-    DEPENDS ${SAT_HLS_KERNEL_SOURCES} ${SAT_ARCH_CONFIG} ${SAT_HLS_CFG_DIR}/vpp_compile.cfg
+    DEPENDS ${SAT_HLS_KERNEL_SOURCES} ${SAT_ARCH_HEADERS} ${SAT_HLS_CFG_DIR}/vpp_compile.cfg
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
     COMMENT "v++ -c: Vitis HLS synthesis of sat_top for ${SAT_PLATFORM} (tens of minutes)"
     VERBATIM)

@@ -6,9 +6,11 @@
 
 #include "hls_types.hpp"
 #include "sat/arch/config.hpp"
+#include "sat/arch/interface.hpp"
 #include "sat/arch/isa.hpp"
-#include "sat/bf16.hpp"
-#include "sat/nm_select.hpp"
+#include "sat/arch/status.hpp"
+#include "sat/arch/bf16_bits.hpp"
+#include "sat/arch/nm_select.hpp"
 
 namespace sat::kernel {
 
@@ -18,9 +20,9 @@ inline constexpr int kLanes = arch::kPeLanes;
 inline constexpr int kMaxM = arch::kSupportedM[arch::kNumSupportedM - 1];
 
 // ---- Status record ----------------------------------------------------------------------------
-// The status words are laid out in isa.hpp (isa::kStatusWords); docs/isa.md lists what [6] and
-// [7] hold for each code.
-inline constexpr uint32_t kNoOpcode = 0xff;
+// The status words are laid out in sat/arch/status.hpp; docs/isa.md lists what VALUE and DETAIL
+// hold for each code.
+using isa::kNoOpcode;
 
 struct Error {
   uint32_t code = isa::STATUS_OK;
@@ -134,6 +136,14 @@ bool exec_pgen(Ctx& cx, const Insn& in);
 // Vitis synthesises) instead of the fast C-simulation path. Both give identical bits; the tests
 // check that.
 void set_reference_pe(bool on);
+
+#ifndef __SYNTHESIS__
+// C-simulation hook of the host wrapper: a run whose `should_stop` returns true (asked every few
+// scheduler rounds) ends where it is, with the status of what ran so far, and csim_stopped()
+// says so. Null: run to the end.
+void csim_set_stop(bool (*should_stop)(void*), void* arg);
+bool csim_stopped();
+#endif
 
 }  // namespace sat::kernel
 

@@ -6,6 +6,8 @@
 //  - Synthesis (__SYNTHESIS__): a DATAFLOW region of one process per unit, connected by
 //    hls::stream instruction queues and token FIFOs of the depths in config.hpp.
 // Both run the same per-unit execute functions (load_unit.cpp, gemm_unit.cpp, ...).
+#include <type_traits>
+
 #include "kernel.hpp"
 
 namespace sat::kernel {
@@ -93,18 +95,27 @@ int check_header(Ctx& cx, const Insn& in) {
 
 void write_status(uint32_t status[isa::kStatusWords], const Ctx& cx, uint32_t index, uint32_t opcode,
                   uint32_t executed) {
-  status[0] = cx.err.code;
-  status[1] = index;
-  status[2] = executed;
-  status[3] = cx.nonfinite;
-  status[4] = opcode;
-  status[5] = cx.err.field;
-  status[6] = cx.err.value;
-  status[7] = cx.err.extra;
+  status[isa::STW_CODE] = cx.err.code;
+  status[isa::STW_INDEX] = index;
+  status[isa::STW_EXECUTED] = executed;
+  status[isa::STW_NONFINITE] = cx.nonfinite;
+  status[isa::STW_OPCODE] = opcode;
+  status[isa::STW_FIELD] = cx.err.field;
+  status[isa::STW_VALUE] = cx.err.value;
+  status[isa::STW_DETAIL] = cx.err.extra;
+  status[isa::STW_INTERFACE] = arch::kInterfaceVersion;
+  for (int i = isa::STW_INTERFACE + 1; i < isa::kStatusWords; ++i) {
+#pragma HLS UNROLL
+    status[i] = 0;
+  }
 }
 
 #ifndef __SYNTHESIS__
 // ---- C-simulation: cooperative round-robin ----------------------------------------------------------
+bool (*g_should_stop)(void*) = nullptr;
+void* g_should_stop_arg = nullptr;
+bool g_stopped = false;
+
 struct InsnQueue {
   QEntry e[arch::kInsnQueueDepth];
   int head = 0, count = 0;
@@ -132,7 +143,12 @@ void run_csim(const ap_uint<512>* insns, uint32_t count, Ctx& cx, uint32_t statu
 
   auto end = [&](uint32_t index, uint32_t opcode) { write_status(status, cx, index, opcode, executed); };
 
-  for (;;) {
+  g_stopped = false;
+  for (uint64_t round = 0;; ++round) {
+    if (g_should_stop && (round & 1023) == 0 && g_should_stop(g_should_stop_arg)) {
+      g_stopped = true;
+      return end(pc, kNoOpcode);
+    }
     bool progress = false;
     // Fetch/decode: dispatch in order until a queue is full, FINISH, the end, or a bad header.
     while (!fetch_done && pc < count) {
@@ -216,6 +232,18 @@ void run_csim(const ap_uint<512>* insns, uint32_t count, Ctx& cx, uint32_t statu
   }
 }
 #endif  // !__SYNTHESIS__
+
+}  // namespace
+
+#ifndef __SYNTHESIS__
+void csim_set_stop(bool (*should_stop)(void*), void* arg) {
+  g_should_stop = should_stop;
+  g_should_stop_arg = arg;
+}
+bool csim_stopped() { return g_stopped; }
+#endif
+
+namespace {
 
 // ---- Synthesis: one dataflow process per unit ------------------------------------------------------
 // An instruction queue entry with `stop` set ends a unit's loop (fetch sends it at FINISH or on an
@@ -351,6 +379,23 @@ UNIT_LOOP:
 }
 
 }  // namespace
+}  // namespace sat::kernel
+
+// The top function's parameters, in order and type, are the argument list of the contract
+// (arch/include/sat/arch/interface.hpp): the driver, the v++ link and the trace tools rely on it.
+namespace sat::kernel {
+template <arch::TopArgKind K> struct TopArgType;
+template <> struct TopArgType<arch::TopArgKind::insn_stream> { using type = const ap_uint<512>*; };
+template <> struct TopArgType<arch::TopArgKind::ddr> { using type = uint16_t*; };
+template <> struct TopArgType<arch::TopArgKind::u32> { using type = uint32_t; };
+template <> struct TopArgType<arch::TopArgKind::u64> { using type = uint64_t; };
+template <> struct TopArgType<arch::TopArgKind::status> { using type = uint32_t*; };
+template <typename First, typename... Args> struct TopSignature { using type = void(Args...); };
+#define SAT_TOP_ARG_TYPE(name, kind, bundle, channel) , typename TopArgType<arch::TopArgKind::kind>::type
+using TopFunction = TopSignature<void SAT_TOP_ARGS(SAT_TOP_ARG_TYPE)>::type;
+#undef SAT_TOP_ARG_TYPE
+static_assert(std::is_same<decltype(sat_top), TopFunction>::value,
+              "sat_top's parameters differ from SAT_TOP_ARGS in sat/arch/interface.hpp");
 }  // namespace sat::kernel
 
 extern "C" void sat_top(const ap_uint<512>* insns, uint32_t count, uint16_t* gmem0, uint16_t* gmem1,

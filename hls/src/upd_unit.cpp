@@ -6,7 +6,7 @@
 // indices (idx_addr; groups of m along rows of length k). Non-finite results are counted into
 // status word 3 (the host reports divergence from it).
 #include "kernel.hpp"
-#include "sat/sgd_rule.hpp"
+#include "sat/arch/sgd_rule.hpp"
 
 namespace sat::kernel {
 

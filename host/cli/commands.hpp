@@ -11,5 +11,7 @@ int cmd_eval(const std::vector<std::string>& args);
 int cmd_summary(const std::vector<std::string>& args);
 int cmd_op(const std::vector<std::string>& args);
 int cmd_compile(const std::vector<std::string>& args);
+int cmd_replay(const std::vector<std::string>& args);
+int cmd_info(const std::vector<std::string>& args);
 
 }  // namespace sat::cli

@@ -5,8 +5,10 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "model_path.hpp"
+#include "sat/backend.hpp"
 #include "sat/compiler.hpp"
 #include "sat/model.hpp"
+#include "sat/trace.hpp"
 
 namespace sat::cli {
 
@@ -29,7 +31,25 @@ const char* kHelp =
     "                        (offline scheduling off)\n"
     "  --dump                also print the whole stream, disassembled, grouped by layer, and\n"
     "                        every region of the memory map\n"
-    "  docs/dataflow.md explains the stream and what each switch does.\n";
+    "  --emit FILE           also write a trace file: the stream, the memory map, the initial DDR\n"
+    "                        contents (the model's initial parameters and weight forms, a\n"
+    "                        synthetic batch, the recipe's hyper-parameters) and the results of a\n"
+    "                        run on the reference device; `sat replay FILE` runs it on any device\n"
+    "  --reference DEVICE    the device whose run the trace records (default hls)\n"
+    "  --seed S              seed of the trace's synthetic batch (default 1)\n"
+    "  docs/dataflow.md explains the stream and what each switch does; docs/formats.md the trace.\n";
+
+void emit_trace(const std::string& path, Model& model, const ScheduleOptions& opt, const std::string& reference,
+                uint64_t seed) {
+  std::unique_ptr<Device> dev = open_device(reference);
+  const Trace t = make_program_trace(model, opt, *dev, seed);
+  write_trace(path, t);
+  int64_t written = 0;
+  for (const TraceRegion& tr : t.regions) written += tr.region.written ? 1 : 0;
+  std::printf("trace %s: %s, %zu instructions, %zu regions (%lld written by the run), reference run on %s: ok\n",
+              path.c_str(), t.description.c_str(), t.insns.size(), t.regions.size(), static_cast<long long>(written),
+              t.reference.c_str());
+}
 
 }  // namespace
 
@@ -38,7 +58,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  Args args("compile", argv, {"model", "nm", "method", "batch"},
+  Args args("compile", argv, {"model", "nm", "method", "batch", "emit", "reference", "seed"},
             {"dump", "no-interleave", "no-pregen", "no-offline", "inference"});
   std::optional<NM> nm;
   if (auto s = args.opt("nm")) nm = NM::parse(*s);
@@ -54,6 +74,11 @@ int cmd_compile(const std::vector<std::string>& argv) {
   opt.pregeneration = !args.flag("no-pregen");
   opt.offline_scheduling = !args.flag("no-offline");
 
+  if (args.has("reference") && !args.has("emit")) args.fail("--reference needs --emit FILE");
+  if (args.has("seed") && !args.has("emit")) args.fail("--seed needs --emit FILE");
+  const long long seed = args.integer("seed", 1);
+  if (seed < 0) args.fail("--seed must be >= 0");
+  if (args.has("emit")) model.regenerate(opt.method);   // the weight forms the trace starts from
   const Program p = compile(model, opt);
   std::printf("model %s, N:M %s\n", model.name.c_str(), model.nm.str().c_str());
   if (args.flag("dump")) {
@@ -63,6 +88,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
     std::fputs("\n", stdout);
     std::fputs(memory_map_summary(p).c_str(), stdout);
   }
+  if (auto path = args.opt("emit")) emit_trace(*path, model, opt, args.str("reference", "hls"), static_cast<uint64_t>(seed));
   return 0;
 }
 

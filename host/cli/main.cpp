@@ -18,7 +18,9 @@ const char* kUsage =
     "  eval      evaluate a checkpoint on the test set\n"
     "  summary   per-layer shapes, FLOPs per pass and sparsity of a model\n"
     "  op        one primitive (prune, gemm, layer) on .npy files\n"
-    "  compile   the accelerator's instruction stream and memory map for a model\n"
+    "  compile   the accelerator's instruction stream and memory map for a model (--emit: a trace)\n"
+    "  replay    run a trace file on an accelerator device and compare with its reference\n"
+    "  info      this build: backends, accelerator configuration, interface version\n"
     "\n"
     "`sat <command> --help` lists a command's flags; docs/user-guide.md has examples.\n";
 
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
     if (cmd == "summary") return sat::cli::cmd_summary(args);
     if (cmd == "op") return sat::cli::cmd_op(args);
     if (cmd == "compile") return sat::cli::cmd_compile(args);
+    if (cmd == "replay") return sat::cli::cmd_replay(args);
+    if (cmd == "info") return sat::cli::cmd_info(args);
     std::fprintf(stderr, "sat: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const sat::Error& e) {

@@ -5,7 +5,7 @@
 #include <malloc.h>
 #include <omp.h>
 
-#include "backend_factories.hpp"
+#include "sat/backend_registry.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
 
@@ -55,9 +55,9 @@ class CpuBackend final : public Backend {
   }
 };
 
-}  // namespace
-
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace
 
 void set_cpu_threads(int threads) {
   const int n = threads > 0 ? threads : omp_get_num_procs();
@@ -66,3 +66,5 @@ void set_cpu_threads(int threads) {
 }
 
 }  // namespace sat
+
+SAT_BACKEND(cpu, &sat::make_cpu_backend, "the CPU reference (OpenBLAS for dense products, the N:M kernels of libsat)")

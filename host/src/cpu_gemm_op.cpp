@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "cpu/weight_ops.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
@@ -145,27 +145,27 @@ std::vector<float> cpu_gemm(GemmMode mode, NM nm, const std::vector<float>& a, S
   const std::unique_ptr<GemmProblem> pr = make_gemm_problem(mode, nm, a, a_shape, b, b_shape);
   const int64_t batch = pr->batch, cout = pr->cout, k = pr->k;
   SparseWeight& sw = pr->sw;
-  const Method method = pr->method;
+  const StepContext ctx{pr->method, true};
   const std::string what = std::string("gemm ") + gemm_mode_name(mode);
   switch (mode) {
     case GemmMode::ff: {
       const std::vector<float> xt = feature_major(a, batch, k);
       std::vector<float> yt(static_cast<size_t>(cout * batch));
-      cpu::ff_product(sw, method, xt.data(), batch, yt.data());
+      cpu::ff_product(sw, ctx, xt.data(), batch, yt.data());
       *c_shape = {batch, cout};
       return row_major(yt, cout, batch);
     }
     case GemmMode::bp: {
       const std::vector<float> dyt = feature_major(a, batch, cout);
       std::vector<float> dxt(static_cast<size_t>(k * batch));
-      cpu::bp_product(sw, method, dyt.data(), batch, dxt.data());
+      cpu::bp_product(sw, ctx, dyt.data(), batch, dxt.data());
       *c_shape = {batch, k};
       return row_major(dxt, k, batch);
     }
     case GemmMode::wu: {
       const std::vector<float> dyt = feature_major(a, batch, cout);
       const std::vector<float> xt = feature_major(b, batch, k);
-      cpu::wu_product(sw, dyt.data(), xt.data(), batch);
+      cpu::wu_product(sw, ctx, dyt.data(), xt.data(), batch);
       *c_shape = {cout, k};
       return std::move(pr->weight.grad);
     }

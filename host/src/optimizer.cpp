@@ -3,7 +3,7 @@
 
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
-#include "sat/sgd_rule.hpp"
+#include "sat/arch/sgd_rule.hpp"
 
 namespace sat {
 

@@ -165,9 +165,11 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
                       static_cast<double>(n - s.epoch_seen) / rate);
       const bool stop = o.stop_after_steps > 0 && s.global_step >= o.stop_after_steps;
       if (!ckpt.empty() && (stop || (o.checkpoint_every > 0 && s.global_step % o.checkpoint_every == 0))) {
+        backend.sync(model);
         save_checkpoint(ckpt, model, s);
       }
       if (stop) {
+        backend.sync(model);
         progress.done();
         if (!o.quiet) {
           std::printf("stopped at step %lld (epoch %d, step %lld of %lld)%s\n",
@@ -205,9 +207,11 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
       std::printf("  lr %.4g  %.1f s (%.0f img/s)\n", m.lr, m.seconds, m.images_per_s);
       std::fflush(stdout);
     }
+    backend.sync(model);
     write_outputs(o.out_dir, model, s, backend.name());
     if (!ckpt.empty()) save_checkpoint(ckpt, model, s);
   }
+  backend.sync(model);
   return s;
 }
 

@@ -1,27 +1,37 @@
 #pragma once
 // Host-facing entry of the SAT kernel compiled for the CPU (C-simulation): runs an instruction
-// stream on sat_top over four DDR channel buffers. Used by the `hls` backend (hls/backend/) and
-// the tests; the instruction set is sat/arch/isa.hpp, its semantics docs/isa.md.
+// stream on sat_top over four DDR channel buffers. The `hls` device (hls/device/) runs programs
+// through it; the kernel's own tests call it on hand-made streams. The instruction set is
+// arch/include/sat/arch/isa.hpp, its semantics docs/isa.md; sat/arch/status_text.hpp decodes
+// the status words it returns.
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 #include "sat/arch/config.hpp"
 #include "sat/arch/isa.hpp"
+#include "sat/arch/status.hpp"
 
 namespace sat::hls {
+
+struct RunLimit {
+  bool has_deadline = false;
+  std::chrono::steady_clock::time_point deadline{};
+};
 
 // Runs `count` instructions on the C-simulated kernel over the four DDR channel buffers
 // (halfword arrays of the given sizes); returns the kernel's status words (isa::kStatusWords).
 // A null channel with size 0 is allowed (every access to it is out of range). Calls are
-// serialised (the kernel's on-chip buffers are static state, as in hardware).
+// serialised (the kernel's on-chip buffers are static state, as in hardware). A run still going
+// at `limit`'s deadline ends there with the status of what ran and `*stopped` set.
 std::array<uint32_t, isa::kStatusWords> run_kernel(const isa::Insn* insns, size_t count,
                                                    uint16_t* const ddr[arch::kDdrChannels],
-                                                   const uint64_t halfwords[arch::kDdrChannels]);
+                                                   const uint64_t halfwords[arch::kDdrChannels],
+                                                   const RunLimit& limit = {}, bool* stopped = nullptr);
 
-// The status in clear text: what went wrong, at which instruction (index and opcode), which field
-// and value; "ok: ..." for a clean run.
-std::string status_message(const std::array<uint32_t, isa::kStatusWords>& st);
+// The GEMM unit's reference path (the cycle-structured PE-array loop nest Vitis synthesises)
+// instead of the fast C-simulation path; both give identical bits, which the tests check.
+void set_reference_pe(bool on);
 
 }  // namespace sat::hls

@@ -1,7 +1,8 @@
 #pragma once
 // A backend executes training steps and primitives. `cpu` is the reference; `hls` (C-simulation of
-// the accelerator), `sim` (cycle-accurate SystemC), `cuda` and `fpga` (XRT) plug in behind the same
-// interface as they are built.
+// the accelerator), `sim` (cycle-accurate SystemC) and `fpga` (XRT) are the AcceleratorBackend over
+// their Device (sat/accelerator.hpp), `cuda` runs on a GPU. Backends register themselves through
+// sat/backend_registry.hpp.
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,8 @@
 #include "sat/model.hpp"
 
 namespace sat {
+
+class Device;   // sat/device.hpp
 
 struct StepResult {
   float loss = 0;
@@ -29,7 +32,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
 
-  // Makes the model's weight forms current for `method` (pre-generation).
+  // Makes the model's weight forms current for `method` (pre-generation) and takes the host
+  // model's state as the current one. Call it again after changing the model's parameters on the
+  // host (loading a checkpoint, editing weights).
   virtual void prepare(Model& model, Method method) = 0;
   // One training step: FF, loss, BP, WU, SGD/SR-STE update, pre-generation.
   virtual StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y,
@@ -37,6 +42,12 @@ class Backend {
   // Inference on a batch: loss and correct count, no state change.
   virtual StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y,
                               Method method) = 0;
+  // The explicit sync point: a backend that keeps the model's state on its device (the accelerator
+  // devices) copies parameters, momentum and weight forms back into the host model. The training
+  // loop calls it before a checkpoint and at the end; call it before reading the model on the host
+  // (an evaluation on another backend, a mask comparison). Backends that train the host model in
+  // place do nothing.
+  virtual void sync(Model& model) {}
   // The GEMM primitive of `sat op gemm` (shapes in the CLI contract, docs/user-guide.md).
   // a, b are FP32 row-major; they are rounded to BF16 on entry (masks chosen before rounding).
   virtual std::vector<float> gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
@@ -46,7 +57,11 @@ class Backend {
 // Opens a backend by name ("cpu", ...). Throws sat::Error naming the backend and what is missing
 // when it is unknown or not built into this binary.
 std::unique_ptr<Backend> open_backend(const std::string& name);
-// Every backend name with whether this binary has it, e.g. {"cpu", "available"}.
+// The Device of an accelerator backend (hls, sim, fpga): what `sat replay` runs a trace on. Throws
+// sat::Error naming the backend when it is unknown, not built, or runs no instruction stream.
+std::unique_ptr<Device> open_device(const std::string& name);
+// Every backend name with whether this binary has it: {"cpu", "available: <summary>"} or
+// {"sim", "not built: needs ..."}.
 std::vector<std::pair<std::string, std::string>> backend_status();
 
 // Threads of the CPU backend's own kernels (OpenMP) and of OpenBLAS together; 0 = all cores.

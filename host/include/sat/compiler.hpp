@@ -36,6 +36,8 @@ struct Region {
   uint32_t channel = 0;
   uint64_t offset = 0;          // bytes from the channel's start, 64-byte aligned
   uint64_t bytes = 0;
+  DType dtype = DType::bf16;    // element type (packed index regions count as BF16 halfwords)
+  bool written = false;         // the step stream (Program::insns) writes it
   uint32_t addr(uint64_t byte_offset = 0) const {   // ISA address of a byte inside the region
     return isa::make_addr(channel, static_cast<uint32_t>((offset + byte_offset) / 2));
   }

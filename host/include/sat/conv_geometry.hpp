@@ -5,7 +5,7 @@
 // x[b][c][oy*s - p + ky][ox*s - p + kx] (0 outside the image). SAT_HD: the kernels use it.
 #include <cstdint>
 
-#include "sat/hd.hpp"
+#include "sat/arch/hd.hpp"
 
 namespace sat {
 

@@ -18,11 +18,15 @@ enum class Method { dense, srste, bdwp };
 const char* method_name(Method m);
 Method parse_method(const std::string& s);   // throws sat::Error naming the text
 
+class ProductRouter;   // sat/product_router.hpp
+
 struct StepContext {
   Method method = Method::bdwp;
   bool training = true;                      // false: inference (no caches, BN uses running stats)
   bool input_grad = true;                    // false: backward may skip dL/dx (the first layer's
                                              // input is data) and return an empty tensor
+  ProductRouter* router = nullptr;           // a device backend's products (sat/product_router.hpp);
+                                             // null: the weight layers compute them on the CPU
 };
 
 using Rng = std::mt19937_64;

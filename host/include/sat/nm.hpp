@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "sat/bf16.hpp"
-#include "sat/nm_select.hpp"
+#include "sat/arch/nm_select.hpp"
 
 namespace sat {
 

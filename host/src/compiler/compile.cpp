@@ -1,5 +1,5 @@
 // compile(): one Lowering over the whole model (docs/dataflow.md).
-#include "compiler/lowering.hpp"
+#include "sat/lowering.hpp"
 #include "sat/error.hpp"
 
 namespace sat {

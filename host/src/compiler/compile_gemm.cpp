@@ -1,7 +1,7 @@
 // The program of one `sat op gemm` product: the same Lowering and the same weight products a
 // training step uses, on a one-layer model that wraps the problem's weight, so that the primitive
 // checks exactly what training runs on the accelerator.
-#include "compiler/lowering.hpp"
+#include "sat/lowering.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
 

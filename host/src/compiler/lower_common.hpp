@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/lowering.hpp"
+#include "sat/lowering.hpp"
 
 namespace sat::compiler {
 

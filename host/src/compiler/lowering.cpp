@@ -1,7 +1,7 @@
 // The scheduler framework: memory map, dependency tokens, tiling of products onto the PE array with
 // double buffering, weight forms per method, and the lowering of a whole training step.
 // Design and the reasoning behind each choice: docs/dataflow.md.
-#include "compiler/lowering.hpp"
+#include "sat/lowering.hpp"
 
 #include <algorithm>
 #include <array>
@@ -285,6 +285,7 @@ TensorRef Lowering::alloc(const std::string& name, RegionKind kind, Shape shape,
   r.channel = static_cast<uint32_t>(ch);
   r.offset = (prog_.map.channel_bytes[ch] + kAlign - 1) / kAlign * kAlign;
   r.bytes = bytes;
+  r.dtype = dtype;
   const uint64_t end = (r.offset + bytes + kAlign - 1) / kAlign * kAlign;
   if (end > arch::kChannelWindowBytes) {
     fail("memory map: region '" + name + "' (" + std::to_string(bytes) + " bytes) ends at byte " +
@@ -474,8 +475,12 @@ void Lowering::emit_raw(Insn in, const std::vector<int>& reads, const std::vecto
   it.stored = traffic.stored;
   for (int r : reads)
     if (r >= 0) it.read_channels |= static_cast<uint8_t>(1u << prog_.map.regions[static_cast<size_t>(r)].channel);
-  for (int w : writes)
-    if (w >= 0) it.write_channels |= static_cast<uint8_t>(1u << prog_.map.regions[static_cast<size_t>(w)].channel);
+  for (int w : writes) {
+    if (w < 0) continue;
+    Region& reg = prog_.map.regions[static_cast<size_t>(w)];
+    it.write_channels |= static_cast<uint8_t>(1u << reg.channel);
+    reg.written = true;
+  }
   prog_.traffic.push_back(it);
   LayerSchedule& s = prog_.layers[static_cast<size_t>(I.open_segment)];
   s.instructions += 1;

@@ -3,7 +3,7 @@
 // factory. Each lowering lives in its own file lower_<type>.cpp beside this one.
 #include <memory>
 
-#include "compiler/lowering.hpp"
+#include "sat/lowering.hpp"
 
 namespace sat::compiler {
 

@@ -1,4 +1,4 @@
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 
 #include <cblas.h>
 

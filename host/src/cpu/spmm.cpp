@@ -35,7 +35,7 @@
 #include <cstring>
 #include <new>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 
 #if defined(__AVX512F__) && defined(__FMA__)
 #include <immintrin.h>

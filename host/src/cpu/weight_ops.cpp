@@ -1,6 +1,6 @@
 #include "cpu/weight_ops.hpp"
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "sat/error.hpp"
 
 namespace sat::cpu {
@@ -14,17 +14,11 @@ void require(bool made, const SparseWeight& w, const char* form, Method method) 
                 " was not generated (call SparseWeight::regenerate / Model::regenerate first)");
   }
 }
-ProductRouter* g_router = nullptr;
 }  // namespace
 
-ProductRouter* set_product_router(ProductRouter* r) {
-  ProductRouter* old = g_router;
-  g_router = r;
-  return old;
-}
-
-void ff_product(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt) {
-  if (g_router) return g_router->ff(w, method, xt, cols, yt);
+void ff_product(const SparseWeight& w, const StepContext& ctx, const float* xt, int64_t cols, float* yt) {
+  const Method method = ctx.method;
+  if (ctx.router) return ctx.router->ff(w, method, xt, cols, yt);
   if (w.ff_sparse(method)) {
     require(w.fwd.nm.m > 0 && w.fwd.nnz() > 0, w, "forward N:M", method);
     spmm_nm(w.fwd, xt, cols, cols, yt, cols);
@@ -34,8 +28,9 @@ void ff_product(const SparseWeight& w, Method method, const float* xt, int64_t c
   }
 }
 
-void bp_product(const SparseWeight& w, Method method, const float* dyt, int64_t cols, float* dxt) {
-  if (g_router) return g_router->bp(w, method, dyt, cols, dxt);
+void bp_product(const SparseWeight& w, const StepContext& ctx, const float* dyt, int64_t cols, float* dxt) {
+  const Method method = ctx.method;
+  if (ctx.router) return ctx.router->bp(w, method, dyt, cols, dxt);
   if (w.bp_sparse(method)) {
     require(w.bwd.nm.m > 0 && w.bwd.nnz() > 0, w, "backward N:M", method);
     spmm_nm(w.bwd, dyt, cols, cols, dxt, cols);
@@ -45,20 +40,20 @@ void bp_product(const SparseWeight& w, Method method, const float* dyt, int64_t 
   }
 }
 
-void wu_product(const SparseWeight& w, const float* dyt, const float* xt, int64_t cols) {
-  if (g_router) return g_router->wu(w, dyt, xt, cols);
+void wu_product(const SparseWeight& w, const StepContext& ctx, const float* dyt, const float* xt, int64_t cols) {
+  if (ctx.router) return ctx.router->wu(w, dyt, xt, cols);
   sgemm(false, true, w.cout, w.k, cols, 1.0f, dyt, cols, xt, cols, 1.0f, w.weight->grad.data(),
         w.k);
 }
 
-bool routed_conv_ff(const SparseWeight& w, Method method, const ConvGeometry& g, const float* x, int64_t nb,
+bool routed_conv_ff(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* x, int64_t nb,
                     float* yt) {
-  return g_router && g_router->conv_ff(w, method, g, x, nb, yt);
+  return ctx.router && ctx.router->conv_ff(w, ctx.method, g, x, nb, yt);
 }
 
-bool routed_conv_backward(const SparseWeight& w, Method method, const ConvGeometry& g, const float* x, int64_t nb,
-                          const float* dyt, float* dx) {
-  return g_router && g_router->conv_backward(w, method, g, x, nb, dyt, dx);
+bool routed_conv_backward(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* x,
+                          int64_t nb, const float* dyt, float* dx) {
+  return ctx.router && ctx.router->conv_backward(w, ctx.method, g, x, nb, dyt, dx);
 }
 
 double ff_macs_per_col(const SparseWeight& w, Method method) {

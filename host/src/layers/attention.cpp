@@ -12,7 +12,7 @@
 #include <array>
 #include <cmath>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -58,9 +58,9 @@ class Attention final : public Layer {
     const std::vector<float> xf = x.to_f32();
     std::vector<float> xt(xf.size());
     cpu::transpose(xf.data(), cols, d_, xt.data());
-    std::vector<float> qt = project(kQ, xt, cols, ctx.method);
-    std::vector<float> kt = project(kK, xt, cols, ctx.method);
-    std::vector<float> vt = project(kV, xt, cols, ctx.method);
+    std::vector<float> qt = project(kQ, xt, cols, ctx);
+    std::vector<float> kt = project(kK, xt, cols, ctx);
+    std::vector<float> vt = project(kV, xt, cols, ctx);
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(dh_));
     std::vector<float> probs(static_cast<size_t>(batch * heads_ * t_ * t_));
@@ -75,7 +75,7 @@ class Attention final : public Layer {
       }
     }
 
-    const std::vector<float> yt = project(kO, ot, cols, ctx.method);
+    const std::vector<float> yt = project(kO, ot, cols, ctx);
     std::vector<float> y(yt.size());
     cpu::transpose(yt.data(), d_, cols, y.data());
     if (ctx.training) {
@@ -94,7 +94,7 @@ class Attention final : public Layer {
     const std::vector<float> g = dy.to_f32();
     std::vector<float> gt(g.size());
     cpu::transpose(g.data(), cols, d_, gt.data());
-    const std::vector<float> dot = project_back(kO, gt, ot_, cols, ctx.method);
+    const std::vector<float> dot = project_back(kO, gt, ot_, cols, ctx);
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(dh_));
     std::vector<float> dqt(gt.size()), dkt(gt.size()), dvt(gt.size());
@@ -116,9 +116,9 @@ class Attention final : public Layer {
       }
     }
 
-    std::vector<float> dxt = project_back(kQ, dqt, xt_, cols, ctx.method);
-    const std::vector<float> dxk = project_back(kK, dkt, xt_, cols, ctx.method);
-    const std::vector<float> dxv = project_back(kV, dvt, xt_, cols, ctx.method);
+    std::vector<float> dxt = project_back(kQ, dqt, xt_, cols, ctx);
+    const std::vector<float> dxk = project_back(kK, dkt, xt_, cols, ctx);
+    const std::vector<float> dxv = project_back(kV, dvt, xt_, cols, ctx);
     for (size_t i = 0; i < dxt.size(); ++i) dxt[i] += dxk[i] + dxv[i];
     std::vector<float> dx(dxt.size());
     cpu::transpose(dxt.data(), d_, cols, dx.data());
@@ -159,9 +159,9 @@ class Attention final : public Layer {
   int64_t block(int64_t b, int64_t h, int64_t cols) const { return h * dh_ * cols + b * t_; }
 
   // Projection p of a feature-major input: W_p in + b_p, [D][cols].
-  std::vector<float> project(int p, const std::vector<float>& in, int64_t cols, Method method) {
+  std::vector<float> project(int p, const std::vector<float>& in, int64_t cols, const StepContext& ctx) {
     std::vector<float> out(static_cast<size_t>(d_ * cols));
-    cpu::ff_product(sw_[p], method, in.data(), cols, out.data());
+    cpu::ff_product(sw_[p], ctx, in.data(), cols, out.data());
     if (has_bias_) {
       for (int64_t r = 0; r < d_; ++r)
         for (int64_t c = 0; c < cols; ++c) out[r * cols + c] += bias_[p].value[r];
@@ -172,7 +172,7 @@ class Attention final : public Layer {
   // Backward of projection p given its output gradient (feature-major) and its cached input:
   // accumulates the weight and bias gradients and returns the input gradient.
   std::vector<float> project_back(int p, const std::vector<float>& gt, const std::vector<float>& in,
-                                  int64_t cols, Method method) {
+                                  int64_t cols, const StepContext& ctx) {
     if (has_bias_) {
       for (int64_t r = 0; r < d_; ++r) {
         double s = 0;
@@ -180,9 +180,9 @@ class Attention final : public Layer {
         bias_[p].grad[r] += static_cast<float>(s);
       }
     }
-    cpu::wu_product(sw_[p], gt.data(), in.data(), cols);
+    cpu::wu_product(sw_[p], ctx, gt.data(), in.data(), cols);
     std::vector<float> dxt(static_cast<size_t>(d_ * cols));
-    cpu::bp_product(sw_[p], method, gt.data(), cols, dxt.data());
+    cpu::bp_product(sw_[p], ctx, gt.data(), cols, dxt.data());
     return dxt;
   }
 

@@ -57,11 +57,11 @@ class Conv2d final : public Layer {
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
-      routed = cpu::routed_conv_ff(sw_, ctx.method, geometry(), xb, nb, yt_.data());
+      routed = cpu::routed_conv_ff(sw_, ctx, geometry(), xb, nb, yt_.data());
       if (!routed) {   // lower on the host (the lowered chunk is allocated only here)
         col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
         im2col(xb, nb, col_.data());
-        cpu::ff_product(sw_, ctx.method, col_.data(), cols, yt_.data());
+        cpu::ff_product(sw_, ctx, col_.data(), cols, yt_.data());
       }
       float* yb = y.data() + b0 * cout_ * ohw;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -111,15 +111,15 @@ class Conv2d final : public Layer {
       }
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
       float* dxb = ctx.input_grad ? dx.data() + b0 * cin_ * h_ * w_ : nullptr;
-      if (cpu::routed_conv_backward(sw_, ctx.method, geometry(), xb, nb, yt_.data(), dxb)) continue;
+      if (cpu::routed_conv_backward(sw_, ctx, geometry(), xb, nb, yt_.data(), dxb)) continue;
       if (!col_cached_) {
         col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
         im2col(xb, nb, col_.data());
       }
-      cpu::wu_product(sw_, yt_.data(), col_.data(), cols);
+      cpu::wu_product(sw_, ctx, yt_.data(), col_.data(), cols);
       if (!ctx.input_grad) continue;
       dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
-      cpu::bp_product(sw_, ctx.method, yt_.data(), cols, dcol_.data());
+      cpu::bp_product(sw_, ctx, yt_.data(), cols, dcol_.data());
       col2im(dcol_.data(), nb, dxb);
     }
     if (!ctx.input_grad) return Tensor();

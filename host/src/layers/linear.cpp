@@ -2,7 +2,7 @@
 // the batch. W[out][in] carries the layer's N:M sparsity.
 #include <nlohmann/json.hpp>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -38,7 +38,7 @@ class Linear final : public Layer {
     xt_.resize(xf.size());
     cpu::transpose(xf.data(), rows, in_, xt_.data());           // [in][rows]
     std::vector<float> yt(static_cast<size_t>(out_ * rows));
-    cpu::ff_product(sw_, ctx.method, xt_.data(), rows, yt.data());
+    cpu::ff_product(sw_, ctx, xt_.data(), rows, yt.data());
     std::vector<float> y(yt.size());
     cpu::transpose(yt.data(), out_, rows, y.data());            // [rows][out]
     if (has_bias_) {
@@ -60,10 +60,10 @@ class Linear final : public Layer {
     }
     std::vector<float> gt(g.size());
     cpu::transpose(g.data(), rows, out_, gt.data());            // [out][rows]
-    cpu::wu_product(sw_, gt.data(), xt_.data(), rows);
+    cpu::wu_product(sw_, ctx, gt.data(), xt_.data(), rows);
     if (!ctx.input_grad) return Tensor();
     std::vector<float> dxt(static_cast<size_t>(in_ * rows));
-    cpu::bp_product(sw_, ctx.method, gt.data(), rows, dxt.data());
+    cpu::bp_product(sw_, ctx, gt.data(), rows, dxt.data());
     std::vector<float> dx(dxt.size());
     cpu::transpose(dxt.data(), in_, rows, dx.data());
     Shape s = dy.shape();

@@ -5,7 +5,7 @@
 // W carries the layer's N:M sparsity and runs through the BDWP products.
 #include <random>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -48,7 +48,7 @@ class PatchEmbed final : public Layer {
       xt[k * cols + col] = xf[pixel];
     });
     std::vector<float> yt(static_cast<size_t>(dim_ * cols));
-    cpu::ff_product(sw_, ctx.method, xt.data(), cols, yt.data());
+    cpu::ff_product(sw_, ctx, xt.data(), cols, yt.data());
     std::vector<float> y(yt.size());
     cpu::transpose(yt.data(), dim_, cols, y.data());
     for (int64_t col = 0; col < cols; ++col) {
@@ -75,9 +75,9 @@ class PatchEmbed final : public Layer {
 
     std::vector<float> gt(g.size());
     cpu::transpose(g.data(), cols, dim_, gt.data());
-    cpu::wu_product(sw_, gt.data(), xt_.data(), cols);
+    cpu::wu_product(sw_, ctx, gt.data(), xt_.data(), cols);
     std::vector<float> dxt(static_cast<size_t>(k_ * cols));
-    cpu::bp_product(sw_, ctx.method, gt.data(), cols, dxt.data());
+    cpu::bp_product(sw_, ctx, gt.data(), cols, dxt.data());
     // Patches do not overlap, so every pixel receives exactly one gradient.
     std::vector<float> dx(static_cast<size_t>(batch * c_ * gh_ * patch_ * gw_ * patch_));
     for_each_patch_element(batch, [&](int64_t k, int64_t col, int64_t pixel) {

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "compiler/lowering.hpp"
+#include "sat/lowering.hpp"
 #include "expect_error.hpp"
 #include "run_cli.hpp"
 #include "sat/bf16.hpp"

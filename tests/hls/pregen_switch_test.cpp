@@ -14,6 +14,7 @@
 #include "sat/bf16.hpp"
 #include "sat/compiler.hpp"
 #include "sat/model.hpp"
+#include "sat/arch/status_text.hpp"
 #include "sat_hls/kernel.hpp"
 
 using namespace sat;
@@ -49,7 +50,7 @@ struct Device {
       n[c] = ch[c].size();
     }
     const auto st = hls::run_kernel(s.data(), s.size(), p, n);
-    ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+    ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
     ASSERT_EQ(st[3], 0u) << "non-finite update";
   }
   // Masters, zero momentum, then the prologue's forms.

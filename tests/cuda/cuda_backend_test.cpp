@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "expect_error.hpp"
 #include "sat/backend.hpp"
 #include "sat/error.hpp"

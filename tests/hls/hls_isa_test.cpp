@@ -15,11 +15,9 @@
 #include "sat/bf16.hpp"
 #include "sat/model.hpp"
 #include "sat/nm.hpp"
+#include "sat/arch/status_text.hpp"
 #include "sat_hls/kernel.hpp"
 
-namespace sat::kernel {
-void set_reference_pe(bool on);   // C-simulation hook of the GEMM unit (hls/src/kernel.hpp)
-}
 
 using namespace sat;
 using St = std::array<uint32_t, isa::kStatusWords>;
@@ -101,7 +99,7 @@ struct Dram {
   }
 };
 
-#define EXPECT_OK(st) EXPECT_EQ((st)[0], isa::STATUS_OK) << hls::status_message(st)
+#define EXPECT_OK(st) EXPECT_EQ((st)[0], isa::STATUS_OK) << isa::status_message(st)
 
 std::vector<float> rnd(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
@@ -303,9 +301,9 @@ TEST(HlsIsa, ReferencePeArrayMatchesFastPathBitForBit) {
     const auto s1 = matmul_stream(aa, b, c1, M, N, K, 40, 30, 64);
     const auto s2 = matmul_stream(aa, b, c2, M, N, K, 40, 30, 64);
     EXPECT_OK(d.run(s1));
-    kernel::set_reference_pe(true);
+    hls::set_reference_pe(true);
     const St st = d.run(s2);
-    kernel::set_reference_pe(false);
+    hls::set_reference_pe(false);
     EXPECT_OK(st);
     EXPECT_EQ(d.raw(c1, 2 * M * N), d.raw(c2, 2 * M * N)) << "mode " << mode;
   }
@@ -406,7 +404,7 @@ TEST(HlsIsa, ConvolutionLoadsAndCol2im) {
     s.push_back(conv(isa::OP_ST_COL2IM, 0, 0, tp, K, dxa, p0, 0, kGemm, p0 + 24 < P ? kGemm : 0));
   }
   const St st = d.run(s);
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
 
   std::vector<float> y(size_t(P) * Cout), dw(size_t(Cout) * K), ymag(y.size()), dwmag(dw.size());
   std::vector<double> dx(x.size(), 0.0);
@@ -469,7 +467,7 @@ TEST(HlsIsa, Store2dRoundingBiasAccumulateStrides) {
       mk(isa::OP_ST_2D, 7, {{T::rows, uint32_t(M)}, {T::cols, uint32_t(N)}, {T::addr, out_acc}, {T::row_stride, uint32_t(N)}, {T::col_stride, 1}, {T::bias_addr, ba}}),
   };
   const St st = d.run(s);
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   const auto got_bf = d.raw(out_bf, size_t(M) * N);
   const auto got_t = d.f32(out_t, size_t(M) * N);
   const auto got_acc = d.f32(out_acc, size_t(M) * N);
@@ -482,7 +480,7 @@ TEST(HlsIsa, Store2dRoundingBiasAccumulateStrides) {
     }
   // b1 (add into DRAM) needs FP32 output.
   const St bad = d.run({mk(isa::OP_ST_2D, 2, {{T::rows, 1}, {T::cols, 1}, {T::addr, out_acc}, {T::row_stride, 1}, {T::col_stride, 1}})});
-  EXPECT_EQ(bad[0], isa::STATUS_BAD_FIELD) << hls::status_message(bad);
+  EXPECT_EQ(bad[0], isa::STATUS_BAD_FIELD) << isa::status_message(bad);
 }
 
 // ---- Vector unit -----------------------------------------------------------------------------------
@@ -511,7 +509,7 @@ TEST(HlsIsa, ElementwiseFillConvertAddBroadcastColsum) {
       mk(isa::OP_V_COLSUM, 1, {{V::f_V_COLSUM::x, a16}, {V::f_V_COLSUM::y, cs_add}, {V::f_V_COLSUM::rows, uint32_t(R)}, {V::f_V_COLSUM::cols, uint32_t(C)}}),
   };
   const St st = d.run(s);
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   for (int i = 0; i < n; ++i) {
     EXPECT_EQ(d.at(fill16)[i], f32_to_bf16_bits(0.3f));
     EXPECT_EQ(d.u32(fill32, i), f32_bits(0.3f));
@@ -576,7 +574,7 @@ TEST(HlsIsa, ReluAndGeluMatchTheLayers) {
       s.push_back(mk(isa::OP_V_GELU_BWD, fl, {{isa::f_V_GELU_BWD::x, xa}, {isa::f_V_GELU_BWD::dy, dya}, {isa::f_V_GELU_BWD::dx, dxa}, {isa::f_V_GELU_BWD::count, uint32_t(n)}}));
     }
     const St st = d.run(s);
-    ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+    ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
     const bf16* yw = y.bf16_data();
     const bf16* dxw = dx.bf16_data();
     for (int i = 0; i < n; ++i) {   // same formulas in the same precision: identical bits
@@ -615,7 +613,7 @@ TEST(HlsIsa, PoolingMatchesTheLayers) {
         mk(isa::OP_V_POOL, avg, {{P::x, xa}, {P::y, ya}, {P::b, B}, {P::c, C}, {P::h, H}, {P::w, W}, {P::kh_kw, khkw}, {P::stride_pad, sp}, {P::oh, uint32_t(OH)}, {P::ow, uint32_t(OW)}}),
         mk(isa::OP_V_POOL_BWD, avg, {{Q::x, xa}, {Q::dy, dya}, {Q::dx, dxa}, {Q::b, B}, {Q::c, C}, {Q::h, H}, {Q::w, W}, {Q::kh_kw, khkw}, {Q::stride_pad, sp}, {Q::oh, uint32_t(OH)}, {Q::ow, uint32_t(OW)}}),
     });
-    ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+    ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
     EXPECT_EQ(to_nchw(d.bf16(ya, y.size()), B, C, OH * OW), y) << spec;
     const auto got_dx = to_nchw(d.bf16(dxa, x.size()), B, C, H * W);
     for (size_t i = 0; i < dx.size(); ++i) ASSERT_EQ(got_dx[i], dx[i]) << spec << " dx[" << i << "]";
@@ -624,8 +622,8 @@ TEST(HlsIsa, PoolingMatchesTheLayers) {
   Dram d;
   namespace P = isa::f_V_POOL;
   const St st = d.run({mk(isa::OP_V_POOL, 0, {{P::x, 0}, {P::y, 0}, {P::b, 1}, {P::c, 1}, {P::h, 4}, {P::w, 4}, {P::kh_kw, isa::pack16(2, 2)}, {P::stride_pad, isa::pack16(2, 0)}, {P::oh, 3}, {P::ow, 2}})});
-  EXPECT_EQ(st[0], isa::STATUS_BAD_FIELD) << hls::status_message(st);
-  EXPECT_NE(hls::status_message(st).find("'oh'"), std::string::npos) << hls::status_message(st);
+  EXPECT_EQ(st[0], isa::STATUS_BAD_FIELD) << isa::status_message(st);
+  EXPECT_NE(isa::status_message(st).find("'oh'"), std::string::npos) << isa::status_message(st);
 }
 
 TEST(HlsIsa, BatchNormMatchesTheLayer) {
@@ -664,7 +662,7 @@ TEST(HlsIsa, BatchNormMatchesTheLayer) {
       mk(isa::OP_V_BN_BWD, 0, {{M::x, xa}, {M::dy, dya}, {M::dx, dxa}, {M::gamma, ga}, {M::dgamma, dga}, {M::dbeta, dba}, {M::mean, ma}, {M::rstd, ra}, {M::rows, uint32_t(rows)}, {M::c, uint32_t(C)}}),
       bn(0, yea),
   });
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   expect_close(to_nchw(d.bf16(ya, y.size()), B, C, H * W), y, 1.0 / 128, 1e-6, "bn y");
   expect_close(to_nchw(d.bf16(dxa, x.size()), B, C, H * W), dx, 1.0 / 128, 1e-4, "bn dx");
   expect_close(to_nchw(d.bf16(yea, y.size()), B, C, H * W), y_eval, 1.0 / 128, 1e-6, "bn eval y");
@@ -695,7 +693,7 @@ TEST(HlsIsa, LayerNormMatchesTheLayer) {
       mk(isa::OP_V_LN, 0, {{N::x, xa}, {N::y, ya}, {N::gamma, ga}, {N::beta, ba}, {N::mean, ma}, {N::rstd, ra}, {N::rows, uint32_t(rows)}, {N::d, uint32_t(D)}, {N::eps, fbits(1e-5f)}}),
       mk(isa::OP_V_LN_BWD, 0, {{M::x, xa}, {M::dy, dya}, {M::dx, dxa}, {M::gamma, ga}, {M::dgamma, dga}, {M::dbeta, dba}, {M::mean, ma}, {M::rstd, ra}, {M::rows, uint32_t(rows)}, {M::d, uint32_t(D)}}),
   });
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   expect_close(d.bf16(ya, y.size()), y, 1.0 / 128, 1e-6, "ln y");
   expect_close(d.bf16(dxa, x.size()), dx, 1.0 / 128, 1e-4, "ln dx");
   expect_close(d.f32(dga, D), ps[0]->grad, 1e-4, 1e-4, "ln dgamma");
@@ -714,7 +712,7 @@ TEST(HlsIsa, SoftmaxForwardBackward) {
       mk(isa::OP_V_SOFTMAX, 0, {{S::x, xa}, {S::y, ya}, {S::rows, uint32_t(R)}, {S::cols, uint32_t(C)}, {S::scale, fbits(scale)}}, 0, kVec),
       mk(isa::OP_V_SOFTMAX_BWD, 0, {{T::y, ya}, {T::dy, dya}, {T::dx, dxa}, {T::rows, uint32_t(R)}, {T::cols, uint32_t(C)}, {T::scale, fbits(scale)}}, kVec),
   });
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   const auto y = d.bf16(ya, x.size());
   std::vector<float> want_y(x.size()), want_dx(x.size());
   for (int r = 0; r < R; ++r) {
@@ -744,7 +742,7 @@ TEST(HlsIsa, CrossEntropyMatchesTheHostLoss) {
   const uint32_t za = d.put_bf16(0, z), la = d.put_u32(0, lab32), da = d.alloc(1, z.size()), oa = d.alloc(1, 4);
   namespace X = isa::f_V_XENT;
   const St st = d.run({mk(isa::OP_V_XENT, 1, {{X::logits, za}, {X::labels, la}, {X::dlogits, da}, {X::out, oa}, {X::rows, uint32_t(R)}, {X::classes, uint32_t(C)}})});
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   EXPECT_EQ(d.f32(oa, 1)[0], loss);
   EXPECT_EQ(int(d.u32(oa, 1)), correct);
   const bf16* want = dz.bf16_data();
@@ -754,7 +752,7 @@ TEST(HlsIsa, CrossEntropyMatchesTheHostLoss) {
   const uint32_t bad_labels = d.put_u32(0, lab32);
   const St bad = d.run({mk(isa::OP_V_XENT, 0, {{X::logits, za}, {X::labels, bad_labels}, {X::dlogits, da}, {X::out, oa}, {X::rows, uint32_t(R)}, {X::classes, uint32_t(C)}})});
   EXPECT_EQ(bad[0], isa::STATUS_BAD_FIELD);
-  EXPECT_NE(hls::status_message(bad).find("label of row 5"), std::string::npos) << hls::status_message(bad);
+  EXPECT_NE(isa::status_message(bad).find("label of row 5"), std::string::npos) << isa::status_message(bad);
 }
 
 TEST(HlsIsa, Permute) {
@@ -764,7 +762,7 @@ TEST(HlsIsa, Permute) {
   const uint32_t xa = d.put_bf16(0, x), ya = d.alloc(1, x.size());
   namespace P = isa::f_V_PERMUTE;
   const St st = d.run({mk(isa::OP_V_PERMUTE, 0, {{P::x, xa}, {P::y, ya}, {P::outer, O}, {P::rows, R}, {P::cols, C}})});
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   const auto y = d.bf16(ya, x.size());
   for (int o = 0; o < O; ++o)
     for (int r = 0; r < R; ++r)
@@ -793,7 +791,7 @@ TEST(HlsIsa, SgdMomentumDecaySrSte) {
       const uint32_t ia = d.put_bytes(3, nm_pack_indices(c.index));
       namespace S = isa::f_SGD;
       const St st = d.run({mk(isa::OP_SGD, flags, {{S::w, wa}, {S::v, va}, {S::g, ga}, {S::count, uint32_t(count)}, {S::hyper, ha}, {S::idx_addr, ia}, {S::n, uint32_t(nm.n)}, {S::m, uint32_t(nm.m)}, {S::k, uint32_t(k)}})});
-      ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+      ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
       EXPECT_EQ(st[3], 0u);
       const auto gw = d.f32(wa, count), gv = d.f32(va, count);
       for (int i = 0; i < count; ++i) {
@@ -814,9 +812,9 @@ TEST(HlsIsa, SgdMomentumDecaySrSte) {
   const uint32_t ha = d.put_f32(0, {10.0f, 0.0f, 0.0f, 0.0f});
   namespace S = isa::f_SGD;
   const St st = d.run({mk(isa::OP_SGD, 0, {{S::w, wa}, {S::v, va}, {S::g, ga}, {S::count, 3}, {S::hyper, ha}})});
-  EXPECT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  EXPECT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   EXPECT_EQ(st[3], 2u);
-  EXPECT_NE(hls::status_message(st).find("2 non-finite"), std::string::npos) << hls::status_message(st);
+  EXPECT_NE(isa::status_message(st).find("2 non-finite"), std::string::npos) << isa::status_message(st);
 }
 
 TEST(HlsIsa, PregenerationEqualsHostCompression) {
@@ -840,7 +838,7 @@ TEST(HlsIsa, PregenerationEqualsHostCompression) {
         namespace P = isa::f_PGEN;
         const uint8_t fl = static_cast<uint8_t>((axis == Axis::Cout ? 1 : 0) | 2 | 4);
         const St st = d.run({mk(isa::OP_PGEN, fl, {{P::w, wa}, {P::val_addr, va}, {P::idx_addr, ia}, {P::dense_addr, da}, {P::cout, uint32_t(cout)}, {P::k, uint32_t(k)}, {P::n, uint32_t(n)}, {P::m, uint32_t(m)}})});
-        ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+        ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
         const std::string what = std::to_string(n) + ":" + std::to_string(m) + " along " + axis_name(axis);
         for (size_t e = 0; e < want_vals.size(); ++e) ASSERT_EQ(d.at(va)[e], want_vals[e].bits) << what << " value " << e;
         for (size_t b = 0; b < want_idx.size(); ++b)
@@ -855,7 +853,7 @@ TEST(HlsIsa, PregenerationEqualsHostCompression) {
   const uint32_t wa = d.put_f32(0, w), da = d.alloc(1, 30);
   namespace P = isa::f_PGEN;
   const St st = d.run({mk(isa::OP_PGEN, 4, {{P::w, wa}, {P::dense_addr, da}, {P::cout, 5}, {P::k, 6}, {P::n, 3}, {P::m, 3}})});
-  ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
   for (int i = 0; i < 30; ++i) EXPECT_EQ(d.at(da)[i], f32_to_bf16_bits(w[i]));
 }
 
@@ -885,7 +883,7 @@ TEST(HlsIsa, LoadSparseOnTheFlyEqualsPregeneratedForm) {
         namespace f = isa::f_LD_SPW;
         const uint8_t pfl = static_cast<uint8_t>((along_cout ? 1 : 0) | 2);
         const St pst = d.run({mk(isa::OP_PGEN, pfl, {{P::w, wa}, {P::val_addr, va}, {P::idx_addr, ia}, {P::cout, uint32_t(cout)}, {P::k, uint32_t(k)}, {P::n, uint32_t(n)}, {P::m, uint32_t(m)}})});
-        ASSERT_EQ(pst[0], isa::STATUS_OK) << hls::status_message(pst);
+        ASSERT_EQ(pst[0], isa::STATUS_OK) << isa::status_message(pst);
         struct Tile {
           int l0, rows, g0, groups;
         };
@@ -910,7 +908,7 @@ TEST(HlsIsa, LoadSparseOnTheFlyEqualsPregeneratedForm) {
                    0, kGemm),
                 mk(isa::OP_GEMM, 2, {{g::a_bank, 1}, {g::b_bank, 1}, {g::c_bank, 1}, {g::mt, uint32_t(kt)}, {g::nt, uint32_t(t.rows)}, {g::kt, uint32_t(kt)}, {g::n, uint32_t(n)}, {g::m, uint32_t(m)}}, kLoad, kStore),
                 mk(isa::OP_ST_2D, 1, {{o::c_bank, 1}, {o::rows, uint32_t(kt)}, {o::cols, uint32_t(t.rows)}, {o::addr, ca}, {o::row_stride, uint32_t(t.rows)}, {o::col_stride, 1}}, kGemm, 0)});
-            ASSERT_EQ(st[0], isa::STATUS_OK) << hls::status_message(st);
+            ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
           }
           const std::string what = std::to_string(n) + ":" + std::to_string(m) + " along " + axis_name(axis) +
                                    " tile l0 " + std::to_string(t.l0);
@@ -953,9 +951,9 @@ TEST(HlsIsa, TokensOrderUnitsAndFullQueuesStall) {
   std::vector<isa::Insn> s;
   for (int i = 0; i < 150; ++i) s.push_back(mk(isa::OP_V_FILL, 0, {{F::y, y}, {F::count, 1}, {F::value, fbits(1.0f)}}, kUpd));
   const St st = d.run(s);
-  EXPECT_EQ(st[0], isa::STATUS_DEADLOCK) << hls::status_message(st);
+  EXPECT_EQ(st[0], isa::STATUS_DEADLOCK) << isa::status_message(st);
   EXPECT_EQ(st[1], 0u);
-  EXPECT_NE(hls::status_message(st).find("waits for a token from UPD"), std::string::npos) << hls::status_message(st);
+  EXPECT_NE(isa::status_message(st).find("waits for a token from UPD"), std::string::npos) << isa::status_message(st);
 
   // The same with the signals first: 60 V_FILLs signal PGEN, 60 PGEN copies wait; order holds.
   Dram e;
@@ -978,7 +976,7 @@ TEST(HlsIsa, MalformedStreamsEndWithAClearStatus) {
   namespace F = isa::f_V_FILL;
   namespace G = isa::f_GEMM;
   const isa::Insn fill = mk(isa::OP_V_FILL, 0, {{F::y, 0}, {F::count, 4}, {F::value, fbits(1.0f)}});
-  auto msg = [](const St& st) { return hls::status_message(st); };
+  auto msg = [](const St& st) { return isa::status_message(st); };
   auto has = [&](const St& st, const std::string& part) {
     EXPECT_NE(msg(st).find(part), std::string::npos) << "'" << part << "' not in: " << msg(st);
   };

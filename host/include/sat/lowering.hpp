@@ -1,6 +1,7 @@
 #pragma once
-// The scheduler's internal API: the Lowering context every layer lowering emits through, and the
-// interface of a layer lowering. The context owns the memory map, the instruction stream, the
+// The scheduler's lowering API, public as the plug-in point of a layer type's instructions: the
+// Lowering context every layer lowering emits through, and the interface of a layer lowering
+// (docs/architecture.md, "Adding a layer type"). The context owns the memory map, the instruction stream, the
 // dependency tracking (tokens), the tiling of products onto the PE array with double buffering, and
 // the choice of which weight form each product reads; a layer lowering only says which tensors its
 // FF and BP read and write.

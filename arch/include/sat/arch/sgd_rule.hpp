@@ -9,7 +9,7 @@
 // gradients give the same weights bit for bit on every backend.
 #include <cmath>
 
-#include "sat/hd.hpp"
+#include "sat/arch/hd.hpp"
 
 namespace sat {
 

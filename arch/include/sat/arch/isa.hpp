@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "sat/arch/config.hpp"
+#include "sat/arch/status.hpp"
 
 namespace sat::isa {
 
@@ -217,20 +218,5 @@ inline const char* field_name(uint8_t op, int index) {
   }
 #undef SAT_ISA_FIELD_STR
 }
-
-// ---- Kernel status (the `status` port, kStatusWords words) ----------------------------------------
-enum Status : uint32_t {
-  STATUS_OK = 0,
-  STATUS_BAD_OPCODE = 1,        // an opcode not in the table
-  STATUS_BAD_ADDRESS = 2,       // a DRAM access outside the channel's buffer
-  STATUS_NO_FINISH = 3,         // the stream ended without FINISH
-  STATUS_DEADLOCK = 4,          // no unit could progress (token wait never satisfied)
-  STATUS_BAD_FIELD = 5,         // a field out of range (tile larger than a buffer, M unsupported, ...)
-  STATUS_TOKEN_LEFT = 6,        // FINISH reached with tokens still queued (unbalanced wait/signal)
-};
-inline constexpr int kStatusWords = 8;
-// status[0] code, [1] index of the offending instruction, [2] instructions executed,
-// [3] non-finite values the update unit produced, [4] offending opcode (0xff: none), [5] offending
-// field (word number, 0: the header or none), [6] value, [7] code-specific detail (docs/isa.md).
 
 }  // namespace sat::isa

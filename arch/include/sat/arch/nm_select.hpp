@@ -5,7 +5,7 @@
 // docs/nm-format.md.
 #include <cstdint>
 
-#include "sat/hd.hpp"
+#include "sat/arch/hd.hpp"
 
 // Vectorisation hint for the lane loops; only where OpenMP is on (libsat), so that including this
 // header never needs -fopenmp.

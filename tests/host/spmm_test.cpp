@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "cpu/gemm.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "sat/nm.hpp"
 
 using namespace sat;

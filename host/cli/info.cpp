@@ -1,0 +1,30 @@
+// sat info: what this build holds: its backends (and what a missing one needs), the accelerator
+// configuration and the interface version of the contract it was built from.
+#include <cstdio>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "sat/arch/config.hpp"
+#include "sat/arch/interface.hpp"
+#include "sat/backend.hpp"
+
+namespace sat::cli {
+
+int cmd_info(const std::vector<std::string>& argv) {
+  if (!argv.empty() && argv[0] == "--help") {
+    std::fputs("usage: sat info\n  Prints this build's backends, the accelerator configuration and its interface version.\n",
+               stdout);
+    return 0;
+  }
+  Args args("info", argv, {}, {});
+  std::printf("accelerator contract (arch/): interface version 0x%08x\n", arch::kInterfaceVersion);
+  std::printf("  PE array %dx%d, %d lanes per PE; N:M with M in {", arch::kPeRows, arch::kPeCols, arch::kPeLanes);
+  for (int i = 0; i < arch::kNumSupportedM; ++i) std::printf("%s%d", i ? ", " : "", arch::kSupportedM[i]);
+  std::printf("}; tiles %dx%dx%d; %d DDR channels; %d MHz; part %s\n", arch::kMaxTileRows, arch::kMaxTileCols,
+              arch::kMaxTileK, arch::kDdrChannels, arch::kClockMHz, arch::kPart);
+  std::printf("backends:\n");
+  for (const auto& [name, status] : backend_status()) std::printf("  %-5s %s\n", name.c_str(), status.c_str());
+  return 0;
+}
+
+}  // namespace sat::cli

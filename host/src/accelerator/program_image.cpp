@@ -1,0 +1,222 @@
+// ProgramImage and the transfers between the host model and a program's memory map
+// (sat/accelerator.hpp). Every device shares these, so the layout the kernel reads (BF16 values,
+// packed indices, channels-last batches) is written in one place.
+#include <cstdlib>
+#include <cstring>
+
+#include "sat/accelerator.hpp"
+#include "sat/arch/interface.hpp"
+#include "sat/error.hpp"
+#include "sat/nm.hpp"
+
+namespace sat {
+
+namespace {
+
+std::vector<uint16_t> to_bf16_bits(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = f32_to_bf16_bits(v[i]);
+  return out;
+}
+
+std::vector<float> from_bf16_bits(const std::vector<uint16_t>& bits) {
+  std::vector<float> out(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) out[i] = bf16_bits_to_f32(bits[i]);
+  return out;
+}
+
+std::string hex(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
+
+}  // namespace
+
+ProgramImage::ProgramImage(Device& device, Program program) : device_(&device), prog_(std::move(program)) {
+  ChannelBytes bytes{};
+  for (int c = 0; c < arch::kDdrChannels; ++c) bytes[c] = prog_.map.channel_bytes[c];
+  mem_ = device_->allocate(bytes);
+  stream_ = device_->load(prog_.insns);
+}
+
+const Region& ProgramImage::region(int index) const {
+  if (index < 0 || static_cast<size_t>(index) >= prog_.map.regions.size()) {
+    throw Error("device '" + device_->name() + "': region index " + std::to_string(index) +
+                " is not in the program's memory map (" + std::to_string(prog_.map.regions.size()) + " regions)");
+  }
+  return prog_.map.regions[static_cast<size_t>(index)];
+}
+
+void ProgramImage::write(int index, const void* data, uint64_t bytes, uint64_t offset) {
+  if (index < 0) return;
+  const Region& r = region(index);
+  if (offset > r.bytes || bytes > r.bytes - offset) {
+    throw Error("device '" + device_->name() + "': " + std::to_string(bytes) + " bytes at offset " +
+                std::to_string(offset) + " do not fit region '" + r.name + "' of " + std::to_string(r.bytes) + " bytes");
+  }
+  mem_->write(static_cast<int>(r.channel), r.offset + offset, data, bytes);
+}
+
+void ProgramImage::read(int index, void* data, uint64_t bytes, uint64_t offset) {
+  const Region& r = region(index);
+  if (offset > r.bytes || bytes > r.bytes - offset) {
+    throw Error("device '" + device_->name() + "': reading " + std::to_string(bytes) + " bytes at offset " +
+                std::to_string(offset) + " from region '" + r.name + "' of " + std::to_string(r.bytes) + " bytes");
+  }
+  mem_->read(static_cast<int>(r.channel), r.offset + offset, data, bytes);
+}
+
+std::vector<uint8_t> ProgramImage::read_region(int index) {
+  std::vector<uint8_t> out(region(index).bytes);
+  read(index, out.data(), out.size());
+  return out;
+}
+
+RunResult ProgramImage::run(std::chrono::milliseconds timeout) { return device_->run(*stream_, *mem_, timeout); }
+
+RunResult ProgramImage::run_prologue(std::chrono::milliseconds timeout) {
+  if (prog_.prologue.empty()) throw Error("device '" + device_->name() + "': the program has no prologue");
+  if (!prologue_) prologue_ = device_->load(prog_.prologue);
+  return device_->run(*prologue_, *mem_, timeout);
+}
+
+void check_run(const Device& device, const RunResult& r, const std::string& what) {
+  const std::string who = "device '" + device.name() + "'";
+  if (r.timed_out) throw Error(who + ": " + what + ": " + r.message());
+  if (r.status[isa::STW_INTERFACE] != arch::kInterfaceVersion) {
+    throw Error(who + ": " + what + ": the kernel reports interface version " + hex(r.status[isa::STW_INTERFACE]) +
+                ", but this host was built for " + hex(arch::kInterfaceVersion) +
+                " (arch/include/sat/arch/interface.hpp): rebuild the kernel (or the bitstream) and the host from one tree");
+  }
+  if (r.status[isa::STW_CODE] != isa::STATUS_OK) throw Error(who + ": " + what + ": the kernel stopped: " + r.message());
+  if (r.status[isa::STW_NONFINITE] != 0) {
+    throw Error("training diverged: the update produced " + std::to_string(r.status[isa::STW_NONFINITE]) +
+                " non-finite parameter values (lower the learning rate)");
+  }
+}
+
+void upload_state(ProgramImage& im, bool strict) {
+  const Program& prog = im.program();
+  const std::string who = "device '" + im.device().name() + "'";
+  for (const ParamBinding& b : prog.params) {
+    const Param& p = *b.param;
+    im.write(b.value, p.value.data(), p.value.size() * sizeof(float));
+    if (b.momentum >= 0 && !p.momentum.empty()) im.write(b.momentum, p.momentum.data(), p.momentum.size() * sizeof(float));
+  }
+  for (const WeightBinding& b : prog.weights) {
+    const SparseWeight& sw = *b.weight;
+    auto put_form = [&](const NMCompressed& c, int values, int index, const char* which) {
+      if (values < 0 && index < 0) return;
+      if (c.values.empty()) {
+        if (!strict) return;   // a gemm problem carries only the form its pass reads
+        throw Error(who + ": weight '" + sw.weight->name + "' has no " + which +
+                    " form to upload (Backend::prepare was not called for this method)");
+      }
+      const std::vector<bf16> v = nm_values_bf16(c);
+      im.write(values, v.data(), v.size() * sizeof(bf16));
+      const std::vector<uint8_t> idx = nm_pack_indices(c.index);
+      im.write(index, idx.data(), idx.size());
+    };
+    put_form(sw.fwd, b.fwd_values, b.fwd_index, "W_F");
+    put_form(sw.bwd, b.bwd_values, b.bwd_index, "W_B");
+    if (b.dense >= 0 && (strict || !sw.dense.empty())) {
+      if (sw.dense.empty()) {
+        throw Error(who + ": weight '" + sw.weight->name +
+                    "' has no dense form to upload (Backend::prepare was not called for this method)");
+      }
+      const std::vector<uint16_t> d = to_bf16_bits(sw.dense);
+      im.write(b.dense, d.data(), d.size() * 2);
+    }
+  }
+}
+
+void download_state(ProgramImage& im) {
+  const Program& prog = im.program();
+  for (const ParamBinding& b : prog.params) {
+    Param& p = *b.param;
+    im.read(b.value, p.value.data(), p.value.size() * sizeof(float));
+    if (b.momentum >= 0 && !p.momentum.empty()) im.read(b.momentum, p.momentum.data(), p.momentum.size() * sizeof(float));
+  }
+  for (const WeightBinding& b : prog.weights) {
+    SparseWeight& sw = *b.weight;
+    auto get_form = [&](NMCompressed& c, int values, int index) {
+      if (values < 0 || index < 0) return;
+      const size_t n = c.values.size();
+      std::vector<uint16_t> bits(n);
+      im.read(values, bits.data(), n * 2);
+      c.values = from_bf16_bits(bits);
+      std::vector<uint8_t> packed((n + 1) / 2);
+      im.read(index, packed.data(), packed.size());
+      c.index = nm_unpack_indices(packed, static_cast<int64_t>(n));
+    };
+    get_form(sw.fwd, b.fwd_values, b.fwd_index);
+    if (b.fwd_values >= 0) sw.mask_f = nm_mask_of(sw.fwd);
+    get_form(sw.bwd, b.bwd_values, b.bwd_index);
+    if (b.dense >= 0 && !sw.dense.empty()) {
+      std::vector<uint16_t> bits(sw.dense.size());
+      im.read(b.dense, bits.data(), bits.size() * 2);
+      sw.dense = from_bf16_bits(bits);
+    }
+  }
+}
+
+void write_batch(ProgramImage& im, const Tensor& x, const std::vector<int>& y, int classes) {
+  const Program& prog = im.program();
+  const std::string who = "device '" + im.device().name() + "'";
+  const int64_t b = x.dim(0);
+  if (b != prog.options.batch) {
+    throw Error(who + ": batch of " + std::to_string(b) + " for a program compiled for " +
+                std::to_string(prog.options.batch));
+  }
+  if (static_cast<int64_t>(y.size()) != b) {
+    throw Error(who + ": " + std::to_string(y.size()) + " labels for a batch of " + std::to_string(b));
+  }
+  for (int v : y) {
+    if (v < 0 || v >= classes) {
+      throw Error(who + ": label " + std::to_string(v) + " outside [0, " + std::to_string(classes) + ")");
+    }
+  }
+  const Tensor xb = x.dtype() == DType::bf16 ? x : Tensor::from_f32(x.shape(), x.to_f32());
+  const bf16* src = xb.bf16_data();
+  std::vector<bf16> nhwc(static_cast<size_t>(xb.numel()));
+  if (x.rank() == 4) {   // [B][C][H][W] -> [B][H][W][C]
+    const int64_t c = x.dim(1), hw = x.dim(2) * x.dim(3);
+    for (int64_t s = 0; s < b; ++s)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t i = 0; i < hw; ++i) nhwc[(s * hw + i) * c + ch] = src[(s * c + ch) * hw + i];
+  } else {
+    std::copy(src, src + xb.numel(), nhwc.begin());
+  }
+  im.write(prog.input, nhwc.data(), nhwc.size() * sizeof(bf16));
+  const std::vector<int32_t> labels(y.begin(), y.end());
+  im.write(prog.labels, labels.data(), labels.size() * sizeof(int32_t));
+}
+
+void write_hyper(ProgramImage& im, const UpdateConfig& cfg) {
+  const float hyper[4] = {static_cast<float>(cfg.lr), static_cast<float>(cfg.momentum),
+                          static_cast<float>(cfg.weight_decay), static_cast<float>(cfg.srste_lambda)};
+  im.write(im.program().hyper, hyper, sizeof hyper);
+}
+
+StepResult read_result(ProgramImage& im) {
+  uint32_t words[2];
+  im.read(im.program().result, words, sizeof words);
+  StepResult r;
+  std::memcpy(&r.loss, &words[0], sizeof(float));
+  r.correct = static_cast<int>(words[1]);
+  return r;
+}
+
+std::chrono::milliseconds device_run_timeout() {
+  const char* env = std::getenv("SAT_DEVICE_TIMEOUT_S");
+  if (!env || !*env) return std::chrono::milliseconds(3600 * 1000);
+  char* end = nullptr;
+  const double s = std::strtod(env, &end);
+  if (end == env || *end != '\0' || !(s >= 0) || s > 1e9) {
+    throw Error("SAT_DEVICE_TIMEOUT_S='" + std::string(env) + "' is not a number of seconds >= 0");
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
+
+}  // namespace sat
