@@ -8,7 +8,7 @@ core=(build-essential cmake pkg-config git ca-certificates
       libgtest-dev googletest libbenchmark-dev libopenblas-dev libopenblas0-pthread
       nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
       python3 python3-numpy python3-torch gnuplot-nox)
-optional=(verilator libsystemc-dev libxrt-dev libxrt-utils yosys libboost-all-dev)
+optional=(verilator iverilog libsystemc-dev libxrt-dev libxrt-utils yosys libboost-all-dev)
 
 want=("${core[@]}")
 [[ "${1:-}" == "--minimal" ]] || want+=("${optional[@]}")

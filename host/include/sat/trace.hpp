@@ -49,8 +49,7 @@ Trace make_program_trace(Model& model, const ScheduleOptions& opt, Device& refer
 // (the device becomes the trace's reference). Throws sat::Error when the run fails.
 void record_expected(Trace& trace, Device& device);
 
-// Writes atomically (a temporary file, then a rename over a regular file or nothing; never over
-// a device node or a directory).
+// Writes atomically (atomic_write_file, sat/io.hpp).
 void write_trace(const std::string& path, const Trace& trace);
 // Reads and validates a trace; throws sat::Error naming the file and the problem: not a trace,
 // an unknown format version, another configuration's interface version, a truncated or corrupted
