@@ -1,13 +1,13 @@
 // The offline scheduler (host/src/compiler, docs/dataflow.md): stream structure, tokens (balanced,
 // paired in FIFO order, ordering every dependency, free of deadlock at the configured FIFO depth),
 // tiles within the buffers, a disjoint memory map within the channel windows, every model for
-// every method, the three dataflow switches, the products' arithmetic (a small reference
-// interpreter of the load/GEMM/store instructions), and clear errors for bad inputs.
+// every method, the three dataflow switches, the products' arithmetic (on the shared reference
+// interpreter of the instruction set, support/isa_interpreter.hpp), and clear errors for bad inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -16,11 +16,13 @@
 
 #include "sat/lowering.hpp"
 #include "expect_error.hpp"
+#include "isa_interpreter.hpp"
 #include "run_cli.hpp"
 #include "sat/bf16.hpp"
 #include "sat/compiler.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
+#include "stream_checker.hpp"
 
 using namespace sat;
 using namespace sat::isa;
@@ -41,95 +43,10 @@ ScheduleOptions opts(int batch, Method m = Method::bdwp) {
   return o;
 }
 
-// ---- Token checker --------------------------------------------------------------------------------
-// Pairs the k-th wait of unit V on unit U with the k-th signal of U towards V (FIFO order) and
-// checks that the signal comes earlier in the stream, that no token is left over at the end, that
-// CTRL neither waits nor signals, and (with the pairing's happens-before relation, as vector clocks)
-// that every recorded dependency is ordered by tokens or by same-unit program order.
+// The stream checker's token part (support/stream_checker.hpp): pairing in FIFO order, no
+// leftovers, every recorded dependency ordered, no deadlock at the configured FIFO depth.
 void check_tokens(const Program& p) {
-  const auto n = static_cast<int64_t>(p.insns.size());
-  std::array<std::array<std::vector<int64_t>, kExec>, kExec> signals;   // [U][V]: signalling insns
-  std::array<std::array<size_t, kExec>, kExec> consumed{};
-  std::vector<std::array<int64_t, kExec>> clock(static_cast<size_t>(n));
-  std::array<std::array<int64_t, kExec>, kExec> unit_clock;
-  for (auto& c : unit_clock) c.fill(-1);
-  for (int64_t j = 0; j < n; ++j) {
-    const Insn& in = p.insns[static_cast<size_t>(j)];
-    const int v = opcode_unit(in.opcode());
-    ASSERT_GE(v, 0) << "insn " << j << " has an unknown opcode";
-    if (v >= kExec) {
-      EXPECT_EQ(in.wait(), 0) << "CTRL insn " << j << " waits";
-      EXPECT_EQ(in.signal(), 0) << "CTRL insn " << j << " signals";
-      continue;
-    }
-    auto clk = unit_clock[static_cast<size_t>(v)];
-    for (int u = 0; u < kExec; ++u) {
-      if (!(in.wait() & (1u << u))) continue;
-      ASSERT_NE(u, v) << "insn " << j << " waits on its own unit";
-      auto& q = signals[static_cast<size_t>(u)][static_cast<size_t>(v)];
-      size_t& c = consumed[static_cast<size_t>(u)][static_cast<size_t>(v)];
-      ASSERT_LT(c, q.size()) << "insn " << j << " (" << disassemble(in) << ") waits on "
-                             << unit_name(u) << " with no earlier unconsumed signal";
-      const int64_t i = q[c++];
-      for (int x = 0; x < kExec; ++x) clk[x] = std::max(clk[x], clock[static_cast<size_t>(i)][x]);
-    }
-    clk[static_cast<size_t>(v)] = j;
-    clock[static_cast<size_t>(j)] = clk;
-    unit_clock[static_cast<size_t>(v)] = clk;
-    for (int w = 0; w < kExec; ++w) {
-      if (!(in.signal() & (1u << w))) continue;
-      ASSERT_NE(w, v) << "insn " << j << " signals its own unit";
-      signals[static_cast<size_t>(v)][static_cast<size_t>(w)].push_back(j);
-    }
-  }
-  for (int u = 0; u < kExec; ++u)
-    for (int v = 0; v < kExec; ++v)
-      EXPECT_EQ(consumed[u][v], signals[u][v].size())
-          << "tokens " << unit_name(u) << " -> " << unit_name(v) << " left at FINISH";
-  for (const auto& [i, j] : p.dependencies) {
-    ASSERT_LT(i, j);
-    const int u = opcode_unit(p.insns[static_cast<size_t>(i)].opcode());
-    ASSERT_LT(u, kExec);
-    ASSERT_GE(clock[static_cast<size_t>(j)][u], i)
-        << "insn " << j << " (" << disassemble(p.insns[static_cast<size_t>(j)])
-        << ") is not ordered after insn " << i << " (" << disassemble(p.insns[static_cast<size_t>(i)])
-        << ")";
-  }
-}
-
-// Runs the units as decoupled in-order machines with token FIFOs of depth kTokenDepth; returns
-// false on a deadlock (no unit can move while some still have instructions).
-bool runs_without_deadlock(const Program& p) {
-  std::array<std::vector<int64_t>, kExec> queue;
-  for (size_t j = 0; j < p.insns.size(); ++j) {
-    const int u = opcode_unit(p.insns[j].opcode());
-    if (u < kExec) queue[static_cast<size_t>(u)].push_back(static_cast<int64_t>(j));
-  }
-  std::array<size_t, kExec> pc{};
-  std::array<std::array<int, kExec>, kExec> fifo{};
-  for (;;) {
-    bool moved = false, left = false;
-    for (int v = 0; v < kExec; ++v) {
-      while (pc[v] < queue[v].size()) {
-        const Insn& in = p.insns[static_cast<size_t>(queue[v][pc[v]])];
-        bool ok = true;
-        for (int u = 0; u < kExec; ++u)
-          if ((in.wait() & (1u << u)) && fifo[u][v] == 0) ok = false;
-        for (int w = 0; w < kExec; ++w)
-          if ((in.signal() & (1u << w)) && fifo[v][w] >= arch::kTokenDepth) ok = false;
-        if (!ok) break;
-        for (int u = 0; u < kExec; ++u)
-          if (in.wait() & (1u << u)) --fifo[u][v];
-        for (int w = 0; w < kExec; ++w)
-          if (in.signal() & (1u << w)) ++fifo[v][w];
-        ++pc[v];
-        moved = true;
-      }
-      if (pc[v] < queue[v].size()) left = true;
-    }
-    if (!left) return true;
-    if (!moved) return false;
-  }
+  for (const std::string& problem : test::check_tokens(p)) ADD_FAILURE() << problem;
 }
 
 // Tiles within the on-chip buffers; banks exist; sparse K tiles hold whole groups.
@@ -200,7 +117,6 @@ void check_program(const Program& p) {
   ASSERT_FALSE(p.prologue.empty());
   EXPECT_EQ(p.prologue.back().opcode(), OP_FINISH);
   check_tokens(p);
-  EXPECT_TRUE(runs_without_deadlock(p)) << "token deadlock at FIFO depth " << arch::kTokenDepth;
   check_tiles(p);
   check_memory_map(p);
   int64_t counted = 0;
@@ -502,192 +418,12 @@ TEST(Compiler, DisassemblyNamesUnitsFieldsAndAddresses) {
 }
 
 
-// ---- The products' arithmetic: a reference interpreter of the load / GEMM / store instructions ----
+// ---- The products' arithmetic, on the reference interpreter of the instruction set ---------------
 // Executes the stream in program order (tokens only reorder what is independent) on a DRAM model
 // and compares a layer's FF output, BP input gradient and WU weight gradient with the CPU layer.
 // Shapes with remainder tiles along M, N and K.
 
 namespace {
-
-class MiniMachine {
- public:
-  explicit MiniMachine(const Program& p) {
-    for (int c = 0; c < arch::kDdrChannels; ++c) dram_[c].assign(p.map.channel_bytes[c] + 64, 0);
-  }
-  uint8_t* at(uint32_t a, int64_t byte_off = 0) {
-    auto& ch = dram_.at(addr_channel(a));
-    const uint64_t off = uint64_t{addr_offset(a)} * 2 + static_cast<uint64_t>(byte_off);
-    if (off >= ch.size()) throw Error("interpreter: address past the channel");
-    return ch.data() + off;
-  }
-  float bf(uint32_t a, int64_t e) {
-    uint16_t b;
-    std::memcpy(&b, at(a, e * 2), 2);
-    return bf16_bits_to_f32(b);
-  }
-  void set_bf(uint32_t a, int64_t e, float v) {
-    const uint16_t b = f32_to_bf16_bits(v);
-    std::memcpy(at(a, e * 2), &b, 2);
-  }
-  float f(uint32_t a, int64_t e) {
-    float v;
-    std::memcpy(&v, at(a, e * 4), 4);
-    return v;
-  }
-  void set_f(uint32_t a, int64_t e, float v) { std::memcpy(at(a, e * 4), &v, 4); }
-
-  void run(const Program& p) {
-    for (const Insn& in : p.insns) step(in);
-  }
-
- private:
-  static constexpr int kT = arch::kMaxTileRows * arch::kMaxTileK;
-  struct Geom {
-    int64_t c, h, w, kh, kw, s, pad, oh, ow;
-  };
-  static Geom geom(const Insn& in, int base) {   // fields c..ow start at `base` (LD_CONV/ST_COL2IM)
-    return {in[base], in[base + 1], in[base + 2], lo16(in[base + 3]), hi16(in[base + 3]),
-            lo16(in[base + 4]), hi16(in[base + 4]), in[base + 5], in[base + 6]};
-  }
-  // NHWC element index of im2col (p, k), or -1 in the padding.
-  static int64_t im2col(const Geom& g, int64_t p, int64_t k) {
-    const int64_t b = p / (g.oh * g.ow), oy = (p / g.ow) % g.oh, ox = p % g.ow;
-    const int64_t ci = k / (g.kh * g.kw), ky = (k / g.kw) % g.kh, kx = k % g.kw;
-    const int64_t iy = oy * g.s - g.pad + ky, ix = ox * g.s - g.pad + kx;
-    if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return -1;
-    return ((b * g.h + iy) * g.w + ix) * g.c + ci;
-  }
-
-  void step(const Insn& in) {
-    switch (in.opcode()) {
-      case OP_LD_2D: {
-        auto& buf = in.flag(0) ? b_[in[f_LD_2D::bank]] : a_[in[f_LD_2D::bank]];
-        const int64_t rows = in[f_LD_2D::rows], cols = in[f_LD_2D::cols];
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < cols; ++c)
-            buf[r * cols + c] = bf(in[f_LD_2D::addr], r * in[f_LD_2D::row_stride] + c * in[f_LD_2D::col_stride]);
-        break;
-      }
-      case OP_LD_CONV: {
-        auto& buf = in.flag(0) ? b_[in[f_LD_CONV::bank]] : a_[in[f_LD_CONV::bank]];
-        const Geom g = geom(in, f_LD_CONV::c);
-        const int64_t rows = in[f_LD_CONV::rows], cols = in[f_LD_CONV::cols];
-        for (int64_t r = 0; r < rows; ++r) {
-          for (int64_t c = 0; c < cols; ++c) {
-            const int64_t e = in.flag(1) ? im2col(g, in[f_LD_CONV::p0] + c, in[f_LD_CONV::k0] + r)
-                                         : im2col(g, in[f_LD_CONV::p0] + r, in[f_LD_CONV::k0] + c);
-            buf[r * cols + c] = e < 0 ? 0.0f : bf(in[f_LD_CONV::addr], e);
-          }
-        }
-        break;
-      }
-      case OP_LD_SPW: {
-        const int bank = static_cast<int>(in[f_LD_SPW::bank]);
-        const int64_t rows = in[f_LD_SPW::rows], groups = in[f_LD_SPW::groups];
-        const int64_t n = in[f_LD_SPW::n], lg = in[f_LD_SPW::line_groups];
-        for (int64_t r = 0; r < rows; ++r) {
-          for (int64_t g = 0; g < groups; ++g) {
-            for (int64_t j = 0; j < n; ++j) {
-              const int64_t e = ((in[f_LD_SPW::l0] + r) * lg + in[f_LD_SPW::g0] + g) * n + j;
-              const int64_t slot = (r * groups + g) * n + j;
-              sv_[bank][slot] = bf(in[f_LD_SPW::val_addr], e);
-              const uint8_t byte = *at(in[f_LD_SPW::idx_addr], e / 2);
-              si_[bank][slot] = (e % 2) ? byte >> 4 : byte & 15;
-            }
-          }
-        }
-        break;
-      }
-      case OP_GEMM: {
-        const int64_t mt = in[f_GEMM::mt], nt = in[f_GEMM::nt], kt = in[f_GEMM::kt];
-        const auto& a = a_[in[f_GEMM::a_bank]];
-        auto& c = c_[in[f_GEMM::c_bank]];
-        const int bb = static_cast<int>(in[f_GEMM::b_bank]);
-        const int64_t n = in[f_GEMM::n], m = in[f_GEMM::m];
-        for (int64_t r = 0; r < mt; ++r) {
-          for (int64_t col = 0; col < nt; ++col) {
-            float acc = in.flag(0) ? c[r * nt + col] : 0.0f;
-            if (in.flag(1)) {
-              const int64_t groups = kt / m;
-              for (int64_t g = 0; g < groups; ++g)
-                for (int64_t j = 0; j < n; ++j) {
-                  const int64_t slot = (col * groups + g) * n + j;
-                  acc += sv_[bb][slot] * a[r * kt + g * m + si_[bb][slot]];
-                }
-            } else {
-              for (int64_t k = 0; k < kt; ++k) acc += a[r * kt + k] * b_[bb][col * kt + k];
-            }
-            c[r * nt + col] = acc;
-          }
-        }
-        last_nt_[in[f_GEMM::c_bank]] = nt;
-        break;
-      }
-      case OP_ST_2D: {
-        const auto& c = c_[in[f_ST_2D::c_bank]];
-        const int64_t nt = last_nt_[in[f_ST_2D::c_bank]];
-        for (int64_t r = 0; r < in[f_ST_2D::rows]; ++r) {
-          for (int64_t col = 0; col < in[f_ST_2D::cols]; ++col) {
-            float v = c[r * nt + col];
-            if (in.flag(2)) v += f(in[f_ST_2D::bias_addr], col);
-            const int64_t e = r * in[f_ST_2D::row_stride] + col * in[f_ST_2D::col_stride];
-            if (in.flag(0)) {
-              set_f(in[f_ST_2D::addr], e, in.flag(1) ? f(in[f_ST_2D::addr], e) + v : v);
-            } else {
-              set_bf(in[f_ST_2D::addr], e, v);
-            }
-          }
-        }
-        break;
-      }
-      case OP_ST_COL2IM: {
-        const auto& c = c_[in[f_ST_COL2IM::c_bank]];
-        const int64_t nt = last_nt_[in[f_ST_COL2IM::c_bank]];
-        const Geom g = geom(in, f_ST_COL2IM::c);
-        for (int64_t r = 0; r < in[f_ST_COL2IM::rows]; ++r)
-          for (int64_t col = 0; col < in[f_ST_COL2IM::cols]; ++col) {
-            const int64_t e = im2col(g, in[f_ST_COL2IM::p0] + r, in[f_ST_COL2IM::k0] + col);
-            if (e >= 0) set_f(in[f_ST_COL2IM::addr], e, f(in[f_ST_COL2IM::addr], e) + c[r * nt + col]);
-          }
-        break;
-      }
-      case OP_V_FILL:
-        for (int64_t i = 0; i < in[f_V_FILL::count]; ++i) {
-          if (in.flag(0)) {
-            set_f(in[f_V_FILL::y], i, f32_from_bits(in[f_V_FILL::value]));
-          } else {
-            set_bf(in[f_V_FILL::y], i, f32_from_bits(in[f_V_FILL::value]));
-          }
-        }
-        break;
-      case OP_V_CONVERT:
-        for (int64_t i = 0; i < in[f_V_CONVERT::count]; ++i) set_bf(in[f_V_CONVERT::y], i, f(in[f_V_CONVERT::x], i));
-        break;
-      case OP_V_COLSUM:
-        for (int64_t col = 0; col < in[f_V_COLSUM::cols]; ++col) {
-          float s = in.flag(0) ? f(in[f_V_COLSUM::y], col) : 0.0f;
-          for (int64_t r = 0; r < in[f_V_COLSUM::rows]; ++r) s += bf(in[f_V_COLSUM::x], r * in[f_V_COLSUM::cols] + col);
-          set_f(in[f_V_COLSUM::y], col, s);
-        }
-        break;
-      case OP_FINISH:
-      case OP_SGD:    // the update and pre-generation that follow the layer's backward do not
-      case OP_PGEN:   // touch what is compared (outputs, input gradient, parameter gradients)
-        break;
-      default:
-        throw Error(std::string("interpreter: unexpected ") + opcode_name(in.opcode()));
-    }
-  }
-
-  std::array<std::vector<uint8_t>, arch::kDdrChannels> dram_;
-  std::array<std::vector<float>, 2> a_{std::vector<float>(kT), std::vector<float>(kT)};
-  std::array<std::vector<float>, 2> b_{std::vector<float>(kT), std::vector<float>(kT)};
-  std::array<std::vector<float>, 2> sv_{std::vector<float>(kT), std::vector<float>(kT)};
-  std::array<std::vector<int>, 2> si_{std::vector<int>(kT), std::vector<int>(kT)};
-  std::array<std::vector<float>, 2> c_{std::vector<float>(arch::kCbufElems),
-                                       std::vector<float>(arch::kCbufElems)};
-  std::array<int64_t, 2> last_nt_{};
-};
 
 // NCHW (CPU) <-> NHWC (DRAM) index maps for a [B, C, H, W] tensor; identity for other ranks.
 int64_t nhwc_index(const Shape& s, int64_t i) {
@@ -750,29 +486,30 @@ void check_layer_products(const std::string& layer_json, const Shape& input, Met
   std::vector<float> xv(static_cast<size_t>(numel(xs))), gv(static_cast<size_t>(numel(ys)));
   for (auto& v : xv) v = round_bf16(uni(rng));
   for (auto& v : gv) v = round_bf16(uni(rng));
-  MiniMachine mm(p);
-  for (size_t i = 0; i < xv.size(); ++i) mm.set_bf(lw.addr(x), nhwc_index(xs, static_cast<int64_t>(i)), xv[i]);
-  for (size_t i = 0; i < gv.size(); ++i) mm.set_bf(lw.addr(dy), nhwc_index(ys, static_cast<int64_t>(i)), gv[i]);
+  test::IsaInterpreter mm(p);
+  for (size_t i = 0; i < xv.size(); ++i) mm.set_bf16(lw.addr(x), nhwc_index(xs, static_cast<int64_t>(i)), xv[i]);
+  for (size_t i = 0; i < gv.size(); ++i) mm.set_bf16(lw.addr(dy), nhwc_index(ys, static_cast<int64_t>(i)), gv[i]);
   for (const ParamBinding& pb : p.params) {
     for (int64_t i = 0; i < pb.param->numel(); ++i)
-      mm.set_f(p.map.regions[pb.value].addr(), i, pb.param->value[i]);
+      mm.set_f32(p.map.regions[pb.value].addr(), i, pb.param->value[i]);
   }
   for (const WeightBinding& wb : p.weights) {
     const SparseWeight& sw = *wb.weight;
     auto put_form = [&](int vr, int ir, const NMCompressed& c) {
       const auto vals = nm_values_bf16(c);
-      for (size_t i = 0; i < vals.size(); ++i) mm.set_bf(p.map.regions[vr].addr(), static_cast<int64_t>(i), to_f32(vals[i]));
+      for (size_t i = 0; i < vals.size(); ++i)
+        mm.set_bf16(p.map.regions[vr].addr(), static_cast<int64_t>(i), to_f32(vals[i]));
       const auto packed = nm_pack_indices(c.index);
-      std::memcpy(mm.at(p.map.regions[ir].addr()), packed.data(), packed.size());
+      std::copy(packed.begin(), packed.end(), mm.bytes(p.map.regions[ir].addr(), packed.size()).begin());
     };
     if (wb.fwd_values >= 0) put_form(wb.fwd_values, wb.fwd_index, sw.fwd);
     if (wb.bwd_values >= 0) put_form(wb.bwd_values, wb.bwd_index, sw.bwd);
     if (wb.dense >= 0) {
       for (size_t i = 0; i < sw.dense.size(); ++i)
-        mm.set_bf(p.map.regions[wb.dense].addr(), static_cast<int64_t>(i), sw.dense[i]);
+        mm.set_bf16(p.map.regions[wb.dense].addr(), static_cast<int64_t>(i), sw.dense[i]);
     }
   }
-  mm.run(p);
+  mm.run();
 
   // CPU reference.
   StepContext ctx;
@@ -782,14 +519,14 @@ void check_layer_products(const std::string& layer_json, const Shape& input, Met
   const Tensor dxr = layer.backward(Tensor::from_f32(ys, gv), ctx);
 
   std::vector<float> got(static_cast<size_t>(numel(ys)));
-  for (size_t i = 0; i < got.size(); ++i) got[i] = mm.bf(lw.addr(y), nhwc_index(ys, static_cast<int64_t>(i)));
+  for (size_t i = 0; i < got.size(); ++i) got[i] = mm.get_bf16(lw.addr(y), nhwc_index(ys, static_cast<int64_t>(i)));
   expect_close(yr.to_f32(), got, "FF output");
   got.assign(static_cast<size_t>(numel(xs)), 0);
-  for (size_t i = 0; i < got.size(); ++i) got[i] = mm.bf(lw.addr(dx), nhwc_index(xs, static_cast<int64_t>(i)));
+  for (size_t i = 0; i < got.size(); ++i) got[i] = mm.get_bf16(lw.addr(dx), nhwc_index(xs, static_cast<int64_t>(i)));
   expect_close(dxr.to_f32(), got, "BP input gradient");
   for (const ParamBinding& pb : p.params) {
     got.assign(pb.param->grad.size(), 0);
-    for (size_t i = 0; i < got.size(); ++i) got[i] = mm.f(p.map.regions[pb.grad].addr(), static_cast<int64_t>(i));
+    for (size_t i = 0; i < got.size(); ++i) got[i] = mm.get_f32(p.map.regions[pb.grad].addr(), static_cast<int64_t>(i));
     expect_close(pb.param->grad, got, pb.param->name.c_str());
   }
 }
