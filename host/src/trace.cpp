@@ -117,6 +117,8 @@ class Reader {
       fail(what + " holds " + std::to_string(bytes) + " bytes, expected " + std::to_string(expect_bytes));
     }
     if (at_ > data_bytes_ || stored > data_bytes_ - at_) fail(what + " lies outside the data section");
+    // zlib expands at most about 1032:1; a larger claim is damage, not data (and must not allocate).
+    if (bytes / 1032 > stored + 1) fail(what + " claims " + std::to_string(bytes) + " bytes from " + std::to_string(stored));
     std::vector<uint8_t> out(bytes);
     uLongf n = static_cast<uLongf>(bytes);
     const int rc = uncompress(out.data(), &n, reinterpret_cast<const Bytef*>(file_.data() + data_offset_ + at_),
