@@ -1,6 +1,5 @@
 #include "sat/checkpoint.hpp"
 
-#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -9,41 +8,23 @@
 #include <nlohmann/json.hpp>
 
 #include "sat/error.hpp"
+#include "file_layout.hpp"
 #include "sat/io.hpp"
 
 namespace sat {
 
-// The file stores integers and floats little-endian by copying memory; a big-endian port would
-// need byte swaps here.
-static_assert(std::endian::native == std::endian::little, "checkpoint I/O assumes a little-endian host");
-
 namespace {
 
 using nlohmann::json;
+using file_layout::align_up;
+using file_layout::get;
+using file_layout::hex32;
+using file_layout::put;
 
 constexpr char kMagic[8] = {'S', 'A', 'T', 'C', 'K', 'P', 'T', '1'};
 constexpr size_t kPrefixBytes = 32;          // magic, version, reserved, header length, data length
 constexpr size_t kDataAlign = 64;            // data starts on a 64-byte boundary (aligned mmap reads)
 constexpr size_t kTrailerBytes = 4;          // CRC-32
-
-size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
-
-template <typename T>
-void put(std::string& out, size_t at, T v) {
-  std::memcpy(out.data() + at, &v, sizeof v);
-}
-template <typename T>
-T get(const std::string& in, size_t at) {
-  T v;
-  std::memcpy(&v, in.data() + at, sizeof v);
-  return v;
-}
-
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 // JSON has no NaN or infinity; a diverged run still has to checkpoint, so those go as strings.
 json num(double v) {

@@ -4,7 +4,6 @@
 
 #include <zlib.h>
 
-#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,39 +16,23 @@
 #include "sat/arch/interface.hpp"
 #include "sat/data.hpp"
 #include "sat/error.hpp"
+#include "file_layout.hpp"
 #include "sat/io.hpp"
 
 namespace sat {
 
-static_assert(std::endian::native == std::endian::little, "trace I/O assumes a little-endian host");
-
 namespace {
 
 using nlohmann::json;
+using file_layout::align_up;
+using file_layout::get;
+using file_layout::hex32;
+using file_layout::put;
 
 constexpr char kMagic[8] = {'S', 'A', 'T', 'T', 'R', 'A', 'C', 'E'};
 constexpr size_t kPrefixBytes = 32;   // magic, version, interface, header length, data length
 constexpr size_t kDataAlign = 64;
 constexpr size_t kTrailerBytes = 4;   // CRC-32 of everything before it
-
-size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
-
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
-
-template <typename T>
-void put(std::string& out, size_t at, T v) {
-  std::memcpy(out.data() + at, &v, sizeof v);
-}
-template <typename T>
-T get(const std::string& in, size_t at) {
-  T v;
-  std::memcpy(&v, in.data() + at, sizeof v);
-  return v;
-}
 
 const char* dtype_name(DType d) { return d == DType::f32 ? "f32" : "bf16"; }
 

@@ -80,17 +80,7 @@ TEST(CudaBackend, OpensOrNamesWhatIsMissing) {
 
 namespace {
 
-std::vector<float> randn(size_t n, uint64_t seed, bool with_ties = false) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (auto& x : v) {
-    x = d(rng);
-    // Coarse values make equal magnitudes (and zeros) common, exercising the tie rule.
-    if (with_ties) x = std::round(x * 2.0f) / 2.0f;
-  }
-  return v;
-}
+using test::randn;
 
 std::vector<float> rounded(std::vector<float> v) {
   for (auto& x : v) x = round_bf16(x);

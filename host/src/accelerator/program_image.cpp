@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "file_layout.hpp"
 #include "sat/accelerator.hpp"
 #include "sat/arch/interface.hpp"
 #include "sat/error.hpp"
@@ -23,12 +24,6 @@ std::vector<float> from_bf16_bits(const std::vector<uint16_t>& bits) {
   std::vector<float> out(bits.size());
   for (size_t i = 0; i < bits.size(); ++i) out[i] = bf16_bits_to_f32(bits[i]);
   return out;
-}
-
-std::string hex(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
 }
 
 }  // namespace
@@ -85,8 +80,8 @@ void check_run(const Device& device, const RunResult& r, const std::string& what
   const std::string who = "device '" + device.name() + "'";
   if (r.timed_out) throw Error(who + ": " + what + ": " + r.message());
   if (r.status[isa::STW_INTERFACE] != arch::kInterfaceVersion) {
-    throw Error(who + ": " + what + ": the kernel reports interface version " + hex(r.status[isa::STW_INTERFACE]) +
-                ", but this host was built for " + hex(arch::kInterfaceVersion) +
+    throw Error(who + ": " + what + ": the kernel reports interface version " + file_layout::hex32(r.status[isa::STW_INTERFACE]) +
+                ", but this host was built for " + file_layout::hex32(arch::kInterfaceVersion) +
                 " (arch/include/sat/arch/interface.hpp): rebuild the kernel (or the bitstream) and the host from one tree");
   }
   if (r.status[isa::STW_CODE] != isa::STATUS_OK) throw Error(who + ": " + what + ": the kernel stopped: " + r.message());
