@@ -124,6 +124,16 @@ struct ConvGeom {
 // dimension is 0, the stride is 0, or the padding is not smaller than the kernel.
 bool decode_geom(Ctx& cx, const Insn& in, int c_field, ConvGeom& g);
 
+// ---- Fetch/decode and the status block (top.cpp) --------------------------------------------------
+// Checks a fetched instruction's header: known opcode, masks naming only units with token queues,
+// FINISH without masks. Returns the unit, or -1 after recording the error.
+int check_header(Ctx& cx, const Insn& in);
+// Executes one instruction on `unit` (the switch over the exec_* functions below).
+bool exec_unit(int unit, Ctx& cx, const Insn& in);
+// The status block of a run that ended at instruction `index` (sat/arch/status.hpp).
+void write_status(uint32_t status[isa::kStatusWords], const Ctx& cx, uint32_t index, uint32_t opcode,
+                  uint32_t executed);
+
 // ---- Units: each executes one instruction; false after recording an error --------------------------
 bool exec_load(Ctx& cx, const Insn& in);
 bool exec_gemm(Ctx& cx, const Insn& in);

@@ -63,6 +63,8 @@ Insn decode(const ap_uint<512>& word) {
   return in;
 }
 
+}  // namespace
+
 bool exec_unit(int unit, Ctx& cx, const Insn& in) {
   switch (unit) {
     case isa::UNIT_LOAD: return exec_load(cx, in);
@@ -75,7 +77,9 @@ bool exec_unit(int unit, Ctx& cx, const Insn& in) {
   }
 }
 
+namespace {
 constexpr uint32_t kExecMask = (1u << isa::kNumExecUnits) - 1;
+}  // namespace
 
 // Checks the header of a fetched instruction: known opcode, masks naming only units with token
 // queues, FINISH without masks. Returns the unit, or -1 after recording the error.
@@ -109,6 +113,8 @@ void write_status(uint32_t status[isa::kStatusWords], const Ctx& cx, uint32_t in
     status[i] = 0;
   }
 }
+
+namespace {
 
 #ifndef __SYNTHESIS__
 // ---- C-simulation: cooperative round-robin ----------------------------------------------------------

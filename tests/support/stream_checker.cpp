@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 
+#include "sat/arch/access.hpp"
 #include "sat/arch/isa.hpp"
 
 namespace sat::test {
@@ -176,26 +177,6 @@ void run_units(const Program& p, std::vector<std::string>& out) {
 
 // ---- Data flow -------------------------------------------------------------------------------------
 
-// One DRAM access: elements (r, c), r < rows, c < cols, at halfword addr + (r*rs + c*cs) * eh.
-struct Access {
-  const char* field;
-  bool write;
-  uint32_t addr;
-  int64_t rows, cols, rs, cs;
-  int eh;   // halfwords per element: 1 BF16 (and packed indices, counted by halfword), 2 FP32/int32
-};
-
-Access flat(const char* field, bool write, uint32_t addr, int64_t n, bool f32) {
-  return {field, write, addr, 1, n, 0, 1, f32 ? 2 : 1};
-}
-
-// `addr` moved on by `halfwords`; an offset past the 30 bits lands in no region.
-uint32_t advance(uint32_t addr, int64_t halfwords) {
-  const int64_t off = int64_t{addr_offset(addr)} + halfwords;
-  return make_addr(addr_channel(addr), off < (int64_t{1} << arch::kAddrChannelShift) ? static_cast<uint32_t>(off)
-                                                                                     : addr_offset(~0u));
-}
-
 bool ends_with(const std::string& s, const std::string& t) {
   return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
 }
@@ -239,7 +220,7 @@ class DataFlow {
   }
 
   // The region an access lies in entirely, or -1 after reporting.
-  int locate(size_t i, const Access& a, uint64_t* base) {
+  int locate(size_t i, const DramAccess& a, uint64_t* base) {
     const uint32_t ch = addr_channel(a.addr);
     const uint64_t first = addr_offset(a.addr);
     const int r = region_at(ch, first);
@@ -247,7 +228,7 @@ class DataFlow {
       problem(i, std::string(a.field) + " address is in no region");
       return -1;
     }
-    const uint64_t last = first + static_cast<uint64_t>(((a.rows - 1) * a.rs + (a.cols - 1) * a.cs) * a.eh + a.eh - 1);
+    const uint64_t last = first + static_cast<uint64_t>(((a.rows - 1) * a.row_stride + (a.cols - 1) * a.col_stride) * a.elem_halfwords + a.elem_halfwords - 1);
     const Region& reg = p_.map.regions[static_cast<size_t>(r)];
     if (last >= (reg.offset + reg.bytes) / 2) {
       problem(i, std::string(a.field) + " runs past the end of region '" + reg.name + "'");
@@ -257,7 +238,7 @@ class DataFlow {
     return r;
   }
 
-  void touch(size_t i, const Access& a) {
+  void touch(size_t i, const DramAccess& a) {
     if (a.rows <= 0 || a.cols <= 0) {
       problem(i, std::string(a.field) + " has an empty extent");
       return;
@@ -269,8 +250,8 @@ class DataFlow {
     int64_t unwritten = 0;
     for (int64_t y = 0; y < a.rows; ++y)
       for (int64_t x = 0; x < a.cols; ++x)
-        for (int h = 0; h < a.eh; ++h) {
-          const uint64_t o = base + static_cast<uint64_t>((y * a.rs + x * a.cs) * a.eh + h);
+        for (int h = 0; h < a.elem_halfwords; ++h) {
+          const uint64_t o = base + static_cast<uint64_t>((y * a.row_stride + x * a.col_stride) * a.elem_halfwords + h);
           if (a.write) {
             if (!bits[o]) {
               bits[o] = 1;
@@ -300,205 +281,16 @@ class DataFlow {
     }
   }
 
-  // The DRAM ranges of LD_SPW: the compressed lines' values and index halfwords, or (b0) the
-  // master's rows or columns the selection ranks.
-  void sparse_load(std::vector<Access>& acc, const Insn& in) {
-    const int64_t rows = in[f_LD_SPW::rows], groups = in[f_LD_SPW::groups], n = in[f_LD_SPW::n];
-    const int64_t m = in[f_LD_SPW::m], l0 = in[f_LD_SPW::l0], g0 = in[f_LD_SPW::g0];
-    if (in.flag(0)) {
-      const int64_t k = in[f_LD_SPW::idx_addr];   // the master's row length, not an address
-      if (in.flag(1)) {
-        acc.push_back({"val_addr", false, advance(in[f_LD_SPW::val_addr], (g0 * m * k + l0) * 2), groups * m, rows, k,
-                       1, 2});
-      } else {
-        acc.push_back({"val_addr", false, advance(in[f_LD_SPW::val_addr], (l0 * k + g0 * m) * 2), rows, groups * m, k,
-                       1, 2});
-      }
-      return;
-    }
-    const int64_t lg = in[f_LD_SPW::line_groups];
-    const int64_t first = (l0 * lg + g0) * n, last = ((l0 + rows - 1) * lg + g0 + groups) * n - 1;
-    acc.push_back({"val_addr", false, advance(in[f_LD_SPW::val_addr], first), rows, groups * n, lg * n, 1, 1});
-    acc.push_back(flat("idx_addr", false, advance(in[f_LD_SPW::idx_addr], first / 4), last / 4 - first / 4 + 1, false));
-  }
-
+  // The instruction's DRAM accesses (sat/arch/access.hpp). A convolution window's extent is not in
+  // its fields: its whole region must be written before (the scatter-add of ST_COL2IM too, whose
+  // target the scheduler zero-fills first).
   void step(size_t i, const Insn& in) {
-    std::vector<Access> acc;
-    const auto op = static_cast<Opcode>(in.opcode());
-    const bool b0 = in.flag(0), b1 = in.flag(1), b2 = in.flag(2);
-    switch (op) {
-      case OP_LD_2D:
-        acc.push_back({"addr", false, in[f_LD_2D::addr], in[f_LD_2D::rows], in[f_LD_2D::cols], in[f_LD_2D::row_stride],
-                       in[f_LD_2D::col_stride], 1});
-        break;
-      case OP_LD_CONV: whole(i, "addr", in[f_LD_CONV::addr]); break;
-      case OP_LD_SPW: sparse_load(acc, in); break;
-      case OP_ST_2D: {
-        const Access w{"addr", true, in[f_ST_2D::addr], in[f_ST_2D::rows], in[f_ST_2D::cols], in[f_ST_2D::row_stride],
-                       in[f_ST_2D::col_stride], b0 ? 2 : 1};
-        if (b1) {
-          Access r = w;
-          r.write = false;
-          acc.push_back(r);
-        }
-        if (b2) acc.push_back(flat("bias_addr", false, in[f_ST_2D::bias_addr], in[f_ST_2D::cols], true));
-        acc.push_back(w);
-        break;
-      }
-      case OP_ST_COL2IM: whole(i, "addr", in[f_ST_COL2IM::addr]); break;
-      case OP_V_FILL: acc.push_back(flat("y", true, in[f_V_FILL::y], in[f_V_FILL::count], b0)); break;
-      case OP_V_CONVERT:
-        acc.push_back(flat("x", false, in[f_V_CONVERT::x], in[f_V_CONVERT::count], true));
-        acc.push_back(flat("y", true, in[f_V_CONVERT::y], in[f_V_CONVERT::count], false));
-        break;
-      case OP_V_ADD:
-        acc.push_back(flat("a", false, in[f_V_ADD::a], in[f_V_ADD::count], b0));
-        acc.push_back(flat("b", false, in[f_V_ADD::b], in[f_V_ADD::count], b1));
-        acc.push_back(flat("y", true, in[f_V_ADD::y], in[f_V_ADD::count], b2));
-        break;
-      case OP_V_BCAST_ADD: {
-        const int64_t n = int64_t{in[f_V_BCAST_ADD::rows]} * in[f_V_BCAST_ADD::cols];
-        acc.push_back(flat("x", false, in[f_V_BCAST_ADD::x], n, false));
-        acc.push_back(flat("p", false, in[f_V_BCAST_ADD::p], in[f_V_BCAST_ADD::cols], true));
-        acc.push_back(flat("y", true, in[f_V_BCAST_ADD::y], n, false));
-        break;
-      }
-      case OP_V_COLSUM: {
-        const int64_t n = int64_t{in[f_V_COLSUM::rows]} * in[f_V_COLSUM::cols];
-        acc.push_back(flat("x", false, in[f_V_COLSUM::x], n, false));
-        if (b0) acc.push_back(flat("y", false, in[f_V_COLSUM::y], in[f_V_COLSUM::cols], true));
-        acc.push_back(flat("y", true, in[f_V_COLSUM::y], in[f_V_COLSUM::cols], true));
-        break;
-      }
-      case OP_V_RELU:
-      case OP_V_GELU:
-        acc.push_back(flat("x", false, in[f_V_RELU::x], in[f_V_RELU::count], false));
-        acc.push_back(flat("y", true, in[f_V_RELU::y], in[f_V_RELU::count], false));
-        break;
-      case OP_V_RELU_BWD:
-      case OP_V_GELU_BWD:
-        acc.push_back(flat("x", false, in[f_V_RELU_BWD::x], in[f_V_RELU_BWD::count], false));
-        acc.push_back(flat("dy", false, in[f_V_RELU_BWD::dy], in[f_V_RELU_BWD::count], false));
-        acc.push_back(flat("dx", true, in[f_V_RELU_BWD::dx], in[f_V_RELU_BWD::count], false));
-        break;
-      case OP_V_POOL: {
-        const int64_t b = in[f_V_POOL::b], c = in[f_V_POOL::c];
-        acc.push_back(flat("x", false, in[f_V_POOL::x], b * in[f_V_POOL::h] * in[f_V_POOL::w] * c, false));
-        acc.push_back(flat("y", true, in[f_V_POOL::y], b * in[f_V_POOL::oh] * in[f_V_POOL::ow] * c, false));
-        break;
-      }
-      case OP_V_POOL_BWD: {
-        const int64_t b = in[f_V_POOL_BWD::b], c = in[f_V_POOL_BWD::c];
-        const int64_t xn = b * in[f_V_POOL_BWD::h] * in[f_V_POOL_BWD::w] * c;
-        if (!b0) acc.push_back(flat("x", false, in[f_V_POOL_BWD::x], xn, false));
-        const int64_t yn = b * in[f_V_POOL_BWD::oh] * in[f_V_POOL_BWD::ow] * c;
-        acc.push_back(flat("dy", false, in[f_V_POOL_BWD::dy], yn, false));
-        acc.push_back(flat("dx", true, in[f_V_POOL_BWD::dx], xn, false));
-        break;
-      }
-      case OP_V_BN: {
-        const int64_t n = int64_t{in[f_V_BN::rows]} * in[f_V_BN::c], c = in[f_V_BN::c];
-        acc.push_back(flat("x", false, in[f_V_BN::x], n, false));
-        acc.push_back(flat("gamma", false, in[f_V_BN::gamma], c, true));
-        acc.push_back(flat("beta", false, in[f_V_BN::beta], c, true));
-        acc.push_back(flat("run_mean", false, in[f_V_BN::run_mean], c, true));
-        acc.push_back(flat("run_var", false, in[f_V_BN::run_var], c, true));
-        if (b0) {
-          acc.push_back(flat("mean", true, in[f_V_BN::mean], c, true));
-          acc.push_back(flat("rstd", true, in[f_V_BN::rstd], c, true));
-          acc.push_back(flat("run_mean", true, in[f_V_BN::run_mean], c, true));
-          acc.push_back(flat("run_var", true, in[f_V_BN::run_var], c, true));
-        }
-        acc.push_back(flat("y", true, in[f_V_BN::y], n, false));
-        break;
-      }
-      case OP_V_BN_BWD: {
-        const int64_t n = int64_t{in[f_V_BN_BWD::rows]} * in[f_V_BN_BWD::c], c = in[f_V_BN_BWD::c];
-        acc.push_back(flat("x", false, in[f_V_BN_BWD::x], n, false));
-        acc.push_back(flat("dy", false, in[f_V_BN_BWD::dy], n, false));
-        acc.push_back(flat("gamma", false, in[f_V_BN_BWD::gamma], c, true));
-        acc.push_back(flat("mean", false, in[f_V_BN_BWD::mean], c, true));
-        acc.push_back(flat("rstd", false, in[f_V_BN_BWD::rstd], c, true));
-        acc.push_back(flat("dx", true, in[f_V_BN_BWD::dx], n, false));
-        acc.push_back(flat("dgamma", true, in[f_V_BN_BWD::dgamma], c, true));
-        acc.push_back(flat("dbeta", true, in[f_V_BN_BWD::dbeta], c, true));
-        break;
-      }
-      case OP_V_LN: {
-        const int64_t rows = in[f_V_LN::rows], d = in[f_V_LN::d];
-        acc.push_back(flat("x", false, in[f_V_LN::x], rows * d, false));
-        acc.push_back(flat("gamma", false, in[f_V_LN::gamma], d, true));
-        acc.push_back(flat("beta", false, in[f_V_LN::beta], d, true));
-        acc.push_back(flat("y", true, in[f_V_LN::y], rows * d, false));
-        acc.push_back(flat("mean", true, in[f_V_LN::mean], rows, true));
-        acc.push_back(flat("rstd", true, in[f_V_LN::rstd], rows, true));
-        break;
-      }
-      case OP_V_LN_BWD: {
-        const int64_t rows = in[f_V_LN_BWD::rows], d = in[f_V_LN_BWD::d];
-        acc.push_back(flat("x", false, in[f_V_LN_BWD::x], rows * d, false));
-        acc.push_back(flat("dy", false, in[f_V_LN_BWD::dy], rows * d, false));
-        acc.push_back(flat("gamma", false, in[f_V_LN_BWD::gamma], d, true));
-        acc.push_back(flat("mean", false, in[f_V_LN_BWD::mean], rows, true));
-        acc.push_back(flat("rstd", false, in[f_V_LN_BWD::rstd], rows, true));
-        acc.push_back(flat("dx", true, in[f_V_LN_BWD::dx], rows * d, false));
-        acc.push_back(flat("dgamma", true, in[f_V_LN_BWD::dgamma], d, true));
-        acc.push_back(flat("dbeta", true, in[f_V_LN_BWD::dbeta], d, true));
-        break;
-      }
-      case OP_V_SOFTMAX: {
-        const int64_t n = int64_t{in[f_V_SOFTMAX::rows]} * in[f_V_SOFTMAX::cols];
-        acc.push_back(flat("x", false, in[f_V_SOFTMAX::x], n, false));
-        acc.push_back(flat("y", true, in[f_V_SOFTMAX::y], n, false));
-        break;
-      }
-      case OP_V_SOFTMAX_BWD: {
-        const int64_t n = int64_t{in[f_V_SOFTMAX_BWD::rows]} * in[f_V_SOFTMAX_BWD::cols];
-        acc.push_back(flat("y", false, in[f_V_SOFTMAX_BWD::y], n, false));
-        acc.push_back(flat("dy", false, in[f_V_SOFTMAX_BWD::dy], n, false));
-        acc.push_back(flat("dx", true, in[f_V_SOFTMAX_BWD::dx], n, false));
-        break;
-      }
-      case OP_V_XENT: {
-        const int64_t rows = in[f_V_XENT::rows], n = rows * in[f_V_XENT::classes];
-        acc.push_back(flat("logits", false, in[f_V_XENT::logits], n, false));
-        acc.push_back(flat("labels", false, in[f_V_XENT::labels], rows, true));
-        if (b0) acc.push_back(flat("dlogits", true, in[f_V_XENT::dlogits], n, false));
-        acc.push_back(flat("out", true, in[f_V_XENT::out], 2, true));
-        break;
-      }
-      case OP_V_PERMUTE: {
-        const int64_t n = int64_t{in[f_V_PERMUTE::outer]} * in[f_V_PERMUTE::rows] * in[f_V_PERMUTE::cols];
-        acc.push_back(flat("x", false, in[f_V_PERMUTE::x], n, false));
-        acc.push_back(flat("y", true, in[f_V_PERMUTE::y], n, false));
-        break;
-      }
-      case OP_SGD: {
-        const int64_t n = in[f_SGD::count];
-        acc.push_back(flat("w", false, in[f_SGD::w], n, true));
-        acc.push_back(flat("v", false, in[f_SGD::v], n, true));
-        acc.push_back(flat("g", false, in[f_SGD::g], n, true));
-        acc.push_back(flat("hyper", false, in[f_SGD::hyper], 4, true));
-        acc.push_back(flat("w", true, in[f_SGD::w], n, true));
-        acc.push_back(flat("v", true, in[f_SGD::v], n, true));
-        break;
-      }
-      case OP_PGEN: {
-        const int64_t elems = int64_t{in[f_PGEN::cout]} * in[f_PGEN::k];
-        const int64_t n = in[f_PGEN::n], m = in[f_PGEN::m];
-        acc.push_back(flat("w", false, in[f_PGEN::w], elems, true));
-        if (b1 && m > 0) {
-          const int64_t entries = elems / m * n;
-          acc.push_back(flat("val_addr", true, in[f_PGEN::val_addr], entries, false));
-          acc.push_back(flat("idx_addr", true, in[f_PGEN::idx_addr], (entries + 3) / 4, false));
-        }
-        if (b2) acc.push_back(flat("dense_addr", true, in[f_PGEN::dense_addr], elems, false));
-        break;
-      }
-      default:
-        break;   // GEMM and FINISH touch no DRAM
+    DramAccess acc[kMaxDramAccesses];
+    const int n = dram_accesses(in, acc);
+    for (int k = 0; k < n; ++k) {
+      if (!acc[k].window) touch(i, acc[k]);
+      else if (!acc[k].write) whole(i, acc[k].field, acc[k].addr);
     }
-    for (const Access& a : acc) touch(i, a);
   }
 
   // The framework zero-fills a gradient no instruction wrote (Lowering::update_param); with every

@@ -60,22 +60,24 @@ inline std::string status_message(const uint32_t* st) {
       break;
     case STATUS_BAD_ADDRESS: {
       const uint32_t ch = addr_channel(value);
-      msg = "out-of-range DRAM address at " + status_detail::where(st) + ": " + status_detail::field_label(op, field) + " = " + status_detail::hex(value, 8) +
-            " (channel " + std::to_string(ch) + ", halfword offset " + std::to_string(addr_offset(value)) +
-            ") with an access of " + std::to_string(extra) + " halfwords reaches past the end of channel " +
-            std::to_string(ch) + "'s buffer";
+      msg = "out-of-range DRAM address at " + status_detail::where(st) + ": " + status_detail::field_label(op, field) +
+            " = " + status_detail::hex(value, 8) + " (channel " + std::to_string(ch) + ", halfword offset " +
+            std::to_string(addr_offset(value)) + ") with an access of " + std::to_string(extra) +
+            " halfwords reaches past the end of channel " + std::to_string(ch) + "'s buffer";
       break;
     }
     case STATUS_NO_FINISH:
-      msg = "missing FINISH: the stream of " + std::to_string(value) + " instructions ended without a FINISH instruction";
+      msg =
+          "missing FINISH: the stream of " + std::to_string(value) + " instructions ended without a FINISH instruction";
       break;
     case STATUS_DEADLOCK:
-      msg = "token deadlock at " + status_detail::where(st) + ": no unit progressed for " + std::to_string(arch::kDeadlockRounds) +
-            " rounds;";
-      if (value != 0) msg += " it waits for a token from " + status_detail::unit_list(value) + " that is never signalled";
+      msg = "token deadlock at " + status_detail::where(st) + ": no unit progressed for " +
+            std::to_string(arch::kDeadlockRounds) + " rounds;";
+      if (value != 0)
+        msg += " it waits for a token from " + status_detail::unit_list(value) + " that is never signalled";
       if (extra != 0) {
-        msg += std::string(value != 0 ? " and" : "") + " its token FIFO to " + status_detail::unit_list(extra) + " is full (" +
-               std::to_string(arch::kTokenDepth) + " tokens never consumed)";
+        msg += std::string(value != 0 ? " and" : "") + " its token FIFO to " + status_detail::unit_list(extra) +
+               " is full (" + std::to_string(arch::kTokenDepth) + " tokens never consumed)";
       }
       break;
     case STATUS_BAD_FIELD:
@@ -85,7 +87,8 @@ inline std::string status_message(const uint32_t* st) {
         if (op == OP_FINISH) {
           msg += "FINISH must not wait or signal (mask bits " + status_detail::hex(extra, 2) + ")";
         } else if (opcode_unit(op) >= 0 && extra > 0xffu) {
-          msg += "flag bits " + status_detail::hex(extra >> 24, 2) + " are not a valid combination for " + opcode_name(op);
+          msg +=
+              "flag bits " + status_detail::hex(extra >> 24, 2) + " are not a valid combination for " + opcode_name(op);
         } else {
           msg += "wait/signal masks name units without token queues (bits " + status_detail::hex(extra, 2) + ")";
         }
@@ -99,16 +102,17 @@ inline std::string status_message(const uint32_t* st) {
       }
       break;
     case STATUS_TOKEN_LEFT:
-      msg = "unbalanced tokens at FINISH (instruction " + std::to_string(st[STW_INDEX]) + "): " + std::to_string(extra) +
-            " token(s) left in the queue " + unit_name(static_cast<int>(value >> 8)) + " -> " +
-            unit_name(static_cast<int>(value & 0xffu)) + " (signalled but never waited for)";
+      msg = "unbalanced tokens at FINISH (instruction " + std::to_string(st[STW_INDEX]) +
+            "): " + std::to_string(extra) + " token(s) left in the queue " + unit_name(static_cast<int>(value >> 8)) +
+            " -> " + unit_name(static_cast<int>(value & 0xffu)) + " (signalled but never waited for)";
       break;
     default:
       msg = "unknown kernel status code " + std::to_string(st[STW_CODE]);
       break;
   }
   if (st[STW_CODE] != STATUS_OK) msg += "; " + std::to_string(st[STW_EXECUTED]) + " instructions executed before";
-  if (st[STW_NONFINITE] != 0) msg += "; the update unit produced " + std::to_string(st[STW_NONFINITE]) + " non-finite weight(s)";
+  if (st[STW_NONFINITE] != 0)
+    msg += "; the update unit produced " + std::to_string(st[STW_NONFINITE]) + " non-finite weight(s)";
   return msg;
 }
 inline std::string status_message(const std::array<uint32_t, kStatusWords>& st) { return status_message(st.data()); }

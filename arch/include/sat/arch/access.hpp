@@ -1,0 +1,261 @@
+#pragma once
+// The DRAM accesses of an instruction, as docs/isa.md defines them: which field's address, read or
+// write, and the elements touched. One definition for every part that needs the ISA's memory
+// semantics without running it: the SystemC model's traffic and timing (sim/), the stream checker
+// of the tests (tests/support/stream_checker.cpp). Dependency-free C++17.
+#include <cstdint>
+
+#include "sat/arch/config.hpp"
+#include "sat/arch/isa.hpp"
+
+namespace sat::isa {
+
+// Elements (r, c), r < rows, c < cols, at halfword address addr + (r * row_stride + c * col_stride)
+// * elem_halfwords of channel addr_channel(addr). A `window` access (LD_CONV, ST_COL2IM) gathers or
+// scatters rows x cols elements of the convolution window over the NHWC tensor at `addr`, whose
+// extent the fields do not give (the strides are 0 then).
+struct DramAccess {
+  const char* field;
+  bool write;
+  uint32_t addr;
+  int64_t rows, cols, row_stride, col_stride;
+  int elem_halfwords;   // 1: BF16 (packed indices are counted by halfword), 2: FP32 / int32
+  bool window;
+
+  int64_t elements() const { return rows * cols; }
+  uint64_t bytes() const { return static_cast<uint64_t>(rows * cols) * 2u * static_cast<uint64_t>(elem_halfwords); }
+};
+
+inline constexpr int kMaxDramAccesses = 12;
+
+namespace access_detail {
+
+inline DramAccess flat(const char* field, bool write, uint32_t addr, int64_t n, bool f32) {
+  return {field, write, addr, 1, n, 0, 1, f32 ? 2 : 1, false};
+}
+inline DramAccess window(const char* field, bool write, uint32_t addr, int64_t rows, int64_t cols, int eh) {
+  return {field, write, addr, rows, cols, 0, 0, eh, true};
+}
+// `addr` moved on by `halfwords`; an offset past the 30 bits lands in no region.
+inline uint32_t advance(uint32_t addr, int64_t halfwords) {
+  const int64_t off = int64_t{addr_offset(addr)} + halfwords;
+  return make_addr(addr_channel(addr), off < (int64_t{1} << arch::kAddrChannelShift) ? static_cast<uint32_t>(off)
+                                                                                     : addr_offset(~0u));
+}
+
+// The DRAM ranges of LD_SPW: the compressed lines' values and index halfwords, or (b0) the
+// master's rows or columns the selection ranks.
+template <typename Add>
+void sparse_load(const Insn& in, Add&& add) {
+  const int64_t rows = in[f_LD_SPW::rows], groups = in[f_LD_SPW::groups], n = in[f_LD_SPW::n];
+  const int64_t m = in[f_LD_SPW::m], l0 = in[f_LD_SPW::l0], g0 = in[f_LD_SPW::g0];
+  if (in.flag(0)) {
+    const int64_t k = in[f_LD_SPW::idx_addr];   // the master's row length, not an address
+    if (in.flag(1)) {
+      add({"val_addr", false, advance(in[f_LD_SPW::val_addr], (g0 * m * k + l0) * 2), groups * m, rows, k, 1, 2,
+           false});
+    } else {
+      add({"val_addr", false, advance(in[f_LD_SPW::val_addr], (l0 * k + g0 * m) * 2), rows, groups * m, k, 1, 2,
+           false});
+    }
+    return;
+  }
+  const int64_t lg = in[f_LD_SPW::line_groups];
+  const int64_t first = (l0 * lg + g0) * n, last = ((l0 + rows - 1) * lg + g0 + groups) * n - 1;
+  add({"val_addr", false, advance(in[f_LD_SPW::val_addr], first), rows, groups * n, lg * n, 1, 1, false});
+  add(flat("idx_addr", false, advance(in[f_LD_SPW::idx_addr], first / 4), last / 4 - first / 4 + 1, false));
+}
+
+}  // namespace access_detail
+
+// Writes the DRAM accesses `in` makes into out[0..n) and returns n (<= kMaxDramAccesses). GEMM and
+// FINISH touch no DRAM; an unknown opcode has none.
+inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses]) {
+  using namespace access_detail;
+  int count = 0;
+  auto add = [&](const DramAccess& a) {
+    if (count < kMaxDramAccesses) out[count++] = a;
+  };
+  const auto op = static_cast<Opcode>(in.opcode());
+  const bool b0 = in.flag(0), b1 = in.flag(1), b2 = in.flag(2);
+  switch (op) {
+    case OP_LD_2D:
+      add({"addr", false, in[f_LD_2D::addr], in[f_LD_2D::rows], in[f_LD_2D::cols], in[f_LD_2D::row_stride],
+           in[f_LD_2D::col_stride], 1, false});
+      break;
+    case OP_LD_CONV:
+    add(window("addr", false, in[f_LD_CONV::addr], in[f_LD_CONV::rows], in[f_LD_CONV::cols], 1));
+    break;
+    case OP_LD_SPW: sparse_load(in, add); break;
+    case OP_ST_2D: {
+      const DramAccess w{"addr", true, in[f_ST_2D::addr], in[f_ST_2D::rows], in[f_ST_2D::cols], in[f_ST_2D::row_stride],
+                     in[f_ST_2D::col_stride], b0 ? 2 : 1, false};
+      if (b1) {
+        DramAccess r = w;
+        r.write = false;
+        add(r);
+      }
+      if (b2) add(flat("bias_addr", false, in[f_ST_2D::bias_addr], in[f_ST_2D::cols], true));
+      add(w);
+      break;
+    }
+    case OP_ST_COL2IM:   // a scatter-add: reads and writes the FP32 elements it adds into
+    add(window("addr", false, in[f_ST_COL2IM::addr], in[f_ST_COL2IM::rows], in[f_ST_COL2IM::cols], 2));
+    add(window("addr", true, in[f_ST_COL2IM::addr], in[f_ST_COL2IM::rows], in[f_ST_COL2IM::cols], 2));
+    break;
+    case OP_V_FILL: add(flat("y", true, in[f_V_FILL::y], in[f_V_FILL::count], b0)); break;
+    case OP_V_CONVERT:
+      add(flat("x", false, in[f_V_CONVERT::x], in[f_V_CONVERT::count], true));
+      add(flat("y", true, in[f_V_CONVERT::y], in[f_V_CONVERT::count], false));
+      break;
+    case OP_V_ADD:
+      add(flat("a", false, in[f_V_ADD::a], in[f_V_ADD::count], b0));
+      add(flat("b", false, in[f_V_ADD::b], in[f_V_ADD::count], b1));
+      add(flat("y", true, in[f_V_ADD::y], in[f_V_ADD::count], b2));
+      break;
+    case OP_V_BCAST_ADD: {
+      const int64_t n = int64_t{in[f_V_BCAST_ADD::rows]} * in[f_V_BCAST_ADD::cols];
+      add(flat("x", false, in[f_V_BCAST_ADD::x], n, false));
+      add(flat("p", false, in[f_V_BCAST_ADD::p], in[f_V_BCAST_ADD::cols], true));
+      add(flat("y", true, in[f_V_BCAST_ADD::y], n, false));
+      break;
+    }
+    case OP_V_COLSUM: {
+      const int64_t n = int64_t{in[f_V_COLSUM::rows]} * in[f_V_COLSUM::cols];
+      add(flat("x", false, in[f_V_COLSUM::x], n, false));
+      if (b0) add(flat("y", false, in[f_V_COLSUM::y], in[f_V_COLSUM::cols], true));
+      add(flat("y", true, in[f_V_COLSUM::y], in[f_V_COLSUM::cols], true));
+      break;
+    }
+    case OP_V_RELU:
+    case OP_V_GELU:
+      add(flat("x", false, in[f_V_RELU::x], in[f_V_RELU::count], false));
+      add(flat("y", true, in[f_V_RELU::y], in[f_V_RELU::count], false));
+      break;
+    case OP_V_RELU_BWD:
+    case OP_V_GELU_BWD:
+      add(flat("x", false, in[f_V_RELU_BWD::x], in[f_V_RELU_BWD::count], false));
+      add(flat("dy", false, in[f_V_RELU_BWD::dy], in[f_V_RELU_BWD::count], false));
+      add(flat("dx", true, in[f_V_RELU_BWD::dx], in[f_V_RELU_BWD::count], false));
+      break;
+    case OP_V_POOL: {
+      const int64_t b = in[f_V_POOL::b], c = in[f_V_POOL::c];
+      add(flat("x", false, in[f_V_POOL::x], b * in[f_V_POOL::h] * in[f_V_POOL::w] * c, false));
+      add(flat("y", true, in[f_V_POOL::y], b * in[f_V_POOL::oh] * in[f_V_POOL::ow] * c, false));
+      break;
+    }
+    case OP_V_POOL_BWD: {
+      const int64_t b = in[f_V_POOL_BWD::b], c = in[f_V_POOL_BWD::c];
+      const int64_t xn = b * in[f_V_POOL_BWD::h] * in[f_V_POOL_BWD::w] * c;
+      if (!b0) add(flat("x", false, in[f_V_POOL_BWD::x], xn, false));
+      const int64_t yn = b * in[f_V_POOL_BWD::oh] * in[f_V_POOL_BWD::ow] * c;
+      add(flat("dy", false, in[f_V_POOL_BWD::dy], yn, false));
+      add(flat("dx", true, in[f_V_POOL_BWD::dx], xn, false));
+      break;
+    }
+    case OP_V_BN: {
+      const int64_t n = int64_t{in[f_V_BN::rows]} * in[f_V_BN::c], c = in[f_V_BN::c];
+      add(flat("x", false, in[f_V_BN::x], n, false));
+      add(flat("gamma", false, in[f_V_BN::gamma], c, true));
+      add(flat("beta", false, in[f_V_BN::beta], c, true));
+      add(flat("run_mean", false, in[f_V_BN::run_mean], c, true));
+      add(flat("run_var", false, in[f_V_BN::run_var], c, true));
+      if (b0) {
+        add(flat("mean", true, in[f_V_BN::mean], c, true));
+        add(flat("rstd", true, in[f_V_BN::rstd], c, true));
+        add(flat("run_mean", true, in[f_V_BN::run_mean], c, true));
+        add(flat("run_var", true, in[f_V_BN::run_var], c, true));
+      }
+      add(flat("y", true, in[f_V_BN::y], n, false));
+      break;
+    }
+    case OP_V_BN_BWD: {
+      const int64_t n = int64_t{in[f_V_BN_BWD::rows]} * in[f_V_BN_BWD::c], c = in[f_V_BN_BWD::c];
+      add(flat("x", false, in[f_V_BN_BWD::x], n, false));
+      add(flat("dy", false, in[f_V_BN_BWD::dy], n, false));
+      add(flat("gamma", false, in[f_V_BN_BWD::gamma], c, true));
+      add(flat("mean", false, in[f_V_BN_BWD::mean], c, true));
+      add(flat("rstd", false, in[f_V_BN_BWD::rstd], c, true));
+      add(flat("dx", true, in[f_V_BN_BWD::dx], n, false));
+      add(flat("dgamma", true, in[f_V_BN_BWD::dgamma], c, true));
+      add(flat("dbeta", true, in[f_V_BN_BWD::dbeta], c, true));
+      break;
+    }
+    case OP_V_LN: {
+      const int64_t rows = in[f_V_LN::rows], d = in[f_V_LN::d];
+      add(flat("x", false, in[f_V_LN::x], rows * d, false));
+      add(flat("gamma", false, in[f_V_LN::gamma], d, true));
+      add(flat("beta", false, in[f_V_LN::beta], d, true));
+      add(flat("y", true, in[f_V_LN::y], rows * d, false));
+      add(flat("mean", true, in[f_V_LN::mean], rows, true));
+      add(flat("rstd", true, in[f_V_LN::rstd], rows, true));
+      break;
+    }
+    case OP_V_LN_BWD: {
+      const int64_t rows = in[f_V_LN_BWD::rows], d = in[f_V_LN_BWD::d];
+      add(flat("x", false, in[f_V_LN_BWD::x], rows * d, false));
+      add(flat("dy", false, in[f_V_LN_BWD::dy], rows * d, false));
+      add(flat("gamma", false, in[f_V_LN_BWD::gamma], d, true));
+      add(flat("mean", false, in[f_V_LN_BWD::mean], rows, true));
+      add(flat("rstd", false, in[f_V_LN_BWD::rstd], rows, true));
+      add(flat("dx", true, in[f_V_LN_BWD::dx], rows * d, false));
+      add(flat("dgamma", true, in[f_V_LN_BWD::dgamma], d, true));
+      add(flat("dbeta", true, in[f_V_LN_BWD::dbeta], d, true));
+      break;
+    }
+    case OP_V_SOFTMAX: {
+      const int64_t n = int64_t{in[f_V_SOFTMAX::rows]} * in[f_V_SOFTMAX::cols];
+      add(flat("x", false, in[f_V_SOFTMAX::x], n, false));
+      add(flat("y", true, in[f_V_SOFTMAX::y], n, false));
+      break;
+    }
+    case OP_V_SOFTMAX_BWD: {
+      const int64_t n = int64_t{in[f_V_SOFTMAX_BWD::rows]} * in[f_V_SOFTMAX_BWD::cols];
+      add(flat("y", false, in[f_V_SOFTMAX_BWD::y], n, false));
+      add(flat("dy", false, in[f_V_SOFTMAX_BWD::dy], n, false));
+      add(flat("dx", true, in[f_V_SOFTMAX_BWD::dx], n, false));
+      break;
+    }
+    case OP_V_XENT: {
+      const int64_t rows = in[f_V_XENT::rows], n = rows * in[f_V_XENT::classes];
+      add(flat("logits", false, in[f_V_XENT::logits], n, false));
+      add(flat("labels", false, in[f_V_XENT::labels], rows, true));
+      if (b0) add(flat("dlogits", true, in[f_V_XENT::dlogits], n, false));
+      add(flat("out", true, in[f_V_XENT::out], 2, true));
+      break;
+    }
+    case OP_V_PERMUTE: {
+      const int64_t n = int64_t{in[f_V_PERMUTE::outer]} * in[f_V_PERMUTE::rows] * in[f_V_PERMUTE::cols];
+      add(flat("x", false, in[f_V_PERMUTE::x], n, false));
+      add(flat("y", true, in[f_V_PERMUTE::y], n, false));
+      break;
+    }
+    case OP_SGD: {
+      const int64_t n = in[f_SGD::count];
+      add(flat("w", false, in[f_SGD::w], n, true));
+      add(flat("v", false, in[f_SGD::v], n, true));
+      add(flat("g", false, in[f_SGD::g], n, true));
+      add(flat("hyper", false, in[f_SGD::hyper], 4, true));
+      add(flat("w", true, in[f_SGD::w], n, true));
+      add(flat("v", true, in[f_SGD::v], n, true));
+      break;
+    }
+    case OP_PGEN: {
+      const int64_t elems = int64_t{in[f_PGEN::cout]} * in[f_PGEN::k];
+      const int64_t n = in[f_PGEN::n], m = in[f_PGEN::m];
+      add(flat("w", false, in[f_PGEN::w], elems, true));
+      if (b1 && m > 0) {
+        const int64_t entries = elems / m * n;
+        add(flat("val_addr", true, in[f_PGEN::val_addr], entries, false));
+        add(flat("idx_addr", true, in[f_PGEN::idx_addr], (entries + 3) / 4, false));
+      }
+      if (b2) add(flat("dense_addr", true, in[f_PGEN::dense_addr], elems, false));
+      break;
+    }
+    default:
+      break;   // GEMM and FINISH touch no DRAM
+  }
+  return count;
+}
+
+}  // namespace sat::isa
