@@ -47,6 +47,7 @@ const Value kValues[] = {
     {"pe_rows", "PE_ROWS", arch::kPeRows, nullptr},
     {"pe_cols", "PE_COLS", arch::kPeCols, nullptr},
     {"pe_lanes", "PE_LANES", arch::kPeLanes, nullptr},
+    {"select_window_ratio", "SELECT_WINDOW_RATIO", arch::kSelectWindowRatio, nullptr},
     {"num_supported_m", "NUM_SUPPORTED_M", arch::kNumSupportedM, nullptr},
     {"max_m", "MAX_M", arch::kSupportedM[arch::kNumSupportedM - 1], nullptr},
     {"index_bits", "INDEX_BITS", arch::kIndexBits, nullptr},

@@ -92,6 +92,6 @@ TEST(HlsDevice, RegisteredAsTheHlsBackendAndDevice) {
   EXPECT_EQ(open_backend("hls")->name(), "hls");
   EXPECT_EQ(open_device("hls")->name(), "hls");
   expect_error([] { open_device("cpu"); }, {"backend 'cpu' does not run instruction streams", "hls"});
-  expect_error([] { open_device("sim"); }, {"backend 'sim' is not available", "SystemC"});
+  expect_error([] { open_device("fpga"); }, {"backend 'fpga' is not available", "XRT"});
   expect_error([] { open_device("tpu"); }, {"unknown backend 'tpu'"});
 }

@@ -51,7 +51,8 @@ TEST(ReplayCli, BadUsesAreRefused) {
   const std::string trace = dir.file("mlp.sattrace");
   ASSERT_EQ(run_sat("compile --model mlp --batch 4 --inference --emit '" + trace + "'").status, 0);
   expect_cli_error("replay '" + trace + "' --backend cpu", "does not run instruction streams");
-  expect_cli_error("replay '" + trace + "' --backend sim", "backend 'sim' is not available");
+  expect_cli_error("replay '" + trace + "' --backend fpga", "backend 'fpga' is not available");
+  expect_cli_error("replay '" + trace + "' --report " + dir.file("r.json"), "device 'hls' keeps no time");
   expect_cli_error("replay", "the trace FILE is missing");
   expect_cli_error("replay --backend hls", "the trace FILE is missing");
   expect_cli_error("replay '" + dir.file("none.sattrace") + "'", "none.sattrace");
@@ -68,5 +69,5 @@ TEST(InfoCli, NamesBackendsAndTheInterfaceVersion) {
   std::snprintf(v, sizeof v, "0x%08x", sat::arch::kInterfaceVersion);
   EXPECT_NE(r.out.find(v), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("hls   available"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("sim   not built: needs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fpga  not built: needs"), std::string::npos) << r.out;
 }

@@ -133,10 +133,10 @@ struct GemmProgram {
 GemmProgram compile_gemm(GemmProblem& problem);
 
 // A first-order timing model of one run of the stream (docs/dataflow.md, "Timing estimate"): each
-// unit executes its instructions in order, starting when its tokens have arrived; a GEMM takes
-// ceil(mt/kPeRows) * ceil(nt/kPeCols) * ceil(kt'/kPeLanes) cycles (kt' = kt, or kt*N/M in N:M
-// mode) plus the array's fill; a DRAM instruction occupies each channel it touches for its bytes at
-// kDdrChannelGBs (one transfer at a time per channel, in stream order) plus a fixed latency. An
+// unit executes its instructions in order, starting when its tokens have arrived; a GEMM takes the
+// PE array's cycles (arch::gemm_cycles, sat/arch/timing.hpp: the activation window included); a
+// DRAM instruction occupies each channel it touches for its bytes at kDdrChannelGBs (one transfer
+// at a time per channel, in stream order) plus a fixed latency. An
 // estimate for comparing schedules, not the cycle-accurate simulator (sim/).
 struct TimingEstimate {
   double cycles = 0;                            // the step's makespan at kClockMHz

@@ -27,6 +27,8 @@ using ChannelBytes = std::array<uint64_t, arch::kDdrChannels>;
 // and bytes.
 struct DeviceCounters {
   uint64_t cycles = 0;                                          // start to FINISH
+  uint64_t macs = 0;                                            // PE-array multiply-accumulates
+                                                                // (kept weights only in N:M mode)
   std::array<uint64_t, isa::kNumUnits> busy{};                  // cycles each unit executed
   std::array<uint64_t, isa::kNumUnits> stall{};                 // cycles each unit waited (tokens,
                                                                 // queues, memory) with work queued
@@ -76,6 +78,11 @@ class Device {
   // board, a memory or stream from another device); the kernel's own errors are in the result.
   virtual RunResult run(DeviceStream& stream, DeviceMemory& mem, std::chrono::milliseconds timeout) = 0;
 };
+
+// The counters as a JSON object with the report keys of docs/sim.md: cycles, clock_mhz, seconds
+// (at the clock), macs, dram_bytes_read, dram_bytes_written (totals and per channel), and busy and
+// stall cycles per unit (by unit name).
+std::string counters_json(const DeviceCounters& c);
 
 // Checks a transfer against a channel's size; throws sat::Error naming the device and the range.
 void check_transfer(const std::string& device, int channel, uint64_t offset, uint64_t n, uint64_t channel_bytes);

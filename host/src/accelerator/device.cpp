@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "sat/arch/status_text.hpp"
 #include "sat/error.hpp"
 
@@ -15,6 +17,31 @@ std::string RunResult::message() const {
            " instructions executed; raise SAT_DEVICE_TIMEOUT_S for a long stream)";
   }
   return isa::status_message(status);
+}
+
+std::string counters_json(const DeviceCounters& c) {
+  nlohmann::ordered_json j;
+  j["cycles"] = c.cycles;
+  j["clock_mhz"] = arch::kClockMHz;
+  j["seconds"] = static_cast<double>(c.cycles) / (arch::kClockMHz * 1e6);
+  j["macs"] = c.macs;
+  uint64_t rd = 0, wr = 0;
+  for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
+    rd += c.dram_read_bytes[ch];
+    wr += c.dram_write_bytes[ch];
+  }
+  j["dram_bytes_read"] = rd;
+  j["dram_bytes_written"] = wr;
+  j["dram_bytes_read_per_channel"] = c.dram_read_bytes;
+  j["dram_bytes_written_per_channel"] = c.dram_write_bytes;
+  for (const char* what : {"busy", "stall"}) {
+    nlohmann::ordered_json units;
+    for (int u = 0; u < isa::kNumExecUnits; ++u) {
+      units[isa::unit_name(u)] = std::string(what) == "busy" ? c.busy[u] : c.stall[u];
+    }
+    j[std::string(what)] = units;
+  }
+  return j.dump(2) + "\n";
 }
 
 void check_transfer(const std::string& device, int channel, uint64_t offset, uint64_t n, uint64_t channel_bytes) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <deque>
 
+#include "sat/arch/timing.hpp"
 #include "sat/compiler.hpp"
 
 namespace sat {
@@ -20,7 +21,6 @@ constexpr double kBytesPerCycle = arch::kDdrChannelGBs * 1e9 / (arch::kClockMHz 
 constexpr double kDramLatency = 40;   // cycles from a DRAM instruction's issue to its first data
 constexpr double kBurstBytes = 64;    // one AXI beat: shorter contiguous runs waste the rest
 
-double ceil_div(double a, double b) { return std::ceil(a / b); }
 
 // Fraction of the bus a pattern uses: runs of `run` contiguous elements of `elem` bytes.
 double efficiency(double run, double elem) { return std::min(1.0, run * elem / kBurstBytes); }
@@ -82,12 +82,9 @@ TimingEstimate estimate_timing(const Program& p) {
     }
     double end = start;
     st.push_back(start);
-    if (in.opcode() == OP_GEMM) {
-      double kt = in[f_GEMM::kt];
-      if (in.flag(1)) kt = kt * in[f_GEMM::n] / in[f_GEMM::m];
-      end = start + ceil_div(in[f_GEMM::mt], arch::kPeRows) * ceil_div(in[f_GEMM::nt], arch::kPeCols) *
-                        ceil_div(kt, arch::kPeLanes) +
-            arch::kPeRows + arch::kPeCols;
+    if (in.opcode() == OP_GEMM) {   // the PE array's closed form (sat/arch/timing.hpp), as sim/ uses it
+      end = start + static_cast<double>(arch::gemm_cycles(in[f_GEMM::mt], in[f_GEMM::nt], in[f_GEMM::kt], in.flag(1),
+                                                          in[f_GEMM::n], in[f_GEMM::m]));
     } else if (j < p.traffic.size()) {
       const InsnTraffic& t = p.traffic[j];
       const double eff = pattern_efficiency(in);

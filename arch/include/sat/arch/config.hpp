@@ -17,6 +17,9 @@ namespace sat::arch {
 inline constexpr int kPeRows = 16;
 inline constexpr int kPeCols = 16;
 inline constexpr int kPeLanes = 8;
+// The activation window of a PE row in N:M mode spans kPeLanes * min(M/N, kSelectWindowRatio)
+// elements of K per cycle (docs/isa.md §6): settings sparser than M/N = 4 run at 4x dense.
+inline constexpr int kSelectWindowRatio = 4;
 
 // ---- N:M support ----------------------------------------------------------------------------------
 inline constexpr int kNumSupportedM = 4;

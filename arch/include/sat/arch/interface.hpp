@@ -92,7 +92,7 @@ struct Fnv1a {
 
 constexpr uint32_t contract_hash() {
   Fnv1a f;
-  f.num(kPeRows).num(kPeCols).num(kPeLanes).num(kIndexBits).num(kNumSupportedM);
+  f.num(kPeRows).num(kPeCols).num(kPeLanes).num(kSelectWindowRatio).num(kIndexBits).num(kNumSupportedM);
   for (int i = 0; i < kNumSupportedM; ++i) f.num(kSupportedM[i]);
   f.num(kBanks).num(kMaxTileRows).num(kMaxTileCols).num(kMaxTileK).num(kVecChunk).num(kMaxVecRow);
   f.num(kInsnWords).num(kInsnQueueDepth).num(kTokenDepth);

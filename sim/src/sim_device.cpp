@@ -1,0 +1,73 @@
+// The `sim` device: the SystemC model of the accelerator behind the Device interface. Memory is
+// host RAM (the model's DDR channels hold the data; their timing is the model's); every run drives
+// the one SystemC simulation of this process (SystemC elaborates once per process), serialised.
+#include <cstdlib>
+#include <mutex>
+
+#include "accelerator.hpp"
+#include "sat/backend_registry.hpp"
+#include "sat/error.hpp"
+#include "sat_sim/device.hpp"
+
+namespace sat::sim {
+
+namespace {
+
+class SimStream final : public DeviceStream {
+ public:
+  explicit SimStream(std::vector<isa::Insn> insns) : insns(std::move(insns)) {}
+  size_t size() const override { return insns.size(); }
+  std::vector<isa::Insn> insns;
+};
+
+std::mutex g_mutex;
+
+Accelerator& model() {
+  static Accelerator* acc = [] {
+    ::setenv("SC_COPYRIGHT_MESSAGE", "DISABLE", 0);
+    return new Accelerator("sat");   // lives as long as the SystemC kernel: the whole process
+  }();
+  return *acc;
+}
+
+class SimDevice final : public Device {
+ public:
+  std::string name() const override { return "sim"; }
+  std::string description() const override {
+    return "the SystemC model of the SAT accelerator (sim/): the kernel's datapath with cycle timing";
+  }
+  std::unique_ptr<DeviceMemory> allocate(const ChannelBytes& bytes) override {
+    return std::make_unique<HostDeviceMemory>("sim", bytes);
+  }
+  std::unique_ptr<DeviceStream> load(const std::vector<isa::Insn>& insns) override {
+    return std::make_unique<SimStream>(insns);
+  }
+  RunResult run(DeviceStream& stream, DeviceMemory& memory, std::chrono::milliseconds timeout) override {
+    auto* s = dynamic_cast<SimStream*>(&stream);
+    auto* m = dynamic_cast<HostDeviceMemory*>(&memory);
+    if (!s || !m) throw Error("device 'sim': the stream was made by another device, or the memory is not in host RAM");
+    std::lock_guard<std::mutex> lock(g_mutex);
+    const auto t0 = std::chrono::steady_clock::now();
+    const RunOutcome o = model().run(s->insns, *m, timeout.count() > 0, t0 + timeout);
+    RunResult r;
+    r.status = o.status;
+    r.counters = o.counters;
+    r.timed_out = o.stopped;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Device> make_sim_device() { return std::make_unique<SimDevice>(); }
+
+}  // namespace sat::sim
+
+// libsystemc.so calls sc_main from its own main(); every program here has its own main, but the
+// symbol must resolve.
+int sc_main(int, char**) { return 0; }
+
+SAT_DEVICE_BACKEND(sim, &sat::sim::make_sim_device,
+                   "the SystemC model of the accelerator: the kernel's bits with cycles, busy and stall per unit, "
+                   "DRAM bytes per channel")
