@@ -64,10 +64,6 @@ std::unique_ptr<Device> make_sim_device() { return std::make_unique<SimDevice>()
 
 }  // namespace sat::sim
 
-// libsystemc.so calls sc_main from its own main(); every program here has its own main, but the
-// symbol must resolve.
-int sc_main(int, char**) { return 0; }
-
 SAT_DEVICE_BACKEND(sim, &sat::sim::make_sim_device,
                    "the SystemC model of the accelerator: the kernel's bits with cycles, busy and stall per unit, "
                    "DRAM bytes per channel")
