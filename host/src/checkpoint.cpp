@@ -16,15 +16,8 @@ namespace sat {
 namespace {
 
 using nlohmann::json;
-using file_layout::align_up;
-using file_layout::get;
-using file_layout::hex32;
-using file_layout::put;
 
-constexpr char kMagic[8] = {'S', 'A', 'T', 'C', 'K', 'P', 'T', '1'};
-constexpr size_t kPrefixBytes = 32;          // magic, version, reserved, header length, data length
-constexpr size_t kDataAlign = 64;            // data starts on a 64-byte boundary (aligned mmap reads)
-constexpr size_t kTrailerBytes = 4;          // CRC-32
+constexpr char kMagic[8] = {'S', 'A', 'T', 'C', 'K', 'P', 'T', '1'};   // format word: reserved, 0
 
 // JSON has no NaN or infinity; a diverged run still has to checkpoint, so those go as strings.
 json num(double v) {
@@ -135,42 +128,12 @@ struct Verified {
 Verified verify(const std::string& path) {
   Verified v;
   v.bytes = read_file(path);
-  const std::string& b = v.bytes;
-  if (b.size() < sizeof kMagic || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0) {
-    throw Error("'" + path + "' is not a SAT checkpoint (it does not start with \"SATCKPT1\")");
-  }
-  if (b.size() < kPrefixBytes) {
-    throw Error("checkpoint " + path + " is truncated or corrupt: " + std::to_string(b.size()) +
-                " bytes, shorter than the " + std::to_string(kPrefixBytes) + "-byte prefix");
-  }
-  const auto version = get<uint32_t>(b, 8);
-  if (version != kCheckpointVersion) {
-    throw Error("checkpoint " + path + " has format version " + std::to_string(version) + "; this build reads version " +
-                std::to_string(kCheckpointVersion));
-  }
-  const auto header_bytes = get<uint64_t>(b, 16);
-  const auto data_bytes = get<uint64_t>(b, 24);
-  // Lengths are bounded by the file size before any arithmetic so a damaged prefix cannot overflow.
-  if (header_bytes > b.size() || data_bytes > b.size()) {
-    throw Error("checkpoint " + path + " is truncated or corrupt: its prefix declares " + std::to_string(header_bytes) +
-                " header bytes and " + std::to_string(data_bytes) + " data bytes, but the file has " +
-                std::to_string(b.size()) + " bytes");
-  }
-  v.data_offset = align_up(kPrefixBytes + header_bytes, kDataAlign);
-  v.data_bytes = data_bytes;
-  const size_t expected = v.data_offset + data_bytes + kTrailerBytes;
-  if (b.size() != expected) {
-    throw Error("checkpoint " + path + " is truncated or corrupt: expected " + std::to_string(expected) +
-                " bytes, got " + std::to_string(b.size()));
-  }
-  const uint32_t stored = get<uint32_t>(b, expected - kTrailerBytes);
-  const uint32_t computed = checksum_crc32(b.data(), expected - kTrailerBytes);
-  if (stored != computed) {
-    throw Error("checkpoint " + path + " is corrupt: checksum mismatch (stored " + hex32(stored) + ", computed " +
-                hex32(computed) + ")");
-  }
+  const file_layout::Frame f = file_layout::verify_frame(v.bytes, path, "checkpoint", kMagic, kCheckpointVersion);
+  v.data_offset = f.data_offset;
+  v.data_bytes = f.data_bytes;
   try {
-    v.header = json::parse(b.begin() + kPrefixBytes, b.begin() + static_cast<std::ptrdiff_t>(kPrefixBytes + header_bytes));
+    const auto first = v.bytes.begin() + static_cast<std::ptrdiff_t>(f.header_offset);
+    v.header = json::parse(first, first + static_cast<std::ptrdiff_t>(f.header_bytes));
   } catch (const json::exception& e) {
     throw Error("checkpoint " + path + " is corrupt: the header is not valid JSON: " + e.what());
   }
@@ -250,15 +213,8 @@ void save_checkpoint(const std::string& path, Model& model, const TrainState& st
   // Invalid UTF-8 in a model source would make dump() throw; replacing it keeps saving possible.
   const std::string header = h.dump(2, ' ', false, json::error_handler_t::replace);
 
-  const size_t data_offset = align_up(kPrefixBytes + header.size(), kDataAlign);
-  std::string out(data_offset + data_bytes + kTrailerBytes, '\0');
-  std::memcpy(out.data(), kMagic, sizeof kMagic);
-  put<uint32_t>(out, 8, kCheckpointVersion);
-  put<uint32_t>(out, 12, 0);
-  put<uint64_t>(out, 16, header.size());
-  put<uint64_t>(out, 24, data_bytes);
-  std::memcpy(out.data() + kPrefixBytes, header.data(), header.size());
-  size_t at = data_offset;
+  file_layout::FrameWriter out(kMagic, kCheckpointVersion, 0, header, data_bytes);
+  size_t at = 0;
   for (const Param* p : params) {
     const size_t bytes = static_cast<size_t>(p->numel()) * sizeof(float);
     std::memcpy(out.data() + at, p->value.data(), bytes);
@@ -266,8 +222,7 @@ void save_checkpoint(const std::string& path, Model& model, const TrainState& st
     if (p->momentum.size() == p->value.size()) std::memcpy(out.data() + at + bytes, p->momentum.data(), bytes);
     at += 2 * bytes;
   }
-  put<uint32_t>(out, at, checksum_crc32(out.data(), at));
-  atomic_write_file(path, out);
+  atomic_write_file(path, out.seal());
 }
 
 TrainState load_checkpoint(const std::string& path, Model& model) {

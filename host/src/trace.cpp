@@ -24,15 +24,9 @@ namespace sat {
 namespace {
 
 using nlohmann::json;
-using file_layout::align_up;
-using file_layout::get;
 using file_layout::hex32;
-using file_layout::put;
 
-constexpr char kMagic[8] = {'S', 'A', 'T', 'T', 'R', 'A', 'C', 'E'};
-constexpr size_t kPrefixBytes = 32;   // magic, version, interface, header length, data length
-constexpr size_t kDataAlign = 64;
-constexpr size_t kTrailerBytes = 4;   // CRC-32 of everything before it
+constexpr char kMagic[8] = {'S', 'A', 'T', 'T', 'R', 'A', 'C', 'E'};   // format word: the interface version
 
 const char* dtype_name(DType d) { return d == DType::f32 ? "f32" : "bf16"; }
 
@@ -268,57 +262,16 @@ void write_trace(const std::string& path, const Trace& t) {
     h["regions"].push_back(std::move(j));
   }
   const std::string header = h.dump();
-  const size_t data_offset = align_up(kPrefixBytes + header.size(), kDataAlign);
-  const std::string& data = blobs.data();
-  std::string out(data_offset + data.size() + kTrailerBytes, '\0');
-  std::memcpy(out.data(), kMagic, sizeof kMagic);
-  put<uint32_t>(out, 8, kTraceFormatVersion);
-  put<uint32_t>(out, 12, t.interface_version);
-  put<uint64_t>(out, 16, header.size());
-  put<uint64_t>(out, 24, data.size());
-  std::memcpy(out.data() + kPrefixBytes, header.data(), header.size());
-  std::memcpy(out.data() + data_offset, data.data(), data.size());
-  put<uint32_t>(out, data_offset + data.size(), checksum_crc32(out.data(), data_offset + data.size()));
-  atomic_write_file(path, out);
+  file_layout::FrameWriter out(kMagic, kTraceFormatVersion, t.interface_version, header, blobs.data().size());
+  std::memcpy(out.data(), blobs.data().data(), blobs.data().size());
+  atomic_write_file(path, out.seal());
 }
 
 Trace read_trace(const std::string& path) {
   const std::string b = read_file(path);
-  if (b.size() < sizeof kMagic || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0) {
-    throw Error("'" + path + "' is not a SAT trace (it does not start with \"SATTRACE\")");
-  }
-  if (b.size() < kPrefixBytes) {
-    throw Error("trace " + path + " is truncated: " + std::to_string(b.size()) + " bytes, shorter than the " +
-                std::to_string(kPrefixBytes) + "-byte prefix");
-  }
-  const auto version = get<uint32_t>(b, 8);
-  if (version != kTraceFormatVersion) {
-    throw Error("trace " + path + " has format version " + std::to_string(version) + "; this build reads version " +
-                std::to_string(kTraceFormatVersion));
-  }
-  const auto iface = get<uint32_t>(b, 12);
-  const auto header_bytes = get<uint64_t>(b, 16), data_bytes = get<uint64_t>(b, 24);
-  if (header_bytes > b.size() || data_bytes > b.size()) {
-    throw Error("trace " + path + " is truncated or corrupt: its prefix declares " + std::to_string(header_bytes) +
-                " header bytes and " + std::to_string(data_bytes) + " data bytes, but the file has " +
-                std::to_string(b.size()) + " bytes");
-  }
-  const size_t data_offset = align_up(kPrefixBytes + header_bytes, kDataAlign);
-  const size_t expected = data_offset + data_bytes + kTrailerBytes;
-  if (b.size() < expected) {
-    throw Error("trace " + path + " is truncated: expected " + std::to_string(expected) + " bytes, got " +
-                std::to_string(b.size()));
-  }
-  if (b.size() > expected) {
-    throw Error("trace " + path + " is corrupt: " + std::to_string(b.size() - expected) +
-                " bytes follow the end its prefix declares");
-  }
-  const uint32_t stored = get<uint32_t>(b, expected - kTrailerBytes);
-  const uint32_t computed = checksum_crc32(b.data(), expected - kTrailerBytes);
-  if (stored != computed) {
-    throw Error("trace " + path + " is corrupt: checksum mismatch (stored " + hex32(stored) + ", computed " +
-                hex32(computed) + ")");
-  }
+  const file_layout::Frame f = file_layout::verify_frame(b, path, "trace", kMagic, kTraceFormatVersion);
+  const uint32_t iface = f.word;
+  const size_t data_offset = f.data_offset, data_bytes = f.data_bytes;
   if (iface != arch::kInterfaceVersion) {
     throw Error("trace " + path + " was compiled for another configuration: interface version " + hex32(iface) +
                 ", this build is " + hex32(arch::kInterfaceVersion) +
@@ -326,7 +279,8 @@ Trace read_trace(const std::string& path) {
   }
   json h;
   try {
-    h = json::parse(b.begin() + kPrefixBytes, b.begin() + static_cast<std::ptrdiff_t>(kPrefixBytes + header_bytes));
+    const auto first = b.begin() + static_cast<std::ptrdiff_t>(f.header_offset);
+    h = json::parse(first, first + static_cast<std::ptrdiff_t>(f.header_bytes));
   } catch (const json::exception& e) {
     throw Error("trace " + path + " is malformed: the header is not valid JSON: " + e.what());
   }
