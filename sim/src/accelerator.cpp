@@ -129,11 +129,9 @@ void Accelerator::unit_process(int u) {
       continue;
     }
     ++executed_;
-    unit_busy_[u] = true;
     uint64_t compute = 0;
     const uint64_t cycles = duration(u, e.in, start, &compute);
     wait_cycles(cycles);
-    unit_busy_[u] = false;
     counters_.busy[u] += compute;
     counters_.stall[u] += cycles - compute;   // waiting on DRAM beyond its own work
     last_cycle_ = std::max(last_cycle_, now_cycle());
@@ -194,7 +192,6 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
   end_opcode_ = isa::kNoOpcode;
   for (auto& q : queue_) q.clear();
   for (auto& row : tokens_) row.fill(0);
-  unit_busy_.fill(false);
   counters_ = DeviceCounters{};
   if (!sc_is_running() && sc_get_status() == SC_ELABORATION) sc_start(SC_ZERO_TIME);
   start_cycle_ = last_cycle_ = now_cycle();

@@ -70,7 +70,6 @@ class Accelerator : public sc_core::sc_module {
   bool fetch_done_ = false, finish_seen_ = false;
   uint32_t fetch_pc_ = 0, finish_index_ = 0;
   std::array<std::deque<Entry>, kExec> queue_;
-  std::array<bool, kExec> unit_busy_{};
   std::array<std::array<int, kExec>, kExec> tokens_{};   // [producer][consumer]
   DeviceCounters counters_;
 

@@ -58,6 +58,8 @@ void download_state(ProgramImage& image);
 // The batch as the kernel reads it (BF16, channels last) and the labels, checked against the
 // program's batch size and the class count.
 void write_batch(ProgramImage& image, const Tensor& x, const std::vector<int>& y, int classes);
+// FP32 values as BF16 (round to nearest even) into region `index` (a gemm operand, ...).
+void write_bf16(ProgramImage& image, int index, const std::vector<float>& values);
 // The step's hyper-parameters (FP32 lr, momentum, weight decay, SR-STE lambda).
 void write_hyper(ProgramImage& image, const UpdateConfig& cfg);
 StepResult read_result(ProgramImage& image);

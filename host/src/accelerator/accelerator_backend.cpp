@@ -62,13 +62,8 @@ class AcceleratorBackend final : public Backend {
     GemmProgram gp = compile_gemm(*pr);
     ProgramImage im(*device_, std::move(gp.program));
     upload_state(im, false);
-    auto put_bf16 = [&](int region, const std::vector<float>& v) {
-      std::vector<uint16_t> bits(v.size());
-      for (size_t i = 0; i < v.size(); ++i) bits[i] = f32_to_bf16_bits(v[i]);
-      im.write(region, bits.data(), bits.size() * 2);
-    };
-    put_bf16(gp.a, a);
-    if (gp.b >= 0) put_bf16(gp.b, b);
+    write_bf16(im, gp.a, a);
+    if (gp.b >= 0) write_bf16(im, gp.b, b);
     check_run(*device_, im.run(device_run_timeout()), std::string("gemm ") + gemm_mode_name(mode));
     const int64_t rows = mode == GemmMode::wu ? pr->cout : pr->batch;
     const int64_t cols = mode == GemmMode::ff ? pr->cout : pr->k;

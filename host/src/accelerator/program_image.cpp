@@ -120,8 +120,7 @@ void upload_state(ProgramImage& im, bool strict) {
         throw Error(who + ": weight '" + sw.weight->name +
                     "' has no dense form to upload (Backend::prepare was not called for this method)");
       }
-      const std::vector<uint16_t> d = to_bf16_bits(sw.dense);
-      im.write(b.dense, d.data(), d.size() * 2);
+      write_bf16(im, b.dense, sw.dense);
     }
   }
 }
@@ -186,6 +185,11 @@ void write_batch(ProgramImage& im, const Tensor& x, const std::vector<int>& y, i
   im.write(prog.input, nhwc.data(), nhwc.size() * sizeof(bf16));
   const std::vector<int32_t> labels(y.begin(), y.end());
   im.write(prog.labels, labels.data(), labels.size() * sizeof(int32_t));
+}
+
+void write_bf16(ProgramImage& im, int index, const std::vector<float>& values) {
+  const std::vector<uint16_t> bits = to_bf16_bits(values);
+  im.write(index, bits.data(), bits.size() * 2);
 }
 
 void write_hyper(ProgramImage& im, const UpdateConfig& cfg) {
