@@ -20,6 +20,8 @@ const char* kUsage =
     "  op        one primitive (prune, gemm, layer) on .npy files\n"
     "  compile   the accelerator's instruction stream and memory map for a model (--emit: a trace)\n"
     "  replay    run a trace file on an accelerator device and compare with its reference\n"
+    "  sim       one training step on the cycle-accurate simulator: per-layer cycles, stalls,\n"
+    "            energy; sweeps, ablations and the evaluation document\n"
     "  info      this build: backends, accelerator configuration, interface version\n"
     "\n"
     "`sat <command> --help` lists a command's flags; docs/user-guide.md has examples.\n";
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     if (cmd == "compile") return sat::cli::cmd_compile(args);
     if (cmd == "replay") return sat::cli::cmd_replay(args);
     if (cmd == "info") return sat::cli::cmd_info(args);
+    if (cmd == "sim") return sat::cli::cmd_sim(args);
     std::fprintf(stderr, "sat: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const sat::Error& e) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include "commands.hpp"
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
+#include "sat/io.hpp"
 #include "sat/layer.hpp"
 #include "sat/model.hpp"
 #include "sat/nm.hpp"
@@ -39,6 +41,7 @@ const char* kOpUsage =
 
 const char* kGemmUsage =
     "usage: sat op gemm --mode ff|bp|wu --nm N:M --a A.npy --b B.npy --out C.npy [--backend NAME]\n"
+    "                   [--report R.json]\n"
     "\n"
     "One product of a BDWP training step; W [Cout][K] is pruned N:M along the axis shown:\n"
     "  ff: A = X  [B][K],    B = W [Cout][K]   C = X * prune_k(W)^T     [B][Cout]\n"
@@ -55,7 +58,10 @@ const char* kGemmUsage =
     "  --a FILE          first operand (.npy)\n"
     "  --b FILE          second operand (.npy)\n"
     "  --out FILE        the result (.npy float32, written atomically)\n"
-    "  --backend NAME    the backend that runs it (default cpu)\n";
+    "  --backend NAME    the backend that runs it (default cpu)\n"
+    "  --report R.json   the device's counters of the run (cycles, clock_mhz, macs,\n"
+    "                    dram_bytes_read, dram_bytes_written, busy and stall per unit;\n"
+    "                    docs/sim.md): backends whose device keeps time (sim)\n";
 
 const char* kPruneUsage =
     "usage: sat op prune --nm N:M --axis k|cout --in W.npy --out Wp.npy\n"
@@ -118,7 +124,7 @@ int op_gemm(const std::vector<std::string>& argv) {
     std::fputs(kGemmUsage, stdout);
     return 0;
   }
-  const Args args("op gemm", argv, {"mode", "nm", "a", "b", "out", "backend"}, {});
+  const Args args("op gemm", argv, {"mode", "nm", "a", "b", "out", "backend", "report"}, {});
   const std::string mode_text = args.str("mode");
   GemmMode mode;
   try {
@@ -133,7 +139,15 @@ int op_gemm(const std::vector<std::string>& argv) {
   const NpyArray b = npy_read(args.str("b"));
   Shape c_shape;
   const std::vector<float> c = backend->gemm(mode, nm, a.data, a.shape, b.data, b.shape, &c_shape);
+  std::optional<DeviceCounters> counters;
+  if (args.has("report")) {
+    counters = backend->last_counters();
+    if (!counters) {
+      args.fail("--report: backend '" + backend->name() + "' keeps no cycle counters (use --backend sim)");
+    }
+  }
   npy_write(out, c_shape, c);
+  if (counters) atomic_write_file(args.str("report"), counters_json(*counters));
   return 0;
 }
 

@@ -189,12 +189,13 @@ Trace capture_trace(ProgramImage& image, const std::string& description) {
   return t;
 }
 
-Trace make_program_trace(Model& model, const ScheduleOptions& opt, Device& reference, uint64_t seed) {
-  ProgramImage image(reference, compile(model, opt));
-  const Program& p = image.program();
-  upload_state(image);
+std::unique_ptr<ProgramImage> make_program_image(Model& model, const ScheduleOptions& opt, Device& device,
+                                                 uint64_t seed, std::string* description) {
+  auto image = std::make_unique<ProgramImage>(device, compile(model, opt));
+  const Program& p = image->program();
+  upload_state(*image);
   const Recipe& r = model.recipe;
-  write_hyper(image, UpdateConfig{opt.method, r.lr, r.momentum, r.weight_decay, r.srste_lambda});
+  write_hyper(*image, UpdateConfig{opt.method, r.lr, r.momentum, r.weight_decay, r.srste_lambda});
   const int batch = opt.batch;
   auto data = make_synthetic_source(model.input, model.classes, batch, seed);
   std::vector<int64_t> idx(static_cast<size_t>(batch));
@@ -202,11 +203,19 @@ Trace make_program_trace(Model& model, const ScheduleOptions& opt, Device& refer
   Tensor x;
   std::vector<int> y;
   data->batch(idx.data(), batch, x, y);
-  write_batch(image, x, y, model.classes);
-  const std::string what = model.name + " " + method_name(opt.method) + " " +
-                           (model.nm.dense() ? std::string("dense") : model.nm.str()) + " batch " +
-                           std::to_string(batch) + (p.options.training ? " training step" : " inference");
-  Trace t = capture_trace(image, what);
+  write_batch(*image, x, y, model.classes);
+  if (description) {
+    *description = model.name + " " + method_name(opt.method) + " " +
+                   (model.nm.dense() ? std::string("dense") : model.nm.str()) + " batch " + std::to_string(batch) +
+                   (p.options.training ? " training step" : " inference");
+  }
+  return image;
+}
+
+Trace make_program_trace(Model& model, const ScheduleOptions& opt, Device& reference, uint64_t seed) {
+  std::string what;
+  auto image = make_program_image(model, opt, reference, seed, &what);
+  Trace t = capture_trace(*image, what);
   record_expected(t, reference);
   return t;
 }

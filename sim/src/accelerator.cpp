@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "sat/arch/access.hpp"
 #include "sat/arch/timing.hpp"
 
 namespace sat::sim {
@@ -14,11 +13,15 @@ namespace {
 
 constexpr uint32_t bit(int u) { return 1u << u; }
 
+// The DRAM settings whose change rebuilds the channels (their open rows are kept otherwise).
+nlohmann::json dram_key(const SimConfig& c) {
+  return {c.clock_mhz, c.dram_timing, c.dram_mapping, c.dram_queue_depth, c.dram_ctrl_latency};
+}
+
 }  // namespace
 
-Accelerator::Accelerator(const sc_module_name& name)
-    : sc_module(name), dram_{DramPort(0), DramPort(1), DramPort(2), DramPort(3)}, cycle_(1e6 / arch::kClockMHz, SC_PS) {
-  static_assert(arch::kDdrChannels == 4, "one DramPort per channel in the initialiser above");
+Accelerator::Accelerator(const sc_module_name& name) : sc_module(name) {
+  configure(SimConfig{});
   SC_THREAD(fetch_process);
   for (int u = 0; u < kExec; ++u) {
     sc_spawn_options opt;
@@ -26,8 +29,19 @@ Accelerator::Accelerator(const sc_module_name& name)
   }
 }
 
+void Accelerator::configure(const SimConfig& cfg) {
+  cfg_ = cfg;
+  cycle_ = sc_time(1e6 / cfg.clock_mhz, SC_PS);
+  const nlohmann::json key = dram_key(cfg);
+  if (dram_.empty() || key != dram_key_) {
+    dram_.clear();
+    for (int c = 0; c < arch::kDdrChannels; ++c) dram_.push_back(std::make_unique<DramPort>(c, cfg));
+    dram_key_ = key;
+  }
+}
+
 uint64_t Accelerator::now_cycle() const {
-  return static_cast<uint64_t>(sc_time_stamp().value() / cycle_.value());
+  return static_cast<uint64_t>((sc_time_stamp() - start_time_).value() / cycle_.value());
 }
 
 void Accelerator::wait_cycles(uint64_t n) {
@@ -70,11 +84,11 @@ void Accelerator::fetch_process() {
         finish_index_ = fetch_pc_++;
         break;
       }
-      while (queue_[unit].size() >= static_cast<size_t>(arch::kInsnQueueDepth) && !aborted_) {
+      while (queue_[unit].size() >= static_cast<size_t>(cfg_.insn_queue_depth) && !aborted_) {
         wait(popped_[unit] | abort_);
       }
       if (aborted_) break;
-      queue_[unit].push_back(Entry{in, fetch_pc_++});
+      queue_[unit].push_back(Entry{in, fetch_pc_++, now_cycle()});
       pushed_[unit].notify(SC_ZERO_TIME);
       if ((fetch_pc_ & 255) == 0 && past_deadline()) break;
     }
@@ -82,9 +96,32 @@ void Accelerator::fetch_process() {
   }
 }
 
+bool Accelerator::claim_ports(const isa::BankAccess* acc, int n, uint64_t now, Port** claimed, uint64_t* free_at,
+                              uint32_t* owner) {
+  for (int i = 0; i < n; ++i) {
+    const auto& a = acc[i];
+    auto& ports = (a.write ? write_ports_ : read_ports_)[a.buffer][a.bank % arch::kBanks];
+    const int count = a.write ? cfg_.bank_write_ports : cfg_.bank_read_ports;
+    Port* best = nullptr;
+    for (int p = 0; p < count; ++p) {
+      bool taken = false;   // an access of this same instruction already holds it
+      for (int j = 0; j < i; ++j) taken |= claimed[j] == &ports[p];
+      if (!taken && (!best || ports[p].free < best->free)) best = &ports[p];
+    }
+    if (!best) best = &ports[0];   // more accesses than ports: they share it in turn (counted as work)
+    if (best->free > now) {
+      *free_at = best->free;
+      *owner = best->owner;
+      return false;
+    }
+    claimed[i] = best;
+  }
+  return true;
+}
+
 // One execution unit: in order, each instruction waits for a token from every unit in its wait
-// mask and for room in every token FIFO it signals, executes on the kernel's datapath, occupies
-// the unit for its cycles, then signals.
+// mask, for room in every token FIFO it signals and for its bank ports; executes on the kernel's
+// datapath, occupies the unit for its cycles, then signals. Each wait is charged to its cause.
 void Accelerator::unit_process(int u) {
   for (;;) {
     while (queue_[u].empty()) wait(pushed_[u]);
@@ -95,31 +132,70 @@ void Accelerator::unit_process(int u) {
     }
     const Entry e = queue_[u].front();
     const uint8_t waits = e.in.wait(), signals = e.in.signal();
-    const uint64_t ready = now_cycle();
+    InsnRecord rec;
+    rec.index = e.index;
+    rec.unit = static_cast<uint8_t>(u);
+    rec.enqueue = e.enqueue;
+    // Starved: the unit finished its last instruction before fetch could hand it this one.
+    if (unit_last_[u] >= 0 && e.enqueue > unit_free_[u]) rec.stall[kStallQueue] = static_cast<uint32_t>(e.enqueue - unit_free_[u]);
+    // What released it: the latest of its unit, its fetch, its tokens, FIFO room and bank ports.
+    uint64_t release_at = e.enqueue;
+    auto released = [&](Release why, int64_t by, uint64_t at) {
+      if (at >= release_at) {
+        release_at = at;
+        rec.release = why;
+        rec.released_by = by;
+      }
+    };
+    if (unit_last_[u] >= 0) released(Release::unit, unit_last_[u], unit_free_[u]);
+    isa::BankAccess banks[isa::kMaxBankAccesses];
+    const int nbanks = isa::bank_accesses(e.in, banks);
+    Port* claimed[isa::kMaxBankAccesses] = {};
     bool blocked = true;
     while (blocked && !aborted_) {
       blocked = false;
+      const uint64_t t0 = now_cycle();
+      int cause = -1;
       for (int p = 0; p < kExec && !blocked; ++p) {
-        if ((waits & bit(p)) && tokens_[p][u] == 0) {
+        if ((waits & bit(p)) && tokens_[p][u].empty()) {
           blocked = true;
+          cause = kStallTokenFirst + p;
           wait(token_in_[p][u] | abort_);
         }
       }
       for (int c = 0; c < kExec && !blocked; ++c) {
-        if ((signals & bit(c)) && tokens_[u][c] >= arch::kTokenDepth) {
+        if ((signals & bit(c)) && tokens_[u][c].size() >= static_cast<size_t>(cfg_.token_depth)) {
           blocked = true;
+          cause = kStallTokenFull;
           wait(token_out_[u][c] | abort_);
+          if (!aborted_) released(Release::token_room, last_pop_[u][c].producer, last_pop_[u][c].cycle);
         }
       }
+      if (!blocked) {
+        uint64_t free_at = 0;
+        uint32_t owner = 0;
+        if (!claim_ports(banks, nbanks, t0, claimed, &free_at, &owner)) {
+          blocked = true;
+          cause = kStallBank;
+          wait(cycle_ * static_cast<double>(free_at - t0), abort_);
+          if (!aborted_) released(Release::bank, owner, free_at);
+        }
+      }
+      if (blocked) rec.stall[cause] += static_cast<uint32_t>(now_cycle() - t0);
     }
     if (aborted_) continue;
     const uint64_t start = now_cycle();
-    counters_.stall[u] += start - ready;
+    rec.start = start;
+    for (int c = kStallTokenFirst; c <= kStallBank; ++c)
+      if (c != kStallQueue) counters_.stall[u] += rec.stall[c];
     queue_[u].pop_front();
     popped_[u].notify(SC_ZERO_TIME);
     for (int p = 0; p < kExec; ++p) {
       if (!(waits & bit(p))) continue;
-      --tokens_[p][u];
+      const Token t = tokens_[p][u].front();
+      tokens_[p][u].pop_front();
+      released(Release::token, t.producer, t.cycle);
+      last_pop_[p][u] = Token{e.index, start};
       token_out_[p][u].notify(SC_ZERO_TIME);
     }
     if (!datapath_.execute(u, e.in)) {
@@ -129,52 +205,83 @@ void Accelerator::unit_process(int u) {
       continue;
     }
     ++executed_;
-    uint64_t compute = 0;
-    const uint64_t cycles = duration(u, e.in, start, &compute);
+    const uint64_t cycles = duration(u, e.in, start, rec);
+    const uint64_t end = start + cycles;
+    for (int i = 0; i < nbanks; ++i) *claimed[i] = Port{end, e.index};
+    unit_free_[u] = end;
+    unit_last_[u] = e.index;
     wait_cycles(cycles);
-    counters_.busy[u] += compute;
-    counters_.stall[u] += cycles - compute;   // waiting on DRAM beyond its own work
-    last_cycle_ = std::max(last_cycle_, now_cycle());
+    rec.end = now_cycle();
+    counters_.busy[u] += rec.compute;
+    counters_.stall[u] += cycles - rec.compute;   // waiting on DRAM beyond its own work
+    rec.stall[kStallDram] = static_cast<uint32_t>(cycles - rec.compute);
+    last_cycle_ = std::max(last_cycle_, rec.end);
     for (int c = 0; c < kExec; ++c) {
       if (!(signals & bit(c))) continue;
-      ++tokens_[u][c];
+      tokens_[u][c].push_back(Token{e.index, rec.end});
       token_in_[u][c].notify(SC_ZERO_TIME);
     }
+    if (records_) records_->push_back(rec);
     if ((executed_ & 63) == 0) past_deadline();
+    if (progress_ && (executed_ & 4095) == 0) (*progress_)(executed_, insns_->size());
   }
 }
 
-uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, uint64_t* compute) {
+uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, InsnRecord& rec) {
+  isa::BankAccess banks[isa::kMaxBankAccesses];
+  const int nbanks = isa::bank_accesses(in, banks);
   if (unit == isa::UNIT_GEMM) {
     const uint32_t mt = in[isa::f_GEMM::mt], nt = in[isa::f_GEMM::nt], kt = in[isa::f_GEMM::kt];
     const uint32_t n = in[isa::f_GEMM::n], m = in[isa::f_GEMM::m];
-    *compute = arch::gemm_cycles(mt, nt, kt, in.flag(1), n, m);
-    counters_.macs += arch::gemm_macs(mt, nt, kt, in.flag(1), n, m);
-    return *compute;
+    const bool sparse = in.flag(1);
+    rec.compute = arch::gemm_cycles(cfg_.pe, mt, nt, kt, sparse, n, m);
+    rec.macs = arch::gemm_macs(mt, nt, kt, sparse, n, m);
+    rec.sparse = sparse;
+    counters_.macs += rec.macs;
+    // The array streams A once per block of PE columns and B once per block of PE rows; C once.
+    const uint64_t col_passes = arch::ceil_div_u64(nt, cfg_.pe.cols), row_passes = arch::ceil_div_u64(mt, cfg_.pe.rows);
+    for (int i = 0; i < nbanks; ++i) {
+      const auto& a = banks[i];
+      const uint64_t reuse = a.write || a.buffer == isa::BUF_C ? 1 : a.buffer == isa::BUF_A ? col_passes : row_passes;
+      (a.write ? rec.buffer_written : rec.buffer_read) += static_cast<uint64_t>(a.bytes()) * reuse;
+    }
+    return rec.compute;
   }
+  for (int i = 0; i < nbanks; ++i) (banks[i].write ? rec.buffer_written : rec.buffer_read) += banks[i].bytes();
   isa::DramAccess acc[isa::kMaxDramAccesses];
   const int n = isa::dram_accesses(in, acc);
   uint64_t work = 0, done = start;
   for (int i = 0; i < n; ++i) {
     const uint64_t bytes = acc[i].bytes();
-    // The units stream one element per cycle (II = 1 in the kernel), LOAD and STORE one bus beat.
+    // The units stream one element per cycle per vector lane (II = 1 in the kernel), LOAD and STORE
+    // one bus beat.
     constexpr uint64_t kBeat = arch::kDdrBusBits / 8;
-    const uint64_t per_access = unit == isa::UNIT_LOAD || unit == isa::UNIT_STORE
-                                    ? (bytes + kBeat - 1) / kBeat
-                                    : static_cast<uint64_t>(acc[i].elements());
+    const bool mover = unit == isa::UNIT_LOAD || unit == isa::UNIT_STORE;
+    const uint64_t per_access = mover ? (bytes + kBeat - 1) / kBeat : static_cast<uint64_t>(acc[i].elements());
     work = std::max(work, per_access);
+    if (!mover) rec.vector_ops = std::max<uint64_t>(rec.vector_ops, acc[i].elements());
     const int ch = static_cast<int>(isa::addr_channel(acc[i].addr));
     if (ch < arch::kDdrChannels) {
-      done = std::max(done, dram_[ch].transfer(start, acc[i]));
+      DramPort& port = *dram_[ch];
+      const uint64_t act0 = port.stats().activates, pre0 = port.stats().precharges;
+      done = std::max(done, port.transfer(start, acc[i]));
+      rec.activates += static_cast<uint32_t>(port.stats().activates - act0);
+      rec.precharges += static_cast<uint32_t>(port.stats().precharges - pre0);
       (acc[i].write ? counters_.dram_write_bytes[ch] : counters_.dram_read_bytes[ch]) += bytes;
+      (acc[i].write ? rec.dram_written[ch] : rec.dram_read[ch]) += bytes;
     }
   }
-  if (in.opcode() == isa::OP_PGEN && in[isa::f_PGEN::m] > 0) work /= in[isa::f_PGEN::m];   // a group a cycle
-  *compute = std::max<uint64_t>(work, 1);
-  return std::max(*compute, done - start);
+  if (unit != isa::UNIT_LOAD && unit != isa::UNIT_STORE) {
+    if (in.opcode() == isa::OP_PGEN && in[isa::f_PGEN::m] > 0) work /= in[isa::f_PGEN::m];   // a group a cycle
+    work = arch::ceil_div_u64(work, static_cast<uint64_t>(cfg_.vector_lanes));
+  }
+  rec.compute = std::max<uint64_t>(work, 1);
+  return std::max(rec.compute, done - start);
 }
 
-RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemory& mem, bool has_deadline,
+RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemory& mem, const SimConfig& cfg,
+                            std::vector<InsnRecord>* records,
+                            const std::function<void(uint64_t, uint64_t)>& progress, bool has_deadline,
                             std::chrono::steady_clock::time_point deadline) {
   uint16_t* ddr[arch::kDdrChannels];
   uint64_t halfwords[arch::kDdrChannels];
@@ -182,8 +289,15 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
     ddr[c] = mem.halfwords(c);
     halfwords[c] = mem.halfword_count(c);
   }
+  configure(cfg);
   datapath_.attach(ddr, halfwords);
   insns_ = &insns;
+  records_ = records;
+  progress_ = progress ? &progress : nullptr;
+  if (records_) {
+    records_->clear();
+    records_->reserve(insns.size());
+  }
   has_deadline_ = has_deadline;
   deadline_ = deadline;
   stopped_ = aborted_ = fetch_done_ = finish_seen_ = false;
@@ -191,11 +305,17 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
   end_index_ = 0;
   end_opcode_ = isa::kNoOpcode;
   for (auto& q : queue_) q.clear();
-  for (auto& row : tokens_) row.fill(0);
+  for (auto& row : tokens_)
+    for (auto& q : row) q.clear();
+  unit_free_.fill(0);
+  unit_last_.fill(-1);
+  read_ports_ = {};
+  write_ports_ = {};
   counters_ = DeviceCounters{};
   if (!sc_is_running() && sc_get_status() == SC_ELABORATION) sc_start(SC_ZERO_TIME);
-  start_cycle_ = last_cycle_ = now_cycle();
-  for (auto& d : dram_) d.reset_stats();   // the banks keep their open rows, as the DIMMs do
+  start_time_ = sc_time_stamp();
+  last_cycle_ = 0;
+  for (auto& d : dram_) d->begin_run(start_time_.value() / cycle_.value());   // open rows stay open
   start_.notify(SC_ZERO_TIME);
   sc_start();   // until no process has anything left to do
 
@@ -212,8 +332,8 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
       const Entry& e = queue_[blocked].front();
       uint32_t missing = 0, full = 0;
       for (int p = 0; p < kExec; ++p) {
-        if ((e.in.wait() & bit(p)) && tokens_[p][blocked] == 0) missing |= bit(p);
-        if ((e.in.signal() & bit(p)) && tokens_[blocked][p] >= arch::kTokenDepth) full |= bit(p);
+        if ((e.in.wait() & bit(p)) && tokens_[p][blocked].empty()) missing |= bit(p);
+        if ((e.in.signal() & bit(p)) && tokens_[blocked][p].size() >= static_cast<size_t>(cfg_.token_depth)) full |= bit(p);
       }
       datapath_.fail(isa::STATUS_DEADLOCK, 0, missing, full);
       index = e.index;
@@ -226,9 +346,9 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
       opcode = isa::OP_FINISH;
       for (int p = 0; p < kExec && !datapath_.failed(); ++p) {
         for (int c = 0; c < kExec; ++c) {
-          if (tokens_[p][c] != 0) {
+          if (!tokens_[p][c].empty()) {
             datapath_.fail(isa::STATUS_TOKEN_LEFT, 0, static_cast<uint32_t>(p << 8 | c),
-                           static_cast<uint32_t>(tokens_[p][c]));
+                           static_cast<uint32_t>(tokens_[p][c].size()));
             break;
           }
         }
@@ -244,8 +364,10 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
   uint32_t words[isa::kStatusWords];
   datapath_.status(index, opcode, executed_, words);
   std::copy(words, words + isa::kStatusWords, out.status.begin());
-  counters_.cycles = last_cycle_ - start_cycle_;
+  counters_.cycles = last_cycle_;
   out.counters = counters_;
+  records_ = nullptr;
+  progress_ = nullptr;
   return out;
 }
 

@@ -6,8 +6,15 @@ namespace sat::sim {
 
 namespace {
 
-Ddr4ChannelConfig channel_config(int channel) {
+Ddr4ChannelConfig channel_config(int channel, const SimConfig& cfg) {
   Ddr4ChannelConfig c;
+  c.timing = cfg.dram_timing == "jedec_2400r" ? Ddr4Timing::jedec_2400r() : Ddr4Timing::vcu1525();
+  c.mapping = cfg.dram_mapping == "row_bank_column"   ? AddressMapping::kRowBankColumn
+              : cfg.dram_mapping == "bank_row_column" ? AddressMapping::kBankRowColumn
+                                                      : AddressMapping::kRowColumnBank;
+  c.kernel_mhz = cfg.clock_mhz;
+  c.queue_depth = cfg.dram_queue_depth;
+  c.ctrl_latency = cfg.dram_ctrl_latency;
   // The four channels' refreshes are staggered by a quarter of tREFI, as independent controllers
   // drift apart, so that they do not all stall together.
   c.refresh_phase = channel * (c.timing.trefi / arch::kDdrChannels);
@@ -20,15 +27,21 @@ constexpr int64_t kMaxElementTransactions = 4096;
 
 }  // namespace
 
-DramPort::DramPort(int channel) : ddr_(channel_config(channel)) {}
+DramPort::DramPort(int channel, const SimConfig& cfg) : ddr_(channel_config(channel, cfg)) {}
 
-uint64_t DramPort::transfer(uint64_t issue, const isa::DramAccess& a) {
+void DramPort::begin_run(uint64_t base) {
+  base_ = base;
+  ddr_.reset_stats();
+}
+
+uint64_t DramPort::transfer(uint64_t run_issue, const isa::DramAccess& a) {
+  const uint64_t issue = base_ + run_issue;
   const uint64_t elem = 2u * static_cast<uint64_t>(a.elem_halfwords);
   const uint64_t base = 2u * uint64_t{isa::addr_offset(a.addr)};
   const uint64_t cap = ddr_.capacity_bytes();
   auto tx = [&](uint64_t byte_offset, uint64_t bytes) { return ddr_.access(issue, (base + byte_offset) % cap, bytes, a.write); };
   uint64_t done = issue;
-  if (a.rows <= 0 || a.cols <= 0) return done;
+  if (a.rows <= 0 || a.cols <= 0) return run_issue;
   const bool row_runs = a.window || a.col_stride == 1 || a.rows * a.cols > kMaxElementTransactions;
   if (row_runs) {
     const uint64_t pitch = a.window ? static_cast<uint64_t>(a.cols) * elem : static_cast<uint64_t>(a.row_stride) * elem;
@@ -42,7 +55,7 @@ uint64_t DramPort::transfer(uint64_t issue, const isa::DramAccess& a) {
       for (int64_t c = 0; c < a.cols; ++c)
         done = std::max(done, tx(static_cast<uint64_t>(r * a.row_stride + c * a.col_stride) * elem, elem));
   }
-  return done;
+  return done - base_;
 }
 
 }  // namespace sat::sim

@@ -7,23 +7,27 @@
 
 #include "ddr4.hpp"
 #include "sat/arch/access.hpp"
+#include "sat_sim_study/sim_config.hpp"
 
 namespace sat::sim {
 
 class DramPort {
  public:
-  explicit DramPort(int channel);
+  DramPort(int channel, const SimConfig& cfg);
 
-  // Issues `a` at kernel cycle `issue`; returns the cycle its last transaction completes.
+  // A run starts at absolute kernel cycle `base` (the channel's time runs on across runs: its rows
+  // stay open); statistics restart.
+  void begin_run(uint64_t base);
+  // Issues `a` at run cycle `issue`; returns the run cycle its last transaction completes.
   // Contiguous rows (or columns) of a strided access are one transaction each; a convolution
   // window, whose layout the fields do not give, is taken as `rows` runs of `cols` elements.
   uint64_t transfer(uint64_t issue, const isa::DramAccess& a);
 
   const Ddr4Stats& stats() const { return ddr_.stats(); }
-  void reset_stats() { ddr_.reset_stats(); }
 
  private:
   Ddr4Channel ddr_;
+  uint64_t base_ = 0;
 };
 
 }  // namespace sat::sim

@@ -30,8 +30,17 @@ Accelerator& model() {
   return *acc;
 }
 
-class SimDevice final : public Device {
+class SimDeviceImpl final : public SimDevice {
  public:
+  explicit SimDeviceImpl(const SimConfig& cfg) { configure(cfg); }
+  void configure(const SimConfig& cfg) override {
+    cfg.validate();
+    cfg_ = cfg;
+  }
+  const SimConfig& config() const override { return cfg_; }
+  void record(std::vector<InsnRecord>* out) override { records_ = out; }
+  void on_progress(std::function<void(uint64_t, uint64_t)> fn) override { progress_ = std::move(fn); }
+
   std::string name() const override { return "sim"; }
   std::string description() const override {
     return "the SystemC model of the SAT accelerator (sim/): the kernel's datapath with cycle timing";
@@ -48,7 +57,7 @@ class SimDevice final : public Device {
     if (!s || !m) throw Error("device 'sim': the stream was made by another device, or the memory is not in host RAM");
     std::lock_guard<std::mutex> lock(g_mutex);
     const auto t0 = std::chrono::steady_clock::now();
-    const RunOutcome o = model().run(s->insns, *m, timeout.count() > 0, t0 + timeout);
+    const RunOutcome o = model().run(s->insns, *m, cfg_, records_, progress_, timeout.count() > 0, t0 + timeout);
     RunResult r;
     r.status = o.status;
     r.counters = o.counters;
@@ -56,14 +65,21 @@ class SimDevice final : public Device {
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
   }
+
+ private:
+  SimConfig cfg_;
+  std::vector<InsnRecord>* records_ = nullptr;
+  std::function<void(uint64_t, uint64_t)> progress_;
 };
+
+std::unique_ptr<Device> make_backend_device() { return make_sim_device(); }
 
 }  // namespace
 
-std::unique_ptr<Device> make_sim_device() { return std::make_unique<SimDevice>(); }
+std::unique_ptr<SimDevice> make_sim_device(const SimConfig& cfg) { return std::make_unique<SimDeviceImpl>(cfg); }
 
 }  // namespace sat::sim
 
-SAT_DEVICE_BACKEND(sim, &sat::sim::make_sim_device,
+SAT_DEVICE_BACKEND(sim, &sat::sim::make_backend_device,
                    "the SystemC model of the accelerator: the kernel's bits with cycles, busy and stall per unit, "
                    "DRAM bytes per channel")

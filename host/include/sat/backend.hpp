@@ -4,9 +4,11 @@
 // their Device (sat/accelerator.hpp), `cuda` runs on a GPU. Backends register themselves through
 // sat/backend_registry.hpp.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "sat/device.hpp"
 #include "sat/model.hpp"
 
 namespace sat {
@@ -52,6 +54,9 @@ class Backend {
   // a, b are FP32 row-major; they are rounded to BF16 on entry (masks chosen before rounding).
   virtual std::vector<float> gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape,
                                   const std::vector<float>& b, Shape b_shape, Shape* c_shape) = 0;
+  // The device counters of the last run (train_step, evaluate or gemm) of a backend whose device
+  // keeps them (sim: cycles, MACs, DRAM bytes, busy and stall per unit); empty otherwise.
+  virtual std::optional<DeviceCounters> last_counters() const { return std::nullopt; }
 };
 
 // Opens a backend by name ("cpu", ...). Throws sat::Error naming the backend and what is missing

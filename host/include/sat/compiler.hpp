@@ -59,13 +59,20 @@ struct ScheduleOptions {
   bool pregeneration = arch::kPregeneration;
   bool offline_scheduling = arch::kOfflineScheduling;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
+  // The largest GEMM tile the stream uses: the on-chip banks' capacity by default; smaller values
+  // study smaller buffers (sat sim --sweep). Checked by check_tile_limits.
+  int tile_rows = arch::kMaxTileRows, tile_cols = arch::kMaxTileCols, tile_k = arch::kMaxTileK;
 };
+// Throws sat::Error naming the limit when a tile limit is not positive, exceeds the banks the kernel
+// is built with (arch/config.hpp), or tile_k is not a multiple of 16 (whole groups of every M).
+void check_tile_limits(const ScheduleOptions& opt);
 
 // Per-layer accounting for `sat compile` and the simulator.
 struct LayerSchedule {
   std::string name, type;
-  std::string phase;                            // "ff", "loss", "bp" (BP and WU), "update", "pregen",
-                                                // "end"; one layer has one entry per contiguous run
+  std::string phase;                            // "setup", "ff", "loss", "bp", "wu" (the weight-gradient
+                                                // products), "update", "pregen", "end"; one layer has
+                                                // one entry per contiguous run
   int64_t instructions = 0;
   int64_t bytes_loaded = 0, bytes_stored = 0;   // DRAM traffic of the layer's instructions
   double macs = 0;                              // PE-array multiply-accumulates (kept weights only)

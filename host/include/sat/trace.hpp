@@ -6,6 +6,7 @@
 // another device and comparing region by region says whether that device computes the same bits,
 // and where it does not. Format: docs/formats.md ("Trace files").
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ struct Trace {
 // The trace of one run of `program` from the contents `image` holds now (the host wrote the
 // parameters, forms, batch and hyper-parameters into it); `description` says what it is.
 Trace capture_trace(ProgramImage& image, const std::string& description);
+
+// The memory image of one run of `model`'s program for `opt` on `device`: the model's current
+// parameters and weight forms (call Model::regenerate for opt.method first), a synthetic batch drawn
+// with `seed`, the recipe's hyper-parameters. `description` (optional) receives what it is.
+std::unique_ptr<ProgramImage> make_program_image(Model& model, const ScheduleOptions& opt, Device& device,
+                                                 uint64_t seed, std::string* description = nullptr);
 
 // The trace of one run of `model`'s program for `opt`, as `sat compile --emit` writes it: the model's
 // current parameters and weight forms (call Model::regenerate for opt.method first), a synthetic

@@ -36,7 +36,7 @@ class AcceleratorBackend final : public Backend {
     make_current(im);
     write_hyper(*im.image, cfg);
     write_batch(*im.image, x, y, model.classes);
-    check_run(*device_, im.image->run(device_run_timeout()), "training step");
+    check_run(*device_, counted(im.image->run(device_run_timeout())), "training step");
     im.version = ++latest_;
     live_ = &im;
     return read_result(*im.image);
@@ -46,7 +46,7 @@ class AcceleratorBackend final : public Backend {
     Image& im = image(model, static_cast<int>(x.dim(0)), method, false);
     make_current(im);
     write_batch(*im.image, x, y, model.classes);
-    check_run(*device_, im.image->run(device_run_timeout()), "evaluation");
+    check_run(*device_, counted(im.image->run(device_run_timeout())), "evaluation");
     return read_result(*im.image);
   }
 
@@ -64,7 +64,7 @@ class AcceleratorBackend final : public Backend {
     upload_state(im, false);
     write_bf16(im, gp.a, a);
     if (gp.b >= 0) write_bf16(im, gp.b, b);
-    check_run(*device_, im.run(device_run_timeout()), std::string("gemm ") + gemm_mode_name(mode));
+    check_run(*device_, counted(im.run(device_run_timeout())), std::string("gemm ") + gemm_mode_name(mode));
     const int64_t rows = mode == GemmMode::wu ? pr->cout : pr->batch;
     const int64_t cols = mode == GemmMode::ff ? pr->cout : pr->k;
     std::vector<float> c(static_cast<size_t>(rows * cols));
@@ -73,7 +73,15 @@ class AcceleratorBackend final : public Backend {
     return c;
   }
 
+ std::optional<DeviceCounters> last_counters() const override { return last_counters_; }
+
  private:
+  const RunResult& counted(const RunResult& r) {
+    last_counters_ = r.counters;
+    return r;
+  }
+  std::optional<DeviceCounters> last_counters_;
+
   struct Image {
     std::unique_ptr<ProgramImage> image;
     uint64_t version = 0;   // the state version its memory holds (0: none yet)

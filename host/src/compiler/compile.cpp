@@ -4,6 +4,23 @@
 
 namespace sat {
 
+void check_tile_limits(const ScheduleOptions& opt) {
+  auto check = [](const char* what, int v, int max, const char* constant) {
+    if (v < 1 || v > max) {
+      throw Error(std::string("compile: tile ") + what + " " + std::to_string(v) + " is outside 1.." +
+                  std::to_string(max) + " (the on-chip banks the kernel is built with, arch/config.hpp " +
+                  constant + "; a larger buffer needs a rebuild)");
+    }
+  };
+  check("rows", opt.tile_rows, arch::kMaxTileRows, "kMaxTileRows");
+  check("cols", opt.tile_cols, arch::kMaxTileCols, "kMaxTileCols");
+  check("k", opt.tile_k, arch::kMaxTileK, "kMaxTileK");
+  if (opt.tile_k % 16 != 0) {
+    throw Error("compile: tile k " + std::to_string(opt.tile_k) +
+                " is not a multiple of 16: a K tile must hold whole groups of every supported M");
+  }
+}
+
 Program compile(Model& model, const ScheduleOptions& opt) {
   if (opt.batch < 1) {
     throw Error("compile " + model.name + ": batch must be >= 1, got " + std::to_string(opt.batch));

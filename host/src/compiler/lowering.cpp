@@ -190,6 +190,7 @@ Lowering::Lowering(Model& model, const ScheduleOptions& opt)
   auto& I = *impl_;
   for (auto& k : I.known) k.fill(-1);
   if (opt.batch < 1) throw Error("compile: batch must be >= 1, got " + std::to_string(opt.batch));
+  check_tile_limits(opt);
   if (model.layers.empty()) throw Error("compile: model '" + model.name + "' has no layers");
   if (model.classes < 1) throw Error("compile: model '" + model.name + "' has no classes");
   collect_owners(model.layers, I.owner);
@@ -536,9 +537,9 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
     fail("internal: col2im scatters into FP32 only");
   }
 
-  const int64_t mt = std::min<int64_t>(m, arch::kMaxTileRows);
-  const int64_t nt = std::min<int64_t>(n, arch::kMaxTileCols);
-  const int64_t kt = std::min<int64_t>(k, arch::kMaxTileK);   // multiple of every M (config.hpp)
+  const int64_t mt = std::min<int64_t>(m, opt_.tile_rows);
+  const int64_t nt = std::min<int64_t>(n, opt_.tile_cols);
+  const int64_t kt = std::min<int64_t>(k, opt_.tile_k);   // multiple of every M (check_tile_limits)
   const int64_t n_m = ceil_div(m, mt), n_n = ceil_div(n, nt), n_k = ceil_div(k, kt);
   const bool dbuf = opt_.offline_scheduling;
 
@@ -890,7 +891,14 @@ void Lowering::wu_product(SparseWeight* w, const Operand& a, const Operand& b, i
   g.shape = {w->cout, w->k};
   Output out = Output::rows(g, w->k, 1);
   out.accumulate = region_written(g.region);   // a second product into the same gradient adds
+  // Accounted as the layer's WU pass, apart from its BP products.
+  auto& I = *impl_;
+  const Scope top = I.scopes.empty() ? Scope{"(step)", "-", "bp"} : I.scopes.back();
+  I.scopes.push_back({top.name, top.type, "wu"});
+  I.open_segment = -1;
   matmul(a, b, out, w->cout, w->k, p);
+  I.scopes.pop_back();
+  I.open_segment = -1;
 }
 
 // ---- Layers --------------------------------------------------------------------------------------

@@ -258,4 +258,65 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses]) {
   return count;
 }
 
+// ---- On-chip bank accesses ------------------------------------------------------------------------
+// The on-chip buffers an instruction reads or writes: which buffer, which of its kBanks banks, and
+// how many elements (BF16 for A and B, FP32 for C; a packed index entry of B counts one). The
+// simulator uses them for the banks' port limits and the buffer traffic of its energy model.
+enum Buffer : uint8_t { BUF_A, BUF_B, BUF_C };
+inline const char* buffer_name(int b) { return b == BUF_A ? "A" : b == BUF_B ? "B" : "C"; }
+
+struct BankAccess {
+  Buffer buffer;
+  uint32_t bank;
+  bool write;
+  int64_t elements;
+  int elem_bytes;   // 2 (BF16), 4 (FP32 accumulators), 1 (packed 4-bit index pairs of B)
+  int64_t bytes() const { return elements * elem_bytes; }
+};
+
+inline constexpr int kMaxBankAccesses = 4;
+static_assert(int{f_LD_CONV::bank} == int{f_LD_2D::bank} && int{f_LD_CONV::rows} == int{f_LD_2D::rows} &&
+                  int{f_LD_CONV::cols} == int{f_LD_2D::cols},
+              "bank_accesses reads LD_CONV through LD_2D's field positions");
+static_assert(int{f_ST_COL2IM::c_bank} == int{f_ST_2D::c_bank} && int{f_ST_COL2IM::rows} == int{f_ST_2D::rows} &&
+                  int{f_ST_COL2IM::cols} == int{f_ST_2D::cols},
+              "bank_accesses reads ST_COL2IM through ST_2D's field positions");
+
+inline int bank_accesses(const Insn& in, BankAccess out[kMaxBankAccesses]) {
+  int count = 0;
+  auto add = [&](BankAccess a) { out[count++] = a; };
+  switch (in.opcode()) {
+    case OP_LD_2D:
+    case OP_LD_CONV: {   // flag 0: into the B buffer, else A; fields bank, rows, cols share positions
+      const int64_t n = int64_t{in[f_LD_2D::rows]} * in[f_LD_2D::cols];
+      add({in.flag(0) ? BUF_B : BUF_A, in[f_LD_2D::bank], true, n, 2});
+      break;
+    }
+    case OP_LD_SPW: {   // kept values and their in-group indices (two 4-bit indices a byte)
+      const int64_t entries = int64_t{in[f_LD_SPW::rows]} * in[f_LD_SPW::groups] * in[f_LD_SPW::n];
+      add({BUF_B, in[f_LD_SPW::bank], true, entries, 2});
+      add({BUF_B, in[f_LD_SPW::bank], true, (entries + 1) / 2, 1});
+      break;
+    }
+    case OP_GEMM: {
+      const int64_t mt = in[f_GEMM::mt], nt = in[f_GEMM::nt], kt = in[f_GEMM::kt];
+      const bool sparse = in.flag(1);
+      const int64_t n = in[f_GEMM::n], m = in[f_GEMM::m];
+      const int64_t kept = sparse && m > 0 ? kt * n / m : kt;
+      add({BUF_A, in[f_GEMM::a_bank], false, mt * kt, 2});
+      add({BUF_B, in[f_GEMM::b_bank], false, nt * kept, 2});
+      if (in.flag(0)) add({BUF_C, in[f_GEMM::c_bank], false, mt * nt, 4});   // accumulate: read-modify-write
+      add({BUF_C, in[f_GEMM::c_bank], true, mt * nt, 4});
+      break;
+    }
+    case OP_ST_2D:
+    case OP_ST_COL2IM:   // fields c_bank, rows, cols share positions
+      add({BUF_C, in[f_ST_2D::c_bank], false, int64_t{in[f_ST_2D::rows]} * in[f_ST_2D::cols], 4});
+      break;
+    default:
+      break;   // the vector, update and pre-generation units stream through their own line buffers
+  }
+  return count;
+}
+
 }  // namespace sat::isa

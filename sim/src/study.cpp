@@ -1,0 +1,107 @@
+// Studies on the simulator (sat_sim/study.hpp, docs/sim.md).
+#include "sat_sim/study.hpp"
+
+#include <chrono>
+
+#include "sat/accelerator.hpp"
+#include "sat/error.hpp"
+#include "sat/trace.hpp"
+
+namespace sat::sim {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (;;) {
+    const size_t n = s.find(sep, pos);
+    out.push_back(s.substr(pos, n == std::string::npos ? std::string::npos : n - pos));
+    if (n == std::string::npos) break;
+    pos = n + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+StepReport simulate_step(const StepSpec& spec, const SimConfig& cfg, const Progress& progress) {
+  Model model = Model::load(spec.model_path, spec.nm);
+  ScheduleOptions opt;
+  opt.method = spec.method;
+  opt.batch = spec.batch > 0 ? spec.batch : model.recipe.batch;
+  opt.training = !spec.inference;
+  opt.interleave_mapping = spec.interleave_mapping;
+  opt.pregeneration = spec.pregeneration;
+  opt.offline_scheduling = spec.offline_scheduling;
+  cfg.apply_to(opt);
+  model.regenerate(opt.method);
+  auto dev = make_sim_device(cfg);
+  std::string what;
+  auto image = make_program_image(model, opt, *dev, spec.seed, &what);
+  std::vector<InsnRecord> records;
+  dev->record(&records);
+  dev->on_progress(progress);
+  const RunResult r = image->run(device_run_timeout());
+  check_run(*dev, r, "the simulated " + what);
+  if (!r.counters) throw Error("device 'sim' returned no counters");
+  return build_step_report(image->program(), records, *r.counters, cfg, what, r.seconds);
+}
+
+std::vector<StudyPoint> sweep_points(const std::string& spec, const StepSpec& base, const SimConfig& cfg) {
+  std::vector<StudyPoint> points{StudyPoint{"", base, cfg}};
+  if (spec.empty()) throw Error("--sweep: the spec is empty (e.g. --sweep 'nm=2:8,1:8;clock=200,250')");
+  for (const std::string& axis : split(spec, ';')) {
+    const size_t eq = axis.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == axis.size()) {
+      throw Error("--sweep: '" + axis + "' is not key=v1,v2,... (e.g. nm=2:8,1:8)");
+    }
+    const std::string key = axis.substr(0, eq);
+    std::vector<StudyPoint> next;
+    for (const StudyPoint& p : points) {
+      for (const std::string& v : split(axis.substr(eq + 1), ',')) {
+        StudyPoint q = p;
+        q.label += (q.label.empty() ? "" : " ") + key + "=" + v;
+        try {
+          if (key == "nm") {
+            if (v == "dense") {
+              q.spec.method = Method::dense;
+            } else {
+              q.spec.nm = NM::parse(v);
+              if (q.spec.method == Method::dense) q.spec.method = Method::bdwp;
+            }
+          } else if (key == "batch") {
+            char* end = nullptr;
+            const long b = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end || b < 1 || b > 0xffff) throw Error("batch '" + v + "' is not in 1..65535");
+            q.spec.batch = static_cast<int>(b);
+          } else {
+            apply_setting(q.config, key, v);
+          }
+        } catch (const Error& e) {
+          throw Error("--sweep " + key + "=" + v + ": " + e.what());
+        }
+        next.push_back(q);
+      }
+    }
+    points = std::move(next);
+  }
+  return points;
+}
+
+std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& cfg) {
+  std::vector<StudyPoint> points;
+  points.push_back({"all on", base, cfg});
+  StudyPoint p{"interleave mapping off", base, cfg};
+  p.spec.interleave_mapping = false;
+  points.push_back(p);
+  p = {"pre-generation off", base, cfg};
+  p.spec.pregeneration = false;
+  points.push_back(p);
+  p = {"offline scheduling off", base, cfg};
+  p.spec.offline_scheduling = false;
+  points.push_back(p);
+  return points;
+}
+
+}  // namespace sat::sim

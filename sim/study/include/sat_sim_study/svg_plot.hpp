@@ -1,0 +1,38 @@
+#pragma once
+// Small, dependency-free SVG charts for the simulator's reports: stacked and grouped bars, and a
+// log-log roofline. Each returns a standalone SVG document (deterministic bytes for equal input).
+#include <string>
+#include <vector>
+
+namespace sat::plot {
+
+struct Series {
+  std::string name;
+  std::vector<double> values;   // one per category
+};
+
+// One bar per category, one coloured segment per series; legend, y ticks, rotated x labels.
+std::string stacked_bars(const std::string& title, const std::vector<std::string>& categories,
+                         const std::vector<Series>& series, const std::string& y_label);
+// Side-by-side bars per category; a dashed horizontal reference line when ref_label is not empty.
+std::string grouped_bars(const std::string& title, const std::vector<std::string>& categories,
+                         const std::vector<Series>& series, const std::string& y_label, double ref_value = 0,
+                         const std::string& ref_label = "");
+
+struct Point {
+  std::string label;
+  double x = 0, y = 0;
+  std::string group;   // picks the marker colour
+};
+// x: operational intensity, y: attained GFLOPS, both log scale; the roof min(peak, bandwidth * x).
+// Points with a non-positive coordinate are not drawn.
+std::string roofline(const std::string& title, double peak_gflops, double bandwidth_gbs,
+                     const std::vector<Point>& points, const std::string& x_label, const std::string& y_label);
+
+// A log axis mapping [lo, hi] onto pixels [px0, px1].
+struct LogAxis {
+  double lo, hi, px0, px1;
+  double map(double v) const;
+};
+
+}  // namespace sat::plot
