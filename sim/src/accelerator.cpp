@@ -84,11 +84,13 @@ void Accelerator::fetch_process() {
         finish_index_ = fetch_pc_++;
         break;
       }
+      int64_t gate = -1;
       while (queue_[unit].size() >= static_cast<size_t>(cfg_.insn_queue_depth) && !aborted_) {
         wait(popped_[unit] | abort_);
+        gate = unit_popped_[unit];
       }
       if (aborted_) break;
-      queue_[unit].push_back(Entry{in, fetch_pc_++, now_cycle()});
+      queue_[unit].push_back(Entry{in, fetch_pc_++, now_cycle(), gate});
       pushed_[unit].notify(SC_ZERO_TIME);
       if ((fetch_pc_ & 255) == 0 && past_deadline()) break;
     }
@@ -136,6 +138,7 @@ void Accelerator::unit_process(int u) {
     rec.index = e.index;
     rec.unit = static_cast<uint8_t>(u);
     rec.enqueue = e.enqueue;
+    rec.fetch_gate = e.gate;
     // Starved: the unit finished its last instruction before fetch could hand it this one.
     if (unit_last_[u] >= 0 && e.enqueue > unit_free_[u]) rec.stall[kStallQueue] = static_cast<uint32_t>(e.enqueue - unit_free_[u]);
     // What released it: the latest of its unit, its fetch, its tokens, FIFO room and bank ports.
@@ -189,6 +192,7 @@ void Accelerator::unit_process(int u) {
     for (int c = kStallTokenFirst; c <= kStallBank; ++c)
       if (c != kStallQueue) counters_.stall[u] += rec.stall[c];
     queue_[u].pop_front();
+    unit_popped_[u] = e.index;
     popped_[u].notify(SC_ZERO_TIME);
     for (int p = 0; p < kExec; ++p) {
       if (!(waits & bit(p))) continue;
@@ -309,6 +313,7 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
     for (auto& q : row) q.clear();
   unit_free_.fill(0);
   unit_last_.fill(-1);
+  unit_popped_.fill(-1);
   read_ports_ = {};
   write_ports_ = {};
   counters_ = DeviceCounters{};

@@ -54,6 +54,7 @@ class Accelerator : public sc_core::sc_module {
     isa::Insn in;
     uint32_t index;
     uint64_t enqueue;
+    int64_t gate;   // the instruction whose start made room for it in a full queue; -1: none
   };
   struct Token {   // one entry of a token FIFO: who signalled it, and when
     uint32_t producer;
@@ -103,6 +104,7 @@ class Accelerator : public sc_core::sc_module {
   std::array<std::array<Token, kExec>, kExec> last_pop_{};           // room made in [p][c], by whom
   std::array<uint64_t, kExec> unit_free_{};                          // end of each unit's last instruction
   std::array<int64_t, kExec> unit_last_{};                           // and its stream index (-1: none yet)
+  std::array<int64_t, kExec> unit_popped_{};                         // the last instruction to leave each queue
   std::array<std::array<std::array<Port, kMaxPorts>, arch::kBanks>, kBuffers> read_ports_{}, write_ports_{};
   DeviceCounters counters_;
 

@@ -209,7 +209,7 @@ TEST(CompilerLayers, TinyVitInstructionKinds) {
   EXPECT_EQ((*bc)[f_V_BCAST_ADD::cols], uint32_t(T * 16));
   EXPECT_EQ(s.count("pe", "bp", OP_V_COLSUM), 2);
   EXPECT_EQ(s.count("pe", "bp", OP_ST_COL2IM), 0);
-  EXPECT_GE(s.count("pe", "bp", OP_LD_CONV), 1);
+  EXPECT_GE(s.count("pe", "wu", OP_LD_CONV), 1);   // the weight gradient reads the patches
 
   // Attention: 4 projections + 2 products per (sample, head), one softmax per chunk of samples.
   EXPECT_EQ(s.count("attn", "ff", OP_GEMM), 4 + 2 * B * H);
@@ -219,8 +219,10 @@ TEST(CompilerLayers, TinyVitInstructionKinds) {
   EXPECT_EQ((*sm)[f_V_SOFTMAX::cols], uint32_t(T));
   EXPECT_EQ((*sm)[f_V_SOFTMAX::rows], uint32_t(H * T));   // one sample per chunk at B = 3
   EXPECT_FLOAT_EQ(as_float((*sm)[f_V_SOFTMAX::scale]), 1.0f / std::sqrt(8.0f));
-  // BP: output projection BP + WU, 4 products per (sample, head), 3 x (WU + BP), 4 bias sums.
-  EXPECT_EQ(s.count("attn", "bp", OP_GEMM), 2 + 4 * B * H + 6);
+  // BP: output projection BP + WU, 4 products per (sample, head), 3 x (WU + BP), 4 bias sums; the
+  // four weight-gradient products are accounted as the WU pass.
+  EXPECT_EQ(s.count("attn", "bp", OP_GEMM), 1 + 4 * B * H + 3);
+  EXPECT_EQ(s.count("attn", "wu", OP_GEMM), 4);
   EXPECT_EQ(s.count("attn", "bp", OP_V_SOFTMAX_BWD), std::min(B, 4));
   EXPECT_EQ(s.count("attn", "bp", OP_V_COLSUM), 4);
   EXPECT_EQ(s.count("attn", "bp", OP_V_CONVERT), 1);
@@ -284,7 +286,8 @@ TEST(CompilerLayers, AttentionChunksLargerBatchesAndOmitsAbsentBiases) {
   EXPECT_EQ(s.count("a", "bp", OP_V_COLSUM), 0);
   // The first layer: no dX, so neither the three input BP products nor the conversion.
   EXPECT_EQ(s.count("a", "bp", OP_V_CONVERT), 0);
-  EXPECT_EQ(s.count("a", "bp", OP_GEMM), 2 + 4 * B * 4 + 3);
+  EXPECT_EQ(s.count("a", "bp", OP_GEMM), 1 + 4 * B * 4);
+  EXPECT_EQ(s.count("a", "wu", OP_GEMM), 1 + 3);
 }
 
 TEST(CompilerLayers, PatchEmbedBackPropagatesWhenNotFirst) {

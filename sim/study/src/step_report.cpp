@@ -113,34 +113,47 @@ CriticalPath critical_path(const std::vector<InsnRecord>& records) {
   }
   std::vector<int64_t> at(max_index + 1, -1);
   for (size_t i = 0; i < records.size(); ++i) at[records[i].index] = static_cast<int64_t>(i);
-  // Walk back from the last instruction to finish; `t` is the time not yet accounted for, so the
-  // unit, DRAM and fetch shares add up to the run's cycles exactly.
+  auto rec = [&](int64_t index) -> const InsnRecord* {
+    if (index < 0 || index > static_cast<int64_t>(max_index) || at[static_cast<size_t>(index)] < 0) return nullptr;
+    return &records[static_cast<size_t>(at[static_cast<size_t>(index)])];
+  };
+  // Walk back from the last instruction to end; `t` is the time not yet accounted for, so the unit,
+  // DRAM and fetch shares add up to the run's cycles exactly. A link through a unit, a token or a
+  // bank port continues at the releaser's end; one through FIFO room or a full instruction queue at
+  // the releaser's start (its leaving the queue or popping the token released the wait).
   uint64_t t = last->end;
-  for (const InsnRecord* r = last; r != nullptr;) {
+  size_t steps = 0;
+  for (const InsnRecord* r = last; r != nullptr && steps <= 2 * records.size() + 2; ++steps) {
     const uint64_t hi = std::min(r->end, t), lo = std::min(r->start, t);
     const uint64_t span = hi - lo;
-    p.unit[r->unit] += span;
     const uint64_t waited = std::min<uint64_t>(span, r->stall[kStallDram]);
+    p.unit[r->unit] += span;
     p.unit_dram[r->unit] += waited;
     p.dram += waited;
     ++p.instructions;
     t = lo;
     const InsnRecord* next = nullptr;
-    if (r->released_by >= 0 && static_cast<uint64_t>(r->released_by) <= max_index && at[r->released_by] >= 0) {
-      next = &records[static_cast<size_t>(at[r->released_by])];
-      if (next->start >= t && next != r) next = nullptr;   // released by what started later: no chain
+    bool at_start = false;
+    if (r->release == Release::fetch) {
+      // Back along fetch, one instruction a cycle, to the instruction whose start opened the full
+      // queue fetch waited on; the time in between is fetch's.
+      const InsnRecord* f = r;
+      while (f && f->fetch_gate < 0) f = f->index > 0 ? rec(f->index - 1) : nullptr;
+      if (f) {
+        next = rec(f->fetch_gate);
+        at_start = true;
+      }
+    } else {
+      next = rec(r->released_by);
+      at_start = r->release == Release::token_room;
     }
-    if (next && next->end < t) {
-      p.fetch += t - next->end;
-      t = next->end;
-    }
-    if (!next || next == r) {
-      p.fetch += t;
-      t = 0;
-      break;
-    }
+    if (!next || next == r) break;
+    const uint64_t resume = std::min(at_start ? next->start : next->end, t);
+    p.fetch += t - resume;
+    t = resume;
     r = next;
   }
+  p.fetch += t;
   return p;
 }
 

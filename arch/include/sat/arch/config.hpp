@@ -50,6 +50,10 @@ inline constexpr int kAddrChannelShift = 30;  // address = channel << 30 | offse
 inline constexpr uint64_t kChannelWindowBytes = uint64_t{2} << 30;   // 2 GiB addressable per channel
 inline constexpr int kDdrBusBits = 512;       // m_axi data width
 inline constexpr double kDdrChannelGBs = 19.2;   // DDR4-2400 x64: 2400 MT/s * 8 B
+// Which figure bounds what: a channel's DIMM moves at most kDdrChannelGBs (19.2 GB/s); the kernel's
+// port to it at most kDdrBusBits / 8 bytes a kernel cycle (12.8 GB/s at 200 MHz). At the default
+// clock the AXI port is the lower and bounds every unit's DRAM stream; the DIMM bounds only above
+// 300 MHz. The simulator's DRAM bound takes the lower of the two (docs/sim.md, "Bounds").
 
 // ---- Clock and target -----------------------------------------------------------------------------
 inline constexpr int kClockMHz = 200;

@@ -1,9 +1,10 @@
 #pragma once
 // The simulator's energy model (docs/sim-energy.md): a price per counted event plus a static power,
 // turning the events a run or a layer counted into joules. Every default is derived below from a
-// published figure; docs/sim-energy.md gives the sources, the scaling to 16 nm and what the model
-// leaves out (it is a lower bound: FPGA fabric overheads and the FPGA's own static power are not in
-// the defaults). All fields can be overridden from the simulator's --config file ("energy": {...}).
+// published figure or, where marked, an estimate; docs/sim-energy.md gives the sources, the
+// scaling to 16 nm and what the model leaves out (it is a lower bound: FPGA fabric overheads and
+// the FPGA's own static power are not in the defaults). All fields can be overridden from the
+// simulator's --config file ("energy": {...}).
 #include <nlohmann/json.hpp>
 
 #include "sat/arch/config.hpp"

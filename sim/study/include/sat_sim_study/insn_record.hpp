@@ -37,6 +37,9 @@ struct InsnRecord {
   std::array<uint32_t, kNumStallCauses> stall{};   // cycles by cause (the unit-side view, see above)
   int64_t released_by = -1;       // the instruction (stream index) whose completion let it start
   Release release = Release::fetch;
+  // Fetch held this instruction behind its full queue until instruction `fetch_gate` started (and
+  // left the queue); -1: fetch reached it one cycle after the instruction before it.
+  int64_t fetch_gate = -1;
   // Events for the report and the energy model.
   uint64_t macs = 0;
   bool sparse = false;            // a GEMM in N:M mode
