@@ -132,9 +132,9 @@ std::string roofline_plot(const StepReport& r) {
   std::vector<plot::Point> pts;
   for (const auto& row : r.layers) {
     const double bytes = static_cast<double>(row.tally.dram_bytes());
-    if (row.tally.macs == 0 || row.cycles == 0 || bytes <= 0) continue;
+    if (row.tally.macs == 0 || row.span() == 0 || bytes <= 0) continue;
     const double flops = 2.0 * static_cast<double>(row.tally.macs);
-    const double secs = row.cycles / (r.config.clock_mhz * 1e6);
+    const double secs = row.span() / (r.config.clock_mhz * 1e6);
     pts.push_back({row.layer + " " + row.phase, flops / bytes, flops / secs / 1e9, row.phase});
   }
   const double bw = arch::kDdrChannels * std::min<double>(arch::kDdrBusBits / 8.0 * r.config.clock_mhz / 1e3,

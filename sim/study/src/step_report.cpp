@@ -240,6 +240,20 @@ std::vector<std::pair<std::string, uint64_t>> cycles_by_phase(const StepReport& 
   return out;
 }
 
+uint64_t phase_span(const StepReport& r, const std::string& phase) {
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  for (const auto& row : r.layers)
+    if (row.phase == phase && row.end > row.start) spans.emplace_back(row.start, row.end);
+  std::sort(spans.begin(), spans.end());
+  uint64_t covered = 0, reach = 0;
+  for (const auto& [lo, hi] : spans) {
+    const uint64_t from = std::max(lo, reach);
+    if (hi > from) covered += hi - from;
+    reach = std::max(reach, hi);
+  }
+  return covered;
+}
+
 namespace {
 
 nlohmann::ordered_json tally_json(const StepReport& r, const Tally& t, uint64_t cycles) {
@@ -344,7 +358,9 @@ nlohmann::ordered_json report_json(const StepReport& r) {
     nlohmann::ordered_json p;
     p["phase"] = phase;
     p["cycles"] = cycles;
-    const nlohmann::ordered_json t = tally_json(r, by_phase[phase], cycles);
+    const uint64_t span = phase_span(r, phase);
+    p["span_cycles"] = span;
+    const nlohmann::ordered_json t = tally_json(r, by_phase[phase], span);
     for (auto& [k, v] : t.items()) p[k] = v;
     p["energy_j"] = e_phase[phase].total();
     phases.push_back(p);
@@ -360,7 +376,8 @@ nlohmann::ordered_json report_json(const StepReport& r) {
     l["start"] = row.start;
     l["end"] = row.end;
     l["cycles"] = row.cycles;
-    const nlohmann::ordered_json t = tally_json(r, row.tally, row.cycles);
+    l["span_cycles"] = row.span();
+    const nlohmann::ordered_json t = tally_json(r, row.tally, row.span());
     for (auto& [k, v] : t.items()) l[k] = v;
     l["energy_j"] = row.energy.total();
     l["energy_dynamic_j"] = row.energy.dynamic();
@@ -379,7 +396,7 @@ std::string layers_csv(const StepReport& r) {
   s += ",buffer_bytes_read,buffer_bytes_written,dram_activates,dram_precharges";
   for (int u = 0; u < kExec; ++u) s += std::string(",busy_") + isa::unit_name(u);
   for (int c = 0; c < kNumStallCauses; ++c) s += std::string(",stall_") + stall_cause_name(c);
-  s += ",energy_j,energy_dynamic_j\n";
+  s += ",energy_j,energy_dynamic_j,span_cycles\n";
   auto quote = [](const std::string& v) {
     if (v.find_first_of(",\"\n") == std::string::npos) return v;
     std::string q = "\"";
@@ -390,16 +407,16 @@ std::string layers_csv(const StepReport& r) {
     const Tally& t = row.tally;
     s += quote(row.layer) + "," + quote(row.type) + "," + quote(row.phase) + "," + std::to_string(row.first_insn) +
          "," + std::to_string(t.instructions) + "," + std::to_string(row.start) + "," + std::to_string(row.end) + "," +
-         std::to_string(row.cycles) + "," + std::to_string(t.macs) + "," + std::to_string(t.macs_sparse) + "," +
-         fmt(r.pe_utilisation(t.macs, row.cycles));
+         std::to_string(row.cycles) + "," + std::to_string(t.macs) + "," +
+         std::to_string(t.macs_sparse) + "," + fmt(r.pe_utilisation(t.macs, row.span()));
     for (int c = 0; c < arch::kDdrChannels; ++c) s += "," + std::to_string(t.dram_read[c]);
     for (int c = 0; c < arch::kDdrChannels; ++c) s += "," + std::to_string(t.dram_written[c]);
-    for (double g : channel_gbs(t, row.cycles, r.config)) s += "," + fmt(g);
+    for (double g : channel_gbs(t, row.span(), r.config)) s += "," + fmt(g);
     s += "," + std::to_string(t.buffer_read) + "," + std::to_string(t.buffer_written) + "," +
          std::to_string(t.activates) + "," + std::to_string(t.precharges);
     for (int u = 0; u < kExec; ++u) s += "," + std::to_string(t.busy[u]);
     for (int c = 0; c < kNumStallCauses; ++c) s += "," + std::to_string(t.stall[c]);
-    s += "," + fmt(row.energy.total()) + "," + fmt(row.energy.dynamic()) + "\n";
+    s += "," + fmt(row.energy.total()) + "," + fmt(row.energy.dynamic()) + "," + std::to_string(row.span()) + "\n";
   }
   return s;
 }

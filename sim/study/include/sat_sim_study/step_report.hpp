@@ -38,6 +38,10 @@ struct LayerRow {                 // one entry of Program::layers
   int64_t first_insn = 0;
   uint64_t start = 0, end = 0;    // its first instruction's start, its last instruction's end
   uint64_t cycles = 0;            // how far it moved the step's completion frontier (rows sum to the step)
+  // Its own interval, end - start. Rows overlap (a WU product runs under the next layer's BP), so
+  // `cycles` can be far shorter than the time the row's work took: utilisation, bandwidth and the
+  // roofline use the span, which never understates it.
+  uint64_t span() const { return end - start; }
   Tally tally;
   EnergyBreakdown energy;
 };
@@ -91,5 +95,7 @@ nlohmann::ordered_json report_json(const StepReport& r);
 std::string layers_csv(const StepReport& r);
 // Cycles per pass ("ff", "loss", "bp", "wu", "update", "pregen", ...) in the order they appear.
 std::vector<std::pair<std::string, uint64_t>> cycles_by_phase(const StepReport& r);
+// Cycles during which some row of the pass was running (the union of its rows' spans).
+uint64_t phase_span(const StepReport& r, const std::string& phase);
 
 }  // namespace sat::sim
