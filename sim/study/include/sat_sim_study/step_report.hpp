@@ -38,9 +38,9 @@ struct LayerRow {                 // one entry of Program::layers
   int64_t first_insn = 0;
   uint64_t start = 0, end = 0;    // its first instruction's start, its last instruction's end
   uint64_t cycles = 0;            // how far it moved the step's completion frontier (rows sum to the step)
-  // Its own interval, end - start. Rows overlap (a WU product runs under the next layer's BP), so
-  // `cycles` can be far shorter than the time the row's work took: utilisation, bandwidth and the
-  // roofline use the span, which never understates it.
+  // Its own interval, end - start. Rows can overlap (a row's instructions may still run after the
+  // next row starts), so `cycles` can be shorter than the time the row's work took: utilisation,
+  // bandwidth and the roofline use the span.
   uint64_t span() const { return end - start; }
   Tally tally;
   EnergyBreakdown energy;
