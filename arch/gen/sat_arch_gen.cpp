@@ -60,6 +60,7 @@ const Value kValues[] = {
     {"cbuf_elems", "CBUF_ELEMS", arch::kCbufElems, nullptr},
     {"vec_chunk", "VEC_CHUNK", arch::kVecChunk, nullptr},
     {"max_vec_row", "MAX_VEC_ROW", arch::kMaxVecRow, nullptr},
+    {"vector_lanes", "VECTOR_LANES", arch::kVectorLanes, nullptr},
     {"insn_words", "INSN_WORDS", arch::kInsnWords, nullptr},
     {"insn_bits", "INSN_BITS", arch::kInsnWords * 32, nullptr},
     {"insn_queue_depth", "INSN_QUEUE_DEPTH", arch::kInsnQueueDepth, nullptr},

@@ -1,6 +1,7 @@
 // LOAD unit: DRAM -> operand buffers. Strided tiles (LD_2D), convolution windows (LD_CONV, im2col
 // address generation, optionally transposed) and compressed N:M weight lines (LD_SPW).
 #include "kernel.hpp"
+#include "sat/arch/access.hpp"
 
 namespace sat::kernel {
 
@@ -51,13 +52,58 @@ LD2D_STRIDED:
   return true;
 }
 
+// The patch path of LD_CONV: one strided burst of the pixels and channels the tile's windows reach
+// into the patch buffer, then the tile built from it; the bank gets the same bits as the gather.
+bool ld_conv_patch(const Insn& in, const ConvGeom& g, const isa::ConvPatch& pt, const uint16_t* src,
+                   const int64_t* p_base, const int32_t* p_iy, const int32_t* p_ix, const int32_t* k_ky,
+                   const int32_t* k_kx, const int32_t* k_ci, uint16_t* dst) {
+  constexpr int kFillElems = arch::kLoadFillBeats * arch::kDdrBusBits / 16;
+  static uint16_t patch[arch::kConvPatchElems];
+#pragma HLS ARRAY_PARTITION variable = patch cyclic factor = kFillElems
+  const int64_t c = g.c, channels = pt.channels;
+LDCONV_PATCH_FILL:
+  for (int64_t px = 0; px < pt.pixels; ++px) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+  LDCONV_PATCH_RUN:
+    for (int64_t ch = 0; ch < channels; ++ch) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+      patch[px * channels + ch] = src[(pt.pixel0 + px) * c + pt.c0 + ch];
+    }
+  }
+  const bool transposed = in.flag(1);
+  const uint32_t rows = in[isa::f_LD_CONV::rows], cols = in[isa::f_LD_CONV::cols];
+  const int32_t h = static_cast<int32_t>(g.h), w = static_cast<int32_t>(g.w);
+LDCONV_PATCH_ROWS:
+  for (uint32_t r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+  LDCONV_PATCH_COLS:
+    for (uint32_t col = 0; col < cols; ++col) {
+      // kLoadFillBeats beats of the bank a cycle: the patch and the bank are partitioned for it.
+#pragma HLS PIPELINE II = 1
+#pragma HLS UNROLL factor = kFillElems
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+      const uint32_t i = transposed ? col : r, j = transposed ? r : col;
+      const int32_t iy = p_iy[i] + k_ky[j], ix = p_ix[i] + k_kx[j];
+      const bool inside = k_ci[j] >= 0 && iy >= 0 && iy < h && ix >= 0 && ix < w;
+      // p_base is the sample's first element; as a pixel index, the sample's first pixel.
+      const int64_t pixel = p_base[i] / c + static_cast<int64_t>(iy) * w + ix;
+      dst[r * cols + col] = inside ? patch[(pixel - pt.pixel0) * channels + (k_ci[j] - pt.c0)] : 0;
+    }
+  }
+  return true;
+}
+
 // im2col address generation. Output position p = (b*oh + oy)*ow + ox, reduction index
 // k = (ci*kh + ky)*kw + kx; input element (b, iy, ix, ci) of the NHWC tensor with
 // iy = oy*stride - pad + ky, ix = ox*stride - pad + kx; outside the image (padding) or k >= c*kh*kw
-// reads 0.
+// reads 0. b2, the window of a transposed convolution (the BP of a stride-1 convolution as a
+// convolution of dY): k = (ky*kw + kx)*c + ci, tap-major, and the window flipped, iy = oy*stride -
+// pad + (kh - 1 - ky), ix likewise.
 bool ld_conv(Ctx& cx, const Insn& in) {
   namespace f = isa::f_LD_CONV;
-  const bool to_b = in.flag(0), transposed = in.flag(1);
+  const bool to_b = in.flag(0), transposed = in.flag(1), flipped = in.flag(2);
+  if (in.flags() & ~7u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xf8000000u);
   if (!check_tile(cx, in, f::bank, f::rows, f::cols, to_b)) return false;
   ConvGeom g;
   if (!decode_geom(cx, in, f::c, g)) return false;
@@ -96,14 +142,18 @@ LDCONV_K:
       k_ky[j] = k_kx[j] = 0;
       continue;
     }
-    k_ci[j] = static_cast<int32_t>(k / (g.kh * g.kw));
-    const uint32_t r = static_cast<uint32_t>(k % (g.kh * g.kw));
-    k_ky[j] = static_cast<int32_t>(r / g.kw);
-    k_kx[j] = static_cast<int32_t>(r % g.kw);
+    const uint32_t taps = g.kh * g.kw;
+    const uint32_t r = static_cast<uint32_t>(flipped ? k / g.c : k % taps);   // the tap ky*kw + kx
+    k_ci[j] = static_cast<int32_t>(flipped ? k % g.c : k / taps);
+    const int32_t ky = static_cast<int32_t>(r / g.kw), kx = static_cast<int32_t>(r % g.kw);
+    k_ky[j] = flipped ? static_cast<int32_t>(g.kh) - 1 - ky : ky;
+    k_kx[j] = flipped ? static_cast<int32_t>(g.kw) - 1 - kx : kx;
   }
   uint16_t* dst = to_b ? cx.buf->b[in[f::bank]] : cx.buf->a[in[f::bank]];
   const int32_t h = static_cast<int32_t>(g.h), w = static_cast<int32_t>(g.w);
   const int64_t c = g.c;
+  const isa::ConvPatch pt = isa::conv_patch(in, arch::kConvPatchElems);
+  if (pt.fits) return ld_conv_patch(in, g, pt, src, p_base, p_iy, p_ix, k_ky, k_kx, k_ci, dst);
 LDCONV_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128

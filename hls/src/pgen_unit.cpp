@@ -3,7 +3,8 @@
 // (b0 = 1, the backward form W_B), with the rule every backend shares (sat/nm_select.hpp,
 // nm_keep_masks), written as the NMCompressed layout (b1: BF16 values + packed 4-bit indices, lines
 // = rows for K, columns for Cout, entry (l, g, j) at (l * groups + g) * n + j) and/or (b2) as a
-// masked dense BF16 [cout][k] (a plain BF16 copy when n == m).
+// masked dense BF16 [cout][k] (a plain BF16 copy when n == m), and/or (b3) the same transposed,
+// [k][cout], at dense_t_addr: the operand a dense BP product reads as contiguous lines.
 #include "kernel.hpp"
 
 namespace sat::kernel {
@@ -11,7 +12,8 @@ namespace sat::kernel {
 bool exec_pgen(Ctx& cx, const Insn& in) {
   namespace f = isa::f_PGEN;
   if (in.opcode() != isa::OP_PGEN) return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
-  const bool along_cout = in.flag(0), compressed = in.flag(1), dense = in.flag(2);
+  const bool along_cout = in.flag(0), compressed = in.flag(1), dense = in.flag(2), transposed = in.flag(3);
+  if (in.flags() & ~15u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xf0000000u);
   const uint64_t cout = in[f::cout], k = in[f::k];
   const uint32_t n = in[f::n], m = in[f::m];
   if (cout == 0) return cx.bad_field(in, f::cout);
@@ -19,6 +21,7 @@ bool exec_pgen(Ctx& cx, const Insn& in) {
   if (m == 0) return cx.bad_field(in, f::m);
   if (n == 0 || n > m) return cx.bad_field(in, f::n, m);
   const bool copy = n == m && !compressed;   // plain BF16 copy: any m
+  const bool masked = dense || transposed;
   if (!copy) {
     if (!arch::supported_m(static_cast<int>(m))) return cx.bad_field(in, f::m);
     if ((along_cout ? cout : k) % m != 0) return cx.bad_field(in, along_cout ? f::cout : f::k, m);
@@ -29,6 +32,7 @@ bool exec_pgen(Ctx& cx, const Insn& in) {
   uint16_t* dv = nullptr;
   uint16_t* di = nullptr;
   uint16_t* dd = nullptr;
+  uint16_t* dt = nullptr;
   const uint64_t entries = copy ? 0 : total / m * n;
   if (compressed) {
     dv = region(cx, in, f::val_addr, entries);
@@ -40,12 +44,18 @@ bool exec_pgen(Ctx& cx, const Insn& in) {
     dd = region(cx, in, f::dense_addr, total);
     if (dd == nullptr) return false;
   }
+  if (transposed) {
+    dt = region(cx, in, f::dense_t_addr, total);
+    if (dt == nullptr) return false;
+  }
   if (copy) {
 PGEN_COPY:
     for (uint64_t i = 0; i < total; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1048576
-      if (dense) dd[i] = f32_to_bf16_bits(ld_f32(w, i));
+      const uint16_t v = f32_to_bf16_bits(ld_f32(w, i));
+      if (dense) dd[i] = v;
+      if (transposed) dt[i % k * cout + i / k] = v;
     }
     return true;
   }
@@ -66,9 +76,13 @@ PGEN_GROUPS:
       const uint64_t first = along_cout ? g * m * k + l : l * k + g * m;
       for (uint32_t i = 0; i < m; ++i) v[i] = ld_f32(w, first + i * stride);
       const uint32_t keep = nm_keep_mask(v, m, n);
-      if (dense) {
-        for (uint32_t i = 0; i < m; ++i)
-          dd[first + i * stride] = ((keep >> i) & 1u) ? f32_to_bf16_bits(v[i]) : uint16_t{0};
+      if (masked) {
+        for (uint32_t i = 0; i < m; ++i) {
+          const uint64_t at = first + i * stride;
+          const uint16_t b = ((keep >> i) & 1u) ? f32_to_bf16_bits(v[i]) : uint16_t{0};
+          if (dense) dd[at] = b;
+          if (transposed) dt[at % k * cout + at / k] = b;
+        }
       }
       if (compressed) {
         uint8_t kept[kMaxM];

@@ -28,6 +28,7 @@ const char* kHelp =
     "  --no-pregen           generate each weight form right before the product that reads it\n"
     "                        (pre-generation off)\n"
     "  --no-offline          every instruction waits for the one before it, single-buffered\n"
+    "  --no-bp-conv          BP of stride-1 convolutions as a product scattered back by col2im\n"
     "                        (offline scheduling off)\n"
     "  --dump                also print the whole stream, disassembled, grouped by layer, and\n"
     "                        every region of the memory map\n"
@@ -59,7 +60,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
     return 0;
   }
   Args args("compile", argv, {"model", "nm", "method", "batch", "emit", "reference", "seed"},
-            {"dump", "no-interleave", "no-pregen", "no-offline", "inference"});
+            {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "inference"});
   std::optional<NM> nm;
   if (auto s = args.opt("nm")) nm = NM::parse(*s);
   ScheduleOptions opt;
@@ -73,6 +74,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
   opt.interleave_mapping = !args.flag("no-interleave");
   opt.pregeneration = !args.flag("no-pregen");
   opt.offline_scheduling = !args.flag("no-offline");
+  opt.transposed_conv_bp = !args.flag("no-bp-conv");
 
   if (args.has("reference") && !args.has("emit")) args.fail("--reference needs --emit FILE");
   if (args.has("seed") && !args.has("emit")) args.fail("--seed needs --emit FILE");

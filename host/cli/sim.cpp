@@ -19,6 +19,7 @@ namespace {
 
 const char* kHelp =
     "usage: sat sim --model NAME|PATH [flags]\n"
+    "       sat sim --resources [--config FILE] [--set K=V] [--out DIR]\n"
     "  Simulates one training step of the model on the cycle-accurate SystemC model of SAT and\n"
     "  writes, into --out, report.json (the step's `cycles` and every figure per layer and pass:\n"
     "  cycles, PE utilisation, MACs, DRAM bytes and bandwidth per channel, buffer traffic, stall\n"
@@ -31,7 +32,8 @@ const char* kHelp =
     "  --inference           the inference pass (FF and loss) instead of a training step\n"
     "  --config FILE         JSON overrides of the accelerator configuration (docs/sim.md)\n"
     "  --set K=V[,K=V]       overrides on the command line: pe=RxC[xL], tile=RxCxK, clock=MHz,\n"
-    "                        window=W, vector_lanes=L, queue=D, tokens=D, dram_queue=D\n"
+    "                        window=W, vector_lanes=L, conv_patch=E, load_engines=N,\n"
+    "                        fill_beats=B, queue=D, tokens=D, dram_queue=D\n"
     "  --out DIR             where the files go (default sim-out)\n"
     "  --sweep SPEC          one run per point of 'key=v1,v2;key=v1,v2' (keys: nm (N:M or dense),\n"
     "                        batch and the --set keys); writes sweep.json, sweep.csv, sweep.svg\n"
@@ -40,7 +42,12 @@ const char* kHelp =
     "  --evaluate FILE       every model of the models directory, dense and BDWP at 2:8, 1:8, 2:4\n"
     "                        and 4:8, with ablations at 2:8: writes the evaluation document FILE\n"
     "                        (docs/evaluation.md) and each run's report under --out\n"
-    "  --no-interleave, --no-pregen, --no-offline   a dataflow optimisation off (as sat compile)\n"
+    "  --resources           no simulation: a first-order estimate of the FPGA resources of the\n"
+    "                        configuration (--config, --set) per unit and buffer against the XCVU9P,\n"
+    "                        with the verdict (DSP, BRAM, URAM each <= 80%); writes resources.json\n"
+    "                        into --out when given (docs/resources.md)\n"
+    "  --no-interleave, --no-pregen, --no-offline, --no-bp-conv\n"
+    "                        a dataflow optimisation off (as sat compile)\n"
     "  --seed S              seed of the synthetic batch (default 1)\n"
     "  --quiet               no progress display\n";
 
@@ -52,7 +59,7 @@ int cmd_sim(const std::vector<std::string>& argv) {
     return 0;
   }
   Args args("sim", argv, {"model", "nm", "method", "batch", "config", "set", "out", "sweep", "seed", "evaluate"},
-            {"inference", "ablate", "no-interleave", "no-pregen", "no-offline", "quiet"});
+            {"inference", "ablate", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "quiet", "resources"});
 #if SAT_HAVE_SIM
   return run_sim_command(args);
 #else

@@ -9,12 +9,14 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "model_path.hpp"
 #include "sat/error.hpp"
 #include "sat/io.hpp"
 #include "sat_sim/study.hpp"
+#include "sat_sim_study/resources.hpp"
 #include "sat_sim_study/svg_plot.hpp"
 
 namespace sat::cli {
@@ -74,13 +76,16 @@ StepSpec spec_from(const Args& args) {
   s.interleave_mapping = !args.flag("no-interleave");
   s.pregeneration = !args.flag("no-pregen");
   s.offline_scheduling = !args.flag("no-offline");
+  s.transposed_conv_bp = !args.flag("no-bp-conv");
   const long long seed = args.integer("seed", 1);
   if (seed < 0) args.fail("--seed must be >= 0");
   s.seed = static_cast<uint64_t>(seed);
   return s;
 }
 
-SimConfig config_from(const Args& args) {
+}  // namespace
+
+SimConfig sim_config_from(const Args& args) {
   SimConfig cfg;
   if (auto path = args.opt("config")) cfg = sim::read_sim_config(*path);
   if (auto set = args.opt("set")) {
@@ -101,6 +106,25 @@ SimConfig config_from(const Args& args) {
   }
   return cfg;
 }
+
+std::string config_overrides(const SimConfig& cfg) {
+  std::string out;
+  // Walks the two JSON trees side by side; to_json() writes every key, so the shapes agree.
+  std::function<void(const nlohmann::json&, const nlohmann::json&, const std::string&)> walk =
+      [&](const nlohmann::json& now, const nlohmann::json& def, const std::string& path) {
+        if (now.is_object() && def.is_object()) {
+          for (const auto& [k, v] : now.items()) {
+            walk(v, def.contains(k) ? def[k] : nlohmann::json(), path.empty() ? k : path + "." + k);
+          }
+        } else if (now != def) {
+          out += (out.empty() ? "" : ", ") + path + " = " + now.dump();
+        }
+      };
+  walk(cfg.to_json(), SimConfig{}.to_json(), "");
+  return out;
+}
+
+namespace {
 
 void write(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
   atomic_write_file((dir / name).string(), text);
@@ -137,8 +161,7 @@ std::string roofline_plot(const StepReport& r) {
     const double secs = row.span() / (r.config.clock_mhz * 1e6);
     pts.push_back({row.layer + " " + row.phase, flops / bytes, flops / secs / 1e9, row.phase});
   }
-  const double bw = arch::kDdrChannels * std::min<double>(arch::kDdrBusBits / 8.0 * r.config.clock_mhz / 1e3,
-                                                          arch::kDdrChannelGBs);
+  const double bw = arch::kDdrChannels * sim::dram_peak_bytes_per_cycle(r.config) * r.config.clock_mhz / 1e3;
   return plot::roofline(r.description + ": roofline (kept-weight MACs)", r.config.peak_gflops(false), bw, pts,
                         "operational intensity (flops per DRAM byte)", "GFLOPS");
 }
@@ -226,7 +249,7 @@ void write_table(const std::filesystem::path& dir, const std::string& stem, cons
 
 int single_run(const Args& args, const std::filesystem::path& out) {
   const StepSpec spec = spec_from(args);
-  const SimConfig cfg = config_from(args);
+  const SimConfig cfg = sim_config_from(args);
   ProgressLine line(args.flag("quiet"), 1);
   const StepReport r = run_point({"", spec, cfg}, line, 0, spec.model_path.substr(spec.model_path.rfind('/') + 1));
   line.finish();
@@ -242,7 +265,7 @@ int single_run(const Args& args, const std::filesystem::path& out) {
 
 int study(const Args& args, const std::filesystem::path& out, bool ablate) {
   const StepSpec spec = spec_from(args);
-  const SimConfig cfg = config_from(args);
+  const SimConfig cfg = sim_config_from(args);
   const std::vector<StudyPoint> points =
       ablate ? sim::ablation_points(spec, cfg) : sim::sweep_points(args.str("sweep"), spec, cfg);
   ProgressLine line(args.flag("quiet"), points.size());
@@ -268,11 +291,36 @@ int study(const Args& args, const std::filesystem::path& out, bool ablate) {
   return 0;
 }
 
+// --resources: the estimate of the configuration alone. A configuration that does not fit is a
+// finding, not an error: the exit status is 0 either way.
+int resources(const Args& args) {
+  auto refuse = [&](const char* flag) {
+    args.fail(std::string("--resources estimates the accelerator's configuration alone (--config, --set); --") +
+              flag + " selects a simulated step or study and does not combine with it");
+  };
+  for (const char* f : {"model", "nm", "method", "batch", "seed", "sweep", "evaluate"})
+    if (args.has(f)) refuse(f);
+  for (const char* f : {"ablate", "inference", "no-interleave", "no-pregen", "no-offline", "no-bp-conv"})
+    if (args.flag(f)) refuse(f);
+  const sim::ResourceEstimate e = sim::estimate_resources(sim_config_from(args));
+  std::fputs(sim::resources_table(e).c_str(), stdout);
+  if (!e.fits()) std::printf("the configuration does not fit the %s (see docs/resources.md)\n", e.device.name);
+  if (auto dir = args.opt("out")) {
+    std::error_code ec;
+    std::filesystem::create_directories(*dir, ec);
+    if (ec) args.fail("--out " + *dir + ": cannot create the directory: " + ec.message());
+    write(*dir, "resources.json", e.to_json().dump(2) + "\n");
+    std::printf("wrote %s/resources.json\n", dir->c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_evaluation(const Args& args, const std::filesystem::path& out);
 
 int run_sim_command(const Args& args) {
+  if (args.flag("resources")) return resources(args);
   const std::filesystem::path out = args.str("out", "sim-out");
   const int modes = (args.has("sweep") ? 1 : 0) + (args.flag("ablate") ? 1 : 0) + (args.has("evaluate") ? 1 : 0);
   if (modes > 1) args.fail("--sweep, --ablate and --evaluate are separate studies: give one");

@@ -121,6 +121,14 @@ bool Accelerator::claim_ports(const isa::BankAccess* acc, int n, uint64_t now, P
   return true;
 }
 
+// The DMA engine of a load: the DDR channel of its first access, folded onto the engines there are.
+int Accelerator::load_engine(const isa::Insn& in) const {
+  isa::DramAccess acc[isa::kMaxDramAccesses];
+  const int n = isa::dram_accesses(in, acc, cfg_.conv_patch);
+  const int ch = n > 0 ? static_cast<int>(isa::addr_channel(acc[0].addr)) : 0;
+  return (ch < arch::kDdrChannels ? ch : 0) % cfg_.load_engines;
+}
+
 // One execution unit: in order, each instruction waits for a token from every unit in its wait
 // mask, for room in every token FIFO it signals and for its bank ports; executes on the kernel's
 // datapath, occupies the unit for its cycles, then signals. Each wait is charged to its cause.
@@ -150,7 +158,15 @@ void Accelerator::unit_process(int u) {
         rec.released_by = by;
       }
     };
-    if (unit_last_[u] >= 0) released(Release::unit, unit_last_[u], unit_free_[u]);
+    // The load unit issues in order but runs each load on the DMA engine of its channel, so a load
+    // waits for its engine's last one, not for the unit's (load_engines = 1: the unit's).
+    const bool engines = u == isa::UNIT_LOAD && cfg_.load_engines > 1;
+    const int engine = engines ? load_engine(e.in) : 0;
+    if (engines) {
+      if (engine_last_[engine] >= 0) released(Release::unit, engine_last_[engine], engine_free_[engine]);
+    } else if (unit_last_[u] >= 0) {
+      released(Release::unit, unit_last_[u], unit_free_[u]);
+    }
     isa::BankAccess banks[isa::kMaxBankAccesses];
     const int nbanks = isa::bank_accesses(e.in, banks);
     Port* claimed[isa::kMaxBankAccesses] = {};
@@ -160,11 +176,20 @@ void Accelerator::unit_process(int u) {
       const uint64_t t0 = now_cycle();
       int cause = -1;
       for (int p = 0; p < kExec && !blocked; ++p) {
-        if ((waits & bit(p)) && tokens_[p][u].empty()) {
+        if (!(waits & bit(p))) continue;
+        if (tokens_[p][u].empty()) {
           blocked = true;
           cause = kStallTokenFirst + p;
           wait(token_in_[p][u] | abort_);
+        } else if (tokens_[p][u].front().cycle > t0) {   // pushed ahead by a load still running
+          blocked = true;
+          cause = kStallTokenFirst + p;
+          wait(cycle_ * static_cast<double>(tokens_[p][u].front().cycle - t0), abort_);
         }
+      }
+      if (!blocked && engines && engine_free_[engine] > t0) {
+        blocked = true;   // the engine is busy: work, not a stall
+        wait(cycle_ * static_cast<double>(engine_free_[engine] - t0), abort_);
       }
       for (int c = 0; c < kExec && !blocked; ++c) {
         if ((signals & bit(c)) && tokens_[u][c].size() >= static_cast<size_t>(cfg_.token_depth)) {
@@ -184,7 +209,7 @@ void Accelerator::unit_process(int u) {
           if (!aborted_) released(Release::bank, owner, free_at);
         }
       }
-      if (blocked) rec.stall[cause] += static_cast<uint32_t>(now_cycle() - t0);
+      if (blocked && cause >= 0) rec.stall[cause] += static_cast<uint32_t>(now_cycle() - t0);
     }
     if (aborted_) continue;
     const uint64_t start = now_cycle();
@@ -214,15 +239,26 @@ void Accelerator::unit_process(int u) {
     for (int i = 0; i < nbanks; ++i) *claimed[i] = Port{end, e.index};
     unit_free_[u] = end;
     unit_last_[u] = e.index;
-    wait_cycles(cycles);
-    rec.end = now_cycle();
+    uint64_t retire = end;
+    if (engines) {
+      // Issue the next load a cycle later; this one's tokens leave when it and every earlier load
+      // have finished.
+      engine_free_[engine] = end;
+      engine_last_[engine] = e.index;
+      retire = load_retire_ = std::max(end, load_retire_);
+      wait_cycles(1);
+      rec.end = retire;   // visible to the other units only when every earlier load is done
+    } else {
+      wait_cycles(cycles);
+      rec.end = now_cycle();
+    }
     counters_.busy[u] += rec.compute;
     counters_.stall[u] += cycles - rec.compute;   // waiting on DRAM beyond its own work
     rec.stall[kStallDram] = static_cast<uint32_t>(cycles - rec.compute);
     last_cycle_ = std::max(last_cycle_, rec.end);
     for (int c = 0; c < kExec; ++c) {
       if (!(signals & bit(c))) continue;
-      tokens_[u][c].push_back(Token{e.index, rec.end});
+      tokens_[u][c].push_back(Token{e.index, retire});
       token_in_[u][c].notify(SC_ZERO_TIME);
     }
     if (records_) records_->push_back(rec);
@@ -251,15 +287,21 @@ uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, In
     }
     return rec.compute;
   }
-  for (int i = 0; i < nbanks; ++i) (banks[i].write ? rec.buffer_written : rec.buffer_read) += banks[i].bytes();
-  isa::DramAccess acc[isa::kMaxDramAccesses];
-  const int n = isa::dram_accesses(in, acc);
+  constexpr uint64_t kBeat = arch::kDdrBusBits / 8;
   uint64_t work = 0, done = start;
+  for (int i = 0; i < nbanks; ++i) {
+    (banks[i].write ? rec.buffer_written : rec.buffer_read) += banks[i].bytes();
+    // The load unit fills a bank fill_beats beats a cycle, however few bytes DRAM moved (a patch).
+    const uint64_t fill = kBeat * static_cast<uint64_t>(cfg_.fill_beats);
+    if (unit == isa::UNIT_LOAD && banks[i].write)
+      work = std::max(work, (static_cast<uint64_t>(banks[i].bytes()) + fill - 1) / fill);
+  }
+  isa::DramAccess acc[isa::kMaxDramAccesses];
+  const int n = isa::dram_accesses(in, acc, cfg_.conv_patch);
   for (int i = 0; i < n; ++i) {
     const uint64_t bytes = acc[i].bytes();
     // The units stream one element per cycle per vector lane (II = 1 in the kernel), LOAD and STORE
     // one bus beat.
-    constexpr uint64_t kBeat = arch::kDdrBusBits / 8;
     const bool mover = unit == isa::UNIT_LOAD || unit == isa::UNIT_STORE;
     const uint64_t per_access = mover ? (bytes + kBeat - 1) / kBeat : static_cast<uint64_t>(acc[i].elements());
     work = std::max(work, per_access);
@@ -313,6 +355,9 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
     for (auto& q : row) q.clear();
   unit_free_.fill(0);
   unit_last_.fill(-1);
+  engine_free_.fill(0);
+  engine_last_.fill(-1);
+  load_retire_ = 0;
   unit_popped_.fill(-1);
   read_ports_ = {};
   write_ports_ = {};

@@ -75,6 +75,7 @@ class Accelerator : public sc_core::sc_module {
   // The cycles `in` occupies its unit from `start` on (its DRAM transfers reserved on the channels),
   // its events into `rec`.
   uint64_t duration(int unit, const isa::Insn& in, uint64_t start, InsnRecord& rec);
+  int load_engine(const isa::Insn& in) const;
   // The port of each bank access of `in` it would take now; false and the earliest cycle one of them
   // frees (and its owner) when a port is busy.
   bool claim_ports(const isa::BankAccess* acc, int n, uint64_t now, Port** claimed, uint64_t* free_at,
@@ -105,6 +106,11 @@ class Accelerator : public sc_core::sc_module {
   std::array<uint64_t, kExec> unit_free_{};                          // end of each unit's last instruction
   std::array<int64_t, kExec> unit_last_{};                           // and its stream index (-1: none yet)
   std::array<int64_t, kExec> unit_popped_{};                         // the last instruction to leave each queue
+  // The load unit's DMA engines (SimConfig::load_engines): when each is free and what it ran last,
+  // and when the unit's last instruction retired (tokens leave in stream order).
+  std::array<uint64_t, arch::kDdrChannels> engine_free_{};
+  std::array<int64_t, arch::kDdrChannels> engine_last_{};
+  uint64_t load_retire_ = 0;
   std::array<std::array<std::array<Port, kMaxPorts>, arch::kBanks>, kBuffers> read_ports_{}, write_ports_{};
   DeviceCounters counters_;
 

@@ -34,6 +34,7 @@ StepReport simulate_step(const StepSpec& spec, const SimConfig& cfg, const Progr
   opt.interleave_mapping = spec.interleave_mapping;
   opt.pregeneration = spec.pregeneration;
   opt.offline_scheduling = spec.offline_scheduling;
+  opt.transposed_conv_bp = spec.transposed_conv_bp;
   cfg.apply_to(opt);
   model.regenerate(opt.method);
   auto dev = make_sim_device(cfg);
@@ -101,6 +102,21 @@ std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& c
   p = {"offline scheduling off", base, cfg};
   p.spec.offline_scheduling = false;
   points.push_back(p);
+  p = {"BP convolution off", base, cfg};
+  p.spec.transposed_conv_bp = false;
+  points.push_back(p);
+  // The hardware levers of docs/dataflow.md §8, each back to its plain value (skipped where the
+  // configuration already has it).
+  auto lever = [&](const char* label, bool plain, auto&& set_plain) {
+    if (plain) return;
+    StudyPoint q{label, base, cfg};
+    set_plain(q.config);
+    points.push_back(q);
+  };
+  lever("vector lanes 1", cfg.vector_lanes == 1, [](SimConfig& c) { c.vector_lanes = 1; });
+  lever("conv patch off", cfg.conv_patch == 0, [](SimConfig& c) { c.conv_patch = 0; });
+  lever("load engines 1", cfg.load_engines == 1, [](SimConfig& c) { c.load_engines = 1; });
+  lever("bank fill 1 beat", cfg.fill_beats == 1, [](SimConfig& c) { c.fill_beats = 1; });
   return points;
 }
 

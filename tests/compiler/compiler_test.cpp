@@ -201,7 +201,8 @@ TEST(Compiler, WeightFormsFollowTheMethod) {
       const bool ff = w.weight->ff_sparse(m), bp = w.weight->bp_sparse(m);
       EXPECT_EQ(w.fwd_values >= 0, ff);
       EXPECT_EQ(w.bwd_values >= 0, bp);
-      EXPECT_EQ(w.dense >= 0, !ff || !bp);
+      EXPECT_EQ(w.dense >= 0, !ff);     // the FF operand
+      EXPECT_EQ(w.dense_t >= 0, !bp);   // the BP operand, W^T
     }
     if (m == Method::dense) {
       EXPECT_EQ(spw, 0);
@@ -262,8 +263,8 @@ int64_t sgd_of(const Program& p, uint32_t w) {
 TEST(Compiler, PregenerationOnceAfterTheUpdateElseSelectionOnEveryLoad) {
   Model model = load_model("lenet5");
   const Program on = compile(model, opts(8));
-  // bdwp lenet5: conv1 and fc2 dense copies, conv2 and fc1 W_F and W_B; each after its weight's
-  // update.
+  // bdwp lenet5: conv1 and fc2 dense copies (W and W^T, the FF and the BP operand, in one pass),
+  // conv2 and fc1 W_F and W_B; each after its weight's update.
   EXPECT_EQ(count_op(on, OP_PGEN), 6);
   EXPECT_EQ(on.prologue.size(), 7u);
   for (size_t j = 0; j < on.insns.size(); ++j) {
@@ -293,7 +294,7 @@ TEST(Compiler, PregenerationOnceAfterTheUpdateElseSelectionOnEveryLoad) {
     }
     if (in.opcode() != OP_PGEN) continue;
     EXPECT_GT(sgd_of(off, in[f_PGEN::w]), static_cast<int64_t>(j));
-    EXPECT_TRUE(in.flag(2) || !in.flag(0)) << "PGEN " << j << " of W_B with pre-generation off";
+    EXPECT_TRUE(in.flag(2) || in.flag(3) || !in.flag(0)) << "PGEN " << j << " of W_B with pre-generation off";
   }
   EXPECT_GT(fly_k, 0);
   EXPECT_GT(fly_cout, 0);
@@ -507,6 +508,11 @@ void check_layer_products(const std::string& layer_json, const Shape& input, Met
     if (wb.dense >= 0) {
       for (size_t i = 0; i < sw.dense.size(); ++i)
         mm.set_bf16(p.map.regions[wb.dense].addr(), static_cast<int64_t>(i), sw.dense[i]);
+    }
+    if (wb.dense_t >= 0) {   // W^T [k][cout]
+      for (int64_t o = 0; o < sw.cout; ++o)
+        for (int64_t kk = 0; kk < sw.k; ++kk)
+          mm.set_bf16(p.map.regions[wb.dense_t].addr(), kk * sw.cout + o, sw.dense[static_cast<size_t>(o * sw.k + kk)]);
     }
   }
   mm.run();

@@ -88,9 +88,15 @@ TEST(SimCli, SimWritesReportTableAndPlots) {
   const CliRun ab = run_sat("sim --model lenet5 --batch 8 --ablate --quiet --out '" + out + "'");
   ASSERT_EQ(ab.status, 0) << ab.out;
   const auto ablation = nlohmann::json::parse(sat::read_file(out + "/ablation.json"));
-  ASSERT_EQ(ablation.size(), 4u);
+  // All on, the four scheduling switches, then the four hardware levers at their plain values.
+  ASSERT_EQ(ablation.size(), 9u);
   EXPECT_EQ(ablation[0]["point"], "all on");
   EXPECT_DOUBLE_EQ(ablation[0]["relative_to_first"].get<double>(), 1.0);
+  EXPECT_EQ(ablation[4]["point"], "BP convolution off");
+  EXPECT_EQ(ablation[5]["point"], "vector lanes 1");
+  EXPECT_EQ(ablation[8]["point"], "bank fill 1 beat");
+  // LeNet-5's step is bound by its element-wise work: one lane is far slower than 32.
+  EXPECT_GT(ablation[5]["relative_to_first"].get<double>(), 1.5);
 }
 
 // `sat op gemm --backend sim --report R.json`: the product's counters.
@@ -109,4 +115,18 @@ TEST(SimCli, OpGemmOnSimWritesTheReport) {
   const CliRun cpu = run_sat(args + " --report '" + dir.file("r2.json") + "'");
   EXPECT_NE(cpu.status, 0);
   EXPECT_NE(cpu.out.find("keeps no cycle counters"), std::string::npos) << cpu.out;
+}
+
+// `sat sim --evaluate` takes --set as every other mode does, and its document names the overrides.
+TEST(SimCli, EvaluateAppliesSetAndSaysSo) {
+  TempDir dir;
+  const std::string doc = dir.file("eval.md");
+  const CliRun r = run_sat("sim --evaluate '" + doc + "' --batch 1 --set vector_lanes=8 --quiet --out '" +
+                           dir.file("runs") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string md = sat::read_file(doc);
+  EXPECT_NE(md.find("with the overrides vector_lanes = 8"), std::string::npos) << md.substr(0, 600);
+  EXPECT_NE(md.find("8 vector lanes"), std::string::npos) << md.substr(0, 600);
+  const auto run = nlohmann::json::parse(sat::read_file(dir.file("runs") + "/lenet5_dense.json"));
+  EXPECT_EQ(run["config"]["vector_lanes"], 8);
 }

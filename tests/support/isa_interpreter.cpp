@@ -63,10 +63,14 @@ Window window(const Insn& in, int first) {
 
 // NHWC element index of im2col position (p, k), or -1 in the padding and for k past c*kh*kw (a K
 // tile may be padded).
-int64_t im2col(const Window& g, int64_t p, int64_t k) {
+// `flipped`: LD_CONV b2, k = (ky*kw + kx)*c + ci with the window read from its far corner.
+int64_t im2col(const Window& g, int64_t p, int64_t k, bool flipped = false) {
   if (k >= g.c * g.kh * g.kw) return -1;
   const int64_t b = p / (g.oh * g.ow), oy = p / g.ow % g.oh, ox = p % g.ow;
-  const int64_t ci = k / (g.kh * g.kw), ky = k / g.kw % g.kh, kx = k % g.kw;
+  const int64_t tap = flipped ? k / g.c : k % (g.kh * g.kw);
+  const int64_t ci = flipped ? k % g.c : k / (g.kh * g.kw);
+  const int64_t ky = flipped ? g.kh - 1 - tap / g.kw : tap / g.kw;
+  const int64_t kx = flipped ? g.kw - 1 - tap % g.kw : tap % g.kw;
   const int64_t iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
   if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return -1;
   return ((b * g.h + iy) * g.w + ix) * g.c + ci;
@@ -314,7 +318,8 @@ void IsaInterpreter::load_2d(const Insn& in) {
 }
 
 void IsaInterpreter::load_conv(const Insn& in) {
-  const bool to_b = in.flag(0), transposed = in.flag(1);
+  const bool to_b = in.flag(0), transposed = in.flag(1), flipped = in.flag(2);
+  if (in.flags() & ~7u) bad_field("header", in.flags(), "has flag bits above b2 set");
   check_range("bank", in[f_LD_CONV::bank], 0, 1);
   const int64_t rows = in[f_LD_CONV::rows], cols = in[f_LD_CONV::cols];
   check_range("rows", rows, 1, to_b ? arch::kMaxTileCols : arch::kMaxTileRows);
@@ -325,7 +330,7 @@ void IsaInterpreter::load_conv(const Insn& in) {
   std::vector<float>& buf = to_b ? bank.b : bank.a;
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
-      const int64_t e = transposed ? im2col(g, p0 + c, k0 + r) : im2col(g, p0 + r, k0 + c);
+      const int64_t e = transposed ? im2col(g, p0 + c, k0 + r, flipped) : im2col(g, p0 + r, k0 + c, flipped);
       buf[static_cast<size_t>(r * cols + c)] = e < 0 ? 0.0f : get_bf16(in[f_LD_CONV::addr], e);
     }
   }
@@ -705,14 +710,18 @@ void IsaInterpreter::sgd(const Insn& in) {
 
 // Pre-generation from the FP32 master W[cout][k]: lines are rows with groups along K (W_F), or
 // columns with groups along Cout (b0, W_B); b1 writes the compressed values and packed indices,
-// b2 the masked dense BF16 copy. n == m without b1 is a plain BF16 copy for any m.
+// b2 the masked dense BF16 copy, [cout][k], b3 the same transposed, [k][cout], at dense_t_addr. n == m
+// without b1 is a plain BF16 copy for any m.
 void IsaInterpreter::pgen(const Insn& in) {
-  const bool along_cout = in.flag(0), compressed = in.flag(1), masked = in.flag(2);
+  const bool along_cout = in.flag(0), compressed = in.flag(1), masked = in.flag(2), transposed = in.flag(3);
   const int64_t cout = in[f_PGEN::cout], k = in[f_PGEN::k], n = in[f_PGEN::n], m = in[f_PGEN::m];
   const uint32_t w = in[f_PGEN::w];
+  auto put_dense = [&](int64_t e, float v) {
+    if (masked) set_bf16(in[f_PGEN::dense_addr], e, v);
+    if (transposed) set_bf16(in[f_PGEN::dense_t_addr], e % k * cout + e / k, v);
+  };
   if (n == m && !compressed) {
-    if (masked)
-      for (int64_t e = 0; e < cout * k; ++e) set_bf16(in[f_PGEN::dense_addr], e, get_f32(w, e));
+    for (int64_t e = 0; e < cout * k; ++e) put_dense(e, get_f32(w, e));
     return;
   }
   check_setting(n, m);
@@ -734,8 +743,7 @@ void IsaInterpreter::pgen(const Insn& in) {
           set_nibble(in[f_PGEN::idx_addr], (l * lg + g) * n + j, static_cast<uint32_t>(idx));
         }
       }
-      if (masked)
-        for (int64_t i = 0; i < m; ++i) set_bf16(in[f_PGEN::dense_addr], elem(i), (keep >> i) & 1 ? v[i] : 0.0f);
+      for (int64_t i = 0; i < m; ++i) put_dense(elem(i), (keep >> i) & 1 ? v[i] : 0.0f);
     }
 }
 

@@ -58,6 +58,9 @@ struct ScheduleOptions {
   bool interleave_mapping = arch::kInterleaveMapping;
   bool pregeneration = arch::kPregeneration;
   bool offline_scheduling = arch::kOfflineScheduling;
+  // The BP of a stride-1 convolution as a convolution of dY with the flipped kernel (LD_CONV b2),
+  // writing dX directly, instead of a product scattered back by ST_COL2IM (docs/dataflow.md §8).
+  bool transposed_conv_bp = arch::kTransposedConvBp;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
   // The largest GEMM tile the stream uses: the on-chip banks' capacity by default; smaller values
   // study smaller buffers (sat sim --sweep). Checked by check_tile_limits.
@@ -92,7 +95,8 @@ struct WeightBinding {
   NM nm{1, 1};                                  // the effective N:M (dense where it cannot apply)
   int fwd_values = -1, fwd_index = -1;          // W_F compressed (along K)
   int bwd_values = -1, bwd_index = -1;          // W_B compressed (along Cout)
-  int dense = -1;                               // dense or masked-dense BF16 copy, where read
+  int dense = -1;                               // dense BF16 copy [cout][k], where FF reads it
+  int dense_t = -1;                             // BF16 W^T [k][cout] (dense or masked W_F), where BP reads it
 };
 
 // DRAM traffic of one instruction and the channels it reads and writes (bit c = channel c).

@@ -50,6 +50,7 @@ struct Operand {
     strided,    // element (r, k) at t + r * row_stride + k * col_stride (plain or transposed)
     conv,       // im2col of NHWC t: row r = output position p = (b*oh + oy)*ow + ox, col k = (ci, ky, kx)
     conv_t,     // transposed im2col: row r = k, col = p (the WU B operand of a convolution)
+    conv_bp,    // im2col of dY for the BP convolution: col k = (ky, kx, co) tap-major, window flipped
     sparse,     // compressed N:M weight lines (values + packed indices), groups along K
   };
   Kind kind = Kind::strided;
@@ -69,6 +70,8 @@ struct Operand {
   static Operand rows(const TensorRef& t, int64_t row_stride, int64_t col_stride = 1);
   static Operand conv_rows(const TensorRef& t, const ConvGeom& g);
   static Operand conv_cols(const TensorRef& t, const ConvGeom& g);
+  // dY read for dX = conv(dY, W flipped): g is dY's geometry as the input of that convolution.
+  static Operand conv_bp(const TensorRef& t, const ConvGeom& g);
 };
 
 // Where the store unit puts C[M][N].
@@ -168,6 +171,12 @@ class Lowering {
   //   wu: dW[Cout][K] = dY^T X  into the weight's FP32 gradient region (a: dY^T, b: X^T operands)
   void ff_product(SparseWeight* w, const Operand& a, int64_t p, const Output& y);
   void bp_product(SparseWeight* w, const Operand& a, int64_t p, const Output& dx);
+  // Whether the BP of convolution weight `w` can run as a convolution of dY (bp_conv_product).
+  bool bp_as_convolution(const SparseWeight* w, const ConvGeom& g) const;
+  // dX[p_in][cin] = conv(dY, W flipped) for a stride-1 convolution of `taps` = kh*kw: A is
+  // Operand::conv_bp of dY; B is W_B's lines of one input channel (taps consecutive lines of the
+  // compressed form) or the rows of W^T.
+  void bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, int64_t taps, const Output& dx);
   void wu_product(SparseWeight* w, const Operand& a, const Operand& b, int64_t p);
 
   // ---- Layers --------------------------------------------------------------------------------
@@ -186,10 +195,12 @@ class Lowering {
   // The weight forms pre-generation writes (PGEN flags in docs/dataflow.md).
   enum class WeightForm {
     fwd,               // W_F compressed along K
-    fwd_masked_dense,  // W_F as masked dense BF16 (the srste BP operand)
+    fwd_masked_dense,  // W_F as masked dense BF16, transposed [k][cout] (the srste BP operand)
     fwd_all,           // both of the above in one pass
     bwd,               // W_B compressed along Cout
-    dense_copy,        // plain BF16 copy of W (dense layers and dense training)
+    dense_copy,        // plain BF16 copy of W [cout][k] (dense FF)
+    dense_copy_t,      // plain BF16 copy of W^T [k][cout] (dense BP)
+    dense_both,        // both of the above in one pass
   };
   const WeightBinding& binding(const SparseWeight* w) const;
   isa::Insn pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int>* writes = nullptr,

@@ -26,6 +26,14 @@ std::vector<float> from_bf16_bits(const std::vector<uint16_t>& bits) {
   return out;
 }
 
+// The [cols][rows] transpose of a row-major [rows][cols] matrix (W -> W^T for the BP copy).
+std::vector<float> transposed(const std::vector<float>& m, int64_t rows, int64_t cols) {
+  std::vector<float> out(m.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[static_cast<size_t>(c * rows + r)] = m[static_cast<size_t>(r * cols + c)];
+  return out;
+}
+
 }  // namespace
 
 ProgramImage::ProgramImage(Device& device, Program program) : device_(&device), prog_(std::move(program)) {
@@ -115,12 +123,14 @@ void upload_state(ProgramImage& im, bool strict) {
     };
     put_form(sw.fwd, b.fwd_values, b.fwd_index, "W_F");
     put_form(sw.bwd, b.bwd_values, b.bwd_index, "W_B");
-    if (b.dense >= 0 && (strict || !sw.dense.empty())) {
+    const bool any_dense = b.dense >= 0 || b.dense_t >= 0;
+    if (any_dense && (strict || !sw.dense.empty())) {
       if (sw.dense.empty()) {
         throw Error(who + ": weight '" + sw.weight->name +
                     "' has no dense form to upload (Backend::prepare was not called for this method)");
       }
-      write_bf16(im, b.dense, sw.dense);
+      if (b.dense >= 0) write_bf16(im, b.dense, sw.dense);
+      if (b.dense_t >= 0) write_bf16(im, b.dense_t, transposed(sw.dense, sw.cout, sw.k));
     }
   }
 }
@@ -147,10 +157,11 @@ void download_state(ProgramImage& im) {
     get_form(sw.fwd, b.fwd_values, b.fwd_index);
     if (b.fwd_values >= 0) sw.mask_f = nm_mask_of(sw.fwd);
     get_form(sw.bwd, b.bwd_values, b.bwd_index);
-    if (b.dense >= 0 && !sw.dense.empty()) {
+    if ((b.dense >= 0 || b.dense_t >= 0) && !sw.dense.empty()) {
       std::vector<uint16_t> bits(sw.dense.size());
-      im.read(b.dense, bits.data(), bits.size() * 2);
+      im.read(b.dense >= 0 ? b.dense : b.dense_t, bits.data(), bits.size() * 2);
       sw.dense = from_bf16_bits(bits);
+      if (b.dense < 0) sw.dense = transposed(sw.dense, sw.k, sw.cout);   // held as W^T [k][cout]
     }
   }
 }

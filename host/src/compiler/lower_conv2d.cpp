@@ -1,8 +1,10 @@
 // conv2d over NHWC activations as an implicit-im2col product (P = B*OH*OW rows, K = Cin*kh*kw in
 // (cin, ky, kx) order, the CPU's W[Cout][K]).
 //   FF: A = im2col(X) fetched by LD_CONV, B = W_F / W; bias added by the store.
-//   BP: dcol[P][K] = dY W, scattered back by ST_COL2IM into an FP32 NHWC scratch (zeroed first)
-//       and rounded to BF16 by V_CONVERT; a 1x1, stride-1, unpadded convolution stores dX directly.
+//   BP: stride 1, square kernel: dX = conv(dY, W flipped), dY's windows tap-major (LD_CONV b2)
+//       against W_B's lines of each input channel, dX stored directly. Otherwise dcol[P][K] = dY W,
+//       scattered back by ST_COL2IM into an FP32 NHWC scratch (zeroed first) and rounded to BF16
+//       by V_CONVERT; a 1x1, stride-1, unpadded convolution stores dX directly.
 //   WU: dW = dY^T im2col(X) (A = dY read transposed, B = the transposed im2col); db = column sums.
 #include "compiler/lower_common.hpp"
 #include "compiler/lowerings.hpp"
@@ -43,6 +45,23 @@ class Conv2dLowering final : public LayerLowering {
     const bool direct = g_.kh == 1 && g_.kw == 1 && g_.stride == 1 && g_.pad == 0;
     if (direct) {
       lw.bp_product(sw_, Operand::rows(dy, cout_), p_, Output::rows(dx, g_.c));
+      return dx;
+    }
+    if (lw.bp_as_convolution(sw_, g_)) {
+      // dX = conv(dY, W flipped): dY [B][oh][ow][cout] through a kh x kw window padded kh-1-pad,
+      // whose outputs are dX's h x w positions (stride 1).
+      ConvGeom gb;
+      gb.c = cout_;
+      gb.h = g_.oh;
+      gb.w = g_.ow;
+      gb.kh = g_.kh;
+      gb.kw = g_.kw;
+      gb.stride = 1;
+      gb.pad = g_.kh - 1 - g_.pad;
+      gb.oh = g_.h;
+      gb.ow = g_.w;
+      const int64_t p_in = static_cast<int64_t>(lw.batch()) * g_.h * g_.w;
+      lw.bp_conv_product(sw_, Operand::conv_bp(dy, gb), p_in, g_.kh * g_.kw, Output::rows(dx, g_.c));
       return dx;
     }
     const TensorRef acc = lw.alloc(layer.name + ".dx_f32", RegionKind::gradient, xs, DType::f32);

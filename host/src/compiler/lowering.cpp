@@ -91,6 +91,10 @@ Operand Operand::conv_cols(const TensorRef& t, const ConvGeom& g) {
   return window_access<Operand>(Kind::conv_t, t, g);
 }
 
+Operand Operand::conv_bp(const TensorRef& t, const ConvGeom& g) {
+  return window_access<Operand>(Kind::conv_bp, t, g);
+}
+
 Output Output::rows(const TensorRef& t, int64_t row_stride, int64_t col_stride) {
   return strided_access<Output>(t, row_stride, col_stride);
 }
@@ -227,7 +231,8 @@ Lowering::Lowering(Model& model, const ScheduleOptions& opt)
     const int64_t nnz = sw->sparse() ? sw->cout * sw->k / sw->nm.m * sw->nm.n : 0;
     const bool ff_sparse = sw->ff_sparse(m);
     const bool bp_sparse = opt.training && sw->bp_sparse(m);
-    const bool dense = !ff_sparse || (opt.training && !sw->bp_sparse(m));
+    const bool dense = !ff_sparse;
+    const bool dense_t = opt.training && !sw->bp_sparse(m);
     if (ff_sparse) {
       b.fwd_values = alloc(n + ".wf.values", RegionKind::weight_form, {nnz}).region;
       b.fwd_index = alloc(n + ".wf.index", RegionKind::weight_form, {(nnz + 3) / 4}).region;
@@ -236,10 +241,10 @@ Lowering::Lowering(Model& model, const ScheduleOptions& opt)
       b.bwd_values = alloc(n + ".wb.values", RegionKind::weight_form, {nnz}).region;
       b.bwd_index = alloc(n + ".wb.index", RegionKind::weight_form, {(nnz + 3) / 4}).region;
     }
-    if (dense) {
-      b.dense = alloc(n + (ff_sparse ? ".wf.dense" : ".dense"), RegionKind::weight_form,
-                      {sw->cout, sw->k})
-                    .region;
+    if (dense) b.dense = alloc(n + ".dense", RegionKind::weight_form, {sw->cout, sw->k}).region;
+    if (dense_t) {
+      b.dense_t = alloc(n + (ff_sparse ? ".wf.dense_t" : ".dense_t"), RegionKind::weight_form, {sw->k, sw->cout})
+                      .region;
     }
     I.weight_index[sw] = static_cast<int>(prog_.weights.size());
     I.weight_of_param[sw->weight] = sw;
@@ -577,10 +582,11 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
         break;
       }
       case Operand::Kind::conv:
-      case Operand::Kind::conv_t: {
+      case Operand::Kind::conv_t:
+      case Operand::Kind::conv_bp: {
         const ConvGeom& g = op.geom;
-        const bool tr = op.kind == Operand::Kind::conv_t;
-        const uint8_t flags = static_cast<uint8_t>((to_b ? 1 : 0) | (tr ? 2 : 0));
+        const bool tr = op.kind == Operand::Kind::conv_t, flip = op.kind == Operand::Kind::conv_bp;
+        const uint8_t flags = static_cast<uint8_t>((to_b ? 1 : 0) | (tr ? 2 : 0) | (flip ? 4 : 0));
         const Insn in = insn(OP_LD_CONV, flags,
                              {{f_LD_CONV::bank, static_cast<uint32_t>(bank)},
                               {f_LD_CONV::rows, u32(rows, "rows")},
@@ -763,7 +769,7 @@ Insn Lowering::pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int
   const Region& master = reg(region_of_param(w->weight));
   const int64_t nnz = w->sparse() ? w->cout * w->k / w->nm.m * w->nm.n : 0;
   uint8_t flags = 0;
-  uint32_t val = 0, idx = 0, dense = 0;
+  uint32_t val = 0, idx = 0, dense = 0, dense_t = 0;
   NM nm = w->nm;
   std::vector<int> wr;
   int64_t stored = 0;
@@ -775,26 +781,33 @@ Insn Lowering::pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int
     wr.push_back(ir);
     stored += nnz * 2 + (nnz + 1) / 2;
   };
-  auto masked_dense = [&]() {
-    flags |= 4;
-    dense = reg(b.dense).addr();
-    wr.push_back(b.dense);
+  auto masked_dense = [&](bool transposed) {   // b2: [cout][k] at dense_addr; b3: [k][cout] at dense_t_addr
+    const int r = transposed ? b.dense_t : b.dense;
+    flags |= transposed ? 8 : 4;
+    (transposed ? dense_t : dense) = reg(r).addr();
+    wr.push_back(r);
     stored += w->cout * w->k * 2;
   };
   switch (form) {
     case WeightForm::fwd: compressed(b.fwd_values, b.fwd_index); break;
-    case WeightForm::fwd_masked_dense: masked_dense(); break;
+    case WeightForm::fwd_masked_dense: masked_dense(true); break;
     case WeightForm::fwd_all:
       compressed(b.fwd_values, b.fwd_index);
-      masked_dense();
+      masked_dense(true);
       break;
     case WeightForm::bwd:
       flags |= 1;
       compressed(b.bwd_values, b.bwd_index);
       break;
     case WeightForm::dense_copy:
+    case WeightForm::dense_copy_t:
       nm = NM{1, 1};   // n == m: a plain BF16 copy
-      masked_dense();
+      masked_dense(form == WeightForm::dense_copy_t);
+      break;
+    case WeightForm::dense_both:
+      nm = NM{1, 1};
+      masked_dense(false);
+      masked_dense(true);
       break;
   }
   if (writes) *writes = wr;
@@ -810,7 +823,8 @@ Insn Lowering::pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int
                {f_PGEN::cout, u32(w->cout, "cout")},
                {f_PGEN::k, u32(w->k, "k")},
                {f_PGEN::n, static_cast<uint32_t>(nm.n)},
-               {f_PGEN::m, static_cast<uint32_t>(nm.m)}});
+               {f_PGEN::m, static_cast<uint32_t>(nm.m)},
+               {f_PGEN::dense_t_addr, dense_t}});
 }
 
 void Lowering::pgen(const SparseWeight* w, WeightForm form) {
@@ -824,9 +838,13 @@ void Lowering::pgen(const SparseWeight* w, WeightForm form) {
 std::vector<Lowering::WeightForm> Lowering::forms_of(const SparseWeight* w) const {
   const WeightBinding& b = binding(w);
   std::vector<WeightForm> f;
-  if (b.fwd_values >= 0) f.push_back(b.dense >= 0 ? WeightForm::fwd_all : WeightForm::fwd);
+  if (b.fwd_values >= 0) f.push_back(b.dense_t >= 0 ? WeightForm::fwd_all : WeightForm::fwd);
   if (b.bwd_values >= 0) f.push_back(WeightForm::bwd);
-  if (b.dense >= 0 && b.fwd_values < 0) f.push_back(WeightForm::dense_copy);
+  if (b.fwd_values < 0) {   // a dense layer: its FF copy and/or its BP copy, in one pass
+    if (b.dense >= 0 && b.dense_t >= 0) f.push_back(WeightForm::dense_both);
+    else if (b.dense >= 0) f.push_back(WeightForm::dense_copy);
+    else if (b.dense_t >= 0) f.push_back(WeightForm::dense_copy_t);
+  }
   return f;
 }
 
@@ -861,7 +879,7 @@ void Lowering::bp_product(SparseWeight* w, const Operand& a, int64_t p, const Ou
   const WeightBinding& b = binding(w);
   const bool sparse = w->bp_sparse(opt_.method);
   if (!opt_.pregeneration && !sparse) {
-    pgen(w, w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense : WeightForm::dense_copy);
+    pgen(w, w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense : WeightForm::dense_copy_t);
   }
   Operand wop;
   if (sparse) {
@@ -876,13 +894,48 @@ void Lowering::bp_product(SparseWeight* w, const Operand& a, int64_t p, const Ou
       wop.along_cout = true;
     }
   } else {
-    // W^T lines: element (kk, o) of the [K][Cout] operand is W[o][kk].
+    // W^T lines: row kk of the [K][Cout] copy.
     TensorRef d;
-    d.region = b.dense;
-    d.shape = {w->cout, w->k};
-    wop = Operand::rows(d, 1, w->k);
+    d.region = b.dense_t;
+    d.shape = {w->k, w->cout};
+    wop = Operand::rows(d, w->cout, 1);
   }
   matmul(a, wop, dx, p, w->k, w->cout);
+}
+
+bool Lowering::bp_as_convolution(const SparseWeight* w, const ConvGeom& g) const {
+  // One pad serves both axes of the flipped window, so the kernel is square; on-the-fly selection
+  // reads W_B lines one at a time and cannot give an input channel's taps as one line.
+  const bool sparse = w->bp_sparse(opt_.method);
+  return opt_.transposed_conv_bp && g.stride == 1 && g.kh == g.kw && (opt_.pregeneration || !sparse);
+}
+
+void Lowering::bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, int64_t taps, const Output& dx) {
+  if (!opt_.training) fail("internal: BP product in an inference stream");
+  const WeightBinding& b = binding(w);
+  const bool sparse = w->bp_sparse(opt_.method);
+  if (sparse && !opt_.pregeneration) fail("internal: a BP convolution needs the pre-generated W_B");
+  if (taps < 1 || w->k % taps != 0) fail("internal: the BP convolution's taps do not divide K");
+  if (!opt_.pregeneration) {
+    pgen(w, w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense : WeightForm::dense_copy_t);
+  }
+  // Line ci of B is W_B's lines k = ci*taps .. ci*taps + taps - 1 one after the other (K' = (tap,
+  // co), groups of M along co, as W_B groups them), or the same rows of W^T [k][cout].
+  const int64_t cin = w->k / taps, kk = taps * w->cout;
+  Operand wop;
+  if (sparse) {
+    wop.kind = Operand::Kind::sparse;
+    wop.val_region = b.bwd_values;
+    wop.idx_region = b.bwd_index;
+    wop.nm = w->nm;
+    wop.line_groups = kk / w->nm.m;
+  } else {
+    TensorRef d;
+    d.region = b.dense_t;
+    d.shape = {w->k, w->cout};
+    wop = Operand::rows(d, kk, 1);
+  }
+  matmul(a, wop, dx, p_in, cin, kk);
 }
 
 void Lowering::wu_product(SparseWeight* w, const Operand& a, const Operand& b, int64_t p) {

@@ -23,6 +23,7 @@ struct StepSpec {
   bool interleave_mapping = arch::kInterleaveMapping;
   bool pregeneration = arch::kPregeneration;
   bool offline_scheduling = arch::kOfflineScheduling;
+  bool transposed_conv_bp = arch::kTransposedConvBp;
   uint64_t seed = 1;                // the synthetic batch
 };
 

@@ -65,6 +65,9 @@ void SimConfig::validate() const {
   in_range("queues.insn_depth", insn_queue_depth, 1, 4096);
   in_range("queues.token_depth", token_depth, 1, 4096);
   in_range("vector_lanes", vector_lanes, 1, 64);
+  in_range("conv_patch", conv_patch, 0, arch::kConvPatchElems);
+  in_range("load_engines", load_engines, 1, arch::kDdrChannels);
+  in_range("fill_beats", fill_beats, 1, 16);
   in_range("bank_ports.read", bank_read_ports, 1, 2);
   in_range("bank_ports.write", bank_write_ports, 1, 2);
   in_range("dram.queue_depth", dram_queue_depth, 1, 256);
@@ -111,6 +114,9 @@ nlohmann::json SimConfig::to_json() const {
   j["tile"] = {{"rows", tile_rows}, {"cols", tile_cols}, {"k", tile_k}};
   j["queues"] = {{"insn_depth", insn_queue_depth}, {"token_depth", token_depth}};
   j["vector_lanes"] = vector_lanes;
+  j["conv_patch"] = conv_patch;
+  j["load_engines"] = load_engines;
+  j["fill_beats"] = fill_beats;
   j["bank_ports"] = {{"read", bank_read_ports}, {"write", bank_write_ports}};
   j["dram"] = {{"timing", dram_timing},
                {"mapping", dram_mapping},
@@ -170,6 +176,9 @@ void SimConfig::apply_json(const nlohmann::json& j, const std::string& source) {
                  {"token_depth", [&](const nlohmann::json& x) { token_depth = integer(x, "queues.token_depth"); }}});
        }},
       {"vector_lanes", [&](const nlohmann::json& v) { vector_lanes = integer(v, "vector_lanes"); }},
+      {"conv_patch", [&](const nlohmann::json& v) { conv_patch = integer(v, "conv_patch"); }},
+      {"load_engines", [&](const nlohmann::json& v) { load_engines = integer(v, "load_engines"); }},
+      {"fill_beats", [&](const nlohmann::json& v) { fill_beats = integer(v, "fill_beats"); }},
       {"bank_ports",
        [&](const nlohmann::json& v) {
          object(v, "bank_ports",
@@ -243,6 +252,12 @@ void apply_setting(SimConfig& cfg, const std::string& key, const std::string& va
     cfg.clock_mhz = whole(key, value);
   } else if (key == "vector_lanes") {
     cfg.vector_lanes = whole(key, value);
+  } else if (key == "conv_patch") {
+    cfg.conv_patch = whole(key, value);
+  } else if (key == "load_engines") {
+    cfg.load_engines = whole(key, value);
+  } else if (key == "fill_beats") {
+    cfg.fill_beats = whole(key, value);
   } else if (key == "window") {
     cfg.pe.window = whole(key, value);
   } else if (key == "queue") {
@@ -253,8 +268,8 @@ void apply_setting(SimConfig& cfg, const std::string& key, const std::string& va
     cfg.dram_queue_depth = whole(key, value);
   } else {
     refuse("unknown setting '" + key +
-           "' (settings: pe=RxC[xL], tile=RxCxK, clock=MHz, window=W, vector_lanes=L, queue=D, tokens=D, "
-           "dram_queue=D; nm=N:M is a sweep axis of its own)");
+           "' (settings: pe=RxC[xL], tile=RxCxK, clock=MHz, window=W, vector_lanes=L, conv_patch=E, load_engines=N, "
+           "fill_beats=B, queue=D, tokens=D, dram_queue=D; nm=N:M is a sweep axis of its own)");
   }
   cfg.validate();
 }

@@ -20,11 +20,6 @@ std::string fmt(double v) {
   return b;
 }
 
-double dram_peak_bytes_per_cycle(const SimConfig& cfg) {
-  // The AXI port carries kDdrBusBits a kernel cycle; the DIMM kDdrChannelGBs: the lower bounds.
-  return std::min<double>(arch::kDdrBusBits / 8.0, arch::kDdrChannelGBs * 1e3 / cfg.clock_mhz);
-}
-
 nlohmann::ordered_json per_unit(const std::array<uint64_t, kExec>& v) {
   nlohmann::ordered_json j;
   for (int u = 0; u < kExec; ++u) j[isa::unit_name(u)] = v[u];
@@ -46,6 +41,11 @@ std::vector<double> channel_gbs(const Tally& t, uint64_t cycles, const SimConfig
 }
 
 }  // namespace
+
+double dram_peak_bytes_per_cycle(const SimConfig& cfg) {
+  // The AXI port carries kDdrBusBits a kernel cycle; the DIMM kDdrChannelGBs: the lower bounds.
+  return std::min<double>(arch::kDdrBusBits / 8.0, arch::kDdrChannelGBs * 1e3 / cfg.clock_mhz);
+}
 
 void Tally::add(const InsnRecord& r) {
   ++instructions;
@@ -241,9 +241,14 @@ std::vector<std::pair<std::string, uint64_t>> cycles_by_phase(const StepReport& 
 }
 
 uint64_t phase_span(const StepReport& r, const std::string& phase) {
+  return phases_span(r, {phase});
+}
+
+uint64_t phases_span(const StepReport& r, const std::vector<std::string>& phases) {
   std::vector<std::pair<uint64_t, uint64_t>> spans;
   for (const auto& row : r.layers)
-    if (row.phase == phase && row.end > row.start) spans.emplace_back(row.start, row.end);
+    if (std::find(phases.begin(), phases.end(), row.phase) != phases.end() && row.end > row.start)
+      spans.emplace_back(row.start, row.end);
   std::sort(spans.begin(), spans.end());
   uint64_t covered = 0, reach = 0;
   for (const auto& [lo, hi] : spans) {
@@ -252,6 +257,13 @@ uint64_t phase_span(const StepReport& r, const std::string& phase) {
     reach = std::max(reach, hi);
   }
   return covered;
+}
+
+double gemm_pe_utilisation(const StepReport& r) {
+  uint64_t macs = 0;
+  for (const auto& row : r.layers)
+    if (row.phase == "ff" || row.phase == "bp" || row.phase == "wu") macs += row.tally.macs;
+  return r.pe_utilisation(macs, phases_span(r, {"ff", "bp", "wu"}));
 }
 
 namespace {
@@ -293,6 +305,7 @@ nlohmann::ordered_json report_json(const StepReport& r) {
   j["cycles_per_wall_second"] = r.wall_seconds > 0 ? r.cycles / r.wall_seconds : 0.0;
   const nlohmann::ordered_json totals = tally_json(r, r.total, r.cycles);
   for (auto& [k, v] : totals.items()) j[k] = v;
+  j["gemm_pe_utilisation"] = gemm_pe_utilisation(r);
   const double flops = 2.0 * static_cast<double>(r.total.macs);
   j["gflops"] = r.seconds() > 0 ? flops / r.seconds() / 1e9 : 0.0;
   j["peak_gflops"] = r.config.peak_gflops(false);

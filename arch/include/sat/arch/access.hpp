@@ -28,6 +28,55 @@ struct DramAccess {
 
 inline constexpr int kMaxDramAccesses = 12;
 
+// The input patch of an LD_CONV tile (docs/isa.md, LD_CONV): input pixels [pixel0, pixel0 + pixels)
+// of the NHWC tensor in (b, iy, ix) order and channels [c0, c0 + channels): every element its
+// windows reach, as whole image rows between the first and the last. `fits` when the patch holds at
+// most `capacity` elements: the load unit then reads it with one strided burst (pixels runs of
+// channels elements, pitch c) and builds the tile from it on chip. One definition for the kernel's
+// load unit, the simulator's traffic and the tests.
+struct ConvPatch {
+  bool fits = false;
+  int64_t pixel0 = 0, pixels = 0, c0 = 0, channels = 0;
+  int64_t elements() const { return pixels * channels; }
+};
+
+inline ConvPatch conv_patch(const Insn& in, int64_t capacity) {
+  ConvPatch pt;
+  const int64_t c = in[f_LD_CONV::c], h = in[f_LD_CONV::h], w = in[f_LD_CONV::w];
+  const int64_t kh = lo16(in[f_LD_CONV::kh_kw]), kw = hi16(in[f_LD_CONV::kh_kw]);
+  const int64_t stride = lo16(in[f_LD_CONV::stride_pad]), pad = hi16(in[f_LD_CONV::stride_pad]);
+  const int64_t oh = in[f_LD_CONV::oh], ow = in[f_LD_CONV::ow];
+  const bool transposed = in.flag(1);
+  const int64_t np = transposed ? in[f_LD_CONV::cols] : in[f_LD_CONV::rows];
+  const int64_t nk = transposed ? in[f_LD_CONV::rows] : in[f_LD_CONV::cols];
+  const int64_t p0 = in[f_LD_CONV::p0], k0 = in[f_LD_CONV::k0];
+  const int64_t taps = kh * kw, kvol = c * taps;
+  if (capacity <= 0 || c <= 0 || h <= 0 || w <= 0 || taps <= 0 || stride <= 0 || oh <= 0 || ow <= 0 || np <= 0 ||
+      nk <= 0 || k0 >= kvol)
+    return pt;
+  const int64_t ohw = oh * ow;
+  const int64_t first = p0, last = p0 + np - 1;
+  const int64_t b_first = first / ohw, oy_first = first % ohw / ow;
+  const int64_t b_last = last / ohw, oy_last = last % ohw / ow;
+  const int64_t iy_lo = oy_first * stride - pad < 0 ? 0 : oy_first * stride - pad;
+  const int64_t iy_hi_raw = oy_last * stride - pad + kh - 1;
+  const int64_t iy_hi = iy_hi_raw >= h ? h - 1 : iy_hi_raw;
+  if (iy_hi < 0) return pt;
+  pt.pixel0 = (b_first * h + iy_lo) * w;
+  pt.pixels = (b_last * h + iy_hi) * w + w - pt.pixel0;
+  const int64_t k_end = k0 + nk > kvol ? kvol : k0 + nk;
+  if (in.flag(2)) {   // tap-major K: one tap's channel run, or every channel when taps are crossed
+    const bool one_tap = k0 / c == (k_end - 1) / c;
+    pt.c0 = one_tap ? k0 % c : 0;
+    pt.channels = one_tap ? (k_end - 1) % c + 1 - pt.c0 : c;
+  } else {
+    pt.c0 = k0 / taps;
+    pt.channels = (k_end - 1) / taps + 1 - pt.c0;
+  }
+  pt.fits = pt.pixels > 0 && pt.elements() <= capacity;
+  return pt;
+}
+
 namespace access_detail {
 
 inline DramAccess flat(const char* field, bool write, uint32_t addr, int64_t n, bool f32) {
@@ -69,8 +118,10 @@ void sparse_load(const Insn& in, Add&& add) {
 }  // namespace access_detail
 
 // Writes the DRAM accesses `in` makes into out[0..n) and returns n (<= kMaxDramAccesses). GEMM and
-// FINISH touch no DRAM; an unknown opcode has none.
-inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses]) {
+// FINISH touch no DRAM; an unknown opcode has none. `conv_patch_elems` is the load unit's patch
+// buffer (LD_CONV reads its patch when it fits, else gathers the windows).
+inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
+                         int64_t conv_patch_elems = arch::kConvPatchElems) {
   using namespace access_detail;
   int count = 0;
   auto add = [&](const DramAccess& a) {
@@ -83,9 +134,21 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses]) {
       add({"addr", false, in[f_LD_2D::addr], in[f_LD_2D::rows], in[f_LD_2D::cols], in[f_LD_2D::row_stride],
            in[f_LD_2D::col_stride], 1, false});
       break;
-    case OP_LD_CONV:
-    add(window("addr", false, in[f_LD_CONV::addr], in[f_LD_CONV::rows], in[f_LD_CONV::cols], 1));
-    break;
+    case OP_LD_CONV: {
+      const ConvPatch pt = conv_patch(in, conv_patch_elems);
+      if (pt.fits) {
+        const int64_t c = in[f_LD_CONV::c];
+        const uint32_t at = advance(in[f_LD_CONV::addr], pt.pixel0 * c + pt.c0);
+        if (pt.channels == c) {
+          add(flat("addr", false, at, pt.elements(), false));   // every channel: one contiguous burst
+        } else {
+          add({"addr", false, at, pt.pixels, pt.channels, c, 1, 1, false});
+        }
+      } else {
+        add(window("addr", false, in[f_LD_CONV::addr], in[f_LD_CONV::rows], in[f_LD_CONV::cols], 1));
+      }
+      break;
+    }
     case OP_LD_SPW: sparse_load(in, add); break;
     case OP_ST_2D: {
       const DramAccess w{"addr", true, in[f_ST_2D::addr], in[f_ST_2D::rows], in[f_ST_2D::cols], in[f_ST_2D::row_stride],
@@ -250,6 +313,7 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses]) {
         add(flat("idx_addr", true, in[f_PGEN::idx_addr], (entries + 3) / 4, false));
       }
       if (b2) add(flat("dense_addr", true, in[f_PGEN::dense_addr], elems, false));
+      if (in.flag(3)) add(flat("dense_t_addr", true, in[f_PGEN::dense_t_addr], elems, false));
       break;
     }
     default:

@@ -34,9 +34,20 @@ inline constexpr int kMaxTileK = 512;         // GEMM K per tile, dense elements
 inline constexpr int kAbufElems = kMaxTileRows * kMaxTileK;   // A operand bank, BF16
 inline constexpr int kBbufElems = kMaxTileCols * kMaxTileK;   // B operand bank, BF16 values
 inline constexpr int kCbufElems = kMaxTileRows * kMaxTileCols;   // accumulator bank, FP32
+// The load unit's convolution patch buffer (BF16 elements): LD_CONV reads the input pixels and
+// channels its tile's windows reach once, in bursts, and builds the im2col tile on chip from them,
+// instead of fetching every window element from DRAM (a 3x3 window reads each pixel up to 9 times).
+// A tile whose patch is larger falls back to the window gather. 0 turns the patch off.
+inline constexpr int kConvPatchElems = 65536;
 inline constexpr int kVecChunk = 4096;        // elements the vector/update/pre-generation units
                                               // stream per burst
 inline constexpr int kMaxVecRow = 8192;       // longest row a row-wise vector op (softmax, norm) holds
+// Elements a cycle of the VEC, UPD and PGEN units' streams (PGEN: groups of M a cycle): one 512-bit
+// beat of BF16. Lanes take independent elements (the channels of an NHWC row, the rows of a
+// row-wise operation, the weights of an update), so every accumulator keeps the CPU reference's
+// order. At 1 lane the element-wise work of a ResNet-18 step is 74% of its critical path
+// (docs/dataflow.md, "Vector lanes").
+inline constexpr int kVectorLanes = 32;
 
 // ---- Instruction fetch and synchronisation ---------------------------------------------------------
 inline constexpr int kInsnWords = 16;         // 32-bit words per instruction: 512 bits, one AXI beat
@@ -46,6 +57,14 @@ inline constexpr int kTokenDepth = 64;        // dependency-token FIFO depth per
 
 // ---- Memory system --------------------------------------------------------------------------------
 inline constexpr int kDdrChannels = 4;        // one m_axi bundle per DDR4 channel
+// The load unit's DMA engines, one per channel: loads issue in stream order and each runs on the
+// engine of its channel, so an A tile and a B tile on two channels stream at once; their tokens
+// still leave in stream order. 1 is a load unit that runs one load at a time.
+inline constexpr int kLoadEngines = kDdrChannels;
+// 64-byte beats a cycle the load unit writes into an A or B bank (the banks are partitioned for the
+// PE array, which reads far wider). A DRAM load is bounded by its channel's 64 bytes a cycle anyway;
+// a convolution tile built from the patch buffer is bounded by this.
+inline constexpr int kLoadFillBeats = 4;
 inline constexpr int kAddrChannelShift = 30;  // address = channel << 30 | offset in 2-byte units
 inline constexpr uint64_t kChannelWindowBytes = uint64_t{2} << 30;   // 2 GiB addressable per channel
 inline constexpr int kDdrBusBits = 512;       // m_axi data width
@@ -64,6 +83,7 @@ inline constexpr const char* kDefaultPlatform = "xilinx_u200_gen3x16_xdma_2_2021
 inline constexpr bool kInterleaveMapping = true;
 inline constexpr bool kPregeneration = true;
 inline constexpr bool kOfflineScheduling = true;
+inline constexpr bool kTransposedConvBp = true;   // BP of stride-1 convolutions as convolutions of dY
 
 // ---- Watchdog (C-simulation and hardware) ---------------------------------------------------------
 // Scheduler rounds in which no unit made progress before the kernel declares a token deadlock.

@@ -110,7 +110,7 @@ enum Opcode : uint8_t {
 #define SAT_ISA_FIELDS_V_XENT(F) F(logits) F(labels) F(dlogits) F(out) F(rows) F(classes)
 #define SAT_ISA_FIELDS_V_PERMUTE(F) F(x) F(y) F(outer) F(rows) F(cols)
 #define SAT_ISA_FIELDS_SGD(F) F(w) F(v) F(g) F(count) F(hyper) F(idx_addr) F(n) F(m) F(k)
-#define SAT_ISA_FIELDS_PGEN(F) F(w) F(val_addr) F(idx_addr) F(dense_addr) F(cout) F(k) F(n) F(m)
+#define SAT_ISA_FIELDS_PGEN(F) F(w) F(val_addr) F(idx_addr) F(dense_addr) F(cout) F(k) F(n) F(m) F(dense_t_addr)
 #define SAT_ISA_FIELDS_FINISH(F)
 
 // One namespace per opcode holding its field indices (word numbers), e.g. isa::f_GEMM::kt == 6.

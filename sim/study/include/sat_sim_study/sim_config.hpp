@@ -21,7 +21,10 @@ struct SimConfig {
   int tile_rows = arch::kMaxTileRows, tile_cols = arch::kMaxTileCols, tile_k = arch::kMaxTileK;
   int insn_queue_depth = arch::kInsnQueueDepth;
   int token_depth = arch::kTokenDepth;
-  int vector_lanes = 1;            // elements a cycle of VEC, UPD and PGEN (the kernel's II = 1 loops)
+  int vector_lanes = arch::kVectorLanes;   // elements a cycle of VEC and UPD, groups of PGEN
+  int conv_patch = arch::kConvPatchElems;  // LD_CONV's patch buffer, elements (0: gather every window)
+  int load_engines = arch::kLoadEngines;   // loads that run at once, one per DDR channel
+  int fill_beats = arch::kLoadFillBeats;   // 64-byte beats a cycle into an operand bank
   int bank_read_ports = 1;         // per on-chip bank: BRAM/URAM in simple dual-port mode
   int bank_write_ports = 1;
   std::string dram_timing = "vcu1525";            // or "jedec_2400r" (sim/dram/ddr4.hpp)

@@ -85,6 +85,11 @@ StepReport build_step_report(const Program& program, const std::vector<InsnRecor
                              const DeviceCounters& counters, const SimConfig& cfg, const std::string& description,
                              double wall_seconds);
 
+// One DDR channel's peak in bytes a kernel cycle: the AXI port's kDdrBusBits / 8 or the DIMM's
+// kDdrChannelGBs at cfg's clock, the lower (arch/config.hpp says which bounds when). The DRAM bound
+// and the rooflines use it.
+double dram_peak_bytes_per_cycle(const SimConfig& cfg);
+
 // Bounds of a run of `macs` MACs moving the bytes of `t` (per channel) under `cfg`.
 Bounds run_bounds(const Tally& t, const SimConfig& cfg);
 CriticalPath critical_path(const std::vector<InsnRecord>& records);
@@ -97,5 +102,9 @@ std::string layers_csv(const StepReport& r);
 std::vector<std::pair<std::string, uint64_t>> cycles_by_phase(const StepReport& r);
 // Cycles during which some row of the pass was running (the union of its rows' spans).
 uint64_t phase_span(const StepReport& r, const std::string& phase);
+uint64_t phases_span(const StepReport& r, const std::vector<std::string>& phases);
+// The PE array's utilisation over the product passes (FF, BP, WU): their MACs (kept weights only)
+// over the array's dense peak for the cycles in which any of their rows ran.
+double gemm_pe_utilisation(const StepReport& r);
 
 }  // namespace sat::sim
