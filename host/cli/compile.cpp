@@ -29,6 +29,7 @@ const char* kHelp =
     "                        (pre-generation off)\n"
     "  --no-offline          every instruction waits for the one before it, single-buffered\n"
     "  --no-bp-conv          BP of stride-1 convolutions as a product scattered back by col2im\n"
+    "  --no-overlap-update   every update and pre-generation after the whole backward pass\n"
     "                        (offline scheduling off)\n"
     "  --dump                also print the whole stream, disassembled, grouped by layer, and\n"
     "                        every region of the memory map\n"
@@ -60,7 +61,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
     return 0;
   }
   Args args("compile", argv, {"model", "nm", "method", "batch", "emit", "reference", "seed"},
-            {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "inference"});
+            {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update", "inference"});
   std::optional<NM> nm;
   if (auto s = args.opt("nm")) nm = NM::parse(*s);
   ScheduleOptions opt;
@@ -75,6 +76,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
   opt.pregeneration = !args.flag("no-pregen");
   opt.offline_scheduling = !args.flag("no-offline");
   opt.transposed_conv_bp = !args.flag("no-bp-conv");
+  opt.overlap_update = !args.flag("no-overlap-update");
 
   if (args.has("reference") && !args.has("emit")) args.fail("--reference needs --emit FILE");
   if (args.has("seed") && !args.has("emit")) args.fail("--seed needs --emit FILE");

@@ -77,6 +77,7 @@ StepSpec spec_from(const Args& args) {
   s.pregeneration = !args.flag("no-pregen");
   s.offline_scheduling = !args.flag("no-offline");
   s.transposed_conv_bp = !args.flag("no-bp-conv");
+  s.overlap_update = !args.flag("no-overlap-update");
   const long long seed = args.integer("seed", 1);
   if (seed < 0) args.fail("--seed must be >= 0");
   s.seed = static_cast<uint64_t>(seed);
@@ -300,7 +301,7 @@ int resources(const Args& args) {
   };
   for (const char* f : {"model", "nm", "method", "batch", "seed", "sweep", "evaluate"})
     if (args.has(f)) refuse(f);
-  for (const char* f : {"ablate", "inference", "no-interleave", "no-pregen", "no-offline", "no-bp-conv"})
+  for (const char* f : {"ablate", "inference", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update"})
     if (args.flag(f)) refuse(f);
   const sim::ResourceEstimate e = sim::estimate_resources(sim_config_from(args));
   std::fputs(sim::resources_table(e).c_str(), stdout);

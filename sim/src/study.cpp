@@ -35,6 +35,7 @@ StepReport simulate_step(const StepSpec& spec, const SimConfig& cfg, const Progr
   opt.pregeneration = spec.pregeneration;
   opt.offline_scheduling = spec.offline_scheduling;
   opt.transposed_conv_bp = spec.transposed_conv_bp;
+  opt.overlap_update = spec.overlap_update;
   cfg.apply_to(opt);
   model.regenerate(opt.method);
   auto dev = make_sim_device(cfg);
@@ -104,6 +105,9 @@ std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& c
   points.push_back(p);
   p = {"BP convolution off", base, cfg};
   p.spec.transposed_conv_bp = false;
+  points.push_back(p);
+  p = {"update overlap off", base, cfg};
+  p.spec.overlap_update = false;
   points.push_back(p);
   // The hardware levers of docs/dataflow.md §8, each back to its plain value (skipped where the
   // configuration already has it).

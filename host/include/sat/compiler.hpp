@@ -61,6 +61,9 @@ struct ScheduleOptions {
   // The BP of a stride-1 convolution as a convolution of dY with the flipped kernel (LD_CONV b2),
   // writing dX directly, instead of a product scattered back by ST_COL2IM (docs/dataflow.md §8).
   bool transposed_conv_bp = arch::kTransposedConvBp;
+  // Each layer's SGD and pre-generation right after its backward pass, so that the update and
+  // pre-generation units work while BP goes on, instead of after the whole BP (docs/dataflow.md §8).
+  bool overlap_update = arch::kOverlapUpdate;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
   // The largest GEMM tile the stream uses: the on-chip banks' capacity by default; smaller values
   // study smaller buffers (sat sim --sweep). Checked by check_tile_limits.

@@ -24,6 +24,7 @@ struct StepSpec {
   bool pregeneration = arch::kPregeneration;
   bool offline_scheduling = arch::kOfflineScheduling;
   bool transposed_conv_bp = arch::kTransposedConvBp;
+  bool overlap_update = arch::kOverlapUpdate;
   uint64_t seed = 1;                // the synthetic batch
 };
 

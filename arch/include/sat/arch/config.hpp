@@ -84,6 +84,7 @@ inline constexpr bool kInterleaveMapping = true;
 inline constexpr bool kPregeneration = true;
 inline constexpr bool kOfflineScheduling = true;
 inline constexpr bool kTransposedConvBp = true;   // BP of stride-1 convolutions as convolutions of dY
+inline constexpr bool kOverlapUpdate = true;       // each layer's update right after its backward
 
 // ---- Watchdog (C-simulation and hardware) ---------------------------------------------------------
 // Scheduler rounds in which no unit made progress before the kernel declares a token deadlock.
