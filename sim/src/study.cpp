@@ -94,21 +94,19 @@ std::vector<StudyPoint> sweep_points(const std::string& spec, const StepSpec& ba
 std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& cfg) {
   std::vector<StudyPoint> points;
   points.push_back({"all on", base, cfg});
-  StudyPoint p{"interleave mapping off", base, cfg};
-  p.spec.interleave_mapping = false;
-  points.push_back(p);
-  p = {"pre-generation off", base, cfg};
-  p.spec.pregeneration = false;
-  points.push_back(p);
-  p = {"offline scheduling off", base, cfg};
-  p.spec.offline_scheduling = false;
-  points.push_back(p);
-  p = {"BP convolution off", base, cfg};
-  p.spec.transposed_conv_bp = false;
-  points.push_back(p);
-  p = {"update overlap off", base, cfg};
-  p.spec.overlap_update = false;
-  points.push_back(p);
+  // The scheduler's switches, each off in turn.
+  const std::pair<const char*, bool StepSpec::*> switches[] = {
+      {"interleave mapping off", &StepSpec::interleave_mapping},
+      {"pre-generation off", &StepSpec::pregeneration},
+      {"offline scheduling off", &StepSpec::offline_scheduling},
+      {"BP convolution off", &StepSpec::transposed_conv_bp},
+      {"update overlap off", &StepSpec::overlap_update},
+  };
+  for (const auto& [label, flag] : switches) {
+    StudyPoint p{label, base, cfg};
+    p.spec.*flag = false;
+    points.push_back(p);
+  }
   // The hardware levers of docs/dataflow.md §8, each back to its plain value (skipped where the
   // configuration already has it).
   auto lever = [&](const char* label, bool plain, auto&& set_plain) {

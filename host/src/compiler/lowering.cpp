@@ -875,32 +875,7 @@ void Lowering::ff_product(SparseWeight* w, const Operand& a, int64_t p, const Ou
 }
 
 void Lowering::bp_product(SparseWeight* w, const Operand& a, int64_t p, const Output& dx) {
-  if (!opt_.training) fail("internal: BP product in an inference stream");
-  const WeightBinding& b = binding(w);
-  const bool sparse = w->bp_sparse(opt_.method);
-  if (!opt_.pregeneration && !sparse) {
-    pgen(w, w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense : WeightForm::dense_copy_t);
-  }
-  Operand wop;
-  if (sparse) {
-    wop.kind = Operand::Kind::sparse;
-    wop.val_region = b.bwd_values;
-    wop.idx_region = b.bwd_index;
-    wop.nm = w->nm;
-    wop.line_groups = w->cout / w->nm.m;
-    if (!opt_.pregeneration) {   // on the fly from the master, as in ff_product
-      wop.master_region = region_of_param(w->weight);
-      wop.master_k = w->k;
-      wop.along_cout = true;
-    }
-  } else {
-    // W^T lines: row kk of the [K][Cout] copy.
-    TensorRef d;
-    d.region = b.dense_t;
-    d.shape = {w->k, w->cout};
-    wop = Operand::rows(d, w->cout, 1);
-  }
-  matmul(a, wop, dx, p, w->k, w->cout);
+  bp_conv_product(w, a, p, 1, dx);   // a product is the one-tap case: line k of W_B or of W^T
 }
 
 bool Lowering::bp_as_convolution(const SparseWeight* w, const ConvGeom& g) const {
@@ -914,9 +889,9 @@ void Lowering::bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, 
   if (!opt_.training) fail("internal: BP product in an inference stream");
   const WeightBinding& b = binding(w);
   const bool sparse = w->bp_sparse(opt_.method);
-  if (sparse && !opt_.pregeneration) fail("internal: a BP convolution needs the pre-generated W_B");
   if (taps < 1 || w->k % taps != 0) fail("internal: the BP convolution's taps do not divide K");
-  if (!opt_.pregeneration) {
+  if (sparse && !opt_.pregeneration && taps > 1) fail("internal: a BP convolution needs the pre-generated W_B");
+  if (!opt_.pregeneration && !sparse) {
     pgen(w, w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense : WeightForm::dense_copy_t);
   }
   // Line ci of B is W_B's lines k = ci*taps .. ci*taps + taps - 1 one after the other (K' = (tap,
@@ -929,6 +904,11 @@ void Lowering::bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, 
     wop.idx_region = b.bwd_index;
     wop.nm = w->nm;
     wop.line_groups = kk / w->nm.m;
+    if (!opt_.pregeneration) {   // one tap: on the fly from the master, as in ff_product
+      wop.master_region = region_of_param(w->weight);
+      wop.master_k = w->k;
+      wop.along_cout = true;
+    }
   } else {
     TensorRef d;
     d.region = b.dense_t;
