@@ -8,10 +8,15 @@ namespace sat::hls {
 
 struct Datapath::Impl {
   kernel::Buffers buffers;   // ~0.8 MB: on the heap with the object, never on a stack
+  kernel::PatchBuffer patch;   // the load unit's (LD_CONV)
   kernel::Ctx cx{};
 };
 
-Datapath::Datapath() : impl_(std::make_unique<Impl>()) { impl_->cx.buf = &impl_->buffers; }
+Datapath::Datapath() : impl_(std::make_unique<Impl>()) {
+  impl_->cx.buf = &impl_->buffers;
+  impl_->patch.valid = false;
+  impl_->cx.patch = &impl_->patch;
+}
 Datapath::~Datapath() = default;
 
 void Datapath::attach(uint16_t* const ddr[arch::kDdrChannels], const uint64_t halfwords[arch::kDdrChannels]) {
@@ -22,6 +27,7 @@ void Datapath::attach(uint16_t* const ddr[arch::kDdrChannels], const uint64_t ha
   }
   cx.err = kernel::Error{};
   cx.nonfinite = 0;
+  impl_->patch.valid = false;   // a run starts with nothing held
 }
 
 int Datapath::decode(const isa::Insn& in) { return kernel::check_header(impl_->cx, in); }

@@ -42,7 +42,7 @@ struct Tile {
 // The PE array as Vitis synthesises it: for each kPeRows x kPeCols block of outputs, one pipeline
 // step per kPeLanes entries; each PE row broadcasts its activation window, each PE column its
 // kPeLanes weight values and indices, and every PE picks its kPeLanes activations by index.
-void gemm_pe_array(const Tile& t) {
+void gemm_pe_array(Ctx& cx, const Tile& t) {
   const uint32_t steps = (t.entries + kLanes - 1) / kLanes;
 PE_ROW_BLOCKS:
   for (uint32_t ib = 0; ib < t.mt; ib += arch::kPeRows) {
@@ -59,6 +59,9 @@ PE_STEPS:
       for (uint32_t s = 0; s < steps; ++s) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 64
+        // The banks' write ports are free while the array reads: a load's fill words and a store's
+        // accumulator drain go on in the same cycle (no-op in C-simulation).
+        bank_service(cx);
         // Column operands: kPeLanes weight values and their activation positions per PE column.
         float bval[arch::kPeCols][kLanes];
         uint32_t bpos[arch::kPeCols][kLanes];
@@ -95,6 +98,7 @@ PE_DRAIN:
       for (int r = 0; r < arch::kPeRows; ++r) {
         for (int c = 0; c < arch::kPeCols; ++c) {
 #pragma HLS PIPELINE II = 1
+          bank_service(cx);
           const uint32_t i = ib + r, j = jb + c;
           if (i >= t.mt || j >= t.nt) continue;
           const float sum = lane_tree(acc[r][c]);
@@ -181,17 +185,18 @@ bool exec_gemm(Ctx& cx, const Insn& in) {
   } else {
     t.entries = t.kt;
   }
-  t.a = cx.buf->a[in[f::a_bank]];
-  t.b = cx.buf->b[in[f::b_bank]];
-  t.bidx = cx.buf->bidx[in[f::b_bank]];
-  t.c = cx.buf->c[in[f::c_bank]];
+  Buffers& banks = gemm_banks(cx);
+  t.a = banks.a[in[f::a_bank]];
+  t.b = banks.b[in[f::b_bank]];
+  t.bidx = banks.bidx[in[f::b_bank]];
+  t.c = banks.c[in[f::c_bank]];
 #ifndef __SYNTHESIS__
   if (!g_reference_pe) {
     gemm_fast(t);
     return true;
   }
 #endif
-  gemm_pe_array(t);
+  gemm_pe_array(cx, t);
   return true;
 }
 

@@ -34,9 +34,12 @@ struct Error {
 // ---- DRAM ---------------------------------------------------------------------------------------
 // The four channels as halfword arrays and their sizes in halfwords (the s_axilite scalars of the
 // top function). A real build uses 512-bit ports (arch::kDdrBusBits) with burst width converters;
-// the C-simulation reads halfwords, the ISA's address unit.
+// the C-simulation reads halfwords, the ISA's address unit. In the synthesised kernel only the
+// channel arbiters hold the m_axi pointers; a unit keeps the sizes for its bounds checks.
 struct Ddr {
+#ifndef __SYNTHESIS__
   uint16_t* gmem[arch::kDdrChannels];
+#endif
   uint64_t halfwords[arch::kDdrChannels];
 };
 
@@ -45,17 +48,67 @@ struct Ddr {
 // 4-bit in-group indices (one byte each here; 4 bits in hardware). C banks hold FP32 accumulators.
 // Layouts (compact, pitch = the tile's column count): A [rows][cols], dense B [rows][cols], sparse B
 // values/indices [rows][groups * n], C [mt][nt].
+// In the synthesised kernel the arrays are declared (and partitioned) in the GEMM process that owns
+// them, and Buffers only names them.
+#ifdef __SYNTHESIS__
+struct Buffers {
+  uint16_t (&a)[arch::kBanks][arch::kAbufElems];
+  uint16_t (&b)[arch::kBanks][arch::kBbufElems];
+  uint8_t (&bidx)[arch::kBanks][arch::kBbufElems];
+  float (&c)[arch::kBanks][arch::kCbufElems];
+};
+#else
 struct Buffers {
   uint16_t a[arch::kBanks][arch::kAbufElems];
   uint16_t b[arch::kBanks][arch::kBbufElems];
   uint8_t bidx[arch::kBanks][arch::kBbufElems];
   float c[arch::kBanks][arch::kCbufElems];
 };
+#endif
+
+// ---- How a unit reaches DRAM and the banks ------------------------------------------------------
+// The execute functions name these types, never the storage behind them, so that both ways of
+// running the kernel use the same functions (docs/hls-dataflow.md):
+//  - C-simulation: plain pointers into the host's channel memories and into one Buffers;
+//  - synthesis: handles on the process's streams (hls/src/links.hpp): DRAM through the channel's
+//    arbiter, bank writes as fill words to the GEMM process that owns the banks, accumulators as
+//    a drain stream from it.
+#ifdef __SYNTHESIS__
+}  // namespace sat::kernel
+#include "links.hpp"
+namespace sat::kernel {
+#else
+using DdrIn = const uint16_t*;   // a DRAM region a unit reads
+using DdrOut = uint16_t*;        // a DRAM region a unit writes (and may read back)
+using BankOut = uint16_t*;       // an A or B operand bank, as the load unit fills it
+using IdxOut = uint8_t*;         // a B bank's in-group indices, as the load unit fills them
+using CTileIn = const float*;    // a C bank, as the store unit reads it: each element once, in order
+#endif
+
+// The load unit's convolution patch buffer and what it holds (LD_CONV, docs/isa.md): the input
+// pixels and channels of the last patch read, and the tensor's address. LD_CONV b3 builds its tile
+// from it without reading DRAM when it holds exactly that tile's patch. One per load engine in the
+// synthesised kernel (each engine's process declares its own); one in C-simulation, where the loads
+// run one at a time in stream order.
+struct PatchBuffer {
+  uint16_t data[arch::kConvPatchElems];
+  bool valid;
+  uint32_t addr;
+  int64_t pixel0, pixels, c0, channels;
+};
 
 // Everything a unit needs to execute one instruction.
 struct Ctx {
   Ddr ddr;
+  PatchBuffer* patch = nullptr;   // load unit: its patch buffer
+#ifdef __SYNTHESIS__
+  LoadView* buf = nullptr;    // load engines: the banks as fill words (the name LD_CONV uses)
+  Buffers* own = nullptr;     // the GEMM process: the banks it owns
+  Client* client = nullptr;   // this process's arbiter and drain links
+  BankOwner* owner = nullptr; // the GEMM process: what serves fills and drains between its cycles
+#else
   Buffers* buf;
+#endif
   Error err;
   uint32_t nonfinite = 0;   // status[3]
 
@@ -77,21 +130,42 @@ struct Ctx {
 
 // The `halfwords` halfwords at the DRAM address in word `field` of `in`, checked against the channel
 // size; null (error recorded: STATUS_BAD_ADDRESS) when the range leaves the channel's buffer.
-uint16_t* region(Ctx& cx, const Insn& in, int field, uint64_t halfwords);
+DdrOut region(Ctx& cx, const Insn& in, int field, uint64_t halfwords);
+
+// The GEMM unit's banks; a C bank as the store unit drains it (rows x cols, row-major, each element
+// read once in that order); one cycle of the bank owner's fill and drain service (a no-op in
+// C-simulation, where nothing runs concurrently).
+#ifdef __SYNTHESIS__
+Buffers& gemm_banks(Ctx& cx);
+CTileIn c_tile(Ctx& cx, uint32_t bank, uint32_t rows, uint32_t cols);
+void bank_service(Ctx& cx);
+#else
+inline Buffers& gemm_banks(Ctx& cx) { return *cx.buf; }
+inline CTileIn c_tile(Ctx& cx, uint32_t bank, uint32_t, uint32_t) { return cx.buf->c[bank]; }
+inline void bank_service(Ctx&) {}
+#endif
 
 // ---- Element access ---------------------------------------------------------------------------
 // FP32 and int32 take two halfwords, low half first (little-endian, as the host writes them).
-inline float ld_bf16(const uint16_t* p, uint64_t i) { return bf16_bits_to_f32(p[i]); }
-inline void st_bf16(uint16_t* p, uint64_t i, float f) { p[i] = f32_to_bf16_bits(f); }
-inline uint32_t ld_u32(const uint16_t* p, uint64_t i) {
-  return static_cast<uint32_t>(p[2 * i]) | (static_cast<uint32_t>(p[2 * i + 1]) << 16);
+// P is a DRAM region (DdrIn, DdrOut) or any pointer to halfwords.
+template <typename P>
+inline float ld_bf16(const P& p, uint64_t i) { return bf16_bits_to_f32(static_cast<uint16_t>(p[i])); }
+template <typename P>
+inline void st_bf16(const P& p, uint64_t i, float f) { p[i] = f32_to_bf16_bits(f); }
+template <typename P>
+inline uint32_t ld_u32(const P& p, uint64_t i) {
+  return static_cast<uint32_t>(static_cast<uint16_t>(p[2 * i])) |
+         (static_cast<uint32_t>(static_cast<uint16_t>(p[2 * i + 1])) << 16);
 }
-inline void st_u32(uint16_t* p, uint64_t i, uint32_t v) {
+template <typename P>
+inline void st_u32(const P& p, uint64_t i, uint32_t v) {
   p[2 * i] = static_cast<uint16_t>(v & 0xffffu);
   p[2 * i + 1] = static_cast<uint16_t>(v >> 16);
 }
-inline float ld_f32(const uint16_t* p, uint64_t i) { return f32_from_bits(ld_u32(p, i)); }
-inline void st_f32(uint16_t* p, uint64_t i, float f) { st_u32(p, i, f32_bits(f)); }
+template <typename P>
+inline float ld_f32(const P& p, uint64_t i) { return f32_from_bits(ld_u32(p, i)); }
+template <typename P>
+inline void st_f32(const P& p, uint64_t i, float f) { st_u32(p, i, f32_bits(f)); }
 inline float field_f32(const Insn& in, int field) { return f32_from_bits(in[field]); }
 
 // ---- N:M selection --------------------------------------------------------------------------------

@@ -25,14 +25,14 @@ bool ld_2d(Ctx& cx, const Insn& in) {
   if (!check_tile(cx, in, f::bank, f::rows, f::cols, to_b)) return false;
   const uint32_t rows = in[f::rows], cols = in[f::cols];
   const uint64_t rs = in[f::row_stride], cs = in[f::col_stride];
-  const uint16_t* src = region(cx, in, f::addr, (rows - 1) * rs + (cols - 1) * cs + 1);
+  DdrIn src = region(cx, in, f::addr, (rows - 1) * rs + (cols - 1) * cs + 1);
   if (src == nullptr) return false;
-  uint16_t* dst = to_b ? cx.buf->b[in[f::bank]] : cx.buf->a[in[f::bank]];
+  BankOut dst = to_b ? cx.buf->b[in[f::bank]] : cx.buf->a[in[f::bank]];
 LD2D_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
-    const uint16_t* s = src + r * rs;
-    uint16_t* d = dst + r * cols;
+    DdrIn s = src + r * rs;
+    BankOut d = dst + r * cols;
     if (cs == 1) {
 LD2D_BURST:
       for (uint32_t c = 0; c < cols; ++c) {
@@ -53,22 +53,35 @@ LD2D_STRIDED:
 }
 
 // The patch path of LD_CONV: one strided burst of the pixels and channels the tile's windows reach
-// into the patch buffer, then the tile built from it; the bank gets the same bits as the gather.
-bool ld_conv_patch(const Insn& in, const ConvGeom& g, const isa::ConvPatch& pt, const uint16_t* src,
+// into the patch buffer (none when b3 says the buffer holds them), then the tile built from it; the
+// bank gets the same bits as the gather.
+bool ld_conv_patch(Ctx& cx, const Insn& in, const ConvGeom& g, const isa::ConvPatch& pt, DdrIn src,
                    const int64_t* p_base, const int32_t* p_iy, const int32_t* p_ix, const int32_t* k_ky,
-                   const int32_t* k_kx, const int32_t* k_ci, uint16_t* dst) {
-  constexpr int kFillElems = arch::kLoadFillBeats * arch::kDdrBusBits / 16;
-  static uint16_t patch[arch::kConvPatchElems];
-#pragma HLS ARRAY_PARTITION variable = patch cyclic factor = kFillElems
+                   const int32_t* k_kx, const int32_t* k_ci, BankOut dst) {
+  PatchBuffer& pb = *cx.patch;
+  uint16_t* patch = pb.data;   // partitioned where the engine declares it (top.cpp)
   const int64_t c = g.c, channels = pt.channels;
-LDCONV_PATCH_FILL:
-  for (int64_t px = 0; px < pt.pixels; ++px) {
+  const uint32_t addr = in[isa::f_LD_CONV::addr];
+  const bool held = pb.valid && pb.addr == addr && pb.pixel0 == pt.pixel0 && pb.pixels == pt.pixels &&
+                    pb.c0 == pt.c0 && pb.channels == pt.channels;
+  if (in.flag(3)) {
+    if (!held) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << (24 + 3));
+  } else {
+    pb.valid = true;
+    pb.addr = addr;
+    pb.pixel0 = pt.pixel0;
+    pb.pixels = pt.pixels;
+    pb.c0 = pt.c0;
+    pb.channels = pt.channels;
+  LDCONV_PATCH_FILL:
+    for (int64_t px = 0; px < pt.pixels; ++px) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-  LDCONV_PATCH_RUN:
-    for (int64_t ch = 0; ch < channels; ++ch) {
+    LDCONV_PATCH_RUN:
+      for (int64_t ch = 0; ch < channels; ++ch) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
-      patch[px * channels + ch] = src[(pt.pixel0 + px) * c + pt.c0 + ch];
+        patch[px * channels + ch] = src[(pt.pixel0 + px) * c + pt.c0 + ch];
+      }
     }
   }
   const bool transposed = in.flag(1);
@@ -88,7 +101,7 @@ LDCONV_PATCH_ROWS:
       const bool inside = k_ci[j] >= 0 && iy >= 0 && iy < h && ix >= 0 && ix < w;
       // p_base is the sample's first element; as a pixel index, the sample's first pixel.
       const int64_t pixel = p_base[i] / c + static_cast<int64_t>(iy) * w + ix;
-      dst[r * cols + col] = inside ? patch[(pixel - pt.pixel0) * channels + (k_ci[j] - pt.c0)] : 0;
+      dst[r * cols + col] = inside ? patch[(pixel - pt.pixel0) * channels + (k_ci[j] - pt.c0)] : uint16_t{0};
     }
   }
   return true;
@@ -103,7 +116,7 @@ LDCONV_PATCH_ROWS:
 bool ld_conv(Ctx& cx, const Insn& in) {
   namespace f = isa::f_LD_CONV;
   const bool to_b = in.flag(0), transposed = in.flag(1), flipped = in.flag(2);
-  if (in.flags() & ~7u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xf8000000u);
+  if (in.flags() & ~15u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xf0000000u);
   if (!check_tile(cx, in, f::bank, f::rows, f::cols, to_b)) return false;
   ConvGeom g;
   if (!decode_geom(cx, in, f::c, g)) return false;
@@ -113,15 +126,15 @@ bool ld_conv(Ctx& cx, const Insn& in) {
   const uint64_t ohw = static_cast<uint64_t>(g.oh) * g.ow;
   const uint64_t plane = static_cast<uint64_t>(g.h) * g.w * g.c;   // one sample, elements
   const uint64_t last_sample = (p0 + np - 1) / ohw;
-  const uint16_t* src = region(cx, in, f::addr, (last_sample + 1) * plane);
+  DdrIn src = region(cx, in, f::addr, (last_sample + 1) * plane);
   if (src == nullptr) return false;
   const uint64_t kvol = static_cast<uint64_t>(g.c) * g.kh * g.kw;
 
   // Per output position: the sample's base and the window's top-left corner; per reduction index:
   // the window offset and channel (-1 beyond K).
-  static int64_t p_base[kMaxSide];
-  static int32_t p_iy[kMaxSide], p_ix[kMaxSide];
-  static int32_t k_ky[kMaxSide], k_kx[kMaxSide], k_ci[kMaxSide];
+  int64_t p_base[kMaxSide];
+  int32_t p_iy[kMaxSide], p_ix[kMaxSide];
+  int32_t k_ky[kMaxSide], k_kx[kMaxSide], k_ci[kMaxSide];
 LDCONV_P:
   for (uint32_t i = 0; i < np; ++i) {
 #pragma HLS PIPELINE II = 1
@@ -149,11 +162,11 @@ LDCONV_K:
     k_ky[j] = flipped ? static_cast<int32_t>(g.kh) - 1 - ky : ky;
     k_kx[j] = flipped ? static_cast<int32_t>(g.kw) - 1 - kx : kx;
   }
-  uint16_t* dst = to_b ? cx.buf->b[in[f::bank]] : cx.buf->a[in[f::bank]];
+  BankOut dst = to_b ? cx.buf->b[in[f::bank]] : cx.buf->a[in[f::bank]];
   const int32_t h = static_cast<int32_t>(g.h), w = static_cast<int32_t>(g.w);
   const int64_t c = g.c;
   const isa::ConvPatch pt = isa::conv_patch(in, arch::kConvPatchElems);
-  if (pt.fits) return ld_conv_patch(in, g, pt, src, p_base, p_iy, p_ix, k_ky, k_kx, k_ci, dst);
+  if (pt.fits) return ld_conv_patch(cx, in, g, pt, src, p_base, p_iy, p_ix, k_ky, k_kx, k_ci, dst);
 LDCONV_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
@@ -164,7 +177,8 @@ LDCONV_COLS:
       const uint32_t i = transposed ? col : r, j = transposed ? r : col;
       const int32_t iy = p_iy[i] + k_ky[j], ix = p_ix[i] + k_kx[j];
       const bool inside = k_ci[j] >= 0 && iy >= 0 && iy < h && ix >= 0 && ix < w;
-      dst[r * cols + col] = inside ? src[p_base[i] + (static_cast<int64_t>(iy) * w + ix) * c + k_ci[j]] : 0;
+      dst[r * cols + col] =
+          inside ? static_cast<uint16_t>(src[p_base[i] + (static_cast<int64_t>(iy) * w + ix) * c + k_ci[j]]) : uint16_t{0};
     }
   }
   return true;
@@ -190,13 +204,13 @@ bool ld_spw(Ctx& cx, const Insn& in) {
     return cx.bad_field(in, f::groups, arch::kMaxTileK / m);
   if (line_groups < groups || g0 > line_groups - groups) return cx.bad_field(in, f::line_groups, g0 + groups);
   const uint64_t last = ((static_cast<uint64_t>(l0) + rows - 1) * line_groups + g0 + groups - 1) * n + n - 1;
-  const uint16_t* val = region(cx, in, f::val_addr, last + 1);
+  DdrIn val = region(cx, in, f::val_addr, last + 1);
   if (val == nullptr) return false;
-  const uint16_t* idx = region(cx, in, f::idx_addr, last / 4 + 1);
+  DdrIn idx = region(cx, in, f::idx_addr, last / 4 + 1);
   if (idx == nullptr) return false;
   const uint32_t pitch = groups * n;
-  uint16_t* dv = cx.buf->b[in[f::bank]];
-  uint8_t* di = cx.buf->bidx[in[f::bank]];
+  BankOut dv = cx.buf->b[in[f::bank]];
+  IdxOut di = cx.buf->bidx[in[f::bank]];
 LDSPW_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
@@ -240,12 +254,12 @@ bool ld_spw_master(Ctx& cx, const Insn& in) {
   if (along_cout && line_end > k) return cx.bad_field(in, f::rows, static_cast<uint32_t>(k));
   if (!along_cout && group_end > k) return cx.bad_field(in, f::groups, static_cast<uint32_t>(k / m));
   const uint64_t last = along_cout ? (group_end - 1) * k + line_end - 1 : (line_end - 1) * k + group_end - 1;
-  const uint16_t* w = region(cx, in, f::val_addr, 2 * (last + 1));
+  DdrIn w = region(cx, in, f::val_addr, 2 * (last + 1));
   if (w == nullptr) return false;
   const uint64_t stride = along_cout ? k : 1;   // between the elements of a group
   const uint32_t pitch = groups * n;
-  uint16_t* dv = cx.buf->b[in[f::bank]];
-  uint8_t* di = cx.buf->bidx[in[f::bank]];
+  BankOut dv = cx.buf->b[in[f::bank]];
+  IdxOut di = cx.buf->bidx[in[f::bank]];
 LDSPWM_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128

@@ -27,12 +27,12 @@ bool exec_pgen(Ctx& cx, const Insn& in) {
     if ((along_cout ? cout : k) % m != 0) return cx.bad_field(in, along_cout ? f::cout : f::k, m);
   }
   const uint64_t total = cout * k;
-  const uint16_t* w = region(cx, in, f::w, 2 * total);
+  DdrIn w = region(cx, in, f::w, 2 * total);
   if (w == nullptr) return false;
-  uint16_t* dv = nullptr;
-  uint16_t* di = nullptr;
-  uint16_t* dd = nullptr;
-  uint16_t* dt = nullptr;
+  DdrOut dv = nullptr;
+  DdrOut di = nullptr;
+  DdrOut dd = nullptr;
+  DdrOut dt = nullptr;
   const uint64_t entries = copy ? 0 : total / m * n;
   if (compressed) {
     dv = region(cx, in, f::val_addr, entries);

@@ -25,14 +25,14 @@ bool st_2d(Ctx& cx, const Insn& in) {
   const uint32_t rows = in[f::rows], cols = in[f::cols];
   const uint64_t rs = in[f::row_stride], cs = in[f::col_stride];
   const uint64_t es = fp32 ? 2 : 1;   // halfwords per element
-  uint16_t* dst = region(cx, in, f::addr, ((rows - 1) * rs + (cols - 1) * cs + 1) * es);
+  DdrOut dst = region(cx, in, f::addr, ((rows - 1) * rs + (cols - 1) * cs + 1) * es);
   if (dst == nullptr) return false;
-  const uint16_t* bp = nullptr;
+  DdrIn bp = nullptr;
   if (bias) {
     bp = region(cx, in, f::bias_addr, 2ull * cols);
     if (bp == nullptr) return false;
   }
-  const float* c = cx.buf->c[in[f::c_bank]];
+  CTileIn c = c_tile(cx, in[f::c_bank], rows, cols);
 ST2D_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
@@ -64,10 +64,10 @@ bool st_col2im(Ctx& cx, const Insn& in) {
   const uint64_t ohw = static_cast<uint64_t>(g.oh) * g.ow;
   const uint64_t plane = static_cast<uint64_t>(g.h) * g.w * g.c;
   const uint64_t last_sample = (p0 + rows - 1) / ohw;
-  uint16_t* dst = region(cx, in, f::addr, (last_sample + 1) * plane * 2);
+  DdrOut dst = region(cx, in, f::addr, (last_sample + 1) * plane * 2);
   if (dst == nullptr) return false;
   const uint64_t kvol = static_cast<uint64_t>(g.c) * g.kh * g.kw;
-  const float* c = cx.buf->c[in[f::c_bank]];
+  CTileIn c = c_tile(cx, in[f::c_bank], rows, cols);
   static int32_t k_ky[arch::kMaxTileCols], k_kx[arch::kMaxTileCols], k_ci[arch::kMaxTileCols];
 COL2IM_K:
   for (uint32_t j = 0; j < cols; ++j) {
@@ -93,10 +93,13 @@ COL2IM_COLS:
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
 #pragma HLS DEPENDENCE variable = dst inter false
+      // Every element of the tile is taken, padding too: the accumulators arrive as a stream in
+      // tile order in the synthesised kernel (docs/hls-dataflow.md).
+      const float cv = c[r * cols + j];
       const int32_t iy = iy0 + k_ky[j], ix = ix0 + k_kx[j];
       if (k_ci[j] < 0 || iy < 0 || iy >= h || ix < 0 || ix >= w) continue;   // padding: dropped
       const uint64_t o = static_cast<uint64_t>(base + (static_cast<int64_t>(iy) * w + ix) * g.c + k_ci[j]);
-      st_f32(dst, o, ld_f32(dst, o) + c[r * cols + j]);
+      st_f32(dst, o, ld_f32(dst, o) + cv);
     }
   }
   return true;

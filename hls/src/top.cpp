@@ -3,26 +3,41 @@
 //  - C-simulation (g++, !__SYNTHESIS__): the units are stepped cooperatively, round-robin, one
 //    instruction per unit per round; deterministic, and any stall the hardware would have (empty
 //    instruction queue, missing token, full token FIFO, full instruction queue) stalls here too.
-//  - Synthesis (__SYNTHESIS__): a DATAFLOW region of one process per unit, connected by
-//    hls::stream instruction queues and token FIFOs of the depths in config.hpp.
-// Both run the same per-unit execute functions (load_unit.cpp, gemm_unit.cpp, ...).
+//  - Synthesis (__SYNTHESIS__): a DATAFLOW region in which every array and port belongs to one
+//    process: the GEMM process owns (and partitions, where it declares them) every bank, one
+//    arbiter per DDR channel owns its m_axi port, and the load unit is a dispatcher, one engine
+//    per channel and an in-order retire. Instruction queues, token FIFOs, fill words, drains and
+//    arbiter requests are hls::streams (docs/hls-dataflow.md).
+// Both run the same per-unit execute functions (load_unit.cpp, gemm_unit.cpp, ...); the types
+// they reach DRAM and the banks through are pointers in C-simulation (kernel.hpp).
 #include <type_traits>
 
 #include "kernel.hpp"
+#ifdef __SYNTHESIS__
+#include "sat/arch/access.hpp"   // the load dispatcher picks an engine as the simulator does
+#endif
 
 namespace sat::kernel {
 
-uint16_t* region(Ctx& cx, const Insn& in, int field, uint64_t halfwords) {
+DdrOut region(Ctx& cx, const Insn& in, int field, uint64_t halfwords) {
   const uint32_t a = in[field];
   const uint32_t ch = isa::addr_channel(a);
   const uint64_t off = isa::addr_offset(a);
-  if (ch >= static_cast<uint32_t>(arch::kDdrChannels) || cx.ddr.gmem[ch] == nullptr ||
-      off + halfwords > cx.ddr.halfwords[ch]) {
+#ifdef __SYNTHESIS__
+  const bool attached = true;   // an absent channel has size 0 (the host passes 0 for it)
+#else
+  const bool attached = cx.ddr.gmem[ch < static_cast<uint32_t>(arch::kDdrChannels) ? ch : 0] != nullptr;
+#endif
+  if (ch >= static_cast<uint32_t>(arch::kDdrChannels) || !attached || off + halfwords > cx.ddr.halfwords[ch]) {
     const uint64_t span = halfwords > 0xffffffffu ? 0xffffffffu : halfwords;
     cx.fail(isa::STATUS_BAD_ADDRESS, static_cast<uint32_t>(field), a, static_cast<uint32_t>(span));
     return nullptr;
   }
+#ifdef __SYNTHESIS__
+  return DdrPtr(cx.client, ch, off);
+#else
   return cx.ddr.gmem[ch] + off;
+#endif
 }
 
 bool decode_geom(Ctx& cx, const Insn& in, int c_field, ConvGeom& g) {
@@ -251,26 +266,177 @@ bool csim_stopped() { return g_stopped; }
 
 namespace {
 
-// ---- Synthesis: one dataflow process per unit ------------------------------------------------------
+#ifdef __SYNTHESIS__
 // An instruction queue entry with `stop` set ends a unit's loop (fetch sends it at FINISH or on an
-// error). A unit that saw an error keeps consuming and producing tokens without executing
-// ("poisoned"), so no FIFO is left blocked and the region drains; the first error wins.
+// error).
 struct UnitMsg {
   QEntry q;
   bool stop;
 };
+
+// ---- Synthesis: the dataflow region (docs/hls-dataflow.md) --------------------------------------------
+// Every array belongs to one process and every stream has one writer and one reader:
+//  - fetch reads the instruction port and fills one instruction queue per unit;
+//  - LOAD is a dispatcher (tokens in, in stream order), kLoadEngines engines (one per DDR channel,
+//    each owning its datapath and its fill link) and a retire process (tokens out, in stream order);
+//  - GEMM owns every operand and accumulator bank: the engines' fill words and the store unit's
+//    drains are served by it, between and during its instructions (BankOwner::step);
+//  - VEC, STORE, UPD, PGEN run their execute functions; their DRAM goes through the arbiters;
+//  - one arbiter per DDR channel owns that channel's m_axi port;
+//  - collect merges the reports into the status block.
+// A unit that saw an error keeps consuming and producing tokens without executing ("poisoned"), so
+// no FIFO is left blocked and the region drains; the first error in collect's order wins.
 using InsnStream = ::hls::stream<UnitMsg, arch::kInsnQueueDepth>;
-using TokenStream = ::hls::stream<ap_uint<1>, arch::kTokenDepth>;
+using TokenStream = ::hls::stream<uint32_t, arch::kTokenDepth>;
+// A token's payload: from LOAD, the engine and that engine's load number (GEMM uses them to wait for
+// the load's fill words); from the other units, 0. kTokenEnd: the producer has ended.
+constexpr uint32_t kTokenEnd = 0xffffffffu;
+constexpr int kReports = isa::kNumExecUnits + 2;   // the units, fetch, the load dispatcher
+constexpr int kFetchReport = isa::kNumExecUnits, kDispatchReport = isa::kNumExecUnits + 1;
 struct UnitReport {
   Error err;
   uint32_t index;
   uint32_t opcode;
   uint32_t executed;
   uint32_t nonfinite;
+  uint32_t left[isa::kNumExecUnits];   // tokens from each producer that no instruction took
+};
+using ReportStream = ::hls::stream<UnitReport, 2>;
+
+// A load handed to an engine, and the order the retire process follows.
+struct EngineMsg {
+  QEntry q;
+  bool stop;
+};
+using EngineStream = ::hls::stream<EngineMsg, 2>;
+struct OrderMsg {
+  uint32_t index, opcode;
+  uint8_t engine, signal;
+  uint16_t seq;
+  bool stop;
+};
+using OrderStream = ::hls::stream<OrderMsg, arch::kInsnQueueDepth>;
+struct DoneMsg {
+  Error err;
+};
+using DoneStream = ::hls::stream<DoneMsg, 2>;
+
+// Elements of one wide bank word (the reshape factor), the widest of what a cycle reads or writes:
+// the PE rows' activation windows or a fill word (A); the PE columns' lanes or a fill word (B and
+// its indices); one PE row's sums (C). sim/study/src/resources.cpp sizes the banks by the same
+// widths (buffer_specs).
+constexpr int kMax(int x, int y) { return x > y ? x : y; }
+constexpr int kAWord = kMax(arch::kPeRows * arch::kPeLanes * arch::kSelectWindowRatio, kFillElems);
+constexpr int kBWord = kMax(arch::kPeCols * arch::kPeLanes, kFillElems);
+constexpr int kCWord = arch::kPeRows;
+
+}  // namespace
+
+// The GEMM process's service of its banks: one fill word (round-robin over the engines) and one
+// drained accumulator a cycle. Loads and GEMMs touch different banks whenever both run (the ISA's
+// tokens order every reuse), so the writes never meet the array's reads.
+struct BankOwner {
+  Buffers* banks;
+  FillStream* fill;          // [kLoadEngines]
+  DrainReqStream* drain_req;
+  DrainStream* drain;
+  uint16_t ends[arch::kLoadEngines];   // end-of-load markers taken, per engine
+  bool engine_stopped[arch::kLoadEngines];
+  bool store_stopped;
+  uint32_t drain_left, drain_next;
+  uint8_t drain_bank;
+  int rr;
+
+  void step() {
+#pragma HLS INLINE
+    int pick = -1;
+    for (int k = 0; k < arch::kLoadEngines; ++k) {
+#pragma HLS UNROLL
+      const int e = (rr + k) % arch::kLoadEngines;
+      if (pick < 0 && !fill[e].empty()) pick = e;
+    }
+    if (pick >= 0) {
+      FillWord w{};
+      for (int e = 0; e < arch::kLoadEngines; ++e) {
+#pragma HLS UNROLL
+        if (e == pick) w = fill[e].read();
+      }
+      if (w.stop) {
+        engine_stopped[pick] = true;
+      } else if (w.end_load) {
+        ++ends[pick];
+      } else {
+        for (int i = 0; i < kFillElems; ++i) {
+#pragma HLS UNROLL
+          if (i >= w.count) continue;
+          const uint32_t at = w.base + static_cast<uint32_t>(i);
+          if (w.target == kFillA) banks->a[w.bank][at] = w.data[i];
+          else if (w.target == kFillB) banks->b[w.bank][at] = w.data[i];
+          else banks->bidx[w.bank][at] = static_cast<uint8_t>(w.data[i]);
+        }
+      }
+      rr = (pick + 1) % arch::kLoadEngines;
+    }
+    if (drain_left == 0 && !store_stopped) {
+      DrainReq r;
+      if (drain_req->read_nb(r)) {
+        if (r.stop) {
+          store_stopped = true;
+        } else {
+          drain_left = r.count;
+          drain_next = 0;
+          drain_bank = r.bank;
+        }
+      }
+    }
+    if (drain_left != 0 && !drain->full()) {
+      drain->write(banks->c[drain_bank][drain_next]);
+      ++drain_next;
+      --drain_left;
+    }
+  }
+  // Every engine's fill words and the store unit's drains are over.
+  bool done() const {
+    bool all = store_stopped;
+    for (int e = 0; e < arch::kLoadEngines; ++e) all = all && engine_stopped[e];
+    return all;
+  }
 };
 
-[[maybe_unused]] void fetch_proc(const ap_uint<512>* insns, uint32_t count, InsnStream queue[isa::kNumExecUnits],
-                                 ::hls::stream<UnitReport>& report) {
+Buffers& gemm_banks(Ctx& cx) { return *cx.own; }
+CTileIn c_tile(Ctx& cx, uint32_t bank, uint32_t rows, uint32_t cols) {
+  cx.client->drain_req->write(DrainReq{rows * cols, static_cast<uint8_t>(bank), false});
+  return CTileIn(cx.client->drain);
+}
+void bank_service(Ctx& cx) {
+  if (cx.owner != nullptr) cx.owner->step();
+}
+
+namespace {
+
+void client_stop(Client& c) {
+  for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
+#pragma HLS UNROLL
+    c.req[ch]->write(DdrReq{0, 0, kReqStop});
+  }
+}
+
+// Links client k of every channel's arbiter into `c`.
+void link_client(Client& c, int k, DdrReqStream req[arch::kDdrChannels][kDdrClients],
+                 DdrRspStream rsp[arch::kDdrChannels][kDdrClients]) {
+  for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
+    c.req[ch] = &req[ch][k];
+    c.rsp[ch] = &rsp[ch][k];
+  }
+}
+
+Ctx unit_ctx(const uint64_t halfwords[arch::kDdrChannels]) {
+  Ctx cx{};
+  for (int ch = 0; ch < arch::kDdrChannels; ++ch) cx.ddr.halfwords[ch] = halfwords[ch];
+  return cx;
+}
+
+void fetch_proc(const ap_uint<512>* insns, uint32_t count, InsnStream queue[isa::kNumExecUnits], ReportStream& report) {
   Ctx cx{};
   uint32_t pc = 0;
   uint32_t bad_index = 0, bad_op = kNoOpcode;
@@ -290,28 +456,98 @@ FETCH:
       finish_seen = true;
       break;
     }
-    queue[unit].write(UnitMsg{QEntry{in, pc}, false});
+    for (int u = 0; u < isa::kNumExecUnits; ++u) {
+#pragma HLS UNROLL
+      if (u == unit) queue[u].write(UnitMsg{QEntry{in, pc}, false});
+    }
   }
   for (int u = 0; u < isa::kNumExecUnits; ++u) {
 #pragma HLS UNROLL
     queue[u].write(UnitMsg{QEntry{Insn{}, pc}, true});
   }
   if (!cx.failed() && !finish_seen) cx.fail(isa::STATUS_NO_FINISH, 0, count);
-  report.write(UnitReport{cx.err, cx.failed() ? bad_index : pc, bad_op, 0, 0});
+  UnitReport r{};
+  r.err = cx.err;
+  r.index = cx.failed() ? bad_index : pc;
+  r.opcode = bad_op;
+  report.write(r);
 }
 
+// Token handling shared by every unit process. Self tokens (a unit waiting for its own signal) never
+// leave the process: a counter. While a wait blocks, the GEMM process keeps serving its banks.
+template <int kUnit>
+uint32_t take_token(Ctx& cx, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits], int p) {
+  uint32_t t = 0;
+  for (int q = 0; q < isa::kNumExecUnits; ++q) {
+#pragma HLS UNROLL
+    if (q != p || q == kUnit) continue;
+    while (!tokens[q][kUnit].read_nb(t)) bank_service(cx);
+  }
+  return t;
+}
+template <int kUnit>
+void give_token(Ctx& cx, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits], int c, uint32_t t) {
+  for (int q = 0; q < isa::kNumExecUnits; ++q) {
+#pragma HLS UNROLL
+    if (q != c || q == kUnit) continue;
+    while (!tokens[kUnit][q].write_nb(t)) bank_service(cx);
+  }
+}
+// At the end: the end marker on every FIFO out, then every FIFO in read up to its producer's marker,
+// counting the tokens no instruction took. `from_self`: the producer of tokens[kUnit][kUnit] is
+// another process (LOAD's retire), so that FIFO is read too.
+template <int kUnit>
+void end_tokens(Ctx& cx, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits], bool send, bool receive,
+                bool from_self, uint32_t left[isa::kNumExecUnits]) {
+  for (int c = 0; c < isa::kNumExecUnits; ++c) {
+    if (send && (c != kUnit || from_self)) give_token<kUnit>(cx, tokens, c == kUnit ? -1 : c, kTokenEnd);
+  }
+  if (send && from_self) {
+    while (!tokens[kUnit][kUnit].write_nb(kTokenEnd)) bank_service(cx);
+  }
+  for (int p = 0; p < isa::kNumExecUnits; ++p) {
+    if (!receive || (p == kUnit && !from_self)) continue;
+  END_DRAIN:
+    for (;;) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 65
+      uint32_t t = 0;
+      if (!tokens[p][kUnit].read_nb(t)) {
+        bank_service(cx);
+        continue;
+      }
+      if (t == kTokenEnd) break;
+      ++left[p];
+    }
+  }
+}
+
+// VEC, STORE, UPD, PGEN and GEMM: in order, wait, execute (unless poisoned), signal.
 template <int kUnit>
 void unit_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits], Ctx cx,
-               ::hls::stream<UnitReport>& report) {
-  UnitReport r{Error{}, 0, kNoOpcode, 0, 0};
+               ReportStream& report) {
+  UnitReport r{};
+  r.opcode = kNoOpcode;
+  int self = 0;   // tokens this unit gave itself
 UNIT_LOOP:
   for (;;) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
-    const UnitMsg m = queue.read();
+    UnitMsg m;
+    while (!queue.read_nb(m)) bank_service(cx);
     if (m.stop) break;
     for (int p = 0; p < isa::kNumExecUnits; ++p) {
-#pragma HLS UNROLL
-      if ((m.q.in.wait() >> p) & 1u) tokens[p][kUnit].read();
+      if (!((m.q.in.wait() >> p) & 1u)) continue;
+      if (p == kUnit) {
+        if (self == 0 && !cx.failed()) cx.fail(isa::STATUS_DEADLOCK, 0, 1u << p, 0);
+        if (self > 0) --self;
+        continue;
+      }
+      const uint32_t t = take_token<kUnit>(cx, tokens, p);
+      if (kUnit == isa::UNIT_GEMM && p == isa::UNIT_LOAD) {
+        // The load's fill words are all in the banks once its engine's end marker is taken.
+        const int e = static_cast<int>(t >> 16);
+        const uint16_t seq = static_cast<uint16_t>(t & 0xffffu);
+        while (static_cast<int16_t>(static_cast<uint16_t>(cx.owner->ends[e] - seq)) <= 0) bank_service(cx);
+      }
     }
     if (!cx.failed()) {
       if (!exec_unit(kUnit, cx, m.q.in)) {
@@ -322,25 +558,248 @@ UNIT_LOOP:
       }
     }
     for (int c = 0; c < isa::kNumExecUnits; ++c) {
-#pragma HLS UNROLL
-      if ((m.q.in.signal() >> c) & 1u) tokens[kUnit][c].write(1);
+      if (!((m.q.in.signal() >> c) & 1u)) continue;
+      if (c == kUnit) {
+        if (self >= arch::kTokenDepth && !cx.failed()) cx.fail(isa::STATUS_DEADLOCK, 0, 0, 1u << c);
+        ++self;
+        continue;
+      }
+      give_token<kUnit>(cx, tokens, c, 0);
     }
+  }
+  if (cx.client != nullptr) {
+    client_stop(*cx.client);
+    if (cx.client->drain_req != nullptr) cx.client->drain_req->write(DrainReq{0, 0, true});
+  }
+  end_tokens<kUnit>(cx, tokens, true, true, false, r.left);
+  r.left[kUnit] += static_cast<uint32_t>(self);
+  if (cx.owner != nullptr) {
+  OWNER_DRAIN:
+    while (!cx.owner->done()) cx.owner->step();
   }
   r.err = cx.err;
   r.nonfinite = cx.nonfinite;
   report.write(r);
 }
 
-[[maybe_unused]] void collect_proc(::hls::stream<UnitReport> reports[isa::kNumExecUnits + 1],
-                                   TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits],
-                                   uint32_t status[isa::kStatusWords]) {
-  UnitReport fetch = reports[isa::kNumExecUnits].read();
+// The GEMM process: owns the banks (partitioned here, where they are declared, for the PE array's
+// reads and the fill words' writes) and serves the engines and the store unit.
+void gemm_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits],
+               FillStream fill[arch::kLoadEngines], DrainReqStream& drain_req, DrainStream& drain,
+               const uint64_t halfwords[arch::kDdrChannels], ReportStream& report) {
+  static uint16_t a[arch::kBanks][arch::kAbufElems];
+  static uint16_t b[arch::kBanks][arch::kBbufElems];
+  static uint8_t bidx[arch::kBanks][arch::kBbufElems];
+  static float c[arch::kBanks][arch::kCbufElems];
+  // A bank delivers kPeRows * kPeLanes * kSelectWindowRatio activations (A) or kPeCols * kPeLanes
+  // weights and indices (B) a cycle, or takes a fill word (kFillElems) where that is wider; the
+  // reshape packs those elements into one wide word of block RAM, the layout the resource estimate
+  // (sim/study/src/resources.cpp, buffer_specs) counts. C: one PE row's kPeCols sums a cycle.
+#pragma HLS ARRAY_RESHAPE variable = a cyclic factor = kAWord dim = 2
+#pragma HLS ARRAY_RESHAPE variable = b cyclic factor = kBWord dim = 2
+#pragma HLS ARRAY_RESHAPE variable = bidx cyclic factor = kBWord dim = 2
+#pragma HLS ARRAY_RESHAPE variable = c cyclic factor = kCWord dim = 2
+#pragma HLS ARRAY_PARTITION variable = a complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = b complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = bidx complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = c complete dim = 1
+#pragma HLS BIND_STORAGE variable = a type = ram_s2p impl = bram
+#pragma HLS BIND_STORAGE variable = b type = ram_s2p impl = bram
+#pragma HLS BIND_STORAGE variable = bidx type = ram_s2p impl = bram
+#pragma HLS BIND_STORAGE variable = c type = ram_s2p impl = bram
+  Buffers banks{a, b, bidx, c};
+  BankOwner owner{};
+  owner.banks = &banks;
+  owner.fill = fill;
+  owner.drain_req = &drain_req;
+  owner.drain = &drain;
+  Ctx cx = unit_ctx(halfwords);
+  cx.own = &banks;
+  cx.owner = &owner;
+  unit_proc<isa::UNIT_GEMM>(queue, tokens, cx, report);
+}
+
+template <int kUnit, int kClient>
+void dram_unit_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits],
+                    DdrReqStream req[arch::kDdrChannels][kDdrClients], DdrRspStream rsp[arch::kDdrChannels][kDdrClients],
+                    DrainReqStream* drain_req, DrainStream* drain, const uint64_t halfwords[arch::kDdrChannels],
+                    ReportStream& report) {
+  Client client{};
+  link_client(client, kClient, req, rsp);
+  client.drain_req = drain_req;
+  client.drain = drain;
+  Ctx cx = unit_ctx(halfwords);
+  cx.client = &client;
+  unit_proc<kUnit>(queue, tokens, cx, report);
+}
+
+// LOAD, 1 of 3: waits for each load's tokens in stream order and hands it to the engine of its DDR
+// channel (the channel of its first DRAM access, as the simulator's load_engine picks it).
+void load_dispatch_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits],
+                        EngineStream engines[arch::kLoadEngines], OrderStream& order, ReportStream& report) {
+  constexpr int kUnit = isa::UNIT_LOAD;
+  Ctx cx{};
+  uint16_t seq[arch::kLoadEngines] = {};
+DISPATCH:
+  for (;;) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
+    const UnitMsg m = queue.read();
+    if (m.stop) break;
+    for (int p = 0; p < isa::kNumExecUnits; ++p) {
+      if (!((m.q.in.wait() >> p) & 1u)) continue;
+      if (p == kUnit) {
+        uint32_t t;
+        tokens[kUnit][kUnit].read(t);
+      } else {
+        take_token<kUnit>(cx, tokens, p);
+      }
+    }
+    isa::DramAccess acc[isa::kMaxDramAccesses];
+    const int n = isa::dram_accesses(m.q.in, acc, arch::kConvPatchElems);
+    const uint32_t ch = isa::addr_channel(n > 0 ? acc[0].addr : m.q.in[isa::f_LD_CONV::addr]);
+    const int e = static_cast<int>((ch < static_cast<uint32_t>(arch::kDdrChannels) ? ch : 0) % arch::kLoadEngines);
+    for (int k = 0; k < arch::kLoadEngines; ++k) {
+#pragma HLS UNROLL
+      if (k == e) engines[k].write(EngineMsg{m.q, false});
+    }
+    order.write(OrderMsg{m.q.index, m.q.in.opcode(), static_cast<uint8_t>(e), m.q.in.signal(), seq[e], false});
+    ++seq[e];
+  }
+  for (int k = 0; k < arch::kLoadEngines; ++k) {
+#pragma HLS UNROLL
+    engines[k].write(EngineMsg{QEntry{}, true});
+  }
+  order.write(OrderMsg{0, 0, 0, 0, 0, true});
+  UnitReport r{};
+  r.opcode = kNoOpcode;
+  end_tokens<kUnit>(cx, tokens, false, true, true, r.left);
+  report.write(r);
+}
+
+// LOAD, 2 of 3: one DMA engine. Runs exec_load with its own DRAM client (every channel's arbiter)
+// and its own fill link; a load ends with the marker GEMM waits for.
+void load_engine_proc(int engine, EngineStream& in, DdrReqStream req[arch::kDdrChannels][kDdrClients],
+                      DdrRspStream rsp[arch::kDdrChannels][kDdrClients], FillStream& fill, DoneStream& done,
+                      const uint64_t halfwords[arch::kDdrChannels]) {
+  Client client{};
+  link_client(client, engine, req, rsp);
+  client.fill = &fill;
+  LoadView view{BankSet{&client, kFillA}, BankSet{&client, kFillB}, BankSet{&client, kFillIdx}};
+  Ctx cx = unit_ctx(halfwords);
+  cx.client = &client;
+  cx.buf = &view;
+  // This engine's own LD_CONV patch buffer: a held patch (b3) is always one its own channel's
+  // tensor filled, since an LD_CONV runs on the engine of its tensor's channel.
+  PatchBuffer patch;
+#pragma HLS ARRAY_PARTITION variable = patch.data cyclic factor = kFillElems
+  patch.valid = false;
+  cx.patch = &patch;
+ENGINE:
+  for (;;) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
+    const EngineMsg m = in.read();
+    if (m.stop) break;
+    if (!cx.failed()) exec_load(cx, m.q.in);
+    fill_end_load(&client);
+    done.write(DoneMsg{cx.err});
+  }
+  client_stop(client);
+  FillWord stop{};
+  stop.stop = true;
+  fill.write(stop);
+}
+
+// LOAD, 3 of 3: retires the loads in stream order, each when its engine is done, and signals.
+void load_retire_proc(OrderStream& order, DoneStream done[arch::kLoadEngines],
+                      TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits], ReportStream& report) {
+  constexpr int kUnit = isa::UNIT_LOAD;
+  Ctx cx{};
+  UnitReport r{};
+  r.opcode = kNoOpcode;
+RETIRE:
+  for (;;) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
+    const OrderMsg o = order.read();
+    if (o.stop) break;
+    DoneMsg d{};
+    for (int k = 0; k < arch::kLoadEngines; ++k) {
+#pragma HLS UNROLL
+      if (k == o.engine) d = done[k].read();
+    }
+    if (!cx.failed()) {
+      if (d.err.code != isa::STATUS_OK) {
+        cx.err = d.err;
+        r.index = o.index;
+        r.opcode = o.opcode;
+      } else {
+        ++r.executed;
+      }
+    }
+    const uint32_t payload = static_cast<uint32_t>(o.engine) << 16 | o.seq;
+    for (int c = 0; c < isa::kNumExecUnits; ++c) {
+      if (!((o.signal >> c) & 1u)) continue;
+      if (c == kUnit) {
+        tokens[kUnit][kUnit].write(payload);
+      } else {
+        give_token<kUnit>(cx, tokens, c, payload);
+      }
+    }
+  }
+  end_tokens<kUnit>(cx, tokens, true, false, true, r.left);
+  r.err = cx.err;
+  report.write(r);
+}
+
+// One DDR channel's arbiter: the only process that touches the channel's m_axi port. Each cycle it
+// serves one request, from the first client at or after the last one served (round-robin), and
+// ends when every client has said stop.
+void arbiter_proc(uint16_t* gmem, DdrReqStream req[kDdrClients], DdrRspStream rsp[kDdrClients]) {
+  bool stopped[kDdrClients] = {};
+#pragma HLS ARRAY_PARTITION variable = stopped complete
+  int live = kDdrClients, rr = 0;
+ARBITER:
+  while (live > 0) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
+    int pick = -1;
+    for (int k = 0; k < kDdrClients; ++k) {
+#pragma HLS UNROLL
+      const int c = (rr + k) % kDdrClients;
+      if (pick < 0 && !stopped[c] && !req[c].empty()) pick = c;
+    }
+    if (pick < 0) continue;
+    DdrReq q{};
+    for (int c = 0; c < kDdrClients; ++c) {
+#pragma HLS UNROLL
+      if (c == pick) q = req[c].read();
+    }
+    uint16_t v = 0;
+    if (q.kind == kReqRead) v = gmem[q.offset];
+    if (q.kind == kReqWrite) gmem[q.offset] = q.data;
+    if (q.kind == kReqStop) {
+      stopped[pick] = true;
+      --live;
+    } else {
+      for (int c = 0; c < kDdrClients; ++c) {
+#pragma HLS UNROLL
+        if (c == pick) rsp[c].write(v);
+      }
+    }
+    rr = (pick + 1) % kDdrClients;
+  }
+}
+
+void collect_proc(ReportStream reports[kReports], uint32_t status[isa::kStatusWords]) {
+  const UnitReport fetch = reports[kFetchReport].read();
+  const UnitReport dispatch = reports[kDispatchReport].read();
   Ctx cx{};
   uint32_t executed = 0, index = fetch.index, opcode = fetch.opcode;
+  uint32_t left[isa::kNumExecUnits][isa::kNumExecUnits] = {};   // [producer][consumer]
   for (int u = 0; u < isa::kNumExecUnits; ++u) {
     const UnitReport r = reports[u].read();
     executed += r.executed;
     cx.nonfinite += r.nonfinite;
+    for (int p = 0; p < isa::kNumExecUnits; ++p) left[p][u] = u == isa::UNIT_LOAD ? dispatch.left[p] : r.left[p];
     if (!cx.failed() && r.err.code != isa::STATUS_OK) {
       cx.err = r.err;
       index = r.index;
@@ -350,14 +809,8 @@ UNIT_LOOP:
   if (!cx.failed() && fetch.err.code != isa::STATUS_OK) cx.err = fetch.err;
   for (int p = 0; p < isa::kNumExecUnits; ++p) {
     for (int c = 0; c < isa::kNumExecUnits; ++c) {
-      int left = 0;
-      while (!tokens[p][c].empty()) {
-#pragma HLS LOOP_TRIPCOUNT min = 0 max = 64
-        tokens[p][c].read();
-        ++left;
-      }
-      if (left != 0 && !cx.failed()) {
-        cx.fail(isa::STATUS_TOKEN_LEFT, 0, static_cast<uint32_t>(p << 8 | c), static_cast<uint32_t>(left));
+      if (left[p][c] != 0 && !cx.failed()) {
+        cx.fail(isa::STATUS_TOKEN_LEFT, 0, static_cast<uint32_t>(p << 8 | c), left[p][c]);
         opcode = isa::OP_FINISH;
       }
     }
@@ -365,24 +818,44 @@ UNIT_LOOP:
   write_status(status, cx, index, opcode, executed);
 }
 
-[[maybe_unused]] void run_dataflow(const ap_uint<512>* insns, uint32_t count, const Ddr& ddr, Buffers* buf,
-                                   uint32_t status[isa::kStatusWords]) {
+// The region: processes in the order their channels flow, every channel declared here.
+void run_dataflow(const ap_uint<512>* insns, uint32_t count, uint16_t* const gmem[arch::kDdrChannels],
+                  const uint64_t halfwords[arch::kDdrChannels], uint32_t status[isa::kStatusWords]) {
 #pragma HLS DATAFLOW
-  static InsnStream queue[isa::kNumExecUnits];
-  static TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits];
-  static ::hls::stream<UnitReport> reports[isa::kNumExecUnits + 1];
-  Ctx cx{};
-  cx.ddr = ddr;
-  cx.buf = buf;
-  fetch_proc(insns, count, queue, reports[isa::kNumExecUnits]);
-  unit_proc<isa::UNIT_LOAD>(queue[isa::UNIT_LOAD], tokens, cx, reports[isa::UNIT_LOAD]);
-  unit_proc<isa::UNIT_GEMM>(queue[isa::UNIT_GEMM], tokens, cx, reports[isa::UNIT_GEMM]);
-  unit_proc<isa::UNIT_VEC>(queue[isa::UNIT_VEC], tokens, cx, reports[isa::UNIT_VEC]);
-  unit_proc<isa::UNIT_STORE>(queue[isa::UNIT_STORE], tokens, cx, reports[isa::UNIT_STORE]);
-  unit_proc<isa::UNIT_UPD>(queue[isa::UNIT_UPD], tokens, cx, reports[isa::UNIT_UPD]);
-  unit_proc<isa::UNIT_PGEN>(queue[isa::UNIT_PGEN], tokens, cx, reports[isa::UNIT_PGEN]);
-  collect_proc(reports, tokens, status);
+  InsnStream queue[isa::kNumExecUnits];
+  TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits];
+  ReportStream reports[kReports];
+  DdrReqStream req[arch::kDdrChannels][kDdrClients];
+  DdrRspStream rsp[arch::kDdrChannels][kDdrClients];
+  EngineStream engines[arch::kLoadEngines];
+  OrderStream order;
+  DoneStream done[arch::kLoadEngines];
+  FillStream fill[arch::kLoadEngines];
+  DrainReqStream drain_req;
+  DrainStream drain;
+  fetch_proc(insns, count, queue, reports[kFetchReport]);
+  load_dispatch_proc(queue[isa::UNIT_LOAD], tokens, engines, order, reports[kDispatchReport]);
+  for (int e = 0; e < arch::kLoadEngines; ++e) {
+#pragma HLS UNROLL
+    load_engine_proc(e, engines[e], req, rsp, fill[e], done[e], halfwords);
+  }
+  load_retire_proc(order, done, tokens, reports[isa::UNIT_LOAD]);
+  gemm_proc(queue[isa::UNIT_GEMM], tokens, fill, drain_req, drain, halfwords, reports[isa::UNIT_GEMM]);
+  dram_unit_proc<isa::UNIT_VEC, kClientVec>(queue[isa::UNIT_VEC], tokens, req, rsp, nullptr, nullptr, halfwords,
+                                            reports[isa::UNIT_VEC]);
+  dram_unit_proc<isa::UNIT_STORE, kClientStore>(queue[isa::UNIT_STORE], tokens, req, rsp, &drain_req, &drain,
+                                                halfwords, reports[isa::UNIT_STORE]);
+  dram_unit_proc<isa::UNIT_UPD, kClientUpd>(queue[isa::UNIT_UPD], tokens, req, rsp, nullptr, nullptr, halfwords,
+                                            reports[isa::UNIT_UPD]);
+  dram_unit_proc<isa::UNIT_PGEN, kClientPgen>(queue[isa::UNIT_PGEN], tokens, req, rsp, nullptr, nullptr, halfwords,
+                                              reports[isa::UNIT_PGEN]);
+  for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
+#pragma HLS UNROLL
+    arbiter_proc(gmem[ch], req[ch], rsp[ch]);
+  }
+  collect_proc(reports, status);
 }
+#endif  // __SYNTHESIS__
 
 }  // namespace
 }  // namespace sat::kernel
@@ -424,10 +897,15 @@ extern "C" void sat_top(const ap_uint<512>* insns, uint32_t count, uint16_t* gme
 #pragma HLS INTERFACE s_axilite port = return
   using namespace sat;
   using namespace sat::kernel;
-  // The on-chip buffers: double-banked A/B operands (partitioned for the PE array in gemm_unit.cpp)
-  // and the C accumulators.
+#ifndef __SYNTHESIS__
+  // C-simulation: one set of banks that every unit reaches through cx.buf, the units stepped in
+  // turn. The synthesised kernel declares the banks in the GEMM process, which owns them
+  // (run_dataflow, gemm_proc; docs/hls-dataflow.md).
   static Buffers buffers;
+  static PatchBuffer patch;   // nothing is held when a run starts
+  patch.valid = false;
   Ctx cx{};
+  cx.patch = &patch;
   cx.ddr.gmem[0] = gmem0;
   cx.ddr.gmem[1] = gmem1;
   cx.ddr.gmem[2] = gmem2;
@@ -437,9 +915,10 @@ extern "C" void sat_top(const ap_uint<512>* insns, uint32_t count, uint16_t* gme
   cx.ddr.halfwords[2] = halfwords2;
   cx.ddr.halfwords[3] = halfwords3;
   cx.buf = &buffers;
-#ifndef __SYNTHESIS__
   run_csim(insns, count, cx, status);
 #else
-  run_dataflow(insns, count, cx.ddr, cx.buf, status);
+  uint16_t* const gmem[arch::kDdrChannels] = {gmem0, gmem1, gmem2, gmem3};
+  const uint64_t halfwords[arch::kDdrChannels] = {halfwords0, halfwords1, halfwords2, halfwords3};
+  run_dataflow(insns, count, gmem, halfwords, status);
 #endif
 }

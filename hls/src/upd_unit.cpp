@@ -22,16 +22,16 @@ bool exec_upd(Ctx& cx, const Insn& in) {
     if (k == 0 || k % m != 0) return cx.bad_field(in, f::k, m);
     if (count % k != 0) return cx.bad_field(in, f::count, k);
   }
-  uint16_t* w = region(cx, in, f::w, 2 * count);
+  DdrOut w = region(cx, in, f::w, 2 * count);
   if (w == nullptr) return false;
-  uint16_t* v = region(cx, in, f::v, 2 * count);
+  DdrOut v = region(cx, in, f::v, 2 * count);
   if (v == nullptr) return false;
-  const uint16_t* g = region(cx, in, f::g, 2 * count);
+  DdrIn g = region(cx, in, f::g, 2 * count);
   if (g == nullptr) return false;
-  const uint16_t* hp = region(cx, in, f::hyper, 8);
+  DdrIn hp = region(cx, in, f::hyper, 8);
   if (hp == nullptr) return false;
   const SgdHyper h{ld_f32(hp, 0), ld_f32(hp, 1), decay ? ld_f32(hp, 2) : 0.0f, ld_f32(hp, 3)};
-  const uint16_t* idx = nullptr;
+  DdrIn idx = nullptr;
   if (srste && count > 0) {
     idx = region(cx, in, f::idx_addr, ((count / m * n) + 3) / 4);
     if (idx == nullptr) return false;

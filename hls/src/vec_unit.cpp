@@ -24,7 +24,7 @@ bool v_fill(Ctx& cx, const Insn& in) {
   namespace f = isa::f_V_FILL;
   const bool fp32 = in.flag(0);
   const uint64_t count = in[f::count];
-  uint16_t* y = region(cx, in, f::y, count * (fp32 ? 2 : 1));
+  DdrOut y = region(cx, in, f::y, count * (fp32 ? 2 : 1));
   if (y == nullptr) return false;
   const float value = field_f32(in, f::value);
   const uint16_t hb = f32_to_bf16_bits(value);
@@ -44,9 +44,9 @@ FILL:
 bool v_convert(Ctx& cx, const Insn& in) {
   namespace f = isa::f_V_CONVERT;
   const uint64_t count = in[f::count];
-  const uint16_t* x = region(cx, in, f::x, 2 * count);
+  DdrIn x = region(cx, in, f::x, 2 * count);
   if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, count);
+  DdrOut y = region(cx, in, f::y, count);
   if (y == nullptr) return false;
 CONVERT:
   for (uint64_t i = 0; i < count; ++i) {
@@ -61,11 +61,11 @@ bool v_add(Ctx& cx, const Insn& in) {
   namespace f = isa::f_V_ADD;
   const bool af = in.flag(0), bf = in.flag(1), yf = in.flag(2);
   const uint64_t count = in[f::count];
-  const uint16_t* a = region(cx, in, f::a, count * (af ? 2 : 1));
+  DdrIn a = region(cx, in, f::a, count * (af ? 2 : 1));
   if (a == nullptr) return false;
-  const uint16_t* b = region(cx, in, f::b, count * (bf ? 2 : 1));
+  DdrIn b = region(cx, in, f::b, count * (bf ? 2 : 1));
   if (b == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, count * (yf ? 2 : 1));
+  DdrOut y = region(cx, in, f::y, count * (yf ? 2 : 1));
   if (y == nullptr) return false;
 ADD:
   for (uint64_t i = 0; i < count; ++i) {
@@ -84,11 +84,11 @@ ADD:
 bool v_bcast_add(Ctx& cx, const Insn& in) {
   namespace f = isa::f_V_BCAST_ADD;
   const uint64_t rows = in[f::rows], cols = in[f::cols];
-  const uint16_t* x = region(cx, in, f::x, rows * cols);
+  DdrIn x = region(cx, in, f::x, rows * cols);
   if (x == nullptr) return false;
-  const uint16_t* p = region(cx, in, f::p, 2 * cols);
+  DdrIn p = region(cx, in, f::p, 2 * cols);
   if (p == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, rows * cols);
+  DdrOut y = region(cx, in, f::y, rows * cols);
   if (y == nullptr) return false;
 BCAST_ROWS:
   for (uint64_t r = 0; r < rows; ++r) {
@@ -108,9 +108,9 @@ bool v_colsum(Ctx& cx, const Insn& in) {
   namespace f = isa::f_V_COLSUM;
   const bool add = in.flag(0);
   const uint64_t rows = in[f::rows], cols = in[f::cols];
-  const uint16_t* x = region(cx, in, f::x, rows * cols);
+  DdrIn x = region(cx, in, f::x, rows * cols);
   if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, 2 * cols);
+  DdrOut y = region(cx, in, f::y, 2 * cols);
   if (y == nullptr) return false;
   static float acc[kRow];
 COLSUM_CHUNKS:
@@ -121,7 +121,7 @@ COLSUM_CHUNKS:
 COLSUM_ROWS:
     for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
-      const uint16_t* xr = x + r * cols + c0;
+      DdrIn xr = x + r * cols + c0;
 COLSUM_COLS:
       for (uint64_t c = 0; c < nc; ++c) {
 #pragma HLS PIPELINE II = 1
@@ -149,8 +149,8 @@ static_assert(act_layouts_match(), "V_RELU / V_GELU (or their backward) field la
 
 struct ActArgs {
   uint64_t count;
-  const uint16_t* x;
-  uint16_t* y;
+  DdrIn x;
+  DdrOut y;
 };
 inline bool act_args(Ctx& cx, const Insn& in, ActArgs& a) {
   namespace f = isa::f_V_RELU;
@@ -163,9 +163,9 @@ inline bool act_args(Ctx& cx, const Insn& in, ActArgs& a) {
 
 struct ActBwdArgs {
   uint64_t count;
-  const uint16_t* x;
-  const uint16_t* dy;
-  uint16_t* dx;
+  DdrIn x;
+  DdrIn dy;
+  DdrOut dx;
 };
 inline bool act_bwd_args(Ctx& cx, const Insn& in, ActBwdArgs& a) {
   namespace f = isa::f_V_RELU_BWD;
@@ -287,9 +287,9 @@ bool v_pool(Ctx& cx, const Insn& in) {
   PoolArgs a;
   if (!pool_geom(cx, in, f::b, a)) return false;
   const ConvGeom& g = a.g;
-  const uint16_t* x = region(cx, in, f::x, a.batch * g.h * g.w * g.c);
+  DdrIn x = region(cx, in, f::x, a.batch * g.h * g.w * g.c);
   if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, a.batch * g.oh * g.ow * g.c);
+  DdrOut y = region(cx, in, f::y, a.batch * g.oh * g.ow * g.c);
   if (y == nullptr) return false;
   const float scale = 1.0f / static_cast<float>(g.kh * g.kw);   // padding counts in the divisor
 POOL_B:
@@ -301,7 +301,7 @@ POOL_B:
       for (uint32_t ox = 0; ox < g.ow; ++ox) {
         int64_t x0, x1;
         span(ox, g.stride, g.pad, g.kw, g.w, x0, x1);
-        uint16_t* out = y + ((b * g.oh + oy) * g.ow + ox) * g.c;
+        DdrOut out = y + ((b * g.oh + oy) * g.ow + ox) * g.c;
 POOL_C:
         for (uint32_t c = 0; c < g.c; ++c) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
@@ -331,11 +331,11 @@ bool v_pool_bwd(Ctx& cx, const Insn& in) {
   PoolArgs a;
   if (!pool_geom(cx, in, f::b, a)) return false;
   const ConvGeom& g = a.g;
-  const uint16_t* x = region(cx, in, f::x, a.batch * g.h * g.w * g.c);
+  DdrIn x = region(cx, in, f::x, a.batch * g.h * g.w * g.c);
   if (x == nullptr) return false;
-  const uint16_t* dy = region(cx, in, f::dy, a.batch * g.oh * g.ow * g.c);
+  DdrIn dy = region(cx, in, f::dy, a.batch * g.oh * g.ow * g.c);
   if (dy == nullptr) return false;
-  uint16_t* dx = region(cx, in, f::dx, a.batch * g.h * g.w * g.c);
+  DdrOut dx = region(cx, in, f::dx, a.batch * g.h * g.w * g.c);
   if (dx == nullptr) return false;
   const float scale = 1.0f / static_cast<float>(g.kh * g.kw);
   const int64_t s = g.stride, p = g.pad;
@@ -417,10 +417,10 @@ static_assert(norm_layouts_match(), "V_BN / V_LN (or their backward) field layou
 
 // FF: x, y [rows][width] BF16; gamma, beta [width] FP32.
 struct NormArgs {
-  const uint16_t* x;
-  uint16_t* y;
-  const uint16_t* gamma;
-  const uint16_t* beta;
+  DdrIn x;
+  DdrOut y;
+  DdrIn gamma;
+  DdrIn beta;
 };
 inline bool norm_args(Ctx& cx, const Insn& in, uint64_t rows, uint32_t width, NormArgs& a) {
   namespace f = isa::f_V_BN;
@@ -437,14 +437,14 @@ inline bool norm_args(Ctx& cx, const Insn& in, uint64_t rows, uint32_t width, No
 // BP: x, dy, dx [rows][width] BF16; gamma, dgamma, dbeta [width] FP32; the saved mean and rstd,
 // `stats` FP32 values each (per channel for batch norm, per row for layer norm).
 struct NormBwdArgs {
-  const uint16_t* x;
-  const uint16_t* dy;
-  uint16_t* dx;
-  const uint16_t* gamma;
-  uint16_t* dgamma;
-  uint16_t* dbeta;
-  const uint16_t* mean;
-  const uint16_t* rstd;
+  DdrIn x;
+  DdrIn dy;
+  DdrOut dx;
+  DdrIn gamma;
+  DdrOut dgamma;
+  DdrOut dbeta;
+  DdrIn mean;
+  DdrIn rstd;
 };
 inline bool norm_bwd_args(Ctx& cx, const Insn& in, uint64_t rows, uint32_t width, uint64_t stats,
                           NormBwdArgs& a) {
@@ -479,12 +479,12 @@ bool v_bn(Ctx& cx, const Insn& in) {
   if (rows == 0 || (training && rows < 2)) return cx.bad_field(in, f::rows, 2);
   NormArgs a;
   if (!norm_args(cx, in, rows, c, a)) return false;
-  uint16_t* rmean = region(cx, in, f::run_mean, 2ull * c);
+  DdrOut rmean = region(cx, in, f::run_mean, 2ull * c);
   if (rmean == nullptr) return false;
-  uint16_t* rvar = region(cx, in, f::run_var, 2ull * c);
+  DdrOut rvar = region(cx, in, f::run_var, 2ull * c);
   if (rvar == nullptr) return false;
-  uint16_t* smean = nullptr;
-  uint16_t* srstd = nullptr;
+  DdrOut smean = nullptr;
+  DdrOut srstd = nullptr;
   if (training) {
     smean = region(cx, in, f::mean, 2ull * c);
     if (smean == nullptr) return false;
@@ -598,9 +598,9 @@ bool v_ln(Ctx& cx, const Insn& in) {
   if (!check_width(cx, in, f::d)) return false;
   NormArgs a;
   if (!norm_args(cx, in, rows, d, a)) return false;
-  uint16_t* smean = region(cx, in, f::mean, 2 * rows);
+  DdrOut smean = region(cx, in, f::mean, 2 * rows);
   if (smean == nullptr) return false;
-  uint16_t* srstd = region(cx, in, f::rstd, 2 * rows);
+  DdrOut srstd = region(cx, in, f::rstd, 2 * rows);
   if (srstd == nullptr) return false;
   const double eps = field_f32(in, f::eps);
   static float row[kRow];
@@ -675,9 +675,9 @@ bool v_softmax(Ctx& cx, const Insn& in) {
   const uint64_t rows = in[f::rows];
   const uint32_t cols = in[f::cols];
   if (!check_width(cx, in, f::cols)) return false;
-  const uint16_t* x = region(cx, in, f::x, rows * cols);
+  DdrIn x = region(cx, in, f::x, rows * cols);
   if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, rows * cols);
+  DdrOut y = region(cx, in, f::y, rows * cols);
   if (y == nullptr) return false;
   const float scale = field_f32(in, f::scale);
   static float row[kRow];
@@ -709,11 +709,11 @@ bool v_softmax_bwd(Ctx& cx, const Insn& in) {
   const uint64_t rows = in[f::rows];
   const uint32_t cols = in[f::cols];
   if (!check_width(cx, in, f::cols)) return false;
-  const uint16_t* y = region(cx, in, f::y, rows * cols);
+  DdrIn y = region(cx, in, f::y, rows * cols);
   if (y == nullptr) return false;
-  const uint16_t* dy = region(cx, in, f::dy, rows * cols);
+  DdrIn dy = region(cx, in, f::dy, rows * cols);
   if (dy == nullptr) return false;
-  uint16_t* dx = region(cx, in, f::dx, rows * cols);
+  DdrOut dx = region(cx, in, f::dx, rows * cols);
   if (dx == nullptr) return false;
   const float scale = field_f32(in, f::scale);
 SOFTMAXB_ROWS:
@@ -739,13 +739,13 @@ bool v_xent(Ctx& cx, const Insn& in) {
   const uint64_t rows = in[f::rows], classes = in[f::classes];
   if (rows == 0) return cx.bad_field(in, f::rows, 1);
   if (classes == 0) return cx.bad_field(in, f::classes, 1);
-  const uint16_t* z = region(cx, in, f::logits, rows * classes);
+  DdrIn z = region(cx, in, f::logits, rows * classes);
   if (z == nullptr) return false;
-  const uint16_t* labels = region(cx, in, f::labels, 2 * rows);
+  DdrIn labels = region(cx, in, f::labels, 2 * rows);
   if (labels == nullptr) return false;
-  uint16_t* out = region(cx, in, f::out, 4);
+  DdrOut out = region(cx, in, f::out, 4);
   if (out == nullptr) return false;
-  uint16_t* dz = nullptr;
+  DdrOut dz = nullptr;
   if (grad) {
     dz = region(cx, in, f::dlogits, rows * classes);
     if (dz == nullptr) return false;
@@ -755,7 +755,7 @@ bool v_xent(Ctx& cx, const Insn& in) {
 XENT_ROWS:
   for (uint64_t i = 0; i < rows; ++i) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    const uint16_t* row = z + i * classes;
+    DdrIn row = z + i * classes;
     const int32_t yl = static_cast<int32_t>(ld_u32(labels, i));
     if (yl < 0 || static_cast<uint64_t>(yl) >= classes)
       return cx.fail(isa::STATUS_BAD_FIELD, f::labels, in[f::labels], static_cast<uint32_t>(i));
@@ -785,9 +785,9 @@ XENT_ROWS:
 bool v_permute(Ctx& cx, const Insn& in) {
   namespace f = isa::f_V_PERMUTE;
   const uint64_t outer = in[f::outer], rows = in[f::rows], cols = in[f::cols];
-  const uint16_t* x = region(cx, in, f::x, outer * rows * cols);
+  DdrIn x = region(cx, in, f::x, outer * rows * cols);
   if (x == nullptr) return false;
-  uint16_t* y = region(cx, in, f::y, outer * rows * cols);
+  DdrOut y = region(cx, in, f::y, outer * rows * cols);
   if (y == nullptr) return false;
 PERMUTE:
   for (uint64_t o = 0; o < outer; ++o) {
