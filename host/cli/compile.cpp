@@ -28,9 +28,11 @@ const char* kHelp =
     "  --no-pregen           generate each weight form right before the product that reads it\n"
     "                        (pre-generation off)\n"
     "  --no-offline          every instruction waits for the one before it, single-buffered\n"
+    "                        (offline scheduling off)\n"
     "  --no-bp-conv          BP of stride-1 convolutions as a product scattered back by col2im\n"
     "  --no-overlap-update   every update and pre-generation after the whole backward pass\n"
-    "                        (offline scheduling off)\n"
+    "  --no-balanced-k       K tiles of the full size and a short rest instead of equal sizes\n"
+    "  --no-patch-reuse      every LD_CONV reads its input patch, even the one the buffer holds\n"
     "  --dump                also print the whole stream, disassembled, grouped by layer, and\n"
     "                        every region of the memory map\n"
     "  --emit FILE           also write a trace file: the stream, the memory map, the initial DDR\n"
@@ -61,7 +63,8 @@ int cmd_compile(const std::vector<std::string>& argv) {
     return 0;
   }
   Args args("compile", argv, {"model", "nm", "method", "batch", "emit", "reference", "seed"},
-            {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update", "inference"});
+            {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update", "no-balanced-k",
+             "no-patch-reuse", "inference"});
   std::optional<NM> nm;
   if (auto s = args.opt("nm")) nm = NM::parse(*s);
   ScheduleOptions opt;
@@ -77,6 +80,8 @@ int cmd_compile(const std::vector<std::string>& argv) {
   opt.offline_scheduling = !args.flag("no-offline");
   opt.transposed_conv_bp = !args.flag("no-bp-conv");
   opt.overlap_update = !args.flag("no-overlap-update");
+  opt.balanced_k_tiles = !args.flag("no-balanced-k");
+  opt.patch_reuse = !args.flag("no-patch-reuse");
 
   if (args.has("reference") && !args.has("emit")) args.fail("--reference needs --emit FILE");
   if (args.has("seed") && !args.has("emit")) args.fail("--seed needs --emit FILE");

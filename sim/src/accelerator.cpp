@@ -121,11 +121,12 @@ bool Accelerator::claim_ports(const isa::BankAccess* acc, int n, uint64_t now, P
   return true;
 }
 
-// The DMA engine of a load: the DDR channel of its first access, folded onto the engines there are.
+// The DMA engine of a load: the DDR channel of its first access (a load that reads no DRAM, a held
+// patch, its tensor's), folded onto the engines there are.
 int Accelerator::load_engine(const isa::Insn& in) const {
   isa::DramAccess acc[isa::kMaxDramAccesses];
   const int n = isa::dram_accesses(in, acc, cfg_.conv_patch);
-  const int ch = n > 0 ? static_cast<int>(isa::addr_channel(acc[0].addr)) : 0;
+  const int ch = static_cast<int>(isa::addr_channel(n > 0 ? acc[0].addr : in[isa::f_LD_CONV::addr]));
   return (ch < arch::kDdrChannels ? ch : 0) % cfg_.load_engines;
 }
 
@@ -234,7 +235,7 @@ void Accelerator::unit_process(int u) {
       continue;
     }
     ++executed_;
-    const uint64_t cycles = duration(u, e.in, start, rec);
+    const uint64_t cycles = duration(u, e.in, start, rec);   // may have streamed over time already
     const uint64_t end = start + cycles;
     for (int i = 0; i < nbanks; ++i) *claimed[i] = Port{end, e.index};
     unit_free_[u] = end;
@@ -249,7 +250,7 @@ void Accelerator::unit_process(int u) {
       wait_cycles(1);
       rec.end = retire;   // visible to the other units only when every earlier load is done
     } else {
-      wait_cycles(cycles);
+      if (end > now_cycle()) wait_cycles(end - now_cycle());
       rec.end = now_cycle();
     }
     counters_.busy[u] += rec.compute;
@@ -266,6 +267,26 @@ void Accelerator::unit_process(int u) {
     if (progress_ && (executed_ & 4095) == 0) (*progress_)(executed_, insns_->size());
   }
 }
+
+namespace {
+// Part j of `pieces` of an access: a run of its columns (one row) or of its rows.
+isa::DramAccess chunk_of(const isa::DramAccess& a, int64_t j, int64_t pieces) {
+  isa::DramAccess c = a;
+  const bool by_cols = a.rows == 1;
+  const int64_t total = by_cols ? a.cols : a.rows;
+  const int64_t lo = total * j / pieces, hi = total * (j + 1) / pieces;
+  const int64_t step = by_cols ? a.col_stride : a.row_stride;
+  if (hi <= lo) {
+    c.rows = 0;   // nothing of this access in this part
+    return c;
+  }
+  const int64_t off = a.window ? lo * a.cols : lo * step;   // halfword units of elements
+  c.addr = isa::make_addr(isa::addr_channel(a.addr),
+                          static_cast<uint32_t>(isa::addr_offset(a.addr) + off * a.elem_halfwords));
+  (by_cols ? c.cols : c.rows) = hi - lo;
+  return c;
+}
+}  // namespace
 
 uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, InsnRecord& rec) {
   isa::BankAccess banks[isa::kMaxBankAccesses];
@@ -298,30 +319,48 @@ uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, In
   }
   isa::DramAccess acc[isa::kMaxDramAccesses];
   const int n = isa::dram_accesses(in, acc, cfg_.conv_patch);
+  // The units stream one element per cycle per vector lane (II = 1 in the kernel), LOAD and STORE
+  // one bus beat.
+  const bool mover = unit == isa::UNIT_LOAD || unit == isa::UNIT_STORE;
+  int64_t longest = 0;
   for (int i = 0; i < n; ++i) {
-    const uint64_t bytes = acc[i].bytes();
-    // The units stream one element per cycle per vector lane (II = 1 in the kernel), LOAD and STORE
-    // one bus beat.
-    const bool mover = unit == isa::UNIT_LOAD || unit == isa::UNIT_STORE;
-    const uint64_t per_access = mover ? (bytes + kBeat - 1) / kBeat : static_cast<uint64_t>(acc[i].elements());
+    const uint64_t per_access = mover ? (acc[i].bytes() + kBeat - 1) / kBeat : static_cast<uint64_t>(acc[i].elements());
     work = std::max(work, per_access);
-    if (!mover) rec.vector_ops = std::max<uint64_t>(rec.vector_ops, acc[i].elements());
-    const int ch = static_cast<int>(isa::addr_channel(acc[i].addr));
-    if (ch < arch::kDdrChannels) {
-      DramPort& port = *dram_[ch];
-      const uint64_t act0 = port.stats().activates, pre0 = port.stats().precharges;
-      done = std::max(done, port.transfer(start, acc[i]));
-      rec.activates += static_cast<uint32_t>(port.stats().activates - act0);
-      rec.precharges += static_cast<uint32_t>(port.stats().precharges - pre0);
-      (acc[i].write ? counters_.dram_write_bytes[ch] : counters_.dram_read_bytes[ch]) += bytes;
-      (acc[i].write ? rec.dram_written[ch] : rec.dram_read[ch]) += bytes;
-    }
+    longest = std::max(longest, acc[i].elements());
   }
-  if (unit != isa::UNIT_LOAD && unit != isa::UNIT_STORE) {
+  if (!mover) {
+    rec.vector_ops = static_cast<uint64_t>(longest);
     if (in.opcode() == isa::OP_PGEN && in[isa::f_PGEN::m] > 0) work /= in[isa::f_PGEN::m];   // a group a cycle
     work = arch::ceil_div_u64(work, static_cast<uint64_t>(cfg_.vector_lanes));
   }
   rec.compute = std::max<uint64_t>(work, 1);
+  auto transfer = [&](uint64_t at, const isa::DramAccess& a) {
+    const int ch = static_cast<int>(isa::addr_channel(a.addr));
+    if (ch >= arch::kDdrChannels) return;
+    DramPort& port = *dram_[ch];
+    const uint64_t act0 = port.stats().activates, pre0 = port.stats().precharges;
+    done = std::max(done, port.transfer(at, a));
+    rec.activates += static_cast<uint32_t>(port.stats().activates - act0);
+    rec.precharges += static_cast<uint32_t>(port.stats().precharges - pre0);
+    (a.write ? counters_.dram_write_bytes[ch] : counters_.dram_read_bytes[ch]) += a.bytes();
+    (a.write ? rec.dram_written[ch] : rec.dram_read[ch]) += a.bytes();
+  };
+  if (mover || longest <= arch::kVecChunk) {
+    for (int i = 0; i < n; ++i) transfer(start, acc[i]);
+    return std::max(rec.compute, done - start);
+  }
+  // The vector, update and pre-generation units stream their operands a chunk (kVecChunk elements of
+  // the longest operand) at a time, each chunk's requests issued when the previous chunk is in and
+  // its lanes are through, so that the channel serves other units' bursts between the chunks as the
+  // AXI interconnect does, instead of reserving the whole stream up front.
+  const int64_t pieces = (longest + arch::kVecChunk - 1) / arch::kVecChunk;
+  for (int64_t j = 0; j < pieces; ++j) {
+    const uint64_t at = now_cycle();
+    for (int i = 0; i < n; ++i) transfer(at, chunk_of(acc[i], j, pieces));
+    const uint64_t paced = start + rec.compute * static_cast<uint64_t>(j + 1) / static_cast<uint64_t>(pieces);
+    const uint64_t next = std::max(done, paced);
+    if (next > now_cycle()) wait_cycles(next - now_cycle());
+  }
   return std::max(rec.compute, done - start);
 }
 

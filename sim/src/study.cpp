@@ -36,6 +36,8 @@ StepReport simulate_step(const StepSpec& spec, const SimConfig& cfg, const Progr
   opt.offline_scheduling = spec.offline_scheduling;
   opt.transposed_conv_bp = spec.transposed_conv_bp;
   opt.overlap_update = spec.overlap_update;
+  opt.balanced_k_tiles = spec.balanced_k_tiles;
+  opt.patch_reuse = spec.patch_reuse;
   cfg.apply_to(opt);
   model.regenerate(opt.method);
   auto dev = make_sim_device(cfg);
@@ -101,6 +103,8 @@ std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& c
       {"offline scheduling off", &StepSpec::offline_scheduling},
       {"BP convolution off", &StepSpec::transposed_conv_bp},
       {"update overlap off", &StepSpec::overlap_update},
+      {"balanced K tiles off", &StepSpec::balanced_k_tiles},
+      {"patch reuse off", &StepSpec::patch_reuse},
   };
   for (const auto& [label, flag] : switches) {
     StudyPoint p{label, base, cfg};

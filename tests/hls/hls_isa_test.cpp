@@ -440,6 +440,59 @@ TEST(HlsIsa, ConvolutionLoadsAndCol2im) {
   expect_product(d.f32(dxa, x.size()), dxw, dxmag, "conv BP col2im");
 }
 
+// LD_CONV b3 (patch held): the tap-major tiles of one patch, the first loaded and the rest built
+// from the buffer, give the same product bit for bit as loading every one; a b3 load whose patch is
+// not the one held is refused, naming the header.
+TEST(HlsIsa, ConvPatchHeldBuildsFromTheBufferAndIsChecked) {
+  const Geom g{2, 8, 4, 4, 3, 3, 1, 1, 4, 4};
+  const int P = g.P(), Cout = 4, taps = g.kh * g.kw;
+  const auto x = rnd(size_t(g.b) * g.h * g.w * g.c, 31), w = rnd(size_t(Cout) * g.K(), 32);
+  namespace f = isa::f_LD_CONV;
+  namespace L = isa::f_LD_2D;
+  namespace G = isa::f_GEMM;
+  namespace T = isa::f_ST_2D;
+  auto run = [&](bool hold, int bad_tap, St* status) {
+    Dram d;
+    const uint32_t xa = d.put_bf16(0, x), wa = d.put_bf16(1, w), ya = d.alloc(2, 2 * P * Cout);
+    std::vector<isa::Insn> s;
+    for (int t = 0; t < taps; ++t) {
+      const int rows = t == bad_tap ? P / 2 : P;   // a different patch: one sample's pixels
+      const uint8_t flags = uint8_t(4 | (hold && t > 0 ? 8 : 0));
+      s.push_back(mk(isa::OP_LD_CONV, flags,
+                     {{f::bank, 0}, {f::rows, uint32_t(rows)}, {f::cols, uint32_t(g.c)}, {f::addr, xa}, {f::p0, 0},
+                      {f::k0, uint32_t(t * g.c)}, {f::c, uint32_t(g.c)}, {f::h, uint32_t(g.h)}, {f::w, uint32_t(g.w)},
+                      {f::kh_kw, kh_kw(g)}, {f::stride_pad, s_p(g)}, {f::oh, uint32_t(g.oh)}, {f::ow, uint32_t(g.ow)}},
+                     t ? kGemm : 0, 0));
+      s.push_back(mk(isa::OP_LD_2D, 1,
+                     {{L::bank, 0}, {L::rows, uint32_t(Cout)}, {L::cols, uint32_t(g.c)},
+                      {L::addr, wa + uint32_t(t * g.c)}, {L::row_stride, uint32_t(g.K())}, {L::col_stride, 1}},
+                     0, kGemm));
+      s.push_back(mk(isa::OP_GEMM, t ? 1 : 0,
+                     {{G::mt, uint32_t(P)}, {G::nt, uint32_t(Cout)}, {G::kt, uint32_t(g.c)}, {G::n, 1}, {G::m, 1}},
+                     kLoad, (t + 1 < taps ? kLoad : 0) | (t + 1 == taps ? kStore : 0)));
+    }
+    s.push_back(mk(isa::OP_ST_2D, 1,
+                   {{T::rows, uint32_t(P)}, {T::cols, uint32_t(Cout)}, {T::addr, ya}, {T::row_stride, uint32_t(Cout)},
+                    {T::col_stride, 1}},
+                   kGemm, 0));
+    *status = d.run(s);
+    return d.f32(ya, size_t(P) * Cout);
+  };
+  St st_loaded, st_held, st_bad;
+  const auto loaded = run(false, -1, &st_loaded);
+  const auto held = run(true, -1, &st_held);
+  ASSERT_EQ(st_loaded[0], isa::STATUS_OK) << isa::status_message(st_loaded);
+  ASSERT_EQ(st_held[0], isa::STATUS_OK) << isa::status_message(st_held);
+  ASSERT_EQ(loaded.size(), held.size());
+  for (size_t i = 0; i < loaded.size(); ++i) ASSERT_EQ(f32_bits(loaded[i]), f32_bits(held[i])) << i;
+  // Nonzero: the windows did reach the input.
+  EXPECT_NE(std::count(loaded.begin(), loaded.end(), 0.0f), static_cast<long>(loaded.size()));
+  run(true, 4, &st_bad);
+  EXPECT_EQ(st_bad[0], isa::STATUS_BAD_FIELD) << isa::status_message(st_bad);
+  EXPECT_EQ(st_bad[isa::STW_INDEX], 4u * 3u) << "the fifth tap's LD_CONV";
+  EXPECT_EQ(st_bad[isa::STW_FIELD], 0u);
+}
+
 TEST(HlsIsa, Store2dRoundingBiasAccumulateStrides) {
   // C = X exactly: B is the identity, so each output is a single product x * 1.
   const int M = 19, N = 12;

@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "sat/arch/access.hpp"
 #include "sat/bf16.hpp"
 #include "sat/error.hpp"
 
@@ -319,7 +320,18 @@ void IsaInterpreter::load_2d(const Insn& in) {
 
 void IsaInterpreter::load_conv(const Insn& in) {
   const bool to_b = in.flag(0), transposed = in.flag(1), flipped = in.flag(2);
-  if (in.flags() & ~7u) bad_field("header", in.flags(), "has flag bits above b2 set");
+  if (in.flags() & ~15u) bad_field("header", in.flags(), "has flag bits above b3 set");
+  // b3: the tile comes from the patch the buffer holds, which must be this tile's (the contract
+  // the scheduler keeps: the previous LD_CONV read it and the tensor is unchanged since).
+  const isa::ConvPatch pt = isa::conv_patch(in, arch::kConvPatchElems);
+  const HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt.pixel0, pt.pixels, pt.c0, pt.channels};
+  if (in.flag(3) && pt.fits) {
+    const HeldPatch& h = held_patch_;
+    if (!h.valid || h.addr != now.addr || h.pixel0 != now.pixel0 || h.pixels != now.pixels || h.c0 != now.c0 ||
+        h.channels != now.channels)
+      bad_field("header", in.flags(), "b3 names a patch the buffer does not hold");
+  }
+  if (pt.fits) held_patch_ = now;
   check_range("bank", in[f_LD_CONV::bank], 0, 1);
   const int64_t rows = in[f_LD_CONV::rows], cols = in[f_LD_CONV::cols];
   check_range("rows", rows, 1, to_b ? arch::kMaxTileCols : arch::kMaxTileRows);

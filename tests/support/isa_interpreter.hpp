@@ -57,6 +57,13 @@ class IsaInterpreter {
     std::vector<uint8_t> b_index;   // in-group indices of a sparse B tile, at the values' positions
   };
 
+  // The input patch the last LD_CONV left in the load unit's buffer (LD_CONV b3 must name it).
+  struct HeldPatch {
+    bool valid = false;
+    uint32_t addr = 0;
+    int64_t pixel0 = 0, pixels = 0, c0 = 0, channels = 0;
+  } held_patch_;
+
   void step(const isa::Insn& in);
   void load_2d(const isa::Insn& in);
   void load_conv(const isa::Insn& in);

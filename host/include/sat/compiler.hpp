@@ -64,6 +64,12 @@ struct ScheduleOptions {
   // Each layer's SGD and pre-generation right after its backward pass, so that the update and
   // pre-generation units work while BP goes on, instead of after the whole BP (docs/dataflow.md §8).
   bool overlap_update = arch::kOverlapUpdate;
+  // A product's K split into tiles of equal size (whole groups of 16) instead of full tiles and a
+  // short rest, so that the load of one K tile hides behind the GEMM of the other (docs/dataflow.md §8).
+  bool balanced_k_tiles = arch::kBalancedKTiles;
+  // LD_CONV b3 on a load whose input patch is the one the previous LD_CONV of the product loaded:
+  // the load unit builds the tile from the patch it holds and reads no DRAM (docs/isa.md, LD_CONV).
+  bool patch_reuse = arch::kPatchReuse;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
   // The largest GEMM tile the stream uses: the on-chip banks' capacity by default; smaller values
   // study smaller buffers (sat sim --sweep). Checked by check_tile_limits.

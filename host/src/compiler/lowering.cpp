@@ -11,6 +11,7 @@
 
 #include "compiler/lower_common.hpp"
 #include "sat/bf16.hpp"
+#include "sat/arch/access.hpp"
 #include "sat/error.hpp"
 
 namespace sat {
@@ -156,6 +157,12 @@ struct Lowering::Impl {
   // Bank state (double buffering): contents and least-recently used bank of A and B; next C bank.
   std::array<TileKey, 2> a_tile, b_tile;
   int a_lru = 0, b_lru = 0, c_next = 0;
+  // The input patch the load unit's patch buffer holds (patch_reuse): tensor address and extent.
+  struct HeldPatch {
+    bool valid = false;
+    uint32_t addr = 0;
+    int64_t pixel0 = 0, pixels = 0, c0 = 0, channels = 0;
+  } patch;
 
   // Layers.
   std::map<const Layer*, std::unique_ptr<LayerLowering>> lowerings;
@@ -544,7 +551,16 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
 
   const int64_t mt = std::min<int64_t>(m, opt_.tile_rows);
   const int64_t nt = std::min<int64_t>(n, opt_.tile_cols);
-  const int64_t kt = std::min<int64_t>(k, opt_.tile_k);   // multiple of every M (check_tile_limits)
+  // K tiles: whole groups of every M (tile_k is a multiple of 16, check_tile_limits). Balanced, the
+  // same count of tiles shares K evenly, rounded up to what an N:M PE row covers a cycle, so that no
+  // tile is a short rest whose GEMM cannot hide the next tile's load.
+  int64_t kt = std::min<int64_t>(k, opt_.tile_k);
+  if (opt_.balanced_k_tiles && k > opt_.tile_k) {
+    constexpr int64_t kGranule = arch::kPeLanes * arch::kSelectWindowRatio;
+    static_assert(kGranule % 16 == 0, "balanced K tiles must hold whole groups of every M");
+    const int64_t even = ceil_div(ceil_div(k, ceil_div(k, opt_.tile_k)), kGranule) * kGranule;
+    kt = std::min<int64_t>(opt_.tile_k, even);
+  }
   const int64_t n_m = ceil_div(m, mt), n_n = ceil_div(n, nt), n_k = ceil_div(k, kt);
   const bool dbuf = opt_.offline_scheduling;
 
@@ -560,9 +576,10 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
     m_outer = cost_m_outer <= cost_n_outer;
   }
 
-  // Bank contents are only valid inside one product.
+  // Bank and patch buffer contents are only trusted inside one product.
   I.a_tile = {TileKey{}, TileKey{}};
   I.b_tile = {TileKey{}, TileKey{}};
+  I.patch = {};
 
   auto load = [&](const Operand& op, bool to_b, int bank, int64_t r0, int64_t rows, int64_t k0,
                   int64_t cols) {
@@ -587,7 +604,7 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
         const ConvGeom& g = op.geom;
         const bool tr = op.kind == Operand::Kind::conv_t, flip = op.kind == Operand::Kind::conv_bp;
         const uint8_t flags = static_cast<uint8_t>((to_b ? 1 : 0) | (tr ? 2 : 0) | (flip ? 4 : 0));
-        const Insn in = insn(OP_LD_CONV, flags,
+        Insn in = insn(OP_LD_CONV, flags,
                              {{f_LD_CONV::bank, static_cast<uint32_t>(bank)},
                               {f_LD_CONV::rows, u32(rows, "rows")},
                               {f_LD_CONV::cols, u32(cols, "cols")},
@@ -601,7 +618,17 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
                               {f_LD_CONV::stride_pad, pack16(u32(g.stride, "stride"), u32(g.pad, "pad"))},
                               {f_LD_CONV::oh, u32(g.oh, "oh")},
                               {f_LD_CONV::ow, u32(g.ow, "ow")}});
-        t.loaded = rows * cols * 2;
+        // The patch the buffer would hold after this load; b3 when it holds it already (the
+        // tensor is an input of the product, so nothing writes it between the two loads).
+        const isa::ConvPatch pt = isa::conv_patch(in, arch::kConvPatchElems);
+        const Impl::HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt.pixel0, pt.pixels, pt.c0, pt.channels};
+        const Impl::HeldPatch& held = I.patch;
+        const bool reuse = opt_.patch_reuse && now.valid && held.valid && held.addr == now.addr &&
+                           held.pixel0 == now.pixel0 && held.pixels == now.pixels && held.c0 == now.c0 &&
+                           held.channels == now.channels;
+        if (reuse) in.w[0] |= uint32_t{8} << 24;
+        if (now.valid) I.patch = now;
+        t.loaded = reuse ? 0 : rows * cols * 2;
         emit_raw(in, {op.t.region}, {res}, t);
         break;
       }

@@ -25,6 +25,8 @@ struct StepSpec {
   bool offline_scheduling = arch::kOfflineScheduling;
   bool transposed_conv_bp = arch::kTransposedConvBp;
   bool overlap_update = arch::kOverlapUpdate;
+  bool balanced_k_tiles = arch::kBalancedKTiles;
+  bool patch_reuse = arch::kPatchReuse;
   uint64_t seed = 1;                // the synthetic batch
 };
 

@@ -112,7 +112,16 @@ void sparse_load(const Insn& in, Add&& add) {
   const int64_t lg = in[f_LD_SPW::line_groups];
   const int64_t first = (l0 * lg + g0) * n, last = ((l0 + rows - 1) * lg + g0 + groups) * n - 1;
   add({"val_addr", false, advance(in[f_LD_SPW::val_addr], first), rows, groups * n, lg * n, 1, 1, false});
-  add(flat("idx_addr", false, advance(in[f_LD_SPW::idx_addr], first / 4), last / 4 - first / 4 + 1, false));
+  // Indices: each line's halfwords (four nibbles each) covering its entries. When the lines' entry
+  // pitch is a whole number of halfwords every line spans the same count, so the access is 2-D;
+  // otherwise the span from the first line to the last.
+  const int64_t pitch = lg * n, e_first = first % 4;
+  if (pitch % 4 == 0) {
+    add({"idx_addr", false, advance(in[f_LD_SPW::idx_addr], first / 4), rows, (e_first + groups * n + 3) / 4,
+         pitch / 4, 1, 1, false});
+  } else {
+    add(flat("idx_addr", false, advance(in[f_LD_SPW::idx_addr], first / 4), last / 4 - first / 4 + 1, false));
+  }
 }
 
 }  // namespace access_detail
@@ -136,6 +145,7 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
       break;
     case OP_LD_CONV: {
       const ConvPatch pt = conv_patch(in, conv_patch_elems);
+      if (pt.fits && in.flag(3)) break;   // patch held: the tile is built from the buffer
       if (pt.fits) {
         const int64_t c = in[f_LD_CONV::c];
         const uint32_t at = advance(in[f_LD_CONV::addr], pt.pixel0 * c + pt.c0);
@@ -218,7 +228,9 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
     }
     case OP_V_BN: {
       const int64_t n = int64_t{in[f_V_BN::rows]} * in[f_V_BN::c], c = in[f_V_BN::c];
-      add(flat("x", false, in[f_V_BN::x], n, false));
+      // Training reads x three times (sum, squared deviations from the mean, normalisation): the
+      // statistics run over the rows, so no pass can start before the previous one has seen them all.
+      for (int pass = 0; pass < (b0 ? 3 : 1); ++pass) add(flat("x", false, in[f_V_BN::x], n, false));
       add(flat("gamma", false, in[f_V_BN::gamma], c, true));
       add(flat("beta", false, in[f_V_BN::beta], c, true));
       add(flat("run_mean", false, in[f_V_BN::run_mean], c, true));
@@ -234,8 +246,10 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
     }
     case OP_V_BN_BWD: {
       const int64_t n = int64_t{in[f_V_BN_BWD::rows]} * in[f_V_BN_BWD::c], c = in[f_V_BN_BWD::c];
-      add(flat("x", false, in[f_V_BN_BWD::x], n, false));
-      add(flat("dy", false, in[f_V_BN_BWD::dy], n, false));
+      for (int pass = 0; pass < 2; ++pass) {   // the sums over the rows, then dx
+        add(flat("x", false, in[f_V_BN_BWD::x], n, false));
+        add(flat("dy", false, in[f_V_BN_BWD::dy], n, false));
+      }
       add(flat("gamma", false, in[f_V_BN_BWD::gamma], c, true));
       add(flat("mean", false, in[f_V_BN_BWD::mean], c, true));
       add(flat("rstd", false, in[f_V_BN_BWD::rstd], c, true));

@@ -85,6 +85,8 @@ inline constexpr bool kPregeneration = true;
 inline constexpr bool kOfflineScheduling = true;
 inline constexpr bool kTransposedConvBp = true;   // BP of stride-1 convolutions as convolutions of dY
 inline constexpr bool kOverlapUpdate = true;       // each layer's update right after its backward
+inline constexpr bool kBalancedKTiles = true;      // a product's K tiles of equal size, not 512 + rest
+inline constexpr bool kPatchReuse = true;          // LD_CONV b3: reuse the patch the buffer holds
 
 // ---- Watchdog (C-simulation and hardware) ---------------------------------------------------------
 // Scheduler rounds in which no unit made progress before the kernel declares a token deadlock.

@@ -39,7 +39,7 @@ inline constexpr int kNumExecUnits = 6;   // units with token queues (CTRL has n
 // ---- Opcodes: name, code, unit, flag bits (documentation string) ---------------------------------
 #define SAT_ISA_OPCODES(X)                                                                              \
   X(LD_2D, 0x01, LOAD, "b0: dst B buffer (else A)")                                                     \
-  X(LD_CONV, 0x02, LOAD, "b0: dst B buffer (else A); b1: transposed ([k][p] instead of [p][k])")        \
+  X(LD_CONV, 0x02, LOAD, "b0: dst B buffer (else A); b1: transposed ([k][p] instead of [p][k]); b2: tap-major, flipped window; b3: patch held")        \
   X(LD_SPW, 0x03, LOAD, "b0: select on the fly from the FP32 master (val_addr: W[cout][k], idx_addr: k); b1: groups along Cout (W_B, else K: W_F), needs b0") \
   X(GEMM, 0x10, GEMM, "b0: accumulate into C (else overwrite); b1: sparse N:M B operand")               \
   X(ST_2D, 0x20, STORE, "b0: FP32 out (else BF16 RNE); b1: add into DRAM (FP32 only); b2: add bias")    \
