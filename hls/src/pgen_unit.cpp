@@ -9,11 +9,89 @@
 
 namespace sat::kernel {
 
+namespace {
+
+// PGEN b4: M rows of the master at a time into the block buffer (one read of each weight), then
+// W_F of those rows (groups along K, entries in the plain loop's order) and W_B's group of them in
+// every column (groups along Cout, line = column). A W_B index halfword holds entries of up to four
+// blocks, so its nibbles are merged into what is there; the last halfword's unused nibbles are
+// cleared, as the plain loop leaves them.
+bool pgen_both(Ctx& cx, const Insn& in, DdrIn w, DdrOut dv, DdrOut di, uint64_t cout, uint64_t k, uint32_t n,
+               uint32_t m) {
+  namespace f = isa::f_PGEN;
+  if (cout % m != 0) return cx.bad_field(in, f::cout, m);
+  if (static_cast<uint64_t>(m) * k > static_cast<uint64_t>(arch::kPgenBlockElems))
+    return cx.bad_field(in, f::k, static_cast<uint32_t>(arch::kPgenBlockElems / m));
+  const uint64_t entries = cout * k / m * n, bgroups = cout / m;
+  DdrOut bv = region(cx, in, f::val_b_addr, entries);
+  if (bv == nullptr) return false;
+  DdrOut bi = region(cx, in, f::idx_b_addr, (entries + 3) / 4);
+  if (bi == nullptr) return false;
+  static float blk[arch::kPgenBlockElems];
+  uint64_t e = 0;
+  uint32_t nib_acc = 0;
+PGENB_BLOCKS:
+  for (uint64_t rb = 0; rb < bgroups; ++rb) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+  PGENB_READ:
+    for (uint64_t i = 0; i < m * k; ++i) {
+#pragma HLS PIPELINE II = 1
+      blk[i] = ld_f32(w, rb * m * k + i);
+    }
+  PGENB_FWD:
+    for (uint64_t r = 0; r < m; ++r) {
+      for (uint64_t g = 0; g < k / m; ++g) {
+#pragma HLS PIPELINE II = 1
+        const uint32_t keep = nm_keep_mask(&blk[r * k + g * m], m, n);
+        uint8_t kept[kMaxM];
+        nm_indices_of(keep, static_cast<int>(n), kept);
+        for (uint32_t j = 0; j < n; ++j, ++e) {
+          dv[e] = f32_to_bf16_bits(blk[r * k + g * m + kept[j]]);
+          nib_acc |= static_cast<uint32_t>(kept[j]) << (4 * (e & 3));
+          if ((e & 3) == 3) {
+            di[e >> 2] = static_cast<uint16_t>(nib_acc);
+            nib_acc = 0;
+          }
+        }
+      }
+    }
+  PGENB_BWD:
+    for (uint64_t l = 0; l < k; ++l) {
+#pragma HLS PIPELINE II = 1
+      float v[kMaxM];
+#pragma HLS ARRAY_PARTITION variable = v complete
+      for (uint32_t i = 0; i < m; ++i) v[i] = blk[i * k + l];
+      const uint32_t keep = nm_keep_mask(v, m, n);
+      uint8_t kept[kMaxM];
+      nm_indices_of(keep, static_cast<int>(n), kept);
+      for (uint32_t j = 0; j < n; ++j) {
+        const uint64_t eb = (l * bgroups + rb) * n + j;
+        bv[eb] = f32_to_bf16_bits(v[kept[j]]);
+        const uint32_t sh = 4 * static_cast<uint32_t>(eb & 3);
+        const uint16_t old = bi[eb >> 2];
+        bi[eb >> 2] = static_cast<uint16_t>((old & ~(0xfu << sh)) | static_cast<uint32_t>(kept[j]) << sh);
+      }
+    }
+  }
+  if ((e & 3) != 0) di[e >> 2] = static_cast<uint16_t>(nib_acc);
+  if ((entries & 3) != 0) {
+    const uint16_t last = bi[entries >> 2];
+    bi[entries >> 2] = static_cast<uint16_t>(last & ((1u << (4 * (entries & 3))) - 1));
+  }
+  return true;
+}
+
+}  // namespace
+
 bool exec_pgen(Ctx& cx, const Insn& in) {
   namespace f = isa::f_PGEN;
   if (in.opcode() != isa::OP_PGEN) return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
   const bool along_cout = in.flag(0), compressed = in.flag(1), dense = in.flag(2), transposed = in.flag(3);
-  if (in.flags() & ~15u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xf0000000u);
+  const bool both = in.flag(4);
+  if (in.flags() & ~31u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xe0000000u);
+  // b4 (W_F and W_B from one read) goes with the compressed W_F alone.
+  if (both && (!compressed || along_cout || dense || transposed))
+    return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << (24 + 4));
   const uint64_t cout = in[f::cout], k = in[f::k];
   const uint32_t n = in[f::n], m = in[f::m];
   if (cout == 0) return cx.bad_field(in, f::cout);
@@ -48,6 +126,7 @@ bool exec_pgen(Ctx& cx, const Insn& in) {
     dt = region(cx, in, f::dense_t_addr, total);
     if (dt == nullptr) return false;
   }
+  if (both) return pgen_both(cx, in, w, dv, di, cout, k, n, m);
   if (copy) {
 PGEN_COPY:
     for (uint64_t i = 0; i < total; ++i) {

@@ -470,9 +470,14 @@ inline bool norm_bwd_args(Ctx& cx, const Insn& in, uint64_t rows, uint32_t width
 // BatchNorm over x [rows][c] (NHWC: rows = batch * height * width). Training (b0): batch
 // statistics (biased variance) normalise, running statistics move by `momentum` towards the batch
 // mean and unbiased variance, mean and rstd are saved; otherwise the running statistics normalise.
+// The vector unit's scratch (arch::kVecScratchElems BF16, URAM in hardware): BatchNorm keeps x (and
+// in BP dy) there during its first pass and reads it back in the later ones instead of DRAM.
+uint16_t g_vec_scratch[arch::kVecScratchElems > 0 ? arch::kVecScratchElems : 1];
+
 bool v_bn(Ctx& cx, const Insn& in) {
   namespace f = isa::f_V_BN;
-  const bool training = in.flag(0);
+  const bool training = in.flag(0), relu = in.flag(1);
+  if (in.flags() & ~3u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xfc000000u);
   const uint64_t rows = in[f::rows];
   const uint32_t c = in[f::c];
   if (!check_width(cx, in, f::c)) return false;
@@ -493,12 +498,22 @@ bool v_bn(Ctx& cx, const Insn& in) {
   }
   const double eps = field_f32(in, f::eps), momentum = field_f32(in, f::momentum);
   static double mean[kRow], acc[kRow];
+  // The first pass keeps x in the scratch when it fits; the later passes read it from there.
+  uint16_t* const sx = g_vec_scratch;
+  const bool cached = training && rows * c <= static_cast<uint64_t>(arch::kVecScratchElems);
+  auto xv = [&](uint64_t i) -> float {
+    return bf16_bits_to_f32(cached ? sx[i] : static_cast<uint16_t>(a.x[i]));
+  };
   if (training) {
     for (uint32_t ch = 0; ch < c; ++ch) acc[ch] = 0;
 BN_SUM:
     for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 65536
-      for (uint32_t ch = 0; ch < c; ++ch) acc[ch] += ld_bf16(a.x, r * c + ch);
+      for (uint32_t ch = 0; ch < c; ++ch) {
+        const uint16_t b = a.x[r * c + ch];
+        if (cached) sx[r * c + ch] = b;
+        acc[ch] += bf16_bits_to_f32(b);
+      }
     }
     for (uint32_t ch = 0; ch < c; ++ch) {
       mean[ch] = acc[ch] / static_cast<double>(rows);
@@ -508,7 +523,7 @@ BN_SQ:
     for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 65536
       for (uint32_t ch = 0; ch < c; ++ch) {
-        const double d = ld_bf16(a.x, r * c + ch) - mean[ch];
+        const double d = xv(r * c + ch) - mean[ch];
         acc[ch] += d * d;
       }
     }
@@ -527,14 +542,30 @@ BN_SQ:
       acc[ch] = 1.0 / std::sqrt(static_cast<double>(ld_f32(rvar, ch)) + eps);
     }
   }
+  DdrOut mask = nullptr;
+  uint16_t mbits = 0;
+  if (relu) {
+    mask = region(cx, in, f::mask, (rows * c + 15) / 16);
+    if (mask == nullptr) return false;
+  }
 BN_APPLY:
   for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
     for (uint32_t ch = 0; ch < c; ++ch) {
 #pragma HLS PIPELINE II = 1
-      const double nrm = (ld_bf16(a.x, r * c + ch) - mean[ch]) * acc[ch];
-      st_bf16(a.y, r * c + ch,
-              static_cast<float>(static_cast<double>(ld_f32(a.gamma, ch)) * nrm + ld_f32(a.beta, ch)));
+      const double nrm = (xv(r * c + ch) - mean[ch]) * acc[ch];
+      const uint16_t yb =
+          f32_to_bf16_bits(static_cast<float>(static_cast<double>(ld_f32(a.gamma, ch)) * nrm + ld_f32(a.beta, ch)));
+      const bool keep = !relu || positive_bits(yb);   // b1: V_RELU's rule, fused
+      a.y[r * c + ch] = keep ? yb : uint16_t{0};
+      if (relu) {   // its bit mask, 16 elements a halfword, for V_BN_BWD b0
+        const uint64_t i = r * c + ch;
+        mbits = static_cast<uint16_t>(mbits | (keep ? 1u : 0u) << (i & 15));
+        if ((i & 15) == 15 || i + 1 == rows * c) {
+          mask[i >> 4] = mbits;
+          mbits = 0;
+        }
+      }
     }
   }
   return true;
@@ -542,9 +573,8 @@ BN_APPLY:
 
 // Element i of x (channel ch) normalised with the saved statistics, rounded to FP32 as the CPU
 // layer keeps it.
-inline float bn_xhat(const NormBwdArgs& a, uint64_t i, uint32_t ch) {
-  return static_cast<float>((static_cast<double>(ld_bf16(a.x, i)) - ld_f32(a.mean, ch)) *
-                            static_cast<double>(ld_f32(a.rstd, ch)));
+inline float bn_xhat(const NormBwdArgs& a, float x, uint32_t ch) {
+  return static_cast<float>((static_cast<double>(x) - ld_f32(a.mean, ch)) * static_cast<double>(ld_f32(a.rstd, ch)));
 }
 
 // BatchNorm backward with the batch statistics (mean, rstd as V_BN saved them):
@@ -558,14 +588,36 @@ bool v_bn_bwd(Ctx& cx, const Insn& in) {
   if (rows == 0) return cx.bad_field(in, f::rows, 1);
   NormBwdArgs a;
   if (!norm_bwd_args(cx, in, rows, c, c, a)) return false;
+  if (in.flags() & ~1u) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], in.w[0] & 0xfe000000u);
+  // b0: the ReLU fused into V_BN; dy passes where its bit mask is set (V_RELU_BWD's rule).
+  const bool masked = in.flag(0);
+  DdrIn mask = nullptr;
+  if (masked) {
+    mask = region(cx, in, f::mask, (rows * c + 15) / 16);
+    if (mask == nullptr) return false;
+  }
+  auto dyb = [&](uint64_t i) -> uint16_t {
+    return !masked || ((static_cast<uint16_t>(mask[i >> 4]) >> (i & 15)) & 1u) ? static_cast<uint16_t>(a.dy[i])
+                                                                                 : uint16_t{0};
+  };
   static double sum_g[kRow], sum_gx[kRow];
+  // The first pass keeps x and dy in the scratch when both fit; the second reads them from there.
+  const uint64_t n = rows * c;
+  uint16_t* const sx = g_vec_scratch;
+  uint16_t* const sdy = g_vec_scratch + n;
+  const bool cached = 2 * n <= static_cast<uint64_t>(arch::kVecScratchElems);
   for (uint32_t ch = 0; ch < c; ++ch) sum_g[ch] = sum_gx[ch] = 0;
 BNB_SUM:
   for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
     for (uint32_t ch = 0; ch < c; ++ch) {
-      const float g = ld_bf16(a.dy, r * c + ch);
-      const float xh = bn_xhat(a, r * c + ch, ch);
+      const uint16_t gb = dyb(r * c + ch), xb = a.x[r * c + ch];
+      if (cached) {
+        sdy[r * c + ch] = gb;
+        sx[r * c + ch] = xb;
+      }
+      const float g = bf16_bits_to_f32(gb);
+      const float xh = bn_xhat(a, bf16_bits_to_f32(xb), ch);
       sum_g[ch] += g;
       sum_gx[ch] += static_cast<double>(g) * xh;
     }
@@ -581,8 +633,9 @@ BNB_APPLY:
     for (uint32_t ch = 0; ch < c; ++ch) {
 #pragma HLS PIPELINE II = 1
       const double scale = static_cast<double>(ld_f32(a.gamma, ch)) * ld_f32(a.rstd, ch);
-      const float g = ld_bf16(a.dy, r * c + ch);
-      const float xh = bn_xhat(a, r * c + ch, ch);
+      const uint64_t i = r * c + ch;
+      const float g = bf16_bits_to_f32(cached ? sdy[i] : dyb(i));
+      const float xh = bn_xhat(a, bf16_bits_to_f32(cached ? sx[i] : static_cast<uint16_t>(a.x[i])), ch);
       st_bf16(a.dx, r * c + ch,
               static_cast<float>(scale * (g - sum_g[ch] / count - xh * (sum_gx[ch] / count))));
     }

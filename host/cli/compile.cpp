@@ -33,6 +33,8 @@ const char* kHelp =
     "  --no-overlap-update   every update and pre-generation after the whole backward pass\n"
     "  --no-balanced-k       K tiles of the full size and a short rest instead of equal sizes\n"
     "  --no-patch-reuse      every LD_CONV reads its input patch, even the one the buffer holds\n"
+    "  --no-fuse-relu        a ReLU after a BatchNorm as its own pass, not inside V_BN/V_BN_BWD\n"
+    "  --no-fused-pregen     W_F and W_B each from its own read of the master (two PGENs)\n"
     "  --dump                also print the whole stream, disassembled, grouped by layer, and\n"
     "                        every region of the memory map\n"
     "  --emit FILE           also write a trace file: the stream, the memory map, the initial DDR\n"
@@ -64,7 +66,8 @@ int cmd_compile(const std::vector<std::string>& argv) {
   }
   Args args("compile", argv, {"model", "nm", "method", "batch", "emit", "reference", "seed"},
             {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update", "no-balanced-k",
-             "no-patch-reuse", "inference"});
+             "no-patch-reuse", "no-fuse-relu",
+             "no-fused-pregen", "inference"});
   std::optional<NM> nm;
   if (auto s = args.opt("nm")) nm = NM::parse(*s);
   ScheduleOptions opt;
@@ -82,6 +85,8 @@ int cmd_compile(const std::vector<std::string>& argv) {
   opt.overlap_update = !args.flag("no-overlap-update");
   opt.balanced_k_tiles = !args.flag("no-balanced-k");
   opt.patch_reuse = !args.flag("no-patch-reuse");
+  opt.fuse_relu = !args.flag("no-fuse-relu");
+  opt.fused_pregen = !args.flag("no-fused-pregen");
 
   if (args.has("reference") && !args.has("emit")) args.fail("--reference needs --emit FILE");
   if (args.has("seed") && !args.has("emit")) args.fail("--seed needs --emit FILE");

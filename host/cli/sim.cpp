@@ -32,8 +32,8 @@ const char* kHelp =
     "  --inference           the inference pass (FF and loss) instead of a training step\n"
     "  --config FILE         JSON overrides of the accelerator configuration (docs/sim.md)\n"
     "  --set K=V[,K=V]       overrides on the command line: pe=RxC[xL], tile=RxCxK, clock=MHz,\n"
-    "                        window=W, vector_lanes=L, conv_patch=E, load_engines=N,\n"
-    "                        fill_beats=B, queue=D, tokens=D, dram_queue=D\n"
+    "                        window=W, vector_lanes=L, conv_patch=E, vec_scratch=E,\n"
+    "                        load_engines=N, fill_beats=B, queue=D, tokens=D, dram_queue=D\n"
     "  --out DIR             where the files go (default sim-out)\n"
     "  --sweep SPEC          one run per point of 'key=v1,v2;key=v1,v2' (keys: nm (N:M or dense),\n"
     "                        batch and the --set keys); writes sweep.json, sweep.csv, sweep.svg\n"
@@ -47,7 +47,7 @@ const char* kHelp =
     "                        with the verdict (DSP, BRAM, URAM each <= 80%); writes resources.json\n"
     "                        into --out when given (docs/resources.md)\n"
     "  --no-interleave, --no-pregen, --no-offline, --no-bp-conv, --no-overlap-update,\n"
-    "  --no-balanced-k, --no-patch-reuse\n"
+    "  --no-balanced-k, --no-patch-reuse, --no-fuse-relu, --no-fused-pregen\n"
     "                        a dataflow optimisation off (as sat compile)\n"
     "  --seed S              seed of the synthetic batch (default 1)\n"
     "  --quiet               no progress display\n";
@@ -61,7 +61,8 @@ int cmd_sim(const std::vector<std::string>& argv) {
   }
   Args args("sim", argv, {"model", "nm", "method", "batch", "config", "set", "out", "sweep", "seed", "evaluate"},
             {"inference", "ablate", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update",
-             "no-balanced-k", "no-patch-reuse", "quiet",
+             "no-balanced-k", "no-patch-reuse", "no-fuse-relu",
+             "no-fused-pregen", "quiet",
              "resources"});
 #if SAT_HAVE_SIM
   return run_sim_command(args);

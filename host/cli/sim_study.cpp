@@ -80,6 +80,8 @@ StepSpec spec_from(const Args& args) {
   s.overlap_update = !args.flag("no-overlap-update");
   s.balanced_k_tiles = !args.flag("no-balanced-k");
   s.patch_reuse = !args.flag("no-patch-reuse");
+  s.fuse_relu = !args.flag("no-fuse-relu");
+  s.fused_pregen = !args.flag("no-fused-pregen");
   const long long seed = args.integer("seed", 1);
   if (seed < 0) args.fail("--seed must be >= 0");
   s.seed = static_cast<uint64_t>(seed);
@@ -304,7 +306,8 @@ int resources(const Args& args) {
   for (const char* f : {"model", "nm", "method", "batch", "seed", "sweep", "evaluate"})
     if (args.has(f)) refuse(f);
   for (const char* f : {"ablate", "inference", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update",
-                        "no-balanced-k", "no-patch-reuse"})
+                        "no-balanced-k", "no-patch-reuse", "no-fuse-relu",
+                        "no-fused-pregen"})
     if (args.flag(f)) refuse(f);
   const sim::ResourceEstimate e = sim::estimate_resources(sim_config_from(args));
   std::fputs(sim::resources_table(e).c_str(), stdout);

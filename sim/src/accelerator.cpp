@@ -125,7 +125,7 @@ bool Accelerator::claim_ports(const isa::BankAccess* acc, int n, uint64_t now, P
 // patch, its tensor's), folded onto the engines there are.
 int Accelerator::load_engine(const isa::Insn& in) const {
   isa::DramAccess acc[isa::kMaxDramAccesses];
-  const int n = isa::dram_accesses(in, acc, cfg_.conv_patch);
+  const int n = isa::dram_accesses(in, acc, cfg_.conv_patch, cfg_.vec_scratch);
   const int ch = static_cast<int>(isa::addr_channel(n > 0 ? acc[0].addr : in[isa::f_LD_CONV::addr]));
   return (ch < arch::kDdrChannels ? ch : 0) % cfg_.load_engines;
 }
@@ -318,7 +318,7 @@ uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, In
       work = std::max(work, (static_cast<uint64_t>(banks[i].bytes()) + fill - 1) / fill);
   }
   isa::DramAccess acc[isa::kMaxDramAccesses];
-  const int n = isa::dram_accesses(in, acc, cfg_.conv_patch);
+  const int n = isa::dram_accesses(in, acc, cfg_.conv_patch, cfg_.vec_scratch);
   // The units stream one element per cycle per vector lane (II = 1 in the kernel), LOAD and STORE
   // one bus beat.
   const bool mover = unit == isa::UNIT_LOAD || unit == isa::UNIT_STORE;

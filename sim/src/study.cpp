@@ -38,6 +38,8 @@ StepReport simulate_step(const StepSpec& spec, const SimConfig& cfg, const Progr
   opt.overlap_update = spec.overlap_update;
   opt.balanced_k_tiles = spec.balanced_k_tiles;
   opt.patch_reuse = spec.patch_reuse;
+  opt.fuse_relu = spec.fuse_relu;
+  opt.fused_pregen = spec.fused_pregen;
   cfg.apply_to(opt);
   model.regenerate(opt.method);
   auto dev = make_sim_device(cfg);
@@ -105,6 +107,8 @@ std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& c
       {"update overlap off", &StepSpec::overlap_update},
       {"balanced K tiles off", &StepSpec::balanced_k_tiles},
       {"patch reuse off", &StepSpec::patch_reuse},
+      {"ReLU fusion off", &StepSpec::fuse_relu},
+      {"fused pre-generation off", &StepSpec::fused_pregen},
   };
   for (const auto& [label, flag] : switches) {
     StudyPoint p{label, base, cfg};
@@ -121,6 +125,7 @@ std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& c
   };
   lever("vector lanes 1", cfg.vector_lanes == 1, [](SimConfig& c) { c.vector_lanes = 1; });
   lever("conv patch off", cfg.conv_patch == 0, [](SimConfig& c) { c.conv_patch = 0; });
+  lever("vec scratch off", cfg.vec_scratch == 0, [](SimConfig& c) { c.vec_scratch = 0; });
   lever("load engines 1", cfg.load_engines == 1, [](SimConfig& c) { c.load_engines = 1; });
   lever("bank fill 1 beat", cfg.fill_beats == 1, [](SimConfig& c) { c.fill_beats = 1; });
   return points;

@@ -264,9 +264,16 @@ TEST(Compiler, PregenerationOnceAfterTheUpdateElseSelectionOnEveryLoad) {
   Model model = load_model("lenet5");
   const Program on = compile(model, opts(8));
   // bdwp lenet5: conv1 and fc2 dense copies (W and W^T, the FF and the BP operand, in one pass),
-  // conv2 and fc1 W_F and W_B; each after its weight's update.
-  EXPECT_EQ(count_op(on, OP_PGEN), 6);
-  EXPECT_EQ(on.prologue.size(), 7u);
+  // conv2 and fc1 W_F and W_B in one pass each (PGEN b4); each after its weight's update.
+  EXPECT_EQ(count_op(on, OP_PGEN), 4);
+  EXPECT_EQ(on.prologue.size(), 5u);
+  int both = 0;
+  for (const auto& in : on.insns) both += in.opcode() == OP_PGEN && in.flag(4);
+  EXPECT_EQ(both, 2);
+  // With the fusion off, W_F and W_B are two PGENs again.
+  ScheduleOptions split = opts(8);
+  split.fused_pregen = false;
+  EXPECT_EQ(count_op(compile(model, split), OP_PGEN), 6);
   for (size_t j = 0; j < on.insns.size(); ++j) {
     if (on.insns[j].opcode() != OP_PGEN) continue;
     const int64_t sgd = sgd_of(on, on.insns[j][f_PGEN::w]);

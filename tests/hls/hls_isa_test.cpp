@@ -910,6 +910,49 @@ TEST(HlsIsa, PregenerationEqualsHostCompression) {
   for (int i = 0; i < 30; ++i) EXPECT_EQ(d.at(da)[i], f32_to_bf16_bits(w[i]));
 }
 
+// PGEN b4: W_F and W_B from one read of the master equal the host's compression along K and along
+// Cout, bit for bit, for every supported M (the W_B index halfwords of neighbouring blocks
+// are shared, and the last one is partly used for odd n); b4 without b1 is refused.
+TEST(HlsIsa, PregenerationOfBothFormsInOnePass) {
+  const int cout = 48, k = 32;
+  for (int m : arch::kSupportedM) {
+    for (int n = 1; n <= m; n += (m > 4 ? 3 : 1)) {
+      std::vector<float> w(size_t(cout) * k);
+      std::mt19937 rng(900 + m * 17 + n);
+      std::normal_distribution<float> dist;
+      for (auto& x : w) x = dist(rng);
+      for (size_t i = 0; i < w.size(); i += 7) w[i] = w[i + 1 < w.size() ? i + 1 : i];   // ties
+      Dram d;
+      const uint32_t wa = d.put_f32(0, w);
+      const NMCompressed cf = nm_compress(w.data(), cout, k, NM{n, m}, Axis::K);
+      const NMCompressed cb = nm_compress(w.data(), cout, k, NM{n, m}, Axis::Cout);
+      const auto fv = nm_values_bf16(cf), bv = nm_values_bf16(cb);
+      const auto fi = nm_pack_indices(cf.index), bi = nm_pack_indices(cb.index);
+      const uint32_t fva = d.alloc(1, fv.size()), fia = d.alloc(2, fi.size()), bva = d.alloc(1, bv.size());
+      const uint32_t bia = d.alloc(3, bi.size() + 2);
+      for (size_t i = 0; i < bi.size() / 2 + 1; ++i) d.at(bia)[i] = 0xffff;   // stale nibbles to overwrite
+      namespace P = isa::f_PGEN;
+      const St st = d.run({mk(isa::OP_PGEN, 2 | 16,
+                              {{P::w, wa}, {P::val_addr, fva}, {P::idx_addr, fia}, {P::cout, uint32_t(cout)},
+                               {P::k, uint32_t(k)}, {P::n, uint32_t(n)}, {P::m, uint32_t(m)}, {P::val_b_addr, bva},
+                               {P::idx_b_addr, bia}})});
+      ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
+      const std::string what = std::to_string(n) + ":" + std::to_string(m);
+      for (size_t e = 0; e < fv.size(); ++e) ASSERT_EQ(d.at(fva)[e], fv[e].bits) << what << " W_F value " << e;
+      for (size_t e = 0; e < bv.size(); ++e) ASSERT_EQ(d.at(bva)[e], bv[e].bits) << what << " W_B value " << e;
+      for (size_t b = 0; b < fi.size(); ++b)
+        ASSERT_EQ((d.at(fia)[b / 2] >> (8 * (b % 2))) & 0xff, fi[b]) << what << " W_F index byte " << b;
+      for (size_t b = 0; b < bi.size(); ++b)
+        ASSERT_EQ((d.at(bia)[b / 2] >> (8 * (b % 2))) & 0xff, bi[b]) << what << " W_B index byte " << b;
+    }
+  }
+  Dram d;
+  const uint32_t wa = d.put_f32(0, rnd(64, 3));
+  namespace P = isa::f_PGEN;
+  const St st = d.run({mk(isa::OP_PGEN, 16, {{P::w, wa}, {P::cout, 8}, {P::k, 8}, {P::n, 2}, {P::m, 8}})});
+  EXPECT_EQ(st[0], isa::STATUS_BAD_FIELD) << isa::status_message(st);
+}
+
 // LD_SPW b0 (selection on the fly from the FP32 master) fills the B bank exactly as PGEN followed by
 // a plain LD_SPW of the form: observed through a sparse GEMM with an identity A (C[i][j] = the
 // decompressed B[j][i], each a single exact product), stored FP32, compared bit for bit; a tile at

@@ -554,7 +554,16 @@ void IsaInterpreter::batch_norm(const Insn& in) {
     }
     for (int64_t r = 0; r < rows; ++r) {
       const double xh = (get_bf16(in[f_V_BN::x], r * c + ch) - mean) * rstd;
-      set_bf16(in[f_V_BN::y], r * c + ch, float(get_f32(in[f_V_BN::gamma], ch) * xh + get_f32(in[f_V_BN::beta], ch)));
+      const float y = float(get_f32(in[f_V_BN::gamma], ch) * xh + get_f32(in[f_V_BN::beta], ch));
+      const uint16_t yb = f32_to_bf16_bits(y);   // b1: the fused ReLU, V_RELU's rule on the bits
+      const bool keep = !((yb & 0x8000u) || !(yb & 0x7fffu));
+      set_bf16_bits(in[f_V_BN::y], r * c + ch, in.flag(1) && !keep ? uint16_t{0} : yb);
+      if (in.flag(1)) {   // bit i of the mask: element i kept
+        const int64_t i = r * c + ch;
+        const uint16_t word = bf16_bits(in[f_V_BN::mask], i / 16);
+        set_bf16_bits(in[f_V_BN::mask], i / 16,
+                      static_cast<uint16_t>(keep ? word | (1u << (i % 16)) : word & ~(1u << (i % 16))));
+      }
     }
   }
 }
@@ -562,11 +571,16 @@ void IsaInterpreter::batch_norm(const Insn& in) {
 void IsaInterpreter::batch_norm_bwd(const Insn& in) {
   const int64_t rows = in[f_V_BN_BWD::rows], c = in[f_V_BN_BWD::c];
   check_range("c", c, 1, arch::kMaxVecRow);
+  // b0: dy passes where the fused ReLU's bit mask (V_BN b1) is set.
+  auto get_dy = [&](int64_t i) -> double {
+    if (in.flag(0) && !((bf16_bits(in[f_V_BN_BWD::mask], i / 16) >> (i % 16)) & 1u)) return 0.0;
+    return get_bf16(in[f_V_BN_BWD::dy], i);
+  };
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mean = get_f32(in[f_V_BN_BWD::mean], ch), rstd = get_f32(in[f_V_BN_BWD::rstd], ch);
     double sg = 0, sgx = 0;
     for (int64_t r = 0; r < rows; ++r) {
-      const double dy = get_bf16(in[f_V_BN_BWD::dy], r * c + ch);
+      const double dy = get_dy(r * c + ch);
       sg += dy;
       sgx += dy * (get_bf16(in[f_V_BN_BWD::x], r * c + ch) - mean) * rstd;
     }
@@ -575,7 +589,7 @@ void IsaInterpreter::batch_norm_bwd(const Insn& in) {
     const double scale = get_f32(in[f_V_BN_BWD::gamma], ch) * rstd;
     for (int64_t r = 0; r < rows; ++r) {
       const double xh = (get_bf16(in[f_V_BN_BWD::x], r * c + ch) - mean) * rstd;
-      const double dy = get_bf16(in[f_V_BN_BWD::dy], r * c + ch);
+      const double dy = get_dy(r * c + ch);
       set_bf16(in[f_V_BN_BWD::dx], r * c + ch, float(scale * (dy - sg / double(rows) - xh * sgx / double(rows))));
     }
   }
@@ -737,26 +751,33 @@ void IsaInterpreter::pgen(const Insn& in) {
     return;
   }
   check_setting(n, m);
-  const int64_t lines = along_cout ? k : cout, len = along_cout ? cout : k;
-  if (len % m) bad_field(along_cout ? "cout" : "k", len, "is not a multiple of m = " + std::to_string(m));
-  const int64_t lg = len / m;
-  float v[16];
-  for (int64_t l = 0; l < lines; ++l)
-    for (int64_t g = 0; g < lg; ++g) {
-      auto elem = [&](int64_t i) { return along_cout ? (g * m + i) * k + l : l * k + g * m + i; };
-      for (int64_t i = 0; i < m; ++i) v[i] = get_f32(w, elem(i));
-      const uint32_t keep = keep_mask(v, m, n);
-      if (compressed) {
-        uint32_t left = keep;
-        for (int64_t j = 0; j < n; ++j) {
-          const int idx = std::countr_zero(left);
-          left &= left - 1;
-          set_bf16(in[f_PGEN::val_addr], (l * lg + g) * n + j, v[idx]);
-          set_nibble(in[f_PGEN::idx_addr], (l * lg + g) * n + j, static_cast<uint32_t>(idx));
+  // One form: groups along Cout (W_B) or K (W_F), compressed at val/idx, masked dense where asked.
+  auto form = [&](bool by_cout, bool pack, uint32_t val, uint32_t idx, bool dense_out) {
+    const int64_t lines = by_cout ? k : cout, len = by_cout ? cout : k;
+    if (len % m) bad_field(by_cout ? "cout" : "k", len, "is not a multiple of m = " + std::to_string(m));
+    const int64_t lg = len / m;
+    float v[16];
+    for (int64_t l = 0; l < lines; ++l)
+      for (int64_t g = 0; g < lg; ++g) {
+        auto elem = [&](int64_t i) { return by_cout ? (g * m + i) * k + l : l * k + g * m + i; };
+        for (int64_t i = 0; i < m; ++i) v[i] = get_f32(w, elem(i));
+        const uint32_t keep = keep_mask(v, m, n);
+        if (pack) {
+          uint32_t left = keep;
+          for (int64_t j = 0; j < n; ++j) {
+            const int bit = std::countr_zero(left);
+            left &= left - 1;
+            set_bf16(val, (l * lg + g) * n + j, v[bit]);
+            set_nibble(idx, (l * lg + g) * n + j, static_cast<uint32_t>(bit));
+          }
         }
+        if (dense_out)
+          for (int64_t i = 0; i < m; ++i) put_dense(elem(i), (keep >> i) & 1 ? v[i] : 0.0f);
       }
-      for (int64_t i = 0; i < m; ++i) put_dense(elem(i), (keep >> i) & 1 ? v[i] : 0.0f);
-    }
+  };
+  form(along_cout, compressed, in[f_PGEN::val_addr], in[f_PGEN::idx_addr], true);
+  // b4: W_B as well (its selection is the plain b0 PGEN's), from the same master.
+  if (in.flag(4)) form(true, true, in[f_PGEN::val_b_addr], in[f_PGEN::idx_b_addr], false);
 }
 
 }  // namespace sat::test

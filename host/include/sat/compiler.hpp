@@ -70,6 +70,11 @@ struct ScheduleOptions {
   // LD_CONV b3 on a load whose input patch is the one the previous LD_CONV of the product loaded:
   // the load unit builds the tile from the patch it holds and reads no DRAM (docs/isa.md, LD_CONV).
   bool patch_reuse = arch::kPatchReuse;
+  // A ReLU right after a BatchNorm in a sequence runs inside it: V_BN b1 writes relu(y), V_BN_BWD
+  // b0 masks dy with that output, so the ReLU's own passes over DRAM go (docs/dataflow.md §8).
+  bool fuse_relu = arch::kFuseRelu;
+  // BDWP's W_F and W_B from one read of the master (PGEN b4) where M rows fit the PGEN block buffer.
+  bool fused_pregen = arch::kFusedPregen;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
   // The largest GEMM tile the stream uses: the on-chip banks' capacity by default; smaller values
   // study smaller buffers (sat sim --sweep). Checked by check_tile_limits.

@@ -106,6 +106,10 @@ class LayerLowering {
   virtual TensorRef forward(Lowering& lw, Layer& layer, const TensorRef& x) = 0;
   // Emits BP and WU given dL/dy; returns dL/dx, or an invalid TensorRef when !need_dx.
   virtual TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) = 0;
+  // True when this layer took the ReLU that follows it in its sequence into its own instructions
+  // (it asked Lowering::fuse_next_relu() in forward()): its output is then the ReLU's, and the dy
+  // its backward() receives is the ReLU's output gradient (ScheduleOptions::fuse_relu).
+  virtual bool fused_relu() const { return false; }
 };
 
 // The DRAM shape of a per-sample CPU shape: [C, H, W] -> [B, H, W, C]; any other rank -> [B, ...].
@@ -122,6 +126,9 @@ class Lowering {
   Program& program() { return prog_; }
   int batch() const { return opt_.batch; }
   bool training() const { return opt_.training; }
+  // In a layer's forward(): the next layer of its sequence is a ReLU, the only reader of this
+  // layer's output, and ReLU fusion is on; a layer that takes it says so with fused_relu().
+  bool fuse_next_relu() const;
   Method method() const { return opt_.method; }
 
   // ---- Memory --------------------------------------------------------------------------------
@@ -201,6 +208,7 @@ class Lowering {
     dense_copy,        // plain BF16 copy of W [cout][k] (dense FF)
     dense_copy_t,      // plain BF16 copy of W^T [k][cout] (dense BP)
     dense_both,        // both of the above in one pass
+    fwd_bwd,           // W_F and W_B compressed from one read of the master (PGEN b4)
   };
   const WeightBinding& binding(const SparseWeight* w) const;
   isa::Insn pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int>* writes = nullptr,

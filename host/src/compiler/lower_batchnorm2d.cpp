@@ -42,9 +42,15 @@ class BatchNormLowering final : public NormLowering {
     const float momentum = static_cast<float>(attrs.value("momentum", 0.1));
     const TensorRef g = lw.param_ref(gamma_), b = lw.param_ref(beta_);
     const bool train = lw.training();
+    // A following ReLU runs here (b1): relu(y) and its bit mask, a bit an element, for BP (V_BN_BWD b0).
+    relu_fused_ = lw.fuse_next_relu();
     std::vector<TensorRef> writes = {y};
+    if (relu_fused_) {
+      mask_ = lw.alloc(layer.name + ".relu_mask", RegionKind::activation, {(rows_ * width_ + 15) / 16});
+      writes.push_back(mask_);
+    }
     if (train) writes.insert(writes.end(), {mean_, rstd_, rm, rv});
-    lw.emit_vec(Lowering::insn(isa::OP_V_BN, train ? 1 : 0,
+    isa::Insn in = Lowering::insn(isa::OP_V_BN, static_cast<uint8_t>((train ? 1 : 0) | (relu_fused_ ? 2 : 0)),
                                {{isa::f_V_BN::x, lw.addr(x)},
                                 {isa::f_V_BN::y, lw.addr(y)},
                                 {isa::f_V_BN::gamma, lw.addr(g)},
@@ -56,10 +62,13 @@ class BatchNormLowering final : public NormLowering {
                                 {isa::f_V_BN::rows, lw.u32(rows_, "rows")},
                                 {isa::f_V_BN::c, lw.u32(width_, "c")},
                                 {isa::f_V_BN::eps, Lowering::f32(eps)},
-                                {isa::f_V_BN::momentum, Lowering::f32(momentum)}}),
-                {x, g, b, rm, rv}, writes);
+                                {isa::f_V_BN::momentum, Lowering::f32(momentum)}});
+    if (relu_fused_) in.w[isa::f_V_BN::mask] = lw.addr(mask_);
+    lw.emit_vec(in, {x, g, b, rm, rv}, writes);
     return y;
   }
+
+  bool fused_relu() const override { return relu_fused_; }
 };
 
 }  // namespace

@@ -20,7 +20,7 @@ constexpr bool norm_bwd_layouts_match() {
          int{bn::gamma} == int{ln::gamma} && int{bn::dgamma} == int{ln::dgamma} &&
          int{bn::dbeta} == int{ln::dbeta} && int{bn::mean} == int{ln::mean} &&
          int{bn::rstd} == int{ln::rstd} && int{bn::rows} == int{ln::rows} &&
-         int{bn::c} == int{ln::d} && int{bn::count_} == int{ln::count_};
+         int{bn::c} == int{ln::d};   // V_BN_BWD has one more: `mask` (a ReLU fused into V_BN)
 }
 static_assert(norm_bwd_layouts_match(), "V_BN_BWD and V_LN_BWD field layouts differ");
 
@@ -42,7 +42,7 @@ class NormLowering : public LayerLowering {
               isa::opcode_name(bwd_op_) + " overwrites them)");
     }
     namespace f = isa::f_V_BN_BWD;
-    lw.emit_vec(Lowering::insn(bwd_op_, 0,
+    isa::Insn in = Lowering::insn(bwd_op_, relu_fused_ ? 1 : 0,
                                {{f::x, lw.addr(x_)},
                                 {f::dy, lw.addr(dy)},
                                 {f::dx, lw.addr(dx)},
@@ -52,8 +52,13 @@ class NormLowering : public LayerLowering {
                                 {f::mean, lw.addr(mean_)},
                                 {f::rstd, lw.addr(rstd_)},
                                 {f::rows, lw.u32(rows_, "rows")},
-                                {f::c, lw.u32(width_, width_name_)}}),
-                {x_, dy, g, mean_, rstd_}, {dx, dg, db});
+                                {f::c, lw.u32(width_, width_name_)}});
+    std::vector<TensorRef> reads = {x_, dy, g, mean_, rstd_};
+    if (relu_fused_) {   // dy of the fused ReLU's output, masked by its bits
+      in.w[f::mask] = lw.addr(mask_);
+      reads.push_back(mask_);
+    }
+    lw.emit_vec(in, reads, {dx, dg, db});
     return need_dx ? dx : TensorRef{};
   }
 
@@ -75,6 +80,8 @@ class NormLowering : public LayerLowering {
   }
 
   TensorRef x_, mean_, rstd_;
+  TensorRef mask_;            // the fused ReLU's bit mask
+  bool relu_fused_ = false;   // a following ReLU runs in this layer's FF (V_BN b1) and BP (V_BN_BWD b0)
   Param* gamma_ = nullptr;
   Param* beta_ = nullptr;
   int64_t rows_ = 0, width_ = 0;

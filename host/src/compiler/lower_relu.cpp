@@ -35,8 +35,19 @@ class ReluLowering final : public LayerLowering {
   TensorRef x_;
 };
 
+// A ReLU the layer before it took into its own instructions (LayerLowering::fuse_relu): its output
+// is that layer's, and its dy goes to that layer's backward unmasked (it masks).
+class FusedReluLowering final : public LayerLowering {
+ public:
+  TensorRef forward(Lowering&, Layer&, const TensorRef& x) override { return x; }
+  TensorRef backward(Lowering&, Layer&, const TensorRef& dy, bool need_dx) override {
+    return need_dx ? dy : TensorRef{};
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<LayerLowering> make_relu_lowering() { return std::make_unique<ReluLowering>(); }
+std::unique_ptr<LayerLowering> make_fused_relu_lowering() { return std::make_unique<FusedReluLowering>(); }
 
 }  // namespace sat::compiler

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "compiler/lower_common.hpp"
+#include "compiler/lowerings.hpp"
 #include "sat/bf16.hpp"
 #include "sat/arch/access.hpp"
 #include "sat/error.hpp"
@@ -174,6 +175,7 @@ struct Lowering::Impl {
   std::vector<Scope> scopes;
   int open_segment = -1;                            // Program::layers entry the top scope fills
   int fwd_in_channel = 1;                           // channel of the current layer's input (FF)
+  bool next_relu = false;                           // forward_sequence: the next layer is a ReLU
   int grad_hint_channel = 1;                        // channel of the tensor whose gradient is
                                                     // being allocated (BP)
   std::set<const Param*> updated;                   // parameters whose SGD is emitted
@@ -796,7 +798,7 @@ Insn Lowering::pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int
   const Region& master = reg(region_of_param(w->weight));
   const int64_t nnz = w->sparse() ? w->cout * w->k / w->nm.m * w->nm.n : 0;
   uint8_t flags = 0;
-  uint32_t val = 0, idx = 0, dense = 0, dense_t = 0;
+  uint32_t val = 0, idx = 0, dense = 0, dense_t = 0, val_b = 0, idx_b = 0;
   NM nm = w->nm;
   std::vector<int> wr;
   int64_t stored = 0;
@@ -836,6 +838,15 @@ Insn Lowering::pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int
       masked_dense(false);
       masked_dense(true);
       break;
+    case WeightForm::fwd_bwd:
+      compressed(b.fwd_values, b.fwd_index);
+      flags |= 16;
+      val_b = reg(b.bwd_values).addr();
+      idx_b = reg(b.bwd_index).addr();
+      wr.push_back(b.bwd_values);
+      wr.push_back(b.bwd_index);
+      stored += nnz * 2 + (nnz + 1) / 2;
+      break;
   }
   if (writes) *writes = wr;
   if (traffic) {
@@ -851,7 +862,9 @@ Insn Lowering::pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int
                {f_PGEN::k, u32(w->k, "k")},
                {f_PGEN::n, static_cast<uint32_t>(nm.n)},
                {f_PGEN::m, static_cast<uint32_t>(nm.m)},
-               {f_PGEN::dense_t_addr, dense_t}});
+               {f_PGEN::dense_t_addr, dense_t},
+               {f_PGEN::val_b_addr, val_b},
+               {f_PGEN::idx_b_addr, idx_b}});
 }
 
 void Lowering::pgen(const SparseWeight* w, WeightForm form) {
@@ -865,6 +878,9 @@ void Lowering::pgen(const SparseWeight* w, WeightForm form) {
 std::vector<Lowering::WeightForm> Lowering::forms_of(const SparseWeight* w) const {
   const WeightBinding& b = binding(w);
   std::vector<WeightForm> f;
+  const bool both = opt_.fused_pregen && b.fwd_values >= 0 && b.bwd_values >= 0 && b.dense_t < 0 &&
+                    w->cout % w->nm.m == 0 && w->nm.m * w->k <= arch::kPgenBlockElems;
+  if (both) return {WeightForm::fwd_bwd};
   if (b.fwd_values >= 0) f.push_back(b.dense_t >= 0 ? WeightForm::fwd_all : WeightForm::fwd);
   if (b.bwd_values >= 0) f.push_back(WeightForm::bwd);
   if (b.fwd_values < 0) {   // a dense layer: its FF copy and/or its BP copy, in one pass
@@ -979,12 +995,15 @@ uint32_t channel_of(const Program& p, const TensorRef& t) {
 }
 }  // namespace
 
+bool Lowering::fuse_next_relu() const { return impl_->next_relu; }
+
 TensorRef Lowering::forward_sequence(std::vector<LayerPtr>& layers, const TensorRef& x) {
   auto& I = *impl_;
   const int saved = I.fwd_in_channel;
   TensorRef cur = x;
-  for (auto& lp : layers) {
-    Layer& l = *lp;
+  LayerLowering* prev = nullptr;   // the lowering of the layer before, in this sequence
+  for (size_t i = 0; i < layers.size(); ++i) {
+    Layer& l = *layers[i];
     begin_layer(l, "ff");
     const Shape want = dram_shape(batch(), l.in_shape);
     if (cur.numel() != sat::numel(want)) {
@@ -993,11 +1012,16 @@ TensorRef Lowering::forward_sequence(std::vector<LayerPtr>& layers, const Tensor
     I.fwd_in_channel = static_cast<int>(channel_of(prog_, cur));
     I.input_channel[&l] = I.fwd_in_channel;
     auto& slot = I.lowerings[&l];
-    slot = make_lowering(l);
+    // A ReLU the layer before took into its own instructions lowers to nothing.
+    const bool fused = l.type() == "relu" && prev && prev->fused_relu();
+    slot = fused ? compiler::make_fused_relu_lowering() : make_lowering(l);
+    I.next_relu = opt_.fuse_relu && i + 1 < layers.size() && layers[i + 1]->type() == "relu";
     TensorRef y = slot->forward(*this, l, cur);
+    I.next_relu = false;
     if (!y.valid()) fail("forward produced no output");
     end_layer();
     cur = y;
+    prev = slot.get();
   }
   I.fwd_in_channel = saved;
   return cur;

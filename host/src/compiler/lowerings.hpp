@@ -10,6 +10,7 @@ namespace sat::compiler {
 std::unique_ptr<LayerLowering> make_linear_lowering();
 std::unique_ptr<LayerLowering> make_conv2d_lowering();
 std::unique_ptr<LayerLowering> make_relu_lowering();
+std::unique_ptr<LayerLowering> make_fused_relu_lowering();   // a ReLU fused into the layer before
 std::unique_ptr<LayerLowering> make_gelu_lowering();
 std::unique_ptr<LayerLowering> make_maxpool2d_lowering();
 std::unique_ptr<LayerLowering> make_avgpool2d_lowering();

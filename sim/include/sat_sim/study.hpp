@@ -27,6 +27,8 @@ struct StepSpec {
   bool overlap_update = arch::kOverlapUpdate;
   bool balanced_k_tiles = arch::kBalancedKTiles;
   bool patch_reuse = arch::kPatchReuse;
+  bool fuse_relu = arch::kFuseRelu;
+  bool fused_pregen = arch::kFusedPregen;
   uint64_t seed = 1;                // the synthetic batch
 };
 

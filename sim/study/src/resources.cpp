@@ -182,10 +182,14 @@ std::vector<BufferSpec> buffer_specs(const SimConfig& c) {
       // Filled from DRAM a beat a cycle, read into an operand bank fill_beats beats a cycle.
       {"convolution patch", "LOAD", 1, c.conv_patch, 16, fill},
       {"VEC chunk (a, b, y)", "VEC", 3, arch::kVecChunk, 32, vl},
+      // BatchNorm's x (and dy) between its passes: written a chunk-lane a cycle, read likewise.
+      {"VEC scratch", "VEC", 1, c.vec_scratch, 16, vl},
       {"VEC row buffer", "VEC", 1, arch::kMaxVecRow, 32, vl},
       {"VEC statistics (FP64)", "VEC", 2, arch::kMaxVecRow, 64, vl},
       {"UPD chunk (w, v, g)", "UPD", 3, arch::kVecChunk, 32, vl},
       {"PGEN chunk in (FP32)", "PGEN", 1, arch::kVecChunk, 32, groups},
+      // PGEN b4: M rows of the master, read once, both forms selected from it.
+      {"PGEN block (FP32)", "PGEN", 1, arch::kPgenBlockElems, 32, groups},
       {"PGEN chunk out, values", "PGEN", 1, arch::kVecChunk, 16, groups},
       {"PGEN chunk out, indices", "PGEN", 1, arch::kVecChunk, arch::kIndexBits, groups},
       {"instruction queue", "fetch/decode", units, c.insn_queue_depth, arch::kInsnWords * 32, 1},
@@ -194,10 +198,11 @@ std::vector<BufferSpec> buffer_specs(const SimConfig& c) {
       {"AXI read data FIFO", "AXI", arch::kDdrChannels, kMaxiOutstanding * kMaxiBurst, arch::kDdrBusBits, 1},
       {"AXI write data FIFO", "AXI", arch::kDdrChannels, kMaxiOutstanding * kMaxiBurst, arch::kDdrBusBits, 1},
   };
-  if (c.conv_patch == 0) {   // no patch buffer: LD_CONV gathers every window element from DRAM
-    v.erase(std::remove_if(v.begin(), v.end(), [](const BufferSpec& b) { return b.name == "convolution patch"; }),
-            v.end());
-  }
+  auto drop = [&](const char* name) {
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const BufferSpec& b) { return b.name == name; }), v.end());
+  };
+  if (c.conv_patch == 0) drop("convolution patch");   // LD_CONV gathers every window element from DRAM
+  if (c.vec_scratch == 0) drop("VEC scratch");         // every BatchNorm pass reads DRAM
   return v;
 }
 
@@ -434,6 +439,7 @@ ResourceEstimate estimate_resources(const SimConfig& cfg) {
       {"tile.k", cfg.tile_k},           {"vector_lanes", cfg.vector_lanes}, {"queues.insn_depth", cfg.insn_queue_depth},
       {"queues.token_depth", cfg.token_depth}, {"load_engines", cfg.load_engines}, {"fill_beats", cfg.fill_beats}};
   if (cfg.conv_patch < 0) throw Error("resource estimate: conv_patch = " + std::to_string(cfg.conv_patch) + " is negative");
+  if (cfg.vec_scratch < 0) throw Error("resource estimate: vec_scratch = " + std::to_string(cfg.vec_scratch) + " is negative");
   for (const auto& [name, value] : dims) {
     if (value < 1) {
       throw Error(std::string("resource estimate: ") + name + " = " + std::to_string(value) + " must be positive");

@@ -66,6 +66,7 @@ void SimConfig::validate() const {
   in_range("queues.token_depth", token_depth, 1, 4096);
   in_range("vector_lanes", vector_lanes, 1, 64);
   in_range("conv_patch", conv_patch, 0, arch::kConvPatchElems);
+  in_range("vec_scratch", vec_scratch, 0, arch::kVecScratchElems);
   in_range("load_engines", load_engines, 1, arch::kDdrChannels);
   in_range("fill_beats", fill_beats, 1, 16);
   in_range("bank_ports.read", bank_read_ports, 1, 2);
@@ -115,6 +116,7 @@ nlohmann::json SimConfig::to_json() const {
   j["queues"] = {{"insn_depth", insn_queue_depth}, {"token_depth", token_depth}};
   j["vector_lanes"] = vector_lanes;
   j["conv_patch"] = conv_patch;
+  j["vec_scratch"] = vec_scratch;
   j["load_engines"] = load_engines;
   j["fill_beats"] = fill_beats;
   j["bank_ports"] = {{"read", bank_read_ports}, {"write", bank_write_ports}};
@@ -177,6 +179,7 @@ void SimConfig::apply_json(const nlohmann::json& j, const std::string& source) {
        }},
       {"vector_lanes", [&](const nlohmann::json& v) { vector_lanes = integer(v, "vector_lanes"); }},
       {"conv_patch", [&](const nlohmann::json& v) { conv_patch = integer(v, "conv_patch"); }},
+      {"vec_scratch", [&](const nlohmann::json& v) { vec_scratch = integer(v, "vec_scratch"); }},
       {"load_engines", [&](const nlohmann::json& v) { load_engines = integer(v, "load_engines"); }},
       {"fill_beats", [&](const nlohmann::json& v) { fill_beats = integer(v, "fill_beats"); }},
       {"bank_ports",
@@ -254,6 +257,8 @@ void apply_setting(SimConfig& cfg, const std::string& key, const std::string& va
     cfg.vector_lanes = whole(key, value);
   } else if (key == "conv_patch") {
     cfg.conv_patch = whole(key, value);
+  } else if (key == "vec_scratch") {
+    cfg.vec_scratch = whole(key, value);
   } else if (key == "load_engines") {
     cfg.load_engines = whole(key, value);
   } else if (key == "fill_beats") {
@@ -268,7 +273,8 @@ void apply_setting(SimConfig& cfg, const std::string& key, const std::string& va
     cfg.dram_queue_depth = whole(key, value);
   } else {
     refuse("unknown setting '" + key +
-           "' (settings: pe=RxC[xL], tile=RxCxK, clock=MHz, window=W, vector_lanes=L, conv_patch=E, load_engines=N, "
+           "' (settings: pe=RxC[xL], tile=RxCxK, clock=MHz, window=W, vector_lanes=L, conv_patch=E, vec_scratch=E, "
+           "load_engines=N, "
            "fill_beats=B, queue=D, tokens=D, dram_queue=D; nm=N:M is a sweep axis of its own)");
   }
   cfg.validate();

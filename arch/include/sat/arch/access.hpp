@@ -26,7 +26,7 @@ struct DramAccess {
   uint64_t bytes() const { return static_cast<uint64_t>(rows * cols) * 2u * static_cast<uint64_t>(elem_halfwords); }
 };
 
-inline constexpr int kMaxDramAccesses = 12;
+inline constexpr int kMaxDramAccesses = 16;
 
 // The input patch of an LD_CONV tile (docs/isa.md, LD_CONV): input pixels [pixel0, pixel0 + pixels)
 // of the NHWC tensor in (b, iy, ix) order and channels [c0, c0 + channels): every element its
@@ -130,7 +130,8 @@ void sparse_load(const Insn& in, Add&& add) {
 // FINISH touch no DRAM; an unknown opcode has none. `conv_patch_elems` is the load unit's patch
 // buffer (LD_CONV reads its patch when it fits, else gathers the windows).
 inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
-                         int64_t conv_patch_elems = arch::kConvPatchElems) {
+                         int64_t conv_patch_elems = arch::kConvPatchElems,
+                         int64_t vec_scratch_elems = arch::kVecScratchElems) {
   using namespace access_detail;
   int count = 0;
   auto add = [&](const DramAccess& a) {
@@ -228,9 +229,11 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
     }
     case OP_V_BN: {
       const int64_t n = int64_t{in[f_V_BN::rows]} * in[f_V_BN::c], c = in[f_V_BN::c];
-      // Training reads x three times (sum, squared deviations from the mean, normalisation): the
-      // statistics run over the rows, so no pass can start before the previous one has seen them all.
-      for (int pass = 0; pass < (b0 ? 3 : 1); ++pass) add(flat("x", false, in[f_V_BN::x], n, false));
+      // Training passes over x three times (sum, squared deviations from the mean, normalisation):
+      // the statistics run over the rows, so no pass can start before the previous one has seen
+      // them all. From DRAM each time, unless x fits the vector unit's scratch.
+      const int passes = !b0 ? 1 : n <= vec_scratch_elems ? 1 : 3;
+      for (int pass = 0; pass < passes; ++pass) add(flat("x", false, in[f_V_BN::x], n, false));
       add(flat("gamma", false, in[f_V_BN::gamma], c, true));
       add(flat("beta", false, in[f_V_BN::beta], c, true));
       add(flat("run_mean", false, in[f_V_BN::run_mean], c, true));
@@ -242,13 +245,17 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
         add(flat("run_var", true, in[f_V_BN::run_var], c, true));
       }
       add(flat("y", true, in[f_V_BN::y], n, false));
+      if (in.flag(1)) add(flat("mask", true, in[f_V_BN::mask], (n + 15) / 16, false));   // the ReLU's bits
       break;
     }
     case OP_V_BN_BWD: {
       const int64_t n = int64_t{in[f_V_BN_BWD::rows]} * in[f_V_BN_BWD::c], c = in[f_V_BN_BWD::c];
-      for (int pass = 0; pass < 2; ++pass) {   // the sums over the rows, then dx
+      // The sums over the rows, then dx: x and dy from DRAM twice unless both fit the scratch.
+      // With b0 the fused ReLU's bit mask (a bit an element) masks dy as it is read.
+      for (int pass = 0; pass < (2 * n <= vec_scratch_elems ? 1 : 2); ++pass) {
         add(flat("x", false, in[f_V_BN_BWD::x], n, false));
         add(flat("dy", false, in[f_V_BN_BWD::dy], n, false));
+        if (b0) add(flat("mask", false, in[f_V_BN_BWD::mask], (n + 15) / 16, false));
       }
       add(flat("gamma", false, in[f_V_BN_BWD::gamma], c, true));
       add(flat("mean", false, in[f_V_BN_BWD::mean], c, true));
@@ -328,6 +335,12 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
       }
       if (b2) add(flat("dense_addr", true, in[f_PGEN::dense_addr], elems, false));
       if (in.flag(3)) add(flat("dense_t_addr", true, in[f_PGEN::dense_t_addr], elems, false));
+      if (in.flag(4) && m > 0) {   // W_B too; its index halfwords are shared by neighbouring blocks
+        const int64_t entries = elems / m * n;
+        add(flat("val_b_addr", true, in[f_PGEN::val_b_addr], entries, false));
+        add(flat("idx_b_addr", false, in[f_PGEN::idx_b_addr], (entries + 3) / 4, false));
+        add(flat("idx_b_addr", true, in[f_PGEN::idx_b_addr], (entries + 3) / 4, false));
+      }
       break;
     }
     default:

@@ -41,13 +41,22 @@ inline constexpr int kCbufElems = kMaxTileRows * kMaxTileCols;   // accumulator 
 inline constexpr int kConvPatchElems = 65536;
 inline constexpr int kVecChunk = 4096;        // elements the vector/update/pre-generation units
                                               // stream per burst
-inline constexpr int kMaxVecRow = 8192;       // longest row a row-wise vector op (softmax, norm) holds
+inline constexpr int kMaxVecRow = 8192;
+// The vector unit's scratch (BF16 elements, URAM): BatchNorm's statistics run over every row, so its
+// FF reads x three times and its BP reads x and dy twice; when they fit here the first pass keeps
+// them and the later passes read the scratch instead of DRAM (docs/isa.md, V_BN). 0 turns it off.
+// 4 Mi elements (8 MiB) hold BP's x and dy of the largest BatchNorm of ResNet-18 at batch 32.
+inline constexpr int kVecScratchElems = 1 << 22;       // longest row a row-wise vector op (softmax, norm) holds
 // Elements a cycle of the VEC, UPD and PGEN units' streams (PGEN: groups of M a cycle): one 512-bit
 // beat of BF16. Lanes take independent elements (the channels of an NHWC row, the rows of a
 // row-wise operation, the weights of an update), so every accumulator keeps the CPU reference's
 // order. At 1 lane the element-wise work of a ResNet-18 step is 74% of its critical path
 // (docs/dataflow.md, "Vector lanes").
 inline constexpr int kVectorLanes = 32;
+// The pre-generation unit's block buffer (FP32 elements): PGEN b4 reads M rows of the master into it
+// once and writes both W_F (groups along K) and W_B (groups along Cout) from it, so BDWP's two
+// forms cost one read of the master, not two (docs/isa.md, PGEN). M * K must fit.
+inline constexpr int kPgenBlockElems = 1 << 17;
 
 // ---- Instruction fetch and synchronisation ---------------------------------------------------------
 inline constexpr int kInsnWords = 16;         // 32-bit words per instruction: 512 bits, one AXI beat
@@ -87,6 +96,8 @@ inline constexpr bool kTransposedConvBp = true;   // BP of stride-1 convolutions
 inline constexpr bool kOverlapUpdate = true;       // each layer's update right after its backward
 inline constexpr bool kBalancedKTiles = true;      // a product's K tiles of equal size, not 512 + rest
 inline constexpr bool kPatchReuse = true;          // LD_CONV b3: reuse the patch the buffer holds
+inline constexpr bool kFuseRelu = true;            // a ReLU after a BatchNorm runs inside V_BN/V_BN_BWD
+inline constexpr bool kFusedPregen = true;         // W_F and W_B from one read of the master (PGEN b4)
 
 // ---- Watchdog (C-simulation and hardware) ---------------------------------------------------------
 // Scheduler rounds in which no unit made progress before the kernel declares a token deadlock.

@@ -55,8 +55,8 @@ inline constexpr int kNumExecUnits = 6;   // units with token queues (CTRL has n
   X(V_GELU_BWD, 0x38, VEC, "b0: tanh approximation (else erf)")                                         \
   X(V_POOL, 0x39, VEC, "b0: average (else max)")                                                        \
   X(V_POOL_BWD, 0x3a, VEC, "b0: average (else max)")                                                    \
-  X(V_BN, 0x3b, VEC, "b0: training (batch statistics, running update; else running statistics)")       \
-  X(V_BN_BWD, 0x3c, VEC, "-")                                                                           \
+  X(V_BN, 0x3b, VEC, "b0: training (batch statistics, running update; else running statistics); b1: ReLU of y, its bit mask to `mask`") \
+  X(V_BN_BWD, 0x3c, VEC, "b0: dy masked by the bit mask of a ReLU fused into V_BN (`mask`)")           \
   X(V_LN, 0x3d, VEC, "-")                                                                               \
   X(V_LN_BWD, 0x3e, VEC, "-")                                                                           \
   X(V_SOFTMAX, 0x3f, VEC, "-")                                                                          \
@@ -64,7 +64,7 @@ inline constexpr int kNumExecUnits = 6;   // units with token queues (CTRL has n
   X(V_XENT, 0x41, VEC, "b0: write dlogits")                                                             \
   X(V_PERMUTE, 0x42, VEC, "-")                                                                          \
   X(SGD, 0x50, UPD, "b0: weight decay; b1: SR-STE term on weights FF prunes")                          \
-  X(PGEN, 0x60, PGEN, "b0: along Cout (else K); b1: write compressed; b2: write masked dense BF16")      \
+  X(PGEN, 0x60, PGEN, "b0: along Cout (else K); b1: compressed; b2: masked dense; b3: transposed; b4: + W_B") \
   X(FINISH, 0x7f, CTRL, "-")
 
 enum Opcode : uint8_t {
@@ -99,9 +99,9 @@ enum Opcode : uint8_t {
 #define SAT_ISA_FIELDS_V_POOL_BWD(F) \
   F(x) F(dy) F(dx) F(b) F(c) F(h) F(w) F(kh_kw) F(stride_pad) F(oh) F(ow)
 #define SAT_ISA_FIELDS_V_BN(F) \
-  F(x) F(y) F(gamma) F(beta) F(mean) F(rstd) F(run_mean) F(run_var) F(rows) F(c) F(eps) F(momentum)
+  F(x) F(y) F(gamma) F(beta) F(mean) F(rstd) F(run_mean) F(run_var) F(rows) F(c) F(eps) F(momentum) F(mask)
 #define SAT_ISA_FIELDS_V_BN_BWD(F) \
-  F(x) F(dy) F(dx) F(gamma) F(dgamma) F(dbeta) F(mean) F(rstd) F(rows) F(c)
+  F(x) F(dy) F(dx) F(gamma) F(dgamma) F(dbeta) F(mean) F(rstd) F(rows) F(c) F(mask)
 #define SAT_ISA_FIELDS_V_LN(F) F(x) F(y) F(gamma) F(beta) F(mean) F(rstd) F(rows) F(d) F(eps)
 #define SAT_ISA_FIELDS_V_LN_BWD(F) \
   F(x) F(dy) F(dx) F(gamma) F(dgamma) F(dbeta) F(mean) F(rstd) F(rows) F(d)
@@ -110,7 +110,8 @@ enum Opcode : uint8_t {
 #define SAT_ISA_FIELDS_V_XENT(F) F(logits) F(labels) F(dlogits) F(out) F(rows) F(classes)
 #define SAT_ISA_FIELDS_V_PERMUTE(F) F(x) F(y) F(outer) F(rows) F(cols)
 #define SAT_ISA_FIELDS_SGD(F) F(w) F(v) F(g) F(count) F(hyper) F(idx_addr) F(n) F(m) F(k)
-#define SAT_ISA_FIELDS_PGEN(F) F(w) F(val_addr) F(idx_addr) F(dense_addr) F(cout) F(k) F(n) F(m) F(dense_t_addr)
+#define SAT_ISA_FIELDS_PGEN(F) \
+  F(w) F(val_addr) F(idx_addr) F(dense_addr) F(cout) F(k) F(n) F(m) F(dense_t_addr) F(val_b_addr) F(idx_b_addr)
 #define SAT_ISA_FIELDS_FINISH(F)
 
 // One namespace per opcode holding its field indices (word numbers), e.g. isa::f_GEMM::kt == 6.

@@ -23,6 +23,7 @@ struct SimConfig {
   int token_depth = arch::kTokenDepth;
   int vector_lanes = arch::kVectorLanes;   // elements a cycle of VEC and UPD, groups of PGEN
   int conv_patch = arch::kConvPatchElems;  // LD_CONV's patch buffer, elements (0: gather every window)
+  int vec_scratch = arch::kVecScratchElems;  // VEC's scratch, BF16 elements (0: every pass from DRAM)
   int load_engines = arch::kLoadEngines;   // loads that run at once, one per DDR channel
   int fill_beats = arch::kLoadFillBeats;   // 64-byte beats a cycle into an operand bank
   int bank_read_ports = 1;         // per on-chip bank: BRAM/URAM in simple dual-port mode
