@@ -205,8 +205,9 @@ std::unique_ptr<ProgramImage> make_program_image(Model& model, const ScheduleOpt
   data->batch(idx.data(), batch, x, y);
   write_batch(*image, x, y, model.classes);
   if (description) {
-    *description = model.name + " " + method_name(opt.method) + " " +
-                   (model.nm.dense() ? std::string("dense") : model.nm.str()) + " batch " + std::to_string(batch) +
+    // A dense run prunes nothing, whatever N:M the model file names.
+    const std::string nm = opt.method == Method::dense ? "" : " " + (model.nm.dense() ? std::string("dense") : model.nm.str());
+    *description = model.name + " " + method_name(opt.method) + nm + " batch " + std::to_string(batch) +
                    (p.options.training ? " training step" : " inference");
   }
   return image;
