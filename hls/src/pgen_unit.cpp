@@ -11,6 +11,18 @@ namespace sat::kernel {
 
 namespace {
 
+// Appends entry e of a compressed form written in entry order: its BF16 value, and its in-group
+// index into the packed nibbles (a halfword leaves when its fourth nibble is in).
+inline void put_entry(DdrOut dv, DdrOut di, uint64_t& e, uint32_t& nib_acc, uint16_t value, uint32_t index) {
+  dv[e] = value;
+  nib_acc |= index << (4 * (e & 3));
+  if ((e & 3) == 3) {
+    di[e >> 2] = static_cast<uint16_t>(nib_acc);
+    nib_acc = 0;
+  }
+  ++e;
+}
+
 // PGEN b4: M rows of the master at a time into the block buffer (one read of each weight), then
 // W_F of those rows (groups along K, entries in the plain loop's order) and W_B's group of them in
 // every column (groups along Cout, line = column). A W_B index halfword holds entries of up to four
@@ -45,14 +57,7 @@ PGENB_BLOCKS:
         const uint32_t keep = nm_keep_mask(&blk[r * k + g * m], m, n);
         uint8_t kept[kMaxM];
         nm_indices_of(keep, static_cast<int>(n), kept);
-        for (uint32_t j = 0; j < n; ++j, ++e) {
-          dv[e] = f32_to_bf16_bits(blk[r * k + g * m + kept[j]]);
-          nib_acc |= static_cast<uint32_t>(kept[j]) << (4 * (e & 3));
-          if ((e & 3) == 3) {
-            di[e >> 2] = static_cast<uint16_t>(nib_acc);
-            nib_acc = 0;
-          }
-        }
+        for (uint32_t j = 0; j < n; ++j) put_entry(dv, di, e, nib_acc, f32_to_bf16_bits(blk[r * k + g * m + kept[j]]), kept[j]);
       }
     }
   PGENB_BWD:
@@ -166,15 +171,7 @@ PGEN_GROUPS:
       if (compressed) {
         uint8_t kept[kMaxM];
         nm_indices_of(keep, static_cast<int>(n), kept);   // ascending in-group indices
-        for (uint32_t j = 0; j < n; ++j, ++e) {
-          const uint32_t i = kept[j];
-          dv[e] = f32_to_bf16_bits(v[i]);
-          nib_acc |= i << (4 * (e & 3));
-          if ((e & 3) == 3) {
-            di[e >> 2] = static_cast<uint16_t>(nib_acc);
-            nib_acc = 0;
-          }
-        }
+        for (uint32_t j = 0; j < n; ++j) put_entry(dv, di, e, nib_acc, f32_to_bf16_bits(v[kept[j]]), kept[j]);
       }
     }
   }
