@@ -7,6 +7,7 @@
 #include "hls_types.hpp"
 #include "sat/arch/config.hpp"
 #include "sat/arch/interface.hpp"
+#include "sat/arch/access.hpp"   // isa::ConvPatch: what the patch buffer holds
 #include "sat/arch/isa.hpp"
 #include "sat/arch/status.hpp"
 #include "sat/arch/bf16_bits.hpp"
@@ -94,7 +95,7 @@ struct PatchBuffer {
   uint16_t data[arch::kConvPatchElems];
   bool valid;
   uint32_t addr;
-  int64_t pixel0, pixels, c0, channels;
+  isa::ConvPatch extent;
 };
 
 // Everything a unit needs to execute one instruction.

@@ -62,17 +62,13 @@ bool ld_conv_patch(Ctx& cx, const Insn& in, const ConvGeom& g, const isa::ConvPa
   uint16_t* patch = pb.data;   // partitioned where the engine declares it (top.cpp)
   const int64_t c = g.c, channels = pt.channels;
   const uint32_t addr = in[isa::f_LD_CONV::addr];
-  const bool held = pb.valid && pb.addr == addr && pb.pixel0 == pt.pixel0 && pb.pixels == pt.pixels &&
-                    pb.c0 == pt.c0 && pb.channels == pt.channels;
+  const bool held = pb.valid && pb.addr == addr && pb.extent.same_extent(pt);
   if (in.flag(3)) {
     if (!held) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << (24 + 3));
   } else {
     pb.valid = true;
     pb.addr = addr;
-    pb.pixel0 = pt.pixel0;
-    pb.pixels = pt.pixels;
-    pb.c0 = pt.c0;
-    pb.channels = pt.channels;
+    pb.extent = pt;
   LDCONV_PATCH_FILL:
     for (int64_t px = 0; px < pt.pixels; ++px) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096

@@ -324,11 +324,10 @@ void IsaInterpreter::load_conv(const Insn& in) {
   // b3: the tile comes from the patch the buffer holds, which must be this tile's (the contract
   // the scheduler keeps: the previous LD_CONV read it and the tensor is unchanged since).
   const isa::ConvPatch pt = isa::conv_patch(in, arch::kConvPatchElems);
-  const HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt.pixel0, pt.pixels, pt.c0, pt.channels};
+  const HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt};
   if (in.flag(3) && pt.fits) {
     const HeldPatch& h = held_patch_;
-    if (!h.valid || h.addr != now.addr || h.pixel0 != now.pixel0 || h.pixels != now.pixels || h.c0 != now.c0 ||
-        h.channels != now.channels)
+    if (!h.valid || h.addr != now.addr || !h.extent.same_extent(pt))
       bad_field("header", in.flags(), "b3 names a patch the buffer does not hold");
   }
   if (pt.fits) held_patch_ = now;

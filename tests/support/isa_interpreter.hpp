@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "sat/arch/access.hpp"
 #include "sat/arch/isa.hpp"
 #include "sat/compiler.hpp"
 
@@ -61,7 +62,7 @@ class IsaInterpreter {
   struct HeldPatch {
     bool valid = false;
     uint32_t addr = 0;
-    int64_t pixel0 = 0, pixels = 0, c0 = 0, channels = 0;
+    isa::ConvPatch extent;
   } held_patch_;
 
   void step(const isa::Insn& in);

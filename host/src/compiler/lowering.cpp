@@ -162,7 +162,7 @@ struct Lowering::Impl {
   struct HeldPatch {
     bool valid = false;
     uint32_t addr = 0;
-    int64_t pixel0 = 0, pixels = 0, c0 = 0, channels = 0;
+    isa::ConvPatch extent;
   } patch;
 
   // Layers.
@@ -623,11 +623,10 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
         // The patch the buffer would hold after this load; b3 when it holds it already (the
         // tensor is an input of the product, so nothing writes it between the two loads).
         const isa::ConvPatch pt = isa::conv_patch(in, arch::kConvPatchElems);
-        const Impl::HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt.pixel0, pt.pixels, pt.c0, pt.channels};
+        const Impl::HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt};
         const Impl::HeldPatch& held = I.patch;
         const bool reuse = opt_.patch_reuse && now.valid && held.valid && held.addr == now.addr &&
-                           held.pixel0 == now.pixel0 && held.pixels == now.pixels && held.c0 == now.c0 &&
-                           held.channels == now.channels;
+                           held.extent.same_extent(pt);
         if (reuse) in.w[0] |= uint32_t{8} << 24;
         if (now.valid) I.patch = now;
         t.loaded = reuse ? 0 : rows * cols * 2;

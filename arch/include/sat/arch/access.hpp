@@ -38,6 +38,10 @@ struct ConvPatch {
   bool fits = false;
   int64_t pixel0 = 0, pixels = 0, c0 = 0, channels = 0;
   int64_t elements() const { return pixels * channels; }
+  // The same pixels and channels (of the same tensor, which the caller compares): LD_CONV b3's test.
+  bool same_extent(const ConvPatch& o) const {
+    return pixel0 == o.pixel0 && pixels == o.pixels && c0 == o.c0 && channels == o.channels;
+  }
 };
 
 inline ConvPatch conv_patch(const Insn& in, int64_t capacity) {
