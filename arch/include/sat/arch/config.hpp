@@ -83,6 +83,37 @@ inline constexpr double kDdrChannelGBs = 19.2;   // DDR4-2400 x64: 2400 MT/s * 8
 // clock the AXI port is the lower and bounds every unit's DRAM stream; the DIMM bounds only above
 // 300 MHz. The simulator's DRAM bound takes the lower of the two (docs/sim.md, "Bounds").
 
+// ---- Links inside the synthesised kernel (hls/src/links.hpp, docs/hls-dataflow.md) ----------------
+// Internal to the kernel's dataflow region: the host, the simulator's timing and the interface
+// version do not depend on them (they are not in interface.hpp's contract hash).
+// AXI4 forbids a burst to cross a 4 KiB address boundary.
+inline constexpr int kAxiBoundaryBytes = 4096;
+// Beats one request to a channel's arbiter covers at most. A unit's run of consecutive halfwords is
+// cut at multiples of this many beats, so no request crosses the AXI boundary, and a read request
+// never asks for more than its data link can take (see kArbLinkDepth). 16 beats (1 KiB) keep the
+// arbiter's one cycle per request header to 1 in 17 and the per-link buffering small.
+inline constexpr int kDdrRunBeats = 16;
+// Depth in beats of each read-data and write-data link between a unit and an arbiter, and of the
+// request link: two runs, so that a reader has its next run requested while it consumes the current
+// one, and a writer fills its next run while the arbiter drains the last. The arbiter never waits
+// on a unit: a read is requested only when the link has room for all its beats, a write only once
+// all its beats are in the link. Each entry is kDdrBusBits wide (LUTRAM at this depth).
+inline constexpr int kArbLinkDepth = 2 * kDdrRunBeats;
+// Data links per (channel, unit): one for single accesses plus the sequential readers (writers) a
+// unit keeps open at once. The most is SGD: w, v, g and the index nibbles read, w and v written.
+inline constexpr int kDdrReadSlots = 5;
+inline constexpr int kDdrWriteSlots = 3;
+// Fill words in flight from a load engine to the GEMM process, which takes one a cycle whenever it
+// serves its banks; the depth covers the few cycles between its service calls (instruction start,
+// the PE pipeline's fill and flush) so an engine does not stall. An entry is kLoadFillBeats beats
+// wide, so depth is expensive.
+inline constexpr int kFillLinkDepth = 8;
+// Accumulators in flight from the GEMM process to the store unit: one C tile row, so the GEMM can
+// run a row ahead while the store unit restarts its pipelined loop and waits on its write links.
+inline constexpr int kDrainLinkDepth = kMaxTileCols;
+static_assert(kAxiBoundaryBytes % (kDdrRunBeats * kDdrBusBits / 8) == 0,
+              "an aligned run must not cross the AXI 4 KiB boundary");
+
 // ---- Clock and target -----------------------------------------------------------------------------
 inline constexpr int kClockMHz = 200;
 inline constexpr const char* kPart = "xcvu9p-fsgd2104-2L-e";
