@@ -84,6 +84,34 @@ using DdrOut = uint16_t*;        // a DRAM region a unit writes (and may read ba
 using BankOut = uint16_t*;       // an A or B operand bank, as the load unit fills it
 using IdxOut = uint8_t*;         // a B bank's in-group indices, as the load unit fills them
 using CTileIn = const float*;    // a C bank, as the store unit reads it: each element once, in order
+
+// Sequential DRAM access: a reader yields the n halfwords from p in order, a writer takes them.
+// Here pointer walks; in synthesis they issue one burst request per run of consecutive halfwords
+// on their own data link (kSlot, 1 up to kDdrReadSlots / kDdrWriteSlots - 1) and keep several in
+// flight (links.hpp). A unit reaches a region through one or the other wherever it walks it in
+// order, and through DdrIn/DdrOut indexing only where it does not (docs/hls-dataflow.md).
+template <int kSlot>
+class DdrReader {
+  static_assert(kSlot > 0 && kSlot < arch::kDdrReadSlots, "slot 0 is for single accesses");
+
+ public:
+  DdrReader(DdrIn p, uint64_t) : p_(p) {}
+  uint16_t next() { return *p_++; }
+
+ private:
+  const uint16_t* p_;
+};
+template <int kSlot>
+class DdrWriter {
+  static_assert(kSlot > 0 && kSlot < arch::kDdrWriteSlots, "slot 0 is for single accesses");
+
+ public:
+  DdrWriter(DdrOut p, uint64_t) : p_(p) {}
+  void put(uint16_t v) { *p_++ = v; }
+
+ private:
+  uint16_t* p_;
+};
 #endif
 
 // The load unit's convolution patch buffer and what it holds (LD_CONV, docs/isa.md): the input
@@ -168,6 +196,54 @@ inline float ld_f32(const P& p, uint64_t i) { return f32_from_bits(ld_u32(p, i))
 template <typename P>
 inline void st_f32(const P& p, uint64_t i, float f) { st_u32(p, i, f32_bits(f)); }
 inline float field_f32(const Insn& in, int field) { return f32_from_bits(in[field]); }
+// The same on a DdrReader / DdrWriter: the next element in order (two halfwords, low first, for
+// FP32; the halves are read in that order, as two statements).
+template <typename R>
+inline float next_bf16(R& r) { return bf16_bits_to_f32(r.next()); }
+template <typename R>
+inline uint32_t next_u32(R& r) {
+  const uint32_t lo = r.next();
+  const uint32_t hi = r.next();
+  return lo | hi << 16;
+}
+template <typename R>
+inline float next_f32(R& r) { return f32_from_bits(next_u32(r)); }
+template <typename W>
+inline void put_bf16(W& w, float f) { w.put(f32_to_bf16_bits(f)); }
+template <typename W>
+inline void put_f32(W& w, float f) {
+  const uint32_t b = f32_bits(f);
+  w.put(static_cast<uint16_t>(b & 0xffffu));
+  w.put(static_cast<uint16_t>(b >> 16));
+}
+
+// The 4-bit entries [e0, e0 + n) of a packed index region (four a halfword, low nibble first), in
+// order, each halfword read once.
+template <int kSlot>
+class NibbleReader {
+ public:
+  NibbleReader(DdrIn idx, uint64_t e0, uint64_t n)
+      : r_(idx + (e0 >> 2), n == 0 ? 0 : ((e0 + n - 1) >> 2) - (e0 >> 2) + 1), sh_(4 * static_cast<uint32_t>(e0 & 3)) {}
+  uint32_t next() {
+    if (!have_) {
+      word_ = r_.next();
+      have_ = true;
+    }
+    const uint32_t v = (static_cast<uint32_t>(word_) >> sh_) & 0xfu;
+    sh_ += 4;
+    if (sh_ == 16) {
+      sh_ = 0;
+      have_ = false;
+    }
+    return v;
+  }
+
+ private:
+  DdrReader<kSlot> r_;
+  uint32_t sh_;
+  bool have_ = false;
+  uint16_t word_ = 0;
+};
 
 // ---- N:M selection --------------------------------------------------------------------------------
 // Keep mask of one group v[0..m) under the shared rule (sat/nm_select.hpp), with m fixed at compile

@@ -6,6 +6,10 @@
 // functions see these only through DdrIn/DdrOut, BankOut/IdxOut and CTileIn (kernel.hpp), which in
 // C-simulation are plain pointers.
 //
+// The DRAM links carry bursts: a request names a run of consecutive halfwords, data move as bus
+// beats, and the accessors that the execute functions use for consecutive addresses (DdrReader,
+// DdrWriter; pointer walks in C-simulation, kernel.hpp) keep several runs in flight.
+//
 // Included by kernel.hpp, inside the synthesis build only, before Ctx.
 #include <cstddef>
 
@@ -18,20 +22,42 @@ inline constexpr int kFillElems = arch::kLoadFillBeats * arch::kDdrBusBits / 16;
 inline constexpr int kDdrClients = arch::kLoadEngines + 4;
 inline constexpr int kClientVec = arch::kLoadEngines, kClientStore = kClientVec + 1,
                      kClientUpd = kClientVec + 2, kClientPgen = kClientVec + 3;
-// Decoupling depth of the arbiter, fill and drain links. config.hpp has no constant of its own for
-// these yet (docs/hls-dataflow.md, "Open items"); the token FIFO depth is the one it has for a
-// channel between two units.
-inline constexpr int kLinkDepth = arch::kTokenDepth;
+// Halfwords of one bus beat, and of the longest request (runs are cut at multiples of it).
+inline constexpr int kBeatHalfwords = arch::kDdrBusBits / 16;
+inline constexpr uint64_t kRunHalfwords = static_cast<uint64_t>(arch::kDdrRunBeats) * kBeatHalfwords;
+static_assert(kBeatHalfwords <= 64, "a write beat's halfword mask is one uint64_t");
+static_assert(arch::kDdrRunBeats <= arch::kArbLinkDepth, "a read request must fit its data link");
+// Write acknowledgements a client may leave unread per channel: two runs per write link. The unit
+// takes one before it would exceed this, so an arbiter never waits on a full acknowledgement link.
+inline constexpr int kAckDepth = 2 * arch::kDdrWriteSlots;
 
-// ---- DRAM: one request, one response ----------------------------------------------------------------
+// ---- DRAM: requests, beats back, beats out, acknowledgements ---------------------------------------
+// A request covers `len` consecutive halfwords from `offset`; the arbiter moves the aligned beats
+// that hold them, one a cycle: to the read link `slot` of the client, or from its write link `slot`,
+// whose beats (with a mask of the halfwords to write) are all in the link before the request is
+// sent. A write's acknowledgement follows its last beat.
 enum : uint8_t { kReqRead = 0, kReqWrite = 1, kReqStop = 2 };
 struct DdrReq {
   uint64_t offset;   // halfwords into the channel
-  uint16_t data;     // kReqWrite
+  uint32_t len;      // halfwords, at most kRunHalfwords, within one aligned run
   uint8_t kind;
+  uint8_t slot;
 };
-using DdrReqStream = ::hls::stream<DdrReq, kLinkDepth>;
-using DdrRspStream = ::hls::stream<uint16_t, kLinkDepth>;
+struct DdrBeat {
+  uint16_t h[kBeatHalfwords];
+};
+struct DdrWBeat {
+  uint16_t h[kBeatHalfwords];
+  uint64_t mask;   // bit j: write h[j]
+};
+using DdrReqStream = ::hls::stream<DdrReq, arch::kArbLinkDepth>;
+using DdrBeatStream = ::hls::stream<DdrBeat, arch::kArbLinkDepth>;
+using DdrWBeatStream = ::hls::stream<DdrWBeat, arch::kArbLinkDepth>;
+using DdrAckStream = ::hls::stream<uint8_t, kAckDepth>;
+// Beats of the aligned words that hold halfwords [offset, offset + len).
+inline uint32_t beats_of(uint64_t offset, uint64_t len) {
+  return static_cast<uint32_t>((offset % kBeatHalfwords + len + kBeatHalfwords - 1) / kBeatHalfwords);
+}
 
 // ---- Operand banks: fill words, load engine -> GEMM process -----------------------------------------
 enum : uint8_t { kFillA = 0, kFillB = 1, kFillIdx = 2 };
@@ -44,7 +70,7 @@ struct FillWord {
   bool stop;        // marker: the engine has ended
   uint16_t data[kFillElems];
 };
-using FillStream = ::hls::stream<FillWord, kLinkDepth>;
+using FillStream = ::hls::stream<FillWord, arch::kFillLinkDepth>;
 
 // ---- Accumulators: drain requests, store -> GEMM process; values back ----------------------------------
 struct DrainReq {
@@ -53,31 +79,71 @@ struct DrainReq {
   bool stop;        // the store unit has ended
 };
 using DrainReqStream = ::hls::stream<DrainReq, 2>;
-using DrainStream = ::hls::stream<float, kLinkDepth>;
+using DrainStream = ::hls::stream<float, arch::kDrainLinkDepth>;
+
+// One DDR channel as a client reaches it: its request link, its read and write data links (slot 0
+// for single accesses, the others for sequential readers and writers) and its acknowledgements.
+struct DdrPort {
+  DdrReqStream* req = nullptr;
+  DdrBeatStream* rsp = nullptr;      // [kDdrReadSlots]
+  DdrWBeatStream* wdata = nullptr;   // [kDdrWriteSlots]
+  DdrAckStream* ack = nullptr;
+  uint16_t acks_due = 0;             // write requests sent whose acknowledgement is not yet read
+};
 
 // What one process holds of the channels above; members that a process does not use stay null.
 struct Client {
-  DdrReqStream* req[arch::kDdrChannels] = {};
-  DdrRspStream* rsp[arch::kDdrChannels] = {};
+  DdrPort ddr[arch::kDdrChannels];
   FillStream* fill = nullptr;         // load engine
   FillWord pending{};                 // load engine: the fill word being packed
   DrainReqStream* drain_req = nullptr;   // store
   DrainStream* drain = nullptr;          // store
 };
 
-// One halfword of DRAM: a read or a write is one round trip through the channel's arbiter. A write
-// waits for its acknowledgement, so that a token signalled after it orders every later access by
-// any unit behind it (the ISA's only synchronisation).
+// Sends a write request whose beats are in the link. Its acknowledgement is read later (ddr_fence),
+// or now for the oldest one when kAckDepth are due, which never waits long: those writes have their
+// data and nothing the arbiter serves before them waits on this unit.
+inline void post_write(DdrPort& p, const DdrReq& q) {
+  if (p.acks_due == kAckDepth) {
+    (void)p.ack->read();
+    --p.acks_due;
+  }
+  p.req->write(q);
+  ++p.acks_due;
+}
+// Every write this client sent has landed. A unit calls it before it signals a token: the ISA's only
+// synchronisation, so that any unit behind the token sees the data.
+inline void ddr_fence(Client& c) {
+  for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
+  FENCE:
+    while (c.ddr[ch].acks_due != 0) {
+#pragma HLS LOOP_TRIPCOUNT min = 0 max = kAckDepth
+      (void)c.ddr[ch].ack->read();
+      --c.ddr[ch].acks_due;
+    }
+  }
+}
+
+// One halfword of DRAM, for the accesses that do not walk consecutive addresses (docs/hls-
+// dataflow.md lists them): a read is a one-halfword request and a wait for its beat on slot 0; a
+// write is a one-beat posted write on slot 0. The client's requests are served in order, so a read
+// after a write to the same halfword sees it.
 class DdrRef {
  public:
   DdrRef(Client* c, uint32_t ch, uint64_t off) : c_(c), ch_(ch), off_(off) {}
   operator uint16_t() const {
-    c_->req[ch_]->write(DdrReq{off_, 0, kReqRead});
-    return c_->rsp[ch_]->read();
+    DdrPort& p = c_->ddr[ch_];
+    p.req->write(DdrReq{off_, 1, kReqRead, 0});
+    const DdrBeat b = p.rsp[0].read();
+    return b.h[off_ % kBeatHalfwords];
   }
   const DdrRef& operator=(uint16_t v) const {
-    c_->req[ch_]->write(DdrReq{off_, v, kReqWrite});
-    (void)c_->rsp[ch_]->read();
+    DdrPort& p = c_->ddr[ch_];
+    DdrWBeat w{};
+    w.h[off_ % kBeatHalfwords] = v;
+    w.mask = uint64_t{1} << (off_ % kBeatHalfwords);
+    p.wdata[0].write(w);
+    post_write(p, DdrReq{off_, 1, kReqWrite, 0});
     return *this;
   }
   const DdrRef& operator=(const DdrRef& o) const { return *this = static_cast<uint16_t>(o); }
@@ -97,6 +163,8 @@ class DdrPtr {
   DdrPtr operator+(uint64_t i) const { return DdrPtr(c_, ch_, off_ + i); }
   bool operator==(std::nullptr_t) const { return c_ == nullptr; }
   bool operator!=(std::nullptr_t) const { return c_ != nullptr; }
+  DdrPort& port() const { return c_->ddr[ch_]; }
+  uint64_t offset() const { return off_; }
 
  private:
   Client* c_ = nullptr;
@@ -105,6 +173,129 @@ class DdrPtr {
 };
 using DdrIn = DdrPtr;
 using DdrOut = DdrPtr;
+
+// The halfwords [p, p + n) in order, through read link kSlot. The address side runs ahead of the
+// data side by up to kArbLinkDepth beats: a run is requested as soon as the link has room for all
+// of its beats (credits), so the arbiter can always deliver them and the link streams a beat a
+// cycle. Ending early (an error) reads the beats still due, so the link is empty for the next user.
+template <int kSlot>
+class DdrReader {
+  static_assert(kSlot > 0 && kSlot < arch::kDdrReadSlots, "slot 0 is for single accesses");
+
+ public:
+  DdrReader(DdrIn p, uint64_t n)
+      : port_(n != 0 ? &p.port() : nullptr), off_(p.offset()), left_(n), pos_(p.offset() % kBeatHalfwords) {
+    request();
+    request();
+  }
+  DdrReader(const DdrReader&) = delete;
+  DdrReader& operator=(const DdrReader&) = delete;
+  ~DdrReader() {
+  READER_DRAIN:
+    while (due_ != 0) {
+#pragma HLS LOOP_TRIPCOUNT min = 0 max = arch::kArbLinkDepth
+      (void)port_->rsp[kSlot].read();
+      --due_;
+    }
+  }
+  uint16_t next() {
+    if (!have_) {
+      request();
+      beat_ = port_->rsp[kSlot].read();
+      --due_;
+      have_ = true;
+    }
+    const uint16_t v = beat_.h[pos_];
+    if (++pos_ == kBeatHalfwords) {
+      pos_ = 0;
+      have_ = false;
+    }
+    return v;
+  }
+
+ private:
+  // At most one request a call, cut at the next aligned run boundary, when its beats fit the link.
+  void request() {
+    if (left_ == 0) return;
+    const uint64_t room = kRunHalfwords - off_ % kRunHalfwords;
+    const uint64_t len = left_ < room ? left_ : room;
+    const uint32_t beats = beats_of(off_, len);
+    if (due_ + beats > static_cast<uint32_t>(arch::kArbLinkDepth)) return;
+    port_->req->write(DdrReq{off_, static_cast<uint32_t>(len), kReqRead, static_cast<uint8_t>(kSlot)});
+    due_ += beats;
+    off_ += len;
+    left_ -= len;
+  }
+
+  DdrPort* port_;
+  uint64_t off_;    // next halfword to request
+  uint64_t left_;   // halfwords not yet requested
+  uint32_t due_ = 0;   // beats requested and not yet read
+  uint32_t pos_;
+  bool have_ = false;
+  DdrBeat beat_{};
+};
+
+// Takes the halfwords [p, p + n) in order, through write link kSlot: beats go into the link as they
+// fill, and a run's request follows its last beat, so the arbiter never waits for data. The
+// destructor sends what is left (a partial beat and run). A unit calls ddr_fence before it signals.
+template <int kSlot>
+class DdrWriter {
+  static_assert(kSlot > 0 && kSlot < arch::kDdrWriteSlots, "slot 0 is for single accesses");
+
+ public:
+  DdrWriter(DdrOut p, uint64_t n)
+      : port_(n != 0 ? &p.port() : nullptr), run_off_(p.offset()), left_(n), pos_(p.offset() % kBeatHalfwords) {
+    start_run();
+  }
+  DdrWriter(const DdrWriter&) = delete;
+  DdrWriter& operator=(const DdrWriter&) = delete;
+  ~DdrWriter() {
+    if (mask_ != 0) write_beat();
+    if (run_put_ != 0) post_write(*port_, DdrReq{run_off_, run_put_, kReqWrite, static_cast<uint8_t>(kSlot)});
+  }
+  void put(uint16_t v) {
+    beat_[pos_] = v;
+    mask_ |= uint64_t{1} << pos_;
+    ++run_put_;
+    const bool run_end = run_put_ == run_len_;
+    if (++pos_ == kBeatHalfwords || run_end) {
+      write_beat();
+    }
+    if (run_end) {
+      post_write(*port_, DdrReq{run_off_, run_len_, kReqWrite, static_cast<uint8_t>(kSlot)});
+      run_off_ += run_len_;
+      start_run();
+    }
+  }
+
+ private:
+  void write_beat() {
+    DdrWBeat w;
+    for (int j = 0; j < kBeatHalfwords; ++j) {
+#pragma HLS UNROLL
+      w.h[j] = beat_[j];
+    }
+    w.mask = mask_;
+    port_->wdata[kSlot].write(w);
+    mask_ = 0;
+    pos_ = 0;
+  }
+  void start_run() {
+    const uint64_t room = kRunHalfwords - run_off_ % kRunHalfwords;
+    run_len_ = static_cast<uint32_t>(left_ < room ? left_ : room);
+    left_ -= run_len_;
+    run_put_ = 0;
+  }
+
+  DdrPort* port_;
+  uint64_t run_off_;   // first halfword of the current run
+  uint64_t left_;      // halfwords after the current run
+  uint32_t run_len_ = 0, run_put_ = 0;
+  uint32_t pos_;
+  uint64_t mask_ = 0;
+  uint16_t beat_[kBeatHalfwords] = {};
+};
 
 // Appends one element to the engine's fill word; a word leaves when it is full or the next element
 // does not follow it. Loads write their banks in ascending order, so words are full but for a tile

@@ -34,13 +34,15 @@ LD2D_ROWS:
     DdrIn s = src + r * rs;
     BankOut d = dst + r * cols;
     if (cs == 1) {
+      DdrReader<1> row(s, cols);
 LD2D_BURST:
       for (uint32_t c = 0; c < cols; ++c) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
-        d[c] = s[c];
+        d[c] = row.next();
       }
     } else {
+      // A column walk (a transposed tile): one request per element.
 LD2D_STRIDED:
       for (uint32_t c = 0; c < cols; ++c) {
 #pragma HLS PIPELINE II = 1
@@ -72,11 +74,12 @@ bool ld_conv_patch(Ctx& cx, const Insn& in, const ConvGeom& g, const isa::ConvPa
   LDCONV_PATCH_FILL:
     for (int64_t px = 0; px < pt.pixels; ++px) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+      DdrReader<1> run(src + (pt.pixel0 + px) * c + pt.c0, static_cast<uint64_t>(channels));
     LDCONV_PATCH_RUN:
       for (int64_t ch = 0; ch < channels; ++ch) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
-        patch[px * channels + ch] = src[(pt.pixel0 + px) * c + pt.c0 + ch];
+        patch[px * channels + ch] = run.next();
       }
     }
   }
@@ -211,14 +214,17 @@ LDSPW_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
     const uint64_t e0 = ((static_cast<uint64_t>(l0) + r) * line_groups + g0) * n;
+    // A line's entries are consecutive: its values and its index halfwords each one run.
+    DdrReader<1> vals(val + e0, pitch);
+    NibbleReader<2> nibs(idx, e0, pitch);
 LDSPW_ENTRIES:
     for (uint32_t j = 0; j < pitch; ++j) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
       const uint64_t e = e0 + j;
-      const uint32_t nib = (idx[e >> 2] >> (4 * (e & 3))) & 0xfu;
+      const uint32_t nib = nibs.next();
       if (nib >= m) return cx.fail(isa::STATUS_BAD_FIELD, f::idx_addr, in[f::idx_addr], static_cast<uint32_t>(e));
-      dv[r * pitch + j] = val[e];
+      dv[r * pitch + j] = vals.next();
       di[r * pitch + j] = static_cast<uint8_t>(nib);
     }
   }
@@ -259,15 +265,19 @@ bool ld_spw_master(Ctx& cx, const Insn& in) {
 LDSPWM_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    // Along K a line's groups are one run of the master; along Cout a group's elements are a
+    // column, one request each.
+    const uint64_t l = static_cast<uint64_t>(l0) + r;
+    DdrReader<1> line(along_cout ? w : w + 2 * (l * k + static_cast<uint64_t>(g0) * m), along_cout ? 0 : 2ull * groups * m);
 LDSPWM_GROUPS:
     for (uint32_t g = 0; g < groups; ++g) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 256
-      const uint64_t l = static_cast<uint64_t>(l0) + r, gg = static_cast<uint64_t>(g0) + g;
+      const uint64_t gg = static_cast<uint64_t>(g0) + g;
       const uint64_t first = along_cout ? gg * m * k + l : l * k + gg * m;
       float v[kMaxM];
 #pragma HLS ARRAY_PARTITION variable = v complete
-      for (uint32_t i = 0; i < m; ++i) v[i] = ld_f32(w, first + i * stride);
+      for (uint32_t i = 0; i < m; ++i) v[i] = along_cout ? ld_f32(w, first + i * stride) : next_f32(line);
       uint8_t kept[kMaxM];
       nm_indices_of(nm_keep_mask(v, m, n), static_cast<int>(n), kept);   // ascending
       for (uint32_t e = 0; e < n; ++e) {

@@ -13,11 +13,13 @@ namespace {
 
 // Appends entry e of a compressed form written in entry order: its BF16 value, and its in-group
 // index into the packed nibbles (a halfword leaves when its fourth nibble is in).
-inline void put_entry(DdrOut dv, DdrOut di, uint64_t& e, uint32_t& nib_acc, uint16_t value, uint32_t index) {
-  dv[e] = value;
+// Both are written in order, through a DdrWriter each.
+template <typename V, typename I>
+inline void put_entry(V& dv, I& di, uint64_t& e, uint32_t& nib_acc, uint16_t value, uint32_t index) {
+  dv.put(value);
   nib_acc |= index << (4 * (e & 3));
   if ((e & 3) == 3) {
-    di[e >> 2] = static_cast<uint16_t>(nib_acc);
+    di.put(static_cast<uint16_t>(nib_acc));
     nib_acc = 0;
   }
   ++e;
@@ -42,13 +44,18 @@ bool pgen_both(Ctx& cx, const Insn& in, DdrIn w, DdrOut dv, DdrOut di, uint64_t 
   static float blk[arch::kPgenBlockElems];
   uint64_t e = 0;
   uint32_t nib_acc = 0;
+  // The master and W_F are walked in order; W_B's entries of a block are spread over every line
+  // and its index halfwords are merged, so those stay single accesses.
+  DdrReader<1> ws(w, 2 * cout * k);
+  DdrWriter<1> fv(dv, entries);
+  DdrWriter<2> fi(di, (entries + 3) / 4);
 PGENB_BLOCKS:
   for (uint64_t rb = 0; rb < bgroups; ++rb) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
   PGENB_READ:
     for (uint64_t i = 0; i < m * k; ++i) {
 #pragma HLS PIPELINE II = 1
-      blk[i] = ld_f32(w, rb * m * k + i);
+      blk[i] = next_f32(ws);
     }
   PGENB_FWD:
     for (uint64_t r = 0; r < m; ++r) {
@@ -57,7 +64,7 @@ PGENB_BLOCKS:
         const uint32_t keep = nm_keep_mask(&blk[r * k + g * m], m, n);
         uint8_t kept[kMaxM];
         nm_indices_of(keep, static_cast<int>(n), kept);
-        for (uint32_t j = 0; j < n; ++j) put_entry(dv, di, e, nib_acc, f32_to_bf16_bits(blk[r * k + g * m + kept[j]]), kept[j]);
+        for (uint32_t j = 0; j < n; ++j) put_entry(fv, fi, e, nib_acc, f32_to_bf16_bits(blk[r * k + g * m + kept[j]]), kept[j]);
       }
     }
   PGENB_BWD:
@@ -78,7 +85,7 @@ PGENB_BLOCKS:
       }
     }
   }
-  if ((e & 3) != 0) di[e >> 2] = static_cast<uint16_t>(nib_acc);
+  if ((e & 3) != 0) fi.put(static_cast<uint16_t>(nib_acc));
   if ((entries & 3) != 0) {
     const uint16_t last = bi[entries >> 2];
     bi[entries >> 2] = static_cast<uint16_t>(last & ((1u << (4 * (entries & 3))) - 1));
@@ -133,13 +140,15 @@ bool exec_pgen(Ctx& cx, const Insn& in) {
   }
   if (both) return pgen_both(cx, in, w, dv, di, cout, k, n, m);
   if (copy) {
+    DdrReader<1> ws(w, 2 * total);
+    DdrWriter<1> ds(dd, dense ? total : 0);
 PGEN_COPY:
     for (uint64_t i = 0; i < total; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1048576
-      const uint16_t v = f32_to_bf16_bits(ld_f32(w, i));
-      if (dense) dd[i] = v;
-      if (transposed) dt[i % k * cout + i / k] = v;
+      const uint16_t v = f32_to_bf16_bits(next_f32(ws));
+      if (dense) ds.put(v);
+      if (transposed) dt[i % k * cout + i / k] = v;   // a column walk: one request each
     }
     return true;
   }
@@ -148,6 +157,13 @@ PGEN_COPY:
   const uint64_t stride = along_cout ? k : 1;        // between elements of a group
   uint64_t e = 0;
   uint32_t nib_acc = 0;
+  // Along K the master is walked in order (along Cout a group is a column: single accesses); the
+  // compressed form is written in order either way. The masked dense forms stay single accesses
+  // (the write links go to the compressed form; dense and transposed are rarely asked together
+  // with it).
+  DdrReader<1> ws(w, along_cout ? 0 : 2 * total);
+  DdrWriter<1> cv(dv, compressed ? entries : 0);
+  DdrWriter<2> ci(di, compressed ? (entries + 3) / 4 : 0);
 PGEN_LINES:
   for (uint64_t l = 0; l < lines; ++l) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
@@ -158,7 +174,7 @@ PGEN_GROUPS:
       float v[kMaxM];
 #pragma HLS ARRAY_PARTITION variable = v complete
       const uint64_t first = along_cout ? g * m * k + l : l * k + g * m;
-      for (uint32_t i = 0; i < m; ++i) v[i] = ld_f32(w, first + i * stride);
+      for (uint32_t i = 0; i < m; ++i) v[i] = along_cout ? ld_f32(w, first + i * stride) : next_f32(ws);
       const uint32_t keep = nm_keep_mask(v, m, n);
       if (masked) {
         for (uint32_t i = 0; i < m; ++i) {
@@ -171,11 +187,11 @@ PGEN_GROUPS:
       if (compressed) {
         uint8_t kept[kMaxM];
         nm_indices_of(keep, static_cast<int>(n), kept);   // ascending in-group indices
-        for (uint32_t j = 0; j < n; ++j) put_entry(dv, di, e, nib_acc, f32_to_bf16_bits(v[kept[j]]), kept[j]);
+        for (uint32_t j = 0; j < n; ++j) put_entry(cv, ci, e, nib_acc, f32_to_bf16_bits(v[kept[j]]), kept[j]);
       }
     }
   }
-  if (compressed && (e & 3) != 0) di[e >> 2] = static_cast<uint16_t>(nib_acc);
+  if (compressed && (e & 3) != 0) ci.put(static_cast<uint16_t>(nib_acc));
   return true;
 }
 

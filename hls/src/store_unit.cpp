@@ -17,6 +17,27 @@ bool check_c_tile(Ctx& cx, const Insn& in, int bank_f, int rows_f, int cols_f) {
   return true;
 }
 
+// One tile row of ST_2D into consecutive elements: one run written and, when adding, one read.
+void st_2d_row(DdrOut row, CTileIn c, uint32_t first, uint32_t cols, bool fp32, bool add, bool bias,
+               const float* bias_v) {
+  const uint64_t halfwords = static_cast<uint64_t>(cols) * (fp32 ? 2 : 1);
+  DdrReader<1> old(row, add ? halfwords : 0);
+  DdrWriter<1> out(row, halfwords);
+ST2D_RUN:
+  for (uint32_t j = 0; j < cols; ++j) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    float v = c[first + j];
+    if (bias) v += bias_v[j];
+    if (!fp32) {
+      put_bf16(out, v);
+    } else {
+      if (add) v = next_f32(old) + v;
+      put_f32(out, v);
+    }
+  }
+}
+
 bool st_2d(Ctx& cx, const Insn& in) {
   namespace f = isa::f_ST_2D;
   if (!check_c_tile(cx, in, f::c_bank, f::rows, f::cols)) return false;
@@ -32,16 +53,32 @@ bool st_2d(Ctx& cx, const Insn& in) {
     bp = region(cx, in, f::bias_addr, 2ull * cols);
     if (bp == nullptr) return false;
   }
+  // The bias, one read of it for the whole tile.
+  float bias_v[arch::kMaxTileCols];
+  if (bias) {
+    DdrReader<1> br(bp, 2ull * cols);
+  ST2D_BIAS:
+    for (uint32_t j = 0; j < cols; ++j) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+      bias_v[j] = next_f32(br);
+    }
+  }
   CTileIn c = c_tile(cx, in[f::c_bank], rows, cols);
 ST2D_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    if (cs == 1) {
+      st_2d_row(dst + r * rs * es, c, r * cols, cols, fp32, add, bias, bias_v);
+      continue;
+    }
+    // A column walk (a transposed tile): one request per element.
 ST2D_COLS:
     for (uint32_t j = 0; j < cols; ++j) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
       float v = c[r * cols + j];
-      if (bias) v += ld_f32(bp, j);
+      if (bias) v += bias_v[j];
       const uint64_t o = r * rs + j * cs;
       if (!fp32) {
         st_bf16(dst, o, v);

@@ -417,16 +417,26 @@ namespace {
 void client_stop(Client& c) {
   for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
 #pragma HLS UNROLL
-    c.req[ch]->write(DdrReq{0, 0, kReqStop});
+    c.ddr[ch].req->write(DdrReq{0, 0, kReqStop, 0});
   }
 }
 
+// Every channel's DRAM links, as the region declares them ([channel][client][slot]); a process
+// receives the whole arrays and uses its own client's elements.
+#define SAT_DDR_LINK_PARAMS                                                                              \
+  DdrReqStream req[arch::kDdrChannels][kDdrClients],                                                    \
+      DdrBeatStream rsp[arch::kDdrChannels][kDdrClients][arch::kDdrReadSlots],                          \
+      DdrWBeatStream wdata[arch::kDdrChannels][kDdrClients][arch::kDdrWriteSlots],                      \
+      DdrAckStream ack[arch::kDdrChannels][kDdrClients]
+
 // Links client k of every channel's arbiter into `c`.
-void link_client(Client& c, int k, DdrReqStream req[arch::kDdrChannels][kDdrClients],
-                 DdrRspStream rsp[arch::kDdrChannels][kDdrClients]) {
+void link_client(Client& c, int k, SAT_DDR_LINK_PARAMS) {
   for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
-    c.req[ch] = &req[ch][k];
-    c.rsp[ch] = &rsp[ch][k];
+    c.ddr[ch].req = &req[ch][k];
+    c.ddr[ch].rsp = rsp[ch][k];
+    c.ddr[ch].wdata = wdata[ch][k];
+    c.ddr[ch].ack = &ack[ch][k];
+    c.ddr[ch].acks_due = 0;
   }
 }
 
@@ -557,6 +567,8 @@ UNIT_LOOP:
         ++r.executed;
       }
     }
+    // The instruction's writes are in DRAM before any token says so.
+    if (cx.client != nullptr) ddr_fence(*cx.client);
     for (int c = 0; c < isa::kNumExecUnits; ++c) {
       if (!((m.q.in.signal() >> c) & 1u)) continue;
       if (c == kUnit) {
@@ -620,12 +632,11 @@ void gemm_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kN
 }
 
 template <int kUnit, int kClient>
-void dram_unit_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits],
-                    DdrReqStream req[arch::kDdrChannels][kDdrClients], DdrRspStream rsp[arch::kDdrChannels][kDdrClients],
+void dram_unit_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits], SAT_DDR_LINK_PARAMS,
                     DrainReqStream* drain_req, DrainStream* drain, const uint64_t halfwords[arch::kDdrChannels],
                     ReportStream& report) {
   Client client{};
-  link_client(client, kClient, req, rsp);
+  link_client(client, kClient, req, rsp, wdata, ack);
   client.drain_req = drain_req;
   client.drain = drain;
   Ctx cx = unit_ctx(halfwords);
@@ -678,11 +689,10 @@ DISPATCH:
 
 // LOAD, 2 of 3: one DMA engine. Runs exec_load with its own DRAM client (every channel's arbiter)
 // and its own fill link; a load ends with the marker GEMM waits for.
-void load_engine_proc(int engine, EngineStream& in, DdrReqStream req[arch::kDdrChannels][kDdrClients],
-                      DdrRspStream rsp[arch::kDdrChannels][kDdrClients], FillStream& fill, DoneStream& done,
+void load_engine_proc(int engine, EngineStream& in, SAT_DDR_LINK_PARAMS, FillStream& fill, DoneStream& done,
                       const uint64_t halfwords[arch::kDdrChannels]) {
   Client client{};
-  link_client(client, engine, req, rsp);
+  link_client(client, engine, req, rsp, wdata, ack);
   client.fill = &fill;
   LoadView view{BankSet{&client, kFillA}, BankSet{&client, kFillB}, BankSet{&client, kFillIdx}};
   Ctx cx = unit_ctx(halfwords);
@@ -700,6 +710,7 @@ ENGINE:
     const EngineMsg m = in.read();
     if (m.stop) break;
     if (!cx.failed()) exec_load(cx, m.q.in);
+    ddr_fence(client);   // nothing to wait for today (loads only read), kept for the rule
     fill_end_load(&client);
     done.write(DoneMsg{cx.err});
   }
@@ -750,42 +761,83 @@ RETIRE:
   report.write(r);
 }
 
-// One DDR channel's arbiter: the only process that touches the channel's m_axi port. Each cycle it
-// serves one request, from the first client at or after the last one served (round-robin), and
-// ends when every client has said stop.
-void arbiter_proc(uint16_t* gmem, DdrReqStream req[kDdrClients], DdrRspStream rsp[kDdrClients]) {
+// One DDR channel's arbiter: the only process that touches the channel's m_axi port. A request
+// takes one cycle; then its beats move one a cycle, aligned to the bus, to the client's read link
+// or from its write link (the halfword mask becomes the write strobes), the last beat of a write
+// followed by its acknowledgement. Requests are taken round-robin over the clients, each client's
+// in order, and the arbiter never waits on a unit (links.hpp: credits for reads, data before the
+// request for writes). It ends when every client has said stop.
+void arbiter_proc(uint16_t* gmem, DdrReqStream req[kDdrClients], DdrBeatStream rsp[kDdrClients][arch::kDdrReadSlots],
+                  DdrWBeatStream wdata[kDdrClients][arch::kDdrWriteSlots], DdrAckStream ack[kDdrClients]) {
   bool stopped[kDdrClients] = {};
 #pragma HLS ARRAY_PARTITION variable = stopped complete
   int live = kDdrClients, rr = 0;
+  int cur = 0;
+  DdrReq q{};
+  uint64_t beat = 0;       // the next beat's index (halfword offset / kBeatHalfwords)
+  uint32_t beats_left = 0;
 ARBITER:
-  while (live > 0) {
+  while (live > 0 || beats_left != 0) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
-    int pick = -1;
-    for (int k = 0; k < kDdrClients; ++k) {
+    if (beats_left == 0) {
+      int pick = -1;
+      for (int k = 0; k < kDdrClients; ++k) {
 #pragma HLS UNROLL
-      const int c = (rr + k) % kDdrClients;
-      if (pick < 0 && !stopped[c] && !req[c].empty()) pick = c;
-    }
-    if (pick < 0) continue;
-    DdrReq q{};
-    for (int c = 0; c < kDdrClients; ++c) {
-#pragma HLS UNROLL
-      if (c == pick) q = req[c].read();
-    }
-    uint16_t v = 0;
-    if (q.kind == kReqRead) v = gmem[q.offset];
-    if (q.kind == kReqWrite) gmem[q.offset] = q.data;
-    if (q.kind == kReqStop) {
-      stopped[pick] = true;
-      --live;
-    } else {
+        const int c = (rr + k) % kDdrClients;
+        if (pick < 0 && !stopped[c] && !req[c].empty()) pick = c;
+      }
+      if (pick < 0) continue;
       for (int c = 0; c < kDdrClients; ++c) {
 #pragma HLS UNROLL
-        if (c == pick) rsp[c].write(v);
+        if (c == pick) q = req[c].read();
+      }
+      rr = (pick + 1) % kDdrClients;
+      if (q.kind == kReqStop) {
+        stopped[pick] = true;
+        --live;
+        continue;
+      }
+      cur = pick;
+      beat = q.offset / kBeatHalfwords;
+      beats_left = beats_of(q.offset, q.len);
+      continue;
+    }
+    const uint64_t base = beat * kBeatHalfwords;
+    if (q.kind == kReqRead) {
+      DdrBeat b;
+      for (int j = 0; j < kBeatHalfwords; ++j) {
+#pragma HLS UNROLL
+        b.h[j] = gmem[base + j];
+      }
+      for (int c = 0; c < kDdrClients; ++c) {
+#pragma HLS UNROLL
+        for (int s = 0; s < arch::kDdrReadSlots; ++s) {
+#pragma HLS UNROLL
+          if (c == cur && s == q.slot) rsp[c][s].write(b);
+        }
+      }
+    } else {
+      DdrWBeat w{};
+      for (int c = 0; c < kDdrClients; ++c) {
+#pragma HLS UNROLL
+        for (int s = 0; s < arch::kDdrWriteSlots; ++s) {
+#pragma HLS UNROLL
+          if (c == cur && s == q.slot) w = wdata[c][s].read();
+        }
+      }
+      for (int j = 0; j < kBeatHalfwords; ++j) {
+#pragma HLS UNROLL
+        if ((w.mask >> j) & 1u) gmem[base + j] = w.h[j];
       }
     }
-    rr = (pick + 1) % kDdrClients;
+    ++beat;
+    if (--beats_left == 0 && q.kind == kReqWrite) {
+      for (int c = 0; c < kDdrClients; ++c) {
+#pragma HLS UNROLL
+        if (c == cur) ack[c].write(1);
+      }
+    }
   }
 }
 
@@ -826,7 +878,9 @@ void run_dataflow(const ap_uint<512>* insns, uint32_t count, uint16_t* const gme
   TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits];
   ReportStream reports[kReports];
   DdrReqStream req[arch::kDdrChannels][kDdrClients];
-  DdrRspStream rsp[arch::kDdrChannels][kDdrClients];
+  DdrBeatStream rsp[arch::kDdrChannels][kDdrClients][arch::kDdrReadSlots];
+  DdrWBeatStream wdata[arch::kDdrChannels][kDdrClients][arch::kDdrWriteSlots];
+  DdrAckStream ack[arch::kDdrChannels][kDdrClients];
   EngineStream engines[arch::kLoadEngines];
   OrderStream order;
   DoneStream done[arch::kLoadEngines];
@@ -837,21 +891,21 @@ void run_dataflow(const ap_uint<512>* insns, uint32_t count, uint16_t* const gme
   load_dispatch_proc(queue[isa::UNIT_LOAD], tokens, engines, order, reports[kDispatchReport]);
   for (int e = 0; e < arch::kLoadEngines; ++e) {
 #pragma HLS UNROLL
-    load_engine_proc(e, engines[e], req, rsp, fill[e], done[e], halfwords);
+    load_engine_proc(e, engines[e], req, rsp, wdata, ack, fill[e], done[e], halfwords);
   }
   load_retire_proc(order, done, tokens, reports[isa::UNIT_LOAD]);
   gemm_proc(queue[isa::UNIT_GEMM], tokens, fill, drain_req, drain, halfwords, reports[isa::UNIT_GEMM]);
-  dram_unit_proc<isa::UNIT_VEC, kClientVec>(queue[isa::UNIT_VEC], tokens, req, rsp, nullptr, nullptr, halfwords,
+  dram_unit_proc<isa::UNIT_VEC, kClientVec>(queue[isa::UNIT_VEC], tokens, req, rsp, wdata, ack, nullptr, nullptr, halfwords,
                                             reports[isa::UNIT_VEC]);
-  dram_unit_proc<isa::UNIT_STORE, kClientStore>(queue[isa::UNIT_STORE], tokens, req, rsp, &drain_req, &drain,
+  dram_unit_proc<isa::UNIT_STORE, kClientStore>(queue[isa::UNIT_STORE], tokens, req, rsp, wdata, ack, &drain_req, &drain,
                                                 halfwords, reports[isa::UNIT_STORE]);
-  dram_unit_proc<isa::UNIT_UPD, kClientUpd>(queue[isa::UNIT_UPD], tokens, req, rsp, nullptr, nullptr, halfwords,
+  dram_unit_proc<isa::UNIT_UPD, kClientUpd>(queue[isa::UNIT_UPD], tokens, req, rsp, wdata, ack, nullptr, nullptr, halfwords,
                                             reports[isa::UNIT_UPD]);
-  dram_unit_proc<isa::UNIT_PGEN, kClientPgen>(queue[isa::UNIT_PGEN], tokens, req, rsp, nullptr, nullptr, halfwords,
+  dram_unit_proc<isa::UNIT_PGEN, kClientPgen>(queue[isa::UNIT_PGEN], tokens, req, rsp, wdata, ack, nullptr, nullptr, halfwords,
                                               reports[isa::UNIT_PGEN]);
   for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
 #pragma HLS UNROLL
-    arbiter_proc(gmem[ch], req[ch], rsp[ch]);
+    arbiter_proc(gmem[ch], req[ch], rsp[ch], wdata[ch], ack[ch]);
   }
   collect_proc(reports, status);
 }
@@ -877,17 +931,32 @@ static_assert(std::is_same<decltype(sat_top), TopFunction>::value,
               "sat_top's parameters differ from SAT_TOP_ARGS in sat/arch/interface.hpp");
 }  // namespace sat::kernel
 
+namespace sat::kernel {
+constexpr int kAxiRunBeats = arch::kDdrRunBeats;
+constexpr int kAxiOutstanding = arch::kArbLinkDepth / arch::kDdrRunBeats;
+}  // namespace sat::kernel
+
 extern "C" void sat_top(const ap_uint<512>* insns, uint32_t count, uint16_t* gmem0, uint16_t* gmem1,
                         uint16_t* gmem2, uint16_t* gmem3, uint64_t halfwords0, uint64_t halfwords1,
                         uint64_t halfwords2, uint64_t halfwords3,
                         uint32_t status[sat::isa::kStatusWords]) {
   // One AXI master for the instruction stream (512-bit beats, one instruction each) and one bundle
-  // per DDR channel; the sizes, the count and the status words on the control interface.
+  // per DDR channel; the sizes, the count and the status words on the control interface. A DDR
+  // channel's arbiter moves runs of at most kDdrRunBeats beats (links.hpp) and keeps at most a
+  // data link's depth of them in flight.
 #pragma HLS INTERFACE m_axi port = insns bundle = ginsn offset = slave depth = 4096 max_read_burst_length = 64
-#pragma HLS INTERFACE m_axi port = gmem0 bundle = gmem0 offset = slave depth = 1048576
-#pragma HLS INTERFACE m_axi port = gmem1 bundle = gmem1 offset = slave depth = 1048576
-#pragma HLS INTERFACE m_axi port = gmem2 bundle = gmem2 offset = slave depth = 1048576
-#pragma HLS INTERFACE m_axi port = gmem3 bundle = gmem3 offset = slave depth = 1048576
+#pragma HLS INTERFACE m_axi port = gmem0 bundle = gmem0 offset = slave depth = 1048576 \
+    max_read_burst_length = kAxiRunBeats max_write_burst_length = kAxiRunBeats \
+    num_read_outstanding = kAxiOutstanding num_write_outstanding = kAxiOutstanding
+#pragma HLS INTERFACE m_axi port = gmem1 bundle = gmem1 offset = slave depth = 1048576 \
+    max_read_burst_length = kAxiRunBeats max_write_burst_length = kAxiRunBeats \
+    num_read_outstanding = kAxiOutstanding num_write_outstanding = kAxiOutstanding
+#pragma HLS INTERFACE m_axi port = gmem2 bundle = gmem2 offset = slave depth = 1048576 \
+    max_read_burst_length = kAxiRunBeats max_write_burst_length = kAxiRunBeats \
+    num_read_outstanding = kAxiOutstanding num_write_outstanding = kAxiOutstanding
+#pragma HLS INTERFACE m_axi port = gmem3 bundle = gmem3 offset = slave depth = 1048576 \
+    max_read_burst_length = kAxiRunBeats max_write_burst_length = kAxiRunBeats \
+    num_read_outstanding = kAxiOutstanding num_write_outstanding = kAxiOutstanding
 #pragma HLS INTERFACE s_axilite port = count
 #pragma HLS INTERFACE s_axilite port = halfwords0
 #pragma HLS INTERFACE s_axilite port = halfwords1

@@ -39,26 +39,32 @@ bool exec_upd(Ctx& cx, const Insn& in) {
   uint32_t bad = 0;
   const uint64_t groups = srste ? count / m : 1;
   const uint64_t glen = srste ? m : count;
+  const bool masked = srste && n < m;
+  // Every operand is walked once in order: w and v are read ahead and written behind (in place),
+  // and the groups' index entries are consecutive ((row * k/m + g) == gr).
+  DdrReader<1> w_in(w, 2 * count);
+  DdrReader<2> v_in(v, 2 * count);
+  DdrReader<3> g_in(g, 2 * count);
+  NibbleReader<4> nibs(idx, 0, masked ? groups * n : 0);
+  DdrWriter<1> w_out(w, 2 * count);
+  DdrWriter<2> v_out(v, 2 * count);
 SGD_GROUPS:
   for (uint64_t gr = 0; gr < groups; ++gr) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
     uint32_t keep = ~0u;
-    if (srste && n < m) {
+    if (masked) {
       keep = 0;
-      for (uint32_t j = 0; j < n; ++j) {
-        const uint64_t e = gr * n + j;   // groups are consecutive: (row * k/m + g) == gr
-        keep |= 1u << ((idx[e >> 2] >> (4 * (e & 3))) & 0xfu);
-      }
+      for (uint32_t j = 0; j < n; ++j) keep |= 1u << nibs.next();
     }
 SGD_ELEMS:
     for (uint64_t t = 0; t < glen; ++t) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 4096
-      const uint64_t i = gr * glen + t;
-      float vi = ld_f32(v, i);
-      const float wn = sgd_rule(ld_f32(w, i), ld_f32(g, i), vi, srste && !((keep >> t) & 1u), h);
-      st_f32(v, i, vi);
-      st_f32(w, i, wn);
+      float vi = next_f32(v_in);
+      const float wi = next_f32(w_in);
+      const float wn = sgd_rule(wi, next_f32(g_in), vi, srste && !((keep >> t) & 1u), h);
+      put_f32(v_out, vi);
+      put_f32(w_out, wn);
       bad += sgd_finite(wn) ? 0u : 1u;
     }
   }

@@ -28,14 +28,15 @@ bool v_fill(Ctx& cx, const Insn& in) {
   if (y == nullptr) return false;
   const float value = field_f32(in, f::value);
   const uint16_t hb = f32_to_bf16_bits(value);
+  DdrWriter<1> out(y, count * (fp32 ? 2 : 1));
 FILL:
   for (uint64_t i = 0; i < count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
     if (fp32) {
-      st_f32(y, i, value);
+      put_f32(out, value);
     } else {
-      y[i] = hb;
+      out.put(hb);
     }
   }
   return true;
@@ -48,11 +49,13 @@ bool v_convert(Ctx& cx, const Insn& in) {
   if (x == nullptr) return false;
   DdrOut y = region(cx, in, f::y, count);
   if (y == nullptr) return false;
+  DdrReader<1> xs(x, 2 * count);
+  DdrWriter<1> ys(y, count);
 CONVERT:
   for (uint64_t i = 0; i < count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    st_bf16(y, i, ld_f32(x, i));
+    put_bf16(ys, next_f32(xs));
   }
   return true;
 }
@@ -67,15 +70,19 @@ bool v_add(Ctx& cx, const Insn& in) {
   if (b == nullptr) return false;
   DdrOut y = region(cx, in, f::y, count * (yf ? 2 : 1));
   if (y == nullptr) return false;
+  DdrReader<1> as(a, count * (af ? 2 : 1));
+  DdrReader<2> bs(b, count * (bf ? 2 : 1));
+  DdrWriter<1> ys(y, count * (yf ? 2 : 1));
 ADD:
   for (uint64_t i = 0; i < count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    const float s = (af ? ld_f32(a, i) : ld_bf16(a, i)) + (bf ? ld_f32(b, i) : ld_bf16(b, i));
+    const float av = af ? next_f32(as) : next_bf16(as);
+    const float s = av + (bf ? next_f32(bs) : next_bf16(bs));
     if (yf) {
-      st_f32(y, i, s);
+      put_f32(ys, s);
     } else {
-      st_bf16(y, i, s);
+      put_bf16(ys, s);
     }
   }
   return true;
@@ -90,14 +97,18 @@ bool v_bcast_add(Ctx& cx, const Insn& in) {
   if (p == nullptr) return false;
   DdrOut y = region(cx, in, f::y, rows * cols);
   if (y == nullptr) return false;
+  DdrReader<1> xs(x, rows * cols);
+  DdrWriter<1> ys(y, rows * cols);
 BCAST_ROWS:
   for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
+    DdrReader<2> ps(p, 2 * cols);   // the row vector again for every row: cols is not bounded on chip
 BCAST_COLS:
     for (uint64_t c = 0; c < cols; ++c) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-      st_bf16(y, r * cols + c, ld_bf16(x, r * cols + c) + ld_f32(p, c));
+      const float xv = next_bf16(xs);
+      put_bf16(ys, xv + next_f32(ps));
     }
   }
   return true;
@@ -121,12 +132,12 @@ COLSUM_CHUNKS:
 COLSUM_ROWS:
     for (uint64_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 65536
-      DdrIn xr = x + r * cols + c0;
+      DdrReader<1> xr(x + r * cols + c0, nc);
 COLSUM_COLS:
       for (uint64_t c = 0; c < nc; ++c) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-        acc[c] += ld_bf16(xr, c);
+        acc[c] += next_bf16(xr);
       }
     }
     for (uint64_t c = 0; c < nc; ++c) st_f32(y, c0 + c, acc[c]);
@@ -181,12 +192,14 @@ inline bool act_bwd_args(Ctx& cx, const Insn& in, ActBwdArgs& a) {
 bool v_relu(Ctx& cx, const Insn& in) {
   ActArgs a;
   if (!act_args(cx, in, a)) return false;
+  DdrReader<1> xs(a.x, a.count);
+  DdrWriter<1> ys(a.y, a.count);
 RELU:
   for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    const uint16_t b = a.x[i];
-    a.y[i] = positive_bits(b) ? b : uint16_t{0};
+    const uint16_t b = xs.next();
+    ys.put(positive_bits(b) ? b : uint16_t{0});
   }
   return true;
 }
@@ -194,11 +207,16 @@ RELU:
 bool v_relu_bwd(Ctx& cx, const Insn& in) {
   ActBwdArgs a;
   if (!act_bwd_args(cx, in, a)) return false;
+  DdrReader<1> xs(a.x, a.count);
+  DdrReader<2> dys(a.dy, a.count);
+  DdrWriter<1> dxs(a.dx, a.count);
 RELU_BWD:
   for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    a.dx[i] = positive_bits(a.x[i]) ? a.dy[i] : uint16_t{0};
+    const bool pass = positive_bits(xs.next());
+    const uint16_t d = dys.next();   // taken either way: the walk stays in step
+    dxs.put(pass ? d : uint16_t{0});
   }
   return true;
 }
@@ -226,11 +244,13 @@ bool v_gelu(Ctx& cx, const Insn& in) {
   const bool tanh_form = in.flag(0);
   ActArgs a;
   if (!act_args(cx, in, a)) return false;
+  DdrReader<1> xs(a.x, a.count);
+  DdrWriter<1> ys(a.y, a.count);
 GELU:
   for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    st_bf16(a.y, i, static_cast<float>(gelu_value(ld_bf16(a.x, i), tanh_form)));
+    put_bf16(ys, static_cast<float>(gelu_value(next_bf16(xs), tanh_form)));
   }
   return true;
 }
@@ -239,12 +259,15 @@ bool v_gelu_bwd(Ctx& cx, const Insn& in) {
   const bool tanh_form = in.flag(0);
   ActBwdArgs a;
   if (!act_bwd_args(cx, in, a)) return false;
+  DdrReader<1> xs(a.x, a.count);
+  DdrReader<2> dys(a.dy, a.count);
+  DdrWriter<1> dxs(a.dx, a.count);
 GELU_BWD:
   for (uint64_t i = 0; i < a.count; ++i) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4096
-    st_bf16(a.dx, i,
-            static_cast<float>(ld_bf16(a.dy, i) * gelu_derivative(ld_bf16(a.x, i), tanh_form)));
+    const float dy = next_bf16(dys);
+    put_bf16(dxs, static_cast<float>(dy * gelu_derivative(next_bf16(xs), tanh_form)));
   }
   return true;
 }
