@@ -94,6 +94,10 @@ constexpr int64_t kLutramMaxDepth = 64;
 // The m_axi adapters' data FIFOs: num_*_outstanding x max_*_burst_length beats (UG1399; both 16 by
 // default). The instruction port reads bursts of 64 (hls/src/top.cpp).
 constexpr int64_t kMaxiOutstanding = 16, kMaxiBurst = 16, kInsnBurst = 64;
+// Widths of the synthesised kernel's link headers as declared in hls/src/links.hpp (Vitis keeps a
+// struct member's declared width): DdrReq is offset 64 + length 32 + kind 8 + slot 8 bits; a
+// FillWord's header is base 32 + count 16 + target 8 + bank 8 + two flags.
+constexpr int64_t kDdrRequestBits = 112, kFillHeaderBits = 66;
 
 const char* const kUnits[] = {"fetch/decode", "LOAD", "GEMM", "VEC", "STORE", "UPD", "PGEN", "AXI", "control"};
 
@@ -169,6 +173,7 @@ std::vector<BufferSpec> buffer_specs(const SimConfig& c) {
   const int64_t beat = arch::kDdrBusBits / 16;   // BF16 elements of one bus beat
   const int64_t fill = int64_t(c.fill_beats) * beat;   // elements LOAD writes into an operand bank a cycle
   const int64_t units = isa::kNumExecUnits;
+  const int64_t ddr_clients = int64_t(c.load_engines) + 4;   // the engines, VEC, STORE, UPD, PGEN
   // One line per buffer: name, unit, copies, elements per copy, bits per element, elements read
   // per cycle (or written, where that is wider): the width the partitioning must deliver.
   std::vector<BufferSpec> v = {
@@ -197,6 +202,16 @@ std::vector<BufferSpec> buffer_specs(const SimConfig& c) {
       {"AXI read data FIFO, instructions", "AXI", 1, kMaxiOutstanding * kInsnBurst, arch::kDdrBusBits, 1},
       {"AXI read data FIFO", "AXI", arch::kDdrChannels, kMaxiOutstanding * kMaxiBurst, arch::kDdrBusBits, 1},
       {"AXI write data FIFO", "AXI", arch::kDdrChannels, kMaxiOutstanding * kMaxiBurst, arch::kDdrBusBits, 1},
+      // The synthesised kernel's burst links (docs/hls-dataflow.md): every DRAM client (the load
+      // engines, VEC, STORE, UPD, PGEN) has its own read and write data links to every channel's
+      // arbiter, a beat wide (the write beats carry a halfword mask), and request links.
+      {"DDR read data link", "DDR links", ddr_clients * arch::kDdrChannels * arch::kDdrReadSlots, arch::kArbLinkDepth,
+       arch::kDdrBusBits, 1},
+      {"DDR write data link", "DDR links", ddr_clients * arch::kDdrChannels * arch::kDdrWriteSlots,
+       arch::kArbLinkDepth, arch::kDdrBusBits + beat, 1},
+      {"DDR request link", "DDR links", ddr_clients * arch::kDdrChannels, arch::kArbLinkDepth, kDdrRequestBits, 1},
+      // Fill words from each load engine to the GEMM process, which owns the banks.
+      {"bank fill link", "LOAD", c.load_engines, arch::kFillLinkDepth, static_cast<int>(fill * 16 + kFillHeaderBits), 1},
   };
   auto drop = [&](const char* name) {
     v.erase(std::remove_if(v.begin(), v.end(), [&](const BufferSpec& b) { return b.name == name; }), v.end());
