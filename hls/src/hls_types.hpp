@@ -15,3 +15,23 @@
 #include "sat_shim/ap_int.hpp"
 #include "sat_shim/hls_stream.hpp"
 #endif
+
+// The dataflow region's process calls and wait loops (top.cpp, run_dataflow). For Vitis and for the
+// compile check they are exactly the plain call and nothing; the threaded host model
+// (SAT_HLS_THREADED, shim/sat_shim/threaded.hpp) runs each call on its own thread, names the
+// region's streams for its deadlock report, joins the threads where the region ends, and lets a
+// wait loop whose iteration found nothing sleep until a stream it polled changes.
+#if defined(SAT_HLS_THREADED)
+#if defined(SAT_HLS_XILINX_HEADERS) || !defined(__SYNTHESIS__)
+#error "SAT_HLS_THREADED runs the synthesis path on the shim: define __SYNTHESIS__ and SAT_HLS_FORCE_SHIM"
+#endif
+#define SAT_DATAFLOW_REGION(name) ::hls::threaded::Region sat_dataflow_region_(name)
+#define SAT_DATAFLOW_NAME(s) sat_dataflow_region_.name(s, #s)
+#define SAT_DATAFLOW_CALL(fn, ...) sat_dataflow_region_.spawn(#fn, &fn, __VA_ARGS__)
+#define SAT_DATAFLOW_IDLE() ::hls::threaded::idle()
+#else
+#define SAT_DATAFLOW_REGION(name)
+#define SAT_DATAFLOW_NAME(s)
+#define SAT_DATAFLOW_CALL(fn, ...) fn(__VA_ARGS__)
+#define SAT_DATAFLOW_IDLE()
+#endif

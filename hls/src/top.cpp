@@ -288,9 +288,22 @@ struct UnitMsg {
 // no FIFO is left blocked and the region drains; the first error in collect's order wins.
 using InsnStream = ::hls::stream<UnitMsg, arch::kInsnQueueDepth>;
 using TokenStream = ::hls::stream<uint32_t, arch::kTokenDepth>;
-// A token's payload: from LOAD, the engine and that engine's load number (GEMM uses them to wait for
-// the load's fill words); from the other units, 0. kTokenEnd: the producer has ended.
+// A token's payload: from LOAD, how many loads each engine has finished when the token leaves, in
+// kLoadCountBits bits per engine (GEMM waits until it has taken that many end-of-load markers from
+// every engine); from the other units, 0. kTokenEnd: the producer has ended.
+// Every engine, not only the signalling load's: a LOAD token stands for all earlier loads too (the
+// A tile loaded without a signal before the B tile that signals), and those ran on other engines.
+// The counts are modulo 2^kLoadCountBits: GEMM's marker count lags the retire's by at most the
+// markers in flight in one fill link, far below half the modulus.
 constexpr uint32_t kTokenEnd = 0xffffffffu;
+constexpr int kLoadCountBits = 7;
+constexpr uint32_t kLoadCountMask = (1u << kLoadCountBits) - 1;
+static_assert(arch::kLoadEngines * kLoadCountBits < 32, "a LOAD token's counts never read as kTokenEnd");
+static_assert(arch::kFillLinkDepth < (1 << (kLoadCountBits - 1)), "marker counts compare modulo 2^kLoadCountBits");
+inline uint32_t load_count(uint32_t payload, int engine) { return (payload >> (kLoadCountBits * engine)) & kLoadCountMask; }
+inline bool markers_reached(uint16_t taken, uint32_t needed) {
+  return ((taken - needed) & kLoadCountMask) < (1u << (kLoadCountBits - 1));
+}
 constexpr int kReports = isa::kNumExecUnits + 2;   // the units, fetch, the load dispatcher
 constexpr int kFetchReport = isa::kNumExecUnits, kDispatchReport = isa::kNumExecUnits + 1;
 struct UnitReport {
@@ -312,7 +325,6 @@ using EngineStream = ::hls::stream<EngineMsg, 2>;
 struct OrderMsg {
   uint32_t index, opcode;
   uint8_t engine, signal;
-  uint16_t seq;
   bool stop;
 };
 using OrderStream = ::hls::stream<OrderMsg, arch::kInsnQueueDepth>;
@@ -449,7 +461,7 @@ Ctx unit_ctx(const uint64_t halfwords[arch::kDdrChannels]) {
 void fetch_proc(const ap_uint<512>* insns, uint32_t count, InsnStream queue[isa::kNumExecUnits], ReportStream& report) {
   Ctx cx{};
   uint32_t pc = 0;
-  uint32_t bad_index = 0, bad_op = kNoOpcode;
+  uint32_t end_op = kNoOpcode;
   bool finish_seen = false;
 FETCH:
   for (pc = 0; pc < count; ++pc) {
@@ -458,12 +470,13 @@ FETCH:
     const Insn in = decode(insns[pc]);
     const int unit = check_header(cx, in);
     if (unit < 0) {
-      bad_index = pc;
-      bad_op = in.opcode();
+      end_op = in.opcode();
       break;
     }
     if (unit == isa::UNIT_CTRL) {
+      // A run that drains reports FINISH's index and opcode, as C-simulation does.
       finish_seen = true;
+      end_op = isa::OP_FINISH;
       break;
     }
     for (int u = 0; u < isa::kNumExecUnits; ++u) {
@@ -478,8 +491,8 @@ FETCH:
   if (!cx.failed() && !finish_seen) cx.fail(isa::STATUS_NO_FINISH, 0, count);
   UnitReport r{};
   r.err = cx.err;
-  r.index = cx.failed() ? bad_index : pc;
-  r.opcode = bad_op;
+  r.index = pc;   // the bad header, FINISH, or the stream's length when FINISH is missing
+  r.opcode = end_op;
   report.write(r);
 }
 
@@ -491,7 +504,10 @@ uint32_t take_token(Ctx& cx, TokenStream tokens[isa::kNumExecUnits][isa::kNumExe
   for (int q = 0; q < isa::kNumExecUnits; ++q) {
 #pragma HLS UNROLL
     if (q != p || q == kUnit) continue;
-    while (!tokens[q][kUnit].read_nb(t)) bank_service(cx);
+    while (!tokens[q][kUnit].read_nb(t)) {
+      bank_service(cx);
+      SAT_DATAFLOW_IDLE();
+    }
   }
   return t;
 }
@@ -500,7 +516,10 @@ void give_token(Ctx& cx, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUni
   for (int q = 0; q < isa::kNumExecUnits; ++q) {
 #pragma HLS UNROLL
     if (q != c || q == kUnit) continue;
-    while (!tokens[kUnit][q].write_nb(t)) bank_service(cx);
+    while (!tokens[kUnit][q].write_nb(t)) {
+      bank_service(cx);
+      SAT_DATAFLOW_IDLE();
+    }
   }
 }
 // At the end: the end marker on every FIFO out, then every FIFO in read up to its producer's marker,
@@ -513,7 +532,10 @@ void end_tokens(Ctx& cx, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUni
     if (send && (c != kUnit || from_self)) give_token<kUnit>(cx, tokens, c == kUnit ? -1 : c, kTokenEnd);
   }
   if (send && from_self) {
-    while (!tokens[kUnit][kUnit].write_nb(kTokenEnd)) bank_service(cx);
+    while (!tokens[kUnit][kUnit].write_nb(kTokenEnd)) {
+      bank_service(cx);
+      SAT_DATAFLOW_IDLE();
+    }
   }
   for (int p = 0; p < isa::kNumExecUnits; ++p) {
     if (!receive || (p == kUnit && !from_self)) continue;
@@ -523,6 +545,7 @@ void end_tokens(Ctx& cx, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUni
       uint32_t t = 0;
       if (!tokens[p][kUnit].read_nb(t)) {
         bank_service(cx);
+        SAT_DATAFLOW_IDLE();
         continue;
       }
       if (t == kTokenEnd) break;
@@ -542,7 +565,10 @@ UNIT_LOOP:
   for (;;) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
     UnitMsg m;
-    while (!queue.read_nb(m)) bank_service(cx);
+    while (!queue.read_nb(m)) {
+      bank_service(cx);
+      SAT_DATAFLOW_IDLE();
+    }
     if (m.stop) break;
     for (int p = 0; p < isa::kNumExecUnits; ++p) {
       if (!((m.q.in.wait() >> p) & 1u)) continue;
@@ -553,10 +579,15 @@ UNIT_LOOP:
       }
       const uint32_t t = take_token<kUnit>(cx, tokens, p);
       if (kUnit == isa::UNIT_GEMM && p == isa::UNIT_LOAD) {
-        // The load's fill words are all in the banks once its engine's end marker is taken.
-        const int e = static_cast<int>(t >> 16);
-        const uint16_t seq = static_cast<uint16_t>(t & 0xffffu);
-        while (static_cast<int16_t>(static_cast<uint16_t>(cx.owner->ends[e] - seq)) <= 0) bank_service(cx);
+        // Every load before the token has its fill words in the banks once each engine's end
+        // markers reach the count the token carries.
+        for (int e = 0; e < arch::kLoadEngines; ++e) {
+        LOAD_MARKERS:
+          while (!markers_reached(cx.owner->ends[e], load_count(t, e))) {
+            bank_service(cx);
+            SAT_DATAFLOW_IDLE();
+          }
+        }
       }
     }
     if (!cx.failed()) {
@@ -587,7 +618,10 @@ UNIT_LOOP:
   r.left[kUnit] += static_cast<uint32_t>(self);
   if (cx.owner != nullptr) {
   OWNER_DRAIN:
-    while (!cx.owner->done()) cx.owner->step();
+    while (!cx.owner->done()) {
+      cx.owner->step();
+      SAT_DATAFLOW_IDLE();
+    }
   }
   r.err = cx.err;
   r.nonfinite = cx.nonfinite;
@@ -631,10 +665,16 @@ void gemm_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kN
   unit_proc<isa::UNIT_GEMM>(queue, tokens, cx, report);
 }
 
-template <int kUnit, int kClient>
+// The unit's client number on the arbiters: VEC, STORE, UPD, PGEN follow the engines in unit order.
+template <int kUnit>
 void dram_unit_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kNumExecUnits], SAT_DDR_LINK_PARAMS,
                     DrainReqStream* drain_req, DrainStream* drain, const uint64_t halfwords[arch::kDdrChannels],
                     ReportStream& report) {
+  constexpr int kClient = kClientVec + (kUnit - isa::UNIT_VEC);
+  static_assert(isa::UNIT_STORE - isa::UNIT_VEC == kClientStore - kClientVec &&
+                    isa::UNIT_UPD - isa::UNIT_VEC == kClientUpd - kClientVec &&
+                    isa::UNIT_PGEN - isa::UNIT_VEC == kClientPgen - kClientVec,
+                "DRAM clients follow the unit order");
   Client client{};
   link_client(client, kClient, req, rsp, wdata, ack);
   client.drain_req = drain_req;
@@ -650,7 +690,6 @@ void load_dispatch_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits
                         EngineStream engines[arch::kLoadEngines], OrderStream& order, ReportStream& report) {
   constexpr int kUnit = isa::UNIT_LOAD;
   Ctx cx{};
-  uint16_t seq[arch::kLoadEngines] = {};
 DISPATCH:
   for (;;) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
@@ -673,14 +712,13 @@ DISPATCH:
 #pragma HLS UNROLL
       if (k == e) engines[k].write(EngineMsg{m.q, false});
     }
-    order.write(OrderMsg{m.q.index, m.q.in.opcode(), static_cast<uint8_t>(e), m.q.in.signal(), seq[e], false});
-    ++seq[e];
+    order.write(OrderMsg{m.q.index, m.q.in.opcode(), static_cast<uint8_t>(e), m.q.in.signal(), false});
   }
   for (int k = 0; k < arch::kLoadEngines; ++k) {
 #pragma HLS UNROLL
     engines[k].write(EngineMsg{QEntry{}, true});
   }
-  order.write(OrderMsg{0, 0, 0, 0, 0, true});
+  order.write(OrderMsg{0, 0, 0, 0, true});
   UnitReport r{};
   r.opcode = kNoOpcode;
   end_tokens<kUnit>(cx, tokens, false, true, true, r.left);
@@ -727,6 +765,7 @@ void load_retire_proc(OrderStream& order, DoneStream done[arch::kLoadEngines],
   Ctx cx{};
   UnitReport r{};
   r.opcode = kNoOpcode;
+  uint32_t finished[arch::kLoadEngines] = {};   // loads each engine has finished, modulo the count field
 RETIRE:
   for (;;) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
@@ -746,7 +785,12 @@ RETIRE:
         ++r.executed;
       }
     }
-    const uint32_t payload = static_cast<uint32_t>(o.engine) << 16 | o.seq;
+    uint32_t payload = 0;
+    for (int k = 0; k < arch::kLoadEngines; ++k) {
+#pragma HLS UNROLL
+      if (k == o.engine) finished[k] = (finished[k] + 1) & kLoadCountMask;
+      payload |= finished[k] << (kLoadCountBits * k);
+    }
     for (int c = 0; c < isa::kNumExecUnits; ++c) {
       if (!((o.signal >> c) & 1u)) continue;
       if (c == kUnit) {
@@ -787,7 +831,10 @@ ARBITER:
         const int c = (rr + k) % kDdrClients;
         if (pick < 0 && !stopped[c] && !req[c].empty()) pick = c;
       }
-      if (pick < 0) continue;
+      if (pick < 0) {
+        SAT_DATAFLOW_IDLE();
+        continue;
+      }
       for (int c = 0; c < kDdrClients; ++c) {
 #pragma HLS UNROLL
         if (c == pick) q = req[c].read();
@@ -887,27 +934,42 @@ void run_dataflow(const ap_uint<512>* insns, uint32_t count, uint16_t* const gme
   FillStream fill[arch::kLoadEngines];
   DrainReqStream drain_req;
   DrainStream drain;
-  fetch_proc(insns, count, queue, reports[kFetchReport]);
-  load_dispatch_proc(queue[isa::UNIT_LOAD], tokens, engines, order, reports[kDispatchReport]);
+  // Declared after the channels: the threaded model joins its processes before they are destroyed.
+  SAT_DATAFLOW_REGION("run_dataflow");
+  SAT_DATAFLOW_NAME(queue);
+  SAT_DATAFLOW_NAME(tokens);
+  SAT_DATAFLOW_NAME(reports);
+  SAT_DATAFLOW_NAME(req);
+  SAT_DATAFLOW_NAME(rsp);
+  SAT_DATAFLOW_NAME(wdata);
+  SAT_DATAFLOW_NAME(ack);
+  SAT_DATAFLOW_NAME(engines);
+  SAT_DATAFLOW_NAME(order);
+  SAT_DATAFLOW_NAME(done);
+  SAT_DATAFLOW_NAME(fill);
+  SAT_DATAFLOW_NAME(drain_req);
+  SAT_DATAFLOW_NAME(drain);
+  SAT_DATAFLOW_CALL(fetch_proc, insns, count, queue, reports[kFetchReport]);
+  SAT_DATAFLOW_CALL(load_dispatch_proc, queue[isa::UNIT_LOAD], tokens, engines, order, reports[kDispatchReport]);
   for (int e = 0; e < arch::kLoadEngines; ++e) {
 #pragma HLS UNROLL
-    load_engine_proc(e, engines[e], req, rsp, wdata, ack, fill[e], done[e], halfwords);
+    SAT_DATAFLOW_CALL(load_engine_proc, e, engines[e], req, rsp, wdata, ack, fill[e], done[e], halfwords);
   }
-  load_retire_proc(order, done, tokens, reports[isa::UNIT_LOAD]);
-  gemm_proc(queue[isa::UNIT_GEMM], tokens, fill, drain_req, drain, halfwords, reports[isa::UNIT_GEMM]);
-  dram_unit_proc<isa::UNIT_VEC, kClientVec>(queue[isa::UNIT_VEC], tokens, req, rsp, wdata, ack, nullptr, nullptr, halfwords,
-                                            reports[isa::UNIT_VEC]);
-  dram_unit_proc<isa::UNIT_STORE, kClientStore>(queue[isa::UNIT_STORE], tokens, req, rsp, wdata, ack, &drain_req, &drain,
-                                                halfwords, reports[isa::UNIT_STORE]);
-  dram_unit_proc<isa::UNIT_UPD, kClientUpd>(queue[isa::UNIT_UPD], tokens, req, rsp, wdata, ack, nullptr, nullptr, halfwords,
-                                            reports[isa::UNIT_UPD]);
-  dram_unit_proc<isa::UNIT_PGEN, kClientPgen>(queue[isa::UNIT_PGEN], tokens, req, rsp, wdata, ack, nullptr, nullptr, halfwords,
-                                              reports[isa::UNIT_PGEN]);
+  SAT_DATAFLOW_CALL(load_retire_proc, order, done, tokens, reports[isa::UNIT_LOAD]);
+  SAT_DATAFLOW_CALL(gemm_proc, queue[isa::UNIT_GEMM], tokens, fill, drain_req, drain, halfwords, reports[isa::UNIT_GEMM]);
+  SAT_DATAFLOW_CALL(dram_unit_proc<isa::UNIT_VEC>, queue[isa::UNIT_VEC], tokens, req, rsp, wdata, ack, nullptr, nullptr,
+                    halfwords, reports[isa::UNIT_VEC]);
+  SAT_DATAFLOW_CALL(dram_unit_proc<isa::UNIT_STORE>, queue[isa::UNIT_STORE], tokens, req, rsp, wdata, ack, &drain_req,
+                    &drain, halfwords, reports[isa::UNIT_STORE]);
+  SAT_DATAFLOW_CALL(dram_unit_proc<isa::UNIT_UPD>, queue[isa::UNIT_UPD], tokens, req, rsp, wdata, ack, nullptr, nullptr,
+                    halfwords, reports[isa::UNIT_UPD]);
+  SAT_DATAFLOW_CALL(dram_unit_proc<isa::UNIT_PGEN>, queue[isa::UNIT_PGEN], tokens, req, rsp, wdata, ack, nullptr,
+                    nullptr, halfwords, reports[isa::UNIT_PGEN]);
   for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
 #pragma HLS UNROLL
-    arbiter_proc(gmem[ch], req[ch], rsp[ch], wdata[ch], ack[ch]);
+    SAT_DATAFLOW_CALL(arbiter_proc, gmem[ch], req[ch], rsp[ch], wdata[ch], ack[ch]);
   }
-  collect_proc(reports, status);
+  SAT_DATAFLOW_CALL(collect_proc, reports, status);
 }
 #endif  // __SYNTHESIS__
 

@@ -30,6 +30,19 @@ std::array<uint32_t, isa::kStatusWords> run_kernel(const isa::Insn* insns, size_
                                                    const uint64_t halfwords[arch::kDdrChannels],
                                                    const RunLimit& limit = {}, bool* stopped = nullptr);
 
+// Tests: an observer that run_kernel calls around every run, under its lock. `before` sees the
+// DRAM as the run starts, `after` the status (and whether the run was stopped at its deadline) with
+// the DRAM as the run left it. The threaded synthesis-path test (tests/hls_threaded/) replays every
+// run there and compares. Null (the default): nothing is called.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void before(const isa::Insn* insns, size_t count, uint16_t* const ddr[arch::kDdrChannels],
+                      const uint64_t halfwords[arch::kDdrChannels]) = 0;
+  virtual void after(const std::array<uint32_t, isa::kStatusWords>& status, bool stopped) = 0;
+};
+void set_run_observer(RunObserver* observer);
+
 // The GEMM unit's reference path (the cycle-structured PE-array loop nest Vitis synthesises)
 // instead of the fast C-simulation path; both give identical bits, which the tests check.
 void set_reference_pe(bool on);

@@ -5,6 +5,11 @@
 // the real C-simulation model (unbounded), full() reports the configured depth, so the kernel's
 // cooperative C-simulation stalls exactly where the hardware FIFO would. Reading an empty or
 // writing a full stream in blocking form would hang the hardware; here it aborts with a message.
+// With SAT_HLS_THREADED the region's processes run as threads instead, and the stream is the
+// thread-safe blocking FIFO of threaded.hpp.
+#if defined(SAT_HLS_THREADED)
+#include "sat_shim/threaded.hpp"
+#else
 #include <cstdio>
 #include <cstdlib>
 
@@ -61,3 +66,4 @@ class stream {
 };
 
 }  // namespace hls
+#endif  // SAT_HLS_THREADED
