@@ -64,7 +64,9 @@ bool ld_conv_patch(Ctx& cx, const Insn& in, const ConvGeom& g, const isa::ConvPa
   uint16_t* patch = pb.data;   // partitioned where the engine declares it (top.cpp)
   const int64_t c = g.c, channels = pt.channels;
   const uint32_t addr = in[isa::f_LD_CONV::addr];
-  const bool held = pb.valid && pb.addr == addr && pb.extent.same_extent(pt);
+  // b3: the held patch covers this tile's (it may be larger: the phases of a strided convolution's
+  // BP read sub-windows of one patch); the tile is built from the held patch as it lies.
+  const bool held = pb.valid && pb.addr == addr && pb.extent.covers(pt);
   if (in.flag(3)) {
     if (!held) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << (24 + 3));
   } else {
@@ -86,6 +88,7 @@ bool ld_conv_patch(Ctx& cx, const Insn& in, const ConvGeom& g, const isa::ConvPa
   const bool transposed = in.flag(1);
   const uint32_t rows = in[isa::f_LD_CONV::rows], cols = in[isa::f_LD_CONV::cols];
   const int32_t h = static_cast<int32_t>(g.h), w = static_cast<int32_t>(g.w);
+  const int64_t pixel0 = pb.extent.pixel0, c0 = pb.extent.c0, pitch = pb.extent.channels;
 LDCONV_PATCH_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
@@ -100,7 +103,7 @@ LDCONV_PATCH_ROWS:
       const bool inside = k_ci[j] >= 0 && iy >= 0 && iy < h && ix >= 0 && ix < w;
       // p_base is the sample's first element; as a pixel index, the sample's first pixel.
       const int64_t pixel = p_base[i] / c + static_cast<int64_t>(iy) * w + ix;
-      dst[r * cols + col] = inside ? patch[(pixel - pt.pixel0) * channels + (k_ci[j] - pt.c0)] : uint16_t{0};
+      dst[r * cols + col] = inside ? patch[(pixel - pixel0) * pitch + (k_ci[j] - c0)] : uint16_t{0};
     }
   }
   return true;

@@ -19,7 +19,7 @@ bool check_c_tile(Ctx& cx, const Insn& in, int bank_f, int rows_f, int cols_f) {
 
 // One tile row of ST_2D into consecutive elements: one run written and, when adding, one read.
 void st_2d_row(DdrOut row, CTileIn c, uint32_t first, uint32_t cols, bool fp32, bool add, bool bias,
-               const float* bias_v) {
+               const float* bias_v, bool zeros) {
   const uint64_t halfwords = static_cast<uint64_t>(cols) * (fp32 ? 2 : 1);
   DdrReader<1> old(row, add ? halfwords : 0);
   DdrWriter<1> out(row, halfwords);
@@ -27,7 +27,7 @@ ST2D_RUN:
   for (uint32_t j = 0; j < cols; ++j) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
-    float v = c[first + j];
+    float v = zeros ? 0.0f : c[first + j];
     if (bias) v += bias_v[j];
     if (!fp32) {
       put_bf16(out, v);
@@ -41,12 +41,23 @@ ST2D_RUN:
 bool st_2d(Ctx& cx, const Insn& in) {
   namespace f = isa::f_ST_2D;
   if (!check_c_tile(cx, in, f::c_bank, f::rows, f::cols)) return false;
-  const bool fp32 = in.flag(0), add = in.flag(1), bias = in.flag(2);
+  const bool fp32 = in.flag(0), add = in.flag(1), bias = in.flag(2), lines = in.flag(3), zeros = in.flag(4);
   if (add && !fp32) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << 25);   // b1 needs b0
+  if (zeros && (add || bias)) return cx.fail(isa::STATUS_BAD_FIELD, 0, in.w[0], 1u << 28);   // b4 alone
   const uint32_t rows = in[f::rows], cols = in[f::cols];
   const uint64_t rs = in[f::row_stride], cs = in[f::col_stride];
   const uint64_t es = fp32 ? 2 : 1;   // halfwords per element
-  DdrOut dst = region(cx, in, f::addr, ((rows - 1) * rs + (cols - 1) * cs + 1) * es);
+  // b3: row q = row0 + r is row q % line_rows of line q / line_rows (a phase of a strided tensor).
+  // Without it, one line holding every row.
+  const uint64_t lr = lines ? in[f::line_rows] : rows, ls = lines ? in[f::line_stride] : 0;
+  const uint64_t row0 = lines ? in[f::row0] : 0;
+  if (lines && lr == 0) return cx.bad_field(in, f::line_rows);
+  if (lines && row0 >= lr) return cx.bad_field(in, f::row0, static_cast<uint32_t>(lr - 1));
+  // The farthest row: the last one, or the end of the line before the last row's line.
+  const uint64_t q_end = row0 + rows - 1;
+  uint64_t far = q_end / lr * ls + q_end % lr * rs;
+  if (q_end / lr > row0 / lr) far = far > (q_end / lr - 1) * ls + (lr - 1) * rs ? far : (q_end / lr - 1) * ls + (lr - 1) * rs;
+  DdrOut dst = region(cx, in, f::addr, (far + (cols - 1) * cs + 1) * es);
   if (dst == nullptr) return false;
   DdrIn bp = nullptr;
   if (bias) {
@@ -64,12 +75,19 @@ bool st_2d(Ctx& cx, const Insn& in) {
       bias_v[j] = next_f32(br);
     }
   }
-  CTileIn c = c_tile(cx, in[f::c_bank], rows, cols);
+  // b4 writes zeros: the C bank is neither requested nor read.
+  CTileIn c = zeros ? CTileIn(nullptr) : c_tile(cx, in[f::c_bank], rows, cols);
+  uint64_t line_at = 0, pos = row0;   // the current row's line offset and place in it
 ST2D_ROWS:
   for (uint32_t r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
+    const uint64_t row_at = line_at + pos * rs;
+    if (++pos == lr) {
+      pos = 0;
+      line_at += ls;
+    }
     if (cs == 1) {
-      st_2d_row(dst + r * rs * es, c, r * cols, cols, fp32, add, bias, bias_v);
+      st_2d_row(dst + row_at * es, c, r * cols, cols, fp32, add, bias, bias_v, zeros);
       continue;
     }
     // A column walk (a transposed tile): one request per element.
@@ -77,9 +95,9 @@ ST2D_COLS:
     for (uint32_t j = 0; j < cols; ++j) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 128
-      float v = c[r * cols + j];
+      float v = zeros ? 0.0f : c[r * cols + j];
       if (bias) v += bias_v[j];
-      const uint64_t o = r * rs + j * cs;
+      const uint64_t o = row_at + j * cs;
       if (!fp32) {
         st_bf16(dst, o, v);
       } else {

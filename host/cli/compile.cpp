@@ -30,6 +30,8 @@ const char* kHelp =
     "  --no-offline          every instruction waits for the one before it, single-buffered\n"
     "                        (offline scheduling off)\n"
     "  --no-bp-conv          BP of stride-1 convolutions as a product scattered back by col2im\n"
+    "  --no-phase-bp         BP of stride-2 convolutions as a product scattered back by col2im,\n"
+    "                        not as four phase convolutions of dY\n"
     "  --no-overlap-update   every update and pre-generation after the whole backward pass\n"
     "  --no-balanced-k       K tiles of the full size and a short rest instead of equal sizes\n"
     "  --no-patch-reuse      every LD_CONV reads its input patch, even the one the buffer holds\n"
@@ -65,7 +67,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
     return 0;
   }
   Args args("compile", argv, {"model", "nm", "method", "batch", "emit", "reference", "seed"},
-            {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update", "no-balanced-k",
+            {"dump", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-phase-bp", "no-overlap-update", "no-balanced-k",
              "no-patch-reuse", "no-fuse-relu",
              "no-fused-pregen", "inference"});
   std::optional<NM> nm;
@@ -82,6 +84,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
   opt.pregeneration = !args.flag("no-pregen");
   opt.offline_scheduling = !args.flag("no-offline");
   opt.transposed_conv_bp = !args.flag("no-bp-conv");
+  opt.phase_bp = !args.flag("no-phase-bp");
   opt.overlap_update = !args.flag("no-overlap-update");
   opt.balanced_k_tiles = !args.flag("no-balanced-k");
   opt.patch_reuse = !args.flag("no-patch-reuse");

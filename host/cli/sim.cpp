@@ -46,7 +46,7 @@ const char* kHelp =
     "                        configuration (--config, --set) per unit and buffer against the XCVU9P,\n"
     "                        with the verdict (DSP, BRAM, URAM each <= 80%); writes resources.json\n"
     "                        into --out when given (docs/resources.md)\n"
-    "  --no-interleave, --no-pregen, --no-offline, --no-bp-conv, --no-overlap-update,\n"
+    "  --no-interleave, --no-pregen, --no-offline, --no-bp-conv, --no-phase-bp, --no-overlap-update,\n"
     "  --no-balanced-k, --no-patch-reuse, --no-fuse-relu, --no-fused-pregen\n"
     "                        a dataflow optimisation off (as sat compile)\n"
     "  --seed S              seed of the synthetic batch (default 1)\n"
@@ -60,7 +60,7 @@ int cmd_sim(const std::vector<std::string>& argv) {
     return 0;
   }
   Args args("sim", argv, {"model", "nm", "method", "batch", "config", "set", "out", "sweep", "seed", "evaluate"},
-            {"inference", "ablate", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update",
+            {"inference", "ablate", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-phase-bp", "no-overlap-update",
              "no-balanced-k", "no-patch-reuse", "no-fuse-relu",
              "no-fused-pregen", "quiet",
              "resources"});

@@ -77,6 +77,7 @@ StepSpec spec_from(const Args& args) {
   s.pregeneration = !args.flag("no-pregen");
   s.offline_scheduling = !args.flag("no-offline");
   s.transposed_conv_bp = !args.flag("no-bp-conv");
+  s.phase_bp = !args.flag("no-phase-bp");
   s.overlap_update = !args.flag("no-overlap-update");
   s.balanced_k_tiles = !args.flag("no-balanced-k");
   s.patch_reuse = !args.flag("no-patch-reuse");
@@ -305,7 +306,7 @@ int resources(const Args& args) {
   };
   for (const char* f : {"model", "nm", "method", "batch", "seed", "sweep", "evaluate"})
     if (args.has(f)) refuse(f);
-  for (const char* f : {"ablate", "inference", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-overlap-update",
+  for (const char* f : {"ablate", "inference", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-phase-bp", "no-overlap-update",
                         "no-balanced-k", "no-patch-reuse", "no-fuse-relu",
                         "no-fused-pregen"})
     if (args.flag(f)) refuse(f);

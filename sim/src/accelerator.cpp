@@ -280,6 +280,11 @@ isa::DramAccess chunk_of(const isa::DramAccess& a, int64_t j, int64_t pieces) {
     c.rows = 0;   // nothing of this access in this part
     return c;
   }
+  if (!by_cols && a.line_rows > 0) {   // rows in lines: the part starts lo rows further into them
+    c.row0 = a.row0 + lo;
+    c.rows = hi - lo;
+    return c;
+  }
   const int64_t off = a.window ? lo * a.cols : lo * step;   // halfword units of elements
   c.addr = isa::make_addr(isa::addr_channel(a.addr),
                           static_cast<uint32_t>(isa::addr_offset(a.addr) + off * a.elem_halfwords));

@@ -44,16 +44,18 @@ uint64_t DramPort::transfer(uint64_t run_issue, const isa::DramAccess& a) {
   if (a.rows <= 0 || a.cols <= 0) return run_issue;
   const bool row_runs = a.window || a.col_stride == 1 || a.rows * a.cols > kMaxElementTransactions;
   if (row_runs) {
-    const uint64_t pitch = a.window ? static_cast<uint64_t>(a.cols) * elem : static_cast<uint64_t>(a.row_stride) * elem;
-    for (int64_t r = 0; r < a.rows; ++r) done = std::max(done, tx(static_cast<uint64_t>(r) * pitch, a.cols * elem));
-  } else if (a.row_stride == 1) {   // contiguous along the rows: one transaction per column
+    for (int64_t r = 0; r < a.rows; ++r) {
+      const int64_t at = a.window ? r * a.cols : a.row_offset(r);
+      done = std::max(done, tx(static_cast<uint64_t>(at) * elem, a.cols * elem));
+    }
+  } else if (a.row_stride == 1 && a.line_rows <= 0) {   // contiguous along the rows: one transaction per column
     for (int64_t c = 0; c < a.cols; ++c) {
       done = std::max(done, tx(static_cast<uint64_t>(c * a.col_stride) * elem, a.rows * elem));
     }
   } else {
     for (int64_t r = 0; r < a.rows; ++r)
       for (int64_t c = 0; c < a.cols; ++c)
-        done = std::max(done, tx(static_cast<uint64_t>(r * a.row_stride + c * a.col_stride) * elem, elem));
+        done = std::max(done, tx(static_cast<uint64_t>(a.row_offset(r) + c * a.col_stride) * elem, elem));
   }
   return done - base_;
 }

@@ -35,6 +35,7 @@ StepReport simulate_step(const StepSpec& spec, const SimConfig& cfg, const Progr
   opt.pregeneration = spec.pregeneration;
   opt.offline_scheduling = spec.offline_scheduling;
   opt.transposed_conv_bp = spec.transposed_conv_bp;
+  opt.phase_bp = spec.phase_bp;
   opt.overlap_update = spec.overlap_update;
   opt.balanced_k_tiles = spec.balanced_k_tiles;
   opt.patch_reuse = spec.patch_reuse;
@@ -109,6 +110,7 @@ std::vector<StudyPoint> ablation_points(const StepSpec& base, const SimConfig& c
       {"patch reuse off", &StepSpec::patch_reuse},
       {"ReLU fusion off", &StepSpec::fuse_relu},
       {"fused pre-generation off", &StepSpec::fused_pregen},
+      {"phase BP off", &StepSpec::phase_bp},
   };
   for (const auto& [label, flag] : switches) {
     StudyPoint p{label, base, cfg};

@@ -21,6 +21,7 @@
 #include "sat/arch/isa.hpp"
 #include "sat/bf16.hpp"
 #include "sat/compiler.hpp"
+#include "sat/lowering.hpp"
 #include "sat/model.hpp"
 #include "stream_checker.hpp"
 
@@ -321,6 +322,54 @@ TEST(CompilerLayers, TinyCnnStreamIsConsistentForEveryMethod) {
     SCOPED_TRACE(method_name(m));
     expect_consistent(compile_text(kTinyCnn, m, 2));
   }
+}
+
+TEST(CompilerLayers, StrideTwoConvolutionBackwardRunsAsPhaseConvolutions) {
+  // kTinyCnn's "down" block: a 3x3 and a 1x1 convolution of stride 2 on an 8x8 input.
+  auto count = [](const Program& p, uint8_t op, int flag) {
+    int64_t n = 0;
+    for (const Insn& in : p.insns) n += in.opcode() == op && (flag < 0 || in.flag(flag)) ? 1 : 0;
+    return n;
+  };
+  for (Method m : {Method::dense, Method::bdwp}) {
+    SCOPED_TRACE(method_name(m));
+    Model model = Model::from_json_text(kTinyCnn, "test.json");
+    ScheduleOptions opt;
+    opt.batch = 2;
+    opt.method = m;
+    const Program on = compile(model, opt);
+    expect_consistent(on);
+    // Nothing scatters: the 3x3 gives four phases, the 1x1 one (the others are zero-filled).
+    EXPECT_EQ(count(on, OP_ST_COL2IM, -1), 0);
+    EXPECT_GT(count(on, OP_ST_2D, 3), 0);
+    opt.phase_bp = false;
+    const Program off = compile(model, opt);
+    expect_consistent(off);
+    EXPECT_GT(count(off, OP_ST_COL2IM, -1), 0);
+    EXPECT_EQ(count(off, OP_ST_2D, 3), 0);
+  }
+}
+
+TEST(CompilerLayers, PhaseTapsOfAStrideTwoWindow) {
+  // 3x3, pad 1: even rows take the middle tap, odd rows the outer two; both windows unpadded.
+  const compiler::PhaseTaps e = compiler::phase_taps_1d(3, 1, 0), o = compiler::phase_taps_1d(3, 1, 1);
+  EXPECT_EQ(e.first, 1);
+  EXPECT_EQ(e.count, 1);
+  EXPECT_EQ(e.pad, 0);
+  EXPECT_EQ(o.first, 0);
+  EXPECT_EQ(o.count, 2);
+  EXPECT_EQ(o.pad, 0);
+  // 1x1, pad 0: odd rows get nothing.
+  EXPECT_EQ(compiler::phase_taps_1d(1, 0, 1).count, 0);
+  // 7x7, pad 3: taps 1, 3, 5 and 0, 2, 4, 6, both padded 1.
+  const compiler::PhaseTaps s0 = compiler::phase_taps_1d(7, 3, 0), s1 = compiler::phase_taps_1d(7, 3, 1);
+  EXPECT_EQ(s0.first, 1);
+  EXPECT_EQ(s0.count, 3);
+  EXPECT_EQ(s0.pad, 1);
+  EXPECT_EQ(s1.count, 4);
+  EXPECT_EQ(s1.pad, 1);
+  // 3x3, pad 0: the parities' pads differ (1 and 0), which one LD_CONV pad cannot serve.
+  EXPECT_NE(compiler::phase_taps_1d(3, 0, 0).pad, compiler::phase_taps_1d(3, 0, 1).pad);
 }
 
 TEST(CompilerLayers, BatchNormTrainingAndInference) {

@@ -558,6 +558,16 @@ TEST(CompilerProducts, ConvolutionMatchesTheCpuLayer) {
   for (Method m : {Method::bdwp, Method::srste, Method::dense})
     check_layer_products(R"({"type": "conv2d", "out": 136, "kernel": 3, "stride": 2, "padding": 1})",
                          {64, 9, 9}, m, true);
+  // Even height: the BP of stride 2 runs as four phase convolutions (ST_2D b3); the odd width
+  // gives phases of 5 and 4 columns; Cout 136 = 128 + 8 columns per tap segment.
+  for (Method m : {Method::bdwp, Method::srste, Method::dense})
+    check_layer_products(R"({"type": "conv2d", "out": 136, "kernel": 3, "stride": 2, "padding": 1})",
+                         {24, 8, 9}, m, true);
+  check_layer_products(R"({"type": "conv2d", "out": 136, "kernel": 3, "stride": 2, "padding": 1})",
+                       {24, 8, 9}, Method::bdwp, false);
+  // 1x1 stride 2: only the even rows and columns of dX get a product; the rest is zero-filled.
+  check_layer_products(R"({"type": "conv2d", "out": 16, "kernel": 1, "stride": 2, "bias": false})", {16, 6, 7},
+                       Method::bdwp, true);
   // 1x1 stride 1: BP stores dX directly; P = 3 * 36 = 108.
   check_layer_products(R"({"type": "conv2d", "out": 16, "kernel": 1, "bias": false})", {16, 6, 6},
                        Method::bdwp, true);

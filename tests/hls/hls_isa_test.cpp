@@ -441,8 +441,9 @@ TEST(HlsIsa, ConvolutionLoadsAndCol2im) {
 }
 
 // LD_CONV b3 (patch held): the tap-major tiles of one patch, the first loaded and the rest built
-// from the buffer, give the same product bit for bit as loading every one; a b3 load whose patch is
-// not the one held is refused, naming the header.
+// from the buffer, give the same product bit for bit as loading every one; so does a later tile
+// whose patch the held one covers (the second sample only: built at an offset into the buffer); a
+// b3 load whose patch the held one does not cover is refused, naming the header.
 TEST(HlsIsa, ConvPatchHeldBuildsFromTheBufferAndIsChecked) {
   const Geom g{2, 8, 4, 4, 3, 3, 1, 1, 4, 4};
   const int P = g.P(), Cout = 4, taps = g.kh * g.kw;
@@ -451,43 +452,67 @@ TEST(HlsIsa, ConvPatchHeldBuildsFromTheBufferAndIsChecked) {
   namespace L = isa::f_LD_2D;
   namespace G = isa::f_GEMM;
   namespace T = isa::f_ST_2D;
-  auto run = [&](bool hold, int bad_tap, St* status) {
+  // bad_tap >= 0: the taps before it hold only the first sample's patch, and tap bad_tap (b3) asks
+  // for both samples'.
+  auto run = [&](bool hold, int bad_tap, St* status, std::vector<float>* second) {
     Dram d;
     const uint32_t xa = d.put_bf16(0, x), wa = d.put_bf16(1, w), ya = d.alloc(2, 2 * P * Cout);
+    const uint32_t ya2 = d.alloc(2, 2 * P * Cout);
+    auto ld_conv = [&](uint8_t flags, int rows, int p0, int t, uint8_t wait) {
+      return mk(isa::OP_LD_CONV, flags,
+                {{f::bank, 0}, {f::rows, uint32_t(rows)}, {f::cols, uint32_t(g.c)}, {f::addr, xa}, {f::p0, uint32_t(p0)},
+                 {f::k0, uint32_t(t * g.c)}, {f::c, uint32_t(g.c)}, {f::h, uint32_t(g.h)}, {f::w, uint32_t(g.w)},
+                 {f::kh_kw, kh_kw(g)}, {f::stride_pad, s_p(g)}, {f::oh, uint32_t(g.oh)}, {f::ow, uint32_t(g.ow)}},
+                wait, 0);
+    };
+    auto ld_w = [&](int t) {
+      return mk(isa::OP_LD_2D, 1,
+                {{L::bank, 0}, {L::rows, uint32_t(Cout)}, {L::cols, uint32_t(g.c)}, {L::addr, wa + uint32_t(t * g.c)},
+                 {L::row_stride, uint32_t(g.K())}, {L::col_stride, 1}},
+                0, kGemm);
+    };
     std::vector<isa::Insn> s;
     for (int t = 0; t < taps; ++t) {
-      const int rows = t == bad_tap ? P / 2 : P;   // a different patch: one sample's pixels
-      const uint8_t flags = uint8_t(4 | (hold && t > 0 ? 8 : 0));
-      s.push_back(mk(isa::OP_LD_CONV, flags,
-                     {{f::bank, 0}, {f::rows, uint32_t(rows)}, {f::cols, uint32_t(g.c)}, {f::addr, xa}, {f::p0, 0},
-                      {f::k0, uint32_t(t * g.c)}, {f::c, uint32_t(g.c)}, {f::h, uint32_t(g.h)}, {f::w, uint32_t(g.w)},
-                      {f::kh_kw, kh_kw(g)}, {f::stride_pad, s_p(g)}, {f::oh, uint32_t(g.oh)}, {f::ow, uint32_t(g.ow)}},
-                     t ? kGemm : 0, 0));
-      s.push_back(mk(isa::OP_LD_2D, 1,
-                     {{L::bank, 0}, {L::rows, uint32_t(Cout)}, {L::cols, uint32_t(g.c)},
-                      {L::addr, wa + uint32_t(t * g.c)}, {L::row_stride, uint32_t(g.K())}, {L::col_stride, 1}},
-                     0, kGemm));
+      const int rows = bad_tap >= 0 && t < bad_tap ? P / 2 : P;
+      s.push_back(ld_conv(uint8_t(4 | (hold && t > 0 ? 8 : 0)), rows, 0, t, t ? kGemm : 0));
+      s.push_back(ld_w(t));
+      const bool last = t + 1 == taps;
       s.push_back(mk(isa::OP_GEMM, t ? 1 : 0,
                      {{G::mt, uint32_t(P)}, {G::nt, uint32_t(Cout)}, {G::kt, uint32_t(g.c)}, {G::n, 1}, {G::m, 1}},
-                     kLoad, (t + 1 < taps ? kLoad : 0) | (t + 1 == taps ? kStore : 0)));
+                     kLoad, uint8_t((!last || second ? kLoad : 0) | (last ? kStore : 0))));
     }
     s.push_back(mk(isa::OP_ST_2D, 1,
                    {{T::rows, uint32_t(P)}, {T::cols, uint32_t(Cout)}, {T::addr, ya}, {T::row_stride, uint32_t(Cout)},
                     {T::col_stride, 1}},
                    kGemm, 0));
+    if (second) {   // tap 4 of the second sample alone, into C bank 1
+      s.push_back(ld_conv(uint8_t(4 | (hold ? 8 : 0)), P / 2, P / 2, 4, kGemm));
+      s.push_back(ld_w(4));
+      s.push_back(mk(isa::OP_GEMM, 0,
+                     {{G::c_bank, 1}, {G::mt, uint32_t(P / 2)}, {G::nt, uint32_t(Cout)}, {G::kt, uint32_t(g.c)}, {G::n, 1}, {G::m, 1}},
+                     kLoad, kStore));
+      s.push_back(mk(isa::OP_ST_2D, 1,
+                     {{T::c_bank, 1}, {T::rows, uint32_t(P / 2)}, {T::cols, uint32_t(Cout)}, {T::addr, ya2},
+                      {T::row_stride, uint32_t(Cout)}, {T::col_stride, 1}},
+                     kGemm, 0));
+    }
     *status = d.run(s);
+    if (second) *second = d.f32(ya2, size_t(P / 2) * Cout);
     return d.f32(ya, size_t(P) * Cout);
   };
   St st_loaded, st_held, st_bad;
-  const auto loaded = run(false, -1, &st_loaded);
-  const auto held = run(true, -1, &st_held);
+  std::vector<float> second_loaded, second_held;
+  const auto loaded = run(false, -1, &st_loaded, &second_loaded);
+  const auto held = run(true, -1, &st_held, &second_held);
   ASSERT_EQ(st_loaded[0], isa::STATUS_OK) << isa::status_message(st_loaded);
   ASSERT_EQ(st_held[0], isa::STATUS_OK) << isa::status_message(st_held);
   ASSERT_EQ(loaded.size(), held.size());
   for (size_t i = 0; i < loaded.size(); ++i) ASSERT_EQ(f32_bits(loaded[i]), f32_bits(held[i])) << i;
+  for (size_t i = 0; i < second_loaded.size(); ++i) ASSERT_EQ(f32_bits(second_loaded[i]), f32_bits(second_held[i])) << i;
   // Nonzero: the windows did reach the input.
   EXPECT_NE(std::count(loaded.begin(), loaded.end(), 0.0f), static_cast<long>(loaded.size()));
-  run(true, 4, &st_bad);
+  EXPECT_NE(std::count(second_held.begin(), second_held.end(), 0.0f), static_cast<long>(second_held.size()));
+  run(true, 4, &st_bad, nullptr);
   EXPECT_EQ(st_bad[0], isa::STATUS_BAD_FIELD) << isa::status_message(st_bad);
   EXPECT_EQ(st_bad[isa::STW_INDEX], 4u * 3u) << "the fifth tap's LD_CONV";
   EXPECT_EQ(st_bad[isa::STW_FIELD], 0u);
@@ -534,6 +559,71 @@ TEST(HlsIsa, Store2dRoundingBiasAccumulateStrides) {
   // b1 (add into DRAM) needs FP32 output.
   const St bad = d.run({mk(isa::OP_ST_2D, 2, {{T::rows, 1}, {T::cols, 1}, {T::addr, out_acc}, {T::row_stride, 1}, {T::col_stride, 1}})});
   EXPECT_EQ(bad[0], isa::STATUS_BAD_FIELD) << isa::status_message(bad);
+}
+
+TEST(HlsIsa, Store2dRowsInLinesWriteOnePhaseOfATensor) {
+  // C = X (identity B), M = 19 rows stored as rows of lines of 4: row q = row0 + r of line q / 4,
+  // the phase (1, 0) of an image [h = 12][w = 7][c = 12]: line L at image row 2L + 1, place j at
+  // column 2j. Positions the store does not reach keep their sentinel.
+  const int M = 19, N = 12, W = 7, H = 12, row0 = 3, LR = 4;
+  Dram d;
+  const auto x = rnd(size_t(M) * N, 23, 3.0f);
+  std::vector<float> eye(size_t(N) * N, 0.0f);
+  for (int i = 0; i < N; ++i) eye[size_t(i) * N + i] = 1.0f;
+  const uint32_t xa = d.put_bf16(0, x), ea = d.put_bf16(0, eye);
+  const std::vector<float> sentinel(size_t(H) * W * N, -9.0f);
+  const uint32_t img = d.put_bf16(2, sentinel);
+  namespace L = isa::f_LD_2D;
+  namespace T = isa::f_ST_2D;
+  // The tile's first row is place 3 of line 0, so the first row lands at image row 1, column 6.
+  const uint32_t at = img + uint32_t((1 * W + 0) * N);
+  auto prog = [&](uint32_t r0, uint32_t lr) {
+    return std::vector<isa::Insn>{
+        mk(isa::OP_LD_2D, 0, {{L::rows, uint32_t(M)}, {L::cols, uint32_t(N)}, {L::addr, xa}, {L::row_stride, uint32_t(N)}, {L::col_stride, 1}}),
+        mk(isa::OP_LD_2D, 1, {{L::rows, uint32_t(N)}, {L::cols, uint32_t(N)}, {L::addr, ea}, {L::row_stride, uint32_t(N)}, {L::col_stride, 1}}, 0, kGemm),
+        mk(isa::OP_GEMM, 0, {{isa::f_GEMM::mt, uint32_t(M)}, {isa::f_GEMM::nt, uint32_t(N)}, {isa::f_GEMM::kt, uint32_t(N)}}, kLoad, kStore),
+        mk(isa::OP_ST_2D, 8, {{T::rows, uint32_t(M)}, {T::cols, uint32_t(N)}, {T::addr, at}, {T::row_stride, uint32_t(2 * N)},
+                              {T::col_stride, 1}, {T::row0, r0}, {T::line_rows, lr}, {T::line_stride, uint32_t(2 * W * N)}}, kGemm),
+    };
+  };
+  const St st = d.run(prog(row0, LR));
+  ASSERT_EQ(st[0], isa::STATUS_OK) << isa::status_message(st);
+  const auto got = d.raw(img, size_t(H) * W * N);
+  std::vector<uint16_t> want(got.size(), f32_to_bf16_bits(-9.0f));
+  for (int r = 0; r < M; ++r) {
+    const int q = row0 + r, line = q / LR, j = q % LR;
+    for (int c = 0; c < N; ++c) want[size_t(((2 * line + 1) * W + 2 * j) * N + c)] = f32_to_bf16_bits(x[size_t(r) * N + c]);
+  }
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << i;
+  // line_rows 0 and row0 outside its line are bad fields.
+  const St no_lines = d.run(prog(0, 0));
+  EXPECT_EQ(no_lines[0], isa::STATUS_BAD_FIELD) << isa::status_message(no_lines);
+  EXPECT_EQ(no_lines[isa::STW_FIELD], uint32_t(T::line_rows));
+  const St far = d.run(prog(LR, LR));
+  EXPECT_EQ(far[0], isa::STATUS_BAD_FIELD) << isa::status_message(far);
+  EXPECT_EQ(far[isa::STW_FIELD], uint32_t(T::row0));
+  // The extent is that of the farthest row: 3 + 18 = row 21 is place 1 of line 5, 5*168 + 24
+  // halfwords in, plus a row of 12. A tile placed 870 halfwords before the channel's end fits its
+  // first lines but not its last row.
+  std::vector<isa::Insn> tail = prog(row0, LR);
+  tail[3].w[T::addr] = isa::make_addr(2, uint32_t(d.ch[2].size() - 870));
+  const St past = d.run(tail);
+  EXPECT_EQ(past[0], isa::STATUS_BAD_ADDRESS) << isa::status_message(past);
+
+  // b4: the same rows get zeros, with no GEMM before it (no C bank is read); b4 with a bias (b2)
+  // is a bad header.
+  const St zero = d.run({mk(isa::OP_ST_2D, 8 | 16,
+                            {{T::rows, uint32_t(M)}, {T::cols, uint32_t(N)}, {T::addr, at}, {T::row_stride, uint32_t(2 * N)},
+                             {T::col_stride, 1}, {T::row0, uint32_t(row0)}, {T::line_rows, uint32_t(LR)},
+                             {T::line_stride, uint32_t(2 * W * N)}})});
+  ASSERT_EQ(zero[0], isa::STATUS_OK) << isa::status_message(zero);
+  const auto zeroed = d.raw(img, size_t(H) * W * N);
+  for (size_t i = 0; i < zeroed.size(); ++i) {
+    const bool stored = want[i] != f32_to_bf16_bits(-9.0f);
+    ASSERT_EQ(zeroed[i], stored ? uint16_t{0} : f32_to_bf16_bits(-9.0f)) << i;
+  }
+  const St zero_bias = d.run({mk(isa::OP_ST_2D, 16 | 4, {{T::rows, 1}, {T::cols, 1}, {T::addr, at}, {T::row_stride, 1}, {T::col_stride, 1}})});
+  EXPECT_EQ(zero_bias[0], isa::STATUS_BAD_FIELD) << isa::status_message(zero_bias);
 }
 
 // ---- Vector unit -----------------------------------------------------------------------------------

@@ -33,9 +33,7 @@ double element(const uint8_t* p, DType dt, size_t i) {
 // Runs one step of `model_name` on the kernel (through a trace, whose expectations are the
 // kernel's) and on the interpreter; returns per region the largest difference relative to the
 // region's largest magnitude (0: equal bits), checking bit equality where `exact`.
-void expect_agreement(const std::string& model_name, Method method, const char* nm_text, bool exact) {
-  SCOPED_TRACE(model_name + " " + method_name(method) + " " + nm_text);
-  Model m = Model::load(std::string(SAT_SOURCE_DIR) + "/models/" + model_name + ".json", NM::parse(nm_text));
+void expect_agreement_of(Model m, Method method, bool exact) {
   m.regenerate(method);
   ScheduleOptions opt;
   opt.batch = 4;
@@ -92,6 +90,12 @@ void expect_agreement(const std::string& model_name, Method method, const char* 
   EXPECT_EQ(bad, 0);
 }
 
+void expect_agreement(const std::string& model_name, Method method, const char* nm_text, bool exact) {
+  SCOPED_TRACE(model_name + " " + method_name(method) + " " + nm_text);
+  expect_agreement_of(Model::load(std::string(SAT_SOURCE_DIR) + "/models/" + model_name + ".json", NM::parse(nm_text)),
+                      method, exact);
+}
+
 }  // namespace
 
 TEST(InterpreterAgreement, TrainingStepBitsEqualTheKernels) {
@@ -105,4 +109,31 @@ TEST(InterpreterAgreement, TrainingStepBitsEqualTheKernels) {
 TEST(InterpreterAgreement, NormalisationAndAttentionWithinRounding) {
   expect_agreement("vgg_small", Method::bdwp, "2:8", false);
   expect_agreement("vit_tiny", Method::bdwp, "1:4", false);
+}
+
+// A residual down-sampling block without BatchNorm, so that every operation has a fixed order: the
+// BP of its stride-2 convolutions (3x3 and the 1x1 shortcut) runs as phase convolutions (LD_CONV b3
+// tiles from a covering patch, ST_2D b3 rows in lines, b4 zeros for the shortcut's empty parities),
+// bit for bit on both.
+TEST(InterpreterAgreement, StrideTwoPhaseConvolutionsBitsEqualTheKernels) {
+  const char* text = R"({
+    "name": "down_block", "input": [8, 16, 16], "classes": 10,
+    "layers": [
+      {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false},
+      {"type": "relu"},
+      {"type": "residual", "body": [
+        {"type": "conv2d", "out": 32, "kernel": 3, "stride": 2, "padding": 1},
+        {"type": "relu"},
+        {"type": "conv2d", "out": 32, "kernel": 3, "padding": 1, "bias": false}],
+       "shortcut": [{"type": "conv2d", "out": 32, "kernel": 1, "stride": 2, "bias": false}]},
+      {"type": "relu"},
+      {"type": "global_avgpool"},
+      {"type": "flatten"},
+      {"type": "linear", "out": 10}]})";
+  for (const char* nm : {"2:8", "1:4"}) {
+    for (Method method : {Method::bdwp, Method::dense}) {
+      SCOPED_TRACE(std::string("down_block ") + method_name(method) + " " + nm);
+      expect_agreement_of(Model::from_json_text(text, "down_block.json", NM::parse(nm)), method, true);
+    }
+  }
 }

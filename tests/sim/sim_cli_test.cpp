@@ -88,8 +88,8 @@ TEST(SimCli, SimWritesReportTableAndPlots) {
   const CliRun ab = run_sat("sim --model lenet5 --batch 8 --ablate --quiet --out '" + out + "'");
   ASSERT_EQ(ab.status, 0) << ab.out;
   const auto ablation = nlohmann::json::parse(sat::read_file(out + "/ablation.json"));
-  // All on, the nine scheduling switches, then the five hardware levers at their plain values.
-  ASSERT_EQ(ablation.size(), 15u);
+  // All on, the ten scheduling switches, then the five hardware levers at their plain values.
+  ASSERT_EQ(ablation.size(), 16u);
   EXPECT_EQ(ablation[0]["point"], "all on");
   EXPECT_DOUBLE_EQ(ablation[0]["relative_to_first"].get<double>(), 1.0);
   EXPECT_EQ(ablation[4]["point"], "BP convolution off");
@@ -98,11 +98,12 @@ TEST(SimCli, SimWritesReportTableAndPlots) {
   EXPECT_EQ(ablation[7]["point"], "patch reuse off");
   EXPECT_EQ(ablation[8]["point"], "ReLU fusion off");
   EXPECT_EQ(ablation[9]["point"], "fused pre-generation off");
-  EXPECT_EQ(ablation[10]["point"], "vector lanes 1");
-  EXPECT_EQ(ablation[12]["point"], "vec scratch off");
-  EXPECT_EQ(ablation[14]["point"], "bank fill 1 beat");
+  EXPECT_EQ(ablation[10]["point"], "phase BP off");
+  EXPECT_EQ(ablation[11]["point"], "vector lanes 1");
+  EXPECT_EQ(ablation[13]["point"], "vec scratch off");
+  EXPECT_EQ(ablation[15]["point"], "bank fill 1 beat");
   // LeNet-5's step is bound by its element-wise work: one lane is far slower than 32.
-  EXPECT_GT(ablation[10]["relative_to_first"].get<double>(), 1.5);
+  EXPECT_GT(ablation[11]["relative_to_first"].get<double>(), 1.5);
   // Two PGENs per weight read the master twice: the fused one is faster.
   EXPECT_GT(ablation[9]["relative_to_first"].get<double>(), 1.0);
 }

@@ -321,16 +321,17 @@ void IsaInterpreter::load_2d(const Insn& in) {
 void IsaInterpreter::load_conv(const Insn& in) {
   const bool to_b = in.flag(0), transposed = in.flag(1), flipped = in.flag(2);
   if (in.flags() & ~15u) bad_field("header", in.flags(), "has flag bits above b3 set");
-  // b3: the tile comes from the patch the buffer holds, which must be this tile's (the contract
-  // the scheduler keeps: the previous LD_CONV read it and the tensor is unchanged since).
+  // b3: the tile comes from the patch the buffer holds, which must cover this tile's (the contract
+  // the scheduler keeps: an earlier LD_CONV read it and the tensor is unchanged since); the buffer
+  // keeps holding that patch.
   const isa::ConvPatch pt = isa::conv_patch(in, arch::kConvPatchElems);
   const HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt};
   if (in.flag(3) && pt.fits) {
     const HeldPatch& h = held_patch_;
-    if (!h.valid || h.addr != now.addr || !h.extent.same_extent(pt))
+    if (!h.valid || h.addr != now.addr || !h.extent.covers(pt))
       bad_field("header", in.flags(), "b3 names a patch the buffer does not hold");
   }
-  if (pt.fits) held_patch_ = now;
+  if (pt.fits && !in.flag(3)) held_patch_ = now;
   check_range("bank", in[f_LD_CONV::bank], 0, 1);
   const int64_t rows = in[f_LD_CONV::rows], cols = in[f_LD_CONV::cols];
   check_range("rows", rows, 1, to_b ? arch::kMaxTileCols : arch::kMaxTileRows);
@@ -445,13 +446,22 @@ void IsaInterpreter::store_2d(const Insn& in) {
   check_range("rows", rows, 0, arch::kMaxTileRows);
   check_range("cols", cols, 0, arch::kMaxTileCols);
   const int64_t rs = in[f_ST_2D::row_stride], cs = in[f_ST_2D::col_stride];
+  const bool lines = in.flag(3), zeros = in.flag(4);
+  if (zeros && (add || bias)) bad_field("header", in.flags(), "writes zeros (b4) with b1 or b2");
+  const int64_t row0 = in[f_ST_2D::row0], line_rows = in[f_ST_2D::line_rows], line_stride = in[f_ST_2D::line_stride];
+  if (lines) {
+    check_range("line_rows", line_rows, 1, 0xffffffffll);
+    check_range("row0", row0, 0, line_rows - 1);
+  }
   const uint32_t addr = in[f_ST_2D::addr];
   const std::vector<float>& c = banks_[in[f_ST_2D::c_bank]].c;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t col = 0; col < cols; ++col) {
-      float v = c[static_cast<size_t>(r * cols + col)];   // C pitch = the store's cols
+      float v = zeros ? 0.0f : c[static_cast<size_t>(r * cols + col)];   // C pitch = the store's cols
       if (bias) v += get_f32(in[f_ST_2D::bias_addr], col);
-      const int64_t e = r * rs + col * cs;
+      // b3: row q = row0 + r is row q % line_rows of line q / line_rows.
+      const int64_t row_at = lines ? (row0 + r) / line_rows * line_stride + (row0 + r) % line_rows * rs : r * rs;
+      const int64_t e = row_at + col * cs;
       if (!fp32) {
         set_bf16(addr, e, v);
       } else {

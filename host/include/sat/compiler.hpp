@@ -61,6 +61,10 @@ struct ScheduleOptions {
   // The BP of a stride-1 convolution as a convolution of dY with the flipped kernel (LD_CONV b2),
   // writing dX directly, instead of a product scattered back by ST_COL2IM (docs/dataflow.md §8).
   bool transposed_conv_bp = arch::kTransposedConvBp;
+  // The BP of a stride-2 convolution as four stride-1 convolutions of dY, one per parity of dX's
+  // rows and columns, each stored into its every-second rows and columns (ST_2D b3), instead of a
+  // product scattered back by ST_COL2IM (docs/dataflow.md §8).
+  bool phase_bp = arch::kPhaseBp;
   // Each layer's SGD and pre-generation right after its backward pass, so that the update and
   // pre-generation units work while BP goes on, instead of after the whole BP (docs/dataflow.md §8).
   bool overlap_update = arch::kOverlapUpdate;

@@ -66,6 +66,10 @@ struct Operand {
   int master_region = -1;
   int64_t master_k = 0;
   bool along_cout = false;            // W_B lines (groups along Cout), else W_F (along K)
+  // K in segments (the taps of a phase convolution, docs/dataflow.md §8): the product's K column
+  // s*tap_len + j is the operand's column taps[s]*tap_len + j. K tiles never cross a segment.
+  int64_t tap_len = 0;
+  std::vector<int32_t> taps;
 
   static Operand rows(const TensorRef& t, int64_t row_stride, int64_t col_stride = 1);
   static Operand conv_rows(const TensorRef& t, const ConvGeom& g);
@@ -73,6 +77,15 @@ struct Operand {
   // dY read for dX = conv(dY, W flipped): g is dY's geometry as the input of that convolution.
   static Operand conv_bp(const TensorRef& t, const ConvGeom& g);
 };
+
+// One output parity of a stride-2 convolution's BP along one axis (docs/dataflow.md §8): dX at
+// y = 2i + parity gathers the taps ky = first, first + 2, ... (`count` of them, 0: none) from dY
+// rows i + (parity + pad - ky) / 2, which is a stride-1 window over dY, read flipped (LD_CONV b2),
+// with padding `pad` (negative where no such window exists).
+struct PhaseTaps {
+  int first = 0, count = 0, pad = 0;
+};
+PhaseTaps phase_taps_1d(int kernel, int pad, int parity);
 
 // Where the store unit puts C[M][N].
 struct Output {
@@ -83,8 +96,12 @@ struct Output {
   bool accumulate = false;            // add into t (FP32 only)
   int bias_region = -1;               // FP32 per-column bias added before rounding
   ConvGeom geom;                      // col2im: scatter-add of C[p][k] into FP32 NHWC t
+  // Rows in lines (ST_2D b3): row q at t + base + (q / line_rows) * line_stride + (q % line_rows) *
+  // row_stride; line_rows 0: row q at t + q * row_stride.
+  int64_t base = 0, line_rows = 0, line_stride = 0;
 
   static Output rows(const TensorRef& t, int64_t row_stride, int64_t col_stride = 1);
+  static Output lines(const TensorRef& t, int64_t base, int64_t line_rows, int64_t line_stride, int64_t row_stride);
   // Scatter-add of C[p][k] at im2col position (p, k) into FP32 NHWC t (the BP of a convolution).
   static Output col2im(const TensorRef& t, const ConvGeom& g);
 };
@@ -135,6 +152,10 @@ class Lowering {
   // A new region of `shape` elements of `dtype`, named "<layer>.<what>"; the channel follows the
   // kind (interleave mapping) or is 0 (mapping off).
   TensorRef alloc(const std::string& name, RegionKind kind, Shape shape, DType dtype = DType::bf16);
+  // A gradient on an activation channel none of `apart` lies on, where there is one (interleave
+  // mapping on): the result of an element-wise operation on those tensors, so that its streams use
+  // different channels. Otherwise as alloc.
+  TensorRef alloc_gradient_apart(const std::string& name, Shape shape, const std::vector<TensorRef>& apart);
   int region_of_param(const Param* p) const;            // its FP32 value region
   int grad_region_of_param(const Param* p) const;       // its FP32 gradient region (training)
   // The parameter of `layer` whose name ends in `suffix` (".weight", ".bias", ".pos_embed", ...);
@@ -171,6 +192,17 @@ class Lowering {
   // ---- Products ------------------------------------------------------------------------------
   // C[M][N] (+)= A B^T, tiled to the buffers, loads/compute/stores double-buffered.
   void matmul(const Operand& a, const Operand& b, const Output& c, int64_t m, int64_t n, int64_t k);
+  // Several products of the same M and N, row tile by row tile: each row tile's parts follow one
+  // another in the order given.
+  struct ProductPart {
+    Operand a, b;
+    Output c;
+    int64_t k = 0;
+  };
+  void matmul_parts(const std::vector<ProductPart>& parts, int64_t m, int64_t n);
+  // Zeros into the rows x cols elements of `c` (a plain strided output, rows in lines or not) by
+  // the store unit (ST_2D b4), tile by tile, reading no C bank.
+  void zero_output(const Output& c, int64_t m, int64_t n);
   // The three weight products; they choose the weight form the method reads (and, with
   // pre-generation off, generate it right before use).
   //   ff: Y[P][Cout] = X[P][K] W^T            (a: X operand, P rows)
@@ -184,6 +216,20 @@ class Lowering {
   // Operand::conv_bp of dY; B is W_B's lines of one input channel (taps consecutive lines of the
   // compressed form) or the rows of W^T.
   void bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, int64_t taps, const Output& dx);
+  // Phases of a strided convolution's BP (docs/dataflow.md §8), each `p_in` rows: phase i's K is
+  // only its `taps` of the kernel's (each a segment of Cout columns of W_B's lines or W^T's rows).
+  // The phases run row tile by row tile, in the order given, so that the first phase's input patch
+  // serves the others (LD_CONV b3).
+  struct BpPhase {
+    Operand a;
+    Output dx;
+    std::vector<int32_t> taps;
+  };
+  void bp_phase_products(SparseWeight* w, int64_t p_in, int64_t taps, const std::vector<BpPhase>& phases);
+  // Whether the BP of a strided convolution can run as one stride-1 convolution of dY per output
+  // phase (phase_bp): square kernel, stride 2, even input height, the same window padding in
+  // every phase, and pre-generated weight forms where the BP is sparse.
+  bool bp_as_phases(const SparseWeight* w, const ConvGeom& g) const;
   void wu_product(SparseWeight* w, const Operand& a, const Operand& b, int64_t p);
 
   // ---- Layers --------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 //   BP: stride 1, square kernel: dX = conv(dY, W flipped), dY's windows tap-major (LD_CONV b2)
 //       against W_B's lines of each input channel, dX stored directly. Otherwise dcol[P][K] = dY W,
 //       scattered back by ST_COL2IM into an FP32 NHWC scratch (zeroed first) and rounded to BF16
-//       by V_CONVERT; a 1x1, stride-1, unpadded convolution stores dX directly.
+//       by V_CONVERT; a 1x1, stride-1, unpadded convolution stores dX directly. Stride 2: one
+//       stride-1 convolution of dY per output parity (phase_bp), stored into every second row
+//       and column of dX.
 //   WU: dW = dY^T im2col(X) (A = dY read transposed, B = the transposed im2col); db = column sums.
 #include "compiler/lower_common.hpp"
 #include "compiler/lowerings.hpp"
@@ -38,11 +40,23 @@ class Conv2dLowering final : public LayerLowering {
 
   TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) override {
     if (bias_) bias_grad(lw, bias_, dy, p_, cout_);
+    const bool direct = g_.kh == 1 && g_.kw == 1 && g_.stride == 1 && g_.pad == 0;
+    const bool phases = need_dx && !direct && !lw.bp_as_convolution(sw_, g_) && lw.bp_as_phases(sw_, g_);
+    const Shape xs = dram_shape(lw.batch(), layer.in_shape);
+    TensorRef dx;
+    if (phases) {
+      // Allocated, and its parities no tap reaches zeroed by the store unit, before the WU
+      // product: the zeros go out while the PE array computes dW.
+      dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, xs);
+      zero_empty_phases(lw, dx);
+    }
     lw.wu_product(sw_, Operand::rows(dy, 1, cout_), Operand::conv_cols(x_, g_), p_);
     if (!need_dx) return {};
-    const Shape xs = dram_shape(lw.batch(), layer.in_shape);
-    const TensorRef dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, xs);
-    const bool direct = g_.kh == 1 && g_.kw == 1 && g_.stride == 1 && g_.pad == 0;
+    if (phases) {
+      phase_bp(lw, dy, dx);
+      return dx;
+    }
+    dx = lw.alloc(layer.name + ".dx", RegionKind::gradient, xs);
     if (direct) {
       lw.bp_product(sw_, Operand::rows(dy, cout_), p_, Output::rows(dx, g_.c));
       return dx;
@@ -72,6 +86,72 @@ class Conv2dLowering final : public LayerLowering {
   }
 
  private:
+  // dX (b, 2i + py, 2j + px) of parity (py, px), as rows (b*oh' + i)*ow' + j in lines of ow'
+  // (ST_2D b3; h even, so line L starts 2*L image rows in).
+  Output phase_output(const TensorRef& dx, int py, int px) const {
+    const int64_t ow = (g_.w - px + 1) / 2, row = static_cast<int64_t>(g_.w) * g_.c;
+    return Output::lines(dx, (py * static_cast<int64_t>(g_.w) + px) * g_.c, ow, 2 * row, 2 * g_.c);
+  }
+  int64_t phase_rows(const Lowering& lw, int py, int px) const {
+    return static_cast<int64_t>(lw.batch()) * ((g_.h - py + 1) / 2) * ((g_.w - px + 1) / 2);
+  }
+
+  // The parities of dX no tap reaches (a 1x1 kernel's odd rows and columns): zeros.
+  void zero_empty_phases(Lowering& lw, const TensorRef& dx) {
+    const int n[2] = {phase_taps_1d(g_.kh, g_.pad, 0).count, phase_taps_1d(g_.kh, g_.pad, 1).count};
+    for (int py = 0; py < 2; ++py)
+      for (int px = 0; px < 2; ++px)
+        if (n[py] == 0 || n[px] == 0) lw.zero_output(phase_output(dx, py, px), phase_rows(lw, py, px), g_.c);
+  }
+
+  // dX of a stride-2 convolution as four stride-1 convolutions of dY, one per output parity
+  // (py, px): each with the sub-kernel of the taps that reach that parity, its rows stored into
+  // every second row and column of dX (ST_2D b3). Parities no tap reaches (a 1x1 kernel's odd
+  // ones) keep the zeros backward() stored.
+  void phase_bp(Lowering& lw, const TensorRef& dy, const TensorRef& dx) {
+    const int k = g_.kh;
+    const PhaseTaps par[2] = {phase_taps_1d(k, g_.pad, 0), phase_taps_1d(k, g_.pad, 1)};
+    // The parity with more taps first (a 3x3's odd rows take taps 0 and 2): the patch the first
+    // phase of a row tile reads then covers the others' (the pads agree, bp_as_phases). With h and
+    // w even every phase has the same positions and the phases share row tiles; otherwise each
+    // runs on its own. (Covering is an optimisation only: the scheduler reloads any patch that
+    // the held one does not cover.)
+    const bool shared = g_.w % 2 == 0;
+    const int big = par[1].count >= par[0].count ? 1 : 0;
+    const int order[2] = {big, 1 - big};
+    std::vector<Lowering::BpPhase> phases;
+    int64_t p_in = 0;
+    for (const int py : order) {
+      for (const int px : order) {
+        const PhaseTaps& ty = par[py];
+        const PhaseTaps& tx = par[px];
+        if (ty.count == 0 || tx.count == 0) continue;
+        ConvGeom gb;   // dY through the phase's window; its outputs are dX's positions of the phase
+        gb.c = cout_;
+        gb.h = g_.oh;
+        gb.w = g_.ow;
+        gb.kh = ty.count;
+        gb.kw = tx.count;
+        gb.stride = 1;
+        gb.pad = ty.pad;   // == tx.pad (bp_as_phases)
+        gb.oh = (g_.h - py + 1) / 2;
+        gb.ow = (g_.w - px + 1) / 2;
+        Lowering::BpPhase ph;
+        ph.a = Operand::conv_bp(dy, gb);
+        for (int jy = 0; jy < ty.count; ++jy)   // the window's taps in its K order (jy, jx), as taps of W
+          for (int jx = 0; jx < tx.count; ++jx) ph.taps.push_back((ty.first + 2 * jy) * k + tx.first + 2 * jx);
+        ph.dx = phase_output(dx, py, px);
+        p_in = phase_rows(lw, py, px);
+        if (shared) {
+          phases.push_back(std::move(ph));
+        } else {
+          lw.bp_phase_products(sw_, p_in, k * k, {ph});
+        }
+      }
+    }
+    if (!phases.empty()) lw.bp_phase_products(sw_, p_in, k * k, phases);
+  }
+
   ConvGeom g_;
   int64_t cout_ = 0, p_ = 0;
   Param* bias_ = nullptr;

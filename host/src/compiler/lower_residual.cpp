@@ -57,8 +57,8 @@ class ResidualLowering final : public LayerLowering {
     const int64_t count = lw.batch() * sat::numel(layer.in_shape);
     check(lw, "body's input gradient", db, count);
     check(lw, "shortcut's input gradient", ds, count);
-    const TensorRef dx = lw.alloc(layer.name + ".dx", RegionKind::gradient,
-                                  dram_shape(lw.batch(), layer.in_shape));
+    // Apart from both addends' channels: the add then reads two channels and writes a third.
+    const TensorRef dx = lw.alloc_gradient_apart(layer.name + ".dx", dram_shape(lw.batch(), layer.in_shape), {db, ds});
     add(lw, db, ds, dx);
     return dx;
   }

@@ -101,6 +101,25 @@ Output Output::rows(const TensorRef& t, int64_t row_stride, int64_t col_stride) 
   return strided_access<Output>(t, row_stride, col_stride);
 }
 
+PhaseTaps phase_taps_1d(int kernel, int pad, int parity) {
+  PhaseTaps t;
+  t.first = (parity + pad) % 2;
+  if (t.first >= kernel) return t;
+  t.count = (kernel - t.first + 1) / 2;
+  // Tap j (ky = first + 2j) reads dY row i + d0 - j; the flipped window reads i - pad + count-1-j.
+  const int d0 = (parity + pad - t.first) / 2;
+  t.pad = t.count - 1 - d0;
+  return t;
+}
+
+Output Output::lines(const TensorRef& t, int64_t base, int64_t line_rows, int64_t line_stride, int64_t row_stride) {
+  Output o = strided_access<Output>(t, row_stride, 1);
+  o.base = base;
+  o.line_rows = line_rows;
+  o.line_stride = line_stride;
+  return o;
+}
+
 Output Output::col2im(const TensorRef& t, const ConvGeom& g) {
   return window_access<Output>(Kind::col2im, t, g);
 }
@@ -176,6 +195,7 @@ struct Lowering::Impl {
   int open_segment = -1;                            // Program::layers entry the top scope fills
   int fwd_in_channel = 1;                           // channel of the current layer's input (FF)
   bool next_relu = false;                           // forward_sequence: the next layer is a ReLU
+  int forced_channel = -1;                          // alloc_gradient_apart's choice
   int grad_hint_channel = 1;                        // channel of the tensor whose gradient is
                                                     // being allocated (BP)
   std::set<const Param*> updated;                   // parameters whose SGD is emitted
@@ -264,6 +284,22 @@ Lowering::Lowering(Model& model, const ScheduleOptions& opt)
 
 // ---- Memory --------------------------------------------------------------------------------------
 
+TensorRef Lowering::alloc_gradient_apart(const std::string& name, Shape shape, const std::vector<TensorRef>& apart) {
+  auto& I = *impl_;
+  if (!opt_.interleave_mapping) return alloc(name, RegionKind::gradient, std::move(shape));
+  for (const int ch : {3, 2, 1}) {   // the activation and gradient channels (weights live on 0)
+    bool used = false;
+    for (const TensorRef& t : apart) used = used || (t.valid() && static_cast<int>(prog_.map.regions.at(static_cast<size_t>(t.region)).channel) == ch);
+    if (used) continue;
+    const int saved = I.forced_channel;
+    I.forced_channel = ch;
+    TensorRef t = alloc(name, RegionKind::gradient, std::move(shape));
+    I.forced_channel = saved;
+    return t;
+  }
+  return alloc(name, RegionKind::gradient, std::move(shape));
+}
+
 TensorRef Lowering::alloc(const std::string& name, RegionKind kind, Shape shape, DType dtype) {
   auto& I = *impl_;
   for (int64_t d : shape) {
@@ -293,6 +329,7 @@ TensorRef Lowering::alloc(const std::string& name, RegionKind kind, Shape shape,
       case RegionKind::labels: ch = 0; break;
       case RegionKind::control: ch = 0; break;
     }
+    if (I.forced_channel >= 0) ch = I.forced_channel;
   }
   Region r;
   r.name = name;
@@ -527,52 +564,133 @@ namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
+namespace {
+// ST_2D of the C tile (r0, c0) of rows x cols into `c` with `flags` (b3 added where c's rows are in
+// lines: the tile's first row is row r0 % line_rows of line r0 / line_rows).
+Insn st_2d_insn(const Lowering& lw, const Output& c, uint8_t flags, int cb, int64_t r0, int64_t rows, int64_t c0,
+                int64_t cols, uint32_t bias_addr) {
+  const bool lines = c.line_rows > 0;
+  const int64_t at = lines ? c.base + r0 / c.line_rows * c.line_stride + c0 * c.col_stride
+                           : r0 * c.row_stride + c0 * c.col_stride;
+  Insn in = Lowering::insn(OP_ST_2D, static_cast<uint8_t>(flags | (lines ? 8 : 0)),
+                           {{f_ST_2D::c_bank, static_cast<uint32_t>(cb)},
+                            {f_ST_2D::rows, lw.u32(rows, "rows")},
+                            {f_ST_2D::cols, lw.u32(cols, "cols")},
+                            {f_ST_2D::addr, lw.addr(c.t, at)},
+                            {f_ST_2D::row_stride, lw.u32(c.row_stride, "row_stride")},
+                            {f_ST_2D::col_stride, lw.u32(c.col_stride, "col_stride")},
+                            {f_ST_2D::bias_addr, bias_addr}});
+  if (lines) {
+    in.w[f_ST_2D::row0] = lw.u32(r0 % c.line_rows, "row0");
+    in.w[f_ST_2D::line_rows] = lw.u32(c.line_rows, "line_rows");
+    in.w[f_ST_2D::line_stride] = lw.u32(c.line_stride, "line_stride");
+  }
+  return in;
+}
+}  // namespace
+
+void Lowering::zero_output(const Output& c, int64_t m, int64_t n) {
+  if (c.kind != Output::Kind::strided || c.accumulate || c.bias_region >= 0) {
+    fail("internal: only a plain strided output can be zero-filled by the store unit");
+  }
+  const uint8_t flags = static_cast<uint8_t>((c.t.dtype == DType::f32 ? 1 : 0) | 16);
+  for (int64_t r0 = 0; r0 < m; r0 += opt_.tile_rows) {
+    for (int64_t c0 = 0; c0 < n; c0 += opt_.tile_cols) {
+      const int64_t rows = std::min<int64_t>(opt_.tile_rows, m - r0), cols = std::min<int64_t>(opt_.tile_cols, n - c0);
+      Traffic t;
+      t.stored = rows * cols * c.t.elem_bytes();
+      emit_raw(st_2d_insn(*this, c, flags, 0, r0, rows, c0, cols, 0), {}, {c.t.region}, t);
+    }
+  }
+}
+
 void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64_t m, int64_t n,
                       int64_t k) {
+  matmul_parts({ProductPart{a, b, c, k}}, m, n);
+}
+
+void Lowering::matmul_parts(const std::vector<ProductPart>& parts, int64_t m, int64_t n) {
   auto& I = *impl_;
-  if (m < 1 || n < 1 || k < 1) {
-    fail("product of shape M " + std::to_string(m) + " x N " + std::to_string(n) + " x K " +
-         std::to_string(k) + " has an empty dimension");
-  }
-  if (a.kind == Operand::Kind::sparse) fail("internal: the A operand of a product cannot be N:M");
-  const bool sparse = b.kind == Operand::Kind::sparse;
-  const int nm_n = sparse ? b.nm.n : 1, nm_m = sparse ? b.nm.m : 1;
-  if (sparse) {
-    if (!arch::supported_m(nm_m) || nm_n < 1 || nm_n > nm_m) {
-      fail("N:M " + b.nm.str() + " is not supported by the PE array");
+  if (parts.empty()) fail("internal: a product without parts");
+  // K tiles: whole groups of every M (tile_k is a multiple of 16, check_tile_limits). Balanced, the
+  // same count of tiles shares K evenly, rounded up to what an N:M PE row covers a cycle, so that no
+  // tile is a short rest whose GEMM cannot hide the next tile's load.
+  // A K split into segments (b.tap_len: the taps of a phase convolution) is tiled segment by
+  // segment, so that no tile crosses one.
+  auto tile_of = [&](int64_t len) {
+    int64_t kt = std::min<int64_t>(len, opt_.tile_k);
+    if (opt_.balanced_k_tiles && len > opt_.tile_k) {
+      constexpr int64_t kGranule = arch::kPeLanes * arch::kSelectWindowRatio;
+      static_assert(kGranule % 16 == 0, "balanced K tiles must hold whole groups of every M");
+      const int64_t even = ceil_div(ceil_div(len, ceil_div(len, opt_.tile_k)), kGranule) * kGranule;
+      kt = std::min<int64_t>(opt_.tile_k, even);
     }
-    if (k % nm_m != 0) {
-      fail("sparse product K " + std::to_string(k) + " is not a multiple of M " +
-           std::to_string(nm_m));
+    return kt;
+  };
+  struct Plan {
+    bool sparse = false;
+    int nm_n = 1, nm_m = 1;
+    std::vector<std::pair<int64_t, int64_t>> k_tiles;   // (k0, kc)
+    int64_t key0 = 0;                                   // its K tiles' numbers in the bank keys
+  };
+  std::vector<Plan> plans;
+  int64_t keys = 0;
+  for (const ProductPart& part : parts) {
+    const Operand& a = part.a;
+    const Operand& b = part.b;
+    const Output& c = part.c;
+    const int64_t k = part.k;
+    if (m < 1 || n < 1 || k < 1) {
+      fail("product of shape M " + std::to_string(m) + " x N " + std::to_string(n) + " x K " +
+           std::to_string(k) + " has an empty dimension");
     }
-  }
-  if (c.accumulate && c.t.dtype != DType::f32) fail("internal: accumulating stores need FP32");
-  if (c.kind == Output::Kind::col2im && c.t.dtype != DType::f32) {
-    fail("internal: col2im scatters into FP32 only");
+    if (a.kind == Operand::Kind::sparse) fail("internal: the A operand of a product cannot be N:M");
+    Plan pl;
+    pl.sparse = b.kind == Operand::Kind::sparse;
+    pl.nm_n = pl.sparse ? b.nm.n : 1;
+    pl.nm_m = pl.sparse ? b.nm.m : 1;
+    if (pl.sparse) {
+      if (!arch::supported_m(pl.nm_m) || pl.nm_n < 1 || pl.nm_n > pl.nm_m) {
+        fail("N:M " + b.nm.str() + " is not supported by the PE array");
+      }
+      if (k % pl.nm_m != 0) {
+        fail("sparse product K " + std::to_string(k) + " is not a multiple of M " +
+             std::to_string(pl.nm_m));
+      }
+    }
+    if (c.accumulate && c.t.dtype != DType::f32) fail("internal: accumulating stores need FP32");
+    if (c.kind == Output::Kind::col2im && c.t.dtype != DType::f32) {
+      fail("internal: col2im scatters into FP32 only");
+    }
+    const int64_t seg = b.tap_len > 0 ? b.tap_len : k;
+    if (k % seg != 0 || (b.tap_len > 0 && static_cast<int64_t>(b.taps.size()) != k / seg)) {
+      fail("internal: the B operand's taps do not cover K");
+    }
+    if (pl.sparse && seg % pl.nm_m != 0) fail("internal: a K segment is not a multiple of M");
+    for (int64_t s0 = 0; s0 < k; s0 += seg) {
+      const int64_t kt = tile_of(seg);
+      for (int64_t k0 = s0; k0 < s0 + seg; k0 += kt) pl.k_tiles.emplace_back(k0, std::min(kt, s0 + seg - k0));
+    }
+    pl.key0 = keys;
+    keys += static_cast<int64_t>(pl.k_tiles.size());
+    plans.push_back(std::move(pl));
   }
 
   const int64_t mt = std::min<int64_t>(m, opt_.tile_rows);
   const int64_t nt = std::min<int64_t>(n, opt_.tile_cols);
-  // K tiles: whole groups of every M (tile_k is a multiple of 16, check_tile_limits). Balanced, the
-  // same count of tiles shares K evenly, rounded up to what an N:M PE row covers a cycle, so that no
-  // tile is a short rest whose GEMM cannot hide the next tile's load.
-  int64_t kt = std::min<int64_t>(k, opt_.tile_k);
-  if (opt_.balanced_k_tiles && k > opt_.tile_k) {
-    constexpr int64_t kGranule = arch::kPeLanes * arch::kSelectWindowRatio;
-    static_assert(kGranule % 16 == 0, "balanced K tiles must hold whole groups of every M");
-    const int64_t even = ceil_div(ceil_div(k, ceil_div(k, opt_.tile_k)), kGranule) * kGranule;
-    kt = std::min<int64_t>(opt_.tile_k, even);
-  }
-  const int64_t n_m = ceil_div(m, mt), n_n = ceil_div(n, nt), n_k = ceil_div(k, kt);
+  const int64_t n_m = ceil_div(m, mt), n_n = ceil_div(n, nt);
   const bool dbuf = opt_.offline_scheduling;
 
   // Operand sizes (bytes per full pass over the operand), to pick the loop order that reloads less
-  // when one operand tile can stay resident (K in one tile).
-  const double a_bytes = static_cast<double>(m) * static_cast<double>(k) * 2;
-  const double b_bytes = static_cast<double>(n) * static_cast<double>(k) * 2 *
-                         (sparse ? (b.master_region >= 0 ? 2.0 : nm_n * 1.25 / nm_m) : 1.0);
+  // when one operand tile can stay resident (K in one tile). Several parts run M outer: each row
+  // tile's parts follow one another (the phases of a convolution's BP share its input patch).
   bool m_outer = true;
-  if (n_k == 1) {
+  if (parts.size() == 1 && plans[0].k_tiles.size() == 1) {
+    const Operand& b = parts[0].b;
+    const int64_t k = parts[0].k;
+    const double a_bytes = static_cast<double>(m) * static_cast<double>(k) * 2;
+    const double b_bytes = static_cast<double>(n) * static_cast<double>(k) * 2 *
+                           (plans[0].sparse ? (b.master_region >= 0 ? 2.0 : plans[0].nm_n * 1.25 / plans[0].nm_m) : 1.0);
     const double cost_m_outer = a_bytes + (n_n > 1 ? n_m * b_bytes : b_bytes);
     const double cost_n_outer = b_bytes + (n_m > 1 ? n_n * a_bytes : a_bytes);
     m_outer = cost_m_outer <= cost_n_outer;
@@ -583,9 +701,13 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
   I.b_tile = {TileKey{}, TileKey{}};
   I.patch = {};
 
-  auto load = [&](const Operand& op, bool to_b, int bank, int64_t r0, int64_t rows, int64_t k0,
+  auto load = [&](const Operand& op, bool to_b, int bank, int64_t r0, int64_t rows, int64_t k_product,
                   int64_t cols) {
     const int res = bank_resource(to_b ? kBufB : kBufA, bank);
+    // The operand's own K column of the product's k_product (segments: the tile is within one).
+    const int64_t k0 = op.tap_len > 0
+                           ? op.taps.at(static_cast<size_t>(k_product / op.tap_len)) * op.tap_len + k_product % op.tap_len
+                           : k_product;
     Traffic t;
     switch (op.kind) {
       case Operand::Kind::strided: {
@@ -626,9 +748,9 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
         const Impl::HeldPatch now{pt.fits, in[f_LD_CONV::addr], pt};
         const Impl::HeldPatch& held = I.patch;
         const bool reuse = opt_.patch_reuse && now.valid && held.valid && held.addr == now.addr &&
-                           held.extent.same_extent(pt);
+                           held.extent.covers(pt);
         if (reuse) in.w[0] |= uint32_t{8} << 24;
-        if (now.valid) I.patch = now;
+        if (now.valid && !reuse) I.patch = now;   // b3 builds from the held patch, which stays
         t.loaded = reuse ? 0 : rows * cols * 2;
         emit_raw(in, {op.t.region}, {res}, t);
         break;
@@ -694,7 +816,7 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
     return bank;
   };
 
-  auto store = [&](int cb, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
+  auto store = [&](const Output& c, int cb, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
     const int res = bank_resource(kBufC, cb);
     Traffic t;
     if (c.kind == Output::Kind::strided) {
@@ -708,14 +830,7 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
         if (static_cast<uint64_t>(c0 + cols) * 4 > br.bytes) fail("bias region shorter than the output columns");
         bias_addr = br.addr(static_cast<uint64_t>(c0) * 4);
       }
-      const Insn in = insn(OP_ST_2D, flags,
-                           {{f_ST_2D::c_bank, static_cast<uint32_t>(cb)},
-                            {f_ST_2D::rows, u32(rows, "rows")},
-                            {f_ST_2D::cols, u32(cols, "cols")},
-                            {f_ST_2D::addr, addr(c.t, r0 * c.row_stride + c0 * c.col_stride)},
-                            {f_ST_2D::row_stride, u32(c.row_stride, "row_stride")},
-                            {f_ST_2D::col_stride, u32(c.col_stride, "col_stride")},
-                            {f_ST_2D::bias_addr, bias_addr}});
+      const Insn in = st_2d_insn(*this, c, flags, cb, r0, rows, c0, cols, bias_addr);
       t.stored = rows * cols * c.t.elem_bytes();
       if (c.accumulate) t.loaded += rows * cols * 4;
       if (bias) t.loaded += cols * 4;
@@ -751,30 +866,35 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
       const int64_t mi = m_outer ? o : in_i, ni = m_outer ? in_i : o;
       const int64_t r0 = mi * mt, rows = std::min(mt, m - r0);
       const int64_t c0 = ni * nt, cols = std::min(nt, n - c0);
-      const int cb = dbuf ? I.c_next : 0;
-      if (dbuf) I.c_next = 1 - I.c_next;
-      for (int64_t ki = 0; ki < n_k; ++ki) {
-        const int64_t k0 = ki * kt, kc = std::min(kt, k - k0);
-        const int ab = ensure(a, false, mi, ki, r0, rows, k0, kc);
-        const int bb = ensure(b, true, ni, ki, c0, cols, k0, kc);
-        const uint8_t flags = static_cast<uint8_t>((ki > 0 ? 1 : 0) | (sparse ? 2 : 0));
-        const Insn g = insn(OP_GEMM, flags,
-                            {{f_GEMM::a_bank, static_cast<uint32_t>(ab)},
-                             {f_GEMM::b_bank, static_cast<uint32_t>(bb)},
-                             {f_GEMM::c_bank, static_cast<uint32_t>(cb)},
-                             {f_GEMM::mt, u32(rows, "mt")},
-                             {f_GEMM::nt, u32(cols, "nt")},
-                             {f_GEMM::kt, u32(kc, "kt")},
-                             {f_GEMM::n, static_cast<uint32_t>(nm_n)},
-                             {f_GEMM::m, static_cast<uint32_t>(nm_m)}});
-        Traffic t;
-        t.macs = static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(kc) *
-                 nm_n / nm_m;
-        std::vector<int> reads{bank_resource(kBufA, ab), bank_resource(kBufB, bb)};
-        if (ki > 0) reads.push_back(bank_resource(kBufC, cb));
-        emit_raw(g, reads, {bank_resource(kBufC, cb)}, t);
+      for (size_t pi = 0; pi < parts.size(); ++pi) {
+        const ProductPart& part = parts[pi];
+        const Plan& pl = plans[pi];
+        const int cb = dbuf ? I.c_next : 0;
+        if (dbuf) I.c_next = 1 - I.c_next;
+        for (size_t ki = 0; ki < pl.k_tiles.size(); ++ki) {
+          const auto [k0, kc] = pl.k_tiles[ki];
+          const int64_t key = pl.key0 + static_cast<int64_t>(ki);
+          const int ab = ensure(part.a, false, mi, key, r0, rows, k0, kc);
+          const int bb = ensure(part.b, true, ni, key, c0, cols, k0, kc);
+          const uint8_t flags = static_cast<uint8_t>((ki > 0 ? 1 : 0) | (pl.sparse ? 2 : 0));
+          const Insn g = insn(OP_GEMM, flags,
+                              {{f_GEMM::a_bank, static_cast<uint32_t>(ab)},
+                               {f_GEMM::b_bank, static_cast<uint32_t>(bb)},
+                               {f_GEMM::c_bank, static_cast<uint32_t>(cb)},
+                               {f_GEMM::mt, u32(rows, "mt")},
+                               {f_GEMM::nt, u32(cols, "nt")},
+                               {f_GEMM::kt, u32(kc, "kt")},
+                               {f_GEMM::n, static_cast<uint32_t>(pl.nm_n)},
+                               {f_GEMM::m, static_cast<uint32_t>(pl.nm_m)}});
+          Traffic t;
+          t.macs = static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(kc) *
+                   pl.nm_n / pl.nm_m;
+          std::vector<int> reads{bank_resource(kBufA, ab), bank_resource(kBufB, bb)};
+          if (ki > 0) reads.push_back(bank_resource(kBufC, cb));
+          emit_raw(g, reads, {bank_resource(kBufC, cb)}, t);
+        }
+        store(part.c, cb, r0, rows, c0, cols);
       }
-      store(cb, r0, rows, c0, cols);
     }
   }
 }
@@ -927,7 +1047,23 @@ bool Lowering::bp_as_convolution(const SparseWeight* w, const ConvGeom& g) const
   return opt_.transposed_conv_bp && g.stride == 1 && g.kh == g.kw && (opt_.pregeneration || !sparse);
 }
 
+bool Lowering::bp_as_phases(const SparseWeight* w, const ConvGeom& g) const {
+  const bool sparse = w->bp_sparse(opt_.method);
+  if (!opt_.phase_bp || g.stride != 2 || g.kh != g.kw || g.h % 2 != 0) return false;
+  // Each phase reads the pre-generated W_B or W^T (without pre-generation each would make its own).
+  if (!opt_.pregeneration || (sparse && w->cout % w->nm.m != 0)) return false;
+  const PhaseTaps p0 = phase_taps_1d(g.kh, g.pad, 0), p1 = phase_taps_1d(g.kh, g.pad, 1);
+  // Every phase's window: its pad fits LD_CONV (pad < its taps), and the two parities agree (one
+  // pad serves both axes); a parity without taps only leaves zeros.
+  auto fits = [](const PhaseTaps& t) { return t.count == 0 || (t.pad >= 0 && t.pad < t.count); };
+  return fits(p0) && fits(p1) && (p0.count == 0 || p1.count == 0 || p0.pad == p1.pad);
+}
+
 void Lowering::bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, int64_t taps, const Output& dx) {
+  bp_phase_products(w, p_in, taps, {BpPhase{a, dx, {}}});
+}
+
+void Lowering::bp_phase_products(SparseWeight* w, int64_t p_in, int64_t taps, const std::vector<BpPhase>& phases) {
   if (!opt_.training) fail("internal: BP product in an inference stream");
   const WeightBinding& b = binding(w);
   const bool sparse = w->bp_sparse(opt_.method);
@@ -957,7 +1093,19 @@ void Lowering::bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, 
     d.shape = {w->k, w->cout};
     wop = Operand::rows(d, kk, 1);
   }
-  matmul(a, wop, dx, p_in, cin, kk);
+  if (phases.size() == 1 && phases[0].taps.empty()) {
+    matmul(phases[0].a, wop, phases[0].dx, p_in, cin, kk);
+    return;
+  }
+  std::vector<ProductPart> parts;
+  for (const BpPhase& ph : phases) {
+    if (ph.taps.empty()) fail("internal: a BP phase without taps");
+    Operand bw = wop;
+    bw.tap_len = w->cout;
+    bw.taps = ph.taps;
+    parts.push_back({ph.a, bw, ph.dx, static_cast<int64_t>(ph.taps.size()) * w->cout});
+  }
+  matmul_parts(parts, p_in, cin);
 }
 
 void Lowering::wu_product(SparseWeight* w, const Operand& a, const Operand& b, int64_t p) {

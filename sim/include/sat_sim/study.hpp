@@ -24,6 +24,7 @@ struct StepSpec {
   bool pregeneration = arch::kPregeneration;
   bool offline_scheduling = arch::kOfflineScheduling;
   bool transposed_conv_bp = arch::kTransposedConvBp;
+  bool phase_bp = arch::kPhaseBp;
   bool overlap_update = arch::kOverlapUpdate;
   bool balanced_k_tiles = arch::kBalancedKTiles;
   bool patch_reuse = arch::kPatchReuse;

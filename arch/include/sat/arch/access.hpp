@@ -10,8 +10,10 @@
 
 namespace sat::isa {
 
-// Elements (r, c), r < rows, c < cols, at halfword address addr + (r * row_stride + c * col_stride)
-// * elem_halfwords of channel addr_channel(addr). A `window` access (LD_CONV, ST_COL2IM) gathers or
+// Elements (r, c), r < rows, c < cols, at halfword address addr + (row_offset(r) + c * col_stride)
+// * elem_halfwords of channel addr_channel(addr), where row_offset(r) = r * row_stride, or, when
+// line_rows > 0 (ST_2D b3), row q = row0 + r sits in line q / line_rows at (q / line_rows) *
+// line_stride + (q % line_rows) * row_stride. A `window` access (LD_CONV, ST_COL2IM) gathers or
 // scatters rows x cols elements of the convolution window over the NHWC tensor at `addr`, whose
 // extent the fields do not give (the strides are 0 then).
 struct DramAccess {
@@ -21,8 +23,18 @@ struct DramAccess {
   int64_t rows, cols, row_stride, col_stride;
   int elem_halfwords;   // 1: BF16 (packed indices are counted by halfword), 2: FP32 / int32
   bool window;
+  int64_t row0 = 0, line_rows = 0, line_stride = 0;
 
   int64_t elements() const { return rows * cols; }
+  // Element offset of row r (r < rows), before scaling by elem_halfwords.
+  int64_t row_offset(int64_t r) const {
+    if (line_rows <= 0) return r * row_stride;
+    const int64_t q = row0 + r;
+    return q / line_rows * line_stride + q % line_rows * row_stride;
+  }
+  // Rows r0 .. r0 + n - 1 with the same line: the access's rows are runs of at most this many rows
+  // at row_stride (all of them without lines).
+  int64_t rows_in_line(int64_t r) const { return line_rows <= 0 ? rows - r : line_rows - (row0 + r) % line_rows; }
   uint64_t bytes() const { return static_cast<uint64_t>(rows * cols) * 2u * static_cast<uint64_t>(elem_halfwords); }
 };
 
@@ -37,10 +49,13 @@ inline constexpr int kMaxDramAccesses = 16;
 struct ConvPatch {
   bool fits = false;
   int64_t pixel0 = 0, pixels = 0, c0 = 0, channels = 0;
+  int64_t c = 0, h = 0, w = 0;   // the tensor's geometry, which gives the pixel numbering
   int64_t elements() const { return pixels * channels; }
-  // The same pixels and channels (of the same tensor, which the caller compares): LD_CONV b3's test.
-  bool same_extent(const ConvPatch& o) const {
-    return pixel0 == o.pixel0 && pixels == o.pixels && c0 == o.c0 && channels == o.channels;
+  // Every pixel and channel of `o` is in this patch, numbered alike: LD_CONV b3's test (the tile
+  // is built from this patch).
+  bool covers(const ConvPatch& o) const {
+    return c == o.c && h == o.h && w == o.w && o.pixel0 >= pixel0 && o.pixel0 + o.pixels <= pixel0 + pixels &&
+           o.c0 >= c0 && o.c0 + o.channels <= c0 + channels;
   }
 };
 
@@ -58,6 +73,9 @@ inline ConvPatch conv_patch(const Insn& in, int64_t capacity) {
   if (capacity <= 0 || c <= 0 || h <= 0 || w <= 0 || taps <= 0 || stride <= 0 || oh <= 0 || ow <= 0 || np <= 0 ||
       nk <= 0 || k0 >= kvol)
     return pt;
+  pt.c = c;
+  pt.h = h;
+  pt.w = w;
   const int64_t ohw = oh * ow;
   const int64_t first = p0, last = p0 + np - 1;
   const int64_t b_first = first / ohw, oy_first = first % ohw / ow;
@@ -166,8 +184,13 @@ inline int dram_accesses(const Insn& in, DramAccess out[kMaxDramAccesses],
     }
     case OP_LD_SPW: sparse_load(in, add); break;
     case OP_ST_2D: {
-      const DramAccess w{"addr", true, in[f_ST_2D::addr], in[f_ST_2D::rows], in[f_ST_2D::cols], in[f_ST_2D::row_stride],
-                     in[f_ST_2D::col_stride], b0 ? 2 : 1, false};
+      DramAccess w{"addr", true, in[f_ST_2D::addr], in[f_ST_2D::rows], in[f_ST_2D::cols], in[f_ST_2D::row_stride],
+                   in[f_ST_2D::col_stride], b0 ? 2 : 1, false};
+      if (in.flag(3)) {   // rows in lines
+        w.row0 = in[f_ST_2D::row0];
+        w.line_rows = in[f_ST_2D::line_rows];
+        w.line_stride = in[f_ST_2D::line_stride];
+      }
       if (b1) {
         DramAccess r = w;
         r.write = false;
@@ -406,6 +429,7 @@ inline int bank_accesses(const Insn& in, BankAccess out[kMaxBankAccesses]) {
     }
     case OP_ST_2D:
     case OP_ST_COL2IM:   // fields c_bank, rows, cols share positions
+      if (in.opcode() == OP_ST_2D && in.flag(4)) break;   // zeros: the C bank is not read
       add({BUF_C, in[f_ST_2D::c_bank], false, int64_t{in[f_ST_2D::rows]} * in[f_ST_2D::cols], 4});
       break;
     default:

@@ -124,6 +124,7 @@ inline constexpr bool kInterleaveMapping = true;
 inline constexpr bool kPregeneration = true;
 inline constexpr bool kOfflineScheduling = true;
 inline constexpr bool kTransposedConvBp = true;   // BP of stride-1 convolutions as convolutions of dY
+inline constexpr bool kPhaseBp = true;            // BP of stride-2 convolutions as four phase convolutions
 inline constexpr bool kOverlapUpdate = true;       // each layer's update right after its backward
 inline constexpr bool kBalancedKTiles = true;      // a product's K tiles of equal size, not 512 + rest
 inline constexpr bool kPatchReuse = true;          // LD_CONV b3: reuse the patch the buffer holds

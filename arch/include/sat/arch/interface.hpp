@@ -70,7 +70,7 @@ static_assert(count_top_args(TopArgKind::u64) == kDdrChannels, "one size argumen
 // not show (an instruction's semantics, a layout). Bits 23-0: a hash (FNV-1a) of everything a
 // target must agree on: the configuration values the kernel depends on, every unit, opcode, field
 // name and status word, and the top function's arguments. A changed table changes the word.
-inline constexpr uint32_t kInterfaceRevision = 3;   // 2: LD_CONV b2, PGEN b3; 3: LD_CONV b3, V_BN b1 mask, PGEN b4
+inline constexpr uint32_t kInterfaceRevision = 4;   // 2: LD_CONV b2, PGEN b3; 3: LD_CONV b3, V_BN b1 mask, PGEN b4; 4: ST_2D b3, b4
 
 namespace interface_detail {
 

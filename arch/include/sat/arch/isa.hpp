@@ -42,7 +42,7 @@ inline constexpr int kNumExecUnits = 6;   // units with token queues (CTRL has n
   X(LD_CONV, 0x02, LOAD, "b0: dst B buffer (else A); b1: transposed ([k][p] instead of [p][k]); b2: tap-major, flipped window; b3: patch held")        \
   X(LD_SPW, 0x03, LOAD, "b0: select on the fly from the FP32 master (val_addr: W[cout][k], idx_addr: k); b1: groups along Cout (W_B, else K: W_F), needs b0") \
   X(GEMM, 0x10, GEMM, "b0: accumulate into C (else overwrite); b1: sparse N:M B operand")               \
-  X(ST_2D, 0x20, STORE, "b0: FP32 out (else BF16 RNE); b1: add into DRAM (FP32 only); b2: add bias")    \
+  X(ST_2D, 0x20, STORE, "b0: FP32 out (else BF16 RNE); b1: add into DRAM (FP32 only); b2: add bias; b3: rows in lines (row0, line_rows, line_stride); b4: zeros (C not read)") \
   X(ST_COL2IM, 0x21, STORE, "-")                                                                        \
   X(V_FILL, 0x30, VEC, "b0: FP32 (else BF16)")                                                          \
   X(V_CONVERT, 0x31, VEC, "-")                                                                          \
@@ -83,7 +83,8 @@ enum Opcode : uint8_t {
 #define SAT_ISA_FIELDS_LD_SPW(F) \
   F(bank) F(rows) F(groups) F(n) F(m) F(val_addr) F(idx_addr) F(line_groups) F(l0) F(g0)
 #define SAT_ISA_FIELDS_GEMM(F) F(a_bank) F(b_bank) F(c_bank) F(mt) F(nt) F(kt) F(n) F(m)
-#define SAT_ISA_FIELDS_ST_2D(F) F(c_bank) F(rows) F(cols) F(addr) F(row_stride) F(col_stride) F(bias_addr)
+#define SAT_ISA_FIELDS_ST_2D(F) \
+  F(c_bank) F(rows) F(cols) F(addr) F(row_stride) F(col_stride) F(bias_addr) F(row0) F(line_rows) F(line_stride)
 #define SAT_ISA_FIELDS_ST_COL2IM(F) \
   F(c_bank) F(rows) F(cols) F(addr) F(p0) F(k0) F(c) F(h) F(w) F(kh_kw) F(stride_pad) F(oh) F(ow)
 #define SAT_ISA_FIELDS_V_FILL(F) F(y) F(count) F(value)
