@@ -284,8 +284,11 @@ struct UnitMsg {
 //  - VEC, STORE, UPD, PGEN run their execute functions; their DRAM goes through the arbiters;
 //  - one arbiter per DDR channel owns that channel's m_axi port;
 //  - collect merges the reports into the status block.
-// A unit that saw an error keeps consuming and producing tokens without executing ("poisoned"), so
-// no FIFO is left blocked and the region drains; the first error in collect's order wins.
+// A unit that saw an error keeps consuming and producing tokens without executing, so no FIFO is
+// left blocked and the region drains; the first error in collect's order wins. Its tokens carry
+// kTokenPoison, and a unit that takes a poisoned token executes nothing from then on and poisons
+// its own tokens: no instruction that depends on a failed one, directly or through others,
+// executes (docs/hls-dataflow.md, "Errors in the region").
 using InsnStream = ::hls::stream<UnitMsg, arch::kInsnQueueDepth>;
 using TokenStream = ::hls::stream<uint32_t, arch::kTokenDepth>;
 // A token's payload: from LOAD, how many loads each engine has finished when the token leaves, in
@@ -296,9 +299,11 @@ using TokenStream = ::hls::stream<uint32_t, arch::kTokenDepth>;
 // The counts are modulo 2^kLoadCountBits: GEMM's marker count lags the retire's by at most the
 // markers in flight in one fill link, far below half the modulus.
 constexpr uint32_t kTokenEnd = 0xffffffffu;
+constexpr uint32_t kTokenPoison = 1u << 31;   // the producer failed or depends on a failure
 constexpr int kLoadCountBits = 7;
 constexpr uint32_t kLoadCountMask = (1u << kLoadCountBits) - 1;
-static_assert(arch::kLoadEngines * kLoadCountBits < 32, "a LOAD token's counts never read as kTokenEnd");
+static_assert(arch::kLoadEngines * kLoadCountBits < 31, "a LOAD token's counts never reach the poison bit or read as kTokenEnd");
+inline bool poisoned_token(uint32_t t) { return t != kTokenEnd && (t & kTokenPoison) != 0; }
 static_assert(arch::kFillLinkDepth < (1 << (kLoadCountBits - 1)), "marker counts compare modulo 2^kLoadCountBits");
 inline uint32_t load_count(uint32_t payload, int engine) { return (payload >> (kLoadCountBits * engine)) & kLoadCountMask; }
 inline bool markers_reached(uint16_t taken, uint32_t needed) {
@@ -320,16 +325,19 @@ using ReportStream = ::hls::stream<UnitReport, 2>;
 struct EngineMsg {
   QEntry q;
   bool stop;
+  bool skip = false;   // poisoned: end the load (its marker) without executing it
 };
 using EngineStream = ::hls::stream<EngineMsg, 2>;
 struct OrderMsg {
   uint32_t index, opcode;
   uint8_t engine, signal;
   bool stop;
+  bool poison = false;   // the load depends on a failure: its tokens carry kTokenPoison
 };
 using OrderStream = ::hls::stream<OrderMsg, arch::kInsnQueueDepth>;
 struct DoneMsg {
   Error err;
+  bool executed = false;
 };
 using DoneStream = ::hls::stream<DoneMsg, 2>;
 
@@ -560,7 +568,8 @@ void unit_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits][isa::kN
                ReportStream& report) {
   UnitReport r{};
   r.opcode = kNoOpcode;
-  int self = 0;   // tokens this unit gave itself
+  int self = 0;            // tokens this unit gave itself
+  bool poisoned = false;   // took a poisoned token: executes nothing from then on
 UNIT_LOOP:
   for (;;) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
@@ -578,6 +587,7 @@ UNIT_LOOP:
         continue;
       }
       const uint32_t t = take_token<kUnit>(cx, tokens, p);
+      poisoned = poisoned || poisoned_token(t);
       if (kUnit == isa::UNIT_GEMM && p == isa::UNIT_LOAD) {
         // Every load before the token has its fill words in the banks once each engine's end
         // markers reach the count the token carries.
@@ -590,7 +600,7 @@ UNIT_LOOP:
         }
       }
     }
-    if (!cx.failed()) {
+    if (!cx.failed() && !poisoned) {
       if (!exec_unit(kUnit, cx, m.q.in)) {
         r.index = m.q.index;
         r.opcode = m.q.in.opcode();
@@ -600,6 +610,7 @@ UNIT_LOOP:
     }
     // The instruction's writes are in DRAM before any token says so.
     if (cx.client != nullptr) ddr_fence(*cx.client);
+    const uint32_t out = cx.failed() || poisoned ? kTokenPoison : 0;
     for (int c = 0; c < isa::kNumExecUnits; ++c) {
       if (!((m.q.in.signal() >> c) & 1u)) continue;
       if (c == kUnit) {
@@ -607,7 +618,7 @@ UNIT_LOOP:
         ++self;
         continue;
       }
-      give_token<kUnit>(cx, tokens, c, 0);
+      give_token<kUnit>(cx, tokens, c, out);
     }
   }
   if (cx.client != nullptr) {
@@ -690,6 +701,7 @@ void load_dispatch_proc(InsnStream& queue, TokenStream tokens[isa::kNumExecUnits
                         EngineStream engines[arch::kLoadEngines], OrderStream& order, ReportStream& report) {
   constexpr int kUnit = isa::UNIT_LOAD;
   Ctx cx{};
+  bool poisoned = false;   // took a poisoned token: no later load executes
 DISPATCH:
   for (;;) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
@@ -697,12 +709,13 @@ DISPATCH:
     if (m.stop) break;
     for (int p = 0; p < isa::kNumExecUnits; ++p) {
       if (!((m.q.in.wait() >> p) & 1u)) continue;
+      uint32_t t = 0;
       if (p == kUnit) {
-        uint32_t t;
         tokens[kUnit][kUnit].read(t);
       } else {
-        take_token<kUnit>(cx, tokens, p);
+        t = take_token<kUnit>(cx, tokens, p);
       }
+      poisoned = poisoned || poisoned_token(t);
     }
     isa::DramAccess acc[isa::kMaxDramAccesses];
     const int n = isa::dram_accesses(m.q.in, acc, arch::kConvPatchElems);
@@ -710,9 +723,9 @@ DISPATCH:
     const int e = static_cast<int>((ch < static_cast<uint32_t>(arch::kDdrChannels) ? ch : 0) % arch::kLoadEngines);
     for (int k = 0; k < arch::kLoadEngines; ++k) {
 #pragma HLS UNROLL
-      if (k == e) engines[k].write(EngineMsg{m.q, false});
+      if (k == e) engines[k].write(EngineMsg{m.q, false, poisoned});
     }
-    order.write(OrderMsg{m.q.index, m.q.in.opcode(), static_cast<uint8_t>(e), m.q.in.signal(), false});
+    order.write(OrderMsg{m.q.index, m.q.in.opcode(), static_cast<uint8_t>(e), m.q.in.signal(), false, poisoned});
   }
   for (int k = 0; k < arch::kLoadEngines; ++k) {
 #pragma HLS UNROLL
@@ -747,10 +760,11 @@ ENGINE:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
     const EngineMsg m = in.read();
     if (m.stop) break;
-    if (!cx.failed()) exec_load(cx, m.q.in);
+    const bool run = !cx.failed() && !m.skip;
+    if (run) exec_load(cx, m.q.in);
     ddr_fence(client);   // nothing to wait for today (loads only read), kept for the rule
     fill_end_load(&client);
-    done.write(DoneMsg{cx.err});
+    done.write(DoneMsg{cx.err, run && !cx.failed()});
   }
   client_stop(client);
   FillWord stop{};
@@ -781,11 +795,12 @@ RETIRE:
         cx.err = d.err;
         r.index = o.index;
         r.opcode = o.opcode;
-      } else {
+      } else if (d.executed) {
         ++r.executed;
       }
     }
-    uint32_t payload = 0;
+    // Poisoned once a load failed (on any engine) or this one depends on a failure.
+    uint32_t payload = cx.failed() || o.poison ? kTokenPoison : 0;
     for (int k = 0; k < arch::kLoadEngines; ++k) {
 #pragma HLS UNROLL
       if (k == o.engine) finished[k] = (finished[k] + 1) & kLoadCountMask;

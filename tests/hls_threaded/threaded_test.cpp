@@ -79,6 +79,44 @@ TEST(HlsThreaded, WatchdogNamesTheProcessesOfATokenCycle) {
   EXPECT_NE(r.report.find("arbiter_proc#3"), std::string::npos) << r.report;
 }
 
+// A failing instruction poisons the tokens of its unit: what depends on it, directly (the V_FILL
+// waiting for the failing LD_2D) or through another unit (the PGEN waiting for that V_FILL), does
+// not execute, as in C-simulation, where nothing after the failing instruction runs. The same
+// stream with a valid LD_2D executes both.
+TEST(HlsThreaded, NothingThatDependsOnAFailedInstructionExecutes) {
+  const uint8_t load = 1u << isa::UNIT_LOAD, vec = 1u << isa::UNIT_VEC, pgen = 1u << isa::UNIT_PGEN;
+  auto stream = [&](uint32_t rows) {
+    isa::Insn ld = isa::make_insn(isa::OP_LD_2D, 0);
+    ld.w[isa::f_LD_2D::rows] = rows;   // 0 is a bad field
+    ld.w[isa::f_LD_2D::cols] = 1;
+    ld.w[isa::f_LD_2D::addr] = isa::make_addr(3, 0);
+    ld.w[isa::f_LD_2D::row_stride] = ld.w[isa::f_LD_2D::col_stride] = 1;
+    isa::set_signal(ld, vec);
+    isa::Insn fl = fill(isa::make_addr(2, 0), load, pgen);
+    fl.w[isa::f_V_FILL::value] = 0x40e00000u;   // 7.0
+    isa::Insn copy = isa::make_insn(isa::OP_PGEN, 4);
+    copy.w[isa::f_PGEN::w] = isa::make_addr(0, 0);
+    copy.w[isa::f_PGEN::dense_addr] = isa::make_addr(1, 0);
+    copy.w[isa::f_PGEN::cout] = copy.w[isa::f_PGEN::k] = copy.w[isa::f_PGEN::n] = copy.w[isa::f_PGEN::m] = 1;
+    isa::set_wait(copy, vec);
+    return std::vector<isa::Insn>{ld, fl, copy, isa::make_insn(isa::OP_FINISH)};
+  };
+  std::array<std::vector<uint16_t>, arch::kDdrChannels> ddr;
+  for (auto& c : ddr) c.assign(4096, 0);
+  ddr[0][1] = 0x3f80;   // the FP32 master 1.0 the PGEN would copy as BF16
+  const test::ThreadedRun bad = test::run_threaded(stream(0), ddr, {true, true, true, true});
+  ASSERT_EQ(bad.outcome, test::ThreadedRun::finished) << bad.report;
+  EXPECT_EQ(bad.status[0], isa::STATUS_BAD_FIELD) << isa::status_message(bad.status.data());
+  EXPECT_EQ(bad.status[isa::STW_INDEX], 0u);
+  EXPECT_EQ(bad.ddr[2][0], 0u) << "the V_FILL after the failing load ran";
+  EXPECT_EQ(bad.ddr[1][0], 0u) << "the PGEN after that V_FILL ran";
+  const test::ThreadedRun good = test::run_threaded(stream(1), ddr, {true, true, true, true});
+  ASSERT_EQ(good.outcome, test::ThreadedRun::finished) << good.report;
+  EXPECT_EQ(good.status[0], isa::STATUS_OK) << isa::status_message(good.status.data());
+  EXPECT_EQ(good.ddr[2][0], 0x40e0u);
+  EXPECT_EQ(good.ddr[1][0], 0x3f80u);
+}
+
 // The threaded stream as Vitis documents hls::stream: a blocking write waits while Depth items are
 // held, a blocking read while none are; the _nb forms never wait.
 TEST(HlsThreadedStream, DepthIsHonouredAndBlockingCallsWait) {
