@@ -1,6 +1,8 @@
 #include "args.hpp"
 
+#include <cerrno>
 #include <cstdlib>
+#include <string>
 
 #include "sat/error.hpp"
 
@@ -62,8 +64,20 @@ long long Args::integer(const std::string& f, long long fallback) const {
   const auto it = values_.find(f);
   if (it == values_.end()) return fallback;
   char* end = nullptr;
+  errno = 0;
   const long long v = std::strtoll(it->second.c_str(), &end, 10);
   if (it->second.empty() || *end != '\0') fail("--" + f + " expects an integer, got '" + it->second + "'");
+  if (errno == ERANGE) fail("--" + f + " is out of range: " + it->second);
+  return v;
+}
+
+long long Args::integer(const std::string& f, long long fallback, long long lo, long long hi) const {
+  const long long v = integer(f, fallback);
+  if (v < lo || v > hi) {
+    const auto it = values_.find(f);
+    fail("--" + f + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+         (it != values_.end() ? it->second : std::to_string(v)));
+  }
   return v;
 }
 

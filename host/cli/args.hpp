@@ -21,6 +21,9 @@ class Args {
   std::string str(const std::string& flag, const std::string& fallback) const;
   std::optional<std::string> opt(const std::string& flag) const;
   long long integer(const std::string& flag, long long fallback) const;
+  // The same, refused (naming the flag, the range and the value) outside [lo, hi]: a value is
+  // never narrowed or wrapped.
+  long long integer(const std::string& flag, long long fallback, long long lo, long long hi) const;
   double real(const std::string& flag, double fallback) const;
   [[noreturn]] void fail(const std::string& msg) const;  // throws sat::Error "sat <cmd>: msg"
 

@@ -1,5 +1,7 @@
 // sat train and sat eval.
+#include <cctype>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -18,6 +20,12 @@
 namespace sat::cli {
 
 namespace {
+
+// Bounds of the numeric flags (they are parsed as 64-bit integers and never narrowed past these):
+// the batch as the accelerator's stream encodes it (sat compile), counts and seeds as 63 bits.
+constexpr long long kMaxBatch = 65535;
+constexpr long long kMaxThreads = 1024;
+constexpr long long kMaxCount = LLONG_MAX;
 
 const char* kTrainHelp =
     "usage: sat train --model NAME|PATH [flags]\n"
@@ -75,27 +83,26 @@ Sources open_data(const Args& args, const Model& model) {
   } else {
     args.fail("--data must be fashion-mnist or synthetic, got '" + kind + "'");
   }
-  s.train = limit(std::move(s.train), args.integer("train-limit", 0), args, "train-limit");
-  s.test = limit(std::move(s.test), args.integer("test-limit", 0), args, "test-limit");
+  s.train = limit(std::move(s.train), args.integer("train-limit", 0, 0, kMaxCount), args, "train-limit");
+  s.test = limit(std::move(s.test), args.integer("test-limit", 0, 0, kMaxCount), args, "test-limit");
   return s;
 }
 
 void set_threads(const Args& args) {
-  const long long t = args.integer("threads", 0);
-  if (t < 0) args.fail("--threads must be >= 1");
+  const long long t = args.integer("threads", 0, 0, kMaxThreads);
   set_cpu_threads(static_cast<int>(t));
 }
 
 void apply_overrides(const Args& args, Recipe& r) {
-  r.epochs = static_cast<int>(args.integer("epochs", r.epochs));
-  r.batch = static_cast<int>(args.integer("batch", r.batch));
+  r.epochs = static_cast<int>(args.integer("epochs", r.epochs, 1, INT_MAX));
+  r.batch = static_cast<int>(args.integer("batch", r.batch, 1, kMaxBatch));
   r.lr = args.real("lr", r.lr);
   r.momentum = args.real("momentum", r.momentum);
   r.weight_decay = args.real("weight-decay", r.weight_decay);
   r.srste_lambda = args.real("srste-lambda", r.srste_lambda);
   r.schedule = args.str("schedule", r.schedule);
   r.warmup_epochs = args.real("warmup-epochs", r.warmup_epochs);
-  r.seed = static_cast<uint64_t>(args.integer("seed", static_cast<long long>(r.seed)));
+  r.seed = static_cast<uint64_t>(args.integer("seed", static_cast<long long>(r.seed), 0, kMaxCount));
   if (r.epochs < 1) args.fail("--epochs must be >= 1");
   if (r.batch < 1) args.fail("--batch must be >= 1");
   if (!(r.lr > 0)) args.fail("--lr must be > 0");
@@ -131,6 +138,13 @@ int cmd_train(const std::vector<std::string>& argv) {
     const std::string ckpt = out + "/checkpoint.sat";
     if (!std::filesystem::exists(ckpt)) args.fail("--resume: no checkpoint at " + ckpt);
     model = model_from_checkpoint(ckpt, &state);
+    if (args.has("model")) {
+      const Model named = Model::load(resolve_model_path(args.str("model")));
+      if (named.name != model.name) {
+        args.fail("--resume: the checkpoint " + ckpt + " holds model '" + model.name + "', not '" + named.name +
+                  "' (--model)");
+      }
+    }
     if (args.has("method") && parse_method(args.str("method")) != state.method) {
       args.fail("--resume: the checkpoint was trained with --method " +
                 std::string(method_name(state.method)) + ", not " + args.str("method"));
@@ -139,7 +153,7 @@ int cmd_train(const std::vector<std::string>& argv) {
       args.fail("--resume: the checkpoint was trained with --nm " + state.nm.str());
     }
     if (args.has("epochs")) {
-      state.recipe.epochs = static_cast<int>(args.integer("epochs", state.recipe.epochs));
+      state.recipe.epochs = static_cast<int>(args.integer("epochs", state.recipe.epochs, 1, INT_MAX));
     }
     std::printf("resuming %s at epoch %d step %lld from %s\n", model.name.c_str(), state.epoch + 1,
                 static_cast<long long>(state.step_in_epoch), ckpt.c_str());
@@ -156,8 +170,15 @@ int cmd_train(const std::vector<std::string>& argv) {
       model.build(state.recipe.seed);
     }
     if (out.empty()) {
-      out = "runs/" + model.name + "-" + method_name(state.method) + "-" + std::to_string(state.nm.n) +
-            "x" + std::to_string(state.nm.m);
+      // The model's name as one path component: anything but letters, digits, '.', '_' and '-'
+      // (a '/' above all) becomes '_', so the default folder stays inside runs/.
+      std::string name = model.name;
+      for (char& c : name) {
+        const bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+        if (!safe) c = '_';
+      }
+      out = "runs/" + name + "-" + method_name(state.method) + "-" + std::to_string(state.nm.n) + "x" +
+            std::to_string(state.nm.m);
     }
   }
 
@@ -165,8 +186,8 @@ int cmd_train(const std::vector<std::string>& argv) {
   TrainOptions opts;
   opts.out_dir = out;
   opts.progress = !args.flag("no-progress");
-  opts.stop_after_steps = args.integer("stop-after-steps", 0);
-  opts.checkpoint_every = args.integer("checkpoint-every", 0);
+  opts.stop_after_steps = args.integer("stop-after-steps", 0, 0, kMaxCount);
+  opts.checkpoint_every = args.integer("checkpoint-every", 0, 0, kMaxCount);
   if (!args.flag("resume")) {
     std::printf("training %s (%lld parameters) with %s %s on %s: %d epochs, batch %d, lr %g %s, "
                 "%lld training / %lld test samples -> %s\n",
@@ -215,10 +236,9 @@ int cmd_eval(const std::vector<std::string>& argv) {
   backend->prepare(model, state.method);
   const std::string dir = args.str("data-dir", "");
   auto test = std::make_shared<const Dataset>(load_fashion_mnist(false, dir));
-  auto source = limit(make_image_source(test, model.input), args.integer("test-limit", 0), args,
+  auto source = limit(make_image_source(test, model.input), args.integer("test-limit", 0, 0, kMaxCount), args,
                       "test-limit");
-  const long long batch = args.integer("batch", state.recipe.batch);
-  if (batch < 1) args.fail("--batch must be >= 1");
+  const long long batch = args.integer("batch", state.recipe.batch, 1, kMaxBatch);
   const EvalResult r = evaluate(*backend, model, *source, state.method, static_cast<int>(batch));
   if (args.flag("json")) {
     nlohmann::json j = {{"model", model.name}, {"method", method_name(state.method)},

@@ -47,6 +47,22 @@ class TempFile {
   int fd_ = -1;
 };
 
+// What `path` is when it exists and is not a regular file ("a directory", "a character device",
+// ...); empty when it is a regular file or does not exist. A symbolic link counts as itself: the
+// rename would replace the link, not what it points to.
+std::string non_regular_kind(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return "";
+  if (S_ISREG(st.st_mode)) return "";
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISCHR(st.st_mode)) return "a character device";
+  if (S_ISBLK(st.st_mode)) return "a block device";
+  if (S_ISLNK(st.st_mode)) return "a symbolic link";
+  if (S_ISFIFO(st.st_mode)) return "a FIFO";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  return "not a regular file";
+}
+
 }  // namespace
 
 void atomic_write_file(const std::string& path, std::string_view bytes) {
@@ -54,6 +70,15 @@ void atomic_write_file(const std::string& path, std::string_view bytes) {
   auto fail = [&](const std::string& step, int err) -> void {
     throw Error("cannot write '" + path + "': " + step + ": " + errno_text(err));
   };
+  // The rename replaces whatever is at `path`: only a regular file may be (a device node, a
+  // directory or a link is refused and left as it is).
+  auto refuse_non_regular = [&] {
+    const std::string kind = non_regular_kind(path);
+    if (!kind.empty()) {
+      throw Error("cannot write '" + path + "': it is " + kind + ", not a regular file; it was left as it is");
+    }
+  };
+  refuse_non_regular();
 
   // pid + counter keeps concurrent writers (threads or processes) off each other's temp files;
   // the leading dot keeps a leftover from a hard crash out of casual globbing.
@@ -87,6 +112,7 @@ void atomic_write_file(const std::string& path, std::string_view bytes) {
   // close() can report a deferred write error (NFS, quotas): it must not be ignored.
   if (::close(fd) != 0) fail("closing '" + tmp.path() + "' failed", errno);
 
+  refuse_non_regular();   // again: something may have appeared there while the data was written
   if (::rename(tmp.path().c_str(), path.c_str()) != 0) {
     fail("renaming '" + tmp.path() + "' over it failed", errno);
   }

@@ -132,6 +132,14 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
   if (!o.out_dir.empty()) std::filesystem::create_directories(o.out_dir);
   const std::string ckpt = o.out_dir.empty() ? "" : o.out_dir + "/checkpoint.sat";
 
+  if (o.stop_after_steps > 0 && s.global_step >= o.stop_after_steps) {
+    // A resumed run already past the stop: no further step (not one more before checking).
+    if (!o.quiet) {
+      std::printf("already at step %lld, at or past --stop-after-steps %lld: nothing to train\n",
+                  static_cast<long long>(s.global_step), static_cast<long long>(o.stop_after_steps));
+    }
+    return s;
+  }
   backend.prepare(model, s.method);
   UpdateConfig cfg{s.method, r.lr, r.momentum, r.weight_decay, r.srste_lambda};
   Tensor x;

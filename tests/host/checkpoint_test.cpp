@@ -265,14 +265,26 @@ TEST(IoAtomicWrite, MissingDirectoryFailsCleanly) {
   EXPECT_TRUE(dir.entries().empty());
 }
 
-TEST(IoAtomicWrite, FailedRenameRemovesTheTempFile) {
+TEST(IoAtomicWrite, OnlyARegularFileIsReplaced) {
   TempDir dir;
-  // The target is a non-empty directory: the temp file is written, the rename fails.
+  // A directory, a symbolic link (even to a regular file), a FIFO and a device node are refused by
+  // name and left as they are, with no temporary file behind.
   fs::create_directory(dir.file("target"));
   atomic_write_file(dir.file("target/keep"), "x");
-  expect_error([&] { atomic_write_file(dir.file("target"), "payload"); }, {dir.file("target"), "renaming"});
-  EXPECT_EQ(dir.entries(), std::vector<std::string>{"target"});
+  expect_error([&] { atomic_write_file(dir.file("target"), "payload"); }, {dir.file("target"), "is a directory"});
   EXPECT_EQ(read_file(dir.file("target/keep")), "x");
+  atomic_write_file(dir.file("real"), "real");
+  fs::create_symlink(dir.file("real"), dir.file("link"));
+  expect_error([&] { atomic_write_file(dir.file("link"), "payload"); }, {dir.file("link"), "is a symbolic link"});
+  EXPECT_TRUE(fs::is_symlink(dir.file("link")));
+  EXPECT_EQ(read_file(dir.file("real")), "real");
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  expect_error([&] { atomic_write_file(dir.file("fifo"), "payload"); }, {dir.file("fifo"), "is a FIFO"});
+  EXPECT_TRUE(fs::is_fifo(dir.file("fifo")));
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"fifo", "link", "real", "target"}));
+  // The device node of the report: /dev/full stays a character device.
+  expect_error([&] { atomic_write_file("/dev/full", "payload"); }, {"/dev/full", "is a character device"});
+  EXPECT_TRUE(fs::is_character_file("/dev/full"));
 }
 
 TEST(IoAtomicWrite, ReplacesContentWhole) {

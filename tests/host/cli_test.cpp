@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "run_cli.hpp"
+#include "sat/io.hpp"
 
 namespace {
 
@@ -40,8 +41,14 @@ TEST(Cli, TrainRejectsBadFlags) {
   expect_cli_error("train --model mlp --frobnicate", "unknown flag --frobnicate");
   expect_cli_error("train --model mlp --epochs", "flag --epochs needs a value");
   expect_cli_error("train --model mlp --epochs two", "--epochs expects an integer, got 'two'");
-  expect_cli_error("train --model mlp --epochs 0", "--epochs must be >= 1");
-  expect_cli_error("train --model mlp --batch -3", "--batch must be >= 1");
+  expect_cli_error("train --model mlp --epochs 0", "--epochs must be between 1 and 2147483647, got 0");
+  expect_cli_error("train --model mlp --batch -3", "--batch must be between 1 and 65535, got -3");
+  // Numeric flags are 64-bit and range-checked, never wrapped (4294967297 once ran one epoch,
+  // 99999999999 a batch of 1215752191).
+  expect_cli_error("train --model mlp --epochs 4294967297", "--epochs must be between 1 and 2147483647, got 4294967297");
+  expect_cli_error("train --model mlp --batch 99999999999", "--batch must be between 1 and 65535, got 99999999999");
+  expect_cli_error("train --model mlp --seed 99999999999999999999", "--seed is out of range: 99999999999999999999");
+  expect_cli_error("train --model mlp --stop-after-steps -1", "--stop-after-steps must be between 0 and");
   expect_cli_error("train --model mlp --lr 0", "--lr must be > 0");
   expect_cli_error("train --model mlp --lr fast", "--lr expects a number");
   expect_cli_error("train --model mlp --momentum 1.5", "--momentum must be in [0, 1)");
@@ -55,8 +62,8 @@ TEST(Cli, TrainRejectsBadFlags) {
   expect_cli_error("train --model mlp --backend fpga", "backend 'fpga' is not available in this build");
   expect_cli_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
   expect_cli_error("train --model mlp --data-dir /nonexistent", "dataset-fashion-mnist");
-  expect_cli_error("train --model mlp --threads -1", "--threads must be >= 1");
-  expect_cli_error("train --model mlp --train-limit -5 --data synthetic", "--train-limit must be >= 0");
+  expect_cli_error("train --model mlp --threads -1", "--threads must be between 0 and 1024, got -1");
+  expect_cli_error("train --model mlp --train-limit -5 --data synthetic", "--train-limit must be between 0 and");
   expect_cli_error("train --model mlp --resume", "--resume needs --out");
   expect_cli_error("train --model mlp --resume --out " + tmp("no-run"), "no checkpoint at");
   expect_cli_error("train --model mlp --json=yes", "flag --json takes no value");
@@ -83,6 +90,41 @@ TEST(Cli, TrainSyntheticRunWritesOutputs) {
   ASSERT_EQ(more.status, 0) << more.out;
   EXPECT_NE(more.out.find("resuming mlp at epoch 3"), std::string::npos) << more.out;
   EXPECT_NE(more.out.find("epoch 3/3"), std::string::npos) << more.out;
+  // --model names the checkpoint's model or is refused (it once resumed the checkpoint's silently).
+  expect_cli_error("train --resume --model lenet5 --out " + out + " --data synthetic",
+                   "holds model 'mlp', not 'lenet5' (--model)");
+}
+
+// --stop-after-steps below the step a resumed run is at trains nothing (it once ran one more step).
+TEST(Cli, StopAfterStepsAtOrPastItTrainsNothing) {
+  const std::string out = tmp("stop-run");
+  std::filesystem::remove_all(out);
+  const std::string data = " --data synthetic --train-limit 128 --test-limit 32 --batch 16 --no-progress";
+  const CliRun first = run_sat("train --model mlp --epochs 1 --stop-after-steps 5 --out " + out + data);
+  ASSERT_EQ(first.status, 0) << first.out;
+  EXPECT_NE(first.out.find("stopped at step 5"), std::string::npos) << first.out;
+  const std::string before = sat::read_file(out + "/checkpoint.sat");
+  const CliRun again = run_sat("train --resume --stop-after-steps 3 --out " + out + data);
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("already at step 5, at or past --stop-after-steps 3: nothing to train"), std::string::npos)
+      << again.out;
+  EXPECT_EQ(sat::read_file(out + "/checkpoint.sat"), before) << "the checkpoint changed";
+}
+
+// A model's name is one component of the default run folder: "../../../escaped" stays in runs/.
+TEST(Cli, DefaultRunFolderStaysInsideRuns) {
+  const std::string dir = tmp("name-escape");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  sat::atomic_write_file(dir + "/esc.json",
+                         R"({"name": "../../../escaped", "input": [1, 28, 28], "classes": 10,
+                             "layers": [{"type": "flatten"}, {"type": "linear", "out": 10}]})");
+  const CliRun r = run_sat("train --model " + dir + "/esc.json --epochs 1 --data synthetic --train-limit 64 "
+                           "--test-limit 32 --no-progress", dir);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/runs/.._.._.._escaped-bdwp-1x1/checkpoint.sat")) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(dir).parent_path().parent_path().parent_path() /
+                                       "escaped-bdwp-1x1"));
 }
 
 TEST(Cli, EvalRefusesCorruptAndMissingCheckpoints) {
@@ -105,7 +147,7 @@ TEST(Cli, EvalRefusesCorruptAndMissingCheckpoints) {
     f.write(&c, 1);
   }
   expect_cli_error("eval --checkpoint " + bad, "corrupt");
-  expect_cli_error("eval --checkpoint " + ckpt + " --batch 0", "--batch must be >= 1");
+  expect_cli_error("eval --checkpoint " + ckpt + " --batch 0", "--batch must be between 1 and 65535, got 0");
 }
 
 TEST(Cli, SummaryShowsFlopsAndSparsity) {

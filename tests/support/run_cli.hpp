@@ -13,9 +13,11 @@ struct CliRun {
   std::string out;   // stdout and stderr together
 };
 
-// `sat <args>` through the shell (args are shell words, quoted by the caller where needed).
-inline CliRun run_sat(const std::string& args) {
-  const std::string cmd = std::string("'") + SAT_BINARY_DIR + "/sat' " + args + " 2>&1";
+// `sat <args>` through the shell (args are shell words, quoted by the caller where needed), in the
+// directory `cwd` when given.
+inline CliRun run_sat(const std::string& args, const std::string& cwd = "") {
+  const std::string cmd = (cwd.empty() ? std::string() : "cd '" + cwd + "' && ") + "'" + SAT_BINARY_DIR + "/sat' " +
+                          args + " 2>&1";
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
