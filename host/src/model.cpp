@@ -105,6 +105,25 @@ T field(const json& j, const char* key, const std::string& where, T fallback) {
   }
 }
 
+// An integer field in [lo, hi]: a float (1e12), a string or a value outside is refused, naming the
+// field, the range and what was there (a float once read as a wrapped integer).
+int64_t int_field(const json& j, const char* key, const std::string& where, int64_t lo, int64_t hi) {
+  const json& v = j[key];
+  bool in_range = false;
+  if (v.is_number_unsigned()) {   // non-negative integers parse as unsigned
+    const uint64_t u = v.get<uint64_t>();
+    in_range = (lo <= 0 || u >= static_cast<uint64_t>(lo)) && (hi >= 0 && u <= static_cast<uint64_t>(hi));
+  } else if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    in_range = i >= lo && i <= hi;
+  }
+  if (!in_range) {
+    throw Error(where + ": field \"" + key + "\" must be an integer between " + std::to_string(lo) + " and " +
+                std::to_string(hi) + ", got " + v.dump());
+  }
+  return v.get<int64_t>();
+}
+
 Recipe parse_recipe(const json& j, const std::string& where) {
   Recipe r;
   if (!j.is_object()) throw Error(where + ": \"recipe\" must be an object");
@@ -160,8 +179,7 @@ Model Model::from_json_text(const std::string& text, const std::string& origin,
     throw Error(origin + ": \"input\" must be a non-empty list of positive sizes");
   }
   if (!j.contains("classes")) throw Error(origin + ": missing field \"classes\"");
-  m.classes = field(j, "classes", origin, 0);
-  if (m.classes < 2) throw Error(origin + ": \"classes\" must be >= 2");
+  m.classes = static_cast<int>(int_field(j, "classes", origin, 2, kMaxClasses));
   try {
     m.nm = NM::parse(field<std::string>(j, "nm", origin, "dense"));
   } catch (const Error& e) {
@@ -172,7 +190,11 @@ Model Model::from_json_text(const std::string& text, const std::string& origin,
   if (!j.contains("layers")) throw Error(origin + ": missing field \"layers\"");
   m.layers = make_layers(j["layers"], origin, "layers", m.nm);
   if (m.layers.empty()) throw Error(origin + ": \"layers\" is empty");
-  m.build(m.recipe.seed);
+  try {
+    m.build(m.recipe.seed);
+  } catch (const Error& e) {
+    throw Error(origin + ": " + e.what());
+  }
   const Shape want = {m.classes};
   if (m.layers.back()->out_shape != want) {
     throw Error(origin + ": the last layer outputs " + shape_str(m.layers.back()->out_shape) +
@@ -195,6 +217,12 @@ Shape build_sequence(std::vector<LayerPtr>& layers, const Shape& in, Rng& rng) {
     l->in_shape = s;
     s = l->build(s, rng);
     l->out_shape = s;
+    const int64_t budget = activation_budget();
+    if (sat::numel(s) > budget) {
+      throw Error("layer " + l->name + " (" + l->type() + ") outputs " + shape_str(s) + " = " +
+                  std::to_string(sat::numel(s)) + " elements per sample, over the budget of " + std::to_string(budget) +
+                  " (SAT_MAX_ACTIVATION)");
+    }
   }
   return s;
 }
@@ -216,6 +244,11 @@ Tensor backward_sequence(std::vector<LayerPtr>& layers, const Tensor& dy, const 
 void Model::build(uint64_t seed) {
   Rng rng(seed);
   build_sequence(layers, input, rng);
+  const int64_t total = num_params(), budget = parameter_budget();
+  if (total > budget) {
+    throw Error("model " + name + " has " + std::to_string(total) + " parameters, over the budget of " +
+                std::to_string(budget) + " (SAT_MAX_PARAMETERS)");
+  }
 }
 
 std::vector<Param*> Model::params() {

@@ -1,5 +1,7 @@
 #include "sat/tensor.hpp"
 
+#include <cstdint>
+
 #include <algorithm>
 
 #include "sat/error.hpp"
@@ -17,7 +19,11 @@ NumericsScope::~NumericsScope() { g_numerics = saved_; }
 
 int64_t numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    // A product past 63 bits (a model file's absurd size) is an error, not a wrapped count.
+    if (d < 0 || (d > 0 && n > INT64_MAX / d)) throw Error("shape " + shape_str(s) + " has too many elements");
+    n *= d;
+  }
   return n;
 }
 

@@ -2,9 +2,11 @@
 // error that names the file and the field.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "sat/error.hpp"
+#include "sat/layer.hpp"
 #include "sat/model.hpp"
 
 using namespace sat;
@@ -92,4 +94,57 @@ TEST(Models, MalformedDescriptionsNameTheProblem) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot open model file"), std::string::npos);
   }
+}
+
+// Sizes past what a machine can hold are refused before they are allocated, naming the file, the
+// layer and the size (a 2^31-wide layer once died in std::bad_alloc, a 10^6-wide one took 7 GB).
+TEST(Models, OversizedModelsAreRefusedBeforeAllocating) {
+  const std::string wide =
+      error_of(R"({"input": [784], "classes": 10, "layers": [{"type": "linear", "out": 2147483648}, {"type": "linear", "out": 10}]})");
+  EXPECT_NE(wide.find("bad.json: parameter layers[0].weight [2147483648, 784] has 1683627180032 elements, "
+                      "over the budget of 268435456 (SAT_MAX_PARAMETERS)"),
+            std::string::npos)
+      << wide;
+  // Each layer within the budget, the whole model not: refused naming the model.
+  ::setenv("SAT_MAX_PARAMETERS", "1000", 1);
+  const std::string total = error_of(
+      R"({"name": "two", "input": [30], "classes": 10, "layers": [{"type": "linear", "out": 30}, {"type": "linear", "out": 10}]})");
+  EXPECT_NE(total.find("model two has 1240 parameters, over the budget of 1000"), std::string::npos) << total;
+  ::setenv("SAT_MAX_PARAMETERS", "lots", 1);
+  EXPECT_NE(error_of(R"({"input": [4], "classes": 2, "layers": [{"type": "linear", "out": 2}]})")
+                .find("SAT_MAX_PARAMETERS must be a positive integer (elements), got 'lots'"),
+            std::string::npos);
+  ::unsetenv("SAT_MAX_PARAMETERS");
+  ::setenv("SAT_MAX_ACTIVATION", "100", 1);
+  const std::string act = error_of(R"({"input": [4, 8, 8], "classes": 2, "layers": [{"type": "flatten"}, {"type": "linear", "out": 2}]})");
+  EXPECT_NE(act.find("layer layers[0] (flatten) outputs [256] = 256 elements per sample, over the budget of 100"),
+            std::string::npos)
+      << act;
+  ::unsetenv("SAT_MAX_ACTIVATION");
+  // A product of sizes past 63 bits is an error, not a wrapped count.
+  EXPECT_NE(error_of(R"({"input": [4294967296, 4294967296], "classes": 2, "layers": [{"type": "flatten"}, {"type": "linear", "out": 2}]})")
+                .find("too many elements"),
+            std::string::npos);
+  // classes: an integer in range, and the reason given is the right one (1e12 once read as < 2).
+  EXPECT_NE(error_of(R"({"input": [4], "classes": 1e12, "layers": [{"type": "linear", "out": 2}]})")
+                .find("field \"classes\" must be an integer between 2 and 16777216, got 1000000000000.0"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"input": [4], "classes": 1, "layers": [{"type": "linear", "out": 2}]})")
+                .find("field \"classes\" must be an integer between 2 and 16777216, got 1"),
+            std::string::npos);
+}
+
+// Containers nest at most kMaxLayerNesting levels: 10,000 nested residuals once overflowed the stack.
+TEST(Models, DeepNestingIsRefused) {
+  auto nested = [](int depth) {
+    std::string s = R"({"input": [4], "classes": 4, "layers": )";
+    for (int i = 0; i < depth; ++i) s += R"([{"type": "residual", "body": )";
+    s += R"([{"type": "relu"}])";
+    for (int i = 0; i < depth; ++i) s += "}]";
+    return s + "}";
+  };
+  EXPECT_EQ(error_of(nested(kMaxLayerNesting)), "(no error)");
+  const std::string deep = error_of(nested(10000));
+  EXPECT_NE(deep.find("containers nested more than 64 levels deep"), std::string::npos) << deep.substr(0, 300);
+  EXPECT_LT(deep.size(), 300u);
 }

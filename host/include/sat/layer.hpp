@@ -33,6 +33,15 @@ using Rng = std::mt19937_64;
 
 // FP32 master tensor with its gradient and momentum. Non-trainable ones (BatchNorm running
 // statistics) are saved in checkpoints but skipped by the optimizer.
+// Budgets a model must keep, checked before anything of that size is allocated: elements of one
+// parameter tensor and of all of a model's parameters (SAT_MAX_PARAMETERS, default 2^28), and
+// elements of one layer's output per sample (SAT_MAX_ACTIVATION, default 2^26). The variables, when
+// set, must be positive integers. Containers nest at most kMaxLayerNesting levels.
+int64_t parameter_budget();
+int64_t activation_budget();
+inline constexpr int kMaxLayerNesting = 64;
+inline constexpr int64_t kMaxClasses = int64_t{1} << 24;
+
 struct Param {
   std::string name;                          // "conv1.weight", filled in by Model
   Shape shape;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,13 @@ LayerPtr make_layer(const LayerSpec& spec) {
 std::vector<LayerPtr> make_layers(const nlohmann::json& array, const std::string& origin,
                                   const std::string& path, NM model_nm) {
   if (!array.is_array()) throw Error(origin + ": " + path + ": expected an array of layers");
+  // Containers nest by path ("layers[3].body[0].body"): one '[' a level. Bounded, so that building,
+  // lowering and describing a model (recursive over containers) never run out of stack.
+  if (std::count(path.begin(), path.end(), '[') > kMaxLayerNesting) {
+    const std::string shown = path.size() > 80 ? path.substr(0, 80) + "..." : path;
+    throw Error(origin + ": " + shown + ": containers nested more than " + std::to_string(kMaxLayerNesting) +
+                " levels deep");
+  }
   std::vector<LayerPtr> out;
   for (size_t i = 0; i < array.size(); ++i) {
     const std::string p = path + "[" + std::to_string(i) + "]";
