@@ -21,12 +21,19 @@
 #include <random>
 #include <vector>
 
+#include "Vsat_bf16_mul.h"
+#include "Vsat_fp32_add.h"
 #include "Vsat_pe.h"
 #include "sat/arch/bf16_bits.hpp"
 #include "sat/arch/config.hpp"
 #include "sat/arch/isa.hpp"
 #include "sat_hls/kernel.hpp"
 #include "verilated.h"
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <immintrin.h>
+#define SAT_PE_TEST_X86 1
+#endif
 
 using namespace sat;
 
@@ -207,12 +214,13 @@ class Pe {
 
 // ---- operands --------------------------------------------------------------------------------------
 
-enum Flavour { kNormal, kBits, kSpecial, kCancel, kOverflow, kUnderflow, kNarrow, kMixed, kFlavours };
-const char* const kFlavourName[kFlavours] = {"normal", "bits",   "special", "cancel",
-                                             "overflow", "underflow", "narrow", "mixed"};
+enum Flavour { kNormal, kBits, kSpecial, kCancel, kOverflow, kUnderflow, kNarrow, kZeros, kMixed, kFlavours };
+const char* const kFlavourName[kFlavours] = {"normal",    "bits",   "special", "cancel", "overflow",
+                                             "underflow", "narrow", "zeros",   "mixed"};
 
 struct Gen {
   std::mt19937_64 rng;
+  uint32_t special_odds = 4;  // kSpecial: one element in special_odds is a special value
   explicit Gen(uint64_t seed) : rng(seed) {}
   uint32_t u(uint32_t n) { return static_cast<uint32_t>(rng() % n); }
   uint16_t sign() { return static_cast<uint16_t>(u(2) << 15); }
@@ -237,17 +245,29 @@ struct Gen {
   uint16_t element(Flavour f) {
     switch (f) {
       case kNormal: return normal(1.0f);
-      case kBits: return static_cast<uint16_t>(u(65536));
-      case kSpecial: return u(4) == 0 ? special() : normal(1.0f);
+      case kBits: {  // every exponent; large ones and inf/NaN (exponent 255) thinned so that not every sum
+                     // overflows or is NaN
+        uint16_t v = static_cast<uint16_t>(u(65536));
+        if ((v & 0x7f80) >= (191 << 7) && u(4) != 0) v = static_cast<uint16_t>(v & 0xbfff);
+        return v;
+      }
+      case kSpecial: return u(special_odds) == 0 ? special() : normal(1.0f);
       case kCancel: return normal(1.0f);
-      case kOverflow: return u(8) == 0 ? normal(1.0f) : with_exp(190 + u(65));
-      case kUnderflow: return u(16) == 0 ? special() : with_exp(1 + u(110));
+      case kOverflow: return u(3) == 0 ? with_exp(190 + u(65)) : normal(1.0f);
+      case kUnderflow: return u(16) == 0 ? element(kZeros) : with_exp(1 + u(110));
       case kNarrow: return with_exp(125 + u(5));
+      case kZeros: {  // signed zeros, BF16 subnormals (read as zeros), now and then a tiny or unit value
+        const uint32_t r = u(32);
+        if (r == 0) return with_exp(1 + u(3));
+        if (r == 1) return static_cast<uint16_t>(sign() | 0x3f80);
+        return r < 20 ? sign() : static_cast<uint16_t>(sign() | (1 + u(127)));
+      }
       default: return element(static_cast<Flavour>(u(kMixed)));
     }
   }
   uint32_t kt() {
     const uint32_t r = u(10);
+    if (r == 0) return 8 * (1 + u(8));  // whole steps: no lane adds +0 at the end
     if (r < 3) return 1 + u(16);
     if (r < 9) return 17 + u(48);
     return 65 + u(arch::kMaxTileK - 64);
@@ -274,6 +294,91 @@ void fill(Gen& g, Flavour f, uint32_t mt, uint32_t nt, uint32_t kt, std::vector<
   }
 }
 
+
+// ---- the FP32 adder and the BF16 multiplier alone, against the x86 instructions -------------------
+
+float from_bits(uint32_t u) { return f32_from_bits(u); }
+
+#ifdef SAT_PE_TEST_X86
+// _mm_add_ss(a, b) keeps a as the first source operand (the upper lanes come from it), so this is
+// x86's addss/vaddss with x first: the rule the RTL's NaN priority names.
+uint32_t x86_add(uint32_t x, uint32_t y, bool y_first) {
+  if (y_first) std::swap(x, y);
+  return f32_bits(_mm_cvtss_f32(_mm_add_ss(_mm_set_ss(from_bits(x)), _mm_set_ss(from_bits(y)))));
+}
+uint32_t x86_mul(uint32_t x, uint32_t y) {
+  return f32_bits(_mm_cvtss_f32(_mm_mul_ss(_mm_set_ss(from_bits(x)), _mm_set_ss(from_bits(y)))));
+}
+#endif
+
+// A random FP32 operand: any bit pattern, or one near `other` in exponent (rounding, cancellation),
+// or a special value (zeros, subnormals, inf, NaNs, extremes).
+uint32_t fp32_operand(Gen& g, uint32_t other) {
+  const uint32_t r = g.u(8);
+  const uint32_t sign = g.u(2) << 31;
+  if (r < 2) return static_cast<uint32_t>(g.rng());
+  if (r < 5) {  // exponent within 30 of the other's, often equal or adjacent
+    const int span = g.u(2) ? 2 : 30;
+    const int e = std::clamp(int((other >> 23) & 0xff) + int(g.u(2 * span + 1)) - span, 0, 254);
+    uint32_t m = static_cast<uint32_t>(g.rng()) & 0x7fffff;
+    if (g.u(4) == 0) m = (other & 0x7fffff) ^ (1u << g.u(23));   // nearly equal significands
+    if (g.u(8) == 0) m = other & 0x7fffff;
+    return sign | uint32_t(e) << 23 | m;
+  }
+  if (r < 6) return sign | (static_cast<uint32_t>(g.rng()) & (g.u(2) ? 0x7fffff : 0xff));  // subnormal
+  switch (g.u(8)) {
+    case 0: return sign;
+    case 1: return sign | 0x7f800000u;
+    case 2: return sign | 0x7fc00000u | (static_cast<uint32_t>(g.rng()) & 0x3fffff);
+    case 3: return sign | 0x7f800000u | (1 + (static_cast<uint32_t>(g.rng()) & 0x3ffffe));
+    case 4: return sign | 0x7f7fffffu;
+    case 5: return sign | 0x00800000u;
+    case 6: return sign | (0x7f000000u + (static_cast<uint32_t>(g.rng()) & 0x7fffff));
+    default: return sign | (0x00800000u + (static_cast<uint32_t>(g.rng()) & 0xffffff));
+  }
+}
+
+// Returns the number of mismatches; counts the pairs in *pairs.
+uint64_t check_units(Gen& g, uint64_t n, uint64_t* add_pairs, uint64_t* mul_pairs) {
+  uint64_t bad = 0;
+#ifdef SAT_PE_TEST_X86
+  Vsat_fp32_add add;
+  Vsat_bf16_mul mul;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint32_t x = fp32_operand(g, 0x3f800000u);
+    const uint32_t y = fp32_operand(g, x);
+    const bool y_first = g.u(2);
+    const bool swap = g.u(2);
+    add.x = swap ? y : x;
+    add.y = swap ? x : y;
+    add.y_first = y_first;
+    add.eval();
+    const uint32_t want = x86_add(add.x, add.y, y_first);
+    if (add.s != want && ++bad <= 10)
+      std::printf("MISMATCH sat_fp32_add(%08x, %08x, y_first %d): rtl %08x, x86 %08x\n", add.x, add.y, y_first,
+                  add.s, want);
+  }
+  *add_pairs = n;
+  // Products of BF16 values: every pair of a random subset, as the kernel forms them.
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint16_t a = g.u(4) ? static_cast<uint16_t>(g.u(65536)) : g.special();
+    const uint16_t b = g.u(4) ? static_cast<uint16_t>(g.u(65536)) : g.special();
+    mul.x = a;
+    mul.y = b;
+    mul.eval();
+    const uint32_t want = x86_mul(f32_bits(bf16_bits_to_f32(a)), f32_bits(bf16_bits_to_f32(b)));
+    if (mul.p != want && ++bad <= 10)
+      std::printf("MISMATCH sat_bf16_mul(%04x, %04x): rtl %08x, x86 %08x\n", a, b, mul.p, want);
+  }
+  *mul_pairs = n;
+#else
+  (void)g;
+  (void)n;
+  *add_pairs = *mul_pairs = 0;
+#endif
+  return bad;
+}
+
 bool is_nan(uint32_t v) { return (v & 0x7f800000u) == 0x7f800000u && (v & 0x007fffffu) != 0; }
 
 }  // namespace
@@ -285,14 +390,22 @@ int main(int argc, char** argv) {
   constexpr int kBatches = 100;        // 102,400 vectors per mode
   constexpr int kReferencePathEvery = 8;
   Gen g(0x5a7'0c0de);
+  uint64_t add_pairs = 0, mul_pairs = 0;
+  const uint64_t unit_bad = check_units(g, 2'000'000, &add_pairs, &mul_pairs);
+  std::printf("sat_fp32_add vs x86 addss: %llu pairs; sat_bf16_mul vs x86 mulss of BF16 values: %llu pairs; "
+              "%llu mismatches\n",
+              (unsigned long long)add_pairs, (unsigned long long)mul_pairs, (unsigned long long)unit_bad);
   Pe pe;
-  uint64_t vectors[2] = {0, 0}, mismatches[2] = {0, 0}, nan_outputs = 0, zero_neg = 0, subnormal_outputs = 0,
-           inf_outputs = 0;
+  uint64_t vectors[2] = {0, 0}, mismatches[2] = {0, 0};
+  // Output classes of the C-model's results: NaN, inf, +0, -0, subnormal, normal.
+  enum { kNan, kInf, kPosZero, kNegZero, kSubnormal, kNormalOut, kClasses };
+  uint64_t classes[kClasses] = {}, nan_by_flavour[kFlavours] = {};
   uint64_t ref_checked = 0, ref_payload_diff = 0, ref_mismatch = 0;
   int flavour_count[kFlavours] = {};
   for (int bi = 0; bi < kBatches; ++bi) {
     Batch b;
     const Flavour f = static_cast<Flavour>(bi % kFlavours);
+    g.special_odds = 4u << (2 * g.u(3));
     ++flavour_count[f];
     b.mt = kTile;
     b.nt = kTile;
@@ -336,10 +449,12 @@ int main(int argc, char** argv) {
       for (size_t o = 0; o < outs; ++o) {
         ++vectors[mode];
         const uint32_t w = want[o];
-        nan_outputs += is_nan(w);
-        zero_neg += w == 0x80000000u;
-        subnormal_outputs += (w & 0x7f800000u) == 0 && (w & 0x007fffffu) != 0;
-        inf_outputs += (w & 0x7fffffffu) == 0x7f800000u;
+        const uint32_t e = w & 0x7f800000u, m = w & 0x007fffffu;
+        const int cls = e == 0x7f800000u ? (m ? kNan : kInf)
+                        : e == 0      ? (m ? kSubnormal : (w >> 31 ? kNegZero : kPosZero))
+                                      : kNormalOut;
+        ++classes[cls];
+        nan_by_flavour[f] += cls == kNan;
         if (got[o] != w && ++mismatches[mode] <= 10)
           std::printf("MISMATCH batch %d (%s, kt %u/%u) %s C[%zu][%zu]: rtl %08x, C-model %08x\n", bi,
                       kFlavourName[f], b.kt1, b.kt2, mode ? "accumulate" : "overwrite", o / b.nt, o % b.nt, got[o],
@@ -374,15 +489,18 @@ int main(int argc, char** argv) {
               (unsigned long long)mismatches[0]);
   std::printf("  dense, accumulate on:  %llu vectors, %llu mismatches\n", (unsigned long long)vectors[1],
               (unsigned long long)mismatches[1]);
-  std::printf("  outputs: %llu NaN, %llu inf, %llu -0, %llu subnormal\n", (unsigned long long)nan_outputs,
-              (unsigned long long)inf_outputs, (unsigned long long)zero_neg, (unsigned long long)subnormal_outputs);
-  std::printf("  batches per flavour:");
-  for (int f = 0; f < kFlavours; ++f) std::printf(" %s %d", kFlavourName[f], flavour_count[f]);
+  std::printf("  results: %llu normal, %llu subnormal, %llu +0, %llu -0, %llu inf, %llu NaN\n",
+              (unsigned long long)classes[kNormalOut], (unsigned long long)classes[kSubnormal],
+              (unsigned long long)classes[kPosZero], (unsigned long long)classes[kNegZero],
+              (unsigned long long)classes[kInf], (unsigned long long)classes[kNan]);
+  std::printf("  batches (NaN results) per operand flavour:");
+  for (int f = 0; f < kFlavours; ++f)
+    std::printf(" %s %d (%llu)", kFlavourName[f], flavour_count[f], (unsigned long long)nan_by_flavour[f]);
   std::printf("\nvs the kernel's reference PE path: %llu vectors, %llu mismatches, %llu NaN-payload choices differ\n",
               (unsigned long long)ref_checked, (unsigned long long)ref_mismatch,
               (unsigned long long)ref_payload_diff);
   std::printf("%llu PE cycles, %.1f s\n", (unsigned long long)pe.cycles(), secs);
-  const bool ok = mismatches[0] == 0 && mismatches[1] == 0 && ref_mismatch == 0 && vectors[0] >= 100000 &&
+  const bool ok = unit_bad == 0 && mismatches[0] == 0 && mismatches[1] == 0 && ref_mismatch == 0 && vectors[0] >= 100000 &&
                   vectors[1] >= 100000;
   std::printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
