@@ -396,7 +396,7 @@ int main(int argc, char** argv) {
               "%llu mismatches\n",
               (unsigned long long)add_pairs, (unsigned long long)mul_pairs, (unsigned long long)unit_bad);
   Pe pe;
-  uint64_t vectors[2] = {0, 0}, mismatches[2] = {0, 0};
+  uint64_t vectors[2] = {0, 0}, mismatches[2] = {0, 0}, payload_diff[2] = {0, 0};
   // Output classes of the C-model's results: NaN, inf, +0, -0, subnormal, normal.
   enum { kNan, kInf, kPosZero, kNegZero, kSubnormal, kNormalOut, kClasses };
   uint64_t classes[kClasses] = {}, nan_by_flavour[kFlavours] = {};
@@ -455,6 +455,13 @@ int main(int argc, char** argv) {
                                       : kNormalOut;
         ++classes[cls];
         nan_by_flavour[f] += cls == kNan;
+        // A NaN result must be a NaN; its payload is not part of the contract: it is whichever NaN
+        // operand the compiler put first in each float add of the C-model, which differs between
+        // builds (the sanitizer build picks others) and between the kernel's two GEMM paths.
+        if (got[o] != w && is_nan(got[o]) && is_nan(w)) {
+          ++payload_diff[mode];
+          continue;
+        }
         if (got[o] != w && ++mismatches[mode] <= 10)
           std::printf("MISMATCH batch %d (%s, kt %u/%u) %s C[%zu][%zu]: rtl %08x, C-model %08x\n", bi,
                       kFlavourName[f], b.kt1, b.kt2, mode ? "accumulate" : "overwrite", o / b.nt, o % b.nt, got[o],
@@ -484,11 +491,11 @@ int main(int argc, char** argv) {
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("sat_pe vs HLS C-model (run_kernel, fast path), bit for bit:\n");
-  std::printf("  dense, accumulate off: %llu vectors, %llu mismatches\n", (unsigned long long)vectors[0],
-              (unsigned long long)mismatches[0]);
-  std::printf("  dense, accumulate on:  %llu vectors, %llu mismatches\n", (unsigned long long)vectors[1],
-              (unsigned long long)mismatches[1]);
+  std::printf("sat_pe vs HLS C-model (run_kernel, fast path), bit for bit (a NaN as a NaN):\n");
+  std::printf("  dense, accumulate off: %llu vectors, %llu mismatches, %llu NaN payloads differ\n",
+              (unsigned long long)vectors[0], (unsigned long long)mismatches[0], (unsigned long long)payload_diff[0]);
+  std::printf("  dense, accumulate on:  %llu vectors, %llu mismatches, %llu NaN payloads differ\n",
+              (unsigned long long)vectors[1], (unsigned long long)mismatches[1], (unsigned long long)payload_diff[1]);
   std::printf("  results: %llu normal, %llu subnormal, %llu +0, %llu -0, %llu inf, %llu NaN\n",
               (unsigned long long)classes[kNormalOut], (unsigned long long)classes[kSubnormal],
               (unsigned long long)classes[kPosZero], (unsigned long long)classes[kNegZero],
