@@ -53,10 +53,7 @@ bool st_2d(Ctx& cx, const Insn& in) {
   const uint64_t row0 = lines ? in[f::row0] : 0;
   if (lines && lr == 0) return cx.bad_field(in, f::line_rows);
   if (lines && row0 >= lr) return cx.bad_field(in, f::row0, static_cast<uint32_t>(lr - 1));
-  // The farthest row: the last one, or the end of the line before the last row's line.
-  const uint64_t q_end = row0 + rows - 1;
-  uint64_t far = q_end / lr * ls + q_end % lr * rs;
-  if (q_end / lr > row0 / lr) far = far > (q_end / lr - 1) * ls + (lr - 1) * rs ? far : (q_end / lr - 1) * ls + (lr - 1) * rs;
+  const uint64_t far = isa::lines_far_row(row0, rows, lr, ls, rs);
   DdrOut dst = region(cx, in, f::addr, (far + (cols - 1) * cs + 1) * es);
   if (dst == nullptr) return false;
   DdrIn bp = nullptr;

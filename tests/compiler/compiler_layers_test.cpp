@@ -351,23 +351,22 @@ TEST(CompilerLayers, StrideTwoConvolutionBackwardRunsAsPhaseConvolutions) {
 }
 
 TEST(CompilerLayers, PhaseTapsOfAStrideTwoWindow) {
+  auto expect_taps = [](int kernel, int pad, int parity, int first, int count, int window_pad) {
+    SCOPED_TRACE(std::to_string(kernel) + "x" + std::to_string(kernel) + " pad " + std::to_string(pad) + " parity " +
+                 std::to_string(parity));
+    const compiler::PhaseTaps t = compiler::phase_taps_1d(kernel, pad, parity);
+    EXPECT_EQ(t.first, first);
+    EXPECT_EQ(t.count, count);
+    EXPECT_EQ(t.pad, window_pad);
+  };
   // 3x3, pad 1: even rows take the middle tap, odd rows the outer two; both windows unpadded.
-  const compiler::PhaseTaps e = compiler::phase_taps_1d(3, 1, 0), o = compiler::phase_taps_1d(3, 1, 1);
-  EXPECT_EQ(e.first, 1);
-  EXPECT_EQ(e.count, 1);
-  EXPECT_EQ(e.pad, 0);
-  EXPECT_EQ(o.first, 0);
-  EXPECT_EQ(o.count, 2);
-  EXPECT_EQ(o.pad, 0);
+  expect_taps(3, 1, 0, 1, 1, 0);
+  expect_taps(3, 1, 1, 0, 2, 0);
   // 1x1, pad 0: odd rows get nothing.
   EXPECT_EQ(compiler::phase_taps_1d(1, 0, 1).count, 0);
   // 7x7, pad 3: taps 1, 3, 5 and 0, 2, 4, 6, both padded 1.
-  const compiler::PhaseTaps s0 = compiler::phase_taps_1d(7, 3, 0), s1 = compiler::phase_taps_1d(7, 3, 1);
-  EXPECT_EQ(s0.first, 1);
-  EXPECT_EQ(s0.count, 3);
-  EXPECT_EQ(s0.pad, 1);
-  EXPECT_EQ(s1.count, 4);
-  EXPECT_EQ(s1.pad, 1);
+  expect_taps(7, 3, 0, 1, 3, 1);
+  expect_taps(7, 3, 1, 0, 4, 1);
   // 3x3, pad 0: the parities' pads differ (1 and 0), which one LD_CONV pad cannot serve.
   EXPECT_NE(compiler::phase_taps_1d(3, 0, 0).pad, compiler::phase_taps_1d(3, 0, 1).pad);
 }

@@ -228,9 +228,7 @@ class DataFlow {
       problem(i, std::string(a.field) + " address is in no region");
       return -1;
     }
-    int64_t far_row = 0;   // the farthest row (rows in lines need not grow with r)
-    for (int64_t y = 0; y < a.rows; ++y) far_row = std::max(far_row, a.row_offset(y));
-    const uint64_t last = first + static_cast<uint64_t>((far_row + (a.cols - 1) * a.col_stride) * a.elem_halfwords + a.elem_halfwords - 1);
+    const uint64_t last = first + static_cast<uint64_t>((a.far_row_offset() + (a.cols - 1) * a.col_stride) * a.elem_halfwords + a.elem_halfwords - 1);
     const Region& reg = p_.map.regions[static_cast<size_t>(r)];
     if (last >= (reg.offset + reg.bytes) / 2) {
       problem(i, std::string(a.field) + " runs past the end of region '" + reg.name + "'");

@@ -263,6 +263,8 @@ class Lowering {
   std::vector<WeightForm> forms_of(const SparseWeight* w) const;
   void update_param(Param* p);
   void pregen_weight(SparseWeight* w);
+  // alloc() on DDR channel `ch`.
+  TensorRef alloc_on(const std::string& name, RegionKind kind, Shape shape, DType dtype, int ch);
   // emit() without the region checks; resources < 0 are on-chip banks.
   void emit_raw(isa::Insn in, const std::vector<int>& reads, const std::vector<int>& writes,
                 const Traffic& traffic);

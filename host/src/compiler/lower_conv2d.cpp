@@ -41,7 +41,7 @@ class Conv2dLowering final : public LayerLowering {
   TensorRef backward(Lowering& lw, Layer& layer, const TensorRef& dy, bool need_dx) override {
     if (bias_) bias_grad(lw, bias_, dy, p_, cout_);
     const bool direct = g_.kh == 1 && g_.kw == 1 && g_.stride == 1 && g_.pad == 0;
-    const bool phases = need_dx && !direct && !lw.bp_as_convolution(sw_, g_) && lw.bp_as_phases(sw_, g_);
+    const bool phases = need_dx && lw.bp_as_phases(sw_, g_);   // stride 2: never direct nor a stride-1 BP conv
     const Shape xs = dram_shape(lw.batch(), layer.in_shape);
     TensorRef dx;
     if (phases) {
@@ -64,16 +64,7 @@ class Conv2dLowering final : public LayerLowering {
     if (lw.bp_as_convolution(sw_, g_)) {
       // dX = conv(dY, W flipped): dY [B][oh][ow][cout] through a kh x kw window padded kh-1-pad,
       // whose outputs are dX's h x w positions (stride 1).
-      ConvGeom gb;
-      gb.c = cout_;
-      gb.h = g_.oh;
-      gb.w = g_.ow;
-      gb.kh = g_.kh;
-      gb.kw = g_.kw;
-      gb.stride = 1;
-      gb.pad = g_.kh - 1 - g_.pad;
-      gb.oh = g_.h;
-      gb.ow = g_.w;
+      const ConvGeom gb = dy_window(g_.kh, g_.kw, g_.kh - 1 - g_.pad, g_.h, g_.w);
       const int64_t p_in = static_cast<int64_t>(lw.batch()) * g_.h * g_.w;
       lw.bp_conv_product(sw_, Operand::conv_bp(dy, gb), p_in, g_.kh * g_.kw, Output::rows(dx, g_.c));
       return dx;
@@ -86,6 +77,22 @@ class Conv2dLowering final : public LayerLowering {
   }
 
  private:
+  // dY [B][oh][ow][cout] through a stride-1 kh x kw window (read flipped, LD_CONV b2) with padding
+  // `pad`, giving oh' x ow' outputs: the A operand's geometry of a BP convolution of dY.
+  ConvGeom dy_window(int kh, int kw, int pad, int64_t oh, int64_t ow) const {
+    ConvGeom gb;
+    gb.c = cout_;
+    gb.h = g_.oh;
+    gb.w = g_.ow;
+    gb.kh = kh;
+    gb.kw = kw;
+    gb.stride = 1;
+    gb.pad = pad;
+    gb.oh = oh;
+    gb.ow = ow;
+    return gb;
+  }
+
   // dX (b, 2i + py, 2j + px) of parity (py, px), as rows (b*oh' + i)*ow' + j in lines of ow'
   // (ST_2D b3; h even, so line L starts 2*L image rows in).
   Output phase_output(const TensorRef& dx, int py, int px) const {
@@ -126,16 +133,8 @@ class Conv2dLowering final : public LayerLowering {
         const PhaseTaps& ty = par[py];
         const PhaseTaps& tx = par[px];
         if (ty.count == 0 || tx.count == 0) continue;
-        ConvGeom gb;   // dY through the phase's window; its outputs are dX's positions of the phase
-        gb.c = cout_;
-        gb.h = g_.oh;
-        gb.w = g_.ow;
-        gb.kh = ty.count;
-        gb.kw = tx.count;
-        gb.stride = 1;
-        gb.pad = ty.pad;   // == tx.pad (bp_as_phases)
-        gb.oh = (g_.h - py + 1) / 2;
-        gb.ow = (g_.w - px + 1) / 2;
+        // Its outputs are dX's positions of the phase; ty.pad == tx.pad (bp_as_phases).
+        const ConvGeom gb = dy_window(ty.count, tx.count, ty.pad, (g_.h - py + 1) / 2, (g_.w - px + 1) / 2);
         Lowering::BpPhase ph;
         ph.a = Operand::conv_bp(dy, gb);
         for (int jy = 0; jy < ty.count; ++jy)   // the window's taps in its K order (jy, jx), as taps of W

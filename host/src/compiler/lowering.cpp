@@ -195,7 +195,6 @@ struct Lowering::Impl {
   int open_segment = -1;                            // Program::layers entry the top scope fills
   int fwd_in_channel = 1;                           // channel of the current layer's input (FF)
   bool next_relu = false;                           // forward_sequence: the next layer is a ReLU
-  int forced_channel = -1;                          // alloc_gradient_apart's choice
   int grad_hint_channel = 1;                        // channel of the tensor whose gradient is
                                                     // being allocated (BP)
   std::set<const Param*> updated;                   // parameters whose SGD is emitted
@@ -285,31 +284,19 @@ Lowering::Lowering(Model& model, const ScheduleOptions& opt)
 // ---- Memory --------------------------------------------------------------------------------------
 
 TensorRef Lowering::alloc_gradient_apart(const std::string& name, Shape shape, const std::vector<TensorRef>& apart) {
-  auto& I = *impl_;
-  if (!opt_.interleave_mapping) return alloc(name, RegionKind::gradient, std::move(shape));
-  for (const int ch : {3, 2, 1}) {   // the activation and gradient channels (weights live on 0)
-    bool used = false;
-    for (const TensorRef& t : apart) used = used || (t.valid() && static_cast<int>(prog_.map.regions.at(static_cast<size_t>(t.region)).channel) == ch);
-    if (used) continue;
-    const int saved = I.forced_channel;
-    I.forced_channel = ch;
-    TensorRef t = alloc(name, RegionKind::gradient, std::move(shape));
-    I.forced_channel = saved;
-    return t;
+  if (opt_.interleave_mapping) {
+    for (const int ch : {3, 2, 1}) {   // the activation and gradient channels (weights live on 0)
+      bool used = false;
+      for (const TensorRef& t : apart)
+        used = used || (t.valid() && prog_.map.regions.at(static_cast<size_t>(t.region)).channel == static_cast<uint32_t>(ch));
+      if (!used) return alloc_on(name, RegionKind::gradient, std::move(shape), DType::bf16, ch);
+    }
   }
   return alloc(name, RegionKind::gradient, std::move(shape));
 }
 
 TensorRef Lowering::alloc(const std::string& name, RegionKind kind, Shape shape, DType dtype) {
   auto& I = *impl_;
-  for (int64_t d : shape) {
-    if (d < 1) fail("region '" + name + "' has a non-positive dimension " + shape_str(shape));
-  }
-  TensorRef t;
-  t.dtype = dtype;
-  t.shape = std::move(shape);
-  const uint64_t bytes = static_cast<uint64_t>(t.numel() * t.elem_bytes());
-
   // Interleave mapping (docs/dataflow.md): weight forms and parameter gradients on channel 0,
   // activations alternate between channels 1 and 2 layer by layer, gradients of activations on
   // 3 or 2 (the one its activation does not use), masters/statistics on 3 and momentum on 1, so
@@ -329,8 +316,19 @@ TensorRef Lowering::alloc(const std::string& name, RegionKind kind, Shape shape,
       case RegionKind::labels: ch = 0; break;
       case RegionKind::control: ch = 0; break;
     }
-    if (I.forced_channel >= 0) ch = I.forced_channel;
   }
+  return alloc_on(name, kind, std::move(shape), dtype, ch);
+}
+
+TensorRef Lowering::alloc_on(const std::string& name, RegionKind kind, Shape shape, DType dtype, int ch) {
+  auto& I = *impl_;
+  for (int64_t d : shape) {
+    if (d < 1) fail("region '" + name + "' has a non-positive dimension " + shape_str(shape));
+  }
+  TensorRef t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  const uint64_t bytes = static_cast<uint64_t>(t.numel() * t.elem_bytes());
   Region r;
   r.name = name;
   r.kind = kind;

@@ -10,6 +10,18 @@
 
 namespace sat::isa {
 
+// The farthest of `rows` rows (rows >= 1) in lines (ST_2D b3): row q = row0 + r at (q / line_rows) *
+// line_stride + (q % line_rows) * row_stride, in elements. The last row, or the last row of the line
+// before it when that lies farther (a line may be longer than line_stride). One definition for the
+// store unit's range check and the stream checker.
+constexpr uint64_t lines_far_row(uint64_t row0, uint64_t rows, uint64_t line_rows, uint64_t line_stride,
+                                 uint64_t row_stride) {
+  const uint64_t q = row0 + rows - 1, last = q / line_rows * line_stride + q % line_rows * row_stride;
+  if (q / line_rows == row0 / line_rows) return last;
+  const uint64_t prev_end = (q / line_rows - 1) * line_stride + (line_rows - 1) * row_stride;
+  return last > prev_end ? last : prev_end;
+}
+
 // Elements (r, c), r < rows, c < cols, at halfword address addr + (row_offset(r) + c * col_stride)
 // * elem_halfwords of channel addr_channel(addr), where row_offset(r) = r * row_stride, or, when
 // line_rows > 0 (ST_2D b3), row q = row0 + r sits in line q / line_rows at (q / line_rows) *
@@ -32,9 +44,13 @@ struct DramAccess {
     const int64_t q = row0 + r;
     return q / line_rows * line_stride + q % line_rows * row_stride;
   }
-  // Rows r0 .. r0 + n - 1 with the same line: the access's rows are runs of at most this many rows
-  // at row_stride (all of them without lines).
-  int64_t rows_in_line(int64_t r) const { return line_rows <= 0 ? rows - r : line_rows - (row0 + r) % line_rows; }
+  // Element offset of the farthest row (rows >= 1).
+  int64_t far_row_offset() const {
+    if (line_rows <= 0) return (rows - 1) * row_stride;
+    return static_cast<int64_t>(lines_far_row(static_cast<uint64_t>(row0), static_cast<uint64_t>(rows),
+                                              static_cast<uint64_t>(line_rows), static_cast<uint64_t>(line_stride),
+                                              static_cast<uint64_t>(row_stride)));
+  }
   uint64_t bytes() const { return static_cast<uint64_t>(rows * cols) * 2u * static_cast<uint64_t>(elem_halfwords); }
 };
 
