@@ -141,6 +141,8 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
     return s;
   }
   backend.prepare(model, s.method);
+  // A resumed run's metrics files are rewritten from its checkpoint, the one record of the run.
+  if (!s.history.empty()) write_outputs(o.out_dir, model, s, backend.name());
   UpdateConfig cfg{s.method, r.lr, r.momentum, r.weight_decay, r.srste_lambda};
   Tensor x;
   std::vector<int> y;
@@ -171,7 +173,13 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
       progress.update(step + 1, s.epoch_loss_sum / static_cast<double>(s.epoch_seen),
                       static_cast<double>(s.epoch_correct) / static_cast<double>(s.epoch_seen), rate,
                       static_cast<double>(n - s.epoch_seen) / rate);
-      const bool stop = o.stop_after_steps > 0 && s.global_step >= o.stop_after_steps;
+      bool stop = o.stop_after_steps > 0 && s.global_step >= o.stop_after_steps;
+      if (o.on_step) {
+        const StepReport report{epoch, s.step_in_epoch, steps, s.global_step, static_cast<double>(res.loss),
+                                static_cast<int64_t>(res.correct), count, cfg.lr};
+        if (!o.on_step(report)) stop = true;
+      }
+      if (o.interrupt && o.interrupt->load()) stop = true;
       if (!ckpt.empty() && (stop || (o.checkpoint_every > 0 && s.global_step % o.checkpoint_every == 0))) {
         backend.sync(model);
         save_checkpoint(ckpt, model, s);
@@ -216,8 +224,16 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
       std::fflush(stdout);
     }
     backend.sync(model);
-    write_outputs(o.out_dir, model, s, backend.name());
+    // The checkpoint first: if it cannot be written, the metrics do not list the epoch either.
     if (!ckpt.empty()) save_checkpoint(ckpt, model, s);
+    write_outputs(o.out_dir, model, s, backend.name());
+    if (o.interrupt && o.interrupt->load() && s.epoch < r.epochs) {
+      if (!o.quiet) {
+        std::printf("stopped at the end of epoch %d%s\n", epoch,
+                    ckpt.empty() ? "" : ("; checkpoint " + ckpt).c_str());
+      }
+      return s;
+    }
   }
   backend.sync(model);
   return s;

@@ -1,6 +1,7 @@
 #pragma once
 // The training loop: epochs over a data set on a backend, learning-rate schedule, progress,
 // metrics, checkpoints and exact resume.
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -44,12 +45,29 @@ namespace sat {
 
 class BatchSource;
 
+// What one training step reports to TrainOptions::on_step.
+struct StepReport {
+  int epoch = 0;                 // 1-based
+  int64_t step_in_epoch = 0;     // steps done of this epoch, this one included
+  int64_t steps_per_epoch = 0;
+  int64_t global_step = 0;       // steps done in all, this one included
+  double loss = 0;               // this step's mean loss
+  int64_t correct = 0, count = 0;  // this step's correct predictions and samples
+  double lr = 0;                 // the learning rate this step used
+};
+
 struct TrainOptions {
   std::string out_dir;           // metrics.csv, metrics.json, curves.svg, checkpoint.sat; "" = none
   int64_t stop_after_steps = 0;  // > 0: save a checkpoint and stop at this global step (interrupt)
   int64_t checkpoint_every = 0;  // > 0: also checkpoint every this many steps
   bool progress = true;          // progress line with rate and ETA on stderr
   bool quiet = false;            // no per-epoch lines on stdout
+  // Called after every step. Returning false stops the run there as stop_after_steps does: the
+  // checkpoint is written (when out_dir is set) and train() returns the state.
+  std::function<bool(const StepReport&)> on_step;
+  // Polled after every step; once it reads true the run stops as above. The CLI's SIGINT and
+  // SIGTERM handler sets it, so an interrupted run loses nothing.
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 struct EvalResult {
@@ -61,7 +79,9 @@ struct EvalResult {
 EvalResult evaluate(Backend& backend, Model& model, const BatchSource& data, Method method, int batch);
 
 // Runs epochs until state.recipe.epochs are done, starting from `state` (fresh or loaded from a
-// checkpoint). After each epoch: evaluation on `test` (if given), metrics files, checkpoint.
+// checkpoint). After each epoch: evaluation on `test` (if given), checkpoint, then the metrics
+// files, which are rewritten from the checkpoint's history: a row is never listed without the
+// checkpoint that holds it.
 // Returns the final state; state.history holds every epoch's metrics.
 TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
                  const BatchSource* test_data, TrainState state, const TrainOptions& options);
