@@ -112,7 +112,7 @@ def torch_epoch(name, x, y, threads):
 def sat_epoch(sat, name, method, threads):
     out = subprocess.run([sat, "train", "--model", name, "--method", method, "--nm", "2:8",
                           "--epochs", "1", "--test-limit", "1000", "--threads", str(threads),
-                          "--no-progress", "--json", "--out", f"/tmp/sat-epoch-bench-{name}-{method}"],
+                          "--no-progress", "--json", "--force", "--out", f"/tmp/sat-epoch-bench-{name}-{method}"],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["train_seconds"]
 

@@ -143,7 +143,7 @@ if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
     for m in mlp lenet5 vgg_small resnet18 vit_tiny; do
       echo "-- sat train --model $m --backend cuda (synthetic data, 1 epoch of 2048 samples)"
       timeout 90 "$BUILD/sat" train --model "models/$m.json" --backend cuda --data synthetic --train-limit 2048 \
-        --test-limit 512 --epochs 1 --no-progress --out "$BUILD/runs/$m" 2>&1 | tail -3
+        --test-limit 512 --epochs 1 --no-progress --force --out "$BUILD/runs/$m" 2>&1 | tail -3
     done
     python3 - "$BUILD" <<'PY'
 import numpy as np, subprocess, sys

@@ -11,12 +11,8 @@
 namespace sat::cli {
 
 int cmd_info(const std::vector<std::string>& argv) {
-  if (!argv.empty() && argv[0] == "--help") {
-    std::fputs("usage: sat info\n  Prints this build's backends, the accelerator configuration and its interface version.\n",
-               stdout);
-    return 0;
-  }
-  Args args("info", argv, {}, {});
+  const CommandSpec spec("info", "", "Prints this build's backends, the accelerator configuration and its interface version.");
+  if (!spec.parse(argv)) return kExitOk;
   std::printf("accelerator contract (arch/): interface version 0x%08x\n", arch::kInterfaceVersion);
   std::printf("  PE array %dx%d, %d lanes per PE; N:M with M in {", arch::kPeRows, arch::kPeCols, arch::kPeLanes);
   for (int i = 0; i < arch::kNumSupportedM; ++i) std::printf("%s%d", i ? ", " : "", arch::kSupportedM[i]);

@@ -2,9 +2,14 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "args.hpp"
 #include "commands.hpp"
 #include "sat/error.hpp"
 
@@ -24,17 +29,22 @@ const char* kUsage =
     "            energy; sweeps, ablations and the evaluation document\n"
     "  info      this build: backends, accelerator configuration, interface version\n"
     "\n"
-    "`sat <command> --help` lists a command's flags; docs/user-guide.md has examples.\n";
+    "`sat <command> --help` lists a command's flags; docs/user-guide.md has examples.\n"
+    "exit status: 0 success, 1 error, 2 bad command line; an interrupted `sat train` 130 (SIGINT)\n"
+    "or 143 (SIGTERM), after writing its checkpoint.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  using sat::cli::kExitError;
+  using sat::cli::kExitUsage;
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+    return argc < 2 ? kExitUsage : sat::cli::kExitOk;
   }
   const std::string cmd = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
+  // Every error is reported by what it names (a flag, a file, a layer); none is "internal".
   try {
     if (cmd == "train") return sat::cli::cmd_train(args);
     if (cmd == "eval") return sat::cli::cmd_eval(args);
@@ -45,12 +55,26 @@ int main(int argc, char** argv) {
     if (cmd == "info") return sat::cli::cmd_info(args);
     if (cmd == "sim") return sat::cli::cmd_sim(args);
     std::fprintf(stderr, "sat: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
-    return 2;
+    return kExitUsage;
+  } catch (const sat::cli::UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return kExitUsage;
   } catch (const sat::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return kExitError;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The library reports its own file errors as sat::Error; this is one it did not wrap.
+    std::fprintf(stderr, "error: sat %s: %s\n", cmd.c_str(), e.what());
+    return kExitError;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: sat %s: out of memory (a smaller --batch or model, or a budget: "
+                         "SAT_MAX_PARAMETERS, SAT_MAX_ACTIVATION; docs/user-guide.md)\n", cmd.c_str());
+    return kExitError;
+  } catch (const nlohmann::json::exception& e) {
+    std::fprintf(stderr, "error: sat %s: JSON: %s\n", cmd.c_str(), e.what());
+    return kExitError;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: internal: %s\n", e.what());
-    return 3;
+    std::fprintf(stderr, "error: sat %s: %s\n", cmd.c_str(), e.what());
+    return kExitError;
   }
 }

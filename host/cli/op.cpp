@@ -39,92 +39,70 @@ const char* kOpUsage =
     "\n"
     "`sat op <op> --help` lists an op's flags.\n";
 
-const char* kGemmUsage =
-    "usage: sat op gemm --mode ff|bp|wu --nm N:M --a A.npy --b B.npy --out C.npy [--backend NAME]\n"
-    "                   [--report R.json]\n"
-    "\n"
-    "One product of a BDWP training step; W [Cout][K] is pruned N:M along the axis shown:\n"
-    "  ff: A = X  [B][K],    B = W [Cout][K]   C = X * prune_k(W)^T     [B][Cout]\n"
-    "  bp: A = dY [B][Cout], B = W [Cout][K]   C = dY * prune_cout(W)   [B][K]\n"
-    "  wu: A = dY [B][Cout], B = X [B][K]      C = dY^T * X             [Cout][K]  (dense)\n"
-    "Inputs are float32 and are rounded to BF16 on entry; the mask is chosen on the float32 values\n"
-    "before rounding (N largest |w| per group of M, ties to the lower index). Accumulation is FP32;\n"
-    "C is written as float32.\n"
-    "\n"
-    "flags:\n"
-    "  --mode ff|bp|wu   the product\n"
-    "  --nm N:M          e.g. 2:8; M:M or \"dense\" for no pruning (required for ff and bp,\n"
-    "                    ignored for wu)\n"
-    "  --a FILE          first operand (.npy)\n"
-    "  --b FILE          second operand (.npy)\n"
-    "  --out FILE        the result (.npy float32, written atomically)\n"
-    "  --backend NAME    the backend that runs it (default cpu)\n"
-    "  --report R.json   the device's counters of the run (cycles, clock_mhz, macs,\n"
-    "                    dram_bytes_read, dram_bytes_written, busy and stall per unit;\n"
-    "                    docs/sim.md): backends whose device keeps time (sim)\n";
-
-const char* kPruneUsage =
-    "usage: sat op prune --nm N:M --axis k|cout --in W.npy --out Wp.npy\n"
-    "\n"
-    "Writes W [Cout][K] with the pruned entries set to zero. In every group of M consecutive\n"
-    "entries along K (--axis k: the forward form W_F) or along Cout (--axis cout: the backward form\n"
-    "W_B) the N largest |w| are kept, ties going to the lower index. Kept values are written\n"
-    "unchanged (float32, not rounded).\n"
-    "\n"
-    "flags:\n"
-    "  --nm N:M          e.g. 2:8; M:M or \"dense\" keeps everything\n"
-    "  --axis k|cout     the axis the groups of M run along\n"
-    "  --in FILE         W (.npy, 2-D)\n"
-    "  --out FILE        the pruned W (.npy float32, written atomically)\n";
-
-const char* kLayerUsage =
-    "usage: sat op layer --spec JSON --input-shape C,H,W --method dense|srste|bdwp --nm N:M\n"
-    "                    --x X.npy --dy DY.npy [--params DIR] --out DIR\n"
-    "\n"
-    "Builds one layer, named \"op\", from its JSON description (docs/model-format.md), runs forward\n"
-    "in training mode on X and backward with DY, and writes to the --out directory:\n"
-    "  y.npy              the output [B, ...]\n"
-    "  dx.npy             dL/dX, the shape of X\n"
-    "  grad_<param>.npy   dL/dparam of every trainable parameter (grad_weight.npy, grad_bias.npy)\n"
-    "Parameters are initialised with seed 1, or with --params loaded from DIR/<param>.npy\n"
-    "(weight.npy, bias.npy, ...: <param> is the parameter's name after \"op.\"; every trainable\n"
-    "parameter must be there with its exact shape, non-trainable ones such as running statistics\n"
-    "are loaded when present). The sparse forms are regenerated for --method. Numerics are the\n"
-    "training path's: X, DY and the outputs are BF16 values, accumulation is FP32.\n"
-    "\n"
-    "flags:\n"
-    "  --spec JSON          the layer, as JSON text ('{\"type\": \"linear\", \"out\": 32}') or a\n"
-    "                       file holding it; an \"nm\" field there overrides --nm\n"
-    "  --input-shape DIMS   per-sample input shape, comma-separated (e.g. 16,8,8 or 64)\n"
-    "  --method M           dense, srste or bdwp\n"
-    "  --nm N:M             the N:M setting (e.g. 2:8, or dense)\n"
-    "  --x FILE             input [B, ...input-shape] (.npy)\n"
-    "  --dy FILE            gradient of the output, the output's shape (.npy)\n"
-    "  --params DIR         load parameters from DIR/<param>.npy\n"
-    "  --out DIR            output directory (created if missing)\n";
-
-bool wants_help(const std::vector<std::string>& args) {
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") return true;
-  }
-  return false;
+CommandSpec gemm_spec() {
+  CommandSpec c("op gemm", "--mode ff|bp|wu --nm N:M --a A.npy --b B.npy --out C.npy [--backend NAME] [--report R.json]",
+                "One product of a BDWP training step; W [Cout][K] is pruned N:M along the axis shown:\n"
+                "  ff: A = X  [B][K],    B = W [Cout][K]   C = X * prune_k(W)^T     [B][Cout]\n"
+                "  bp: A = dY [B][Cout], B = W [Cout][K]   C = dY * prune_cout(W)   [B][K]\n"
+                "  wu: A = dY [B][Cout], B = X [B][K]      C = dY^T * X             [Cout][K]  (dense)\n"
+                "Inputs are float32 and are rounded to BF16 on entry; the mask is chosen on the float32 values\n"
+                "before rounding (N largest |w| per group of M, ties to the lower index). Accumulation is FP32;\n"
+                "C is written as float32.");
+  c.value("mode", "ff|bp|wu", "the product")
+      .value("nm", "N:M", "e.g. 2:8; M:M or \"dense\" for no pruning (required for ff and bp, ignored for wu)")
+      .value("a", "FILE", "first operand (.npy)")
+      .value("b", "FILE", "second operand (.npy)")
+      .value("out", "FILE", "the result (.npy float32, written atomically)")
+      .value("backend", "NAME", "the backend that runs it (default cpu)")
+      .value("report", "R.json", "the device's counters of the run (cycles, clock_mhz, macs, dram_bytes_read, "
+                                 "dram_bytes_written, busy and stall per unit; docs/sim.md): backends whose "
+                                 "device keeps time (sim)");
+  return c;
 }
 
-NM nm_flag(const Args& args, const std::string& fallback) {
-  const std::string text = fallback.empty() ? args.str("nm") : args.str("nm", fallback);
-  try {
-    return NM::parse(text);
-  } catch (const Error& e) {
-    args.fail(std::string("--nm: ") + e.what());
-  }
+CommandSpec prune_spec() {
+  CommandSpec c("op prune", "--nm N:M --axis k|cout --in W.npy --out Wp.npy",
+                "Writes W [Cout][K] with the pruned entries set to zero. In every group of M consecutive\n"
+                "entries along K (--axis k: the forward form W_F) or along Cout (--axis cout: the backward form\n"
+                "W_B) the N largest |w| are kept, ties going to the lower index. Kept values are written\n"
+                "unchanged (float32, not rounded).");
+  c.value("nm", "N:M", "e.g. 2:8; M:M or \"dense\" keeps everything")
+      .value("axis", "k|cout", "the axis the groups of M run along")
+      .value("in", "FILE", "W (.npy, 2-D)")
+      .value("out", "FILE", "the pruned W (.npy float32, written atomically)");
+  return c;
+}
+
+CommandSpec layer_spec() {
+  CommandSpec c("op layer",
+                "--spec JSON --input-shape C,H,W --method dense|srste|bdwp --nm N:M --x X.npy --dy DY.npy "
+                "[--params DIR] --out DIR",
+                "Builds one layer, named \"op\", from its JSON description (docs/model-format.md), runs forward\n"
+                "in training mode on X and backward with DY, and writes to the --out directory:\n"
+                "  y.npy              the output [B, ...]\n"
+                "  dx.npy             dL/dX, the shape of X\n"
+                "  grad_<param>.npy   dL/dparam of every trainable parameter (grad_weight.npy, grad_bias.npy)\n"
+                "Parameters are initialised with seed 1, or with --params loaded from DIR/<param>.npy\n"
+                "(weight.npy, bias.npy, ...: <param> is the parameter's name after \"op.\"; every trainable\n"
+                "parameter must be there with its exact shape, non-trainable ones such as running statistics\n"
+                "are loaded when present). The sparse forms are regenerated for --method. Numerics are the\n"
+                "training path's: X, DY and the outputs are BF16 values, accumulation is FP32.");
+  c.value("spec", "JSON", "the layer, as JSON text ('{\"type\": \"linear\", \"out\": 32}') or a file holding it; "
+                          "an \"nm\" field there overrides --nm")
+      .value("input-shape", "DIMS", "per-sample input shape, comma-separated (e.g. 16,8,8 or 64)")
+      .value("method", "M", "dense, srste or bdwp")
+      .value("nm", "N:M", "the N:M setting (e.g. 2:8, or dense)")
+      .value("x", "FILE", "input [B, ...input-shape] (.npy)")
+      .value("dy", "FILE", "gradient of the output, the output's shape (.npy)")
+      .value("params", "DIR", "load parameters from DIR/<param>.npy")
+      .value("out", "DIR", "output directory (created if missing)");
+  return c;
 }
 
 int op_gemm(const std::vector<std::string>& argv) {
-  if (wants_help(argv)) {
-    std::fputs(kGemmUsage, stdout);
-    return 0;
-  }
-  const Args args("op gemm", argv, {"mode", "nm", "a", "b", "out", "backend", "report"}, {});
+  const std::optional<Args> parsed = gemm_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
   const std::string mode_text = args.str("mode");
   GemmMode mode;
   try {
@@ -152,11 +130,9 @@ int op_gemm(const std::vector<std::string>& argv) {
 }
 
 int op_prune(const std::vector<std::string>& argv) {
-  if (wants_help(argv)) {
-    std::fputs(kPruneUsage, stdout);
-    return 0;
-  }
-  const Args args("op prune", argv, {"nm", "axis", "in", "out"}, {});
+  const std::optional<Args> parsed = prune_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
   const NM nm = nm_flag(args, "");
   const std::string axis_text = args.str("axis");
   if (axis_text != "k" && axis_text != "cout") {
@@ -166,7 +142,7 @@ int op_prune(const std::vector<std::string>& argv) {
   const std::string in_path = args.str("in"), out = args.str("out");
   const NpyArray w = npy_read(in_path);
   if (w.shape.size() != 2) {
-    args.fail(in_path + ": W must be 2-D [Cout][K], got " + shape_str(w.shape));
+    args.input_error(in_path + ": W must be 2-D [Cout][K], got " + shape_str(w.shape));
   }
   const int64_t cout = w.shape[0], k = w.shape[1];
   if (nm.dense()) {
@@ -175,7 +151,7 @@ int op_prune(const std::vector<std::string>& argv) {
   }
   const int64_t len = axis == Axis::K ? k : cout;
   if (len < 1 || len % nm.m != 0) {
-    args.fail("N:M " + nm.str() + " along " + axis_name(axis) + ": " + in_path + " is " +
+    args.input_error("N:M " + nm.str() + " along " + axis_name(axis) + ": " + in_path + " is " +
               shape_str(w.shape) + " and " + axis_name(axis) + " = " + std::to_string(len) +
               " does not divide by M = " + std::to_string(nm.m));
   }
@@ -223,21 +199,12 @@ std::pair<nlohmann::json, std::string> parse_spec(const Args& args) {
 }
 
 int op_layer(const std::vector<std::string>& argv) {
-  if (wants_help(argv)) {
-    std::fputs(kLayerUsage, stdout);
-    return 0;
-  }
-  const Args args("op layer", argv,
-                  {"spec", "input-shape", "method", "nm", "x", "dy", "params", "out"}, {});
+  const std::optional<Args> parsed = layer_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
   const auto [spec_json, spec_origin] = parse_spec(args);
   const Shape in_shape = parse_dims(args, args.str("input-shape"));
-  const std::string method_text = args.str("method");
-  Method method;
-  try {
-    method = parse_method(method_text);
-  } catch (const Error& e) {
-    args.fail(std::string("--method: ") + e.what());
-  }
+  const Method method = method_flag(args, "");
   const NM nm = nm_flag(args, "");
   const std::filesystem::path out_dir = args.str("out");
   const NpyArray x = npy_read(args.str("x"));
@@ -257,12 +224,12 @@ int op_layer(const std::vector<std::string>& argv) {
   };
   const int64_t batch = x.shape.empty() ? 0 : x.shape[0];
   if (batch < 1 || x.shape != batched(in_shape, batch)) {
-    args.fail(args.str("x") + ": X is " + shape_str(x.shape) + ", expected [B, " +
+    args.input_error(args.str("x") + ": X is " + shape_str(x.shape) + ", expected [B, " +
               shape_str(in_shape).substr(1) + " for --input-shape " + args.str("input-shape"));
   }
   const Shape y_shape = batched(layer->out_shape, batch);
   if (dy.shape != y_shape) {
-    args.fail(args.str("dy") + ": DY is " + shape_str(dy.shape) + ", but the layer's output is " +
+    args.input_error(args.str("dy") + ": DY is " + shape_str(dy.shape) + ", but the layer's output is " +
               shape_str(y_shape));
   }
 
@@ -280,10 +247,10 @@ int op_layer(const std::vector<std::string>& argv) {
       try {
         v = npy_read(file.string());
       } catch (const Error& e) {
-        args.fail("--params: parameter " + p->name + ": " + e.what());
+        args.input_error("--params: parameter " + p->name + ": " + e.what());
       }
       if (v.shape != p->shape) {
-        args.fail("--params: " + file.string() + " is " + shape_str(v.shape) + ", but parameter " +
+        args.input_error("--params: " + file.string() + " is " + shape_str(v.shape) + ", but parameter " +
                   p->name + " is " + shape_str(p->shape));
       }
       p->value = std::move(v.data);
@@ -307,7 +274,7 @@ int op_layer(const std::vector<std::string>& argv) {
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
-  if (ec) args.fail("--out: cannot create directory " + out_dir.string() + ": " + ec.message());
+  if (ec) args.input_error("--out: cannot create directory " + out_dir.string() + ": " + ec.message());
   npy_write((out_dir / "y.npy").string(), y.shape(), y.to_f32());
   npy_write((out_dir / "dx.npy").string(), dx.shape(), dx.to_f32());
   for (const Param* p : params) {
@@ -332,7 +299,7 @@ int cmd_op(const std::vector<std::string>& args) {
   if (op == "gemm") return op_gemm(rest);
   if (op == "prune") return op_prune(rest);
   if (op == "layer") return op_layer(rest);
-  throw Error("sat op: unknown op '" + op + "' (known: gemm, prune, layer; see sat op --help)");
+  throw UsageError("sat op: unknown op '" + op + "' (known: gemm, prune, layer; see sat op --help)");
 }
 
 }  // namespace sat::cli

@@ -14,31 +14,29 @@ namespace sat::cli {
 
 namespace {
 
-const char* kHelp =
-    "usage: sat replay FILE [--backend DEVICE] [--report R.json]\n"
-    "  Runs the trace FILE (written by `sat compile --emit`) on an accelerator device: writes its\n"
-    "  initial DDR contents, runs its instruction stream, and compares the status words and every\n"
-    "  region of the memory map with the results of the trace's reference run. Prints the regions\n"
-    "  that differ and by how much; exits 0 when everything is equal, 1 when anything differs.\n"
-    "  --backend DEVICE      hls (default), sim or fpga\n"
-    "  --report R.json       the device's counters of the run as JSON (cycles, clock_mhz, macs,\n"
-    "                        dram_bytes_read, dram_bytes_written, busy and stall per unit;\n"
-    "                        docs/sim.md); refused for a device without counters (hls)\n"
-    "  docs/formats.md describes the trace format.\n";
+CommandSpec replay_spec() {
+  CommandSpec c("replay", "FILE [--backend DEVICE] [--report R.json]",
+                "Runs the trace FILE (written by `sat compile --emit`) on an accelerator device: writes its\n"
+                "initial DDR contents, runs its instruction stream, and compares the status words and every\n"
+                "region of the memory map with the results of the trace's reference run. Prints the regions\n"
+                "that differ and by how much; exits 0 when everything is equal, 1 when anything differs.");
+  c.positional("FILE", "the trace file")
+      .value("backend", "DEVICE", "hls (default), sim or fpga")
+      .value("report", "R.json", "the device's counters of the run as JSON (cycles, clock_mhz, macs, dram_bytes_read, "
+                                 "dram_bytes_written, busy and stall per unit; docs/sim.md); refused for a device "
+                                 "without counters (hls)")
+      .note("docs/formats.md describes the trace format.");
+  return c;
+}
 
 }  // namespace
 
 int cmd_replay(const std::vector<std::string>& argv) {
-  if (!argv.empty() && argv[0] == "--help") {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  if (argv.empty() || argv[0].rfind("--", 0) == 0) {
-    Args none("replay", {}, {}, {});
-    none.fail("the trace FILE is missing (usage: sat replay FILE [--backend DEVICE])");
-  }
-  const std::string path = argv[0];
-  Args args("replay", std::vector<std::string>(argv.begin() + 1, argv.end()), {"backend", "report"}, {});
+  const std::optional<Args> parsed = replay_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
+  if (!args.positional()) args.fail("the trace FILE is missing (usage: sat replay FILE [--backend DEVICE])");
+  const std::string path = *args.positional();
   const Trace trace = read_trace(path);
   std::unique_ptr<Device> dev = open_device(args.str("backend", "hls"));
   std::printf("trace %s: %s, %zu instructions, %zu regions; reference %s\n", path.c_str(), trace.description.c_str(),

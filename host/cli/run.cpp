@@ -1,6 +1,10 @@
 // sat train and sat eval.
+#include <unistd.h>
+
+#include <atomic>
 #include <cctype>
 #include <chrono>
+#include <csignal>
 #include <climits>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +19,7 @@
 #include "sat/checkpoint.hpp"
 #include "sat/data.hpp"
 #include "sat/error.hpp"
+#include "sat/run_folder.hpp"
 #include "sat/train.hpp"
 
 namespace sat::cli {
@@ -27,32 +32,84 @@ constexpr long long kMaxBatch = 65535;
 constexpr long long kMaxThreads = 1024;
 constexpr long long kMaxCount = LLONG_MAX;
 
-const char* kTrainHelp =
-    "usage: sat train --model NAME|PATH [flags]\n"
-    "  --model NAME|PATH     model description (models/NAME.json or a path)\n"
-    "  --method M            bdwp (default), srste or dense\n"
-    "  --nm N:M              N:M sparsity (overrides the model file; 'dense' = no pruning)\n"
-    "  --backend B           cpu (default); hls, sim, cuda, fpga where built\n"
-    "  --epochs E --batch B --lr LR --momentum MU --weight-decay WD --srste-lambda L\n"
-    "  --schedule cosine|step|constant --warmup-epochs W --seed S\n"
-    "                        override the model file's recipe\n"
-    "  --data fashion-mnist|synthetic   data source (default fashion-mnist)\n"
-    "  --data-dir DIR        Fashion-MNIST directory (default $SAT_DATA_DIR or\n"
-    "                        /usr/share/datasets/fashion-mnist)\n"
-    "  --train-limit N --test-limit N   use only the first N samples\n"
-    "  --out DIR             metrics.csv, metrics.json, curves.svg, checkpoint.sat\n"
-    "                        (default runs/<model>-<method>-<N>x<M>)\n"
-    "  --resume              continue from DIR/checkpoint.sat exactly where it stopped\n"
-    "  --checkpoint-every N  also checkpoint every N steps (always at each epoch end)\n"
-    "  --stop-after-steps N  checkpoint and stop at global step N (to split a run)\n"
-    "  --threads T           CPU threads (default: all cores)\n"
-    "  --no-progress         no progress line\n"
-    "  --json                print the final result as JSON on stdout\n";
+CommandSpec train_spec() {
+  CommandSpec c("train", "--model NAME|PATH [flags]",
+                "Trains a model on a backend and writes its run folder: metrics.csv, metrics.json,\n"
+                "curves.svg and checkpoint.sat. Ctrl-C (SIGINT) or SIGTERM finishes the current step,\n"
+                "writes the checkpoint and says how to resume.");
+  c.value("model", "NAME|PATH", "model description (models/NAME.json or a path)")
+      .value("method", "M", "bdwp (default), srste or dense")
+      .value("nm", "N:M", "N:M sparsity (overrides the model file; 'dense' = no pruning)")
+      .value("backend", "B", "cpu (default); hls, sim, cuda, fpga where built")
+      .value("epochs", "E", "epochs (overrides the model file's recipe, as the next flags do)")
+      .value("batch", "B", "batch size, 1 to 65535")
+      .value("lr", "LR", "peak learning rate")
+      .value("momentum", "MU", "SGD momentum, in [0, 1)")
+      .value("weight-decay", "WD", "weight decay")
+      .value("srste-lambda", "L", "SR-STE's decay of the pruned weights")
+      .value("schedule", "S", "cosine, step or constant")
+      .value("warmup-epochs", "W", "linear warm-up, in epochs")
+      .value("seed", "S", "seed of the initial parameters and the data order")
+      .value("data", "D", "fashion-mnist (default) or synthetic")
+      .value("data-dir", "DIR", "Fashion-MNIST directory (default $SAT_DATA_DIR or /usr/share/datasets/fashion-mnist)")
+      .value("train-limit", "N", "use only the first N training samples")
+      .value("test-limit", "N", "use only the first N test samples")
+      .value("out", "DIR", "the run folder (default runs/<model>-<method>-<N>x<M>)")
+      .flag("resume", "continue the run in --out DIR from its checkpoint, exactly where it stopped")
+      .flag("force", "start a new run in a folder that holds one, replacing its outputs")
+      .value("checkpoint-every", "N", "also checkpoint every N steps (always at each epoch end)")
+      .value("stop-after-steps", "N", "checkpoint and stop at global step N (to split a run)")
+      .value("threads", "T", "CPU threads (default: all cores)")
+      .flag("no-progress", "no progress line")
+      .flag("json", "print the final result as JSON on stdout");
+  return c;
+}
 
-const char* kEvalHelp =
-    "usage: sat eval --checkpoint PATH [--backend B] [--batch B] [--data-dir DIR] [--test-limit N]\n"
-    "                [--json]\n"
-    "  Rebuilds the model from the checkpoint and reports loss and accuracy on the test set.\n";
+CommandSpec eval_spec() {
+  CommandSpec c("eval", "--checkpoint PATH [flags]",
+                "Rebuilds the model from the checkpoint and reports loss and accuracy on the test set.");
+  c.value("checkpoint", "PATH", "a checkpoint.sat written by sat train")
+      .value("backend", "B", "cpu (default); hls, sim, cuda, fpga where built")
+      .value("batch", "B", "batch size (default: the checkpoint's recipe)")
+      .value("data-dir", "DIR", "Fashion-MNIST directory")
+      .value("test-limit", "N", "use only the first N test samples")
+      .value("threads", "T", "CPU threads (default: all cores)")
+      .flag("json", "print the result as JSON on stdout");
+  return c;
+}
+
+// SIGINT and SIGTERM ask the run to stop after its current step (TrainOptions::interrupt); a second
+// one ends the process at once, as the default action would.
+std::atomic<bool> g_interrupt{false};
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_signal != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_signal = sig;
+  g_interrupt.store(true);
+  static const char msg[] =
+      "\nsat train: stopping after the current step, then writing the checkpoint (again to abort at once)\n";
+  if (::write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {}
+}
+
+void catch_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string command_line(const std::vector<std::string>& argv) {
+  std::string s = "sat train";
+  for (const std::string& a : argv) s += " " + a;
+  return s;
+}
 
 std::unique_ptr<BatchSource> limit(std::unique_ptr<BatchSource> s, long long n, const Args& args,
                                    const char* flag) {
@@ -117,26 +174,22 @@ void apply_overrides(const Args& args, Recipe& r) {
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-  if (!argv.empty() && argv[0] == "--help") {
-    std::fputs(kTrainHelp, stdout);
-    return 0;
-  }
-  Args args("train", argv,
-            {"model", "method", "nm", "backend", "epochs", "batch", "lr", "momentum",
-             "weight-decay", "srste-lambda", "schedule", "warmup-epochs", "seed", "data",
-             "data-dir", "train-limit", "test-limit", "out", "checkpoint-every",
-             "stop-after-steps", "threads"},
-            {"resume", "no-progress", "json"});
+  const std::optional<Args> parsed = train_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
   set_threads(args);
   std::unique_ptr<Backend> backend = open_backend(args.str("backend", "cpu"));
 
   Model model;
   TrainState state;
   std::string out = args.str("out", "");
+  if (args.flag("resume") && args.flag("force")) args.fail("--resume and --force exclude each other");
+  std::unique_ptr<RunFolder> folder;
   if (args.flag("resume")) {
     if (out.empty()) args.fail("--resume needs --out DIR (the run directory to continue)");
     const std::string ckpt = out + "/checkpoint.sat";
     if (!std::filesystem::exists(ckpt)) args.fail("--resume: no checkpoint at " + ckpt);
+    folder = std::make_unique<RunFolder>(out, RunFolder::Mode::resume, command_line(argv));
     model = model_from_checkpoint(ckpt, &state);
     if (args.has("model")) {
       const Model named = Model::load(resolve_model_path(args.str("model")));
@@ -145,11 +198,11 @@ int cmd_train(const std::vector<std::string>& argv) {
                   "' (--model)");
       }
     }
-    if (args.has("method") && parse_method(args.str("method")) != state.method) {
+    if (args.has("method") && method_flag(args, "") != state.method) {
       args.fail("--resume: the checkpoint was trained with --method " +
                 std::string(method_name(state.method)) + ", not " + args.str("method"));
     }
-    if (args.has("nm") && !(NM::parse(args.str("nm")) == state.nm)) {
+    if (args.has("nm") && !(nm_flag(args, "") == state.nm)) {
       args.fail("--resume: the checkpoint was trained with --nm " + state.nm.str());
     }
     if (args.has("epochs")) {
@@ -158,10 +211,8 @@ int cmd_train(const std::vector<std::string>& argv) {
     std::printf("resuming %s at epoch %d step %lld from %s\n", model.name.c_str(), state.epoch + 1,
                 static_cast<long long>(state.step_in_epoch), ckpt.c_str());
   } else {
-    std::optional<NM> nm;
-    if (auto s = args.opt("nm")) nm = NM::parse(*s);
-    model = Model::load(resolve_model_path(args.str("model")), nm);
-    state.method = parse_method(args.str("method", "bdwp"));
+    model = Model::load(resolve_model_path(args.str("model")), nm_opt(args));
+    state.method = method_flag(args, "bdwp");
     state.nm = model.nm;
     state.recipe = model.recipe;
     apply_overrides(args, state.recipe);
@@ -183,8 +234,14 @@ int cmd_train(const std::vector<std::string>& argv) {
   }
 
   Sources data = open_data(args, model);
+  if (!folder) {
+    folder = std::make_unique<RunFolder>(out, args.flag("force") ? RunFolder::Mode::force : RunFolder::Mode::fresh,
+                                         command_line(argv));
+  }
+  catch_stop_signals();
   TrainOptions opts;
   opts.out_dir = out;
+  opts.interrupt = &g_interrupt;
   opts.progress = !args.flag("no-progress");
   opts.stop_after_steps = args.integer("stop-after-steps", 0, 0, kMaxCount);
   opts.checkpoint_every = args.integer("checkpoint-every", 0, 0, kMaxCount);
@@ -200,7 +257,21 @@ int cmd_train(const std::vector<std::string>& argv) {
                 static_cast<long long>(data.test->size()), out.c_str());
   }
   const TrainState done = train(*backend, model, *data.train, data.test.get(), state, opts);
-  if (done.epoch < done.recipe.epochs) return 0;   // stopped early on request
+  if (done.epoch < done.recipe.epochs) {
+    if (g_signal != 0) {
+      std::fflush(stdout);
+      // The resume command repeats what the checkpoint does not hold: where the data and the run come from.
+      std::string resume = "sat train --resume --out " + out;
+      for (const char* f : {"backend", "data", "data-dir", "train-limit", "test-limit", "threads", "checkpoint-every"}) {
+        if (auto v = args.opt(f)) resume += std::string(" --") + f + " " + *v;
+      }
+      std::fprintf(stderr, "sat train: interrupted (%s) at step %lld; checkpoint %s written. Resume with:\n  %s\n",
+                   g_signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(done.global_step),
+                   folder->checkpoint().c_str(), resume.c_str());
+      return 128 + g_signal;
+    }
+    return kExitOk;   // stopped early on request (--stop-after-steps)
+  }
 
   const EpochMetrics& last = done.history.back();
   double total_s = 0;
@@ -222,12 +293,9 @@ int cmd_train(const std::vector<std::string>& argv) {
 }
 
 int cmd_eval(const std::vector<std::string>& argv) {
-  if (!argv.empty() && argv[0] == "--help") {
-    std::fputs(kEvalHelp, stdout);
-    return 0;
-  }
-  Args args("eval", argv, {"checkpoint", "backend", "batch", "data-dir", "test-limit", "threads"},
-            {"json"});
+  const std::optional<Args> parsed = eval_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
   set_threads(args);
   const std::string ckpt = args.str("checkpoint");
   std::unique_ptr<Backend> backend = open_backend(args.str("backend", "cpu"));

@@ -17,53 +17,54 @@ namespace sat::cli {
 
 namespace {
 
-const char* kHelp =
-    "usage: sat sim --model NAME|PATH [flags]\n"
-    "       sat sim --resources [--config FILE] [--set K=V] [--out DIR]\n"
-    "  Simulates one training step of the model on the cycle-accurate SystemC model of SAT and\n"
-    "  writes, into --out, report.json (the step's `cycles` and every figure per layer and pass:\n"
-    "  cycles, PE utilisation, MACs, DRAM bytes and bandwidth per channel, buffer traffic, stall\n"
-    "  cycles by cause, energy; bounds and the critical path), layers.csv (the per-layer table),\n"
-    "  cycles.svg (per-layer stacked bars of cycles by pass) and roofline.svg. docs/sim.md.\n"
-    "  --model NAME|PATH     model description (models/NAME.json or a path)\n"
-    "  --nm N:M              N:M sparsity (overrides the model file)\n"
-    "  --method M            bdwp (default), srste or dense\n"
-    "  --batch B             batch size (default: the model's recipe)\n"
-    "  --inference           the inference pass (FF and loss) instead of a training step\n"
-    "  --config FILE         JSON overrides of the accelerator configuration (docs/sim.md)\n"
-    "  --set K=V[,K=V]       overrides on the command line: pe=RxC[xL], tile=RxCxK, clock=MHz,\n"
-    "                        window=W, vector_lanes=L, conv_patch=E, vec_scratch=E,\n"
-    "                        load_engines=N, fill_beats=B, queue=D, tokens=D, dram_queue=D\n"
-    "  --out DIR             where the files go (default sim-out)\n"
-    "  --sweep SPEC          one run per point of 'key=v1,v2;key=v1,v2' (keys: nm (N:M or dense),\n"
-    "                        batch and the --set keys); writes sweep.json, sweep.csv, sweep.svg\n"
-    "  --ablate              the step with each dataflow optimisation off in turn; writes\n"
-    "                        ablation.json, ablation.csv, ablation.svg\n"
-    "  --evaluate FILE       every model of the models directory, dense and BDWP at 2:8, 1:8, 2:4\n"
-    "                        and 4:8, with ablations at 2:8: writes the evaluation document FILE\n"
-    "                        (docs/evaluation.md) and each run's report under --out\n"
-    "  --resources           no simulation: a first-order estimate of the FPGA resources of the\n"
-    "                        configuration (--config, --set) per unit and buffer against the XCVU9P,\n"
-    "                        with the verdict (DSP, BRAM, URAM each <= 80%); writes resources.json\n"
-    "                        into --out when given (docs/resources.md)\n"
-    "  --no-interleave, --no-pregen, --no-offline, --no-bp-conv, --no-phase-bp, --no-overlap-update,\n"
-    "  --no-balanced-k, --no-patch-reuse, --no-fuse-relu, --no-fused-pregen\n"
-    "                        a dataflow optimisation off (as sat compile)\n"
-    "  --seed S              seed of the synthetic batch (default 1)\n"
-    "  --quiet               no progress display\n";
+CommandSpec sim_spec() {
+  CommandSpec c("sim", "--model NAME|PATH [flags]\n       sat sim --resources [--config FILE] [--set K=V] [--out DIR]",
+                "Simulates one training step of the model on the cycle-accurate SystemC model of SAT and\n"
+                "writes, into --out, report.json (the step's `cycles` and every figure per layer and pass:\n"
+                "cycles, PE utilisation, MACs, DRAM bytes and bandwidth per channel, buffer traffic, stall\n"
+                "cycles by cause, energy; bounds and the critical path), layers.csv (the per-layer table),\n"
+                "cycles.svg (per-layer stacked bars of cycles by pass) and roofline.svg. docs/sim.md.");
+  c.value("model", "NAME|PATH", "model description (models/NAME.json or a path)")
+      .value("nm", "N:M", "N:M sparsity (overrides the model file)")
+      .value("method", "M", "bdwp (default), srste or dense")
+      .value("batch", "B", "batch size (default: the model's recipe)")
+      .flag("inference", "the inference pass (FF and loss) instead of a training step")
+      .value("config", "FILE", "JSON overrides of the accelerator configuration (docs/sim.md)")
+      .value("set", "K=V[,K=V]", "overrides on the command line: pe=RxC[xL], tile=RxCxK, clock=MHz, window=W, "
+                                 "vector_lanes=L, conv_patch=E, vec_scratch=E, load_engines=N, fill_beats=B, "
+                                 "queue=D, tokens=D, dram_queue=D")
+      .value("out", "DIR", "where the files go (default sim-out)")
+      .value("sweep", "SPEC", "one run per point of 'key=v1,v2;key=v1,v2' (keys: nm (N:M or dense), batch and the "
+                              "--set keys); writes sweep.json, sweep.csv, sweep.svg")
+      .flag("ablate", "the step with each dataflow optimisation off in turn; writes ablation.json, ablation.csv, "
+                      "ablation.svg")
+      .value("evaluate", "FILE", "every model of the models directory, dense and BDWP at 2:8, 1:8, 2:4 and 4:8, "
+                                 "with ablations at 2:8: writes the evaluation document FILE (docs/evaluation.md) "
+                                 "and each run's report under --out")
+      .flag("resources", "no simulation: a first-order estimate of the FPGA resources of the configuration "
+                         "(--config, --set) per unit and buffer against the XCVU9P, with the verdict (DSP, BRAM, "
+                         "URAM each <= 80%); writes resources.json into --out when given (docs/resources.md)")
+      .flag("no-interleave", "interleave mapping off (as sat compile)")
+      .flag("no-pregen", "pre-generation off (as sat compile)")
+      .flag("no-offline", "offline scheduling off (as sat compile)")
+      .flag("no-bp-conv", "stride-1 convolution BP by col2im (as sat compile)")
+      .flag("no-phase-bp", "stride-2 convolution BP by col2im (as sat compile)")
+      .flag("no-overlap-update", "updates after the whole backward pass (as sat compile)")
+      .flag("no-balanced-k", "full K tiles and a short rest (as sat compile)")
+      .flag("no-patch-reuse", "every LD_CONV reads its patch (as sat compile)")
+      .flag("no-fuse-relu", "a ReLU after a BatchNorm as its own pass (as sat compile)")
+      .flag("no-fused-pregen", "W_F and W_B each from its own read of the master (as sat compile)")
+      .value("seed", "S", "seed of the synthetic batch (default 1)")
+      .flag("quiet", "no progress display");
+  return c;
+}
 
 }  // namespace
 
 int cmd_sim(const std::vector<std::string>& argv) {
-  if (!argv.empty() && argv[0] == "--help") {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  Args args("sim", argv, {"model", "nm", "method", "batch", "config", "set", "out", "sweep", "seed", "evaluate"},
-            {"inference", "ablate", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-phase-bp", "no-overlap-update",
-             "no-balanced-k", "no-patch-reuse", "no-fuse-relu",
-             "no-fused-pregen", "quiet",
-             "resources"});
+  const std::optional<Args> parsed = sim_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
 #if SAT_HAVE_SIM
   return run_sim_command(args);
 #else

@@ -67,8 +67,8 @@ class ProgressLine {
 StepSpec spec_from(const Args& args) {
   StepSpec s;
   s.model_path = resolve_model_path(args.str("model"));
-  if (auto nm = args.opt("nm")) s.nm = NM::parse(*nm);
-  s.method = parse_method(args.str("method", "bdwp"));
+  if (auto nm = nm_opt(args)) s.nm = *nm;
+  s.method = method_flag(args, "bdwp");
   const long long batch = args.integer("batch", 0);
   if (args.has("batch") && (batch < 1 || batch > 0xffff)) args.fail("--batch must be in 1..65535");
   s.batch = static_cast<int>(batch);

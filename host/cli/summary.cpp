@@ -12,11 +12,17 @@ namespace sat::cli {
 
 namespace {
 
-const char* kHelp =
-    "usage: sat summary --model NAME|PATH [--nm N:M] [--method dense|srste|bdwp] [--json]\n"
-    "  Prints every layer's input and output shape (per sample), parameters, the FLOPs of its\n"
-    "  forward (FF), backward-data (BP) and weight-update (WU) passes per sample at the effective\n"
-    "  sparsity, and whether its weights are N:M sparse (and why not, where not).\n";
+CommandSpec summary_spec() {
+  CommandSpec c("summary", "--model NAME|PATH [flags]",
+                "Prints every layer's input and output shape (per sample), parameters, the FLOPs of its\n"
+                "forward (FF), backward-data (BP) and weight-update (WU) passes per sample at the effective\n"
+                "sparsity, and whether its weights are N:M sparse (and why not, where not).");
+  c.value("model", "NAME|PATH", "model description (models/NAME.json or a path)")
+      .value("nm", "N:M", "N:M sparsity (overrides the model file; 'dense' = no pruning)")
+      .value("method", "M", "bdwp (default), srste or dense")
+      .flag("json", "the same as JSON on stdout (docs/formats.md, \"sat summary --json\")");
+  return c;
+}
 
 std::string mflops(double f) {
   char buf[32];
@@ -27,15 +33,11 @@ std::string mflops(double f) {
 }  // namespace
 
 int cmd_summary(const std::vector<std::string>& argv) {
-  if (!argv.empty() && argv[0] == "--help") {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  Args args("summary", argv, {"model", "nm", "method"}, {"json"});
-  std::optional<NM> nm;
-  if (auto s = args.opt("nm")) nm = NM::parse(*s);
-  const Method method = parse_method(args.str("method", "bdwp"));
-  Model model = Model::load(resolve_model_path(args.str("model")), nm);
+  const std::optional<Args> parsed = summary_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
+  const Method method = method_flag(args, "bdwp");
+  Model model = Model::load(resolve_model_path(args.str("model")), nm_opt(args));
   const auto rows = model.describe(method);
   const auto dense_rows = model.describe(Method::dense);
   double ff = 0, bp = 0, wu = 0, dff = 0, dbp = 0, dwu = 0;

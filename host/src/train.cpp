@@ -207,6 +207,12 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
     m.images_per_s = static_cast<double>(s.epoch_seen) / std::max(1e-9, s.epoch_seconds);
     if (test_data) {
       const EvalResult ev = evaluate(backend, model, *test_data, s.method, r.batch);
+      if (!std::isfinite(ev.loss)) {
+        // Finite but huge parameters (a learning rate far too large) pass the update's check and
+        // overflow only here; the epoch is not recorded.
+        throw Error("training diverged at epoch " + std::to_string(epoch) +
+                    ": the test loss is not finite (lower the learning rate)");
+      }
       m.test_loss = ev.loss;
       m.test_acc = ev.accuracy;
     }

@@ -580,24 +580,26 @@ namespace {
 // `sat compile <args>`.
 test::CliRun sat_cli(const std::string& args) { return test::run_sat("compile " + args); }
 
-void expect_cli_error(const std::string& args, const std::string& needle) {
-  test::expect_cli_error("compile " + args, needle);
+// `sat compile <args>` fails with `needle` in its output and exit status `status` (2: a bad
+// command line, 1: an error).
+void expect_cli_error(const std::string& args, const std::string& needle, int status = 2) {
+  test::expect_cli_error("compile " + args, needle, status);
 }
 
 }  // namespace
 
 TEST(CompileCli, BadFlagsAreNamed) {
   expect_cli_error("", "missing required flag --model");
-  expect_cli_error("--model nosuchmodel", "no model named 'nosuchmodel'");
-  expect_cli_error("--model mlp --batch 0", "--batch must be >= 1");
-  expect_cli_error("--model mlp --batch -2", "--batch must be >= 1");
+  expect_cli_error("--model nosuchmodel", "no model named 'nosuchmodel'", 1);
+  expect_cli_error("--model mlp --batch 0", "--batch must be between 1 and 65535, got 0");
+  expect_cli_error("--model mlp --batch -2", "--batch must be between 1 and 65535, got -2");
   expect_cli_error("--model mlp --batch two", "--batch expects an integer, got 'two'");
-  expect_cli_error("--model mlp --batch 100000", "--batch must be <= 65535");
+  expect_cli_error("--model mlp --batch 100000", "--batch must be between 1 and 65535, got 100000");
   expect_cli_error("--model mlp --method sparse", "unknown training method 'sparse'");
   expect_cli_error("--model mlp --nm 2:7", "not in the supported set");
   expect_cli_error("--model mlp --frobnicate", "unknown flag --frobnicate");
   expect_cli_error("--model mlp --dump=yes", "flag --dump takes no value");
-  expect_cli_error("--model vgg_small --batch 60000", "past its window");
+  expect_cli_error("--model vgg_small --batch 60000", "past its window", 1);
 }
 
 TEST(CompileCli, PrintsSummaryMemoryMapAndDump) {

@@ -52,12 +52,12 @@ TEST(ReplayCli, BadUsesAreRefused) {
   ASSERT_EQ(run_sat("compile --model mlp --batch 4 --inference --emit '" + trace + "'").status, 0);
   expect_cli_error("replay '" + trace + "' --backend cpu", "does not run instruction streams");
   expect_cli_error("replay '" + trace + "' --backend fpga", "backend 'fpga' is not available");
-  expect_cli_error("replay '" + trace + "' --report " + dir.file("r.json"), "device 'hls' keeps no time");
-  expect_cli_error("replay", "the trace FILE is missing");
-  expect_cli_error("replay --backend hls", "the trace FILE is missing");
+  expect_usage_error("replay '" + trace + "' --report " + dir.file("r.json"), "device 'hls' keeps no time");
+  expect_usage_error("replay", "the trace FILE is missing");
+  expect_usage_error("replay --backend hls", "the trace FILE is missing");
   expect_cli_error("replay '" + dir.file("none.sattrace") + "'", "none.sattrace");
-  expect_cli_error("replay '" + trace + "' --speed 2", "--speed");
-  expect_cli_error("compile --model mlp --reference hls", "--reference needs --emit FILE");
+  expect_usage_error("replay '" + trace + "' --speed 2", "--speed");
+  expect_usage_error("compile --model mlp --reference hls", "--reference needs --emit FILE");
   expect_cli_error("compile --model mlp --emit '" + dir.file("x") + "' --reference cpu",
                    "does not run instruction streams");
 }

@@ -13,6 +13,7 @@ namespace {
 
 using sat::test::CliRun;
 using sat::test::expect_cli_error;
+using sat::test::expect_usage_error;
 using sat::test::run_sat;
 
 std::string tmp(const std::string& name) {
@@ -25,8 +26,8 @@ std::string tmp(const std::string& name) {
 
 TEST(Cli, UsageAndUnknownCommand) {
   EXPECT_EQ(run_sat("--help").status, 0);
-  expect_cli_error("", "usage: sat");
-  expect_cli_error("trian", "unknown command 'trian'");
+  expect_usage_error("", "usage: sat");
+  expect_usage_error("trian", "unknown command 'trian'");
   for (const char* c : {"train", "eval", "summary", "op"}) {
     const CliRun r = run_sat(std::string(c) + " --help");
     EXPECT_EQ(r.status, 0) << c;
@@ -35,40 +36,40 @@ TEST(Cli, UsageAndUnknownCommand) {
 }
 
 TEST(Cli, TrainRejectsBadFlags) {
-  expect_cli_error("train", "missing required flag --model");
+  expect_usage_error("train", "missing required flag --model");
   expect_cli_error("train --model nosuchmodel", "no model named 'nosuchmodel'");
   expect_cli_error("train --model /nonexistent.json", "cannot open model file");
-  expect_cli_error("train --model mlp --frobnicate", "unknown flag --frobnicate");
-  expect_cli_error("train --model mlp --epochs", "flag --epochs needs a value");
-  expect_cli_error("train --model mlp --epochs two", "--epochs expects an integer, got 'two'");
-  expect_cli_error("train --model mlp --epochs 0", "--epochs must be between 1 and 2147483647, got 0");
-  expect_cli_error("train --model mlp --batch -3", "--batch must be between 1 and 65535, got -3");
+  expect_usage_error("train --model mlp --frobnicate", "unknown flag --frobnicate");
+  expect_usage_error("train --model mlp --epochs", "flag --epochs needs a value");
+  expect_usage_error("train --model mlp --epochs two", "--epochs expects an integer, got 'two'");
+  expect_usage_error("train --model mlp --epochs 0", "--epochs must be between 1 and 2147483647, got 0");
+  expect_usage_error("train --model mlp --batch -3", "--batch must be between 1 and 65535, got -3");
   // Numeric flags are 64-bit and range-checked, never wrapped (4294967297 once ran one epoch,
   // 99999999999 a batch of 1215752191).
-  expect_cli_error("train --model mlp --epochs 4294967297", "--epochs must be between 1 and 2147483647, got 4294967297");
-  expect_cli_error("train --model mlp --batch 99999999999", "--batch must be between 1 and 65535, got 99999999999");
-  expect_cli_error("train --model mlp --seed 99999999999999999999", "--seed is out of range: 99999999999999999999");
-  expect_cli_error("train --model mlp --stop-after-steps -1", "--stop-after-steps must be between 0 and");
-  expect_cli_error("train --model mlp --lr 0", "--lr must be > 0");
-  expect_cli_error("train --model mlp --lr fast", "--lr expects a number");
-  expect_cli_error("train --model mlp --momentum 1.5", "--momentum must be in [0, 1)");
-  expect_cli_error("train --model mlp --weight-decay -1", "--weight-decay must be >= 0");
-  expect_cli_error("train --model mlp --srste-lambda -1", "--srste-lambda must be >= 0");
-  expect_cli_error("train --model mlp --schedule linear", "--schedule must be cosine, step or constant");
-  expect_cli_error("train --model mlp --method sparse", "unknown training method 'sparse'");
-  expect_cli_error("train --model mlp --nm 2:7", "not in the supported set");
-  expect_cli_error("train --model mlp --nm two", "is not of the form N:M");
+  expect_usage_error("train --model mlp --epochs 4294967297", "--epochs must be between 1 and 2147483647, got 4294967297");
+  expect_usage_error("train --model mlp --batch 99999999999", "--batch must be between 1 and 65535, got 99999999999");
+  expect_usage_error("train --model mlp --seed 99999999999999999999", "--seed is out of range: 99999999999999999999");
+  expect_usage_error("train --model mlp --stop-after-steps -1", "--stop-after-steps must be between 0 and");
+  expect_usage_error("train --model mlp --lr 0", "--lr must be > 0");
+  expect_usage_error("train --model mlp --lr fast", "--lr expects a number");
+  expect_usage_error("train --model mlp --momentum 1.5", "--momentum must be in [0, 1)");
+  expect_usage_error("train --model mlp --weight-decay -1", "--weight-decay must be >= 0");
+  expect_usage_error("train --model mlp --srste-lambda -1", "--srste-lambda must be >= 0");
+  expect_usage_error("train --model mlp --schedule linear", "--schedule must be cosine, step or constant");
+  expect_usage_error("train --model mlp --method sparse", "unknown training method 'sparse'");
+  expect_usage_error("train --model mlp --nm 2:7", "not in the supported set");
+  expect_usage_error("train --model mlp --nm two", "is not of the form N:M");
   expect_cli_error("train --model mlp --backend tpu", "unknown backend 'tpu'");
   expect_cli_error("train --model mlp --backend fpga", "backend 'fpga' is not available in this build");
-  expect_cli_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
+  expect_usage_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
   expect_cli_error("train --model mlp --data-dir /nonexistent", "dataset-fashion-mnist");
-  expect_cli_error("train --model mlp --threads -1", "--threads must be between 0 and 1024, got -1");
-  expect_cli_error("train --model mlp --train-limit -5 --data synthetic", "--train-limit must be between 0 and");
-  expect_cli_error("train --model mlp --resume", "--resume needs --out");
-  expect_cli_error("train --model mlp --resume --out " + tmp("no-run"), "no checkpoint at");
-  expect_cli_error("train --model mlp --json=yes", "flag --json takes no value");
-  expect_cli_error("train --model mlp --epochs 1 --epochs 2", "given twice");
-  expect_cli_error("train --model mlp stray", "unexpected argument 'stray'");
+  expect_usage_error("train --model mlp --threads -1", "--threads must be between 0 and 1024, got -1");
+  expect_usage_error("train --model mlp --train-limit -5 --data synthetic", "--train-limit must be between 0 and");
+  expect_usage_error("train --model mlp --resume", "--resume needs --out");
+  expect_usage_error("train --model mlp --resume --out " + tmp("no-run"), "no checkpoint at");
+  expect_usage_error("train --model mlp --json=yes", "flag --json takes no value");
+  expect_usage_error("train --model mlp --epochs 1 --epochs 2", "given twice");
+  expect_usage_error("train --model mlp stray", "unexpected argument 'stray'");
 }
 
 TEST(Cli, TrainSyntheticRunWritesOutputs) {
@@ -83,7 +84,7 @@ TEST(Cli, TrainSyntheticRunWritesOutputs) {
     EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
   }
   // Resuming a finished run with more epochs continues from epoch 3; a different method is refused.
-  expect_cli_error("train --resume --out " + out + " --method dense --data synthetic",
+  expect_usage_error("train --resume --out " + out + " --method dense --data synthetic",
                "trained with --method bdwp");
   const CliRun more = run_sat("train --resume --out " + out + " --epochs 3 --data synthetic "
                        "--train-limit 256 --test-limit 128 --no-progress");
@@ -91,7 +92,7 @@ TEST(Cli, TrainSyntheticRunWritesOutputs) {
   EXPECT_NE(more.out.find("resuming mlp at epoch 3"), std::string::npos) << more.out;
   EXPECT_NE(more.out.find("epoch 3/3"), std::string::npos) << more.out;
   // --model names the checkpoint's model or is refused (it once resumed the checkpoint's silently).
-  expect_cli_error("train --resume --model lenet5 --out " + out + " --data synthetic",
+  expect_usage_error("train --resume --model lenet5 --out " + out + " --data synthetic",
                    "holds model 'mlp', not 'lenet5' (--model)");
 }
 
@@ -128,7 +129,7 @@ TEST(Cli, DefaultRunFolderStaysInsideRuns) {
 }
 
 TEST(Cli, EvalRefusesCorruptAndMissingCheckpoints) {
-  expect_cli_error("eval", "missing required flag --checkpoint");
+  expect_usage_error("eval", "missing required flag --checkpoint");
   expect_cli_error("eval --checkpoint " + tmp("missing.sat"), "missing.sat");
   const std::string out = tmp("eval-run");
   std::filesystem::remove_all(out);
@@ -147,7 +148,7 @@ TEST(Cli, EvalRefusesCorruptAndMissingCheckpoints) {
     f.write(&c, 1);
   }
   expect_cli_error("eval --checkpoint " + bad, "corrupt");
-  expect_cli_error("eval --checkpoint " + ckpt + " --batch 0", "--batch must be between 1 and 65535, got 0");
+  expect_usage_error("eval --checkpoint " + ckpt + " --batch 0", "--batch must be between 1 and 65535, got 0");
 }
 
 TEST(Cli, SummaryShowsFlopsAndSparsity) {
@@ -159,7 +160,7 @@ TEST(Cli, SummaryShowsFlopsAndSparsity) {
   const CliRun j = run_sat("summary --model mlp --json --nm 1:8");
   ASSERT_EQ(j.status, 0) << j.out;
   EXPECT_NE(j.out.find("\"step_speedup_ceiling\""), std::string::npos) << j.out;
-  expect_cli_error("summary", "missing required flag --model");
-  expect_cli_error("summary --model lenet5 --method fast", "unknown training method");
-  expect_cli_error("summary --model lenet5 --nm 0:8", "need 1 <= N <= M");
+  expect_usage_error("summary", "missing required flag --model");
+  expect_usage_error("summary --model lenet5 --method fast", "unknown training method");
+  expect_usage_error("summary --model lenet5 --nm 0:8", "need 1 <= N <= M");
 }

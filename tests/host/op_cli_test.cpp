@@ -228,6 +228,7 @@ TEST(OpCli, Help) {
 struct BadCase {
   std::string args;
   std::vector<std::string> expect;     // substrings of the message
+  int status = 1;                      // 1: an error; 2: a bad command line
 };
 
 TEST(OpCli, BadInputsFailWithAMessage) {
@@ -251,13 +252,13 @@ TEST(OpCli, BadInputsFailWithAMessage) {
   const std::string out = " --out " + path("bad-out.npy");
   const std::string ok_ab = " --a " + fx + " --b " + fw;
   const std::vector<BadCase> cases = {
-      {"op gemm --mode ff --nm 2:8" + ok_ab + out + " --bogus 1", {"unknown flag --bogus"}},
-      {"op gemm --mode ff --nm 2:8 --b " + fw + out, {"missing required flag --a"}},
-      {"op gemm --mode ff" + ok_ab + out, {"missing required flag --nm"}},
-      {"op gemm --mode ff --nm 3:5" + ok_ab + out, {"--nm", "3:5", "M = 5"}},
-      {"op gemm --mode ff --nm 2-8" + ok_ab + out, {"--nm", "'2-8'"}},
-      {"op gemm --mode ff --nm 9:8" + ok_ab + out, {"--nm", "9:8"}},
-      {"op gemm --mode xx --nm 2:8" + ok_ab + out, {"--mode", "unknown gemm mode 'xx'"}},
+      {"op gemm --mode ff --nm 2:8" + ok_ab + out + " --bogus 1", {"unknown flag --bogus"}, 2},
+      {"op gemm --mode ff --nm 2:8 --b " + fw + out, {"missing required flag --a"}, 2},
+      {"op gemm --mode ff" + ok_ab + out, {"missing required flag --nm"}, 2},
+      {"op gemm --mode ff --nm 3:5" + ok_ab + out, {"--nm", "3:5", "M = 5"}, 2},
+      {"op gemm --mode ff --nm 2-8" + ok_ab + out, {"--nm", "'2-8'"}, 2},
+      {"op gemm --mode ff --nm 9:8" + ok_ab + out, {"--nm", "9:8"}, 2},
+      {"op gemm --mode xx --nm 2:8" + ok_ab + out, {"--mode", "unknown gemm mode 'xx'"}, 2},
       {"op gemm --mode ff --nm 2:8 --a " + fx + " --b " + fw12 + out,
        {"K differs", "[4, 16]", "[8, 12]"}},
       {"op gemm --mode bp --nm 2:8 --a " + fx + " --b " + fw + out, {"Cout differs", "[4, 16]", "[8, 16]"}},
@@ -272,12 +273,12 @@ TEST(OpCli, BadInputsFailWithAMessage) {
       {"op gemm --mode ff --nm 2:8" + ok_ab + out + " --backend fpga", {"backend 'fpga'", "not available"}},
       {"op gemm --mode ff --nm 2:8" + ok_ab + out + " --backend nope", {"backend 'nope'"}},
       {"op gemm --mode ff --nm 2:8" + ok_ab + " --out " + path("no-such-dir/c.npy"), {"c.npy", "cannot write"}},
-      {"op prune --nm 2:8 --axis z --in " + fw + out, {"--axis", "'z'"}},
+      {"op prune --nm 2:8 --axis z --in " + fw + out, {"--axis", "'z'"}, 2},
       {"op prune --nm 2:8 --axis cout --in " + write("w12x16.npy", {12, 16}, random_values(192, 3)) + out,
        {"Cout = 12", "does not divide by M = 8"}},
       {"op prune --nm 2:8 --axis k --in " + fw12 + out, {"K = 12", "does not divide by M = 8"}},
       {"op prune --nm 2:8 --axis k --in " + f3d + out, {"2-D"}},
-      {"op frobnicate", {"unknown op 'frobnicate'"}},
+      {"op frobnicate", {"unknown op 'frobnicate'"}, 2},
       {"op layer --spec '{\"type\": \"linear\", \"out\": 8}' --input-shape 16 --method bdwp --nm 2:8"
        " --x " + fx + " --dy " + fx + " --out " + path("lout"),
        {"DY is [4, 16]", "[4, 8]"}},
@@ -286,20 +287,21 @@ TEST(OpCli, BadInputsFailWithAMessage) {
        {"X is [4, 16]"}},
       {"op layer --spec '{\"type\": \"linear\", \"out\": 8}' --input-shape 16 --method sgd --nm 2:8"
        " --x " + fx + " --dy " + fx + " --out " + path("lout"),
-       {"--method", "'sgd'"}},
+       {"--method", "'sgd'"}, 2},
       {"op layer --spec '{\"type\": \"linear\", \"outt\": 8}' --input-shape 16 --method bdwp --nm 2:8"
        " --x " + fx + " --dy " + fx + " --out " + path("lout"),
        {"unknown field \"outt\""}},
       {"op layer --spec '{\"type\": \"linear\", ' --input-shape 16 --method bdwp --nm 2:8"
        " --x " + fx + " --dy " + fx + " --out " + path("lout"),
-       {"--spec", "not valid JSON"}},
+       {"--spec", "not valid JSON"}, 2},
       {"op layer --spec '{\"type\": \"linear\", \"out\": 8}' --input-shape 16,x --method bdwp --nm 2:8"
        " --x " + fx + " --dy " + fx + " --out " + path("lout"),
-       {"--input-shape", "16,x"}},
+       {"--input-shape", "16,x"}, 2},
   };
   for (const BadCase& c : cases) {
     const CliRun r = run_sat(c.args);
-    EXPECT_EQ(r.status, 1) << "sat " << c.args << "\n" << r.out;
+    EXPECT_EQ(r.status, c.status) << "sat " << c.args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("internal"), std::string::npos) << "sat " << c.args << "\n" << r.out;
     for (const std::string& s : c.expect) {
       EXPECT_NE(r.out.find(s), std::string::npos) << "sat " << c.args << "\nmissing '" << s << "' in:\n" << r.out;
     }

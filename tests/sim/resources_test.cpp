@@ -193,8 +193,8 @@ TEST(ResourcesCli, OverridesApplyAndANonFittingArrayIsAFindingNotAnError) {
 }
 
 TEST(ResourcesCli, ResourcesDoesNotCombineWithAStudy) {
-  expect_cli_error("sim --resources --sweep 'clock=200,250'", "--sweep");
-  expect_cli_error("sim --resources --evaluate x.md", "--evaluate");
-  expect_cli_error("sim --resources --model lenet5", "--model");
-  expect_cli_error("sim --resources --set speed=2", "unknown setting 'speed'");
+  expect_usage_error("sim --resources --sweep 'clock=200,250'", "--sweep");
+  expect_usage_error("sim --resources --evaluate x.md", "--evaluate");
+  expect_usage_error("sim --resources --model lenet5", "--model");
+  expect_usage_error("sim --resources --set speed=2", "unknown setting 'speed'");
 }

@@ -29,11 +29,18 @@ inline CliRun run_sat(const std::string& args, const std::string& cwd = "") {
   return r;
 }
 
-// Expects `sat <args>` to fail (non-zero exit) with `needle` in its output.
-inline void expect_cli_error(const std::string& args, const std::string& needle) {
+// Expects `sat <args>` to fail with `needle` in its output and the documented exit status
+// (docs/user-guide.md): 1 for an error, 2 for a bad command line.
+inline void expect_cli_error(const std::string& args, const std::string& needle, int status = 1) {
   const CliRun r = run_sat(args);
-  EXPECT_NE(r.status, 0) << "sat " << args << " succeeded:\n" << r.out;
+  EXPECT_EQ(r.status, status) << "sat " << args << ":\n" << r.out;
   EXPECT_NE(r.out.find(needle), std::string::npos) << "sat " << args << ":\n" << r.out;
+  EXPECT_EQ(r.out.find("internal"), std::string::npos) << "sat " << args << ":\n" << r.out;
+}
+
+// The same for a bad command line: exit status 2.
+inline void expect_usage_error(const std::string& args, const std::string& needle) {
+  expect_cli_error(args, needle, 2);
 }
 
 }  // namespace sat::test

@@ -424,7 +424,7 @@ Insn Lowering::insn(Opcode op, uint8_t flags,
   const int n = opcode_fields(op);
   for (const auto& [f, v] : fields) {
     if (f < 1 || f > n) {
-      throw Error(std::string("internal: field ") + std::to_string(f) + " is not a field of " +
+      throw Error(std::string("scheduler invariant broken (a bug; please report it): field ") + std::to_string(f) + " is not a field of " +
                   opcode_name(op));
     }
     in.w[f] = v;
@@ -436,11 +436,11 @@ Insn Lowering::insn(Opcode op, uint8_t flags,
 
 void Lowering::emit(Insn in, const std::vector<int>& reads, const std::vector<int>& writes,
                     const Traffic& traffic) {
-  if (opcode_unit(in.opcode()) < 0) fail("internal: emitting an unknown opcode");
+  if (opcode_unit(in.opcode()) < 0) fail("scheduler invariant broken (a bug; please report it): emitting an unknown opcode");
   for (int r : reads)
-    if (r < 0 || r >= static_cast<int>(prog_.map.regions.size())) fail("internal: bad region read");
+    if (r < 0 || r >= static_cast<int>(prog_.map.regions.size())) fail("scheduler invariant broken (a bug; please report it): bad region read");
   for (int w : writes)
-    if (w < 0 || w >= static_cast<int>(prog_.map.regions.size())) fail("internal: bad region write");
+    if (w < 0 || w >= static_cast<int>(prog_.map.regions.size())) fail("scheduler invariant broken (a bug; please report it): bad region write");
   emit_raw(in, reads, writes, traffic);
 }
 
@@ -544,12 +544,12 @@ void Lowering::emit_vec(Insn in, const std::vector<TensorRef>& reads,
   std::vector<int> r, w;
   Traffic t;
   for (const auto& x : reads) {
-    if (!x.valid()) fail(std::string("internal: ") + opcode_name(in.opcode()) + " reads an unallocated tensor");
+    if (!x.valid()) fail(std::string("scheduler invariant broken (a bug; please report it): ") + opcode_name(in.opcode()) + " reads an unallocated tensor");
     r.push_back(x.region);
     t.loaded += x.numel() * x.elem_bytes();
   }
   for (const auto& x : writes) {
-    if (!x.valid()) fail(std::string("internal: ") + opcode_name(in.opcode()) + " writes an unallocated tensor");
+    if (!x.valid()) fail(std::string("scheduler invariant broken (a bug; please report it): ") + opcode_name(in.opcode()) + " writes an unallocated tensor");
     w.push_back(x.region);
     t.stored += x.numel() * x.elem_bytes();
   }
@@ -589,7 +589,7 @@ Insn st_2d_insn(const Lowering& lw, const Output& c, uint8_t flags, int cb, int6
 
 void Lowering::zero_output(const Output& c, int64_t m, int64_t n) {
   if (c.kind != Output::Kind::strided || c.accumulate || c.bias_region >= 0) {
-    fail("internal: only a plain strided output can be zero-filled by the store unit");
+    fail("scheduler invariant broken (a bug; please report it): only a plain strided output can be zero-filled by the store unit");
   }
   const uint8_t flags = static_cast<uint8_t>((c.t.dtype == DType::f32 ? 1 : 0) | 16);
   for (int64_t r0 = 0; r0 < m; r0 += opt_.tile_rows) {
@@ -609,7 +609,7 @@ void Lowering::matmul(const Operand& a, const Operand& b, const Output& c, int64
 
 void Lowering::matmul_parts(const std::vector<ProductPart>& parts, int64_t m, int64_t n) {
   auto& I = *impl_;
-  if (parts.empty()) fail("internal: a product without parts");
+  if (parts.empty()) fail("scheduler invariant broken (a bug; please report it): a product without parts");
   // K tiles: whole groups of every M (tile_k is a multiple of 16, check_tile_limits). Balanced, the
   // same count of tiles shares K evenly, rounded up to what an N:M PE row covers a cycle, so that no
   // tile is a short rest whose GEMM cannot hide the next tile's load.
@@ -642,7 +642,7 @@ void Lowering::matmul_parts(const std::vector<ProductPart>& parts, int64_t m, in
       fail("product of shape M " + std::to_string(m) + " x N " + std::to_string(n) + " x K " +
            std::to_string(k) + " has an empty dimension");
     }
-    if (a.kind == Operand::Kind::sparse) fail("internal: the A operand of a product cannot be N:M");
+    if (a.kind == Operand::Kind::sparse) fail("scheduler invariant broken (a bug; please report it): the A operand of a product cannot be N:M");
     Plan pl;
     pl.sparse = b.kind == Operand::Kind::sparse;
     pl.nm_n = pl.sparse ? b.nm.n : 1;
@@ -656,15 +656,15 @@ void Lowering::matmul_parts(const std::vector<ProductPart>& parts, int64_t m, in
              std::to_string(pl.nm_m));
       }
     }
-    if (c.accumulate && c.t.dtype != DType::f32) fail("internal: accumulating stores need FP32");
+    if (c.accumulate && c.t.dtype != DType::f32) fail("scheduler invariant broken (a bug; please report it): accumulating stores need FP32");
     if (c.kind == Output::Kind::col2im && c.t.dtype != DType::f32) {
-      fail("internal: col2im scatters into FP32 only");
+      fail("scheduler invariant broken (a bug; please report it): col2im scatters into FP32 only");
     }
     const int64_t seg = b.tap_len > 0 ? b.tap_len : k;
     if (k % seg != 0 || (b.tap_len > 0 && static_cast<int64_t>(b.taps.size()) != k / seg)) {
-      fail("internal: the B operand's taps do not cover K");
+      fail("scheduler invariant broken (a bug; please report it): the B operand's taps do not cover K");
     }
-    if (pl.sparse && seg % pl.nm_m != 0) fail("internal: a K segment is not a multiple of M");
+    if (pl.sparse && seg % pl.nm_m != 0) fail("scheduler invariant broken (a bug; please report it): a K segment is not a multiple of M");
     for (int64_t s0 = 0; s0 < k; s0 += seg) {
       const int64_t kt = tile_of(seg);
       for (int64_t k0 = s0; k0 < s0 + seg; k0 += kt) pl.k_tiles.emplace_back(k0, std::min(kt, s0 + seg - k0));
@@ -909,7 +909,7 @@ Insn Lowering::pgen_insn(const SparseWeight* w, WeightForm form, std::vector<int
                          Traffic* traffic) const {
   const WeightBinding& b = binding(w);
   auto reg = [&](int r) -> const Region& {
-    if (r < 0) fail("internal: pre-generation of a weight form without a region");
+    if (r < 0) fail("scheduler invariant broken (a bug; please report it): pre-generation of a weight form without a region");
     return prog_.map.regions.at(static_cast<size_t>(r));
   };
   const Region& master = reg(region_of_param(w->weight));
@@ -1062,11 +1062,11 @@ void Lowering::bp_conv_product(SparseWeight* w, const Operand& a, int64_t p_in, 
 }
 
 void Lowering::bp_phase_products(SparseWeight* w, int64_t p_in, int64_t taps, const std::vector<BpPhase>& phases) {
-  if (!opt_.training) fail("internal: BP product in an inference stream");
+  if (!opt_.training) fail("scheduler invariant broken (a bug; please report it): BP product in an inference stream");
   const WeightBinding& b = binding(w);
   const bool sparse = w->bp_sparse(opt_.method);
-  if (taps < 1 || w->k % taps != 0) fail("internal: the BP convolution's taps do not divide K");
-  if (sparse && !opt_.pregeneration && taps > 1) fail("internal: a BP convolution needs the pre-generated W_B");
+  if (taps < 1 || w->k % taps != 0) fail("scheduler invariant broken (a bug; please report it): the BP convolution's taps do not divide K");
+  if (sparse && !opt_.pregeneration && taps > 1) fail("scheduler invariant broken (a bug; please report it): a BP convolution needs the pre-generated W_B");
   if (!opt_.pregeneration && !sparse) {
     pgen(w, w->ff_sparse(opt_.method) ? WeightForm::fwd_masked_dense : WeightForm::dense_copy_t);
   }
@@ -1097,7 +1097,7 @@ void Lowering::bp_phase_products(SparseWeight* w, int64_t p_in, int64_t taps, co
   }
   std::vector<ProductPart> parts;
   for (const BpPhase& ph : phases) {
-    if (ph.taps.empty()) fail("internal: a BP phase without taps");
+    if (ph.taps.empty()) fail("scheduler invariant broken (a bug; please report it): a BP phase without taps");
     Operand bw = wop;
     bw.tap_len = w->cout;
     bw.taps = ph.taps;
@@ -1107,7 +1107,7 @@ void Lowering::bp_phase_products(SparseWeight* w, int64_t p_in, int64_t taps, co
 }
 
 void Lowering::wu_product(SparseWeight* w, const Operand& a, const Operand& b, int64_t p) {
-  if (!opt_.training) fail("internal: WU product in an inference stream");
+  if (!opt_.training) fail("scheduler invariant broken (a bug; please report it): WU product in an inference stream");
   TensorRef g = grad_ref(w->weight);
   g.shape = {w->cout, w->k};
   Output out = Output::rows(g, w->k, 1);
