@@ -1,12 +1,12 @@
 // The C++ API example of docs/user-guide.md: train LeNet-5 with BDWP 2:8 on Fashion-MNIST, then
 // rebuild the model from its checkpoint and evaluate it.
 //
-// Usage: train_lenet5 [--model FILE] [--backend NAME] [--epochs N] [--steps N] [--synthetic N]
-//                     [--data-dir DIR] [--out DIR]
-//   --model      the model description (default: lenet5.json in SAT_MODELS_DIR, which the
-//                examples' CMakeLists.txt sets from the package)
-//   --steps      stop after N steps (a checkpoint is written there), for a run of seconds
-//   --synthetic  train on N synthetic samples (evaluate on N/4) instead of Fashion-MNIST
+// Usage: train_lenet5 [--model FILE] [--backend NAME] [--epochs N] [--data fashion-mnist|synthetic]
+//                     [--data-dir DIR] [--train-limit N] [--test-limit N] [--stop-after-steps N]
+//                     [--out DIR]
+// The flags mean what they mean to `sat train`. --model defaults to lenet5.json in SAT_MODELS_DIR,
+// which the examples' CMakeLists.txt sets from the package; `--data synthetic --train-limit 512
+// --stop-after-steps 3` trains for seconds.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +31,8 @@ const char* const kDefaultModel = nullptr;   // built without the package's mode
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "train_lenet5: %s\nusage: train_lenet5 [--model FILE] [--backend NAME] [--epochs N] "
-               "[--steps N] [--synthetic N] [--data-dir DIR] [--out DIR]\n",
+               "[--data fashion-mnist|synthetic] [--data-dir DIR] [--train-limit N] [--test-limit N] "
+               "[--stop-after-steps N] [--out DIR]\n",
                why);
   std::exit(2);
 }
@@ -40,9 +41,9 @@ const char* const kDefaultModel = nullptr;   // built without the package's mode
 
 int main(int argc, char** argv) try {
   std::string model_path = kDefaultModel ? kDefaultModel : "";
-  std::string backend_name = "cpu", data_dir, out_dir = "runs/api-example";
+  std::string backend_name = "cpu", data = "fashion-mnist", data_dir, out_dir = "runs/api-example";
   int epochs = 0;
-  long long steps = 0, synthetic = 0;
+  long long train_limit = 0, test_limit = 0, stop_after_steps = 0;
   for (int i = 1; i < argc; ++i) {
     const char* flag = argv[i];
     if (i + 1 >= argc) usage((std::string("missing value after ") + flag).c_str());
@@ -50,9 +51,11 @@ int main(int argc, char** argv) try {
     if (!std::strcmp(flag, "--model")) model_path = value;
     else if (!std::strcmp(flag, "--backend")) backend_name = value;
     else if (!std::strcmp(flag, "--epochs")) epochs = std::atoi(value);
-    else if (!std::strcmp(flag, "--steps")) steps = std::atoll(value);
-    else if (!std::strcmp(flag, "--synthetic")) synthetic = std::atoll(value);
+    else if (!std::strcmp(flag, "--data")) data = value;
     else if (!std::strcmp(flag, "--data-dir")) data_dir = value;
+    else if (!std::strcmp(flag, "--train-limit")) train_limit = std::atoll(value);
+    else if (!std::strcmp(flag, "--test-limit")) test_limit = std::atoll(value);
+    else if (!std::strcmp(flag, "--stop-after-steps")) stop_after_steps = std::atoll(value);
     else if (!std::strcmp(flag, "--out")) out_dir = value;
     else usage((std::string("unknown option ") + flag).c_str());
   }
@@ -61,15 +64,19 @@ int main(int argc, char** argv) try {
   sat::Model model = sat::Model::load(model_path, sat::NM{2, 8});
   auto backend = sat::open_backend(backend_name);
   std::unique_ptr<sat::BatchSource> train_src, test_src;
-  if (synthetic > 0) {
-    train_src = sat::make_synthetic_source(model.input, model.classes, synthetic, 1);
-    test_src = sat::make_synthetic_source(model.input, model.classes, synthetic / 4 + 1, 2);
-  } else {
+  if (data == "synthetic") {
+    train_src = sat::make_synthetic_source(model.input, model.classes, 60000, 1);
+    test_src = sat::make_synthetic_source(model.input, model.classes, 10000, 2);
+  } else if (data == "fashion-mnist") {
     auto train = std::make_shared<const sat::Dataset>(sat::load_fashion_mnist(true, data_dir));
     auto test = std::make_shared<const sat::Dataset>(sat::load_fashion_mnist(false, data_dir));
     train_src = sat::make_image_source(train, model.input);
     test_src = sat::make_image_source(test, model.input);
+  } else {
+    usage("--data must be fashion-mnist or synthetic");
   }
+  if (train_limit > 0) train_src = sat::make_prefix_source(std::move(train_src), train_limit);
+  if (test_limit > 0) test_src = sat::make_prefix_source(std::move(test_src), test_limit);
 
   sat::TrainState state;
   state.method = sat::Method::bdwp;
@@ -78,7 +85,7 @@ int main(int argc, char** argv) try {
   if (epochs > 0) state.recipe.epochs = epochs;
   sat::TrainOptions options;
   options.out_dir = out_dir;
-  options.stop_after_steps = steps;
+  options.stop_after_steps = stop_after_steps;
   double last_loss = 0;
   options.on_step = [&](const sat::StepReport& r) {
     last_loss = r.loss;

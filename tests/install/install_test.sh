@@ -37,7 +37,8 @@ step "host/examples against the prefix with find_package(sat)"
 expect examples/CMakeCache.txt "^sat_DIR:PATH=$prefix/"
 "$cmake" --build examples -j2 > build.log
 
-examples/train_lenet5 --steps 3 --synthetic 512 --out run-cmake > train-cmake.log
+examples/train_lenet5 --data synthetic --train-limit 512 --test-limit 128 --stop-after-steps 3 \
+                      --out run-cmake > train-cmake.log
 expect train-cmake.log '^trained 3 steps on cpu, last loss [0-9]+\.[0-9]+$'
 expect train-cmake.log '^reloaded checkpoint: test accuracy [0-9.]+%, loss [0-9]+\.[0-9]+$'
 examples/prune_nm 2:8 > prune.log
@@ -45,8 +46,8 @@ expect prune.log 'decompressed matches the mask'
 
 step "train_lenet5 with g++ and pkg-config"
 "$cxx" -std=c++20 -O2 "$examples/train_lenet5.cpp" -o train_lenet5_pc $(pkg-config --cflags --libs sat)
-./train_lenet5_pc --model "$(pkg-config --variable=modelsdir sat)/lenet5.json" --steps 2 --synthetic 256 \
-                  --out run-pc > train-pc.log
+./train_lenet5_pc --model "$(pkg-config --variable=modelsdir sat)/lenet5.json" --data synthetic \
+                  --train-limit 256 --test-limit 128 --stop-after-steps 2 --out run-pc > train-pc.log
 expect train-pc.log '^trained 2 steps on cpu, last loss [0-9]+\.[0-9]+$'
 expect train-pc.log '^reloaded checkpoint: test accuracy'
 cat train-cmake.log train-pc.log
