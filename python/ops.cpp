@@ -148,6 +148,13 @@ py::dict layer(py::handle spec_obj, py::handle in_shape_obj, py::handle x_obj, p
 
   std::vector<SparseWeight*> sws;
   layer->sparse_weights(sws);
+  // The CLI's note on stderr, as a Python warning: the layer runs, densely.
+  for (const SparseWeight* sw : sws) {
+    if (!sw->dense_reason.empty() && method != Method::dense) {
+      py::module_::import("warnings").attr("warn")(sw->weight->name + ": N:M does not apply (" +
+                                                   sw->dense_reason + "); it runs dense");
+    }
+  }
   Tensor y, dx;
   {
     py::gil_scoped_release release;

@@ -98,3 +98,12 @@ def test_layer_with_params_equals_cli(cli, tmp_path):
         assert np.array_equal(got[name], np.load(tmp_path / "out" / f"{name}.npy")), name
     # The given weight was used: the seed-1 initialisation gives another output.
     assert not np.array_equal(sat.layer(spec, [32], x, dy, method="srste", nm="2:8")["y"], got["y"])
+
+
+def test_layer_warns_where_nm_does_not_apply():
+    # Cout 10 does not divide by 8: the CLI notes it on stderr, the module warns; the layer runs.
+    x = np.ones((2, 16), dtype=np.float32)
+    dy = np.ones((2, 10), dtype=np.float32)
+    with pytest.warns(UserWarning, match=r"op\.weight: N:M does not apply .*it runs dense"):
+        out = sat.layer({"type": "linear", "out": 10}, [16], x, dy, method="bdwp", nm="2:8")
+    assert out["y"].shape == (2, 10) and out["grad_weight"].shape == (10, 16)
