@@ -6,7 +6,6 @@
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
-#include "model_path.hpp"
 #include "sat/checkpoint.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
@@ -130,7 +129,7 @@ to continue exactly where it stopped.)doc")
 
   py::class_<Model>(m, "Model", "A model: layers built from a JSON description (docs/model-format.md).")
       .def_static("load", [](const std::string& name_or_path, const std::optional<std::string>& nm) {
-        return Model::load(cli::resolve_model_path(name_or_path), nm_opt(nm));
+        return Model::load(resolve_model_path(name_or_path), nm_opt(nm));
       }, py::arg("name_or_path"), py::arg("nm") = py::none(), R"doc(
 Loads a model file: a name of models/ ("lenet5"; $SAT_MODELS_DIR overrides the folder) or a path,
 as `sat train --model`. nm ("2:8", "dense") overrides the file's N:M.)doc")

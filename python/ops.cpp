@@ -86,53 +86,28 @@ py::dict layer(py::handle spec_obj, py::handle in_shape_obj, py::handle x_obj, p
   const F32Array x = f32_arg(x_obj, "layer", "x");
   const F32Array dy = f32_arg(dy_obj, "layer", "dy");
 
-  const LayerSpec spec{spec_json, "spec", "op", nm};
-  LayerPtr layer = make_layer(spec);
-  layer->name = "op";
-  Rng rng(1);
-  layer->in_shape = in_shape;
-  layer->out_shape = layer->build(in_shape, rng);
-
-  auto batched = [](const Shape& per_sample, int64_t batch) {
-    Shape s{batch};
-    s.insert(s.end(), per_sample.begin(), per_sample.end());
-    return s;
-  };
-  const int64_t batch = x.shape.empty() ? 0 : x.shape[0];
-  if (batch < 1 || x.shape != batched(in_shape, batch)) {
-    throw py::value_error("layer: argument 'x' is " + shape_str(x.shape) + ", expected [B, " +
-                          shape_str(in_shape).substr(1) + " for input_shape " + shape_str(in_shape));
+  LayerOp op(spec_json, "spec", in_shape, nm);
+  try {
+    op.check_shapes(x.shape, dy.shape, "layer: argument 'x'", "layer: argument 'dy'");
+  } catch (const Error& e) {
+    throw py::value_error(e.what() + std::string(" (input_shape ") + shape_str(in_shape) + ")");
   }
-  const Shape y_shape = batched(layer->out_shape, batch);
-  if (dy.shape != y_shape) {
-    throw py::value_error("layer: argument 'dy' is " + shape_str(dy.shape) + ", but the layer's output is " +
-                          shape_str(y_shape));
-  }
-
-  std::vector<Param*> params;
-  layer->params(params);
-  const std::string prefix = layer->name + ".";
-  auto suffix = [&](const Param* p) {
-    return p->name.rfind(prefix, 0) == 0 ? p->name.substr(prefix.size()) : p->name;
-  };
   if (!params_obj.is_none()) {
     if (!py::isinstance<py::dict>(params_obj)) {
       throw py::type_error("layer: argument 'params' must be a dict of parameter name to array");
     }
     const py::dict given = params_obj.cast<py::dict>();
-    std::vector<std::string> known;
-    for (const Param* p : params) known.push_back(suffix(p));
     for (auto item : given) {
       const std::string key = py::str(item.first);
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
+      if (!op.find(key)) {
         std::string names;
-        for (const auto& k : known) names += " " + k;
+        for (const Param* p : op.params()) names += " " + op.key(*p);
         throw py::value_error("layer: argument 'params': the layer has no parameter '" + key +
                               "' (parameters:" + names + ")");
       }
     }
-    for (Param* p : params) {
-      const std::string key = suffix(p);
+    for (Param* p : op.params()) {
+      const std::string key = op.key(*p);
       if (!given.contains(key)) {
         if (!p->trainable) continue;
         throw py::value_error("layer: argument 'params' lacks trainable parameter '" + key + "'");
@@ -145,30 +120,18 @@ py::dict layer(py::handle spec_obj, py::handle in_shape_obj, py::handle x_obj, p
       p->value = std::move(v.data);
     }
   }
-
-  std::vector<SparseWeight*> sws;
-  layer->sparse_weights(sws);
   // The CLI's note on stderr, as a Python warning: the layer runs, densely.
-  for (const SparseWeight* sw : sws) {
-    if (!sw->dense_reason.empty() && method != Method::dense) {
-      py::module_::import("warnings").attr("warn")(sw->weight->name + ": N:M does not apply (" +
-                                                   sw->dense_reason + "); it runs dense");
-    }
-  }
+  for (const std::string& note : op.dense_notes(method)) py::module_::import("warnings").attr("warn")(note);
   Tensor y, dx;
   {
     py::gil_scoped_release release;
-    for (SparseWeight* sw : sws) sw->regenerate(method);
-    for (Param* p : params) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
-    const StepContext ctx{method, true};
-    y = layer->forward(Tensor::from_f32(x.shape, x.data), ctx);
-    dx = layer->backward(Tensor::from_f32(dy.shape, dy.data), ctx);
+    op.run(method, Tensor::from_f32(x.shape, x.data), Tensor::from_f32(dy.shape, dy.data), y, dx);
   }
   py::dict out;
   out["y"] = to_numpy(y.shape(), y.to_f32());
   out["dx"] = to_numpy(dx.shape(), dx.to_f32());
-  for (const Param* p : params) {
-    if (p->trainable) out[("grad_" + suffix(p)).c_str()] = to_numpy(p->shape, p->grad);
+  for (const Param* p : op.params()) {
+    if (p->trainable) out[("grad_" + op.key(*p)).c_str()] = to_numpy(p->shape, p->grad);
   }
   return out;
 }

@@ -111,22 +111,11 @@ SourcePtr limited(const SourcePtr& s, int64_t n) {
 py::tuple open_data(const Model& model, const std::string& kind, int64_t train_limit, int64_t test_limit,
                     const std::string& data_dir) {
   if (train_limit < 0 || test_limit < 0) throw py::value_error("open_data: limits must be >= 0 (0: all)");
-  SourcePtr train, test;
-  if (kind == "fashion-mnist") {
-    auto tr = std::make_shared<const Dataset>(load_fashion_mnist(true, data_dir));
-    auto te = std::make_shared<const Dataset>(load_fashion_mnist(false, data_dir));
-    if (tr->classes != model.classes) {
-      throw Error("model " + model.name + " has " + std::to_string(model.classes) +
-                  " classes but Fashion-MNIST has " + std::to_string(tr->classes));
-    }
-    train = make_image_source(tr, model.input);
-    test = make_image_source(te, model.input);
-  } else if (kind == "synthetic") {
-    train = make_synthetic_source(model.input, model.classes, 60000, 1);
-    test = make_synthetic_source(model.input, model.classes, 10000, 2);
-  } else {
+  if (kind != "fashion-mnist" && kind != "synthetic") {
     throw py::value_error("open_data: argument 'kind' must be 'fashion-mnist' or 'synthetic', got '" + kind + "'");
   }
+  DataSources sources = sat::open_data(kind, model.input, model.classes, data_dir);
+  SourcePtr train = std::move(sources.train), test = std::move(sources.test);
   if (train_limit > 0) train = limited(train, train_limit);
   if (test_limit > 0) test = limited(test, test_limit);
   return py::make_tuple(train, test);
@@ -152,15 +141,10 @@ struct Overrides {
     if (warmup_epochs) r.warmup_epochs = *warmup_epochs;
     if (schedule) r.schedule = *schedule;
     if (seed) r.seed = *seed;
-    if (r.epochs < 1) throw py::value_error("train: argument 'epochs' must be >= 1");
-    if (r.batch < 1 || r.batch > 65535) throw py::value_error("train: argument 'batch' must be in [1, 65535]");
-    if (!(r.lr > 0)) throw py::value_error("train: argument 'lr' must be > 0");
-    if (r.momentum < 0 || r.momentum >= 1) throw py::value_error("train: argument 'momentum' must be in [0, 1)");
-    if (r.weight_decay < 0) throw py::value_error("train: argument 'weight_decay' must be >= 0");
-    if (r.srste_lambda < 0) throw py::value_error("train: argument 'srste_lambda' must be >= 0");
-    if (r.schedule != "cosine" && r.schedule != "step" && r.schedule != "constant") {
-      throw py::value_error("train: argument 'schedule' must be 'cosine', 'step' or 'constant', got '" +
-                            r.schedule + "'");
+    try {
+      check_recipe(r, [](const std::string& field) { return "train: argument '" + field + "'"; });
+    } catch (const Error& e) {
+      throw py::value_error(e.what());
     }
   }
 };

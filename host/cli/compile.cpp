@@ -7,7 +7,6 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "model_path.hpp"
 #include "sat/backend.hpp"
 #include "sat/compiler.hpp"
 #include "sat/model.hpp"

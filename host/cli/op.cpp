@@ -210,38 +210,15 @@ int op_layer(const std::vector<std::string>& argv) {
   const NpyArray x = npy_read(args.str("x"));
   const NpyArray dy = npy_read(args.str("dy"));
 
-  const LayerSpec spec{spec_json, spec_origin, "op", nm};
-  LayerPtr layer = make_layer(spec);
-  layer->name = "op";
-  Rng rng(1);
-  layer->in_shape = in_shape;
-  layer->out_shape = layer->build(in_shape, rng);
-
-  auto batched = [&](const Shape& per_sample, int64_t batch) {
-    Shape s{batch};
-    s.insert(s.end(), per_sample.begin(), per_sample.end());
-    return s;
-  };
-  const int64_t batch = x.shape.empty() ? 0 : x.shape[0];
-  if (batch < 1 || x.shape != batched(in_shape, batch)) {
-    args.input_error(args.str("x") + ": X is " + shape_str(x.shape) + ", expected [B, " +
-              shape_str(in_shape).substr(1) + " for --input-shape " + args.str("input-shape"));
+  LayerOp op(spec_json, spec_origin, in_shape, nm);
+  try {
+    op.check_shapes(x.shape, dy.shape, args.str("x") + ": X", args.str("dy") + ": DY");
+  } catch (const Error& e) {
+    args.input_error(e.what() + std::string(" (--input-shape ") + args.str("input-shape") + ")");
   }
-  const Shape y_shape = batched(layer->out_shape, batch);
-  if (dy.shape != y_shape) {
-    args.input_error(args.str("dy") + ": DY is " + shape_str(dy.shape) + ", but the layer's output is " +
-              shape_str(y_shape));
-  }
-
-  std::vector<Param*> params;
-  layer->params(params);
-  const std::string prefix = layer->name + ".";
-  auto suffix = [&](const Param* p) {
-    return p->name.rfind(prefix, 0) == 0 ? p->name.substr(prefix.size()) : p->name;
-  };
   if (const auto dir = args.opt("params")) {
-    for (Param* p : params) {
-      const std::filesystem::path file = std::filesystem::path(*dir) / (suffix(p) + ".npy");
+    for (Param* p : op.params()) {
+      const std::filesystem::path file = std::filesystem::path(*dir) / (op.key(*p) + ".npy");
       if (!p->trainable && !std::filesystem::exists(file)) continue;
       NpyArray v;
       try {
@@ -256,29 +233,17 @@ int op_layer(const std::vector<std::string>& argv) {
       p->value = std::move(v.data);
     }
   }
-
-  std::vector<SparseWeight*> sws;
-  layer->sparse_weights(sws);
-  for (SparseWeight* sw : sws) {
-    if (!sw->dense_reason.empty() && method != Method::dense) {
-      std::fprintf(stderr, "note: %s: N:M does not apply (%s); it runs dense\n",
-                   sw->weight->name.c_str(), sw->dense_reason.c_str());
-    }
-    sw->regenerate(method);
-  }
-  for (Param* p : params) std::fill(p->grad.begin(), p->grad.end(), 0.0f);
-
-  const StepContext ctx{method, true};
-  const Tensor y = layer->forward(Tensor::from_f32(x.shape, x.data), ctx);
-  const Tensor dx = layer->backward(Tensor::from_f32(dy.shape, dy.data), ctx);
+  for (const std::string& note : op.dense_notes(method)) std::fprintf(stderr, "note: %s\n", note.c_str());
+  Tensor y, dx;
+  op.run(method, Tensor::from_f32(x.shape, x.data), Tensor::from_f32(dy.shape, dy.data), y, dx);
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) args.input_error("--out: cannot create directory " + out_dir.string() + ": " + ec.message());
   npy_write((out_dir / "y.npy").string(), y.shape(), y.to_f32());
   npy_write((out_dir / "dx.npy").string(), dx.shape(), dx.to_f32());
-  for (const Param* p : params) {
-    if (p->trainable) npy_write((out_dir / ("grad_" + suffix(p) + ".npy")).string(), p->shape, p->grad);
+  for (const Param* p : op.params()) {
+    if (p->trainable) npy_write((out_dir / ("grad_" + op.key(*p) + ".npy")).string(), p->shape, p->grad);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // sat train and sat eval.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -14,7 +15,6 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "model_path.hpp"
 #include "sat/backend.hpp"
 #include "sat/checkpoint.hpp"
 #include "sat/data.hpp"
@@ -117,29 +117,10 @@ std::unique_ptr<BatchSource> limit(std::unique_ptr<BatchSource> s, long long n, 
   return n == 0 ? std::move(s) : make_prefix_source(std::move(s), n);
 }
 
-struct Sources {
-  std::unique_ptr<BatchSource> train, test;
-};
-
-Sources open_data(const Args& args, const Model& model) {
+DataSources open_data(const Args& args, const Model& model) {
   const std::string kind = args.str("data", "fashion-mnist");
-  Sources s;
-  if (kind == "fashion-mnist") {
-    const std::string dir = args.str("data-dir", "");
-    auto train = std::make_shared<const Dataset>(load_fashion_mnist(true, dir));
-    auto test = std::make_shared<const Dataset>(load_fashion_mnist(false, dir));
-    if (train->classes != model.classes) {
-      throw Error("model " + model.name + " has " + std::to_string(model.classes) +
-                  " classes but Fashion-MNIST has " + std::to_string(train->classes));
-    }
-    s.train = make_image_source(train, model.input);
-    s.test = make_image_source(test, model.input);
-  } else if (kind == "synthetic") {
-    s.train = make_synthetic_source(model.input, model.classes, 60000, 1);
-    s.test = make_synthetic_source(model.input, model.classes, 10000, 2);
-  } else {
-    args.fail("--data must be fashion-mnist or synthetic, got '" + kind + "'");
-  }
+  if (kind != "fashion-mnist" && kind != "synthetic") args.fail("--data must be " + std::string(kDataKinds) + ", got '" + kind + "'");
+  DataSources s = sat::open_data(kind, model.input, model.classes, args.str("data-dir", ""));
   s.train = limit(std::move(s.train), args.integer("train-limit", 0, 0, kMaxCount), args, "train-limit");
   s.test = limit(std::move(s.test), args.integer("test-limit", 0, 0, kMaxCount), args, "test-limit");
   return s;
@@ -160,14 +141,14 @@ void apply_overrides(const Args& args, Recipe& r) {
   r.schedule = args.str("schedule", r.schedule);
   r.warmup_epochs = args.real("warmup-epochs", r.warmup_epochs);
   r.seed = static_cast<uint64_t>(args.integer("seed", static_cast<long long>(r.seed), 0, kMaxCount));
-  if (r.epochs < 1) args.fail("--epochs must be >= 1");
-  if (r.batch < 1) args.fail("--batch must be >= 1");
-  if (!(r.lr > 0)) args.fail("--lr must be > 0");
-  if (r.momentum < 0 || r.momentum >= 1) args.fail("--momentum must be in [0, 1)");
-  if (r.weight_decay < 0) args.fail("--weight-decay must be >= 0");
-  if (r.srste_lambda < 0) args.fail("--srste-lambda must be >= 0");
-  if (r.schedule != "cosine" && r.schedule != "step" && r.schedule != "constant") {
-    args.fail("--schedule must be cosine, step or constant, got '" + r.schedule + "'");
+  try {
+    check_recipe(r, [](const std::string& field) {
+      std::string flag = "--" + field;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      return flag;
+    });
+  } catch (const Error& e) {
+    args.fail(e.what());
   }
 }
 
@@ -233,7 +214,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     }
   }
 
-  Sources data = open_data(args, model);
+  DataSources data = open_data(args, model);
   if (!folder) {
     folder = std::make_unique<RunFolder>(out, args.flag("force") ? RunFolder::Mode::force : RunFolder::Mode::fresh,
                                          command_line(argv));

@@ -9,7 +9,7 @@
 #include <map>
 
 #include "args.hpp"
-#include "model_path.hpp"
+#include "sat/model.hpp"
 #include "sat/error.hpp"
 #include "sat/io.hpp"
 #include "sat_sim/study.hpp"

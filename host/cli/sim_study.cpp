@@ -12,7 +12,6 @@
 #include <functional>
 #include <map>
 
-#include "model_path.hpp"
 #include "sat/error.hpp"
 #include "sat/io.hpp"
 #include "sat_sim/study.hpp"

@@ -5,7 +5,6 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "model_path.hpp"
 #include "sat/model.hpp"
 
 namespace sat::cli {

@@ -393,4 +393,24 @@ std::unique_ptr<BatchSource> make_prefix_source(std::unique_ptr<BatchSource> sou
   return std::make_unique<PrefixSource>(std::move(source), count);
 }
 
+DataSources open_data(const std::string& kind, const Shape& input, int classes, const std::string& data_dir) {
+  DataSources s;
+  if (kind == "fashion-mnist") {
+    auto train = std::make_shared<const Dataset>(load_fashion_mnist(true, data_dir));
+    auto test = std::make_shared<const Dataset>(load_fashion_mnist(false, data_dir));
+    if (train->classes != classes) {
+      throw Error("the model has " + std::to_string(classes) + " classes but Fashion-MNIST has " +
+                  std::to_string(train->classes));
+    }
+    s.train = make_image_source(train, input);
+    s.test = make_image_source(test, input);
+  } else if (kind == "synthetic") {
+    s.train = make_synthetic_source(input, classes, 60000, 1);
+    s.test = make_synthetic_source(input, classes, 10000, 2);
+  } else {
+    throw Error("data source '" + kind + "': expected " + kDataKinds);
+  }
+  return s;
+}
+
 }  // namespace sat

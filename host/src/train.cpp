@@ -81,6 +81,19 @@ void write_outputs(const std::string& dir, const Model& model, const TrainState&
 
 }  // namespace
 
+void check_recipe(const Recipe& r, const std::function<std::string(const std::string& field)>& name) {
+  auto bad = [&](const char* field, const std::string& rule) { throw Error(name(field) + " must be " + rule); };
+  if (r.epochs < 1) bad("epochs", ">= 1");
+  if (r.batch < 1 || r.batch > 65535) bad("batch", "between 1 and 65535");
+  if (!(r.lr > 0)) bad("lr", "> 0");
+  if (!(r.momentum >= 0 && r.momentum < 1)) bad("momentum", "in [0, 1)");
+  if (!(r.weight_decay >= 0)) bad("weight_decay", ">= 0");
+  if (!(r.srste_lambda >= 0)) bad("srste_lambda", ">= 0");
+  if (r.schedule != "cosine" && r.schedule != "step" && r.schedule != "constant") {
+    bad("schedule", "cosine, step or constant, got '" + r.schedule + "'");
+  }
+}
+
 double learning_rate(const Recipe& r, int64_t global_step, int64_t steps_per_epoch) {
   const double total = static_cast<double>(r.epochs) * static_cast<double>(steps_per_epoch);
   const double t = static_cast<double>(global_step);

@@ -77,4 +77,14 @@ std::unique_ptr<BatchSource> make_prefix_source(std::unique_ptr<BatchSource> sou
 // so a resumed run sees the order the interrupted one would have.
 std::vector<int64_t> epoch_order(int64_t count, uint64_t seed, int epoch);
 
+// The training and test sources of `sat train --data KIND` for a model whose per-sample input is
+// `input` with `classes` classes: "fashion-mnist" (its two splits from `data_dir`, default_data_dir()
+// when empty) or "synthetic" (60,000 samples with seed 1 to train, 10,000 with seed 2 to test).
+// Throws sat::Error naming the kind when it is neither, and the class counts when they differ.
+inline constexpr const char* kDataKinds = "fashion-mnist or synthetic";
+struct DataSources {
+  std::unique_ptr<BatchSource> train, test;
+};
+DataSources open_data(const std::string& kind, const Shape& input, int classes, const std::string& data_dir = "");
+
 }  // namespace sat

@@ -100,4 +100,9 @@ class Model {
 float softmax_cross_entropy(const Tensor& logits, const std::vector<int>& labels, Tensor* dlogits,
                             int* correct);
 
+// "lenet5" -> "<models dir>/lenet5.json"; a path (with '/' or ending in .json) is used as given.
+// The models dir is $SAT_MODELS_DIR, else the source tree's models/. Throws sat::Error listing the
+// models there when the name is not one of them.
+std::string resolve_model_path(const std::string& name_or_path);
+
 }  // namespace sat

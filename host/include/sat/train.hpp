@@ -36,6 +36,13 @@ struct TrainState {
   std::vector<EpochMetrics> history;
 };
 
+// Checks a recipe's hyper-parameters: epochs >= 1, batch in [1, 65535] (what the accelerator's
+// stream encodes), lr > 0, momentum in [0, 1), weight decay and SR-STE lambda >= 0, a known
+// schedule. Throws sat::Error "<name(field)> must be ..." where `name` spells the recipe's field
+// (epochs, batch, lr, momentum, weight_decay, srste_lambda, schedule) as the caller's user knows it:
+// a flag, an argument.
+void check_recipe(const Recipe& r, const std::function<std::string(const std::string& field)>& name);
+
 // Learning rate at a global step (cosine / step / constant with optional linear warm-up).
 double learning_rate(const Recipe& r, int64_t global_step, int64_t steps_per_epoch);
 

@@ -1,11 +1,11 @@
-#include "model_path.hpp"
+#include "sat/model.hpp"
 
 #include <cstdlib>
 #include <filesystem>
 
 #include "sat/error.hpp"
 
-namespace sat::cli {
+namespace sat {
 
 std::string resolve_model_path(const std::string& s) {
   if (s.find('/') != std::string::npos || s.ends_with(".json")) return s;
@@ -24,4 +24,4 @@ std::string resolve_model_path(const std::string& s) {
   return path;
 }
 
-}  // namespace sat::cli
+}  // namespace sat
