@@ -17,13 +17,14 @@
 // shift and an OR). Dense mode is the same path with groups of one element and no index (n = m = 1).
 //
 // A step is the PE_LANES entries entry_base + l. Its groups span from group (entry_base / n) to
-// ((entry_base + PE_LANES - 1) / n); where they fit the window (PE_LANES * m / n <= WIN, e.g. dense,
-// 2:8, 1:4, 4:16, 2:4) the step takes one cycle. Sparser settings (1:8, 2:16, 1:16, 3:16, ...) need
-// more of K than one window: the step is taken in sub-steps, each the longest run of the step's
-// remaining lanes whose groups fit a window that starts at the first one's group (the others add
-// +0, which leaves a lane unchanged: lanes never hold -0 or a signalling NaN, docs/rtl.md). Every
-// lane still adds its entries once each, in entry order, so the result is the C-model's bit for bit;
-// the window bounds such settings to WIN elements of K a cycle (4x dense), as docs/isa.md §6 says.
+// ((entry_base + PE_LANES - 1) / n); where they fit the window (every step of dense, 2:8, 1:4, 4:16,
+// 2:4, 3:8, ...) the step takes one cycle. Where they do not (1:8, 2:16, 1:16, and the steps of
+// 3:16 and 5:16 that touch one group more, docs/rtl.md) the step is taken in sub-steps, each the
+// longest run of the step's remaining lanes whose groups fit a window that starts at the first
+// one's group (the others add +0, which leaves a lane unchanged: lanes never hold -0 or a
+// signalling NaN, docs/rtl.md). Every lane still adds its entries once each, in entry order, so the
+// result is the C-model's bit for bit; the window bounds such settings to WIN elements of K a cycle
+// (4x dense), as docs/isa.md §6 says.
 //
 // Protocol: `start` (one cycle, no step) latches the mode (sparse, nm_n, nm_m) and E (`entries`,
 // >= 1 as every GEMM has) and clears the PE lanes to +0; it may share its cycle with the previous
