@@ -179,6 +179,13 @@ Model Model::from_json_text(const std::string& text, const std::string& origin,
   if (m.input.empty() || std::any_of(m.input.begin(), m.input.end(), [](int64_t d) { return d < 1; })) {
     throw Error(origin + ": \"input\" must be a non-empty list of positive sizes");
   }
+  // Checked here, so that the layers' products of input sizes (H * W, C * patch * patch), each at
+  // most the whole count, cannot overflow. (The budget applies to the layers' outputs.)
+  try {
+    numel(m.input);
+  } catch (const Error& e) {
+    throw Error(origin + ": \"input\": " + e.what());
+  }
   if (!j.contains("classes")) throw Error(origin + ": missing field \"classes\"");
   m.classes = static_cast<int>(int_field(j, "classes", origin, 2, kMaxClasses));
   try {

@@ -148,6 +148,30 @@ TEST(ParserRobustness, ModelFloatInIntegerFieldIsAnError) {
   expect_error([&] { Model::from_json_text(huge, "huge.json"); }, {"huge.json", "\"epochs\""});
 }
 
+// Review, confirmed under UBSan with fuzz_model: shape inference multiplied sizes from the model
+// file unchecked. A padding near 2^63 overflowed the padded size (layers/common.cpp), a kernel of
+// 2^62 the convolution's K = C * k * k, and an input of [1, 2^40, 2^40] H * W in batchnorm2d and
+// C * patch * patch in patch_embed, and a pooling kernel of 2^40 (padding 2^39) its FLOP count.
+// The input's element count is now checked first.
+TEST(ParserRobustness, ModelSizesThatOverflowAreErrors) {
+  const struct {
+    const char* file;
+    const char* message;
+  } cases[] = {
+      {"regress_conv_padding_overflow.json", "layers[0] (conv2d): padding 9223372036854775807 is too large"},
+      {"regress_conv_kernel_overflow.json", "layers[0] (conv2d): kernel 4611686018427387904 over 1 channels"},
+      {"regress_input_overflow_batchnorm.json", "\"input\": shape [1, 1099511627776, 1099511627776] has too many"},
+      {"regress_input_overflow_patch_embed.json", "\"input\": shape [1, 1099511627776, 1099511627776] has too many"},
+      // Built without overflow (the FLOP count of a 2^40 kernel is a double now); refused only
+      // because it does not end in the classes.
+      {"regress_pool_kernel_overflow.json", "the last layer outputs [1, 1, 1] per sample"},
+  };
+  for (const auto& c : cases) {
+    const std::string path = corpus(std::string("model/") + c.file);
+    expect_error([&] { Model::from_json_text(slurp(path), path); }, {path, c.message});
+  }
+}
+
 // Review (the same cast as above in the checkpoint reader): "epoch": 1e30 in the state.
 TEST(ParserRobustness, CheckpointFloatInIntegerFieldIsAnError) {
   const std::string path = corpus("checkpoint/regress_float_to_int.sat");
