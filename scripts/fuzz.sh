@@ -27,11 +27,10 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cx
   -DSAT_BUILD_TESTS=OFF -DSAT_BUILD_BENCH=OFF -DSAT_NATIVE=OFF -DCMAKE_CUDA_COMPILER= \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" >"$dir.configure.log" 2>&1 || {
   cat "$dir.configure.log"; exit 1; }
-cmake --build "$dir" -j"${SAT_JOBS:-2}" --target "${targets[@]/#/fuzz_}"
+echo "fuzz: building ${targets[*]/#/fuzz_} in $dir (log: $dir.build.log)"
+cmake --build "$dir" -j"${SAT_JOBS:-2}" --target "${targets[@]/#/fuzz_}" >"$dir.build.log" 2>&1 || {
+  tail -40 "$dir.build.log"; exit 1; }
 
-# -malloc_limit_mb: no input of these sizes justifies one allocation of 256 MiB (the largest honest
-# one is a trace blob at zlib's 1032:1 from 64 KiB); a larger one means a size taken from a header
-# without a bound by the file. -rss_limit_mb bounds the whole process.
 # Runs never write into tests/: corpora, crash files and the parsers' scratch files go here.
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/sat-fuzz.XXXXXX")
 # The targets that parse from a path rewrite a file per input: on tmpfs, since a disk file system
@@ -49,6 +48,9 @@ for t in "${targets[@]}"; do
   cp tests/fuzz_corpus/"$t"/* "$scratch/$t/corpus/"
   log=$scratch/$t/fuzz.log
   rc=0
+  # -malloc_limit_mb: no input of these sizes justifies one allocation of 256 MiB (the largest
+  # honest one is a trace blob at zlib's 1032:1 from 64 KiB); a larger one is a size taken from a
+  # header without a bound by the file. -rss_limit_mb bounds the whole process.
   TMPDIR=$files "$dir/fuzz/fuzz_$t" "$scratch/$t/corpus" -max_total_time="$seconds" \
     -max_len="${max_len[$t]}" ${dict[$t]:+-dict="${dict[$t]}"} -timeout=10 -rss_limit_mb=2048 \
     -malloc_limit_mb=256 -print_final_stats=1 \
@@ -60,9 +62,11 @@ for t in "${targets[@]}"; do
   else
     failed+=("$t")
     echo "fuzz_$t: FINDING (exit $rc) after $runs runs"
-    grep -E '^==[0-9]+==ERROR|runtime error|SUMMARY|ALARM|out-of-memory|malloc\(|Test unit written' "$log" | head -8 |
+    grep -E '^==[0-9]+== ?ERROR|runtime error|terminate called|what\(\)|SUMMARY|ALARM|out-of-memory|malloc\(|Test unit written' "$log" | head -8 |
       sed 's/^/  /'
-    for f in "$scratch/$t/artifacts"/*; do [[ -e $f ]] && echo "  reproduce: $dir/fuzz/fuzz_$t $f"; done
+    for f in "$scratch/$t/artifacts"/*; do
+      if [[ -e $f ]]; then echo "  reproduce: $dir/fuzz/fuzz_$t $f"; fi
+    done
     echo "  log: $log"
   fi
 done
