@@ -9,6 +9,7 @@
 
 #include "sat/error.hpp"
 #include "file_layout.hpp"
+#include "json_field.hpp"
 #include "sat/io.hpp"
 
 namespace sat {
@@ -40,11 +41,11 @@ class Reader {
   }
   template <typename T>
   T get(const json& j, const char* key) const {
-    try {
-      return at(j, key).get<T>();
-    } catch (const json::exception&) {
-      fail(std::string("header field \"") + key + "\" has the wrong type");
+    T out{};
+    if (!json_field::read(at(j, key), out)) {
+      fail(std::string("header field \"") + key + "\" has the wrong type or is out of range");
     }
+    return out;
   }
   double number(const json& j, const char* key) const {
     const json& v = at(j, key);
@@ -243,7 +244,18 @@ TrainState load_checkpoint(const std::string& path, Model& model) {
     for (int64_t d : e.shape) {
       if (d < 0) rd.fail("parameter " + name + " has a negative dimension");
     }
-    const size_t bytes = static_cast<size_t>(numel(e.shape)) * sizeof(float);
+    int64_t elements = 0;
+    try {
+      elements = numel(e.shape);
+    } catch (const Error& err) {
+      rd.fail("parameter " + name + ": " + err.what());
+    }
+    // Bounded by the data section before the multiplication: a shape of 2^62 elements would wrap
+    // the byte count to 0 and pass the range checks below.
+    if (static_cast<uint64_t>(elements) > v.data_bytes / sizeof(float)) {
+      rd.fail("parameter " + name + " " + shape_str(e.shape) + " is larger than the data section");
+    }
+    const size_t bytes = static_cast<size_t>(elements) * sizeof(float);
     if (e.value_offset > v.data_bytes || bytes > v.data_bytes - e.value_offset || e.momentum_offset > v.data_bytes ||
         bytes > v.data_bytes - e.momentum_offset) {
       rd.fail("parameter " + name + " lies outside the data section");

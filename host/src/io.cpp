@@ -199,8 +199,12 @@ std::string read_maybe_gzip(const std::string& path, size_t max_bytes) {
   }
   gzbuffer(f, 1 << 20);
   std::string out;
-  // A known bound (IDX files state their size) saves the reallocations of a growing buffer.
-  if (max_bytes <= (size_t{1} << 30)) out.reserve(max_bytes);
+  // A known bound (IDX files state their size) saves the reallocations of a growing buffer, but
+  // the bound comes from the file's header: a 16-byte file may claim a gigabyte. The file's size
+  // on disk caps the reservation (a compressed file then grows its buffer as it inflates).
+  struct stat st {};
+  const size_t on_disk = ::stat(path.c_str(), &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0;
+  out.reserve(std::min(max_bytes, on_disk));
   const size_t chunk = size_t{1} << 20;
   while (out.size() < max_bytes) {
     const size_t want = std::min(chunk, max_bytes - out.size());

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_field.hpp"
 #include "sat/error.hpp"
 
 namespace sat {
@@ -98,11 +99,11 @@ namespace {
 template <typename T>
 T field(const json& j, const char* key, const std::string& where, T fallback) {
   if (!j.contains(key)) return fallback;
-  try {
-    return j[key].get<T>();
-  } catch (const json::exception&) {
-    throw Error(where + ": field \"" + key + "\" has the wrong type");
+  T out{};
+  if (!json_field::read(j[key], out)) {
+    throw Error(where + ": field \"" + key + "\" has the wrong type or is out of range");
   }
+  return out;
 }
 
 // An integer field in [lo, hi]: a float (1e12), a string or a value outside is refused, naming the
@@ -161,7 +162,7 @@ Model Model::from_json_text(const std::string& text, const std::string& origin,
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {   // not only parse_error: a number like 1e400 is out_of_range
     throw Error(origin + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(origin + ": a model description is a JSON object");
@@ -177,6 +178,13 @@ Model Model::from_json_text(const std::string& text, const std::string& origin,
   m.input = field<Shape>(j, "input", origin, {});
   if (m.input.empty() || std::any_of(m.input.begin(), m.input.end(), [](int64_t d) { return d < 1; })) {
     throw Error(origin + ": \"input\" must be a non-empty list of positive sizes");
+  }
+  // Checked here, so that the layers' products of input sizes (H * W, C * patch * patch), each at
+  // most the whole count, cannot overflow. (The budget applies to the layers' outputs.)
+  try {
+    numel(m.input);
+  } catch (const Error& e) {
+    throw Error(origin + ": \"input\": " + e.what());
   }
   if (!j.contains("classes")) throw Error(origin + ": missing field \"classes\"");
   m.classes = static_cast<int>(int_field(j, "classes", origin, 2, kMaxClasses));

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <string_view>
 
 #include "sat/error.hpp"
 
@@ -187,6 +188,11 @@ NpyArray npy_read(const std::string& path) {
   if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
   const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) throw Error(path + ": read error");
+  return npy_parse(bytes.data(), bytes.size(), path);
+}
+
+NpyArray npy_parse(const void* data, size_t size, const std::string& path) {
+  const std::string_view bytes(static_cast<const char*>(data), size);
   const auto* u = reinterpret_cast<const unsigned char*>(bytes.data());
 
   if (bytes.size() < kMagicLen + 2 || bytes.compare(0, kMagicLen, kMagic) != 0) {
@@ -205,7 +211,7 @@ NpyArray npy_read(const std::string& path) {
     throw Error(path + ": header parse error: header length " + std::to_string(header_len) +
                 " runs past the end of the file (" + std::to_string(bytes.size()) + " bytes)");
   }
-  const std::string text = bytes.substr(prefix, header_len);
+  const std::string text(bytes.substr(prefix, header_len));
   const HeaderParser::Header h = HeaderParser(text, path).parse();
 
   size_t item = 0;

@@ -17,6 +17,7 @@
 #include "sat/data.hpp"
 #include "sat/error.hpp"
 #include "file_layout.hpp"
+#include "json_field.hpp"
 #include "sat/io.hpp"
 
 namespace sat {
@@ -82,11 +83,11 @@ class Reader {
   }
   template <typename T>
   T get(const json& j, const char* key) const {
-    try {
-      return at(j, key).get<T>();
-    } catch (const json::exception&) {
-      fail(std::string("header field \"") + key + "\" has the wrong type");
+    T out{};
+    if (!json_field::read(at(j, key), out)) {
+      fail(std::string("header field \"") + key + "\" has the wrong type or is out of range");
     }
+    return out;
   }
   std::vector<uint8_t> blob(const json& ref, uint64_t expect_bytes, const std::string& what) const {
     const auto at_ = get<uint64_t>(ref, "at"), bytes = get<uint64_t>(ref, "bytes"), stored = get<uint64_t>(ref, "stored");

@@ -8,6 +8,7 @@
 // that names the file and the problem. Bytes after the data are ignored, as numpy does.
 // Write: format 1.0, '<f4', C order; atomic (a temporary file in the same directory, then rename),
 // so a reader never sees a half-written file.
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct NpyArray {
 };
 
 NpyArray npy_read(const std::string& path);
+// The same from the file's bytes in memory; `path` names them in messages.
+NpyArray npy_parse(const void* data, size_t size, const std::string& path);
 
 // `data` holds numel(shape) values; throws sat::Error if not, or if the file cannot be written.
 void npy_write(const std::string& path, const Shape& shape, const float* data);

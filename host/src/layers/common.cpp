@@ -66,7 +66,15 @@ LayerInfo weight_layer_info(const Layer& l, const SparseWeight& sw, Method metho
 std::pair<int64_t, int64_t> window_output(const Layer& l, const Shape& in, int64_t k, int64_t s,
                                           int64_t p) {
   if (in.size() != 3) bad_input(l, "[channels, height, width]", in);
-  if (in[1] + 2 * p < k || in[2] + 2 * p < k) {
+  // k and p come from a model file: a padding near 2^62 must be an error, not an overflow.
+  const auto padded = [&](int64_t n) {
+    int64_t twice = 0, out = 0;
+    if (__builtin_mul_overflow(p, int64_t{2}, &twice) || __builtin_add_overflow(n, twice, &out)) {
+      throw Error(l.name + " (" + l.type() + "): padding " + std::to_string(p) + " is too large");
+    }
+    return out;
+  };
+  if (padded(in[1]) < k || padded(in[2]) < k) {
     bad_input(l,
               "of height and width >= " + std::to_string(k - 2 * p) + " (kernel " +
                   std::to_string(k) + " is larger than the input padded by " + std::to_string(p) +

@@ -33,7 +33,11 @@ class Conv2d final : public Layer {
     cin_ = in[0];
     h_ = in[1];
     w_ = in[2];
-    kdim_ = cin_ * k_ * k_;
+    // A kernel from a model file may be near 2^62 (with a padding that lets it fit the input).
+    if (__builtin_mul_overflow(cin_, k_, &kdim_) || __builtin_mul_overflow(kdim_, k_, &kdim_)) {
+      throw Error(name + " (conv2d): kernel " + std::to_string(k_) + " over " + std::to_string(cin_) +
+                  " channels has too many elements");
+    }
     weight_ = Param(name + ".weight", {cout_, kdim_});
     init_weight(weight_, kdim_, rng);
     if (has_bias_) {

@@ -28,7 +28,8 @@ class Pool2d : public Layer {
   }
 
   void describe(std::vector<LayerInfo>& out, Method) const override {
-    const double flops = static_cast<double>(c_ * oh_ * ow_ * k_ * k_);
+    // In double: a kernel from a model file may be near 2^40 (its padding of k / 2 lets it fit).
+    const double k = static_cast<double>(k_), flops = static_cast<double>(c_ * oh_ * ow_) * k * k;
     out.push_back(layer_info(*this, flops, flops));
   }
 
