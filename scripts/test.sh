@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
-# Every test: install what is missing, build, run the suite with ctest, then rebuild the unit tests
-# with AddressSanitizer + UndefinedBehaviorSanitizer and run them again.
+# Every test: install what is missing, build, run the suite with ctest, rebuild the unit tests with
+# AddressSanitizer + UndefinedBehaviorSanitizer and run them again, then fuzz the file parsers.
+#   SAT_SKIP_SANITIZE=1   no sanitizer pass        SAT_FUZZ_SECONDS=N   seconds per fuzz target (60)
+#   SAT_SKIP_FUZZ=1       no fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$SECONDS
+phase() { echo "== test.sh: $* ($((SECONDS - start)) s)"; }
+
+phase "install-deps"
 scripts/install-deps.sh
+phase "build"
 scripts/build.sh build
+phase "ctest"
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [[ "${SAT_SKIP_SANITIZE:-0}" != 1 ]]; then
+  phase "sanitizer build"
   scripts/build.sh build-asan -DSAT_SANITIZE=ON -DSAT_BUILD_BENCH=OFF
+  phase "sanitizer ctest"
   # The sanitizer pass runs the unit tests; the long end-to-end runs are covered above.
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=2 \
      ctest --output-on-failure -j2 --timeout 900 -LE slow)
 fi
+if [[ "${SAT_SKIP_FUZZ:-0}" != 1 ]]; then
+  phase "fuzz"
+  scripts/fuzz.sh "${SAT_FUZZ_SECONDS:-60}"
+fi
+phase "done"
