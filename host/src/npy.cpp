@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "sat/error.hpp"
+#include "sat/io.hpp"
 
 namespace sat {
 
@@ -274,40 +275,9 @@ void npy_write(const std::string& path, const Shape& shape, const float* data) {
   out += header;
   out.append(reinterpret_cast<const char*>(data), count * sizeof(float));
 
-  const std::filesystem::path target(path);
-  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
-  std::string tmp = (dir / target.filename()).string() + ".tmpXXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) throw Error(path + ": cannot write: " + std::strerror(errno));
-  // mkstemp creates mode 0600; give the file the permissions an ordinary create would have.
-  const mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    close(fd);
-    unlink(tmp.c_str());
-    throw Error(path + ": cannot write (" + what + "): " + std::strerror(err));
-  };
-  for (size_t done = 0; done < out.size();) {
-    const ssize_t w = write(fd, out.data() + done, out.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("write");
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (fsync(fd) != 0) fail("fsync");
-  if (close(fd) != 0) {
-    const int err = errno;
-    unlink(tmp.c_str());
-    throw Error(path + ": cannot write (close): " + std::strerror(err));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    unlink(tmp.c_str());
-    throw Error(path + ": cannot write (rename): " + std::strerror(err));
-  }
+  // The one atomic writer of the library: it refuses to replace anything but a regular file
+  // (`sat op prune --out /dev/full` once replaced the device node).
+  atomic_write_file(path, out);
 }
 
 void npy_write(const std::string& path, const Shape& shape, const std::vector<float>& data) {

@@ -3,6 +3,7 @@
 // listed without its checkpoint, and a diverging run stops with an error (issue 16).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "sat/data.hpp"
 #include "sat/io.hpp"
 #include "sat/model.hpp"
+#include "sat/npy.hpp"
 #include "sat/run_folder.hpp"
 #include "sat/train.hpp"
 #include "temp_dir.hpp"
@@ -137,6 +139,25 @@ TEST(RunSafety, SigintAndSigtermEndWithACheckpointAndSayHowToResume) {
     ASSERT_EQ(resumed.status, 0) << resumed.out;
     EXPECT_NE(resumed.out.find("stopped at step " + std::to_string(step + 2)), std::string::npos) << resumed.out;
   }
+}
+
+// `sat op prune --out /dev/full`, run as root, once replaced the device node with a regular file:
+// .npy outputs went through a rename of their own. Here a FIFO and a folder stand for the node.
+TEST(RunSafety, NpyOutputsReplaceOnlyRegularFiles) {
+  TempDir tmp;
+  const std::string fifo = tmp.file("node"), dir = tmp.file("folder"), w = tmp.file("w.npy");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  fs::create_directories(dir);
+  npy_write(w, {2, 8}, std::vector<float>(16, 1.0f));
+  for (const std::string& target : {fifo, dir}) {
+    expect_cli_error("op prune --nm 2:8 --axis k --in " + w + " --out " + target, "not a regular file; it was left as it is");
+    expect_error([&] { npy_write(target, {2, 8}, std::vector<float>(16, 1.0f)); }, "not a regular file");
+  }
+  struct stat st {};
+  ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  EXPECT_TRUE(fs::is_directory(dir));
+  EXPECT_EQ(tmp.entries(), (std::vector<std::string>{"folder", "node", "w.npy"})) << "a temporary file was left";
 }
 
 TEST(RunSafety, ADivergingRunStopsWithAnError) {
