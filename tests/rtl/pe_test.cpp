@@ -24,6 +24,7 @@
 #include "Vsat_bf16_mul.h"
 #include "Vsat_fp32_add.h"
 #include "Vsat_pe.h"
+#include "rtl_harness.hpp"
 #include "sat/arch/bf16_bits.hpp"
 #include "sat/arch/config.hpp"
 #include "sat/arch/isa.hpp"
@@ -36,6 +37,7 @@
 #endif
 
 using namespace sat;
+using namespace sat::rtl_test;
 
 namespace {
 
@@ -50,35 +52,13 @@ struct Batch {
   std::vector<uint32_t> c1, c2;          // [mt][nt] FP32 bits: c1 = A1 B1^T, c2 = c1 + A2 B2^T
 };
 
-isa::Insn mk(isa::Opcode op, uint8_t flags, std::initializer_list<std::pair<int, uint32_t>> fields, uint8_t wait,
-             uint8_t signal) {
-  isa::Insn in = isa::make_insn(op, flags);
-  for (const auto& [f, v] : fields) in.w[f] = v;
-  isa::set_wait(in, wait);
-  isa::set_signal(in, signal);
-  return in;
-}
-
 // Runs the batch's program on the C-simulated kernel; fills c1 and c2. False on a kernel error.
 bool run_c_model(Batch& b) {
   constexpr uint8_t kLoad = 1u << isa::UNIT_LOAD, kGemm = 1u << isa::UNIT_GEMM, kStore = 1u << isa::UNIT_STORE;
-  static std::vector<uint16_t> ch[arch::kDdrChannels];
-  const size_t need = b.a1.size() + b.b1.size() + b.a2.size() + b.b2.size() + 4 * size_t(b.mt) * b.nt + 64;
-  for (auto& c : ch)
-    if (c.size() < need) c.assign(need, 0);
-  uint64_t used = 0;
-  auto alloc = [&](uint64_t halfwords) {
-    const uint64_t off = used;
-    used += (halfwords + 7) & ~uint64_t{7};
-    return off;
-  };
-  auto put = [&](const std::vector<uint16_t>& v) {
-    const uint64_t off = alloc(v.size());
-    std::copy(v.begin(), v.end(), ch[0].begin() + static_cast<std::ptrdiff_t>(off));
-    return isa::make_addr(0, static_cast<uint32_t>(off));
-  };
-  const uint32_t a1 = put(b.a1), b1 = put(b.b1), a2 = put(b.a2), b2 = put(b.b2);
-  const uint64_t o1 = alloc(2 * b.mt * b.nt), o2 = alloc(2 * b.mt * b.nt);
+  static Dram dram;
+  dram.reset(b.a1.size() + b.b1.size() + b.a2.size() + b.b2.size() + 4 * size_t(b.mt) * b.nt + 64);
+  const uint32_t a1 = dram.put(b.a1), b1 = dram.put(b.b1), a2 = dram.put(b.a2), b2 = dram.put(b.b2);
+  const uint64_t o1 = dram.alloc(2 * b.mt * b.nt), o2 = dram.alloc(2 * b.mt * b.nt);
   namespace L = isa::f_LD_2D;
   namespace G = isa::f_GEMM;
   namespace S = isa::f_ST_2D;
@@ -107,23 +87,13 @@ bool run_c_model(Batch& b) {
                                        ld(0, 1, b.mt, b.kt2, a2, 0),      ld(1, 1, b.nt, b.kt2, b2, kGemm),
                                        gemm(1, 1, b.kt2, kLoad | kStore), st(o2, 0),
                                        isa::make_insn(isa::OP_FINISH)};
-  uint16_t* p[arch::kDdrChannels];
-  uint64_t n[arch::kDdrChannels];
-  for (int c = 0; c < arch::kDdrChannels; ++c) {
-    p[c] = ch[c].data();
-    n[c] = ch[c].size();
-  }
-  const auto status = hls::run_kernel(prog.data(), prog.size(), p, n);
-  if (status[0] != isa::STATUS_OK) {
-    std::printf("kernel status %u %u %u\n", status[0], status[1], status[2]);
-    return false;
-  }
+  if (!dram.run(prog)) return false;
   const size_t outs = size_t(b.mt) * b.nt;
   b.c1.resize(outs);
   b.c2.resize(outs);
   for (size_t i = 0; i < outs; ++i) {
-    b.c1[i] = ch[0][o1 + 2 * i] | uint32_t{ch[0][o1 + 2 * i + 1]} << 16;
-    b.c2[i] = ch[0][o2 + 2 * i] | uint32_t{ch[0][o2 + 2 * i + 1]} << 16;
+    b.c1[i] = dram.f32_at(o1 + 2 * i);
+    b.c2[i] = dram.f32_at(o2 + 2 * i);
   }
   return true;
 }
@@ -162,8 +132,8 @@ class Pe {
           const uint32_t e = s * kLanes + l;
           const bool v = e < j.kt;
           valid |= uint32_t{v} << l;
-          set16(dut_.act, l, v ? j.a[e] : 0x5555);  // an invalid slot's operands must not matter
-          set16(dut_.wgt, l, v ? j.b[e] : 0x7f81);
+          put16(dut_.act, l, v ? j.a[e] : 0x5555);  // an invalid slot's operands must not matter
+          put16(dut_.wgt, l, v ? j.b[e] : 0x7f81);
         }
         dut_.lane_valid = valid;
         const bool drain = s == 0 && pending;
@@ -188,11 +158,6 @@ class Pe {
   }
 
  private:
-  static void set16(VlWide<4>& w, int lane, uint16_t v) {
-    uint32_t& word = w[lane / 2];
-    const int sh = 16 * (lane % 2);
-    word = (word & ~(0xffffu << sh)) | (uint32_t{v} << sh);
-  }
   void tick() {
     dut_.clk = 0;
     dut_.eval();
@@ -214,65 +179,16 @@ class Pe {
 
 // ---- operands --------------------------------------------------------------------------------------
 
-enum Flavour { kNormal, kBits, kSpecial, kCancel, kOverflow, kUnderflow, kNarrow, kZeros, kMixed, kFlavours };
-const char* const kFlavourName[kFlavours] = {"normal",    "bits",   "special", "cancel", "overflow",
-                                             "underflow", "narrow", "zeros",   "mixed"};
+// Flavour, kFlavourName and Gen (the BF16 operand generator) are rtl_harness.hpp's.
 
-struct Gen {
-  std::mt19937_64 rng;
-  uint32_t special_odds = 4;  // kSpecial: one element in special_odds is a special value
-  explicit Gen(uint64_t seed) : rng(seed) {}
-  uint32_t u(uint32_t n) { return static_cast<uint32_t>(rng() % n); }
-  uint16_t sign() { return static_cast<uint16_t>(u(2) << 15); }
-  uint16_t with_exp(uint32_t e) { return static_cast<uint16_t>(sign() | (e << 7) | u(128)); }
-  uint16_t normal(float scale) {
-    std::normal_distribution<float> d(0.0f, scale);
-    return f32_to_bf16_bits(d(rng));
-  }
-  uint16_t special() {
-    switch (u(12)) {
-      case 0: return sign();                                         // +-0
-      case 1: return static_cast<uint16_t>(sign() | (1 + u(127)));  // BF16 subnormal
-      case 2: return static_cast<uint16_t>(sign() | 0x7f80);         // +-inf
-      case 3: return static_cast<uint16_t>(sign() | 0x7fc0 | u(64));  // quiet NaN
-      case 4: return static_cast<uint16_t>(sign() | 0x7f80 | (1 + u(63)));  // signalling NaN
-      case 5: return static_cast<uint16_t>(sign() | 0x7f7f);         // largest finite
-      case 6: return static_cast<uint16_t>(sign() | 0x0080);         // smallest normal
-      case 7: return static_cast<uint16_t>(sign() | 0x3f80);         // +-1
-      default: return normal(1.0f);
-    }
-  }
-  uint16_t element(Flavour f) {
-    switch (f) {
-      case kNormal: return normal(1.0f);
-      case kBits: {  // every exponent; large ones and inf/NaN (exponent 255) thinned so that not every sum
-                     // overflows or is NaN
-        uint16_t v = static_cast<uint16_t>(u(65536));
-        if ((v & 0x7f80) >= (191 << 7) && u(4) != 0) v = static_cast<uint16_t>(v & 0xbfff);
-        return v;
-      }
-      case kSpecial: return u(special_odds) == 0 ? special() : normal(1.0f);
-      case kCancel: return normal(1.0f);
-      case kOverflow: return u(3) == 0 ? with_exp(190 + u(65)) : normal(1.0f);
-      case kUnderflow: return u(16) == 0 ? element(kZeros) : with_exp(1 + u(110));
-      case kNarrow: return with_exp(125 + u(5));
-      case kZeros: {  // signed zeros, BF16 subnormals (read as zeros), now and then a tiny or unit value
-        const uint32_t r = u(32);
-        if (r == 0) return with_exp(1 + u(3));
-        if (r == 1) return static_cast<uint16_t>(sign() | 0x3f80);
-        return r < 20 ? sign() : static_cast<uint16_t>(sign() | (1 + u(127)));
-      }
-      default: return element(static_cast<Flavour>(u(kMixed)));
-    }
-  }
-  uint32_t kt() {
-    const uint32_t r = u(10);
-    if (r == 0) return 8 * (1 + u(8));  // whole steps: no lane adds +0 at the end
-    if (r < 3) return 1 + u(16);
-    if (r < 9) return 17 + u(48);
-    return 65 + u(arch::kMaxTileK - 64);
-  }
-};
+// K of a tile: short, whole steps of 8, mid-length or up to a whole tile (kMaxTileK).
+uint32_t pick_kt(Gen& g) {
+  const uint32_t r = g.u(10);
+  if (r == 0) return 8 * (1 + g.u(8));  // whole steps: no lane adds +0 at the end
+  if (r < 3) return 1 + g.u(16);
+  if (r < 9) return 17 + g.u(48);
+  return 65 + g.u(arch::kMaxTileK - 64);
+}
 
 // Operands of one GEMM: A [mt][kt], B [nt][kt]. The cancel flavour copies an earlier A column into
 // a later one and negates the B column, so products cancel within a lane (e and e - 8) and across
@@ -379,8 +295,6 @@ uint64_t check_units(Gen& g, uint64_t n, uint64_t* add_pairs, uint64_t* mul_pair
   return bad;
 }
 
-bool is_nan(uint32_t v) { return (v & 0x7f800000u) == 0x7f800000u && (v & 0x007fffffu) != 0; }
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -397,8 +311,7 @@ int main(int argc, char** argv) {
               (unsigned long long)add_pairs, (unsigned long long)mul_pairs, (unsigned long long)unit_bad);
   Pe pe;
   uint64_t vectors[2] = {0, 0}, mismatches[2] = {0, 0}, payload_diff[2] = {0, 0};
-  // Output classes of the C-model's results: NaN, inf, +0, -0, subnormal, normal.
-  enum { kNan, kInf, kPosZero, kNegZero, kSubnormal, kNormalOut, kClasses };
+  // Output classes of the C-model's results (rtl_harness.hpp's result_class).
   uint64_t classes[kClasses] = {}, nan_by_flavour[kFlavours] = {};
   uint64_t ref_checked = 0, ref_payload_diff = 0, ref_mismatch = 0;
   int flavour_count[kFlavours] = {};
@@ -409,7 +322,7 @@ int main(int argc, char** argv) {
     ++flavour_count[f];
     b.mt = kTile;
     b.nt = kTile;
-    b.kt1 = g.kt();
+    b.kt1 = pick_kt(g);
     fill(g, f, b.mt, b.nt, b.kt1, b.a1, b.b1);
     // The second GEMM: its own operands, or the first's negated (C + sum cancels) or repeated
     // (C + sum doubles, may overflow).
@@ -424,7 +337,7 @@ int main(int argc, char** argv) {
       b.a2 = b.a1;
       b.b2 = b.b1;
     } else {
-      b.kt2 = g.kt();
+      b.kt2 = pick_kt(g);
       fill(g, static_cast<Flavour>(g.u(kFlavours)), b.mt, b.nt, b.kt2, b.a2, b.b2);
     }
     hls::set_reference_pe(false);
@@ -449,12 +362,9 @@ int main(int argc, char** argv) {
       for (size_t o = 0; o < outs; ++o) {
         ++vectors[mode];
         const uint32_t w = want[o];
-        const uint32_t e = w & 0x7f800000u, m = w & 0x007fffffu;
-        const int cls = e == 0x7f800000u ? (m ? kNan : kInf)
-                        : e == 0      ? (m ? kSubnormal : (w >> 31 ? kNegZero : kPosZero))
-                                      : kNormalOut;
+        const int cls = result_class(w);
         ++classes[cls];
-        nan_by_flavour[f] += cls == kNan;
+        nan_by_flavour[f] += cls == kClsNan;
         // A NaN result must be a NaN; its payload is not part of the contract: it is whichever NaN
         // operand the compiler put first in each float add of the C-model, which differs between
         // builds (the sanitizer build picks others) and between the kernel's two GEMM paths.
@@ -497,9 +407,9 @@ int main(int argc, char** argv) {
   std::printf("  dense, accumulate on:  %llu vectors, %llu mismatches, %llu NaN payloads differ\n",
               (unsigned long long)vectors[1], (unsigned long long)mismatches[1], (unsigned long long)payload_diff[1]);
   std::printf("  results: %llu normal, %llu subnormal, %llu +0, %llu -0, %llu inf, %llu NaN\n",
-              (unsigned long long)classes[kNormalOut], (unsigned long long)classes[kSubnormal],
-              (unsigned long long)classes[kPosZero], (unsigned long long)classes[kNegZero],
-              (unsigned long long)classes[kInf], (unsigned long long)classes[kNan]);
+              (unsigned long long)classes[kClsNormal], (unsigned long long)classes[kClsSubnormal],
+              (unsigned long long)classes[kClsPosZero], (unsigned long long)classes[kClsNegZero],
+              (unsigned long long)classes[kClsInf], (unsigned long long)classes[kClsNan]);
   std::printf("  batches (NaN results) per operand flavour:");
   for (int f = 0; f < kFlavours; ++f)
     std::printf(" %s %d (%llu)", kFlavourName[f], flavour_count[f], (unsigned long long)nan_by_flavour[f]);
