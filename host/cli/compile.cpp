@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "dataflow_flags.hpp"
 #include "commands.hpp"
 #include "sat/backend.hpp"
 #include "sat/compiler.hpp"
@@ -26,19 +27,9 @@ CommandSpec compile_spec() {
       .value("nm", "N:M", "N:M sparsity (overrides the model file; 'dense' = no pruning)")
       .value("method", "M", "bdwp (default), srste or dense")
       .value("batch", "B", "batch size, 1 to 65535 (default: the model's recipe)")
-      .flag("inference", "the inference stream (FF and loss only, no gradients)")
-      .flag("no-interleave", "all regions on DDR channel 0 (interleave mapping off)")
-      .flag("no-pregen", "generate each weight form right before the product that reads it (pre-generation off)")
-      .flag("no-offline", "every instruction waits for the one before it, single-buffered (offline scheduling off)")
-      .flag("no-bp-conv", "BP of stride-1 convolutions as a product scattered back by col2im")
-      .flag("no-phase-bp", "BP of stride-2 convolutions as a product scattered back by col2im, not as four phase "
-                           "convolutions of dY")
-      .flag("no-overlap-update", "every update and pre-generation after the whole backward pass")
-      .flag("no-balanced-k", "K tiles of the full size and a short rest instead of equal sizes")
-      .flag("no-patch-reuse", "every LD_CONV reads its input patch, even the one the buffer holds")
-      .flag("no-fuse-relu", "a ReLU after a BatchNorm as its own pass, not inside V_BN/V_BN_BWD")
-      .flag("no-fused-pregen", "W_F and W_B each from its own read of the master (two PGENs)")
-      .flag("dump", "also print the whole stream, disassembled, grouped by layer, and every region of the memory map")
+      .flag("inference", "the inference stream (FF and loss only, no gradients)");
+  add_dataflow_switches(c);
+  c.flag("dump", "also print the whole stream, disassembled, grouped by layer, and every region of the memory map")
       .flag("json", "print the summary, the memory map (and with --dump the stream) as JSON on stdout "
                     "(docs/formats.md, \"sat compile --json\")")
       .value("emit", "FILE", "also write a trace file: the stream, the memory map, the initial DDR contents and "
@@ -116,16 +107,7 @@ int cmd_compile(const std::vector<std::string>& argv) {
   Model model = Model::load(resolve_model_path(args.str("model")), nm_opt(args));
   opt.batch = static_cast<int>(args.integer("batch", model.recipe.batch, 1, 0xffff));
   opt.training = !args.flag("inference");
-  opt.interleave_mapping = !args.flag("no-interleave");
-  opt.pregeneration = !args.flag("no-pregen");
-  opt.offline_scheduling = !args.flag("no-offline");
-  opt.transposed_conv_bp = !args.flag("no-bp-conv");
-  opt.phase_bp = !args.flag("no-phase-bp");
-  opt.overlap_update = !args.flag("no-overlap-update");
-  opt.balanced_k_tiles = !args.flag("no-balanced-k");
-  opt.patch_reuse = !args.flag("no-patch-reuse");
-  opt.fuse_relu = !args.flag("no-fuse-relu");
-  opt.fused_pregen = !args.flag("no-fused-pregen");
+  apply_dataflow_switches(args, opt);
 
   if (args.has("reference") && !args.has("emit")) args.fail("--reference needs --emit FILE");
   if (args.has("seed") && !args.has("emit")) args.fail("--seed needs --emit FILE");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "dataflow_flags.hpp"
 #include "commands.hpp"
 #include "sat/error.hpp"
 
@@ -43,18 +44,9 @@ CommandSpec sim_spec() {
                                  "and each run's report under --out")
       .flag("resources", "no simulation: a first-order estimate of the FPGA resources of the configuration "
                          "(--config, --set) per unit and buffer against the XCVU9P, with the verdict (DSP, BRAM, "
-                         "URAM each <= 80%); writes resources.json into --out when given (docs/resources.md)")
-      .flag("no-interleave", "interleave mapping off (as sat compile)")
-      .flag("no-pregen", "pre-generation off (as sat compile)")
-      .flag("no-offline", "offline scheduling off (as sat compile)")
-      .flag("no-bp-conv", "stride-1 convolution BP by col2im (as sat compile)")
-      .flag("no-phase-bp", "stride-2 convolution BP by col2im (as sat compile)")
-      .flag("no-overlap-update", "updates after the whole backward pass (as sat compile)")
-      .flag("no-balanced-k", "full K tiles and a short rest (as sat compile)")
-      .flag("no-patch-reuse", "every LD_CONV reads its patch (as sat compile)")
-      .flag("no-fuse-relu", "a ReLU after a BatchNorm as its own pass (as sat compile)")
-      .flag("no-fused-pregen", "W_F and W_B each from its own read of the master (as sat compile)")
-      .value("seed", "S", "seed of the synthetic batch (default 1)")
+                         "URAM each <= 80%); writes resources.json into --out when given (docs/resources.md)");
+  add_dataflow_switches(c);
+  c.value("seed", "S", "seed of the synthetic batch (default 1)")
       .flag("quiet", "no progress display");
   return c;
 }

@@ -47,8 +47,7 @@ int run_evaluation(const Args& args, const std::filesystem::path& out) {
     if (e.path().extension() == ".json") models.push_back(e.path().stem().string());
   std::sort(models.begin(), models.end());
   if (models.empty()) args.fail("--evaluate: no model descriptions in " + models_dir.string());
-  const long long batch = args.integer("batch", 32);
-  if (batch < 1 || batch > 0xffff) args.fail("--batch must be in 1..65535");
+  const long long batch = args.integer("batch", 32, 1, 0xffff);
   const sim::SimConfig cfg = sim_config_from(args);
   const std::string overrides = config_overrides(cfg);
   const std::vector<std::string> settings = {"dense", "2:8", "1:8", "2:4", "4:8"};

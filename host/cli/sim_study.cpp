@@ -2,10 +2,12 @@
 // the simulator's study layer (sat_sim/study.hpp). Built only with the simulator.
 #if SAT_HAVE_SIM
 #include "sim_study.hpp"
+#include "dataflow_flags.hpp"
 
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -68,23 +70,11 @@ StepSpec spec_from(const Args& args) {
   s.model_path = resolve_model_path(args.str("model"));
   if (auto nm = nm_opt(args)) s.nm = *nm;
   s.method = method_flag(args, "bdwp");
-  const long long batch = args.integer("batch", 0);
-  if (args.has("batch") && (batch < 1 || batch > 0xffff)) args.fail("--batch must be in 1..65535");
-  s.batch = static_cast<int>(batch);
+  // 0: the model's recipe.
+  s.batch = args.has("batch") ? static_cast<int>(args.integer("batch", 0, 1, 0xffff)) : 0;
   s.inference = args.flag("inference");
-  s.interleave_mapping = !args.flag("no-interleave");
-  s.pregeneration = !args.flag("no-pregen");
-  s.offline_scheduling = !args.flag("no-offline");
-  s.transposed_conv_bp = !args.flag("no-bp-conv");
-  s.phase_bp = !args.flag("no-phase-bp");
-  s.overlap_update = !args.flag("no-overlap-update");
-  s.balanced_k_tiles = !args.flag("no-balanced-k");
-  s.patch_reuse = !args.flag("no-patch-reuse");
-  s.fuse_relu = !args.flag("no-fuse-relu");
-  s.fused_pregen = !args.flag("no-fused-pregen");
-  const long long seed = args.integer("seed", 1);
-  if (seed < 0) args.fail("--seed must be >= 0");
-  s.seed = static_cast<uint64_t>(seed);
+  apply_dataflow_switches(args, s);
+  s.seed = static_cast<uint64_t>(args.integer("seed", 1, 0, LLONG_MAX));
   return s;
 }
 
@@ -305,10 +295,10 @@ int resources(const Args& args) {
   };
   for (const char* f : {"model", "nm", "method", "batch", "seed", "sweep", "evaluate"})
     if (args.has(f)) refuse(f);
-  for (const char* f : {"ablate", "inference", "no-interleave", "no-pregen", "no-offline", "no-bp-conv", "no-phase-bp", "no-overlap-update",
-                        "no-balanced-k", "no-patch-reuse", "no-fuse-relu",
-                        "no-fused-pregen"})
+  for (const char* f : {"ablate", "inference"})
     if (args.flag(f)) refuse(f);
+  for (const DataflowSwitch& sw : kDataflowSwitches)
+    if (args.flag(sw.flag)) refuse(sw.flag);
   const sim::ResourceEstimate e = sim::estimate_resources(sim_config_from(args));
   std::fputs(sim::resources_table(e).c_str(), stdout);
   if (!e.fits()) std::printf("the configuration does not fit the %s (see docs/resources.md)\n", e.device.name);

@@ -38,6 +38,23 @@ using test::TempDir;
 
 const std::string kSmall = " --model mlp --data synthetic --train-limit 64 --test-limit 32 --epochs 1 --no-progress";
 
+// The MLP's recipe with `epochs` epochs of batch `batch`, and options that print nothing.
+TrainState mlp_state(const Model& model, int epochs, int batch) {
+  TrainState state;
+  state.nm = model.nm;
+  state.recipe = model.recipe;
+  state.recipe.epochs = epochs;
+  state.recipe.batch = batch;
+  return state;
+}
+
+TrainOptions silent_options() {
+  TrainOptions opts;
+  opts.progress = false;
+  opts.quiet = true;
+  return opts;
+}
+
 size_t count_lines(const std::string& path) {
   std::ifstream in(path);
   size_t n = 0;
@@ -177,14 +194,9 @@ TEST(RunSafety, AMetricsRowIsNeverListedWithoutItsCheckpoint) {
   Model model = Model::load(std::string(SAT_SOURCE_DIR) + "/models/mlp.json");
   auto backend = open_backend("cpu");
   auto data = make_synthetic_source(model.input, model.classes, 64, 1);
-  TrainState state;
-  state.nm = model.nm;
-  state.recipe = model.recipe;
-  state.recipe.epochs = 1;
-  TrainOptions opts;
+  const TrainState state = mlp_state(model, 1, model.recipe.batch);
+  TrainOptions opts = silent_options();
   opts.out_dir = out;
-  opts.progress = false;
-  opts.quiet = true;
   expect_error([&] { train(*backend, model, *data, nullptr, state, opts); }, "checkpoint.sat");
   EXPECT_FALSE(fs::exists(out + "/metrics.csv"));
   EXPECT_FALSE(fs::exists(out + "/metrics.json"));
@@ -195,14 +207,8 @@ TEST(RunSafety, OnStepSeesEveryStepAndCanStop) {
   Model model = Model::load(std::string(SAT_SOURCE_DIR) + "/models/mlp.json");
   auto backend = open_backend("cpu");
   auto data = make_synthetic_source(model.input, model.classes, 200, 1);
-  TrainState state;
-  state.nm = model.nm;
-  state.recipe = model.recipe;
-  state.recipe.epochs = 2;
-  state.recipe.batch = 64;
-  TrainOptions opts;
-  opts.progress = false;
-  opts.quiet = true;
+  const TrainState state = mlp_state(model, 2, 64);
+  TrainOptions opts = silent_options();
   std::vector<StepReport> seen;
   opts.on_step = [&](const StepReport& r) {
     seen.push_back(r);

@@ -314,13 +314,6 @@ void fill(Gen& g, Flavour f, const Mode& mode, uint32_t mt, uint32_t nt, uint32_
     }
 }
 
-uint64_t arg_or_env(int argc, char** argv, const char* flag, const char* env, uint64_t dflt) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], flag) == 0) return std::strtoull(argv[i + 1], nullptr, 10);
-  const char* e = std::getenv(env);
-  return e ? std::strtoull(e, nullptr, 10) : dflt;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

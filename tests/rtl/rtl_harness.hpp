@@ -133,6 +133,16 @@ inline uint32_t get32(const VlWide<N>& w, int index) { return w[index]; }
 template <typename T>
 inline uint32_t get32(const T& w, int index) { return get_bits(w, 32 * index, 32); }
 
+// ---- options -------------------------------------------------------------------------------------
+
+// `flag N` on the command line, else the environment variable `env`, else `dflt`.
+inline uint64_t arg_or_env(int argc, char** argv, const char* flag, const char* env, uint64_t dflt) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], flag) == 0) return std::strtoull(argv[i + 1], nullptr, 10);
+  const char* e = std::getenv(env);
+  return e ? std::strtoull(e, nullptr, 10) : dflt;
+}
+
 // ---- waveform ------------------------------------------------------------------------------------
 
 template <typename Dut>
