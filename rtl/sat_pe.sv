@@ -10,14 +10,9 @@
 // `finish`. `finish` sees the accumulators as the previous cycle left them, so it comes at least one
 // cycle after the last step; it may share a cycle with the next computation's `start` and first step.
 //
-// NaN payloads: where two NaNs meet, the C-model's result depends on which operand the compiler
-// made the first source of each x86 instruction (the x86 rule: the first source's NaN wins). Each
-// multiplier and adder below takes the operand order of the kernel's default GEMM path (the
-// C-simulation fast path run_kernel uses) as measured (docs/rtl.md): the weight before the
-// activation, the product before the accumulator, the sum before C, and a reduction tree whose
-// order differs between the overwrite and the accumulate instruction (the compiler specialised
-// the loop for each). Every result other than a choice between two NaN payloads is independent
-// of operand order.
+// NaNs: every NaN result is written as sat_config_pkg::CANONICAL_NAN, as the C-model writes it
+// (canonical_nan, arch/include/sat/arch/bf16_bits.hpp). Which payload an adder passes on where two
+// NaNs meet is then never visible, so the adders below take their operands in any order.
 module sat_pe (
     input  logic                                   clk,
     input  logic                                   rst,         // synchronous, active high
@@ -43,14 +38,12 @@ module sat_pe (
 
   for (genvar l = 0; l < LANES; l++) begin : g_lane
     logic [31:0] prod, base, sum;
-    // The C-model computes activation * weight; its compiled code has the weight first.
     sat_bf16_mul u_mul (
         .x(wgt[16*l+:16]),
         .y(act[16*l+:16]),
         .p(prod)
     );
     assign base = start ? 32'd0 : acc[32*l+:32];
-    // acc + product, the product first (as compiled).
     sat_fp32_add u_add (
         .x(lane_valid[l] ? prod : 32'd0),
         .y(base),
@@ -64,20 +57,17 @@ module sat_pe (
     end
   end
 
-  // ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). NaN priority as compiled: with accumulate
-  // every left operand wins; without, l0 wins over l1 and every other right operand wins.
-  logic [31:0] s01, s23, s45, s67, s0123, s4567, total, with_c;
-  logic right;
-  assign right = !accumulate;
+  // ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then C + sum with accumulate.
+  logic [31:0] s01, s23, s45, s67, s0123, s4567, total, with_c, result;
   sat_fp32_add u_t01 (.x(acc[0*32+:32]), .y(acc[1*32+:32]), .y_first(1'b0), .s(s01));
-  sat_fp32_add u_t23 (.x(acc[2*32+:32]), .y(acc[3*32+:32]), .y_first(right), .s(s23));
-  sat_fp32_add u_t45 (.x(acc[4*32+:32]), .y(acc[5*32+:32]), .y_first(right), .s(s45));
-  sat_fp32_add u_t67 (.x(acc[6*32+:32]), .y(acc[7*32+:32]), .y_first(right), .s(s67));
-  sat_fp32_add u_t0123 (.x(s01), .y(s23), .y_first(right), .s(s0123));
-  sat_fp32_add u_t4567 (.x(s45), .y(s67), .y_first(right), .s(s4567));
-  sat_fp32_add u_tall (.x(s0123), .y(s4567), .y_first(right), .s(total));
-  // C + sum: the sum's NaN wins (as compiled).
-  sat_fp32_add u_c (.x(c_in), .y(total), .y_first(1'b1), .s(with_c));
+  sat_fp32_add u_t23 (.x(acc[2*32+:32]), .y(acc[3*32+:32]), .y_first(1'b0), .s(s23));
+  sat_fp32_add u_t45 (.x(acc[4*32+:32]), .y(acc[5*32+:32]), .y_first(1'b0), .s(s45));
+  sat_fp32_add u_t67 (.x(acc[6*32+:32]), .y(acc[7*32+:32]), .y_first(1'b0), .s(s67));
+  sat_fp32_add u_t0123 (.x(s01), .y(s23), .y_first(1'b0), .s(s0123));
+  sat_fp32_add u_t4567 (.x(s45), .y(s67), .y_first(1'b0), .s(s4567));
+  sat_fp32_add u_tall (.x(s0123), .y(s4567), .y_first(1'b0), .s(total));
+  sat_fp32_add u_c (.x(c_in), .y(total), .y_first(1'b0), .s(with_c));
+  assign result = accumulate ? with_c : total;
 
   always_ff @(posedge clk) begin
     if (rst) begin
@@ -85,7 +75,7 @@ module sat_pe (
       out <= 32'd0;
     end else begin
       out_valid <= finish;
-      if (finish) out <= accumulate ? with_c : total;
+      if (finish) out <= result[30:0] > 31'h7f800000 ? sat_config_pkg::CANONICAL_NAN : result;
     end
   end
 endmodule

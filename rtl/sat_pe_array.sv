@@ -26,12 +26,17 @@
 // result is the C-model's bit for bit; the window bounds such settings to WIN elements of K a cycle
 // (4x dense), as docs/isa.md §6 says.
 //
-// Protocol: `start` (one cycle, no step) latches the mode (sparse, nm_n, nm_m) and E (`entries`,
-// >= 1 as every GEMM has) and clears the PE lanes to +0; it may share its cycle with the previous
-// computation's `finish`. Then every cycle with `step` while `busy` takes one (sub-)step with the
-// operands presented at win_base / entry_base (a cycle without `step` holds everything). When the
-// last step is taken `busy` falls; `finish` (with `accumulate`, `c_in`) in any later cycle, before
-// the next computation's first step, reduces every PE and gives `out` the cycle after (out_valid).
+// Protocol: `start` latches the mode (sparse, nm_n, nm_m) and E (`entries`, >= 1 as every GEMM
+// has) and clears the PE lanes to +0; with `step` the same cycle takes the first (sub-)step, whose
+// operands are entry 0 and window 0 (whatever entry_base and win_base, the previous computation's
+// registered state, read in that cycle). A `start`
+// may share its cycle with the previous computation's `finish`, so back to back a block costs its
+// sub-steps and nothing more. Every later cycle with `step` while `busy` takes one (sub-)step with
+// the operands presented at win_base / entry_base (a cycle without `step` holds everything). When
+// the last step is taken `busy` falls; `finish` (with `accumulate`, `c_in`) in any later cycle,
+// before the next computation's first step, reduces every PE and gives `out` the cycle after
+// (out_valid). The cycles a computation takes are arch::gemm_block_substeps
+// (arch/include/sat/arch/timing.hpp), which the simulator and the scheduler charge.
 // The mode inputs must be what the GEMM unit accepts: m a supported M and 1 <= n <= m when sparse;
 // an index >= m never reaches the array (LD_SPW refuses it), and only its low log2(m) bits are used.
 //
@@ -94,6 +99,25 @@ module sat_pe_array #(
   logic [NB-1:0] r0_q;   // its rank in the group, e0 mod n
   logic [LB-1:0] p_q;    // first lane of the step not taken yet
 
+  // The state this cycle works from: in a `start` cycle the new computation's first step (entry 0,
+  // window 0), so that the start cycle takes it and a block costs only its sub-steps.
+  logic          busy_s;
+  logic [NB-1:0] n_s;
+  logic [MLB-1:0] ml_s;
+  logic [EB-1:0] e_s, e0_s, g0_s;
+  logic [NB-1:0] r0_s;
+  logic [LB-1:0] p_s;
+  always_comb begin : b_state
+    busy_s = start ? entries != '0 : busy_q;
+    n_s = start ? (sparse ? nm_n : NB'(1)) : n_q;
+    ml_s = start ? (sparse ? log2_of(nm_m) : '0) : ml_q;
+    e_s = start ? entries : e_q;
+    e0_s = start ? '0 : e0_q;
+    g0_s = start ? '0 : g0_q;
+    r0_s = start ? '0 : r0_q;
+    p_s = start ? '0 : p_q;
+  end
+
   // Entry e0 + l is in group g0 + off[l]: counted along the lanes (n is any value 1 .. MAX_M, so
   // no divider); rem_next is the rank of entry e0 + LANES, the next step's r0.
   logic [NB-1:0] rem_next;
@@ -102,11 +126,11 @@ module sat_pe_array #(
     logic wrap;
     logic [NB-1:0] r;
     logic [OB-1:0] o;
-    r = r0_q;
+    r = r0_s;
     o = '0;
     off[0+:OB] = o;
     for (int l = 0; l < LANES; l++) begin
-      wrap = r + NB'(1) == n_q;
+      wrap = r + NB'(1) == n_s;
       r = wrap ? '0 : r + NB'(1);
       o = o + OB'(wrap);
       off[OB*(l+1)+:OB] = o;
@@ -122,12 +146,12 @@ module sat_pe_array #(
   logic [LANES*SB-1:0] slot;
   logic [LB-1:0] next_p;
   logic step_done;
-  assign ob = off[OB*p_q+:OB];
-  assign win_groups = (SB + 1)'(WIN) >> ml_q;
+  assign ob = off[OB*p_s+:OB];
+  assign win_groups = (SB + 1)'(WIN) >> ml_s;
   for (genvar l = 0; l < LANES; l++) begin : g_fit
     logic [OB-1:0] rel;
     assign rel = off[OB*l+:OB] - ob;
-    assign valid[l] = e0_q + EB'(l) < e_q;
+    assign valid[l] = e0_s + EB'(l) < e_s;
     assign fits[l] = !valid[l] || (SB + 1)'(rel) < win_groups;
     assign slot[SB*l+:SB] = SB'(rel);
   end
@@ -137,11 +161,11 @@ module sat_pe_array #(
     run = 1'b1;
     next_p = '0;
     for (int l = 0; l < LANES; l++) begin
-      if (LB'(l) >= p_q) begin
+      if (LB'(l) >= p_s) begin
         run = run && fits[l];
         if (!run && next_p == '0) next_p = LB'(l);
       end
-      take[l] = busy_q && LB'(l) >= p_q && run;
+      take[l] = busy_s && LB'(l) >= p_s && run;
     end
     step_done = run;
   end
@@ -156,37 +180,47 @@ module sat_pe_array #(
       g0_q <= '0;
       r0_q <= '0;
       p_q <= '0;
-    end else if (start) begin
-      busy_q <= entries != '0;
-      n_q <= sparse ? nm_n : NB'(1);
-      ml_q <= sparse ? log2_of(nm_m) : '0;
-      e_q <= entries;
-      e0_q <= '0;
-      g0_q <= '0;
-      r0_q <= '0;
-      p_q <= '0;
-    end else if (step && busy_q) begin
-      if (step_done) begin
-        e0_q <= e0_q + EB'(LANES);
-        g0_q <= g0_q + EB'(off[OB*LANES+:OB]);
+    end else begin
+      n_q <= n_s;
+      ml_q <= ml_s;
+      e_q <= e_s;
+      if (step && busy_s && step_done) begin
+        busy_q <= e0_s + EB'(LANES) < e_s;
+        e0_q <= e0_s + EB'(LANES);
+        g0_q <= g0_s + EB'(off[OB*LANES+:OB]);
         r0_q <= rem_next;
         p_q <= '0;
-        if (e0_q + EB'(LANES) >= e_q) busy_q <= 1'b0;
       end else begin
-        p_q <= next_p;
+        busy_q <= busy_s;
+        e0_q <= e0_s;
+        g0_q <= g0_s;
+        r0_q <= r0_s;
+        p_q <= step && busy_s ? next_p : p_s;
       end
     end
   end
 
+  // The window of the next cycle's (sub-)step, registered as the entry base is, so that no output
+  // depends combinationally on an input: the next step's first group, or this step's first lane
+  // not taken yet.
+  logic [EB-1:0] win_q;
+  logic [LB:0] next_lane;   // the lane whose group starts the next window (LANES: the next step's first)
+  assign next_lane = step_done ? (LB + 1)'(LANES) : {1'b0, next_p};
+  always_ff @(posedge clk) begin
+    if (rst) win_q <= '0;
+    else if (step && busy_s) win_q <= (g0_s + EB'(off[OB*next_lane+:OB])) << ml_s;
+    else if (start) win_q <= '0;
+  end
+
   assign busy = busy_q;
   assign entry_base = e0_q;
-  assign win_base = (g0_q + EB'(ob)) << ml_q;
+  assign win_base = win_q;
 
   // ---- the PEs and their activation multiplexers -------------------------------------------------
   logic [IB-1:0] idx_mask;  // the low log2 m bits of an index
-  assign idx_mask = ~({IB{1'b1}} << ml_q);
+  assign idx_mask = ~({IB{1'b1}} << ml_s);
   logic pe_step;
-  assign pe_step = step && busy_q && !start;
+  assign pe_step = step && busy_s;
   logic [ROWS*COLS-1:0] pe_valid;
 
   for (genvar c = 0; c < COLS; c++) begin : g_col
@@ -195,7 +229,7 @@ module sat_pe_array #(
     for (genvar l = 0; l < LANES; l++) begin : g_sel
       logic [IB-1:0] idx;
       assign idx = widx[IB*(c*LANES+l)+:IB] & idx_mask;
-      assign sel[SB*l+:SB] = (slot[SB*l+:SB] << ml_q) | SB'(idx);
+      assign sel[SB*l+:SB] = (slot[SB*l+:SB] << ml_s) | SB'(idx);
     end
     for (genvar r = 0; r < ROWS; r++) begin : g_row
       logic [WIN*16-1:0] row_act;

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sat/arch/bf16_bits.hpp"
 #include "sat/arch/config.hpp"
 #include "sat/arch/interface.hpp"
 #include "sat/arch/isa.hpp"
@@ -171,6 +172,8 @@ std::string sv_package() {
   for (int i = 0; i < arch::kNumSupportedM; ++i) mask |= 1u << arch::kSupportedM[i];
   o << "  // Bit m is set when M = m is supported.\n";
   o << "  localparam logic [31:0] SUPPORTED_M_MASK = 32'h" << hex32(mask) << ";\n";
+  o << "  // The quiet NaN every NaN result of the PE array is written as (bf16_bits.hpp).\n";
+  o << "  localparam logic [31:0] CANONICAL_NAN = 32'h" << hex32(kCanonicalNanBits) << ";\n";
   o << "  // Units (token-queue bit positions) and opcodes of the instruction set.\n";
 #define GEN_SV_UNIT(name, id, doc) o << "  localparam int UNIT_" #name " = " << id << ";\n";
   SAT_ISA_UNITS(GEN_SV_UNIT)

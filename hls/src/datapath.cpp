@@ -37,6 +37,11 @@ bool Datapath::execute(int unit, const isa::Insn& in) {
   return kernel::exec_unit(unit, impl_->cx, in);
 }
 
+bool Datapath::gemm_tile(const isa::Insn& in, kernel::GemmTile* out) {
+  if (impl_->cx.failed()) return false;
+  return kernel::gemm_tile(impl_->cx, in, *out);
+}
+
 void Datapath::fail(uint32_t code, uint32_t field, uint32_t value, uint32_t detail) {
   impl_->cx.fail(code, field, value, detail);
 }

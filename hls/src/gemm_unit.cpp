@@ -9,7 +9,8 @@
 // goes to lane e % kPeLanes, and each lane adds its products (BF16 x BF16, exact in FP32) in entry
 // order; lanes past E add +0. At the end the lanes reduce as a fixed tree
 // ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) and the sum overwrites C[i][j] or, with flag b0,
-// is added to it (C + sum).
+// is added to it (C + sum). A NaN result is written as the canonical NaN (canonical_nan,
+// sat/arch/bf16_bits.hpp), so no result depends on which NaN payload an addition passed on.
 //
 // Two implementations of that contract: the cycle-structured PE-array loop nest (what Vitis
 // synthesises: one step of kPeLanes entries per cycle for a kPeRows x kPeCols output block), and a
@@ -30,14 +31,7 @@ inline float lane_tree(const float l[kLanes]) {
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-struct Tile {
-  const uint16_t* a;     // [mt][kt] BF16
-  const uint16_t* b;     // dense [nt][kt] or sparse values [nt][E] BF16
-  const uint8_t* bidx;   // sparse indices [nt][E]
-  float* c;              // [mt][nt] FP32
-  uint32_t mt, nt, kt, n, m, entries;
-  bool sparse, accumulate;
-};
+using Tile = GemmTile;
 
 // The PE array as Vitis synthesises it: for each kPeRows x kPeCols block of outputs, one pipeline
 // step per kPeLanes entries; each PE row broadcasts its activation window, each PE column its
@@ -103,7 +97,7 @@ PE_DRAIN:
           if (i >= t.mt || j >= t.nt) continue;
           const float sum = lane_tree(acc[r][c]);
           float& out = t.c[i * t.nt + j];
-          out = t.accumulate ? out + sum : sum;
+          out = canonical_nan(t.accumulate ? out + sum : sum);
         }
       }
     }
@@ -150,7 +144,7 @@ void gemm_fast(const Tile& t) {
                                acc[4][i], acc[5][i], acc[6][i], acc[7][i]};
       const float sum = lane_tree(l);
       float& out = cj[i * t.nt];
-      out = t.accumulate ? out + sum : sum;
+      out = canonical_nan(t.accumulate ? out + sum : sum);
     }
   }
 }
@@ -160,10 +154,9 @@ void gemm_fast(const Tile& t) {
 
 void set_reference_pe(bool on) { g_reference_pe = on; }
 
-bool exec_gemm(Ctx& cx, const Insn& in) {
+bool gemm_tile(Ctx& cx, const Insn& in, GemmTile& t) {
   namespace f = isa::f_GEMM;
   if (in.opcode() != isa::OP_GEMM) return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
-  Tile t;
   t.sparse = in.flag(1);
   t.accumulate = in.flag(0);
   t.mt = in[f::mt];
@@ -190,6 +183,12 @@ bool exec_gemm(Ctx& cx, const Insn& in) {
   t.b = banks.b[in[f::b_bank]];
   t.bidx = banks.bidx[in[f::b_bank]];
   t.c = banks.c[in[f::c_bank]];
+  return true;
+}
+
+bool exec_gemm(Ctx& cx, const Insn& in) {
+  Tile t;
+  if (!gemm_tile(cx, in, t)) return false;
 #ifndef __SYNTHESIS__
   if (!g_reference_pe) {
     gemm_fast(t);

@@ -12,6 +12,7 @@
 #include "sat/arch/status.hpp"
 #include "sat/arch/bf16_bits.hpp"
 #include "sat/arch/nm_select.hpp"
+#include "sat_hls/gemm_tile.hpp"
 
 namespace sat::kernel {
 
@@ -288,6 +289,9 @@ void write_status(uint32_t status[isa::kStatusWords], const Ctx& cx, uint32_t in
 // ---- Units: each executes one instruction; false after recording an error --------------------------
 bool exec_load(Ctx& cx, const Insn& in);
 bool exec_gemm(Ctx& cx, const Insn& in);
+// The GEMM instruction's checks and its tile (shape, bank operands), as exec_gemm computes it;
+// false after recording the error.
+bool gemm_tile(Ctx& cx, const Insn& in, GemmTile& t);
 bool exec_store(Ctx& cx, const Insn& in);
 bool exec_vec(Ctx& cx, const Insn& in);
 bool exec_upd(Ctx& cx, const Insn& in);

@@ -31,9 +31,12 @@ CommandSpec sim_spec() {
       .value("batch", "B", "batch size (default: the model's recipe)")
       .flag("inference", "the inference pass (FF and loss) instead of a training step")
       .value("config", "FILE", "JSON overrides of the accelerator configuration (docs/sim.md)")
+      .flag("rtl", "the GEMM unit computes on the Verilated RTL PE array (rtl/sat_pe_array.sv) inside the model, "
+                   "cycle by cycle, instead of the C++ core model (gemm_core=rtl; the array's shape is fixed at "
+                   "build time: set pe to it, e.g. --set pe=4x4; docs/rtl.md)")
       .value("set", "K=V[,K=V]", "overrides on the command line: pe=RxC[xL], tile=RxCxK, clock=MHz, window=W, "
                                  "vector_lanes=L, conv_patch=E, vec_scratch=E, load_engines=N, fill_beats=B, "
-                                 "queue=D, tokens=D, dram_queue=D")
+                                 "queue=D, tokens=D, dram_queue=D, gemm_core=model|rtl")
       .value("out", "DIR", "where the files go (default sim-out)")
       .value("sweep", "SPEC", "one run per point of 'key=v1,v2;key=v1,v2' (keys: nm (N:M or dense), batch and the "
                               "--set keys); writes sweep.json, sweep.csv, sweep.svg")

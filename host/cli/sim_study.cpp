@@ -99,6 +99,7 @@ SimConfig sim_config_from(const Args& args) {
       pos = comma + 1;
     }
   }
+  if (args.flag("rtl")) cfg.gemm_core = "rtl";
   return cfg;
 }
 
@@ -187,6 +188,12 @@ void print_summary(const StepReport& r, const nlohmann::ordered_json& j) {
   std::printf("\n  energy: %.3f mJ (%.3f mJ dynamic), %.1f W average, %.2f GFLOPS/W\n", r.energy.total() * 1e3,
               r.energy.dynamic() * 1e3, j["energy"]["average_watts"].get<double>(),
               j["energy"]["gflops_per_watt"].get<double>());
+  if (r.config.gemm_core == "rtl") {
+    std::printf("  RTL PE array (gemm_core rtl): %llu GEMM instructions, %llu array cycles, %llu of them timed "
+                "other than the core model (sat/arch/timing.hpp)\n",
+                (unsigned long long)r.rtl.instructions, (unsigned long long)r.rtl.cycles,
+                (unsigned long long)r.rtl.differ);
+  }
   std::printf("  simulated %.0f cycles per wall second (%.2f s)\n", j["cycles_per_wall_second"].get<double>(),
               r.wall_seconds);
 }

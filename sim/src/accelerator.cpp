@@ -20,7 +20,7 @@ nlohmann::json dram_key(const SimConfig& c) {
 
 }  // namespace
 
-Accelerator::Accelerator(const sc_module_name& name) : sc_module(name) {
+Accelerator::Accelerator(const sc_module_name& name) : sc_module(name), rtl_(make_rtl_gemm("rtl_gemm")) {
   configure(SimConfig{});
   SC_THREAD(fetch_process);
   for (int u = 0; u < kExec; ++u) {
@@ -29,14 +29,15 @@ Accelerator::Accelerator(const sc_module_name& name) : sc_module(name) {
   }
 }
 
-void Accelerator::configure(const SimConfig& cfg) {
+void Accelerator::configure(const SimConfig& cfg, bool cold) {
   cfg_ = cfg;
   cycle_ = sc_time(1e6 / cfg.clock_mhz, SC_PS);
   const nlohmann::json key = dram_key(cfg);
-  if (dram_.empty() || key != dram_key_) {
+  if (dram_.empty() || key != dram_key_ || cold) {
     dram_.clear();
     for (int c = 0; c < arch::kDdrChannels; ++c) dram_.push_back(std::make_unique<DramPort>(c, cfg));
     dram_key_ = key;
+    dram_origin_ = static_cast<uint64_t>(sc_time_stamp().value() / cycle_.value());
   }
 }
 
@@ -228,7 +229,24 @@ void Accelerator::unit_process(int u) {
       last_pop_[p][u] = Token{e.index, start};
       token_out_[p][u].notify(SC_ZERO_TIME);
     }
-    if (!datapath_.execute(u, e.in)) {
+    bool executed;
+    if (u == isa::UNIT_GEMM && use_rtl_) {
+      // The RTL array computes the tile in the datapath's banks; its cycles pass here.
+      kernel::GemmTile tile;
+      executed = datapath_.gemm_tile(e.in, &tile);
+      if (executed) {
+        try {
+          gemm_rtl_cycles_ = rtl_->run(tile, cycle_);
+        } catch (const std::exception& x) {
+          rtl_error_ = std::string(x.what()) + " at instruction " + std::to_string(e.index);
+          stop_run();
+          continue;
+        }
+      }
+    } else {
+      executed = datapath_.execute(u, e.in);
+    }
+    if (!executed) {
       end_index_ = e.index;
       end_opcode_ = e.in.opcode();
       stop_run();
@@ -301,6 +319,12 @@ uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, In
     const uint32_t n = in[isa::f_GEMM::n], m = in[isa::f_GEMM::m];
     const bool sparse = in.flag(1);
     rec.compute = arch::gemm_cycles(cfg_.pe, mt, nt, kt, sparse, n, m);
+    if (use_rtl_) {   // the array's own count, which should be the formula's
+      ++rtl_tally_.instructions;
+      rtl_tally_.cycles += gemm_rtl_cycles_;
+      rtl_tally_.differ += gemm_rtl_cycles_ != rec.compute;
+      rec.compute = gemm_rtl_cycles_;
+    }
     rec.macs = arch::gemm_macs(mt, nt, kt, sparse, n, m);
     rec.sparse = sparse;
     counters_.macs += rec.macs;
@@ -372,14 +396,18 @@ uint64_t Accelerator::duration(int unit, const isa::Insn& in, uint64_t start, In
 RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemory& mem, const SimConfig& cfg,
                             std::vector<InsnRecord>* records,
                             const std::function<void(uint64_t, uint64_t)>& progress, bool has_deadline,
-                            std::chrono::steady_clock::time_point deadline) {
+                            std::chrono::steady_clock::time_point deadline, bool cold) {
   uint16_t* ddr[arch::kDdrChannels];
   uint64_t halfwords[arch::kDdrChannels];
   for (int c = 0; c < arch::kDdrChannels; ++c) {
     ddr[c] = mem.halfwords(c);
     halfwords[c] = mem.halfword_count(c);
   }
-  configure(cfg);
+  if (!sc_is_running() && sc_get_status() == SC_ELABORATION) sc_start(SC_ZERO_TIME);
+  configure(cfg, cold);
+  use_rtl_ = cfg.gemm_core == "rtl" && rtl_;
+  rtl_tally_ = RtlGemmTally{};
+  rtl_error_.clear();
   datapath_.attach(ddr, halfwords);
   insns_ = &insns;
   records_ = records;
@@ -406,10 +434,10 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
   read_ports_ = {};
   write_ports_ = {};
   counters_ = DeviceCounters{};
-  if (!sc_is_running() && sc_get_status() == SC_ELABORATION) sc_start(SC_ZERO_TIME);
   start_time_ = sc_time_stamp();
   last_cycle_ = 0;
-  for (auto& d : dram_) d->begin_run(start_time_.value() / cycle_.value());   // open rows stay open
+  // The channels' time runs on from their origin (open rows stay open from the last run).
+  for (auto& d : dram_) d->begin_run(start_time_.value() / cycle_.value() - dram_origin_);
   start_.notify(SC_ZERO_TIME);
   sc_start();   // until no process has anything left to do
 
@@ -460,6 +488,8 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
   std::copy(words, words + isa::kStatusWords, out.status.begin());
   counters_.cycles = last_cycle_;
   out.counters = counters_;
+  out.rtl = rtl_tally_;
+  out.error = rtl_error_;
   records_ = nullptr;
   progress_ = nullptr;
   return out;

@@ -15,9 +15,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dram_port.hpp"
+#include "rtl_gemm.hpp"
 #include "sat/arch/access.hpp"
 #include "sat/arch/config.hpp"
 #include "sat/arch/isa.hpp"
@@ -34,6 +36,8 @@ struct RunOutcome {
   StatusWords status{};
   DeviceCounters counters;
   bool stopped = false;   // the wall-clock deadline ended it
+  RtlGemmTally rtl;
+  std::string error;      // the RTL core broke its protocol (the run stopped there)
 };
 
 class Accelerator : public sc_core::sc_module {
@@ -41,12 +45,16 @@ class Accelerator : public sc_core::sc_module {
   SC_HAS_PROCESS(Accelerator);
   explicit Accelerator(const sc_core::sc_module_name& name);
 
+  // The Verilated PE array, or nullptr in a build without it.
+  const RtlGemm* rtl_gemm() const { return rtl_.get(); }
+
   // Runs `insns` over `mem` to its end (FINISH, an error, a deadlock, or `deadline`) with the timing
   // of `cfg`; drives the SystemC kernel itself (sc_start until no event is left). `records`, when
-  // set, receives one record per executed instruction.
+  // set, receives one record per executed instruction. `cold`: the DRAM channels start afresh at
+  // the run's start (rows closed, refresh from there) instead of continuing the last run's.
   RunOutcome run(const std::vector<isa::Insn>& insns, HostDeviceMemory& mem, const SimConfig& cfg,
                  std::vector<InsnRecord>* records, const std::function<void(uint64_t, uint64_t)>& progress,
-                 bool has_deadline, std::chrono::steady_clock::time_point deadline);
+                 bool has_deadline, std::chrono::steady_clock::time_point deadline, bool cold = false);
 
  private:
   static constexpr int kExec = isa::kNumExecUnits;
@@ -71,7 +79,9 @@ class Accelerator : public sc_core::sc_module {
   void unit_process(int unit);
   uint64_t now_cycle() const;
   void wait_cycles(uint64_t n);
-  void configure(const SimConfig& cfg);
+  // Takes `cfg`'s clock and DRAM settings; the channels are built again (from the current cycle)
+  // when those change or `cold` asks.
+  void configure(const SimConfig& cfg, bool cold = false);
   // The cycles `in` occupies its unit from `start` on (its DRAM transfers reserved on the channels),
   // its events into `rec`.
   uint64_t duration(int unit, const isa::Insn& in, uint64_t start, InsnRecord& rec);
@@ -84,9 +94,15 @@ class Accelerator : public sc_core::sc_module {
   bool past_deadline();
 
   hls::Datapath datapath_;
+  std::unique_ptr<RtlGemm> rtl_;
+  bool use_rtl_ = false;          // this run's GEMMs go to rtl_
+  uint64_t gemm_rtl_cycles_ = 0;  // the cycles rtl_ took for the GEMM being timed
+  RtlGemmTally rtl_tally_;
+  std::string rtl_error_;
   SimConfig cfg_;
   nlohmann::json dram_key_;   // the DRAM settings the channels were built for
   std::vector<std::unique_ptr<DramPort>> dram_;
+  uint64_t dram_origin_ = 0;   // the absolute cycle the channels were built at: their time 0
   sc_core::sc_time cycle_;
 
   // The run being simulated.

@@ -3,6 +3,7 @@
 // the one SystemC simulation of this process (SystemC elaborates once per process), serialised.
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "accelerator.hpp"
 #include "sat/backend_registry.hpp"
@@ -35,8 +36,11 @@ class SimDeviceImpl final : public SimDevice {
   explicit SimDeviceImpl(const SimConfig& cfg) { configure(cfg); }
   void configure(const SimConfig& cfg) override {
     cfg.validate();
+    if (cfg.gemm_core == "rtl") check_rtl(cfg);
     cfg_ = cfg;
   }
+  RtlGemmTally rtl_tally() const override { return tally_; }
+  void cold_start() override { cold_ = true; }
   const SimConfig& config() const override { return cfg_; }
   void record(std::vector<InsnRecord>* out) override { records_ = out; }
   void on_progress(std::function<void(uint64_t, uint64_t)> fn) override { progress_ = std::move(fn); }
@@ -57,7 +61,11 @@ class SimDeviceImpl final : public SimDevice {
     if (!s || !m) throw Error("device 'sim': the stream was made by another device, or the memory is not in host RAM");
     std::lock_guard<std::mutex> lock(g_mutex);
     const auto t0 = std::chrono::steady_clock::now();
-    const RunOutcome o = model().run(s->insns, *m, cfg_, records_, progress_, timeout.count() > 0, t0 + timeout);
+    const RunOutcome o =
+        model().run(s->insns, *m, cfg_, records_, progress_, timeout.count() > 0, t0 + timeout, cold_);
+    cold_ = false;
+    tally_ = o.rtl;
+    if (!o.error.empty()) throw Error("device 'sim': " + o.error);
     RunResult r;
     r.status = o.status;
     r.counters = o.counters;
@@ -67,16 +75,56 @@ class SimDeviceImpl final : public SimDevice {
   }
 
  private:
+  // gemm_core "rtl" needs the Verilated array, and the configuration's PE array must be its shape.
+  static void check_rtl(const SimConfig& cfg) {
+    int rows = 0, cols = 0;
+    if (!sim_has_rtl_gemm(&rows, &cols)) {
+      throw Error("gemm_core rtl: this build has no Verilated PE array (it needs Verilator when CMake "
+                  "configures, and SAT_SIM_RTL=ON; sanitizer builds leave it out)");
+    }
+    if (cfg.pe.rows != rows || cfg.pe.cols != cols || cfg.pe.lanes != arch::kPeLanes ||
+        cfg.pe.window != arch::kSelectWindowRatio) {
+      throw Error("gemm_core rtl: the Verilated PE array is " + std::to_string(rows) + "x" + std::to_string(cols) +
+                  "x" + std::to_string(arch::kPeLanes) + " with select window " +
+                  std::to_string(arch::kSelectWindowRatio) + ", the configuration's is " +
+                  std::to_string(cfg.pe.rows) + "x" + std::to_string(cfg.pe.cols) + "x" +
+                  std::to_string(cfg.pe.lanes) + " with window " + std::to_string(cfg.pe.window) +
+                  ": set pe=" + std::to_string(rows) + "x" + std::to_string(cols) +
+                  " (or rebuild with -DSAT_RTL_ARRAY_ROWS=R -DSAT_RTL_ARRAY_COLS=C)");
+    }
+  }
+
   SimConfig cfg_;
+  RtlGemmTally tally_;
+  bool cold_ = false;
   std::vector<InsnRecord>* records_ = nullptr;
   std::function<void(uint64_t, uint64_t)> progress_;
 };
 
-std::unique_ptr<Device> make_backend_device() { return make_sim_device(); }
+// The backend's device: arch/'s configuration, or the JSON file SAT_SIM_CONFIG names (the same keys
+// as `sat sim --config`, gemm_core included), so that train, op and replay reach every setting.
+std::unique_ptr<Device> make_backend_device() {
+  const char* path = std::getenv("SAT_SIM_CONFIG");
+  if (path == nullptr || *path == 0) return make_sim_device();
+  try {
+    return make_sim_device(read_sim_config(path));
+  } catch (const Error& e) {
+    throw Error(std::string("SAT_SIM_CONFIG: ") + e.what());
+  }
+}
 
 }  // namespace
 
 std::unique_ptr<SimDevice> make_sim_device(const SimConfig& cfg) { return std::make_unique<SimDeviceImpl>(cfg); }
+
+bool sim_has_rtl_gemm(int* rows, int* cols) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const RtlGemm* rtl = model().rtl_gemm();
+  if (rtl == nullptr) return false;
+  if (rows) *rows = rtl->rows();
+  if (cols) *cols = rtl->cols();
+  return true;
+}
 
 }  // namespace sat::sim
 

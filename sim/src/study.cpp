@@ -49,10 +49,13 @@ StepReport simulate_step(const StepSpec& spec, const SimConfig& cfg, const Progr
   std::vector<InsnRecord> records;
   dev->record(&records);
   dev->on_progress(progress);
+  dev->cold_start();   // a study point's figures never depend on the points before it
   const RunResult r = image->run(device_run_timeout());
   check_run(*dev, r, "the simulated " + what);
   if (!r.counters) throw Error("device 'sim' returned no counters");
-  return build_step_report(image->program(), records, *r.counters, cfg, what, r.seconds);
+  StepReport report = build_step_report(image->program(), records, *r.counters, cfg, what, r.seconds);
+  report.rtl = dev->rtl_tally();
+  return report;
 }
 
 std::vector<StudyPoint> sweep_points(const std::string& spec, const StepSpec& base, const SimConfig& cfg) {

@@ -107,8 +107,8 @@ TEST(SimRecords, TokenStallByHand) {
 TEST(SimRecords, FullQueueByHand) {
   SimConfig cfg;
   cfg.insn_queue_depth = 2;
-  const uint64_t g = arch::gemm_cycles(16, 16, 8, false, 1, 1);   // 1 + 35 cycles
-  const Recorded r = run({load(1, 32), gemm(16, 16, 8), gemm(16, 16, 8), gemm(16, 16, 8), gemm(16, 16, 8),
+  const uint64_t g = arch::gemm_cycles(16, 16, 128, false, 1, 1);   // 16 steps + 2 cycles
+  const Recorded r = run({load(1, 32), gemm(16, 16, 128), gemm(16, 16, 128), gemm(16, 16, 128), gemm(16, 16, 128),
                           load(1, 32), isa::make_insn(isa::OP_FINISH)},
                          cfg);
   ASSERT_TRUE(r.result.ok()) << r.result.message();

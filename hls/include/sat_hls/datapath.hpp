@@ -10,6 +10,7 @@
 #include "sat/arch/config.hpp"
 #include "sat/arch/isa.hpp"
 #include "sat/arch/status.hpp"
+#include "sat_hls/gemm_tile.hpp"
 
 namespace sat::hls {
 
@@ -27,6 +28,10 @@ class Datapath {
   int decode(const isa::Insn& in);
   // Executes `in` on `unit`; false once an error is recorded (the first error wins).
   bool execute(int unit, const isa::Insn& in);
+  // For a model with a PE array of its own (the RTL cosimulation): checks GEMM instruction `in` as
+  // execute does and names its tile in this datapath's banks, for that array to compute in place of
+  // execute; false once an error is recorded.
+  bool gemm_tile(const isa::Insn& in, kernel::GemmTile* out);
   // Records an error the scheduler found (deadlock, missing FINISH, tokens left): code and the
   // FIELD, VALUE and DETAIL words of the status block. The first error wins.
   void fail(uint32_t code, uint32_t field, uint32_t value, uint32_t detail);

@@ -24,8 +24,18 @@ class SimDevice : public Device {
   virtual void record(std::vector<InsnRecord>* out) = 0;
   // Called every few thousand instructions of a run with (executed, stream length); empty: none.
   virtual void on_progress(std::function<void(uint64_t, uint64_t)> fn) = 0;
+  // The next run starts from a cold memory system: every DRAM row closed and the channels' refresh
+  // schedule from the run's start, as after power-up, so that its timing does not depend on what
+  // ran before in this process (the model is one per process, and a run otherwise continues the
+  // channels' state). The studies of `sat sim` start each point so.
+  virtual void cold_start() = 0;
+  // The last run's RTL GEMM core tally (zeros unless the configuration's gemm_core is "rtl").
+  virtual RtlGemmTally rtl_tally() const = 0;
 };
 
 std::unique_ptr<SimDevice> make_sim_device(const SimConfig& cfg = SimConfig{});
+
+// Whether this build holds the Verilated PE array for gemm_core "rtl", and its shape (rows, cols).
+bool sim_has_rtl_gemm(int* rows = nullptr, int* cols = nullptr);
 
 }  // namespace sat::sim

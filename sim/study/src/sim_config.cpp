@@ -100,6 +100,7 @@ void SimConfig::validate() const {
     refuse("bank_ports: " + std::to_string(bank_read_ports) + " read + " + std::to_string(bank_write_ports) +
            " write ports; a BRAM/URAM block has two ports in all");
   }
+  if (gemm_core != "model" && gemm_core != "rtl") refuse("gemm_core '" + gemm_core + "' is not one of model, rtl");
   if (dram_timing != "vcu1525" && dram_timing != "jedec_2400r") {
     refuse("dram.timing '" + dram_timing + "' is not one of vcu1525, jedec_2400r");
   }
@@ -125,6 +126,7 @@ nlohmann::json SimConfig::to_json() const {
                {"queue_depth", dram_queue_depth},
                {"ctrl_latency", dram_ctrl_latency}};
   j["energy"] = energy.to_json();
+  j["gemm_core"] = gemm_core;
   return nlohmann::json(j);
 }
 
@@ -197,6 +199,7 @@ void SimConfig::apply_json(const nlohmann::json& j, const std::string& source) {
                  {"ctrl_latency",
                   [&](const nlohmann::json& x) { dram_ctrl_latency = integer(x, "dram.ctrl_latency"); }}});
        }},
+      {"gemm_core", [&](const nlohmann::json& v) { gemm_core = text(v, "gemm_core"); }},
       {"energy",
        [&](const nlohmann::json& v) {
          try {
@@ -271,11 +274,13 @@ void apply_setting(SimConfig& cfg, const std::string& key, const std::string& va
     cfg.token_depth = whole(key, value);
   } else if (key == "dram_queue") {
     cfg.dram_queue_depth = whole(key, value);
+  } else if (key == "gemm_core") {
+    cfg.gemm_core = value;
   } else {
     refuse("unknown setting '" + key +
            "' (settings: pe=RxC[xL], tile=RxCxK, clock=MHz, window=W, vector_lanes=L, conv_patch=E, vec_scratch=E, "
            "load_engines=N, "
-           "fill_beats=B, queue=D, tokens=D, dram_queue=D; nm=N:M is a sweep axis of its own)");
+           "fill_beats=B, queue=D, tokens=D, dram_queue=D, gemm_core=model|rtl; nm=N:M is a sweep axis of its own)");
   }
   cfg.validate();
 }

@@ -318,6 +318,14 @@ nlohmann::ordered_json report_json(const StepReport& r) {
   b["gap_cause"] = r.gap_cause;
   b["gap_by_cause"] = r.gap_by_cause;
   j["bounds"] = b;
+  nlohmann::ordered_json core;
+  core["kind"] = r.config.gemm_core;
+  if (r.config.gemm_core == "rtl") {
+    core["gemm_instructions"] = r.rtl.instructions;
+    core["array_cycles"] = r.rtl.cycles;
+    core["cycles_differ"] = r.rtl.differ;
+  }
+  j["gemm_core"] = core;
   nlohmann::ordered_json cp;
   cp["instructions"] = r.critical.instructions;
   nlohmann::ordered_json frac;

@@ -19,6 +19,15 @@ SAT_HD inline uint16_t f32_to_bf16_bits(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
+// The one NaN a GEMM result carries (docs/isa.md, "Numerics"): the PE array writes every NaN it
+// produces as this quiet NaN. Where two NaNs meet, which payload an adder passes on is the
+// implementation's choice (x86 keeps its first source's, which a compiler picks), so without one
+// canonical NaN the C-model's own builds, its two GEMM paths and the RTL would differ in payloads.
+inline constexpr uint32_t kCanonicalNanBits = 0x7fc00000u;
+SAT_HD inline float canonical_nan(float f) {
+  return (f32_bits(f) & 0x7fffffffu) > 0x7f800000u ? f32_from_bits(kCanonicalNanBits) : f;
+}
+
 SAT_HD inline float bf16_bits_to_f32(uint16_t b) {
   uint32_t u = static_cast<uint32_t>(b) << 16;
   if ((u & 0x7f800000u) == 0) u &= 0x80000000u;  // bf16 subnormal input -> +-0

@@ -25,6 +25,13 @@ enum StallCause : int {
 // "token_LOAD" ... "token_PGEN", "token_full", "queue", "bank", "dram": the report's keys.
 const char* stall_cause_name(int cause);
 
+// What the GEMM unit's RTL core did in a run whose gemm_core is "rtl" (docs/rtl.md, "Cosimulation"):
+// its GEMM instructions, the cycles the Verilated array took for them, and how many took other
+// than sat/arch/timing.hpp's count (the core model's): 0 when the two are cycle-equal.
+struct RtlGemmTally {
+  uint64_t instructions = 0, cycles = 0, differ = 0;
+};
+
 // What released an instruction last (its start waited for it).
 enum class Release : uint8_t { fetch, unit, token, token_room, bank };
 

@@ -33,6 +33,11 @@ struct SimConfig {
   int dram_queue_depth = 32;
   int dram_ctrl_latency = 0;       // extra controller/PHY pipeline, DRAM cycles
   EnergyModel energy = EnergyModel::defaults();
+  // What computes the GEMM unit's products: "model", the kernel's datapath timed by
+  // sat/arch/timing.hpp; or "rtl", the Verilated PE array (rtl/sat_pe_array.sv) clocked cycle by
+  // cycle inside the model (docs/rtl.md, "Cosimulation"), which the build must include and whose
+  // shape `pe` must be.
+  std::string gemm_core = "model";
 
   // Throws sat::Error with the reason when a value or a combination is impossible.
   void validate() const;
@@ -51,7 +56,8 @@ struct SimConfig {
 SimConfig read_sim_config(const std::string& path);
 
 // One "key=value" override of a sweep or the command line ("pe=32x16x8", "clock=250",
-// "tile=64x64x256", "vector_lanes=8", "queue=32", "tokens=16", "ports=2"); throws naming the key.
+// "tile=64x64x256", "vector_lanes=8", "queue=32", "tokens=16", "ports=2", "gemm_core=rtl"); throws
+// naming the key.
 void apply_setting(SimConfig& cfg, const std::string& key, const std::string& value);
 
 }  // namespace sat::sim

@@ -77,6 +77,7 @@ struct StepReport {
   // cause's share of that gap (from the critical path's view: what the path waited on).
   std::string gap_cause;
   std::map<std::string, double> gap_by_cause;
+  RtlGemmTally rtl;   // config.gemm_core "rtl": the Verilated array's part
   double seconds() const { return cycles / (config.clock_mhz * 1e6); }
   double pe_utilisation(uint64_t macs, uint64_t cycles) const;
 };
