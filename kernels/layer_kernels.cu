@@ -1,0 +1,520 @@
+// The element-wise, normalisation, pooling and layout kernels of the GPU-resident step
+// (layer_ops.hpp). Memory-bound; written by hand because each must round and order like its CPU
+// layer (host/src/layers/), and they are small. Reductions are deterministic: fixed partitions,
+// partial sums in double combined in a fixed order, no atomics.
+#include <cmath>
+
+#include "common.cuh"
+#include "layer_ops.hpp"
+
+namespace sat::cuda {
+
+namespace {
+
+using sat::bf16_bits_to_f32;
+using sat::f32_to_bf16_bits;
+
+__device__ __forceinline__ float ld(const uint16_t* p, int64_t i) { return bf16_bits_to_f32(p[i]); }
+
+inline unsigned blocks_for(int64_t n, int threads) { return grid_stride_blocks(n, threads, 16); }
+
+#define SAT_GRID_LOOP(i, n)                                                                        \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+__global__ void nchw_to_nhwc_kernel(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out) {
+  SAT_GRID_LOOP(i, nb * c * hw) {
+    const int64_t ch = i % c, q = i / c, b = q / hw, pos = q % hw;
+    out[i] = in[(b * c + ch) * hw + pos];
+  }
+}
+
+__global__ void nhwc_to_nchw_kernel(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out) {
+  SAT_GRID_LOOP(i, nb * c * hw) {
+    const int64_t pos = i % hw, ch = (i / hw) % c, b = i / (hw * c);
+    out[i] = in[(b * hw + pos) * c + ch];
+  }
+}
+
+// One thread per output element, the column (c, ky, kx) fastest so that the stores coalesce; the
+// loads of neighbouring threads fall on the same or neighbouring pixels' channel runs (L1/L2).
+__global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nb, uint16_t* out, int64_t ldo) {
+  const int64_t kdim = g.kdim(), ohw = g.oh * g.ow, kk2 = g.k * g.k;
+  SAT_GRID_LOOP(i, nb * ohw * ldo) {
+    const int64_t q = i / ldo, kk = i % ldo;
+    uint16_t v = 0;
+    if (kk < kdim) {
+      const int64_t b = q / ohw, r = q % ohw, oy = r / g.ow, ox = r % g.ow;
+      const int64_t c = kk / kk2, t = kk % kk2, ky = t / g.k, kx = t % g.k;
+      const int64_t iy = oy * g.s - g.p + ky, ix = ox * g.s - g.p + kx;
+      if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) v = x[((b * g.h + iy) * g.w + ix) * g.cin + c];
+    }
+    out[i] = v;
+  }
+}
+
+// As col2im_kernel (im2col.cu): the sum over (ky, kx) ascending, the host col2im's order.
+__global__ void col2im_nhwc_kernel(const float* dcol, int64_t ldc, ConvGeometry g, int64_t nb, uint16_t* dx) {
+  const int64_t ohw = g.oh * g.ow;
+  SAT_GRID_LOOP(i, nb * g.h * g.w * g.cin) {
+    const int64_t c = i % g.cin, pix = i / g.cin, ix = pix % g.w, iy = (pix / g.w) % g.h, b = pix / (g.w * g.h);
+    float sum = 0.0f;
+    for (int64_t ky = 0; ky < g.k; ++ky) {
+      const int64_t ty = iy + g.p - ky;
+      if (ty < 0 || ty % g.s != 0 || ty / g.s >= g.oh) continue;
+      const int64_t oy = ty / g.s;
+      for (int64_t kx = 0; kx < g.k; ++kx) {
+        const int64_t tx = ix + g.p - kx;
+        if (tx < 0 || tx % g.s != 0 || tx / g.s >= g.ow) continue;
+        const int64_t q = b * ohw + oy * g.ow + tx / g.s;
+        sum = __fadd_rn(sum, dcol[q * ldc + (c * g.k + ky) * g.k + kx]);
+      }
+    }
+    dx[i] = f32_to_bf16_bits(sum);
+  }
+}
+
+__global__ void pad_rows_kernel(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo) {
+  SAT_GRID_LOOP(i, rows * ldo) {
+    const int64_t r = i / ldo, c = i % ldo;
+    out[i] = c < cols ? in[r * cols + c] : uint16_t{0};
+  }
+}
+
+__global__ void bias_round_kernel(const float* acc, int64_t lda, const float* bias, int64_t rows, int64_t c,
+                                  uint16_t* y) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int64_t r = i / c, j = i % c;
+    const float v = acc[r * lda + j];
+    y[i] = f32_to_bf16_bits(bias ? __fadd_rn(v, bias[j]) : v);
+  }
+}
+
+// Column reductions over [rows][c]: blockIdx.x covers 32 columns, blockIdx.y one of `chunks` row
+// ranges; thread (x, y) sums rows y, y+8, ... of its range. Partials [chunk][c] (and a second
+// array [chunk][c] after them), combined by column_finish in chunk order.
+constexpr int kRedY = 8;
+inline int64_t chunks_for(int64_t rows, int64_t c) {
+  const int64_t col_blocks = ceil_div(c, 32);
+  const int64_t want = ceil_div(static_cast<int64_t>(sm_count()) * 4, col_blocks);
+  const int64_t by_rows = ceil_div(rows, 64);
+  return want < by_rows ? (want < 1 ? 1 : want) : by_rows;
+}
+
+// Reduces a block's (32 x kRedY) per-thread values to 32 column sums in thread row 0.
+__device__ __forceinline__ void block_col_sum(double& a, double& b, double (*sh)[32][kRedY + 1]) {
+  sh[0][threadIdx.x][threadIdx.y] = a;
+  sh[1][threadIdx.x][threadIdx.y] = b;
+  __syncthreads();
+  if (threadIdx.y == 0) {
+    a = 0;
+    b = 0;
+    for (int y = 0; y < kRedY; ++y) {
+      a += sh[0][threadIdx.x][y];
+      b += sh[1][threadIdx.x][y];
+    }
+  }
+}
+
+// mode 0: sum of x and of x^2 (BatchNorm statistics); mode 1: sum of dy and of dy * xhat with
+// xhat = float((x - mean) * invstd) as the CPU stores it (BatchNorm backward); mode 2: sum of x only.
+__global__ void column_partial_kernel(int mode, const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c,
+                                      int64_t chunk_rows, const double* mean, const double* invstd, double* part) {
+  __shared__ double sh[2][32][kRedY + 1];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * chunk_rows;
+  const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+  double a = 0, b = 0;
+  if (j < c) {
+    if (mode == 1) {
+      const double m = mean[j], is = invstd[j];
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const double g = ld(dy, r * c + j);
+        const float xh = static_cast<float>((static_cast<double>(ld(x, r * c + j)) - m) * is);
+        a += g;
+        b += g * static_cast<double>(xh);
+      }
+    } else {
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const double v = ld(x, r * c + j);
+        a += v;
+        b += v * v;
+      }
+    }
+  }
+  block_col_sum(a, b, sh);
+  if (threadIdx.y == 0 && j < c) {
+    const int64_t chunks = gridDim.y;
+    part[blockIdx.y * c + j] = a;
+    if (mode != 2) part[(chunks + blockIdx.y) * c + j] = b;
+  }
+}
+
+__global__ void bias_grad_finish(const double* part, int64_t chunks, int64_t c, float* grad) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double s = 0;
+  for (int64_t k = 0; k < chunks; ++k) s += part[k * c + j];
+  grad[j] += static_cast<float>(s);
+}
+
+__global__ void bn_stats_finish(const double* part, int64_t chunks, int64_t c, int64_t count, double eps,
+                                double momentum, float* rmean, float* rvar, double* mean, double* invstd) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double s = 0, sq = 0;
+  for (int64_t k = 0; k < chunks; ++k) {
+    s += part[k * c + j];
+    sq += part[(chunks + k) * c + j];
+  }
+  const double n = static_cast<double>(count), m = s / n;
+  // E[x^2] - m^2 in double: BF16 inputs square exactly, so the cancellation costs digits only when
+  // |mean| / std approaches 2^20, far outside what a trained network's activations reach.
+  double ss = sq - s * m;
+  if (ss < 0) ss = 0;
+  const double var = ss / n, unbiased = ss / (n - 1);
+  mean[j] = m;
+  invstd[j] = 1.0 / sqrt(var + eps);
+  rmean[j] = static_cast<float>((1 - momentum) * rmean[j] + momentum * m);
+  rvar[j] = static_cast<float>((1 - momentum) * rvar[j] + momentum * unbiased);
+}
+
+__global__ void bn_apply_train(const uint16_t* x, int64_t rows, int64_t c, const double* mean, const double* invstd,
+                               const float* gamma, const float* beta, uint16_t* y) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int64_t j = i % c;
+    const double n = (static_cast<double>(ld(x, i)) - mean[j]) * invstd[j];
+    y[i] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+  }
+}
+
+__global__ void bn_apply_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma,
+                              const float* beta, const float* rmean, const float* rvar, uint16_t* y) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int64_t j = i % c;
+    const double is = 1.0 / sqrt(static_cast<double>(rvar[j]) + eps);
+    const double n = (static_cast<double>(ld(x, i)) - rmean[j]) * is;
+    y[i] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+  }
+}
+
+// Per channel: the sums of the partials, the parameter gradients, and the two means backward uses
+// (written over mean's and invstd's neighbours: coef[0][j] = mean_g, coef[1][j] = mean_gx).
+__global__ void bn_back_finish(const double* part, int64_t chunks, int64_t c, int64_t count, float* ggrad,
+                               float* bgrad, double* coef) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double sg = 0, sgx = 0;
+  for (int64_t k = 0; k < chunks; ++k) {
+    sg += part[k * c + j];
+    sgx += part[(chunks + k) * c + j];
+  }
+  ggrad[j] += static_cast<float>(sgx);
+  bgrad[j] += static_cast<float>(sg);
+  coef[j] = sg / static_cast<double>(count);
+  coef[c + j] = sgx / static_cast<double>(count);
+}
+
+__global__ void bn_back_apply(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
+                              const double* invstd, const float* gamma, const double* coef, uint16_t* dx) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int64_t j = i % c;
+    const double is = invstd[j];
+    const float xh = static_cast<float>((static_cast<double>(ld(x, i)) - mean[j]) * is);
+    const double scale = static_cast<double>(gamma[j]) * is;
+    const double g = ld(dy, i);
+    dx[i] = f32_to_bf16_bits(static_cast<float>(scale * (g - coef[j] - static_cast<double>(xh) * coef[c + j])));
+  }
+}
+
+__global__ void relu_kernel(const uint16_t* x, int64_t n, uint16_t* y) {
+  SAT_GRID_LOOP(i, n) {
+    const uint16_t b = x[i];
+    y[i] = ((b & 0x8000u) == 0 && b != 0) ? b : uint16_t{0};
+  }
+}
+
+__global__ void relu_back_kernel(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* dx) {
+  SAT_GRID_LOOP(i, n) dx[i] = y[i] != 0 ? dy[i] : uint16_t{0};
+}
+
+__global__ void add_kernel(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out) {
+  SAT_GRID_LOOP(i, n) out[i] = f32_to_bf16_bits(__fadd_rn(ld(a, i), ld(b, i)));
+}
+
+__device__ __forceinline__ bool beats(float v, float best) { return (v > best) || (isnan(v) && !isnan(best)); }
+
+__global__ void maxpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, uint16_t* y, int32_t* am) {
+  SAT_GRID_LOOP(i, nb * g.oh * g.ow * g.c) {
+    const int64_t c = i % g.c, q = i / g.c, ox = q % g.ow, oy = (q / g.ow) % g.oh, b = q / (g.ow * g.oh);
+    const int64_t y0 = max(oy * g.s - g.p, int64_t{0}), y1 = min(oy * g.s - g.p + g.k, g.h);
+    const int64_t x0 = max(ox * g.s - g.p, int64_t{0}), x1 = min(ox * g.s - g.p + g.k, g.w);
+    const uint16_t* plane = x + b * g.h * g.w * g.c + c;
+    int64_t bi = y0 * g.w + x0;
+    float best = ld(plane, bi * g.c);
+    for (int64_t iy = y0; iy < y1; ++iy) {
+      for (int64_t ix = x0; ix < x1; ++ix) {
+        const float v = ld(plane, (iy * g.w + ix) * g.c);
+        if (beats(v, best)) {
+          best = v;
+          bi = iy * g.w + ix;
+        }
+      }
+    }
+    y[i] = f32_to_bf16_bits(best);
+    if (am) am[i] = static_cast<int32_t>(bi);
+  }
+}
+
+// Gather form of the scatter dx[argmax] += dy: each input pixel sums, in ascending output order (the
+// CPU's), the gradients of the windows that chose it. No atomics, deterministic.
+__global__ void maxpool_back_kernel(const uint16_t* dy, const int32_t* am, PoolGeometry g, int64_t nb, uint16_t* dx) {
+  SAT_GRID_LOOP(i, nb * g.h * g.w * g.c) {
+    const int64_t c = i % g.c, pix = i / g.c, ix = pix % g.w, iy = (pix / g.w) % g.h, b = pix / (g.w * g.h);
+    const int64_t me = iy * g.w + ix;
+    // windows oy with oy*s - p <= iy < oy*s - p + k
+    const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
+    const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
+    float sum = 0.0f;
+    for (int64_t oy = oy0; oy <= oy1; ++oy) {
+      if (iy + g.p - oy * g.s < 0 || iy + g.p - oy * g.s >= g.k) continue;
+      for (int64_t ox = ox0; ox <= ox1; ++ox) {
+        if (ix + g.p - ox * g.s < 0 || ix + g.p - ox * g.s >= g.k) continue;
+        const int64_t o = ((b * g.oh + oy) * g.ow + ox) * g.c + c;
+        if (am[o] == me) sum = __fadd_rn(sum, ld(dy, o));
+      }
+    }
+    dx[i] = f32_to_bf16_bits(sum);
+  }
+}
+
+__global__ void avgpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, uint16_t* y) {
+  const float scale = 1.0f / static_cast<float>(g.k * g.k);
+  SAT_GRID_LOOP(i, nb * g.oh * g.ow * g.c) {
+    const int64_t c = i % g.c, q = i / g.c, ox = q % g.ow, oy = (q / g.ow) % g.oh, b = q / (g.ow * g.oh);
+    const int64_t y0 = max(oy * g.s - g.p, int64_t{0}), y1 = min(oy * g.s - g.p + g.k, g.h);
+    const int64_t x0 = max(ox * g.s - g.p, int64_t{0}), x1 = min(ox * g.s - g.p + g.k, g.w);
+    const uint16_t* plane = x + b * g.h * g.w * g.c + c;
+    float sum = 0.0f;
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = x0; ix < x1; ++ix) sum = __fadd_rn(sum, ld(plane, (iy * g.w + ix) * g.c));
+    y[i] = f32_to_bf16_bits(__fmul_rn(sum, scale));
+  }
+}
+
+__global__ void avgpool_back_kernel(const uint16_t* dy, PoolGeometry g, int64_t nb, uint16_t* dx) {
+  const float scale = 1.0f / static_cast<float>(g.k * g.k);
+  SAT_GRID_LOOP(i, nb * g.h * g.w * g.c) {
+    const int64_t c = i % g.c, pix = i / g.c, ix = pix % g.w, iy = (pix / g.w) % g.h, b = pix / (g.w * g.h);
+    const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
+    const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
+    float sum = 0.0f;
+    for (int64_t oy = oy0; oy <= oy1; ++oy) {
+      if (iy + g.p - oy * g.s < 0 || iy + g.p - oy * g.s >= g.k) continue;
+      for (int64_t ox = ox0; ox <= ox1; ++ox) {
+        if (ix + g.p - ox * g.s < 0 || ix + g.p - ox * g.s >= g.k) continue;
+        sum = __fadd_rn(sum, __fmul_rn(ld(dy, ((b * g.oh + oy) * g.ow + ox) * g.c + c), scale));
+      }
+    }
+    dx[i] = f32_to_bf16_bits(sum);
+  }
+}
+
+__global__ void gap_kernel(const uint16_t* x, int64_t nb, int64_t hw, int64_t c, uint16_t* y) {
+  SAT_GRID_LOOP(i, nb * c) {
+    const int64_t j = i % c, b = i / c;
+    double s = 0;
+    for (int64_t p = 0; p < hw; ++p) s += ld(x, (b * hw + p) * c + j);
+    y[i] = f32_to_bf16_bits(static_cast<float>(s / static_cast<double>(hw)));
+  }
+}
+
+__global__ void gap_back_kernel(const uint16_t* dy, int64_t nb, int64_t hw, int64_t c, uint16_t* dx) {
+  const float scale = 1.0f / static_cast<float>(hw);
+  SAT_GRID_LOOP(i, nb * hw * c) {
+    const int64_t j = i % c, b = i / (hw * c);
+    dx[i] = f32_to_bf16_bits(__fmul_rn(ld(dy, b * c + j), scale));
+  }
+}
+
+__global__ void bf16_to_f32_rows(const uint16_t* in, int64_t n, float* out) {
+  SAT_GRID_LOOP(i, n) out[i] = ld(in, i);
+}
+__global__ void f32_to_bf16_kernel(const float* in, int64_t n, uint16_t* out) {
+  SAT_GRID_LOOP(i, n) out[i] = f32_to_bf16_bits(in[i]);
+}
+
+// One thread: b is a batch (<= a few thousand), and the CPU sums the rows in this order.
+__global__ void loss_sum_kernel(const double* row_loss, const int* row_correct, int64_t b, double* loss, int* correct) {
+  double s = 0;
+  int n = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    s += row_loss[i];
+    n += row_correct[i];
+  }
+  *loss = s / static_cast<double>(b);
+  *correct = n;
+}
+
+__global__ void nonfinite_kernel(const float* v, int64_t n, int* flag) {
+  bool bad = false;
+  SAT_GRID_LOOP(i, n) bad |= !isfinite(v[i]);
+  if (bad) atomicExch(flag, 1);
+}
+
+}  // namespace
+
+void nchw_to_nhwc(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s) {
+  const int64_t n = nb * c * hw;
+  nchw_to_nhwc_kernel<<<blocks_for(n, 256), 256, 0, s>>>(in, nb, c, hw, out);
+  SAT_CUDA_LAUNCHED("nchw_to_nhwc_kernel");
+}
+
+void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s) {
+  const int64_t n = nb * c * hw;
+  nhwc_to_nchw_kernel<<<blocks_for(n, 256), 256, 0, s>>>(in, nb, c, hw, out);
+  SAT_CUDA_LAUNCHED("nhwc_to_nchw_kernel");
+}
+
+void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ldo, cudaStream_t s) {
+  if (ldo < g.kdim()) throw Error("im2col_nhwc: leading dimension below cin*k*k");
+  const int64_t n = nb * g.oh * g.ow * ldo;
+  im2col_nhwc_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, g, nb, out, ldo);
+  SAT_CUDA_LAUNCHED("im2col_nhwc_kernel");
+}
+
+void col2im_nhwc(const float* dcol, int64_t ldc, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s) {
+  if (ldc < g.kdim()) throw Error("col2im_nhwc: leading dimension below cin*k*k");
+  const int64_t n = nb * g.h * g.w * g.cin;
+  col2im_nhwc_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dcol, ldc, g, nb, dx);
+  SAT_CUDA_LAUNCHED("col2im_nhwc_kernel");
+}
+
+void pad_rows(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo, cudaStream_t s) {
+  pad_rows_kernel<<<blocks_for(rows * ldo, 256), 256, 0, s>>>(in, rows, cols, out, ldo);
+  SAT_CUDA_LAUNCHED("pad_rows_kernel");
+}
+
+void bias_round(const float* acc, int64_t lda, const float* bias, int64_t rows, int64_t c, uint16_t* y, cudaStream_t s) {
+  bias_round_kernel<<<blocks_for(rows * c, 256), 256, 0, s>>>(acc, lda, bias, rows, c, y);
+  SAT_CUDA_LAUNCHED("bias_round_kernel");
+}
+
+int64_t column_partials(int64_t rows, int64_t c) { return 2 * chunks_for(rows, c) * c + 2 * c; }
+
+void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, float* grad, cudaStream_t s) {
+  const int64_t chunks = chunks_for(rows, c), chunk_rows = ceil_div(rows, chunks);
+  const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
+  column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(2, dy, nullptr, rows, c, chunk_rows, nullptr, nullptr, partial);
+  SAT_CUDA_LAUNCHED("column_partial_kernel");
+  bias_grad_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, grad);
+  SAT_CUDA_LAUNCHED("bias_grad_finish");
+}
+
+void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
+                      const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
+                      double* partial, uint16_t* y, cudaStream_t s) {
+  const int64_t chunks = chunks_for(rows, c), chunk_rows = ceil_div(rows, chunks);
+  const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
+  column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(0, x, nullptr, rows, c, chunk_rows, nullptr, nullptr, partial);
+  SAT_CUDA_LAUNCHED("column_partial_kernel");
+  bn_stats_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, eps, momentum,
+                                                                          running_mean, running_var, mean, invstd);
+  SAT_CUDA_LAUNCHED("bn_stats_finish");
+  bn_apply_train<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, rows, c, mean, invstd, gamma, beta, y);
+  SAT_CUDA_LAUNCHED("bn_apply_train");
+}
+
+void bn_forward_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma, const float* beta,
+                     const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s) {
+  bn_apply_eval<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, rows, c, eps, gamma, beta, running_mean, running_var, y);
+  SAT_CUDA_LAUNCHED("bn_apply_eval");
+}
+
+void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
+                 const double* invstd, const float* gamma, float* gamma_grad, float* beta_grad, double* partial,
+                 uint16_t* dx, cudaStream_t s) {
+  const int64_t chunks = chunks_for(rows, c), chunk_rows = ceil_div(rows, chunks);
+  const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
+  column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(1, x, dy, rows, c, chunk_rows, mean, invstd, partial);
+  SAT_CUDA_LAUNCHED("column_partial_kernel");
+  double* coef = partial + 2 * chunks * c;
+  bn_back_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, gamma_grad,
+                                                                         beta_grad, coef);
+  SAT_CUDA_LAUNCHED("bn_back_finish");
+  bn_back_apply<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, dy, rows, c, mean, invstd, gamma, coef, dx);
+  SAT_CUDA_LAUNCHED("bn_back_apply");
+}
+
+void relu_forward(const uint16_t* x, int64_t n, uint16_t* y, cudaStream_t s) {
+  relu_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, n, y);
+  SAT_CUDA_LAUNCHED("relu_kernel");
+}
+
+void relu_backward(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* dx, cudaStream_t s) {
+  relu_back_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, dy, n, dx);
+  SAT_CUDA_LAUNCHED("relu_back_kernel");
+}
+
+void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s) {
+  add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, b, n, out);
+  SAT_CUDA_LAUNCHED("add_kernel");
+}
+
+void maxpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, int32_t* argmax, cudaStream_t s) {
+  const int64_t n = nb * g.oh * g.ow * g.c;
+  maxpool_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, g, nb, y, argmax);
+  SAT_CUDA_LAUNCHED("maxpool_kernel");
+}
+
+void maxpool_backward(const uint16_t* dy, const int32_t* argmax, const PoolGeometry& g, int64_t nb, uint16_t* dx,
+                      cudaStream_t s) {
+  const int64_t n = nb * g.h * g.w * g.c;
+  maxpool_back_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dy, argmax, g, nb, dx);
+  SAT_CUDA_LAUNCHED("maxpool_back_kernel");
+}
+
+void avgpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, cudaStream_t s) {
+  const int64_t n = nb * g.oh * g.ow * g.c;
+  avgpool_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, g, nb, y);
+  SAT_CUDA_LAUNCHED("avgpool_kernel");
+}
+
+void avgpool_backward(const uint16_t* dy, const PoolGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s) {
+  const int64_t n = nb * g.h * g.w * g.c;
+  avgpool_back_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dy, g, nb, dx);
+  SAT_CUDA_LAUNCHED("avgpool_back_kernel");
+}
+
+void gap_forward(const uint16_t* x, int64_t nb, int64_t hw, int64_t c, uint16_t* y, cudaStream_t s) {
+  gap_kernel<<<blocks_for(nb * c, 128), 128, 0, s>>>(x, nb, hw, c, y);
+  SAT_CUDA_LAUNCHED("gap_kernel");
+}
+
+void gap_backward(const uint16_t* dy, int64_t nb, int64_t hw, int64_t c, uint16_t* dx, cudaStream_t s) {
+  gap_back_kernel<<<blocks_for(nb * hw * c, 256), 256, 0, s>>>(dy, nb, hw, c, dx);
+  SAT_CUDA_LAUNCHED("gap_back_kernel");
+}
+
+void bf16_rows_to_f32(const uint16_t* in, int64_t n, float* out, cudaStream_t s) {
+  bf16_to_f32_rows<<<blocks_for(n, 256), 256, 0, s>>>(in, n, out);
+  SAT_CUDA_LAUNCHED("bf16_to_f32_rows");
+}
+
+void f32_to_bf16(const float* in, int64_t n, uint16_t* out, cudaStream_t s) {
+  f32_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, s>>>(in, n, out);
+  SAT_CUDA_LAUNCHED("f32_to_bf16_kernel");
+}
+
+void loss_sum(const double* row_loss, const int* row_correct, int64_t b, double* loss, int* correct, cudaStream_t s) {
+  loss_sum_kernel<<<1, 1, 0, s>>>(row_loss, row_correct, b, loss, correct);
+  SAT_CUDA_LAUNCHED("loss_sum_kernel");
+}
+
+void flag_nonfinite(const float* v, int64_t n, int* flag, cudaStream_t s) {
+  if (n <= 0) return;
+  nonfinite_kernel<<<blocks_for(n, 256), 256, 0, s>>>(v, n, flag);
+  SAT_CUDA_LAUNCHED("nonfinite_kernel");
+}
+
+}  // namespace sat::cuda
