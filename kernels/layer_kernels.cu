@@ -16,67 +16,88 @@ using sat::f32_to_bf16_bits;
 
 __device__ __forceinline__ float ld(const uint16_t* p, int64_t i) { return bf16_bits_to_f32(p[i]); }
 
-inline unsigned blocks_for(int64_t n, int threads) { return grid_stride_blocks(n, threads, 16); }
 
-#define SAT_GRID_LOOP(i, n)                                                                        \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+// 32-bit indices: 64-bit division and remainder are emulated on the GPU and cost several times
+// the arithmetic of these memory-bound kernels. Every entry point checks that its element count
+// fits (check32).
+#define SAT_GRID_LOOP(i, n) \
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < static_cast<int>(n); i += gridDim.x * blockDim.x)
+
+void check32(int64_t n, const char* what) {
+  if (n >= (int64_t{1} << 31)) {
+    throw Error(std::string(what) + ": " + std::to_string(n) + " elements, more than the resident kernels' 2^31 - 1");
+  }
+}
+
+inline unsigned blocks_for(int64_t n, int threads) {
+  check32(n, "layer kernel");
+  return grid_stride_blocks(n, threads, 16);
+}
 
 __global__ void nchw_to_nhwc_kernel(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out) {
   SAT_GRID_LOOP(i, nb * c * hw) {
-    const int64_t ch = i % c, q = i / c, b = q / hw, pos = q % hw;
+    const int C = static_cast<int>(c), HW = static_cast<int>(hw);
+    const int ch = i % C, q = i / C, b = q / HW, pos = q % HW;
     out[i] = in[(b * c + ch) * hw + pos];
   }
 }
 
 __global__ void nhwc_to_nchw_kernel(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out) {
   SAT_GRID_LOOP(i, nb * c * hw) {
-    const int64_t pos = i % hw, ch = (i / hw) % c, b = i / (hw * c);
+    const int C = static_cast<int>(c), HW = static_cast<int>(hw);
+    const int pos = i % HW, ch = (i / HW) % C, b = i / (HW * C);
     out[i] = in[(b * hw + pos) * c + ch];
   }
 }
 
-// One thread per output element, the column (c, ky, kx) fastest so that the stores coalesce; the
-// loads of neighbouring threads fall on the same or neighbouring pixels' channel runs (L1/L2).
-__global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nb, uint16_t* out, int64_t ldo) {
-  const int64_t kdim = g.kdim(), ohw = g.oh * g.ow, kk2 = g.k * g.k;
-  SAT_GRID_LOOP(i, nb * ohw * ldo) {
-    const int64_t q = i / ldo, kk = i % ldo;
+// One block per output row q (an output position): its pixel coordinates once, then the threads
+// over the row's columns (c, ky, kx), so that the stores coalesce; neighbouring columns read the
+// same pixels' channel runs (L1).
+__global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, uint16_t* out, int ldo) {
+  const int kdim = static_cast<int>(g.kdim()), ohw = static_cast<int>(g.oh * g.ow), k = static_cast<int>(g.k);
+  const int kk2 = k * k, ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
+  const int cin = static_cast<int>(g.cin), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
+  const int q = blockIdx.x, b = q / ohw, r = q % ohw, oy = r / ow, ox = r % ow;
+  const uint16_t* img = x + static_cast<int64_t>(b) * h * w * cin;
+  uint16_t* row = out + static_cast<int64_t>(q) * ldo;
+  for (int kk = threadIdx.x; kk < ldo; kk += blockDim.x) {
     uint16_t v = 0;
     if (kk < kdim) {
-      const int64_t b = q / ohw, r = q % ohw, oy = r / g.ow, ox = r % g.ow;
-      const int64_t c = kk / kk2, t = kk % kk2, ky = t / g.k, kx = t % g.k;
-      const int64_t iy = oy * g.s - g.p + ky, ix = ox * g.s - g.p + kx;
-      if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) v = x[((b * g.h + iy) * g.w + ix) * g.cin + c];
+      const int c = kk / kk2, t = kk - c * kk2, ky = t / k, kx = t - ky * k;
+      const int iy = oy * s - p + ky, ix = ox * s - p + kx;
+      if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = img[(iy * w + ix) * cin + c];
     }
-    out[i] = v;
+    row[kk] = v;
   }
 }
 
-// As col2im_kernel (im2col.cu): the sum over (ky, kx) ascending, the host col2im's order.
-__global__ void col2im_nhwc_kernel(const float* dcol, int64_t ldc, ConvGeometry g, int64_t nb, uint16_t* dx) {
-  const int64_t ohw = g.oh * g.ow;
-  SAT_GRID_LOOP(i, nb * g.h * g.w * g.cin) {
-    const int64_t c = i % g.cin, pix = i / g.cin, ix = pix % g.w, iy = (pix / g.w) % g.h, b = pix / (g.w * g.h);
+// As col2im_kernel (im2col.cu): the sum over (ky, kx) ascending, the host col2im's order. One
+// block per input pixel, the threads over its channels.
+__global__ void col2im_nhwc_kernel(const float* dcol, int ldc, ConvGeometry g, uint16_t* dx) {
+  const int k = static_cast<int>(g.k), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
+  const int oh = static_cast<int>(g.oh), ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
+  const int cin = static_cast<int>(g.cin);
+  const int pix = blockIdx.x, ix = pix % w, iy = (pix / w) % h, b = pix / (w * h);
+  for (int c = threadIdx.x; c < cin; c += blockDim.x) {
     float sum = 0.0f;
-    for (int64_t ky = 0; ky < g.k; ++ky) {
-      const int64_t ty = iy + g.p - ky;
-      if (ty < 0 || ty % g.s != 0 || ty / g.s >= g.oh) continue;
-      const int64_t oy = ty / g.s;
-      for (int64_t kx = 0; kx < g.k; ++kx) {
-        const int64_t tx = ix + g.p - kx;
-        if (tx < 0 || tx % g.s != 0 || tx / g.s >= g.ow) continue;
-        const int64_t q = b * ohw + oy * g.ow + tx / g.s;
-        sum = __fadd_rn(sum, dcol[q * ldc + (c * g.k + ky) * g.k + kx]);
+    for (int ky = 0; ky < k; ++ky) {
+      const int ty = iy + p - ky;
+      if (ty < 0 || ty % s != 0 || ty / s >= oh) continue;
+      const int oy = ty / s;
+      for (int kx = 0; kx < k; ++kx) {
+        const int tx = ix + p - kx;
+        if (tx < 0 || tx % s != 0 || tx / s >= ow) continue;
+        const int64_t q = (static_cast<int64_t>(b) * oh + oy) * ow + tx / s;
+        sum = __fadd_rn(sum, dcol[q * ldc + (c * k + ky) * k + kx]);
       }
     }
-    dx[i] = f32_to_bf16_bits(sum);
+    dx[static_cast<int64_t>(pix) * cin + c] = f32_to_bf16_bits(sum);
   }
 }
 
 __global__ void pad_rows_kernel(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo) {
   SAT_GRID_LOOP(i, rows * ldo) {
-    const int64_t r = i / ldo, c = i % ldo;
+    const int L = static_cast<int>(ldo), r = i / L, c = i % L;
     out[i] = c < cols ? in[r * cols + c] : uint16_t{0};
   }
 }
@@ -84,7 +105,7 @@ __global__ void pad_rows_kernel(const uint16_t* in, int64_t rows, int64_t cols, 
 __global__ void bias_round_kernel(const float* acc, int64_t lda, const float* bias, int64_t rows, int64_t c,
                                   uint16_t* y) {
   SAT_GRID_LOOP(i, rows * c) {
-    const int64_t r = i / c, j = i % c;
+    const int C = static_cast<int>(c), r = i / C, j = i % C;
     const float v = acc[r * lda + j];
     y[i] = f32_to_bf16_bits(bias ? __fadd_rn(v, bias[j]) : v);
   }
@@ -182,7 +203,7 @@ __global__ void bn_stats_finish(const double* part, int64_t chunks, int64_t c, i
 __global__ void bn_apply_train(const uint16_t* x, int64_t rows, int64_t c, const double* mean, const double* invstd,
                                const float* gamma, const float* beta, uint16_t* y) {
   SAT_GRID_LOOP(i, rows * c) {
-    const int64_t j = i % c;
+    const int j = i % static_cast<int>(c);
     const double n = (static_cast<double>(ld(x, i)) - mean[j]) * invstd[j];
     y[i] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
   }
@@ -191,7 +212,7 @@ __global__ void bn_apply_train(const uint16_t* x, int64_t rows, int64_t c, const
 __global__ void bn_apply_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma,
                               const float* beta, const float* rmean, const float* rvar, uint16_t* y) {
   SAT_GRID_LOOP(i, rows * c) {
-    const int64_t j = i % c;
+    const int j = i % static_cast<int>(c);
     const double is = 1.0 / sqrt(static_cast<double>(rvar[j]) + eps);
     const double n = (static_cast<double>(ld(x, i)) - rmean[j]) * is;
     y[i] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
@@ -218,7 +239,7 @@ __global__ void bn_back_finish(const double* part, int64_t chunks, int64_t c, in
 __global__ void bn_back_apply(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
                               const double* invstd, const float* gamma, const double* coef, uint16_t* dx) {
   SAT_GRID_LOOP(i, rows * c) {
-    const int64_t j = i % c;
+    const int j = i % static_cast<int>(c);
     const double is = invstd[j];
     const float xh = static_cast<float>((static_cast<double>(ld(x, i)) - mean[j]) * is);
     const double scale = static_cast<double>(gamma[j]) * is;
@@ -246,7 +267,8 @@ __device__ __forceinline__ bool beats(float v, float best) { return (v > best) |
 
 __global__ void maxpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, uint16_t* y, int32_t* am) {
   SAT_GRID_LOOP(i, nb * g.oh * g.ow * g.c) {
-    const int64_t c = i % g.c, q = i / g.c, ox = q % g.ow, oy = (q / g.ow) % g.oh, b = q / (g.ow * g.oh);
+    const int gc = static_cast<int>(g.c), gow = static_cast<int>(g.ow), goh = static_cast<int>(g.oh);
+    const int64_t c = i % gc, q = i / gc, ox = static_cast<int>(q) % gow, oy = (static_cast<int>(q) / gow) % goh, b = static_cast<int>(q) / (gow * goh);
     const int64_t y0 = max(oy * g.s - g.p, int64_t{0}), y1 = min(oy * g.s - g.p + g.k, g.h);
     const int64_t x0 = max(ox * g.s - g.p, int64_t{0}), x1 = min(ox * g.s - g.p + g.k, g.w);
     const uint16_t* plane = x + b * g.h * g.w * g.c + c;
@@ -270,7 +292,8 @@ __global__ void maxpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, ui
 // CPU's), the gradients of the windows that chose it. No atomics, deterministic.
 __global__ void maxpool_back_kernel(const uint16_t* dy, const int32_t* am, PoolGeometry g, int64_t nb, uint16_t* dx) {
   SAT_GRID_LOOP(i, nb * g.h * g.w * g.c) {
-    const int64_t c = i % g.c, pix = i / g.c, ix = pix % g.w, iy = (pix / g.w) % g.h, b = pix / (g.w * g.h);
+    const int gc = static_cast<int>(g.c), gw = static_cast<int>(g.w), gh = static_cast<int>(g.h);
+    const int c = i % gc, pix = i / gc, ix = pix % gw, iy = (pix / gw) % gh, b = pix / (gw * gh);
     const int64_t me = iy * g.w + ix;
     // windows oy with oy*s - p <= iy < oy*s - p + k
     const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
@@ -291,7 +314,8 @@ __global__ void maxpool_back_kernel(const uint16_t* dy, const int32_t* am, PoolG
 __global__ void avgpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, uint16_t* y) {
   const float scale = 1.0f / static_cast<float>(g.k * g.k);
   SAT_GRID_LOOP(i, nb * g.oh * g.ow * g.c) {
-    const int64_t c = i % g.c, q = i / g.c, ox = q % g.ow, oy = (q / g.ow) % g.oh, b = q / (g.ow * g.oh);
+    const int gc = static_cast<int>(g.c), gow = static_cast<int>(g.ow), goh = static_cast<int>(g.oh);
+    const int64_t c = i % gc, q = i / gc, ox = static_cast<int>(q) % gow, oy = (static_cast<int>(q) / gow) % goh, b = static_cast<int>(q) / (gow * goh);
     const int64_t y0 = max(oy * g.s - g.p, int64_t{0}), y1 = min(oy * g.s - g.p + g.k, g.h);
     const int64_t x0 = max(ox * g.s - g.p, int64_t{0}), x1 = min(ox * g.s - g.p + g.k, g.w);
     const uint16_t* plane = x + b * g.h * g.w * g.c + c;
@@ -305,7 +329,8 @@ __global__ void avgpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, ui
 __global__ void avgpool_back_kernel(const uint16_t* dy, PoolGeometry g, int64_t nb, uint16_t* dx) {
   const float scale = 1.0f / static_cast<float>(g.k * g.k);
   SAT_GRID_LOOP(i, nb * g.h * g.w * g.c) {
-    const int64_t c = i % g.c, pix = i / g.c, ix = pix % g.w, iy = (pix / g.w) % g.h, b = pix / (g.w * g.h);
+    const int gc = static_cast<int>(g.c), gw = static_cast<int>(g.w), gh = static_cast<int>(g.h);
+    const int c = i % gc, pix = i / gc, ix = pix % gw, iy = (pix / gw) % gh, b = pix / (gw * gh);
     const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
     const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
     float sum = 0.0f;
@@ -322,7 +347,7 @@ __global__ void avgpool_back_kernel(const uint16_t* dy, PoolGeometry g, int64_t 
 
 __global__ void gap_kernel(const uint16_t* x, int64_t nb, int64_t hw, int64_t c, uint16_t* y) {
   SAT_GRID_LOOP(i, nb * c) {
-    const int64_t j = i % c, b = i / c;
+    const int C = static_cast<int>(c), j = i % C, b = i / C;
     double s = 0;
     for (int64_t p = 0; p < hw; ++p) s += ld(x, (b * hw + p) * c + j);
     y[i] = f32_to_bf16_bits(static_cast<float>(s / static_cast<double>(hw)));
@@ -332,7 +357,7 @@ __global__ void gap_kernel(const uint16_t* x, int64_t nb, int64_t hw, int64_t c,
 __global__ void gap_back_kernel(const uint16_t* dy, int64_t nb, int64_t hw, int64_t c, uint16_t* dx) {
   const float scale = 1.0f / static_cast<float>(hw);
   SAT_GRID_LOOP(i, nb * hw * c) {
-    const int64_t j = i % c, b = i / (hw * c);
+    const int C = static_cast<int>(c), j = i % C, b = i / (static_cast<int>(hw) * C);
     dx[i] = f32_to_bf16_bits(__fmul_rn(ld(dy, b * c + j), scale));
   }
 }
@@ -378,15 +403,18 @@ void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_
 
 void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ldo, cudaStream_t s) {
   if (ldo < g.kdim()) throw Error("im2col_nhwc: leading dimension below cin*k*k");
-  const int64_t n = nb * g.oh * g.ow * ldo;
-  im2col_nhwc_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, g, nb, out, ldo);
+  check32(nb * g.oh * g.ow * ldo, "im2col_nhwc");
+  check32(nb * g.h * g.w * g.cin, "im2col_nhwc");
+  const int threads = ldo >= 256 ? 256 : 128;
+  im2col_nhwc_kernel<<<static_cast<unsigned>(nb * g.oh * g.ow), threads, 0, s>>>(x, g, out, static_cast<int>(ldo));
   SAT_CUDA_LAUNCHED("im2col_nhwc_kernel");
 }
 
 void col2im_nhwc(const float* dcol, int64_t ldc, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s) {
   if (ldc < g.kdim()) throw Error("col2im_nhwc: leading dimension below cin*k*k");
-  const int64_t n = nb * g.h * g.w * g.cin;
-  col2im_nhwc_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dcol, ldc, g, nb, dx);
+  check32(nb * g.h * g.w * g.cin, "col2im_nhwc");
+  const int threads = g.cin >= 128 ? 128 : g.cin >= 64 ? 64 : 32;
+  col2im_nhwc_kernel<<<static_cast<unsigned>(nb * g.h * g.w), threads, 0, s>>>(dcol, static_cast<int>(ldc), g, dx);
   SAT_CUDA_LAUNCHED("col2im_nhwc_kernel");
 }
 

@@ -5,6 +5,9 @@
 #include "resident.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 
 #include "cuda_check.hpp"
 #include "layer_ops.hpp"
@@ -69,6 +72,26 @@ struct Ctx {
   float* acc = nullptr;      // FP32 product outputs (bias epilogue, BP before col2im)
   uint16_t* pad = nullptr;   // padded gradient rows of sparse BP
   double* partial = nullptr;
+  // SAT_CUDA_PROFILE=1: device time per piece of work (events, the stream synchronised at each
+  // mark, so the step runs slower), printed when the plan goes away.
+  bool prof = false;
+  cudaEvent_t last = nullptr;
+  std::map<std::string, double> prof_ms;
+  int prof_steps = 0;
+  void mark(const char* what) {
+    if (!prof) return;
+    cudaEvent_t e;
+    SAT_CUDA_CHECK(cudaEventCreate(&e));
+    SAT_CUDA_CHECK(cudaEventRecord(e, s));
+    SAT_CUDA_CHECK(cudaEventSynchronize(e));
+    if (last) {
+      float ms = 0;
+      SAT_CUDA_CHECK(cudaEventElapsedTime(&ms, last, e));
+      prof_ms[what] += ms;
+      cudaEventDestroy(last);
+    }
+    last = e;
+  }
 
   template <typename T>
   T* alloc(int64_t n) {
@@ -93,6 +116,8 @@ struct ResidentPlan::Op {
   virtual const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) = 0;
   Act y;              // output
   uint16_t* dx = nullptr;
+  const char* fwd_name = "?";
+  const char* bwd_name = "?";
 };
 
 struct ResidentPlan::Seq {
@@ -100,11 +125,17 @@ struct ResidentPlan::Seq {
   std::vector<Act> ins;   // the input of each op
   Act out;
   void fwd(Ctx& c, bool training) {
-    for (size_t i = 0; i < ops.size(); ++i) ops[i]->fwd(c, ins[i], training);
+    for (size_t i = 0; i < ops.size(); ++i) {
+      ops[i]->fwd(c, ins[i], training);
+      c.mark(ops[i]->fwd_name);
+    }
   }
   // top: the model's own sequence, whose first layer needs no dL/dx (the data's).
   const uint16_t* bwd(Ctx& c, const uint16_t* dy, bool top) {
-    for (size_t i = ops.size(); i-- > 0;) dy = ops[i]->bwd(c, ins[i], dy, !top || i > 0);
+    for (size_t i = ops.size(); i-- > 0;) {
+      dy = ops[i]->bwd(c, ins[i], dy, !top || i > 0);
+      c.mark(ops[i]->bwd_name);
+    }
     return dy;
   }
   void bind(Ctx& c) {
@@ -119,9 +150,9 @@ using Seq = ResidentPlan::Seq;
 
 std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in);
 
-// Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. Backward
-// lowers the input again for WU (cheaper than keeping every layer's lowered batch) and col2im's
-// BP's FP32 rows into the input gradient.
+// Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. The lowered
+// batch is kept for WU (k*k times the input's memory, a few GiB for ResNet-18 at batch 512, against
+// a second im2col per layer and step); BP's FP32 rows go through col2im into the input gradient.
 struct ConvOp final : Op {
   Layer* l;
   SparseWeight* sw;
@@ -130,6 +161,7 @@ struct ConvOp final : Op {
   const float* bias_v = nullptr;
   float* bias_g = nullptr;
   int64_t ldk = 0, P = 0;
+  uint16_t* col = nullptr;   // the lowered input [P][ldk]
   ConvOp(Ctx& c, Layer* layer) : l(layer) {
     std::vector<SparseWeight*> w;
     l->sparse_weights(w);
@@ -154,24 +186,27 @@ struct ConvOp final : Op {
     P = c.batch * g.oh * g.ow;
     y = c.act(l->out_shape);
     dx = c.alloc<uint16_t>(c.batch * g.h * g.w * g.cin);
-    c.col_elems = std::max(c.col_elems, P * ldk);
+    col = c.alloc<uint16_t>(P * ldk);
     c.acc_elems = std::max(c.acc_elems, P * std::max(sw->k, sw->cout));
     c.pad_elems = std::max(c.pad_elems, P * padded_len(sw->cout));
     c.partial_elems = std::max(c.partial_elems, column_partials(P, sw->cout));
   }
   void fwd(Ctx& c, const Act& x, bool) override {
     const WeightDev w = c.links->weight(sw);
-    im2col_nhwc(x.p, g, c.batch, c.col, ldk, c.s);
+    im2col_nhwc(x.p, g, c.batch, col, ldk, c.s);
+    c.mark("conv2d FF im2col");
     void* out = bias ? static_cast<void*>(c.acc) : y.p;
-    if (sw->ff_sparse(c.method)) spmm(*w.fwd, c.col, ldk, P, out, !bias, sw->cout, SpmmKernel::automatic, c.s);
-    else c.blas->ff(w.dense, sw->cout, sw->k, c.col, ldk, P, out, !bias, sw->cout);
+    if (sw->ff_sparse(c.method)) spmm(*w.fwd, col, ldk, P, out, !bias, sw->cout, SpmmKernel::automatic, c.s);
+    else c.blas->ff(w.dense, sw->cout, sw->k, col, ldk, P, out, !bias, sw->cout);
+    c.mark("conv2d FF product");
     if (bias) bias_round(c.acc, sw->cout, bias_v, P, sw->cout, y.p, c.s);
   }
   const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) override {
     const WeightDev w = c.links->weight(sw);
     if (bias) bias_grad(dy, P, sw->cout, c.partial, bias_g, c.s);
-    im2col_nhwc(x.p, g, c.batch, c.col, ldk, c.s);
-    c.blas->wu(dy, sw->cout, c.col, ldk, P, sw->cout, sw->k, w.grad, false, 1.0f);
+    c.mark("conv2d bias");
+    c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, w.grad, false, 1.0f);
+    c.mark("conv2d WU product");
     if (!need_dx) return nullptr;
     if (sw->bp_sparse(c.method)) {
       const int64_t ldy = padded_len(sw->cout);
@@ -184,7 +219,9 @@ struct ConvOp final : Op {
     } else {
       c.blas->bp(w.dense, sw->cout, sw->k, dy, sw->cout, P, c.acc, false, sw->k);
     }
+    c.mark("conv2d BP product");
     col2im_nhwc(c.acc, sw->k, g, c.batch, dx, c.s);
+    c.mark("conv2d BP col2im");
     return dx;
   }
 };
@@ -406,6 +443,15 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
     else if (t == "flatten") op = std::make_unique<FlattenOp>(c, l, cur);
     else if (t == "residual") op = std::make_unique<ResidualOp>(c, l, cur);
     else throw Error("backend 'cuda': layer " + l->name + " (" + t + ") has no GPU-resident implementation");
+    // static names for the profile (SAT_CUDA_PROFILE)
+    static const std::map<std::string, std::pair<const char*, const char*>> kNames = {
+        {"conv2d", {"conv2d FF epilogue", "conv2d BP rest"}},   {"linear", {"linear FF", "linear BP+WU"}},
+        {"batchnorm2d", {"batchnorm2d FF", "batchnorm2d BP"}}, {"relu", {"relu FF", "relu BP"}},
+        {"maxpool2d", {"maxpool2d FF", "maxpool2d BP"}},       {"avgpool2d", {"avgpool2d FF", "avgpool2d BP"}},
+        {"global_avgpool", {"global_avgpool FF", "global_avgpool BP"}},
+        {"flatten", {"flatten FF", "flatten BP"}},             {"residual", {"residual add FF", "residual add BP"}}};
+    op->fwd_name = kNames.at(t).first;
+    op->bwd_name = kNames.at(t).second;
     seq->ins.push_back(cur);
     cur = op->y;
     seq->ops.push_back(std::move(op));
@@ -421,6 +467,8 @@ ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const Res
     : batch_(batch), stream_(stream) {
   ctx_ = std::make_unique<Ctx>(Ctx{batch, method, &links, &blas, stream, &allocations_});
   Ctx& c = *ctx_;
+  const char* prof = std::getenv("SAT_CUDA_PROFILE");
+  c.prof = prof && prof[0] != '0';
   try {
     input_elems_ = batch * sat::numel(model.input);
     input_ = c.alloc<uint16_t>(input_elems_);
@@ -458,12 +506,26 @@ ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const Res
 }
 
 ResidentPlan::~ResidentPlan() {
+  if (ctx_ && ctx_->prof && ctx_->prof_steps > 0) {
+    double total = 0;
+    for (auto& [k, v] : ctx_->prof_ms) total += v;
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto& [k, v] : ctx_->prof_ms) rows.push_back({v, k});
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "cuda resident profile (SAT_CUDA_PROFILE), batch %lld: %d training steps, %.2f ms of device work per step\n",
+                 static_cast<long long>(batch_), ctx_->prof_steps, total / ctx_->prof_steps);
+    for (auto& [v, k] : rows) std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s\n", v / ctx_->prof_steps, 100 * v / total, k.c_str());
+  }
+  if (ctx_ && ctx_->last) cudaEventDestroy(ctx_->last);
   top_.reset();
   for (void* p : allocations_) cudaFree(p);
 }
 
 void ResidentPlan::forward(bool training) {
+  if (training) ++ctx_->prof_steps;
+  ctx_->mark("(between steps: update, pre-generation, copies)");
   if (permute_input_) nchw_to_nhwc(input_, batch_, in_c_, in_hw_, input_nhwc_, stream_);
+  ctx_->mark("input to channels-last");
   top_->fwd(*ctx_, training);
 }
 
@@ -473,6 +535,7 @@ void ResidentPlan::loss_and_grad(bool training) {
   softmax_xent(logits32_, labels_, batch_, classes_, training ? dlogits32_ : nullptr, row_loss_, row_correct_, stream_);
   if (training) f32_to_bf16(dlogits32_, n, dlogits_, stream_);
   loss_sum(row_loss_, row_correct_, batch_, loss_, correct_, stream_);
+  ctx_->mark("loss");
 }
 
 void ResidentPlan::backward() { top_->bwd(*ctx_, dlogits_, true); }

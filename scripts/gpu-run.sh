@@ -129,7 +129,7 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
   exit $STATUS
 fi
 if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
-  cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_cuda_tests cuda_bench >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+  cmake --build "$BUILD" -j "$JOBS" --target ${SAT_GPU_TARGETS:-sat_cli sat_cuda_tests cuda_bench} >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
   STATUS=0
   RUNS=$BUILD/runs
   CPU_PID=
@@ -157,7 +157,9 @@ if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
     {
       timeout 200 stdbuf -oL "$BUILD/bench/cuda_bench" --steps "${SAT_GPU_STEP_MODELS:-models/resnet18.json models/vgg_small.json models/lenet5.json models/mlp.json}" --batches "128 512" --reps 20
       [[ ${SAT_GPU_VIT:-1} == 1 ]] && timeout 100 stdbuf -oL "$BUILD/bench/cuda_bench" --steps models/vit_tiny.json --batches 128 --reps 3
-      SAT_CUDA_PROFILE=1 timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --quick --model-step models/resnet18.json --batch 128
+      for b in ${SAT_GPU_PROFILE_BATCHES:-128}; do   # where the resident step's device time goes
+        SAT_CUDA_PROFILE=1 timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --steps models/resnet18.json --batches $b --reps 3
+      done
       echo "## PyTorch on the same GPU"
       for m in ${SAT_GPU_TORCH_MODELS:-resnet18 vgg_small lenet5 mlp}; do
         for b in 128 512; do
