@@ -2,7 +2,9 @@
 // (layer_ops.hpp). Memory-bound; written by hand because each must round and order like its CPU
 // layer (host/src/layers/), and they are small. Reductions are deterministic: fixed partitions,
 // partial sums in double combined in a fixed order, no atomics.
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "common.cuh"
 #include "layer_ops.hpp"
@@ -50,48 +52,73 @@ __global__ void nhwc_to_nchw_kernel(const uint16_t* in, int64_t nb, int64_t c, i
   }
 }
 
-// One block per output row q (an output position): its pixel coordinates once, then the threads
-// over the row's columns (c, ky, kx), so that the stores coalesce; neighbouring columns read the
-// same pixels' channel runs (L1).
-__global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, uint16_t* out, int ldo) {
+// `rows` output rows (output positions) per block. The threads read each kernel position's channel
+// run of the input coalesced, write the row into shared memory in the lowered column order
+// (c, ky, kx), and the row leaves in 16-byte stores (ldo is a multiple of 64).
+__global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nq, uint16_t* out, int ldo, int rows) {
+  extern __shared__ uint4 im2col_smem[];
+  uint16_t* srow = reinterpret_cast<uint16_t*>(im2col_smem);
   const int kdim = static_cast<int>(g.kdim()), ohw = static_cast<int>(g.oh * g.ow), k = static_cast<int>(g.k);
   const int kk2 = k * k, ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
   const int cin = static_cast<int>(g.cin), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
-  const int q = blockIdx.x, b = q / ohw, r = q % ohw, oy = r / ow, ox = r % ow;
-  const uint16_t* img = x + static_cast<int64_t>(b) * h * w * cin;
-  uint16_t* row = out + static_cast<int64_t>(q) * ldo;
-  for (int kk = threadIdx.x; kk < ldo; kk += blockDim.x) {
+  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * rows;
+  const int nrows = static_cast<int>(q0 + rows <= nq ? rows : nq - q0);
+  for (int idx = threadIdx.x; idx < nrows * kdim; idx += blockDim.x) {
+    const int rr = idx / kdim, j = idx - rr * kdim, t = j / cin, c = j - t * cin, ky = t / k, kx = t - ky * k;
+    const int q = static_cast<int>(q0) + rr, b = q / ohw, r = q - b * ohw, oy = r / ow, ox = r - oy * ow;
+    const int iy = oy * s - p + ky, ix = ox * s - p + kx;
     uint16_t v = 0;
-    if (kk < kdim) {
-      const int c = kk / kk2, t = kk - c * kk2, ky = t / k, kx = t - ky * k;
-      const int iy = oy * s - p + ky, ix = ox * s - p + kx;
-      if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = img[(iy * w + ix) * cin + c];
-    }
-    row[kk] = v;
+    if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((static_cast<int64_t>(b) * h + iy) * w + ix) * cin + c];
+    srow[rr * ldo + c * kk2 + t] = v;
   }
+  for (int idx = threadIdx.x; idx < nrows * (ldo - kdim); idx += blockDim.x) {
+    const int rr = idx / (ldo - kdim);
+    srow[rr * ldo + kdim + (idx - rr * (ldo - kdim))] = 0;
+  }
+  __syncthreads();
+  uint4* dst = reinterpret_cast<uint4*>(out + q0 * ldo);
+  for (int i = threadIdx.x; i < nrows * ldo / 8; i += blockDim.x) dst[i] = im2col_smem[i];
 }
 
-// As col2im_kernel (im2col.cu): the sum over (ky, kx) ascending, the host col2im's order. One
-// block per input pixel, the threads over its channels.
-__global__ void col2im_nhwc_kernel(const float* dcol, int ldc, ConvGeometry g, uint16_t* dx) {
+// As col2im_kernel (im2col.cu): each pixel the sum over (ky, kx) ascending, the host col2im's
+// order. A block takes one image row iy of one image and kC2I channels: per ky, the output row that
+// reaches iy through it is staged in shared memory (its ky slice, read in runs), then every
+// thread adds the kx terms to the pixels it owns (the same pixels at every step: no races).
+constexpr int kC2I = 32;
+__global__ void col2im_rows_kernel(const float* dcol, int ldc, ConvGeometry g, uint16_t* dx) {
+  extern __shared__ float c2i_smem[];
   const int k = static_cast<int>(g.k), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
   const int oh = static_cast<int>(g.oh), ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
   const int cin = static_cast<int>(g.cin);
-  const int pix = blockIdx.x, ix = pix % w, iy = (pix / w) % h, b = pix / (w * h);
-  for (int c = threadIdx.x; c < cin; c += blockDim.x) {
-    float sum = 0.0f;
-    for (int ky = 0; ky < k; ++ky) {
-      const int ty = iy + p - ky;
-      if (ty < 0 || ty % s != 0 || ty / s >= oh) continue;
-      const int oy = ty / s;
+  const int c0 = blockIdx.x * kC2I, iy = blockIdx.y, b = blockIdx.z;
+  float* acc = c2i_smem;              // [w][kC2I]
+  float* tile = c2i_smem + w * kC2I;  // [ow][kC2I][k]: row oy, slice ky
+  for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) acc[i] = 0.0f;
+  for (int ky = 0; ky < k; ++ky) {
+    const int ty = iy + p - ky;
+    if (ty < 0 || ty % s != 0 || ty / s >= oh) continue;
+    const int oy = ty / s;
+    __syncthreads();
+    const float* rowbase = dcol + (static_cast<int64_t>(b) * oh + oy) * ow * ldc;
+    for (int i = threadIdx.x; i < ow * kC2I * k; i += blockDim.x) {
+      const int ox = i / (kC2I * k), r = i - ox * (kC2I * k), cc = r / k, kx = r - cc * k, c = c0 + cc;
+      tile[i] = c < cin ? rowbase[static_cast<int64_t>(ox) * ldc + (c * k + ky) * k + kx] : 0.0f;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) {
+      const int ix = i / kC2I, cc = i - ix * kC2I;
+      float a = acc[i];
       for (int kx = 0; kx < k; ++kx) {
         const int tx = ix + p - kx;
         if (tx < 0 || tx % s != 0 || tx / s >= ow) continue;
-        const int64_t q = (static_cast<int64_t>(b) * oh + oy) * ow + tx / s;
-        sum = __fadd_rn(sum, dcol[q * ldc + (c * k + ky) * k + kx]);
+        a = __fadd_rn(a, tile[((tx / s) * kC2I + cc) * k + kx]);
       }
+      acc[i] = a;
     }
-    dx[static_cast<int64_t>(pix) * cin + c] = f32_to_bf16_bits(sum);
+  }
+  for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) {
+    const int ix = i / kC2I, cc = i - ix * kC2I, c = c0 + cc;
+    if (c < cin) dx[((static_cast<int64_t>(b) * h + iy) * w + ix) * cin + c] = f32_to_bf16_bits(acc[i]);
   }
 }
 
@@ -168,6 +195,75 @@ __global__ void column_partial_kernel(int mode, const uint16_t* x, const uint16_
     const int64_t chunks = gridDim.y;
     part[blockIdx.y * c + j] = a;
     if (mode != 2) part[(chunks + blockIdx.y) * c + j] = b;
+  }
+}
+
+// The same for an even column count, two columns per thread (32-bit loads): a block covers 64
+// columns. Same partition of the rows, so the same sums as column_partial_kernel.
+__global__ void column_partial2_kernel(int mode, const uint32_t* x, const uint32_t* dy, int64_t rows, int64_t c,
+                                       int64_t chunk_rows, const double* mean, const double* invstd, double* part) {
+  __shared__ double sh[4][32][kRedY + 1];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 64 + 2 * threadIdx.x, c2 = c / 2;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * chunk_rows;
+  const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+  double a0 = 0, b0 = 0, a1 = 0, b1 = 0;
+  if (j < c) {
+    if (mode == 1) {
+      const double m0 = mean[j], m1 = mean[j + 1], s0 = invstd[j], s1 = invstd[j + 1];
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const uint32_t xv = x[r * c2 + j / 2], gv = dy[r * c2 + j / 2];
+        const double g0 = bf16_bits_to_f32(static_cast<uint16_t>(gv)), g1 = bf16_bits_to_f32(static_cast<uint16_t>(gv >> 16));
+        const float x0 = static_cast<float>((static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(xv))) - m0) * s0);
+        const float x1 = static_cast<float>((static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(xv >> 16))) - m1) * s1);
+        a0 += g0;
+        b0 += g0 * static_cast<double>(x0);
+        a1 += g1;
+        b1 += g1 * static_cast<double>(x1);
+      }
+    } else {
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const uint32_t xv = x[r * c2 + j / 2];
+        const double v0 = bf16_bits_to_f32(static_cast<uint16_t>(xv)), v1 = bf16_bits_to_f32(static_cast<uint16_t>(xv >> 16));
+        a0 += v0;
+        b0 += v0 * v0;
+        a1 += v1;
+        b1 += v1 * v1;
+      }
+    }
+  }
+  sh[0][threadIdx.x][threadIdx.y] = a0;
+  sh[1][threadIdx.x][threadIdx.y] = b0;
+  sh[2][threadIdx.x][threadIdx.y] = a1;
+  sh[3][threadIdx.x][threadIdx.y] = b1;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < c) {
+    double t[4] = {0, 0, 0, 0};
+    for (int y = 0; y < kRedY; ++y)
+      for (int u = 0; u < 4; ++u) t[u] += sh[u][threadIdx.x][y];
+    const int64_t chunks = gridDim.y;
+    part[blockIdx.y * c + j] = t[0];
+    part[blockIdx.y * c + j + 1] = t[2];
+    if (mode != 2) {
+      part[(chunks + blockIdx.y) * c + j] = t[1];
+      part[(chunks + blockIdx.y) * c + j + 1] = t[3];
+    }
+  }
+}
+
+// Launches the column partial sums: two columns per thread where the column count is even.
+void column_partials_launch(int mode, const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, int64_t chunks,
+                            const double* mean, const double* invstd, double* part, cudaStream_t s) {
+  const int64_t chunk_rows = ceil_div(rows, chunks);
+  if (c % 2 == 0) {
+    const dim3 grid(static_cast<unsigned>(ceil_div(c, 64)), static_cast<unsigned>(chunks));
+    column_partial2_kernel<<<grid, dim3(32, kRedY), 0, s>>>(mode, reinterpret_cast<const uint32_t*>(x),
+                                                             reinterpret_cast<const uint32_t*>(dy), rows, c, chunk_rows,
+                                                             mean, invstd, part);
+    SAT_CUDA_LAUNCHED("column_partial2_kernel");
+  } else {
+    const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
+    column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(mode, x, dy, rows, c, chunk_rows, mean, invstd, part);
+    SAT_CUDA_LAUNCHED("column_partial_kernel");
   }
 }
 
@@ -403,18 +499,25 @@ void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_
 
 void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ldo, cudaStream_t s) {
   if (ldo < g.kdim()) throw Error("im2col_nhwc: leading dimension below cin*k*k");
+  if (ldo % 8 != 0) throw Error("im2col_nhwc: the leading dimension must be a multiple of 8");
   check32(nb * g.oh * g.ow * ldo, "im2col_nhwc");
   check32(nb * g.h * g.w * g.cin, "im2col_nhwc");
-  const int threads = ldo >= 256 ? 256 : 128;
-  im2col_nhwc_kernel<<<static_cast<unsigned>(nb * g.oh * g.ow), threads, 0, s>>>(x, g, out, static_cast<int>(ldo));
+  const int64_t nq = nb * g.oh * g.ow;
+  const int rows = static_cast<int>(std::max<int64_t>(1, 2048 / ldo));
+  const size_t smem = static_cast<size_t>(rows) * ldo * 2;
+  if (smem > 48 * 1024) throw Error("im2col_nhwc: a lowered row of " + std::to_string(ldo) + " columns exceeds shared memory");
+  im2col_nhwc_kernel<<<static_cast<unsigned>(ceil_div(nq, rows)), 256, smem, s>>>(x, g, nq, out, static_cast<int>(ldo), rows);
   SAT_CUDA_LAUNCHED("im2col_nhwc_kernel");
 }
 
 void col2im_nhwc(const float* dcol, int64_t ldc, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s) {
   if (ldc < g.kdim()) throw Error("col2im_nhwc: leading dimension below cin*k*k");
   check32(nb * g.h * g.w * g.cin, "col2im_nhwc");
-  const int threads = g.cin >= 128 ? 128 : g.cin >= 64 ? 64 : 32;
-  col2im_nhwc_kernel<<<static_cast<unsigned>(nb * g.h * g.w), threads, 0, s>>>(dcol, static_cast<int>(ldc), g, dx);
+  check32(nb * g.oh * g.ow * ldc, "col2im_nhwc");
+  const size_t smem = static_cast<size_t>(g.w * kC2I + g.ow * kC2I * g.k) * 4;
+  if (smem > 48 * 1024 || g.h > 65535 || nb > 65535) throw Error("col2im_nhwc: image too large for the row kernel");
+  const dim3 grid(static_cast<unsigned>(ceil_div(g.cin, kC2I)), static_cast<unsigned>(g.h), static_cast<unsigned>(nb));
+  col2im_rows_kernel<<<grid, 256, smem, s>>>(dcol, static_cast<int>(ldc), g, dx);
   SAT_CUDA_LAUNCHED("col2im_nhwc_kernel");
 }
 
@@ -431,10 +534,8 @@ void bias_round(const float* acc, int64_t lda, const float* bias, int64_t rows, 
 int64_t column_partials(int64_t rows, int64_t c) { return 2 * chunks_for(rows, c) * c + 2 * c; }
 
 void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, float* grad, cudaStream_t s) {
-  const int64_t chunks = chunks_for(rows, c), chunk_rows = ceil_div(rows, chunks);
-  const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
-  column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(2, dy, nullptr, rows, c, chunk_rows, nullptr, nullptr, partial);
-  SAT_CUDA_LAUNCHED("column_partial_kernel");
+  const int64_t chunks = chunks_for(rows, c);
+  column_partials_launch(2, dy, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
   bias_grad_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, grad);
   SAT_CUDA_LAUNCHED("bias_grad_finish");
 }
@@ -442,10 +543,8 @@ void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, flo
 void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
                       const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
                       double* partial, uint16_t* y, cudaStream_t s) {
-  const int64_t chunks = chunks_for(rows, c), chunk_rows = ceil_div(rows, chunks);
-  const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
-  column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(0, x, nullptr, rows, c, chunk_rows, nullptr, nullptr, partial);
-  SAT_CUDA_LAUNCHED("column_partial_kernel");
+  const int64_t chunks = chunks_for(rows, c);
+  column_partials_launch(0, x, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
   bn_stats_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, eps, momentum,
                                                                           running_mean, running_var, mean, invstd);
   SAT_CUDA_LAUNCHED("bn_stats_finish");
@@ -462,10 +561,8 @@ void bn_forward_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, con
 void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
                  const double* invstd, const float* gamma, float* gamma_grad, float* beta_grad, double* partial,
                  uint16_t* dx, cudaStream_t s) {
-  const int64_t chunks = chunks_for(rows, c), chunk_rows = ceil_div(rows, chunks);
-  const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
-  column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(1, x, dy, rows, c, chunk_rows, mean, invstd, partial);
-  SAT_CUDA_LAUNCHED("column_partial_kernel");
+  const int64_t chunks = chunks_for(rows, c);
+  column_partials_launch(1, x, dy, rows, c, chunks, mean, invstd, partial, s);
   double* coef = partial + 2 * chunks * c;
   bn_back_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, gamma_grad,
                                                                          beta_grad, coef);

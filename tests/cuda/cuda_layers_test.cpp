@@ -20,6 +20,7 @@
 #include <cuda_runtime.h>
 
 #include "layer_ops.hpp"
+#include "ops.hpp"
 #endif
 
 using namespace sat;
@@ -190,6 +191,43 @@ TEST(CudaLayers, ElementwiseAndPoolingMatchCpuExactly) {
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     expect_equal(download_nchw(Y, go), y, "forward");
     expect_equal(download_nchw(DX, gi), dx, "backward");
+  }
+}
+
+// The channels-last lowering against the channels-first one the earlier path used (im2col.cu,
+// whose col2im sums in the host col2im's order): equal bit for bit, on strides, paddings, 1x1, even
+// and large kernels, a one-channel and a three-channel input and widths that are not multiples of
+// the kernels' tiles.
+TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
+  SAT_REQUIRE_GPU_HERE();
+  const std::vector<ConvGeometry> geos = {
+      {3, 13, 11, 3, 1, 1, 13, 11}, {16, 9, 9, 3, 2, 1, 5, 5}, {8, 8, 6, 1, 2, 0, 4, 3},
+      {1, 12, 12, 5, 1, 2, 12, 12}, {40, 6, 6, 2, 2, 0, 3, 3}, {64, 8, 8, 3, 1, 1, 8, 8}};
+  const int64_t nb = 3;
+  uint64_t seed = 50;
+  for (const ConvGeometry& g : geos) {
+    SCOPED_TRACE("cin " + std::to_string(g.cin) + " k " + std::to_string(g.k) + " s " + std::to_string(g.s));
+    const int64_t ld = cuda::padded_len(g.kdim()), q = nb * g.oh * g.ow, hw = g.h * g.w;
+    const Tensor x = rand_tensor({nb, g.cin, g.h, g.w}, seed++);
+    const std::vector<float> xf = x.to_f32();
+    DevBuf x32(xf.size() * 4), a(q * ld * 2), b(q * ld * 2);
+    cudaMemcpy(x32.p, xf.data(), xf.size() * 4, cudaMemcpyHostToDevice);
+    std::unique_ptr<DevBuf> xn(upload_nhwc(x, {nb, g.cin, hw}));
+    cuda::im2col_bf16(x32.as<float>(), g, nb, a.as<uint16_t>(), ld);
+    cuda::im2col_nhwc(xn->as<uint16_t>(), g, nb, b.as<uint16_t>(), ld, 0);
+    const std::vector<float> dcol = test::randn(static_cast<size_t>(q * g.kdim()), seed++);
+    DevBuf dc(dcol.size() * 4), dx32(xf.size() * 4), dxn(xf.size() * 2);
+    cudaMemcpy(dc.p, dcol.data(), dcol.size() * 4, cudaMemcpyHostToDevice);
+    cuda::col2im_f32(dc.as<float>(), g.kdim(), g, nb, dx32.as<float>());
+    cuda::col2im_nhwc(dc.as<float>(), g.kdim(), g, nb, dxn.as<uint16_t>(), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<uint16_t> ha(q * ld), hb(q * ld);
+    cudaMemcpy(ha.data(), a.p, ha.size() * 2, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hb.data(), b.p, hb.size() * 2, cudaMemcpyDeviceToHost);
+    ASSERT_EQ(ha, hb) << "im2col";
+    std::vector<float> want(xf.size());
+    cudaMemcpy(want.data(), dx32.p, want.size() * 4, cudaMemcpyDeviceToHost);
+    expect_equal(download_nchw(dxn.as<uint16_t>(), {nb, g.cin, hw}), Tensor::from_f32(x.shape(), want), "col2im");
   }
 }
 
