@@ -4,6 +4,7 @@
 // partial sums in double combined in a fixed order, no atomics.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "common.cuh"
@@ -52,9 +53,11 @@ __global__ void nhwc_to_nchw_kernel(const uint16_t* in, int64_t nb, int64_t c, i
   }
 }
 
-// `rows` output rows (output positions) per block. The threads read each kernel position's channel
-// run of the input coalesced, write the row into shared memory in the lowered column order
-// (c, ky, kx), and the row leaves in 16-byte stores (ldo is a multiple of 64).
+// `rows` output rows (output positions) per block. Each warp copies one (row, kernel position)
+// pair at a time, its lanes over the channels: the reads are coalesced channel runs, the index
+// arithmetic (integer divisions, slow on the GPU) is per pair rather than per element. The row is
+// assembled in shared memory in the lowered column order (c, ky, kx) and leaves in 16-byte stores
+// (ldo is a multiple of 8).
 __global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nq, uint16_t* out, int ldo, int rows) {
   extern __shared__ uint4 im2col_smem[];
   uint16_t* srow = reinterpret_cast<uint16_t*>(im2col_smem);
@@ -63,18 +66,21 @@ __global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nq
   const int cin = static_cast<int>(g.cin), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
   const int64_t q0 = static_cast<int64_t>(blockIdx.x) * rows;
   const int nrows = static_cast<int>(q0 + rows <= nq ? rows : nq - q0);
-  for (int idx = threadIdx.x; idx < nrows * kdim; idx += blockDim.x) {
-    const int rr = idx / kdim, j = idx - rr * kdim, t = j / cin, c = j - t * cin, ky = t / k, kx = t - ky * k;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+  for (int pr = warp; pr < nrows * kk2; pr += nwarps) {
+    const int rr = pr / kk2, t = pr - rr * kk2, ky = t / k, kx = t - ky * k;
     const int q = static_cast<int>(q0) + rr, b = q / ohw, r = q - b * ohw, oy = r / ow, ox = r - oy * ow;
     const int iy = oy * s - p + ky, ix = ox * s - p + kx;
-    uint16_t v = 0;
-    if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[((static_cast<int64_t>(b) * h + iy) * w + ix) * cin + c];
-    srow[rr * ldo + c * kk2 + t] = v;
+    uint16_t* dst = srow + rr * ldo + t;
+    if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+      const uint16_t* src = x + ((static_cast<int64_t>(b) * h + iy) * w + ix) * cin;
+      for (int c = lane; c < cin; c += 32) dst[c * kk2] = src[c];
+    } else {
+      for (int c = lane; c < cin; c += 32) dst[c * kk2] = 0;
+    }
   }
-  for (int idx = threadIdx.x; idx < nrows * (ldo - kdim); idx += blockDim.x) {
-    const int rr = idx / (ldo - kdim);
-    srow[rr * ldo + kdim + (idx - rr * (ldo - kdim))] = 0;
-  }
+  for (int rr = 0; rr < nrows; ++rr)
+    for (int j = kdim + threadIdx.x; j < ldo; j += blockDim.x) srow[rr * ldo + j] = 0;
   __syncthreads();
   uint4* dst = reinterpret_cast<uint4*>(out + q0 * ldo);
   for (int i = threadIdx.x; i < nrows * ldo / 8; i += blockDim.x) dst[i] = im2col_smem[i];
@@ -84,10 +90,13 @@ __global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nq
 // order. A block takes one image row iy of one image and kC2I channels: per ky, the output row that
 // reaches iy through it is staged in shared memory (its ky slice, read in runs), then every
 // thread adds the kx terms to the pixels it owns (the same pixels at every step: no races).
+// K, S: the kernel size and stride when known at compile time (the common 3x3 and 1x1 at strides 1
+// and 2), so that the divisions by them become multiplications; 0: taken from g.
 constexpr int kC2I = 32;
+template <int K, int S>
 __global__ void col2im_rows_kernel(const float* dcol, int ldc, ConvGeometry g, uint16_t* dx) {
   extern __shared__ float c2i_smem[];
-  const int k = static_cast<int>(g.k), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
+  const int k = K ? K : static_cast<int>(g.k), s = S ? S : static_cast<int>(g.s), p = static_cast<int>(g.p);
   const int oh = static_cast<int>(g.oh), ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
   const int cin = static_cast<int>(g.cin);
   const int c0 = blockIdx.x * kC2I, iy = blockIdx.y, b = blockIdx.z;
@@ -305,6 +314,21 @@ __global__ void bn_apply_train(const uint16_t* x, int64_t rows, int64_t c, const
   }
 }
 
+// Two channels per thread (32-bit loads and stores) for an even channel count.
+__global__ void bn_apply_train2(const uint32_t* x, int64_t rows, int64_t c, const double* mean, const double* invstd,
+                                const float* gamma, const float* beta, uint32_t* y) {
+  const int c2 = static_cast<int>(c / 2);
+  SAT_GRID_LOOP(i, rows * c2) {
+    const int j = 2 * (i % c2);
+    const uint32_t v = x[i];
+    const double n0 = (static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(v))) - mean[j]) * invstd[j];
+    const double n1 = (static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(v >> 16))) - mean[j + 1]) * invstd[j + 1];
+    const uint32_t o0 = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n0 + beta[j]));
+    const uint32_t o1 = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j + 1]) * n1 + beta[j + 1]));
+    y[i] = o0 | (o1 << 16);
+  }
+}
+
 __global__ void bn_apply_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma,
                               const float* beta, const float* rmean, const float* rvar, uint16_t* y) {
   SAT_GRID_LOOP(i, rows * c) {
@@ -344,6 +368,26 @@ __global__ void bn_back_apply(const uint16_t* x, const uint16_t* dy, int64_t row
   }
 }
 
+__global__ void bn_back_apply2(const uint32_t* x, const uint32_t* dy, int64_t rows, int64_t c, const double* mean,
+                               const double* invstd, const float* gamma, const double* coef, uint32_t* dx) {
+  const int c2 = static_cast<int>(c / 2);
+  SAT_GRID_LOOP(i, rows * c2) {
+    const int j0 = 2 * (i % c2);
+    const uint32_t xv = x[i], gv = dy[i];
+    uint32_t out = 0;
+    for (int u = 0; u < 2; ++u) {
+      const int j = j0 + u;
+      const double is = invstd[j];
+      const float xh = static_cast<float>((static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(xv >> (16 * u)))) - mean[j]) * is);
+      const double scale = static_cast<double>(gamma[j]) * is;
+      const double g = bf16_bits_to_f32(static_cast<uint16_t>(gv >> (16 * u)));
+      const uint32_t o = f32_to_bf16_bits(static_cast<float>(scale * (g - coef[j] - static_cast<double>(xh) * coef[c + j])));
+      out |= o << (16 * u);
+    }
+    dx[i] = out;
+  }
+}
+
 __global__ void relu_kernel(const uint16_t* x, int64_t n, uint16_t* y) {
   SAT_GRID_LOOP(i, n) {
     const uint16_t b = x[i];
@@ -357,6 +401,39 @@ __global__ void relu_back_kernel(const uint16_t* y, const uint16_t* dy, int64_t 
 
 __global__ void add_kernel(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out) {
   SAT_GRID_LOOP(i, n) out[i] = f32_to_bf16_bits(__fadd_rn(ld(a, i), ld(b, i)));
+}
+
+// Eight elements per thread (16-byte loads and stores) where n % 8 == 0 and the arrays are 16-byte
+// aligned (every resident buffer is a cudaMalloc allocation of its own).
+__device__ __forceinline__ uint16_t relu1(uint16_t b) { return ((b & 0x8000u) == 0 && b != 0) ? b : uint16_t{0}; }
+__global__ void relu8_kernel(const uint4* x, int64_t n8, uint4* y) {
+  SAT_GRID_LOOP(i, n8) {
+    uint4 v = x[i];
+    uint16_t* e = reinterpret_cast<uint16_t*>(&v);
+    for (int j = 0; j < 8; ++j) e[j] = relu1(e[j]);
+    y[i] = v;
+  }
+}
+__global__ void relu_back8_kernel(const uint4* y, const uint4* dy, int64_t n8, uint4* dx) {
+  SAT_GRID_LOOP(i, n8) {
+    const uint4 a = y[i];
+    uint4 g = dy[i];
+    const uint16_t* ea = reinterpret_cast<const uint16_t*>(&a);
+    uint16_t* eg = reinterpret_cast<uint16_t*>(&g);
+    for (int j = 0; j < 8; ++j) eg[j] = ea[j] != 0 ? eg[j] : uint16_t{0};
+    dx[i] = g;
+  }
+}
+__global__ void add8_kernel(const uint4* a, const uint4* b, int64_t n8, uint4* out) {
+  SAT_GRID_LOOP(i, n8) {
+    const uint4 u = a[i], v = b[i];
+    uint4 o;
+    const uint16_t* eu = reinterpret_cast<const uint16_t*>(&u);
+    const uint16_t* ev = reinterpret_cast<const uint16_t*>(&v);
+    uint16_t* eo = reinterpret_cast<uint16_t*>(&o);
+    for (int j = 0; j < 8; ++j) eo[j] = f32_to_bf16_bits(__fadd_rn(bf16_bits_to_f32(eu[j]), bf16_bits_to_f32(ev[j])));
+    out[i] = o;
+  }
 }
 
 __device__ __forceinline__ bool beats(float v, float best) { return (v > best) || (isnan(v) && !isnan(best)); }
@@ -503,7 +580,7 @@ void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t*
   check32(nb * g.oh * g.ow * ldo, "im2col_nhwc");
   check32(nb * g.h * g.w * g.cin, "im2col_nhwc");
   const int64_t nq = nb * g.oh * g.ow;
-  const int rows = static_cast<int>(std::max<int64_t>(1, 2048 / ldo));
+  const int rows = static_cast<int>(std::max<int64_t>(1, 4096 / ldo));
   const size_t smem = static_cast<size_t>(rows) * ldo * 2;
   if (smem > 48 * 1024) throw Error("im2col_nhwc: a lowered row of " + std::to_string(ldo) + " columns exceeds shared memory");
   im2col_nhwc_kernel<<<static_cast<unsigned>(ceil_div(nq, rows)), 256, smem, s>>>(x, g, nq, out, static_cast<int>(ldo), rows);
@@ -517,7 +594,12 @@ void col2im_nhwc(const float* dcol, int64_t ldc, const ConvGeometry& g, int64_t 
   const size_t smem = static_cast<size_t>(g.w * kC2I + g.ow * kC2I * g.k) * 4;
   if (smem > 48 * 1024 || g.h > 65535 || nb > 65535) throw Error("col2im_nhwc: image too large for the row kernel");
   const dim3 grid(static_cast<unsigned>(ceil_div(g.cin, kC2I)), static_cast<unsigned>(g.h), static_cast<unsigned>(nb));
-  col2im_rows_kernel<<<grid, 256, smem, s>>>(dcol, static_cast<int>(ldc), g, dx);
+  const int ld = static_cast<int>(ldc);
+  if (g.k == 3 && g.s == 1) col2im_rows_kernel<3, 1><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else if (g.k == 3 && g.s == 2) col2im_rows_kernel<3, 2><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else if (g.k == 1 && g.s == 1) col2im_rows_kernel<1, 1><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else if (g.k == 1 && g.s == 2) col2im_rows_kernel<1, 2><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else col2im_rows_kernel<0, 0><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
   SAT_CUDA_LAUNCHED("col2im_nhwc_kernel");
 }
 
@@ -548,6 +630,12 @@ void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, do
   bn_stats_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, eps, momentum,
                                                                           running_mean, running_var, mean, invstd);
   SAT_CUDA_LAUNCHED("bn_stats_finish");
+  if (c % 2 == 0) {
+    bn_apply_train2<<<blocks_for(rows * c / 2, 256), 256, 0, s>>>(reinterpret_cast<const uint32_t*>(x), rows, c, mean,
+                                                                  invstd, gamma, beta, reinterpret_cast<uint32_t*>(y));
+    SAT_CUDA_LAUNCHED("bn_apply_train2");
+    return;
+  }
   bn_apply_train<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, rows, c, mean, invstd, gamma, beta, y);
   SAT_CUDA_LAUNCHED("bn_apply_train");
 }
@@ -567,21 +655,51 @@ void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c,
   bn_back_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, gamma_grad,
                                                                          beta_grad, coef);
   SAT_CUDA_LAUNCHED("bn_back_finish");
+  if (c % 2 == 0) {
+    bn_back_apply2<<<blocks_for(rows * c / 2, 256), 256, 0, s>>>(reinterpret_cast<const uint32_t*>(x),
+                                                                 reinterpret_cast<const uint32_t*>(dy), rows, c, mean,
+                                                                 invstd, gamma, coef, reinterpret_cast<uint32_t*>(dx));
+    SAT_CUDA_LAUNCHED("bn_back_apply2");
+    return;
+  }
   bn_back_apply<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, dy, rows, c, mean, invstd, gamma, coef, dx);
   SAT_CUDA_LAUNCHED("bn_back_apply");
 }
 
+bool vec8(int64_t n, const void* a, const void* b, const void* c) {
+  const auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return n % 8 == 0 && al(a) && al(b) && al(c);
+}
+
 void relu_forward(const uint16_t* x, int64_t n, uint16_t* y, cudaStream_t s) {
+  if (vec8(n, x, y, y)) {
+    relu8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(x), n / 8, reinterpret_cast<uint4*>(y));
+    SAT_CUDA_LAUNCHED("relu8_kernel");
+    return;
+  }
   relu_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, n, y);
   SAT_CUDA_LAUNCHED("relu_kernel");
 }
 
 void relu_backward(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* dx, cudaStream_t s) {
+  if (vec8(n, y, dy, dx)) {
+    relu_back8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(y),
+                                                             reinterpret_cast<const uint4*>(dy), n / 8,
+                                                             reinterpret_cast<uint4*>(dx));
+    SAT_CUDA_LAUNCHED("relu_back8_kernel");
+    return;
+  }
   relu_back_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, dy, n, dx);
   SAT_CUDA_LAUNCHED("relu_back_kernel");
 }
 
 void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s) {
+  if (vec8(n, a, b, out)) {
+    add8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(a), reinterpret_cast<const uint4*>(b),
+                                                       n / 8, reinterpret_cast<uint4*>(out));
+    SAT_CUDA_LAUNCHED("add8_kernel");
+    return;
+  }
   add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, b, n, out);
   SAT_CUDA_LAUNCHED("add_kernel");
 }

@@ -133,7 +133,7 @@ if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
   STATUS=0
   RUNS=$BUILD/runs
   CPU_PID=
-  if [[ -n ${SAT_DATA_DIR:-} && ${SAT_GPU_SKIP_EPOCH:-0} != 1 ]]; then   # the CPU's epoch, for the accuracy, meanwhile
+  if [[ -n ${SAT_DATA_DIR:-} && ${SAT_GPU_SKIP_EPOCH:-0} != 1 && ${SAT_GPU_CPU_EPOCH:-1} == 1 ]]; then   # the CPU's epoch, for the accuracy, meanwhile
     timeout 400 "$BUILD/sat" train --model models/lenet5.json --backend cpu --epochs 1 --no-progress --force \
       --out "$RUNS/lenet5-cpu" >"$RUNS.cpu.log" 2>&1 &
     CPU_PID=$!
@@ -147,10 +147,14 @@ if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
     wait $CPU_PID
     echo "== LeNet-5, one Fashion-MNIST epoch (recipe batch 128), cpu:"
     tail -3 "$RUNS.cpu.log"
-    echo "== the same on cuda:"
-    for method in bdwp dense; do
-      /usr/bin/time -f "%e s wall for the whole command" timeout 120 "$BUILD/sat" train --model models/lenet5.json --backend cuda \
-        --method $method --epochs 1 --no-progress --force --out "$RUNS/lenet5-cuda-$method" 2>&1 | tail -3
+  fi
+  if [[ -n ${SAT_DATA_DIR:-} && ${SAT_GPU_SKIP_EPOCH:-0} != 1 ]]; then
+    echo "== one Fashion-MNIST epoch on cuda (each model's recipe)"
+    for m in lenet5 resnet18; do
+      for method in bdwp dense; do
+        /usr/bin/time -f "%e s wall for the whole command" timeout 120 "$BUILD/sat" train --model models/$m.json --backend cuda \
+          --method $method --epochs 1 --no-progress --force --out "$RUNS/$m-cuda-$method" 2>&1 | tail -2
+      done
     done
   fi
   if [[ ${SAT_GPU_SKIP_BENCH:-0} != 1 ]]; then

@@ -141,6 +141,7 @@ TEST(CudaLayers, ElementwiseAndPoolingMatchCpuExactly) {
   };
   const std::vector<Case> cases = {
       {R"({"type": "relu"})", {5, 6, 7}},
+      {R"({"type": "relu"})", {8, 4, 4}},   // a multiple of 8 elements: the 16-byte path
       {R"({"type": "maxpool2d", "kernel": 2})", {3, 8, 10}},
       {R"({"type": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1})", {4, 9, 7}},
       {R"({"type": "avgpool2d", "kernel": 2})", {3, 8, 6}},
@@ -233,9 +234,7 @@ TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
 
 // BatchNorm2d in training mode: output, input gradient, parameter gradients and running statistics;
 // then inference with the updated running statistics.
-TEST(CudaLayers, BatchNormMatchesCpu) {
-  SAT_REQUIRE_GPU_HERE();
-  const Shape in = {40, 6, 5};
+static void check_batchnorm(const Shape& in) {
   const int64_t nb = 7, c = in[0], hw = in[1] * in[2], rows = nb * hw;
   Model m = one_layer(R"({"type": "batchnorm2d", "momentum": 0.2})", in);
   Layer& l = *m.layers[0];
@@ -290,6 +289,14 @@ TEST(CudaLayers, BatchNormMatchesCpu) {
   }
   const Tensor y2 = l.forward(x, StepContext{Method::dense, false});
   expect_close(download_nchw(Y2.as<uint16_t>(), g), y2, ulp, "inference");
+}
+
+TEST(CudaLayers, BatchNormMatchesCpu) {
+  SAT_REQUIRE_GPU_HERE();
+  for (const Shape& in : {Shape{40, 6, 5}, Shape{7, 5, 3}}) {   // even channels: two per thread; odd: one
+    SCOPED_TRACE(shape_str(in));
+    check_batchnorm(in);
+  }
 }
 
 // The GPU-resident step of models built from every supported layer type (biases, a linear input
