@@ -1,12 +1,14 @@
-// The `cuda` backend. The layer graph, the element-wise layers and the parameters' host copies stay
-// in the host Model (as on the CPU backend); this backend mirrors every trainable parameter on the
-// GPU (FP32 value, momentum, gradient) with the weight forms its products read, and runs there:
-//   - the three products of every weight layer (FF, BP: N:M kernels or cuBLAS; WU: cuBLAS), routed
-//     here from the layers through the ProductRouter in their StepContext;
-//   - the loss (softmax cross-entropy);
-//   - the SGD / SR-STE update and the pre-generation of both N:M forms, once per step.
-// After each step the updated values and momenta are copied back into the Model, so that host
-// layers (biases, norms), checkpoints and evaluation see them. What runs where: docs/cuda.md.
+// The `cuda` backend. It mirrors every parameter of the Model on the GPU (FP32 value, momentum,
+// gradient; BatchNorm's running statistics) with the weight forms its products read, and trains in
+// one of two ways (docs/cuda.md, "What runs where"):
+//   - GPU-resident (every layer type has a resident implementation, resident.cpp): the whole step
+//     runs on the GPU from buffers allocated once per model and batch; the host model is updated
+//     only at the sync point (Backend::sync);
+//   - host layers (other models): the layer graph runs in the host Model, the products of every
+//     weight layer are routed here through the ProductRouter in their StepContext, and the
+//     updated parameters are copied back after each step.
+// Both run the loss and the SGD / SR-STE update fused with the pre-generation of both N:M forms on
+// the GPU.
 #include <cstdlib>
 #include <cstring>
 #include <memory>
