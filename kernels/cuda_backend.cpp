@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "sat/product_router.hpp"
@@ -285,7 +286,9 @@ class CudaBackend final : public Backend, public ProductRouter {
       }
     }
     ResidentPlan& plan = plan_for(model, b);
-    const StepProfile::Scope whole(prof_, StepProfile::kPhases);
+    prof_.set_resident(true);
+    std::optional<StepProfile::Scope> whole;   // training steps only
+    if (cfg) whole.emplace(prof_, StepProfile::kPhases);
     {
       const StepProfile::Scope t(prof_, StepProfile::to_device);
       uint16_t* hx = h_in_.ensure(plan.input_elems());
