@@ -13,6 +13,7 @@
 
 #include "backend_compare.hpp"
 #include "sat/backend.hpp"
+#include "sat/data.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
 
@@ -342,6 +343,52 @@ TEST(CudaLayers, ResidentStepOfEveryLayerTypeMatchesCpu) {
     SCOPED_TRACE(method_name(method));
     test::expect_training_matches_cpu("cuda", cnn, method, 8, 2, t);
     test::expect_training_matches_cpu("cuda", gap, method, 8, 2, t);
+  }
+}
+
+// The resident step's contract (docs/cuda.md): the host model is not touched by training steps,
+// only by Backend::sync, which brings back the trained values and momenta and makes the host's
+// weight forms those of the new values; an evaluation on the CPU then agrees with one on the GPU.
+// A host-layer path would fail the first check (it copies the parameters back after every step).
+TEST(CudaLayers, ResidentStateReachesTheHostOnlyAtSync) {
+  SAT_REQUIRE_GPU_HERE();
+  for (const char* name : {"lenet5", "mlp"}) {
+    SCOPED_TRACE(name);
+    Model m = test::load_test_model(name);
+    const auto dev = open_backend("cuda"), cpu = open_backend("cpu");
+    dev->prepare(m, Method::bdwp);
+    std::vector<std::vector<float>> initial;
+    for (Param* p : m.params()) initial.push_back(p->value);
+    const int batch = 16;
+    auto data = make_synthetic_source(m.input, m.classes, 2 * batch, 5);
+    const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
+    Tensor x;
+    std::vector<int> y;
+    for (int s = 0; s < 2; ++s) {
+      std::vector<int64_t> idx(batch);
+      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
+      data->batch(idx.data(), batch, x, y);
+      dev->train_step(m, x, y, cfg);
+    }
+    std::vector<std::vector<float>> before_sync;
+    for (Param* p : m.params()) before_sync.push_back(p->value);
+    EXPECT_EQ(before_sync, initial) << "the host model changed before Backend::sync";
+    dev->sync(m);
+    size_t changed = 0;
+    const auto ps = m.params();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      if (!ps[i]->trainable) continue;
+      changed += ps[i]->value != initial[i];
+      EXPECT_EQ(ps[i]->momentum.size(), ps[i]->value.size()) << ps[i]->name;
+    }
+    EXPECT_GT(changed, 0u) << "Backend::sync brought no trained value back";
+    for (SparseWeight* sw : m.sparse_weights()) {
+      if (!sw->ff_sparse(Method::bdwp)) continue;
+      const NMCompressed want = nm_compress(sw->weight->value.data(), sw->cout, sw->k, sw->nm, Axis::K);
+      EXPECT_EQ(sw->fwd.index, want.index) << "host W_F of " << sw->weight->name << " not selected from the synced values";
+    }
+    const StepResult ec = cpu->evaluate(m, x, y, Method::bdwp), eg = dev->evaluate(m, x, y, Method::bdwp);
+    EXPECT_NEAR(eg.loss, ec.loss, 0.02 * std::max(1.0f, std::fabs(ec.loss)));
   }
 }
 
