@@ -67,8 +67,7 @@ struct Ctx {
   cudaStream_t s;
   std::vector<void*>* allocs;
   // shared scratch, sized to the largest user while the plan is built, allocated after
-  int64_t col_elems = 0, acc_elems = 0, pad_elems = 0, partial_elems = 0;
-  uint16_t* col = nullptr;   // lowered input / padded input rows (BF16)
+  int64_t acc_elems = 0, pad_elems = 0, partial_elems = 0;
   float* acc = nullptr;      // FP32 product outputs (bias epilogue, BP before col2im)
   uint16_t* pad = nullptr;   // padded gradient rows of sparse BP
   double* partial = nullptr;
@@ -109,8 +108,6 @@ struct Ctx {
 
 struct ResidentPlan::Op {
   virtual ~Op() = default;
-  // Called once the shared scratch exists.
-  virtual void bind(Ctx&) {}
   virtual void fwd(Ctx& c, const Act& x, bool training) = 0;
   // Returns dL/dx (null when !need_dx).
   virtual const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) = 0;
@@ -137,9 +134,6 @@ struct ResidentPlan::Seq {
       c.mark(ops[i]->bwd_name);
     }
     return dy;
-  }
-  void bind(Ctx& c) {
-    for (auto& o : ops) o->bind(c);
   }
 };
 
@@ -409,10 +403,6 @@ struct ResidualOp final : Op {
     y = c.act(l->out_shape);
     dx = c.alloc<uint16_t>(in.n());
   }
-  void bind(Ctx& c) override {
-    body->bind(c);
-    if (shortcut) shortcut->bind(c);
-  }
   void fwd(Ctx& c, const Act& x, bool training) override {
     body->fwd(c, training);
     if (shortcut) shortcut->fwd(c, training);
@@ -493,11 +483,9 @@ ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const Res
     dlogits_ = c.alloc<uint16_t>(batch * classes_);
     row_loss_ = c.alloc<double>(batch);
     row_correct_ = c.alloc<int>(batch);
-    c.col = c.alloc<uint16_t>(c.col_elems);
     c.acc = c.alloc<float>(c.acc_elems);
     c.pad = c.alloc<uint16_t>(c.pad_elems);
     c.partial = c.alloc<double>(c.partial_elems);
-    top_->bind(c);
   } catch (...) {
     for (void* p : allocations_) cudaFree(p);
     allocations_.clear();
