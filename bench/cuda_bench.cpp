@@ -315,70 +315,62 @@ void pregen_table(Blas& blas, double copy_gbs) {
               bad ? "yes" : "none");
 }
 
+struct StepTiming {
+  std::string model;
+  NM nm{1, 1};
+  double ms = 0;
+};
+
+// Wall clock per train_step of the model in `file` on backend 'cuda' (FF, loss, BP, WU, update,
+// pre-generation, the step's result back on the host) on one random batch: the mean of `reps`
+// steps after `warmups` (which also build the resident plan).
+StepTiming time_steps(const std::string& file, Method method, int batch, int warmups, int reps) {
+  Model m = Model::load(file);
+  const auto be = open_backend("cuda");
+  be->prepare(m, method);
+  Shape xs = {batch};
+  for (int64_t d : m.input) xs.push_back(d);
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> dist;
+  std::vector<float> xv(numel(xs));
+  for (auto& v : xv) v = dist(rng);
+  const Tensor x = Tensor::from_f32(xs, xv);
+  std::vector<int> y(batch);
+  for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
+  UpdateConfig cfg;
+  cfg.method = method;
+  cfg.lr = 0.01;
+  for (int i = 0; i < warmups; ++i) be->train_step(m, x, y, cfg);
+  CK(cudaDeviceSynchronize());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) be->train_step(m, x, y, cfg);
+  CK(cudaDeviceSynchronize());
+  return {m.name, m.nm, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps};
+}
+
 void model_step(const std::string& file, int batch, int reps) {
   std::printf("## Whole training step of %s on backend 'cuda' (BDWP 2:8), batch %d\n\n", file.c_str(), batch);
   for (const Method method : {Method::dense, Method::bdwp}) {
-    Model m = Model::load(file);
-    const auto be = open_backend("cuda");
-    be->prepare(m, method);
-    Shape xs = {batch};
-    for (int64_t d : m.input) xs.push_back(d);
-    std::mt19937_64 rng(1);
-    std::normal_distribution<float> dist;
-    std::vector<float> xv(numel(xs));
-    for (auto& v : xv) v = dist(rng);
-    const Tensor x = Tensor::from_f32(xs, xv);
-    std::vector<int> y(batch);
-    for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
-    UpdateConfig cfg;
-    cfg.method = method;
-    cfg.lr = 0.01;
-    be->train_step(m, x, y, cfg);
-    CK(cudaDeviceSynchronize());
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < reps; ++i) be->train_step(m, x, y, cfg);
-    CK(cudaDeviceSynchronize());
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+    const StepTiming t = time_steps(file, method, batch, 1, reps);
     std::printf("- method %s: %.1f ms per step (wall clock, mean of %d steps after one warm-up)\n", method_name(method),
-                ms, reps);
+                t.ms, reps);
   }
   std::printf("\n");
 }
 
-// Whole training steps (train_step: FF, loss, BP, WU, update, pre-generation, the step's result
-// back on the host) of each model at each batch, dense and BDWP at the model's N:M; wall clock,
-// mean of `reps` steps after two warm-ups (which also build the resident plan).
+// Whole training steps of each model at each batch, dense and BDWP at the model's N:M.
 void step_table(const std::vector<std::string>& files, const std::vector<int>& batches, int reps) {
   std::printf("## Whole training step on backend 'cuda'\n\n");
   std::printf("| model | batch | method | ms per step | img/s | path |\n|---|---|---|---|---|---|\n");
+  const char* env = std::getenv("SAT_CUDA_RESIDENT");
+  const char* path = env && env[0] == '0' ? "host layers" : "resident if supported";
   for (const std::string& file : files) {
     for (const int batch : batches) {
       for (const Method method : {Method::dense, Method::bdwp}) {
-        Model m = Model::load(file);
-        const auto be = open_backend("cuda");
-        be->prepare(m, method);
-        Shape xs = {batch};
-        for (int64_t d : m.input) xs.push_back(d);
-        std::mt19937_64 rng(1);
-        std::normal_distribution<float> dist;
-        std::vector<float> xv(numel(xs));
-        for (auto& v : xv) v = dist(rng);
-        const Tensor x = Tensor::from_f32(xs, xv);
-        std::vector<int> y(batch);
-        for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
-        UpdateConfig cfg;
-        cfg.method = method;
-        cfg.lr = 0.01;
-        for (int i = 0; i < 2; ++i) be->train_step(m, x, y, cfg);
-        CK(cudaDeviceSynchronize());
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < reps; ++i) be->train_step(m, x, y, cfg);
-        CK(cudaDeviceSynchronize());
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
-        const char* env = std::getenv("SAT_CUDA_RESIDENT");
-        std::printf("| %s | %d | %s | %.2f | %.0f | %s |\n", m.name.c_str(), batch,
-                    method == Method::dense ? "dense" : ("BDWP " + m.nm.str()).c_str(), ms, batch * 1e3 / ms,
-                    env && env[0] == '0' ? "host layers" : "resident if supported");
+        const StepTiming t = time_steps(file, method, batch, 2, reps);
+        const std::string what = method == Method::dense ? "dense" : "BDWP " + t.nm.str();
+        std::printf("| %s | %d | %s | %.2f | %.0f | %s |\n", t.model.c_str(), batch, what.c_str(), t.ms,
+                    batch * 1e3 / t.ms, path);
         std::fflush(stdout);
       }
     }

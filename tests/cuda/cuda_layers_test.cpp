@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend_compare.hpp"
+#include "require_gpu.hpp"
 #include "sat/backend.hpp"
 #include "sat/data.hpp"
 #include "sat/error.hpp"
@@ -25,27 +26,6 @@
 #endif
 
 using namespace sat;
-
-namespace {
-
-std::string gpu_missing_here() {
-  static const std::string why = [] {
-    try {
-      open_backend("cuda");
-      return std::string();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-  }();
-  return why;
-}
-
-#define SAT_REQUIRE_GPU_HERE()                                                                        \
-  do {                                                                                                \
-    if (!gpu_missing_here().empty()) GTEST_SKIP() << "no usable GPU, skipped: " << gpu_missing_here(); \
-  } while (0)
-
-}  // namespace
 
 #ifdef SAT_CUDA_BUILT
 
@@ -135,7 +115,7 @@ void expect_close(const std::vector<float>& got, const Tensor& want, double rel,
 // ReLU, max and average pooling (strided, padded, overlapping windows), global pooling: forward and
 // backward equal to the CPU layers bit for bit.
 TEST(CudaLayers, ElementwiseAndPoolingMatchCpuExactly) {
-  SAT_REQUIRE_GPU_HERE();
+  SAT_REQUIRE_GPU();
   struct Case {
     std::string layer;
     Shape in;
@@ -201,7 +181,7 @@ TEST(CudaLayers, ElementwiseAndPoolingMatchCpuExactly) {
 // and large kernels, a one-channel and a three-channel input and widths that are not multiples of
 // the kernels' tiles.
 TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
-  SAT_REQUIRE_GPU_HERE();
+  SAT_REQUIRE_GPU();
   const std::vector<ConvGeometry> geos = {
       {3, 13, 11, 3, 1, 1, 13, 11}, {16, 9, 9, 3, 2, 1, 5, 5}, {8, 8, 6, 1, 2, 0, 4, 3},
       {1, 12, 12, 5, 1, 2, 12, 12}, {40, 6, 6, 2, 2, 0, 3, 3}, {64, 8, 8, 3, 1, 1, 8, 8}};
@@ -293,7 +273,7 @@ static void check_batchnorm(const Shape& in) {
 }
 
 TEST(CudaLayers, BatchNormMatchesCpu) {
-  SAT_REQUIRE_GPU_HERE();
+  SAT_REQUIRE_GPU();
   for (const Shape& in : {Shape{40, 6, 5}, Shape{7, 5, 3}}) {   // even channels: two per thread; odd: one
     SCOPED_TRACE(shape_str(in));
     check_batchnorm(in);
@@ -306,7 +286,7 @@ TEST(CudaLayers, BatchNormMatchesCpu) {
 // loss, parameters and update within the harness's tolerances, masks exact, evaluation after the
 // step.
 TEST(CudaLayers, ResidentStepOfEveryLayerTypeMatchesCpu) {
-  SAT_REQUIRE_GPU_HERE();
+  SAT_REQUIRE_GPU();
   const std::string cnn = R"({"name": "mix", "input": [3, 12, 10], "classes": 10, "nm": "2:8",
     "layers": [
       {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false},
@@ -351,7 +331,7 @@ TEST(CudaLayers, ResidentStepOfEveryLayerTypeMatchesCpu) {
 // weight forms those of the new values; an evaluation on the CPU then agrees with one on the GPU.
 // A host-layer path would fail the first check (it copies the parameters back after every step).
 TEST(CudaLayers, ResidentStateReachesTheHostOnlyAtSync) {
-  SAT_REQUIRE_GPU_HERE();
+  SAT_REQUIRE_GPU();
   for (const char* name : {"lenet5", "mlp"}) {
     SCOPED_TRACE(name);
     Model m = test::load_test_model(name);
