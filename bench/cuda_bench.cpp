@@ -3,6 +3,8 @@
 // docs/performance.md ("CUDA on the H200"); design: docs/cuda.md.
 //
 //   cuda_bench [--quick | --large] [--pregen] [--reps N] [--model-step FILE] [--batch B]
+//   cuda_bench --steps "models/resnet18.json models/mlp.json" --batches "128 512"
+//   (--steps: the whole training step of each model, dense and BDWP, at each batch: ms and img/s)
 //   (--pregen: only the pre-generation table; --large: only the large layers, then pre-generation)
 //
 // Per layer shape (Cout x K x P, P = batch x positions or tokens) and pass:
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -312,34 +315,80 @@ void pregen_table(Blas& blas, double copy_gbs) {
               bad ? "yes" : "none");
 }
 
+struct StepTiming {
+  std::string model;
+  NM nm{1, 1};
+  double ms = 0;
+};
+
+// Wall clock per train_step of the model in `file` on backend 'cuda' (FF, loss, BP, WU, update,
+// pre-generation, the step's result back on the host) on one random batch: the mean of `reps`
+// steps after `warmups` (which also build the resident plan).
+StepTiming time_steps(const std::string& file, Method method, int batch, int warmups, int reps) {
+  Model m = Model::load(file);
+  const auto be = open_backend("cuda");
+  be->prepare(m, method);
+  Shape xs = {batch};
+  for (int64_t d : m.input) xs.push_back(d);
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> dist;
+  std::vector<float> xv(numel(xs));
+  for (auto& v : xv) v = dist(rng);
+  const Tensor x = Tensor::from_f32(xs, xv);
+  std::vector<int> y(batch);
+  for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
+  UpdateConfig cfg;
+  cfg.method = method;
+  cfg.lr = 0.01;
+  for (int i = 0; i < warmups; ++i) be->train_step(m, x, y, cfg);
+  CK(cudaDeviceSynchronize());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) be->train_step(m, x, y, cfg);
+  CK(cudaDeviceSynchronize());
+  return {m.name, m.nm, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps};
+}
+
 void model_step(const std::string& file, int batch, int reps) {
   std::printf("## Whole training step of %s on backend 'cuda' (BDWP 2:8), batch %d\n\n", file.c_str(), batch);
   for (const Method method : {Method::dense, Method::bdwp}) {
-    Model m = Model::load(file);
-    const auto be = open_backend("cuda");
-    be->prepare(m, method);
-    Shape xs = {batch};
-    for (int64_t d : m.input) xs.push_back(d);
-    std::mt19937_64 rng(1);
-    std::normal_distribution<float> dist;
-    std::vector<float> xv(numel(xs));
-    for (auto& v : xv) v = dist(rng);
-    const Tensor x = Tensor::from_f32(xs, xv);
-    std::vector<int> y(batch);
-    for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
-    UpdateConfig cfg;
-    cfg.method = method;
-    cfg.lr = 0.01;
-    be->train_step(m, x, y, cfg);
-    CK(cudaDeviceSynchronize());
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < reps; ++i) be->train_step(m, x, y, cfg);
-    CK(cudaDeviceSynchronize());
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+    const StepTiming t = time_steps(file, method, batch, 1, reps);
     std::printf("- method %s: %.1f ms per step (wall clock, mean of %d steps after one warm-up)\n", method_name(method),
-                ms, reps);
+                t.ms, reps);
   }
   std::printf("\n");
+}
+
+// Whole training steps of each model at each batch, dense and BDWP at the model's N:M.
+void step_table(const std::vector<std::string>& files, const std::vector<int>& batches, int reps) {
+  std::printf("## Whole training step on backend 'cuda'\n\n");
+  std::printf("| model | batch | method | ms per step | img/s | path |\n|---|---|---|---|---|---|\n");
+  const char* env = std::getenv("SAT_CUDA_RESIDENT");
+  const char* path = env && env[0] == '0' ? "host layers" : "resident if supported";
+  for (const std::string& file : files) {
+    for (const int batch : batches) {
+      for (const Method method : {Method::dense, Method::bdwp}) {
+        const StepTiming t = time_steps(file, method, batch, 2, reps);
+        const std::string what = method == Method::dense ? "dense" : "BDWP " + t.nm.str();
+        std::printf("| %s | %d | %s | %.2f | %.0f | %s |\n", t.model.c_str(), batch, what.c_str(), t.ms,
+                    batch * 1e3 / t.ms, path);
+        std::fflush(stdout);
+      }
+    }
+  }
+  std::printf("\n(wall clock per train_step, mean of %d after two warm-ups)\n\n", reps);
+}
+
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t j = s.find(' ', i);
+    const std::string w = s.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    if (!w.empty()) out.push_back(w);
+    if (j == std::string::npos) break;
+    i = j + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -347,7 +396,7 @@ void model_step(const std::string& file, int batch, int reps) {
 int main(int argc, char** argv) {
   try {
     bool quick = false, large = false, pregen_only = false;
-    std::string model_file;
+    std::string model_file, steps, batches = "128 512";
     int batch = 128;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -357,10 +406,18 @@ int main(int argc, char** argv) {
       else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
       else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
       else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
+      else if (a == "--steps" && i + 1 < argc) steps = argv[++i];
+      else if (a == "--batches" && i + 1 < argc) batches = argv[++i];
       else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--reps N] "
                        "[--model-step models/resnet18.json] [--batch B])");
     }
     std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
+    if (!steps.empty()) {
+      std::vector<int> bs;
+      for (const std::string& w : words(batches)) bs.push_back(std::stoi(w));
+      step_table(words(steps), bs, g_reps > 0 ? g_reps : 20);
+      return 0;
+    }
     Blas blas;
     if (!model_file.empty()) {
       model_step(model_file, batch, quick ? 3 : 10);

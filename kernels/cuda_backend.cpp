@@ -1,18 +1,24 @@
-// The `cuda` backend. The layer graph, the element-wise layers and the parameters' host copies stay
-// in the host Model (as on the CPU backend); this backend mirrors every trainable parameter on the
-// GPU (FP32 value, momentum, gradient) with the weight forms its products read, and runs there:
-//   - the three products of every weight layer (FF, BP: N:M kernels or cuBLAS; WU: cuBLAS), routed
-//     here from the layers through the ProductRouter in their StepContext;
-//   - the loss (softmax cross-entropy);
-//   - the SGD / SR-STE update and the pre-generation of both N:M forms, once per step.
-// After each step the updated values and momenta are copied back into the Model, so that host
-// layers (biases, norms), checkpoints and evaluation see them. What runs where: docs/cuda.md.
+// The `cuda` backend. It mirrors every parameter of the Model on the GPU (FP32 value, momentum,
+// gradient; BatchNorm's running statistics) with the weight forms its products read, and trains in
+// one of two ways (docs/cuda.md, "What runs where"):
+//   - GPU-resident (every layer type has a resident implementation, resident.cpp): the whole step
+//     runs on the GPU from buffers allocated once per model and batch; the host model is updated
+//     only at the sync point (Backend::sync);
+//   - host layers (other models): the layer graph runs in the host Model, the products of every
+//     weight layer are routed here through the ProductRouter in their StepContext, and the
+//     updated parameters are copied back after each step.
+// Both run the loss and the SGD / SR-STE update fused with the pre-generation of both N:M forms on
+// the GPU.
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "sat/product_router.hpp"
+#include "layer_ops.hpp"
 #include "ops.hpp"
+#include "resident.hpp"
 #include "cuda_check.hpp"
 #include "step_profile.hpp"
 #include "sat/backend.hpp"
@@ -82,10 +88,56 @@ struct DevSparse {
   }
 };
 
+// Pinned host memory for the asynchronous copies of a step (the batch up, the result down).
+template <typename T>
+class Pinned {
+ public:
+  ~Pinned() { cudaFreeHost(p_); }
+  T* ensure(int64_t n) {
+    if (n > n_) {
+      cudaFreeHost(p_);
+      p_ = nullptr;
+      SAT_CUDA_CHECK(cudaMallocHost(&p_, static_cast<size_t>(n) * sizeof(T)));
+      n_ = n;
+    }
+    return p_;
+  }
+  T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+  int64_t n_ = 0;
+};
+
 class CudaBackend final : public Backend, public ProductRouter {
  public:
-  CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {}
-  ~CudaBackend() override { prof_.report(method_name(method_)); }
+  CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {
+    SAT_CUDA_CHECK(cudaStreamCreate(&stream_));
+    blas_->set_stream(stream_);
+    links_.value = [this](const Param* p) -> float* {
+      if (auto it = params_.find(p); it != params_.end()) return it->second->value.get();
+      if (auto it = fixed_.find(p); it != fixed_.end()) return it->second->get();
+      throw Error("backend 'cuda': parameter " + p->name + " has no device copy");
+    };
+    links_.grad = [this](const Param* p) -> float* {
+      if (auto it = params_.find(p); it != params_.end()) return it->second->grad.get();
+      throw Error("backend 'cuda': parameter " + p->name + " is not trainable");
+    };
+    links_.weight = [this](const SparseWeight* w) {
+      DevSparse& d = forms_of(*w, method_);
+      WeightDev v;
+      v.fwd = d.has_fwd ? &d.fwd : nullptr;
+      v.bwd = d.has_bwd ? &d.bwd : nullptr;
+      v.dense = d.has_dense ? d.dense.get() : nullptr;
+      v.grad = d.param->grad.get();
+      return v;
+    };
+  }
+  ~CudaBackend() override {
+    prof_.report(method_name(method_));
+    plans_.clear();
+    cudaStreamDestroy(stream_);
+  }
 
   std::string name() const override { return "cuda"; }
   const std::string& device() const { return device_; }
@@ -94,6 +146,7 @@ class CudaBackend final : public Backend, public ProductRouter {
 
   StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y, const UpdateConfig& cfg) override {
     mirror(model, cfg.method, false);
+    if (resident_) return resident_step(model, x, y, &cfg);
     const StepProfile::Scope whole(prof_, StepProfile::kPhases);
     model.zero_grad();
     for (auto& [p, d] : params_) {
@@ -118,6 +171,7 @@ class CudaBackend final : public Backend, public ProductRouter {
 
   StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y, Method method) override {
     mirror(model, method, false);
+    if (resident_) return resident_step(model, x, y, nullptr);
     StepContext ctx{method, false};
     ctx.router = this;
     const Tensor logits = model.forward(x, ctx);
@@ -126,6 +180,26 @@ class CudaBackend final : public Backend, public ProductRouter {
 
   std::vector<float> gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape, const std::vector<float>& b,
                           Shape b_shape, Shape* c_shape) override;
+
+  // The explicit sync point of the resident step: values, momenta and BatchNorm's running
+  // statistics back into the host model, whose weight forms are then selected again by the N:M
+  // core from those values (the same masks as the GPU's: CudaKernels.PregenMatchesCpuExactly).
+  void sync(Model& model) override {
+    if (!resident_ || &model != model_) return;
+    SAT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (auto& [p, d] : params_) {
+      Param* h = d->host;
+      SAT_CUDA_CHECK(cudaMemcpy(h->value.data(), d->value.get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
+      h->momentum.resize(h->value.size());
+      SAT_CUDA_CHECK(cudaMemcpy(h->momentum.data(), d->momentum.get(), h->numel() * sizeof(float),
+                                cudaMemcpyDeviceToHost));
+    }
+    for (auto& [p, d] : fixed_) {
+      Param* h = const_cast<Param*>(p);
+      SAT_CUDA_CHECK(cudaMemcpy(h->value.data(), d->get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+    for (SparseWeight* sw : model.sparse_weights()) sw->regenerate(method_);
+  }
 
   // ProductRouter: the products of the weight layers, on host feature-major FP32 arrays.
   void ff(const SparseWeight& w, Method method, const float* xt, int64_t cols, float* yt) override {
@@ -194,6 +268,111 @@ class CudaBackend final : public Backend, public ProductRouter {
   }
 
  private:
+  // One step of the GPU-resident path (cfg null: an evaluation). The batch goes up from pinned
+  // memory, the step runs on stream_ without a host round trip, and one small copy brings the
+  // loss, the correct count and the update's non-finite flags back.
+  StepResult resident_step(Model& model, const Tensor& x, const std::vector<int>& labels, const UpdateConfig* cfg) {
+    if (x.dtype() != DType::bf16) throw Error("backend 'cuda' computes in BF16 only (Numerics::fp32 is set)");
+    const int64_t b = x.rank() > 0 ? x.dim(0) : 0;
+    Shape want = model.input;
+    want.insert(want.begin(), b);
+    if (x.shape() != want) throw Error("backend 'cuda': expected input " + shape_str(want) + ", got " + shape_str(x.shape()));
+    if (static_cast<int64_t>(labels.size()) != b) {
+      throw Error("loss: " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(b));
+    }
+    for (int v : labels) {
+      if (v < 0 || v >= model.classes) {
+        throw Error("loss: label " + std::to_string(v) + " out of range [0, " + std::to_string(model.classes) + ")");
+      }
+    }
+    ResidentPlan& plan = plan_for(model, b);
+    prof_.set_resident(true);
+    std::optional<StepProfile::Scope> whole;   // training steps only
+    if (cfg) whole.emplace(prof_, StepProfile::kPhases);
+    {
+      const StepProfile::Scope t(prof_, StepProfile::to_device);
+      uint16_t* hx = h_in_.ensure(plan.input_elems());
+      std::memcpy(hx, x.bf16_data(), plan.input_elems() * sizeof(uint16_t));
+      int* hy = h_labels_.ensure(b);
+      std::memcpy(hy, labels.data(), b * sizeof(int));
+      SAT_CUDA_CHECK(cudaMemcpyAsync(plan.input(), hx, plan.input_elems() * sizeof(uint16_t), cudaMemcpyHostToDevice, stream_));
+      SAT_CUDA_CHECK(cudaMemcpyAsync(plan.labels(), hy, b * sizeof(int), cudaMemcpyHostToDevice, stream_));
+    }
+    if (cfg) {
+      for (auto& [p, d] : params_) SAT_CUDA_CHECK(cudaMemsetAsync(d->grad.get(), 0, d->host->numel() * sizeof(float), stream_));
+    }
+    {
+      const StepProfile::Scope t(prof_, StepProfile::products);
+      plan.forward(cfg != nullptr);
+      plan.loss_and_grad(cfg != nullptr);
+      if (cfg) plan.backward();
+    }
+    int nflags = 0;
+    if (cfg) {
+      const StepProfile::Scope t(prof_, StepProfile::update);
+      update_device(*cfg);
+      nflags = static_cast<int>(param_list_.size());
+    }
+    // result: [loss (double)] [correct (int)] [flags (int) ...]
+    char* res = h_result_.ensure(16 + 4 * static_cast<int64_t>(nflags));
+    SAT_CUDA_CHECK(cudaMemcpyAsync(res, plan.loss(), sizeof(double), cudaMemcpyDeviceToHost, stream_));
+    SAT_CUDA_CHECK(cudaMemcpyAsync(res + 8, plan.correct(), sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    if (nflags) SAT_CUDA_CHECK(cudaMemcpyAsync(res + 16, s_flags_.get(), nflags * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    {
+      const StepProfile::Scope t(prof_, StepProfile::to_host);
+      SAT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+    double loss = 0;
+    StepResult r;
+    std::memcpy(&loss, res, sizeof(double));
+    std::memcpy(&r.correct, res + 8, sizeof(int));
+    r.loss = static_cast<float>(loss);
+    for (int i = 0; i < nflags; ++i) {
+      int bad = 0;
+      std::memcpy(&bad, res + 16 + 4 * i, sizeof(int));
+      if (bad) {
+        throw Error("training diverged: parameter " + param_list_[i]->name +
+                    " is not finite after the update (lower the learning rate)");
+      }
+    }
+    return r;
+  }
+
+  ResidentPlan& plan_for(Model& model, int64_t batch) {
+    auto it = plans_.find(batch);
+    if (it != plans_.end()) return *it->second;
+    // A plan per batch size (the training batch, an epoch's last partial batch, the evaluation
+    // batch): at most a few, each allocated once.
+    auto p = std::make_unique<ResidentPlan>(model, batch, method_, links_, *blas_, stream_);
+    return *plans_.emplace(batch, std::move(p)).first->second;
+  }
+
+  // The update of the resident path: every gradient is on the GPU already, nothing comes back.
+  void update_device(const UpdateConfig& cfg) {
+    const float lr = static_cast<float>(cfg.lr), mu = static_cast<float>(cfg.momentum);
+    const float lambda = static_cast<float>(cfg.srste_lambda);
+    int* flags = s_flags_.ensure(static_cast<int64_t>(param_list_.size()));
+    SAT_CUDA_CHECK(cudaMemsetAsync(flags, 0, param_list_.size() * sizeof(int), stream_));
+    for (size_t i = 0; i < param_list_.size(); ++i) {
+      auto it = params_.find(param_list_[i]);
+      if (it == params_.end()) {
+        auto f = fixed_.find(param_list_[i]);
+        if (f != fixed_.end()) flag_nonfinite(f->second->get(), param_list_[i]->numel(), flags + i, stream_);
+        continue;
+      }
+      DevParam& d = *it->second;
+      const SgdHyper h{lr, mu, d.host->decay ? static_cast<float>(cfg.weight_decay) : 0.0f, lambda};
+      const uint8_t* mask = cfg.method != Method::dense ? d.mask_f : nullptr;
+      if (d.sparse) {
+        const SparseWeight& sw = *d.sparse->host;
+        update_pregen(d.value.get(), SgdArgs{d.momentum.get(), d.grad.get(), mask, h, flags + i}, sw.cout, sw.k,
+                      sw.nm, pregen_out(*d.sparse), stream_);
+      } else {
+        sgd_update(d.value.get(), d.momentum.get(), d.grad.get(), mask, d.host->numel(), h, flags + i, stream_);
+      }
+    }
+  }
+
   // The products on operands already on the GPU (s_x_: BF16 X rows, s_dy_: BF16 dY rows). Which
   // operand each reads under which method follows cpu/weight_ops.hpp.
   void ff_from_staged(const SparseWeight& w, Method method, DevSparse& d, int64_t ldx, int64_t cols, float* yt) {
@@ -268,11 +447,21 @@ class CudaBackend final : public Backend, public ProductRouter {
     std::vector<Param*> ps = model.params();
     const bool same = &model == model_ && ps == param_list_;
     if (same && !force && method == method_) return;
+    SAT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    plans_.clear();
     if (!same || force) {
       params_.clear();
       sparse_.clear();
+      fixed_.clear();
+      const char* env = std::getenv("SAT_CUDA_RESIDENT");
+      resident_ = !(env && env[0] == '0') && resident_unsupported(model).empty();
       for (Param* p : ps) {
-        if (!p->trainable) continue;
+        if (!p->trainable) {
+          auto d = std::make_unique<DevArray<float>>();
+          upload(*d, p->value.data(), p->numel());
+          fixed_[p] = std::move(d);
+          continue;
+        }
         auto d = std::make_unique<DevParam>();
         d->host = p;
         upload(d->value, p->value.data(), p->numel());
@@ -416,6 +605,14 @@ class CudaBackend final : public Backend, public ProductRouter {
   std::unordered_map<const Param*, std::unique_ptr<DevParam>> params_;
   std::unordered_map<const SparseWeight*, std::unique_ptr<DevSparse>> sparse_;
   DyKey dy_key_;
+  cudaStream_t stream_ = nullptr;
+  bool resident_ = false;   // every layer has a GPU-resident implementation (SAT_CUDA_RESIDENT=0: off)
+  ResidentLinks links_;
+  std::unordered_map<int64_t, std::unique_ptr<ResidentPlan>> plans_;
+  std::unordered_map<const Param*, std::unique_ptr<DevArray<float>>> fixed_;   // non-trainable (BN statistics)
+  Pinned<uint16_t> h_in_;
+  Pinned<int> h_labels_;
+  Pinned<char> h_result_;
   DevArray<float> s_f32_in_, s_f32_out_, s_f32_t_;
   DevArray<uint16_t> s_x_, s_dy_;
   DevArray<int> s_labels_, s_correct_, s_flags_;

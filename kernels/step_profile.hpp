@@ -31,14 +31,21 @@ class StepProfile {
                                                 "products (N:M kernels, cuBLAS)",
                                                 "results to the host (transpose or col2im + copy)", "loss",
                                                 "update + pre-generation + parameters back to the host"};
+    // The GPU-resident step charges the same phases with other work (cuda_backend.cpp).
+    static const char* const kResident[kPhases] = {"the batch to the GPU (pinned memory, asynchronous)",
+                                                   "FF, loss, BP and WU of every layer on the GPU",
+                                                   "waiting for the step's result (loss, flags)", "loss",
+                                                   "update + pre-generation on the GPU"};
+    const char* const* names = resident_ ? kResident : kNames;
     double device = 0;
     for (double v : ms_) device += v;
     std::fprintf(stderr, "cuda profile (SAT_CUDA_PROFILE, %s): %d training steps, %.1f ms per step\n", what, steps_,
                  step_ms_ / steps_);
     for (int i = 0; i < kPhases; ++i) {
-      std::fprintf(stderr, "  %8.1f ms  %5.1f%%  %s\n", ms_[i] / steps_, 100.0 * ms_[i] / step_ms_, kNames[i]);
+      std::fprintf(stderr, "  %8.1f ms  %5.1f%%  %s\n", ms_[i] / steps_, 100.0 * ms_[i] / step_ms_, names[i]);
     }
-    std::fprintf(stderr, "  %8.1f ms  %5.1f%%  host layers (the rest: element-wise layers, normalisation, pooling, ...)\n",
+    std::fprintf(stderr, resident_ ? "  %8.1f ms  %5.1f%%  host (the rest)\n"
+                                   : "  %8.1f ms  %5.1f%%  host layers (the rest: element-wise layers, normalisation, pooling, ...)\n",
                  (step_ms_ - device) / steps_, 100.0 * (step_ms_ - device) / step_ms_);
   }
 
@@ -77,6 +84,12 @@ class StepProfile {
  private:
   bool on_ = false;
   bool in_step_ = false;
+  bool resident_ = false;
+
+ public:
+  void set_resident(bool r) { resident_ = r; }
+
+ private:
   std::array<double, kPhases> ms_{};
   double step_ms_ = 0;
   int steps_ = 0;

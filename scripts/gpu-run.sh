@@ -8,7 +8,8 @@
 # when present; otherwise from Debian packages unpacked out of $SAT_GPU_DEPS (default .gpu-deps/,
 # filled beforehand on a machine with network access by
 #   apt-get download libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0 \
-#                    nlohmann-json3-dev libgtest-dev zlib1g-dev zlib1g
+#                    nlohmann-json3-dev libgtest-dev zlib1g-dev zlib1g libboost1.74-dev \
+#                    libboost-program-options1.74-dev libboost-program-options1.74.0 libboost-program-options-dev
 # ) into a private prefix; nothing is installed system-wide.
 # Environment: SAT_GPU_BUILD (build folder, default build-gpu), SAT_GPU_QUICK=1 (small benchmark),
 # SAT_GPU_SKIP_BENCH=1, SAT_GPU_SKIP_TESTS=1, SAT_GPU_FOCUS=kernels (the kernel loop: builds the
@@ -17,7 +18,10 @@
 # SAT_GPU_TILES="128x256 ...": the large table again per forced wgmma CTA tile, or per setting
 # given as VAR=value[,VAR=value] (e.g. SAT_WGMMA_NO_TMA_STORE=1); SAT_GPU_MODEL_STEP=1: the
 # ResNet-18 step with the backend's phase profile (SAT_CUDA_PROFILE=1); SAT_GPU_NCU=1:
-# Nsight Compute sections of one pre-generation and one product launch).
+# Nsight Compute sections of one pre-generation and one product launch); SAT_GPU_FOCUS=resident
+# (the GPU-resident step: the CUDA tests, one Fashion-MNIST epoch of LeNet-5 on cuda beside cpu when
+# $SAT_DATA_DIR holds the data, the whole-step table of every model at batch 128 and 512, dense and
+# BDWP, beside PyTorch bf16 dense and with the same N:M masks).
 set -uo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -120,6 +124,53 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
         "$BUILD/bench/cuda_bench" "${args[@]}" >"$OUTDIR/ncu-$k.txt" 2>&1
       grep -E "Duration|Throughput|Achieved Occupancy|Registers Per|Issue Slots|Stall|Eligible|Block Limit" "$OUTDIR/ncu-$k.txt" | head -30
     done
+  fi
+  echo "== gpu-run done (status $STATUS); results in $OUTDIR"
+  exit $STATUS
+fi
+if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
+  cmake --build "$BUILD" -j "$JOBS" --target ${SAT_GPU_TARGETS:-sat_cli sat_cuda_tests cuda_bench} >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+  STATUS=0
+  RUNS=$BUILD/runs
+  CPU_PID=
+  if [[ -n ${SAT_DATA_DIR:-} && ${SAT_GPU_SKIP_EPOCH:-0} != 1 && ${SAT_GPU_CPU_EPOCH:-1} == 1 ]]; then   # the CPU's epoch, for the accuracy, meanwhile
+    timeout 400 "$BUILD/sat" train --model models/lenet5.json --backend cpu --epochs 1 --no-progress --force \
+      --out "$RUNS/lenet5-cpu" >"$RUNS.cpu.log" 2>&1 &
+    CPU_PID=$!
+  fi
+  if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
+    echo "== CUDA tests"
+    timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-Cuda*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|at [0-9]" | head -80
+    [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
+  fi
+  if [[ -n $CPU_PID ]]; then
+    wait $CPU_PID
+    echo "== LeNet-5, one Fashion-MNIST epoch (recipe batch 128), cpu:"
+    tail -3 "$RUNS.cpu.log"
+  fi
+  if [[ -n ${SAT_DATA_DIR:-} && ${SAT_GPU_SKIP_EPOCH:-0} != 1 ]]; then
+    echo "== one Fashion-MNIST epoch on cuda (each model's recipe)"
+    for m in lenet5 resnet18; do
+      for method in bdwp dense; do
+        /usr/bin/time -f "%e s wall for the whole command" timeout 120 "$BUILD/sat" train --model models/$m.json --backend cuda \
+          --method $method --epochs 1 --no-progress --force --out "$RUNS/$m-cuda-$method" 2>&1 | tail -2
+      done
+    done
+  fi
+  if [[ ${SAT_GPU_SKIP_BENCH:-0} != 1 ]]; then
+    {
+      timeout 200 stdbuf -oL "$BUILD/bench/cuda_bench" --steps "${SAT_GPU_STEP_MODELS:-models/resnet18.json models/vgg_small.json models/lenet5.json models/mlp.json}" --batches "128 512" --reps 20
+      [[ ${SAT_GPU_VIT:-1} == 1 ]] && timeout 100 stdbuf -oL "$BUILD/bench/cuda_bench" --steps models/vit_tiny.json --batches 128 --reps 3
+      for b in ${SAT_GPU_PROFILE_BATCHES:-128}; do   # where the resident step's device time goes
+        SAT_CUDA_PROFILE=1 timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --steps models/resnet18.json --batches $b --reps 3
+      done
+      echo "## PyTorch on the same GPU"
+      for m in ${SAT_GPU_TORCH_MODELS:-resnet18 vgg_small lenet5 mlp}; do
+        for b in 128 512; do
+          timeout 100 python3 bench/cuda_torch_step.py --model models/$m.json --batch $b --steps 20 --modes bf16-autocast,bf16-masked
+        done
+      done
+    } 2>&1 | tee "$OUTDIR/bench.md"
   fi
   echo "== gpu-run done (status $STATUS); results in $OUTDIR"
   exit $STATUS

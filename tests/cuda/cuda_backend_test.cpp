@@ -20,6 +20,7 @@
 #include "sat/cpu_kernels.hpp"
 #include "backend_compare.hpp"
 #include "expect_error.hpp"
+#include "require_gpu.hpp"
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
@@ -33,28 +34,6 @@
 #endif
 
 using namespace sat;
-
-namespace {
-
-// The reason no GPU can be used, or "" when one can.
-std::string gpu_missing() {
-  static const std::string why = [] {
-    try {
-      open_backend("cuda");
-      return std::string();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-  }();
-  return why;
-}
-
-#define SAT_REQUIRE_GPU()                                                                   \
-  do {                                                                                      \
-    if (!gpu_missing().empty()) GTEST_SKIP() << "no usable GPU, skipped: " << gpu_missing(); \
-  } while (0)
-
-}  // namespace
 
 // Runs everywhere: either the backend opens, or the error names the backend and what is missing.
 TEST(CudaBackend, OpensOrNamesWhatIsMissing) {

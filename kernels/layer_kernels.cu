@@ -1,0 +1,763 @@
+// The element-wise, normalisation, pooling and layout kernels of the GPU-resident step
+// (layer_ops.hpp). Memory-bound; written by hand because each must round and order like its CPU
+// layer (host/src/layers/), and they are small. Reductions are deterministic: fixed partitions,
+// partial sums in double combined in a fixed order, no atomics.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "common.cuh"
+#include "layer_ops.hpp"
+
+namespace sat::cuda {
+
+namespace {
+
+using sat::bf16_bits_to_f32;
+using sat::f32_to_bf16_bits;
+
+__device__ __forceinline__ float ld(const uint16_t* p, int64_t i) { return bf16_bits_to_f32(p[i]); }
+
+
+// 32-bit indices: 64-bit division and remainder are emulated on the GPU and cost several times
+// the arithmetic of these memory-bound kernels. Every entry point checks that its element count
+// fits (check32).
+#define SAT_GRID_LOOP(i, n) \
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < static_cast<int>(n); i += gridDim.x * blockDim.x)
+
+void check32(int64_t n, const char* what) {
+  if (n >= (int64_t{1} << 31)) {
+    throw Error(std::string(what) + ": " + std::to_string(n) + " elements, more than the resident kernels' 2^31 - 1");
+  }
+}
+
+inline unsigned blocks_for(int64_t n, int threads) {
+  check32(n, "layer kernel");
+  return grid_stride_blocks(n, threads, 16);
+}
+
+__global__ void nchw_to_nhwc_kernel(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out) {
+  SAT_GRID_LOOP(i, nb * c * hw) {
+    const int C = static_cast<int>(c), HW = static_cast<int>(hw);
+    const int ch = i % C, q = i / C, b = q / HW, pos = q % HW;
+    out[i] = in[(b * c + ch) * hw + pos];
+  }
+}
+
+__global__ void nhwc_to_nchw_kernel(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out) {
+  SAT_GRID_LOOP(i, nb * c * hw) {
+    const int C = static_cast<int>(c), HW = static_cast<int>(hw);
+    const int pos = i % HW, ch = (i / HW) % C, b = i / (HW * C);
+    out[i] = in[(b * hw + pos) * c + ch];
+  }
+}
+
+// `rows` output rows (output positions) per block. Each warp copies one (row, kernel position)
+// pair at a time, its lanes over the channels: the reads are coalesced channel runs, the index
+// arithmetic (integer divisions, slow on the GPU) is per pair rather than per element. The row is
+// assembled in shared memory in the lowered column order (c, ky, kx) and leaves in 16-byte stores
+// (ldo is a multiple of 8).
+__global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nq, uint16_t* out, int ldo, int rows) {
+  extern __shared__ uint4 im2col_smem[];
+  uint16_t* srow = reinterpret_cast<uint16_t*>(im2col_smem);
+  const int kdim = static_cast<int>(g.kdim()), ohw = static_cast<int>(g.oh * g.ow), k = static_cast<int>(g.k);
+  const int kk2 = k * k, ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
+  const int cin = static_cast<int>(g.cin), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
+  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * rows;
+  const int nrows = static_cast<int>(q0 + rows <= nq ? rows : nq - q0);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
+  for (int pr = warp; pr < nrows * kk2; pr += nwarps) {
+    const int rr = pr / kk2, t = pr - rr * kk2, ky = t / k, kx = t - ky * k;
+    const int q = static_cast<int>(q0) + rr, b = q / ohw, r = q - b * ohw, oy = r / ow, ox = r - oy * ow;
+    const int iy = oy * s - p + ky, ix = ox * s - p + kx;
+    uint16_t* dst = srow + rr * ldo + t;
+    if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+      const uint16_t* src = x + ((static_cast<int64_t>(b) * h + iy) * w + ix) * cin;
+      for (int c = lane; c < cin; c += 32) dst[c * kk2] = src[c];
+    } else {
+      for (int c = lane; c < cin; c += 32) dst[c * kk2] = 0;
+    }
+  }
+  for (int rr = 0; rr < nrows; ++rr)
+    for (int j = kdim + threadIdx.x; j < ldo; j += blockDim.x) srow[rr * ldo + j] = 0;
+  __syncthreads();
+  uint4* dst = reinterpret_cast<uint4*>(out + q0 * ldo);
+  for (int i = threadIdx.x; i < nrows * ldo / 8; i += blockDim.x) dst[i] = im2col_smem[i];
+}
+
+// As col2im_kernel (im2col.cu): each pixel the sum over (ky, kx) ascending, the host col2im's
+// order. A block takes one image row iy of one image and kC2I channels: per ky, the output row that
+// reaches iy through it is staged in shared memory (its ky slice, read in runs), then every
+// thread adds the kx terms to the pixels it owns (the same pixels at every step: no races).
+// K, S: the kernel size and stride when known at compile time (the common 3x3 and 1x1 at strides 1
+// and 2), so that the divisions by them become multiplications; 0: taken from g.
+constexpr int kC2I = 32;
+template <int K, int S>
+__global__ void col2im_rows_kernel(const float* dcol, int ldc, ConvGeometry g, uint16_t* dx) {
+  extern __shared__ float c2i_smem[];
+  const int k = K ? K : static_cast<int>(g.k), s = S ? S : static_cast<int>(g.s), p = static_cast<int>(g.p);
+  const int oh = static_cast<int>(g.oh), ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
+  const int cin = static_cast<int>(g.cin);
+  const int c0 = blockIdx.x * kC2I, iy = blockIdx.y, b = blockIdx.z;
+  float* acc = c2i_smem;              // [w][kC2I]
+  float* tile = c2i_smem + w * kC2I;  // [ow][kC2I][k]: row oy, slice ky
+  for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) acc[i] = 0.0f;
+  for (int ky = 0; ky < k; ++ky) {
+    const int ty = iy + p - ky;
+    if (ty < 0 || ty % s != 0 || ty / s >= oh) continue;
+    const int oy = ty / s;
+    __syncthreads();
+    const float* rowbase = dcol + (static_cast<int64_t>(b) * oh + oy) * ow * ldc;
+    for (int i = threadIdx.x; i < ow * kC2I * k; i += blockDim.x) {
+      const int ox = i / (kC2I * k), r = i - ox * (kC2I * k), cc = r / k, kx = r - cc * k, c = c0 + cc;
+      tile[i] = c < cin ? rowbase[static_cast<int64_t>(ox) * ldc + (c * k + ky) * k + kx] : 0.0f;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) {
+      const int ix = i / kC2I, cc = i - ix * kC2I;
+      float a = acc[i];
+      for (int kx = 0; kx < k; ++kx) {
+        const int tx = ix + p - kx;
+        if (tx < 0 || tx % s != 0 || tx / s >= ow) continue;
+        a = __fadd_rn(a, tile[((tx / s) * kC2I + cc) * k + kx]);
+      }
+      acc[i] = a;
+    }
+  }
+  for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) {
+    const int ix = i / kC2I, cc = i - ix * kC2I, c = c0 + cc;
+    if (c < cin) dx[((static_cast<int64_t>(b) * h + iy) * w + ix) * cin + c] = f32_to_bf16_bits(acc[i]);
+  }
+}
+
+__global__ void pad_rows_kernel(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo) {
+  SAT_GRID_LOOP(i, rows * ldo) {
+    const int L = static_cast<int>(ldo), r = i / L, c = i % L;
+    out[i] = c < cols ? in[r * cols + c] : uint16_t{0};
+  }
+}
+
+__global__ void bias_round_kernel(const float* acc, int64_t lda, const float* bias, int64_t rows, int64_t c,
+                                  uint16_t* y) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int C = static_cast<int>(c), r = i / C, j = i % C;
+    const float v = acc[r * lda + j];
+    y[i] = f32_to_bf16_bits(bias ? __fadd_rn(v, bias[j]) : v);
+  }
+}
+
+// Column reductions over [rows][c]: blockIdx.x covers 32 columns, blockIdx.y one of `chunks` row
+// ranges; thread (x, y) sums rows y, y+8, ... of its range. Partials [chunk][c] (and a second
+// array [chunk][c] after them), combined by column_finish in chunk order.
+constexpr int kRedY = 8;
+inline int64_t chunks_for(int64_t rows, int64_t c) {
+  const int64_t col_blocks = ceil_div(c, 32);
+  const int64_t want = ceil_div(static_cast<int64_t>(sm_count()) * 4, col_blocks);
+  const int64_t by_rows = ceil_div(rows, 64);
+  return want < by_rows ? (want < 1 ? 1 : want) : by_rows;
+}
+
+// Reduces a block's (32 x kRedY) per-thread values to 32 column sums in thread row 0.
+__device__ __forceinline__ void block_col_sum(double& a, double& b, double (*sh)[32][kRedY + 1]) {
+  sh[0][threadIdx.x][threadIdx.y] = a;
+  sh[1][threadIdx.x][threadIdx.y] = b;
+  __syncthreads();
+  if (threadIdx.y == 0) {
+    a = 0;
+    b = 0;
+    for (int y = 0; y < kRedY; ++y) {
+      a += sh[0][threadIdx.x][y];
+      b += sh[1][threadIdx.x][y];
+    }
+  }
+}
+
+// mode 0: sum of x and of x^2 (BatchNorm statistics); mode 1: sum of dy and of dy * xhat with
+// xhat = float((x - mean) * invstd) as the CPU stores it (BatchNorm backward); mode 2: sum of x only.
+__global__ void column_partial_kernel(int mode, const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c,
+                                      int64_t chunk_rows, const double* mean, const double* invstd, double* part) {
+  __shared__ double sh[2][32][kRedY + 1];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * chunk_rows;
+  const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+  double a = 0, b = 0;
+  if (j < c) {
+    if (mode == 1) {
+      const double m = mean[j], is = invstd[j];
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const double g = ld(dy, r * c + j);
+        const float xh = static_cast<float>((static_cast<double>(ld(x, r * c + j)) - m) * is);
+        a += g;
+        b += g * static_cast<double>(xh);
+      }
+    } else {
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const double v = ld(x, r * c + j);
+        a += v;
+        b += v * v;
+      }
+    }
+  }
+  block_col_sum(a, b, sh);
+  if (threadIdx.y == 0 && j < c) {
+    const int64_t chunks = gridDim.y;
+    part[blockIdx.y * c + j] = a;
+    if (mode != 2) part[(chunks + blockIdx.y) * c + j] = b;
+  }
+}
+
+// The same for an even column count, two columns per thread (32-bit loads): a block covers 64
+// columns. Same partition of the rows, so the same sums as column_partial_kernel.
+__global__ void column_partial2_kernel(int mode, const uint32_t* x, const uint32_t* dy, int64_t rows, int64_t c,
+                                       int64_t chunk_rows, const double* mean, const double* invstd, double* part) {
+  __shared__ double sh[4][32][kRedY + 1];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 64 + 2 * threadIdx.x, c2 = c / 2;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * chunk_rows;
+  const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+  double a0 = 0, b0 = 0, a1 = 0, b1 = 0;
+  if (j < c) {
+    if (mode == 1) {
+      const double m0 = mean[j], m1 = mean[j + 1], s0 = invstd[j], s1 = invstd[j + 1];
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const uint32_t xv = x[r * c2 + j / 2], gv = dy[r * c2 + j / 2];
+        const double g0 = bf16_bits_to_f32(static_cast<uint16_t>(gv)), g1 = bf16_bits_to_f32(static_cast<uint16_t>(gv >> 16));
+        const float x0 = static_cast<float>((static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(xv))) - m0) * s0);
+        const float x1 = static_cast<float>((static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(xv >> 16))) - m1) * s1);
+        a0 += g0;
+        b0 += g0 * static_cast<double>(x0);
+        a1 += g1;
+        b1 += g1 * static_cast<double>(x1);
+      }
+    } else {
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += kRedY) {
+        const uint32_t xv = x[r * c2 + j / 2];
+        const double v0 = bf16_bits_to_f32(static_cast<uint16_t>(xv)), v1 = bf16_bits_to_f32(static_cast<uint16_t>(xv >> 16));
+        a0 += v0;
+        b0 += v0 * v0;
+        a1 += v1;
+        b1 += v1 * v1;
+      }
+    }
+  }
+  sh[0][threadIdx.x][threadIdx.y] = a0;
+  sh[1][threadIdx.x][threadIdx.y] = b0;
+  sh[2][threadIdx.x][threadIdx.y] = a1;
+  sh[3][threadIdx.x][threadIdx.y] = b1;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < c) {
+    double t[4] = {0, 0, 0, 0};
+    for (int y = 0; y < kRedY; ++y)
+      for (int u = 0; u < 4; ++u) t[u] += sh[u][threadIdx.x][y];
+    const int64_t chunks = gridDim.y;
+    part[blockIdx.y * c + j] = t[0];
+    part[blockIdx.y * c + j + 1] = t[2];
+    if (mode != 2) {
+      part[(chunks + blockIdx.y) * c + j] = t[1];
+      part[(chunks + blockIdx.y) * c + j + 1] = t[3];
+    }
+  }
+}
+
+// Launches the column partial sums: two columns per thread where the column count is even.
+void column_partials_launch(int mode, const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, int64_t chunks,
+                            const double* mean, const double* invstd, double* part, cudaStream_t s) {
+  const int64_t chunk_rows = ceil_div(rows, chunks);
+  if (c % 2 == 0) {
+    const dim3 grid(static_cast<unsigned>(ceil_div(c, 64)), static_cast<unsigned>(chunks));
+    column_partial2_kernel<<<grid, dim3(32, kRedY), 0, s>>>(mode, reinterpret_cast<const uint32_t*>(x),
+                                                             reinterpret_cast<const uint32_t*>(dy), rows, c, chunk_rows,
+                                                             mean, invstd, part);
+    SAT_CUDA_LAUNCHED("column_partial2_kernel");
+  } else {
+    const dim3 grid(static_cast<unsigned>(ceil_div(c, 32)), static_cast<unsigned>(chunks));
+    column_partial_kernel<<<grid, dim3(32, kRedY), 0, s>>>(mode, x, dy, rows, c, chunk_rows, mean, invstd, part);
+    SAT_CUDA_LAUNCHED("column_partial_kernel");
+  }
+}
+
+__global__ void bias_grad_finish(const double* part, int64_t chunks, int64_t c, float* grad) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double s = 0;
+  for (int64_t k = 0; k < chunks; ++k) s += part[k * c + j];
+  grad[j] += static_cast<float>(s);
+}
+
+__global__ void bn_stats_finish(const double* part, int64_t chunks, int64_t c, int64_t count, double eps,
+                                double momentum, float* rmean, float* rvar, double* mean, double* invstd) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double s = 0, sq = 0;
+  for (int64_t k = 0; k < chunks; ++k) {
+    s += part[k * c + j];
+    sq += part[(chunks + k) * c + j];
+  }
+  const double n = static_cast<double>(count), m = s / n;
+  // E[x^2] - m^2 in double: BF16 inputs square exactly, so the cancellation costs digits only when
+  // |mean| / std approaches 2^20, far outside what a trained network's activations reach.
+  double ss = sq - s * m;
+  if (ss < 0) ss = 0;
+  const double var = ss / n, unbiased = ss / (n - 1);
+  mean[j] = m;
+  invstd[j] = 1.0 / sqrt(var + eps);
+  rmean[j] = static_cast<float>((1 - momentum) * rmean[j] + momentum * m);
+  rvar[j] = static_cast<float>((1 - momentum) * rvar[j] + momentum * unbiased);
+}
+
+__global__ void bn_apply_train(const uint16_t* x, int64_t rows, int64_t c, const double* mean, const double* invstd,
+                               const float* gamma, const float* beta, uint16_t* y) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int j = i % static_cast<int>(c);
+    const double n = (static_cast<double>(ld(x, i)) - mean[j]) * invstd[j];
+    y[i] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+  }
+}
+
+// Two channels per thread (32-bit loads and stores) for an even channel count.
+__global__ void bn_apply_train2(const uint32_t* x, int64_t rows, int64_t c, const double* mean, const double* invstd,
+                                const float* gamma, const float* beta, uint32_t* y) {
+  const int c2 = static_cast<int>(c / 2);
+  SAT_GRID_LOOP(i, rows * c2) {
+    const int j = 2 * (i % c2);
+    const uint32_t v = x[i];
+    const double n0 = (static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(v))) - mean[j]) * invstd[j];
+    const double n1 = (static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(v >> 16))) - mean[j + 1]) * invstd[j + 1];
+    const uint32_t o0 = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n0 + beta[j]));
+    const uint32_t o1 = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j + 1]) * n1 + beta[j + 1]));
+    y[i] = o0 | (o1 << 16);
+  }
+}
+
+__global__ void bn_apply_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma,
+                              const float* beta, const float* rmean, const float* rvar, uint16_t* y) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int j = i % static_cast<int>(c);
+    const double is = 1.0 / sqrt(static_cast<double>(rvar[j]) + eps);
+    const double n = (static_cast<double>(ld(x, i)) - rmean[j]) * is;
+    y[i] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+  }
+}
+
+// Per channel: the sums of the partials, the parameter gradients, and the two means backward uses
+// (written over mean's and invstd's neighbours: coef[0][j] = mean_g, coef[1][j] = mean_gx).
+__global__ void bn_back_finish(const double* part, int64_t chunks, int64_t c, int64_t count, float* ggrad,
+                               float* bgrad, double* coef) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= c) return;
+  double sg = 0, sgx = 0;
+  for (int64_t k = 0; k < chunks; ++k) {
+    sg += part[k * c + j];
+    sgx += part[(chunks + k) * c + j];
+  }
+  ggrad[j] += static_cast<float>(sgx);
+  bgrad[j] += static_cast<float>(sg);
+  coef[j] = sg / static_cast<double>(count);
+  coef[c + j] = sgx / static_cast<double>(count);
+}
+
+__global__ void bn_back_apply(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
+                              const double* invstd, const float* gamma, const double* coef, uint16_t* dx) {
+  SAT_GRID_LOOP(i, rows * c) {
+    const int j = i % static_cast<int>(c);
+    const double is = invstd[j];
+    const float xh = static_cast<float>((static_cast<double>(ld(x, i)) - mean[j]) * is);
+    const double scale = static_cast<double>(gamma[j]) * is;
+    const double g = ld(dy, i);
+    dx[i] = f32_to_bf16_bits(static_cast<float>(scale * (g - coef[j] - static_cast<double>(xh) * coef[c + j])));
+  }
+}
+
+__global__ void bn_back_apply2(const uint32_t* x, const uint32_t* dy, int64_t rows, int64_t c, const double* mean,
+                               const double* invstd, const float* gamma, const double* coef, uint32_t* dx) {
+  const int c2 = static_cast<int>(c / 2);
+  SAT_GRID_LOOP(i, rows * c2) {
+    const int j0 = 2 * (i % c2);
+    const uint32_t xv = x[i], gv = dy[i];
+    uint32_t out = 0;
+    for (int u = 0; u < 2; ++u) {
+      const int j = j0 + u;
+      const double is = invstd[j];
+      const float xh = static_cast<float>((static_cast<double>(bf16_bits_to_f32(static_cast<uint16_t>(xv >> (16 * u)))) - mean[j]) * is);
+      const double scale = static_cast<double>(gamma[j]) * is;
+      const double g = bf16_bits_to_f32(static_cast<uint16_t>(gv >> (16 * u)));
+      const uint32_t o = f32_to_bf16_bits(static_cast<float>(scale * (g - coef[j] - static_cast<double>(xh) * coef[c + j])));
+      out |= o << (16 * u);
+    }
+    dx[i] = out;
+  }
+}
+
+__global__ void relu_kernel(const uint16_t* x, int64_t n, uint16_t* y) {
+  SAT_GRID_LOOP(i, n) {
+    const uint16_t b = x[i];
+    y[i] = ((b & 0x8000u) == 0 && b != 0) ? b : uint16_t{0};
+  }
+}
+
+__global__ void relu_back_kernel(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* dx) {
+  SAT_GRID_LOOP(i, n) dx[i] = y[i] != 0 ? dy[i] : uint16_t{0};
+}
+
+__global__ void add_kernel(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out) {
+  SAT_GRID_LOOP(i, n) out[i] = f32_to_bf16_bits(__fadd_rn(ld(a, i), ld(b, i)));
+}
+
+// Eight elements per thread (16-byte loads and stores) where n % 8 == 0 and the arrays are 16-byte
+// aligned (every resident buffer is a cudaMalloc allocation of its own).
+__device__ __forceinline__ uint16_t relu1(uint16_t b) { return ((b & 0x8000u) == 0 && b != 0) ? b : uint16_t{0}; }
+__global__ void relu8_kernel(const uint4* x, int64_t n8, uint4* y) {
+  SAT_GRID_LOOP(i, n8) {
+    uint4 v = x[i];
+    uint16_t* e = reinterpret_cast<uint16_t*>(&v);
+    for (int j = 0; j < 8; ++j) e[j] = relu1(e[j]);
+    y[i] = v;
+  }
+}
+__global__ void relu_back8_kernel(const uint4* y, const uint4* dy, int64_t n8, uint4* dx) {
+  SAT_GRID_LOOP(i, n8) {
+    const uint4 a = y[i];
+    uint4 g = dy[i];
+    const uint16_t* ea = reinterpret_cast<const uint16_t*>(&a);
+    uint16_t* eg = reinterpret_cast<uint16_t*>(&g);
+    for (int j = 0; j < 8; ++j) eg[j] = ea[j] != 0 ? eg[j] : uint16_t{0};
+    dx[i] = g;
+  }
+}
+__global__ void add8_kernel(const uint4* a, const uint4* b, int64_t n8, uint4* out) {
+  SAT_GRID_LOOP(i, n8) {
+    const uint4 u = a[i], v = b[i];
+    uint4 o;
+    const uint16_t* eu = reinterpret_cast<const uint16_t*>(&u);
+    const uint16_t* ev = reinterpret_cast<const uint16_t*>(&v);
+    uint16_t* eo = reinterpret_cast<uint16_t*>(&o);
+    for (int j = 0; j < 8; ++j) eo[j] = f32_to_bf16_bits(__fadd_rn(bf16_bits_to_f32(eu[j]), bf16_bits_to_f32(ev[j])));
+    out[i] = o;
+  }
+}
+
+__device__ __forceinline__ bool beats(float v, float best) { return (v > best) || (isnan(v) && !isnan(best)); }
+
+__global__ void maxpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, uint16_t* y, int32_t* am) {
+  SAT_GRID_LOOP(i, nb * g.oh * g.ow * g.c) {
+    const int gc = static_cast<int>(g.c), gow = static_cast<int>(g.ow), goh = static_cast<int>(g.oh);
+    const int64_t c = i % gc, q = i / gc, ox = static_cast<int>(q) % gow, oy = (static_cast<int>(q) / gow) % goh, b = static_cast<int>(q) / (gow * goh);
+    const int64_t y0 = max(oy * g.s - g.p, int64_t{0}), y1 = min(oy * g.s - g.p + g.k, g.h);
+    const int64_t x0 = max(ox * g.s - g.p, int64_t{0}), x1 = min(ox * g.s - g.p + g.k, g.w);
+    const uint16_t* plane = x + b * g.h * g.w * g.c + c;
+    int64_t bi = y0 * g.w + x0;
+    float best = ld(plane, bi * g.c);
+    for (int64_t iy = y0; iy < y1; ++iy) {
+      for (int64_t ix = x0; ix < x1; ++ix) {
+        const float v = ld(plane, (iy * g.w + ix) * g.c);
+        if (beats(v, best)) {
+          best = v;
+          bi = iy * g.w + ix;
+        }
+      }
+    }
+    y[i] = f32_to_bf16_bits(best);
+    if (am) am[i] = static_cast<int32_t>(bi);
+  }
+}
+
+// Gather form of the scatter dx[argmax] += dy: each input pixel sums, in ascending output order (the
+// CPU's), the gradients of the windows that chose it. No atomics, deterministic.
+__global__ void maxpool_back_kernel(const uint16_t* dy, const int32_t* am, PoolGeometry g, int64_t nb, uint16_t* dx) {
+  SAT_GRID_LOOP(i, nb * g.h * g.w * g.c) {
+    const int gc = static_cast<int>(g.c), gw = static_cast<int>(g.w), gh = static_cast<int>(g.h);
+    const int c = i % gc, pix = i / gc, ix = pix % gw, iy = (pix / gw) % gh, b = pix / (gw * gh);
+    const int64_t me = iy * g.w + ix;
+    // windows oy with oy*s - p <= iy < oy*s - p + k
+    const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
+    const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
+    float sum = 0.0f;
+    for (int64_t oy = oy0; oy <= oy1; ++oy) {
+      if (iy + g.p - oy * g.s < 0 || iy + g.p - oy * g.s >= g.k) continue;
+      for (int64_t ox = ox0; ox <= ox1; ++ox) {
+        if (ix + g.p - ox * g.s < 0 || ix + g.p - ox * g.s >= g.k) continue;
+        const int64_t o = ((b * g.oh + oy) * g.ow + ox) * g.c + c;
+        if (am[o] == me) sum = __fadd_rn(sum, ld(dy, o));
+      }
+    }
+    dx[i] = f32_to_bf16_bits(sum);
+  }
+}
+
+__global__ void avgpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, uint16_t* y) {
+  const float scale = 1.0f / static_cast<float>(g.k * g.k);
+  SAT_GRID_LOOP(i, nb * g.oh * g.ow * g.c) {
+    const int gc = static_cast<int>(g.c), gow = static_cast<int>(g.ow), goh = static_cast<int>(g.oh);
+    const int64_t c = i % gc, q = i / gc, ox = static_cast<int>(q) % gow, oy = (static_cast<int>(q) / gow) % goh, b = static_cast<int>(q) / (gow * goh);
+    const int64_t y0 = max(oy * g.s - g.p, int64_t{0}), y1 = min(oy * g.s - g.p + g.k, g.h);
+    const int64_t x0 = max(ox * g.s - g.p, int64_t{0}), x1 = min(ox * g.s - g.p + g.k, g.w);
+    const uint16_t* plane = x + b * g.h * g.w * g.c + c;
+    float sum = 0.0f;
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = x0; ix < x1; ++ix) sum = __fadd_rn(sum, ld(plane, (iy * g.w + ix) * g.c));
+    y[i] = f32_to_bf16_bits(__fmul_rn(sum, scale));
+  }
+}
+
+__global__ void avgpool_back_kernel(const uint16_t* dy, PoolGeometry g, int64_t nb, uint16_t* dx) {
+  const float scale = 1.0f / static_cast<float>(g.k * g.k);
+  SAT_GRID_LOOP(i, nb * g.h * g.w * g.c) {
+    const int gc = static_cast<int>(g.c), gw = static_cast<int>(g.w), gh = static_cast<int>(g.h);
+    const int c = i % gc, pix = i / gc, ix = pix % gw, iy = (pix / gw) % gh, b = pix / (gw * gh);
+    const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
+    const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
+    float sum = 0.0f;
+    for (int64_t oy = oy0; oy <= oy1; ++oy) {
+      if (iy + g.p - oy * g.s < 0 || iy + g.p - oy * g.s >= g.k) continue;
+      for (int64_t ox = ox0; ox <= ox1; ++ox) {
+        if (ix + g.p - ox * g.s < 0 || ix + g.p - ox * g.s >= g.k) continue;
+        sum = __fadd_rn(sum, __fmul_rn(ld(dy, ((b * g.oh + oy) * g.ow + ox) * g.c + c), scale));
+      }
+    }
+    dx[i] = f32_to_bf16_bits(sum);
+  }
+}
+
+__global__ void gap_kernel(const uint16_t* x, int64_t nb, int64_t hw, int64_t c, uint16_t* y) {
+  SAT_GRID_LOOP(i, nb * c) {
+    const int C = static_cast<int>(c), j = i % C, b = i / C;
+    double s = 0;
+    for (int64_t p = 0; p < hw; ++p) s += ld(x, (b * hw + p) * c + j);
+    y[i] = f32_to_bf16_bits(static_cast<float>(s / static_cast<double>(hw)));
+  }
+}
+
+__global__ void gap_back_kernel(const uint16_t* dy, int64_t nb, int64_t hw, int64_t c, uint16_t* dx) {
+  const float scale = 1.0f / static_cast<float>(hw);
+  SAT_GRID_LOOP(i, nb * hw * c) {
+    const int C = static_cast<int>(c), j = i % C, b = i / (static_cast<int>(hw) * C);
+    dx[i] = f32_to_bf16_bits(__fmul_rn(ld(dy, b * c + j), scale));
+  }
+}
+
+__global__ void bf16_to_f32_rows(const uint16_t* in, int64_t n, float* out) {
+  SAT_GRID_LOOP(i, n) out[i] = ld(in, i);
+}
+__global__ void f32_to_bf16_kernel(const float* in, int64_t n, uint16_t* out) {
+  SAT_GRID_LOOP(i, n) out[i] = f32_to_bf16_bits(in[i]);
+}
+
+// One thread: b is a batch (<= a few thousand), and the CPU sums the rows in this order.
+__global__ void loss_sum_kernel(const double* row_loss, const int* row_correct, int64_t b, double* loss, int* correct) {
+  double s = 0;
+  int n = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    s += row_loss[i];
+    n += row_correct[i];
+  }
+  *loss = s / static_cast<double>(b);
+  *correct = n;
+}
+
+__global__ void nonfinite_kernel(const float* v, int64_t n, int* flag) {
+  bool bad = false;
+  SAT_GRID_LOOP(i, n) bad |= !isfinite(v[i]);
+  if (bad) atomicExch(flag, 1);
+}
+
+}  // namespace
+
+void nchw_to_nhwc(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s) {
+  const int64_t n = nb * c * hw;
+  nchw_to_nhwc_kernel<<<blocks_for(n, 256), 256, 0, s>>>(in, nb, c, hw, out);
+  SAT_CUDA_LAUNCHED("nchw_to_nhwc_kernel");
+}
+
+void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s) {
+  const int64_t n = nb * c * hw;
+  nhwc_to_nchw_kernel<<<blocks_for(n, 256), 256, 0, s>>>(in, nb, c, hw, out);
+  SAT_CUDA_LAUNCHED("nhwc_to_nchw_kernel");
+}
+
+void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ldo, cudaStream_t s) {
+  if (ldo < g.kdim()) throw Error("im2col_nhwc: leading dimension below cin*k*k");
+  if (ldo % 8 != 0) throw Error("im2col_nhwc: the leading dimension must be a multiple of 8");
+  check32(nb * g.oh * g.ow * ldo, "im2col_nhwc");
+  check32(nb * g.h * g.w * g.cin, "im2col_nhwc");
+  const int64_t nq = nb * g.oh * g.ow;
+  const int rows = static_cast<int>(std::max<int64_t>(1, 4096 / ldo));
+  const size_t smem = static_cast<size_t>(rows) * ldo * 2;
+  if (smem > 48 * 1024) throw Error("im2col_nhwc: a lowered row of " + std::to_string(ldo) + " columns exceeds shared memory");
+  im2col_nhwc_kernel<<<static_cast<unsigned>(ceil_div(nq, rows)), 256, smem, s>>>(x, g, nq, out, static_cast<int>(ldo), rows);
+  SAT_CUDA_LAUNCHED("im2col_nhwc_kernel");
+}
+
+void col2im_nhwc(const float* dcol, int64_t ldc, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s) {
+  if (ldc < g.kdim()) throw Error("col2im_nhwc: leading dimension below cin*k*k");
+  check32(nb * g.h * g.w * g.cin, "col2im_nhwc");
+  check32(nb * g.oh * g.ow * ldc, "col2im_nhwc");
+  const size_t smem = static_cast<size_t>(g.w * kC2I + g.ow * kC2I * g.k) * 4;
+  if (smem > 48 * 1024 || g.h > 65535 || nb > 65535) throw Error("col2im_nhwc: image too large for the row kernel");
+  const dim3 grid(static_cast<unsigned>(ceil_div(g.cin, kC2I)), static_cast<unsigned>(g.h), static_cast<unsigned>(nb));
+  const int ld = static_cast<int>(ldc);
+  if (g.k == 3 && g.s == 1) col2im_rows_kernel<3, 1><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else if (g.k == 3 && g.s == 2) col2im_rows_kernel<3, 2><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else if (g.k == 1 && g.s == 1) col2im_rows_kernel<1, 1><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else if (g.k == 1 && g.s == 2) col2im_rows_kernel<1, 2><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  else col2im_rows_kernel<0, 0><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
+  SAT_CUDA_LAUNCHED("col2im_nhwc_kernel");
+}
+
+void pad_rows(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo, cudaStream_t s) {
+  pad_rows_kernel<<<blocks_for(rows * ldo, 256), 256, 0, s>>>(in, rows, cols, out, ldo);
+  SAT_CUDA_LAUNCHED("pad_rows_kernel");
+}
+
+void bias_round(const float* acc, int64_t lda, const float* bias, int64_t rows, int64_t c, uint16_t* y, cudaStream_t s) {
+  bias_round_kernel<<<blocks_for(rows * c, 256), 256, 0, s>>>(acc, lda, bias, rows, c, y);
+  SAT_CUDA_LAUNCHED("bias_round_kernel");
+}
+
+int64_t column_partials(int64_t rows, int64_t c) { return 2 * chunks_for(rows, c) * c + 2 * c; }
+
+void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, float* grad, cudaStream_t s) {
+  const int64_t chunks = chunks_for(rows, c);
+  column_partials_launch(2, dy, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
+  bias_grad_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, grad);
+  SAT_CUDA_LAUNCHED("bias_grad_finish");
+}
+
+void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
+                      const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
+                      double* partial, uint16_t* y, cudaStream_t s) {
+  const int64_t chunks = chunks_for(rows, c);
+  column_partials_launch(0, x, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
+  bn_stats_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, eps, momentum,
+                                                                          running_mean, running_var, mean, invstd);
+  SAT_CUDA_LAUNCHED("bn_stats_finish");
+  if (c % 2 == 0) {
+    bn_apply_train2<<<blocks_for(rows * c / 2, 256), 256, 0, s>>>(reinterpret_cast<const uint32_t*>(x), rows, c, mean,
+                                                                  invstd, gamma, beta, reinterpret_cast<uint32_t*>(y));
+    SAT_CUDA_LAUNCHED("bn_apply_train2");
+    return;
+  }
+  bn_apply_train<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, rows, c, mean, invstd, gamma, beta, y);
+  SAT_CUDA_LAUNCHED("bn_apply_train");
+}
+
+void bn_forward_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma, const float* beta,
+                     const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s) {
+  bn_apply_eval<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, rows, c, eps, gamma, beta, running_mean, running_var, y);
+  SAT_CUDA_LAUNCHED("bn_apply_eval");
+}
+
+void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
+                 const double* invstd, const float* gamma, float* gamma_grad, float* beta_grad, double* partial,
+                 uint16_t* dx, cudaStream_t s) {
+  const int64_t chunks = chunks_for(rows, c);
+  column_partials_launch(1, x, dy, rows, c, chunks, mean, invstd, partial, s);
+  double* coef = partial + 2 * chunks * c;
+  bn_back_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, gamma_grad,
+                                                                         beta_grad, coef);
+  SAT_CUDA_LAUNCHED("bn_back_finish");
+  if (c % 2 == 0) {
+    bn_back_apply2<<<blocks_for(rows * c / 2, 256), 256, 0, s>>>(reinterpret_cast<const uint32_t*>(x),
+                                                                 reinterpret_cast<const uint32_t*>(dy), rows, c, mean,
+                                                                 invstd, gamma, coef, reinterpret_cast<uint32_t*>(dx));
+    SAT_CUDA_LAUNCHED("bn_back_apply2");
+    return;
+  }
+  bn_back_apply<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, dy, rows, c, mean, invstd, gamma, coef, dx);
+  SAT_CUDA_LAUNCHED("bn_back_apply");
+}
+
+bool vec8(int64_t n, const void* a, const void* b, const void* c) {
+  const auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return n % 8 == 0 && al(a) && al(b) && al(c);
+}
+
+void relu_forward(const uint16_t* x, int64_t n, uint16_t* y, cudaStream_t s) {
+  if (vec8(n, x, y, y)) {
+    relu8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(x), n / 8, reinterpret_cast<uint4*>(y));
+    SAT_CUDA_LAUNCHED("relu8_kernel");
+    return;
+  }
+  relu_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, n, y);
+  SAT_CUDA_LAUNCHED("relu_kernel");
+}
+
+void relu_backward(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* dx, cudaStream_t s) {
+  if (vec8(n, y, dy, dx)) {
+    relu_back8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(y),
+                                                             reinterpret_cast<const uint4*>(dy), n / 8,
+                                                             reinterpret_cast<uint4*>(dx));
+    SAT_CUDA_LAUNCHED("relu_back8_kernel");
+    return;
+  }
+  relu_back_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, dy, n, dx);
+  SAT_CUDA_LAUNCHED("relu_back_kernel");
+}
+
+void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s) {
+  if (vec8(n, a, b, out)) {
+    add8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(a), reinterpret_cast<const uint4*>(b),
+                                                       n / 8, reinterpret_cast<uint4*>(out));
+    SAT_CUDA_LAUNCHED("add8_kernel");
+    return;
+  }
+  add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, b, n, out);
+  SAT_CUDA_LAUNCHED("add_kernel");
+}
+
+void maxpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, int32_t* argmax, cudaStream_t s) {
+  const int64_t n = nb * g.oh * g.ow * g.c;
+  maxpool_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, g, nb, y, argmax);
+  SAT_CUDA_LAUNCHED("maxpool_kernel");
+}
+
+void maxpool_backward(const uint16_t* dy, const int32_t* argmax, const PoolGeometry& g, int64_t nb, uint16_t* dx,
+                      cudaStream_t s) {
+  const int64_t n = nb * g.h * g.w * g.c;
+  maxpool_back_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dy, argmax, g, nb, dx);
+  SAT_CUDA_LAUNCHED("maxpool_back_kernel");
+}
+
+void avgpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, cudaStream_t s) {
+  const int64_t n = nb * g.oh * g.ow * g.c;
+  avgpool_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, g, nb, y);
+  SAT_CUDA_LAUNCHED("avgpool_kernel");
+}
+
+void avgpool_backward(const uint16_t* dy, const PoolGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s) {
+  const int64_t n = nb * g.h * g.w * g.c;
+  avgpool_back_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dy, g, nb, dx);
+  SAT_CUDA_LAUNCHED("avgpool_back_kernel");
+}
+
+void gap_forward(const uint16_t* x, int64_t nb, int64_t hw, int64_t c, uint16_t* y, cudaStream_t s) {
+  gap_kernel<<<blocks_for(nb * c, 128), 128, 0, s>>>(x, nb, hw, c, y);
+  SAT_CUDA_LAUNCHED("gap_kernel");
+}
+
+void gap_backward(const uint16_t* dy, int64_t nb, int64_t hw, int64_t c, uint16_t* dx, cudaStream_t s) {
+  gap_back_kernel<<<blocks_for(nb * hw * c, 256), 256, 0, s>>>(dy, nb, hw, c, dx);
+  SAT_CUDA_LAUNCHED("gap_back_kernel");
+}
+
+void bf16_rows_to_f32(const uint16_t* in, int64_t n, float* out, cudaStream_t s) {
+  bf16_to_f32_rows<<<blocks_for(n, 256), 256, 0, s>>>(in, n, out);
+  SAT_CUDA_LAUNCHED("bf16_to_f32_rows");
+}
+
+void f32_to_bf16(const float* in, int64_t n, uint16_t* out, cudaStream_t s) {
+  f32_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, s>>>(in, n, out);
+  SAT_CUDA_LAUNCHED("f32_to_bf16_kernel");
+}
+
+void loss_sum(const double* row_loss, const int* row_correct, int64_t b, double* loss, int* correct, cudaStream_t s) {
+  loss_sum_kernel<<<1, 1, 0, s>>>(row_loss, row_correct, b, loss, correct);
+  SAT_CUDA_LAUNCHED("loss_sum_kernel");
+}
+
+void flag_nonfinite(const float* v, int64_t n, int* flag, cudaStream_t s) {
+  if (n <= 0) return;
+  nonfinite_kernel<<<blocks_for(n, 256), 256, 0, s>>>(v, n, flag);
+  SAT_CUDA_LAUNCHED("nonfinite_kernel");
+}
+
+}  // namespace sat::cuda

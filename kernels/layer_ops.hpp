@@ -1,0 +1,93 @@
+#pragma once
+// The host-callable interface of the layer kernels (layer_kernels.cu): what the GPU-resident step
+// (resident.cpp) runs between the products. Plain C++, device pointers, asynchronous on `stream`.
+//
+// Layout: activations and gradients are BF16 bit patterns, channels last. An activation of per-sample
+// shape [C, H, W] is a matrix [B*H*W][C] (row b*H*W + y*W + x), one of shape [F] a matrix [B][F].
+// That is the products' operand layout (a row per output position), so a convolution's output
+// needs no transpose, and BatchNorm reduces each column.
+//
+// Each kernel computes what its CPU layer (host/src/layers/) computes, in the same precision where
+// the CPU uses double (statistics, sums of BatchNorm and global pooling), and rounds to BF16 where the
+// CPU layer stores its result; docs/cuda.md lists where the order of a sum differs.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "sat/conv_geometry.hpp"
+
+namespace sat::cuda {
+
+// in BF16 [nb][c][hw] (the host tensor's layout) -> out BF16 [nb*hw][c].
+void nchw_to_nhwc(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s);
+// The inverse: in [nb*hw][c] -> out [nb][c][hw] (flatten's order on the CPU: channel-major).
+void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s);
+
+// Convolution lowering from channels-last BF16 images x [nb*h*w][cin] into the product's input rows
+// out [nb*oh*ow][ld] (columns (c, ky, kx) as sat/conv_geometry.hpp orders them; >= cin*k*k zero).
+void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ld, cudaStream_t s);
+// The adjoint: dcol FP32 [nb*oh*ow][ld] -> dx BF16 [nb*h*w][cin], each pixel summed in the host
+// col2im's order, then rounded.
+void col2im_nhwc(const float* dcol, int64_t ld, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s);
+
+// Copies BF16 rows [rows][cols] into [rows][ld] with zero columns cols..ld-1 (a product's input).
+void pad_rows(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ld, cudaStream_t s);
+
+// Product epilogue: y BF16 [rows][c] = round(acc FP32 [rows][ld_acc] + bias[c]) (bias may be null).
+void bias_round(const float* acc, int64_t ld_acc, const float* bias, int64_t rows, int64_t c, uint16_t* y,
+                cudaStream_t s);
+
+// Column sums in double of BF16 [rows][c]: grad[j] += float(sum_i dy[i][j]) (a bias gradient).
+// partial: scratch of at least column_partials(rows, c) doubles.
+int64_t column_partials(int64_t rows, int64_t c);
+void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, float* grad, cudaStream_t s);
+
+// BatchNorm2d on [rows][c] (rows = batch * positions).
+// Training forward: batch mean and biased variance per channel (double), the running statistics
+// moved towards them (unbiased variance, `momentum`), y = round(gamma * xhat + beta);
+// mean/invstd (double, per channel) are kept for backward.
+void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
+                      const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
+                      double* partial, uint16_t* y, cudaStream_t s);
+// Inference: normalised with the running statistics.
+void bn_forward_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma, const float* beta,
+                     const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s);
+// Backward: gamma_grad += sum dy*xhat, beta_grad += sum dy,
+// dx = round(gamma * invstd * (dy - mean(dy) - xhat * mean(dy*xhat))).
+void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
+                 const double* invstd, const float* gamma, float* gamma_grad, float* beta_grad, double* partial,
+                 uint16_t* dx, cudaStream_t s);
+
+// ReLU on BF16 bits (positive: sign clear and not zero, as the CPU layer); backward passes dy where
+// the forward's output y is non-zero. n elements.
+void relu_forward(const uint16_t* x, int64_t n, uint16_t* y, cudaStream_t s);
+void relu_backward(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* dx, cudaStream_t s);
+// out = round(a + b) in FP32: the residual join, forward and backward.
+void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s);
+
+// Pooling on channels-last [nb*h*w][c] -> [nb*oh*ow][c]. Window geometry as the CPU's Pool2d
+// (padding clipped; max: first maximum wins, a NaN wins; average: divides by k*k).
+struct PoolGeometry {
+  int64_t c, h, w, k, s, p, oh, ow;
+};
+void maxpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, int32_t* argmax,
+                     cudaStream_t s);
+void maxpool_backward(const uint16_t* dy, const int32_t* argmax, const PoolGeometry& g, int64_t nb, uint16_t* dx,
+                      cudaStream_t s);
+void avgpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, cudaStream_t s);
+void avgpool_backward(const uint16_t* dy, const PoolGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s);
+// Global average over [nb*hw][c] -> [nb][c] (sum in double); backward spreads dy / hw.
+void gap_forward(const uint16_t* x, int64_t nb, int64_t hw, int64_t c, uint16_t* y, cudaStream_t s);
+void gap_backward(const uint16_t* dy, int64_t nb, int64_t hw, int64_t c, uint16_t* dx, cudaStream_t s);
+
+// The loss around softmax_xent (ops.hpp): logits BF16 [b][c] -> FP32 scratch; after softmax_xent,
+// dlogits FP32 -> BF16; the batch's loss (mean, double) and correct count summed on the device into
+// out[0] (double) and *correct, so that one small copy brings the step's result back.
+void bf16_rows_to_f32(const uint16_t* in, int64_t n, float* out, cudaStream_t s);
+void f32_to_bf16(const float* in, int64_t n, uint16_t* out, cudaStream_t s);
+void loss_sum(const double* row_loss, const int* row_correct, int64_t b, double* loss, int* correct, cudaStream_t s);
+
+// Sets *flag to 1 when some of the n values is not finite (BatchNorm's running statistics).
+void flag_nonfinite(const float* v, int64_t n, int* flag, cudaStream_t s);
+
+}  // namespace sat::cuda

@@ -1,0 +1,531 @@
+// The GPU-resident step (resident.hpp): the model's layers mirrored as device operations over
+// channels-last BF16 activations (layer_ops.hpp), the products on the N:M kernels or cuBLAS, the
+// loss on the device. Every buffer is allocated when the plan is built (once per model and batch);
+// a step allocates nothing and copies nothing to the host.
+#include "resident.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "cuda_check.hpp"
+#include "layer_ops.hpp"
+#include "sat/error.hpp"
+
+namespace sat::cuda {
+
+// A device activation: rows x cols BF16 (layer_ops.hpp's layout) of per-sample shape `shape`.
+struct Act {
+  uint16_t* p = nullptr;
+  int64_t rows = 0, cols = 0;
+  int64_t n() const { return rows * cols; }
+};
+
+Act act_of(const Shape& s, int64_t batch) {
+  Act a;
+  if (s.size() == 3) {
+    a.rows = batch * s[1] * s[2];
+    a.cols = s[0];
+  } else {
+    a.cols = s.back();
+    a.rows = batch * (sat::numel(s) / a.cols);
+  }
+  return a;
+}
+
+namespace {
+
+bool supported_type(const std::string& t) {
+  static const char* const kTypes[] = {"conv2d", "linear", "batchnorm2d", "relu", "residual", "maxpool2d",
+                                       "avgpool2d", "global_avgpool", "flatten"};
+  return std::find_if(std::begin(kTypes), std::end(kTypes), [&](const char* k) { return t == k; }) != std::end(kTypes);
+}
+
+std::string unsupported_in(std::vector<LayerPtr>& seq) {
+  for (auto& l : seq) {
+    if (!supported_type(l->type())) return l->name + " (" + l->type() + ")";
+    for (auto* b : l->branches()) {
+      std::string why = unsupported_in(*b);
+      if (!why.empty()) return why;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string resident_unsupported(Model& model) { return unsupported_in(model.layers); }
+
+// Everything an operation needs from its plan: allocation, the stream, cuBLAS, scratch shared by
+// the operations (they run one after another on one stream).
+struct Ctx {
+  int64_t batch;
+  Method method;
+  const ResidentLinks* links;
+  Blas* blas;
+  cudaStream_t s;
+  std::vector<void*>* allocs;
+  // shared scratch, sized to the largest user while the plan is built, allocated after
+  int64_t acc_elems = 0, pad_elems = 0, partial_elems = 0;
+  float* acc = nullptr;      // FP32 product outputs (bias epilogue, BP before col2im)
+  uint16_t* pad = nullptr;   // padded gradient rows of sparse BP
+  double* partial = nullptr;
+  // SAT_CUDA_PROFILE=1: device time per piece of work (events, the stream synchronised at each
+  // mark, so the step runs slower), printed when the plan goes away.
+  bool prof = false;
+  cudaEvent_t last = nullptr;
+  std::map<std::string, double> prof_ms;
+  int prof_steps = 0;
+  void mark(const char* what) {
+    if (!prof) return;
+    cudaEvent_t e;
+    SAT_CUDA_CHECK(cudaEventCreate(&e));
+    SAT_CUDA_CHECK(cudaEventRecord(e, s));
+    SAT_CUDA_CHECK(cudaEventSynchronize(e));
+    if (last) {
+      float ms = 0;
+      SAT_CUDA_CHECK(cudaEventElapsedTime(&ms, last, e));
+      prof_ms[what] += ms;
+      cudaEventDestroy(last);
+    }
+    last = e;
+  }
+
+  template <typename T>
+  T* alloc(int64_t n) {
+    void* p = nullptr;
+    SAT_CUDA_CHECK(cudaMalloc(&p, static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T)));
+    allocs->push_back(p);
+    return static_cast<T*>(p);
+  }
+  Act act(const Shape& s) {
+    Act a = act_of(s, batch);
+    a.p = alloc<uint16_t>(a.n());
+    return a;
+  }
+};
+
+struct ResidentPlan::Op {
+  virtual ~Op() = default;
+  virtual void fwd(Ctx& c, const Act& x, bool training) = 0;
+  // Returns dL/dx (null when !need_dx).
+  virtual const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) = 0;
+  Act y;              // output
+  uint16_t* dx = nullptr;
+  const char* fwd_name = "?";
+  const char* bwd_name = "?";
+};
+
+struct ResidentPlan::Seq {
+  std::vector<std::unique_ptr<Op>> ops;
+  std::vector<Act> ins;   // the input of each op
+  Act out;
+  void fwd(Ctx& c, bool training) {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      ops[i]->fwd(c, ins[i], training);
+      c.mark(ops[i]->fwd_name);
+    }
+  }
+  // top: the model's own sequence, whose first layer needs no dL/dx (the data's).
+  const uint16_t* bwd(Ctx& c, const uint16_t* dy, bool top) {
+    for (size_t i = ops.size(); i-- > 0;) {
+      dy = ops[i]->bwd(c, ins[i], dy, !top || i > 0);
+      c.mark(ops[i]->bwd_name);
+    }
+    return dy;
+  }
+};
+
+namespace {
+
+using Op = ResidentPlan::Op;
+using Seq = ResidentPlan::Seq;
+
+std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in);
+
+// Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. The lowered
+// batch is kept for WU (k*k times the input's memory, a few GiB for ResNet-18 at batch 512, against
+// a second im2col per layer and step); BP's FP32 rows go through col2im into the input gradient.
+struct ConvOp final : Op {
+  Layer* l;
+  SparseWeight* sw;
+  ConvGeometry g{};
+  bool bias = false;
+  const float* bias_v = nullptr;
+  float* bias_g = nullptr;
+  int64_t ldk = 0, P = 0;
+  uint16_t* col = nullptr;   // the lowered input [P][ldk]
+  ConvOp(Ctx& c, Layer* layer) : l(layer) {
+    std::vector<SparseWeight*> w;
+    l->sparse_weights(w);
+    sw = w.at(0);
+    const auto a = l->attrs();
+    g.cin = l->in_shape[0];
+    g.h = l->in_shape[1];
+    g.w = l->in_shape[2];
+    g.k = a["kernel"].get<int64_t>();
+    g.s = a["stride"].get<int64_t>();
+    g.p = a["padding"].get<int64_t>();
+    g.oh = l->out_shape[1];
+    g.ow = l->out_shape[2];
+    bias = a["bias"].get<bool>();
+    if (bias) {
+      std::vector<Param*> ps;
+      l->params(ps);
+      bias_v = c.links->value(ps.at(1));
+      bias_g = c.links->grad(ps.at(1));
+    }
+    ldk = padded_len(g.kdim());
+    P = c.batch * g.oh * g.ow;
+    y = c.act(l->out_shape);
+    dx = c.alloc<uint16_t>(c.batch * g.h * g.w * g.cin);
+    col = c.alloc<uint16_t>(P * ldk);
+    c.acc_elems = std::max(c.acc_elems, P * std::max(sw->k, sw->cout));
+    c.pad_elems = std::max(c.pad_elems, P * padded_len(sw->cout));
+    c.partial_elems = std::max(c.partial_elems, column_partials(P, sw->cout));
+  }
+  void fwd(Ctx& c, const Act& x, bool) override {
+    const WeightDev w = c.links->weight(sw);
+    im2col_nhwc(x.p, g, c.batch, col, ldk, c.s);
+    c.mark("conv2d FF im2col");
+    void* out = bias ? static_cast<void*>(c.acc) : y.p;
+    if (sw->ff_sparse(c.method)) spmm(*w.fwd, col, ldk, P, out, !bias, sw->cout, SpmmKernel::automatic, c.s);
+    else c.blas->ff(w.dense, sw->cout, sw->k, col, ldk, P, out, !bias, sw->cout);
+    c.mark("conv2d FF product");
+    if (bias) bias_round(c.acc, sw->cout, bias_v, P, sw->cout, y.p, c.s);
+  }
+  const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) override {
+    const WeightDev w = c.links->weight(sw);
+    if (bias) bias_grad(dy, P, sw->cout, c.partial, bias_g, c.s);
+    c.mark("conv2d bias");
+    c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, w.grad, false, 1.0f);
+    c.mark("conv2d WU product");
+    if (!need_dx) return nullptr;
+    if (sw->bp_sparse(c.method)) {
+      const int64_t ldy = padded_len(sw->cout);
+      const uint16_t* in = dy;
+      if (ldy != sw->cout) {
+        pad_rows(dy, P, sw->cout, c.pad, ldy, c.s);
+        in = c.pad;
+      }
+      spmm(*w.bwd, in, ldy, P, c.acc, false, sw->k, SpmmKernel::automatic, c.s);
+    } else {
+      c.blas->bp(w.dense, sw->cout, sw->k, dy, sw->cout, P, c.acc, false, sw->k);
+    }
+    c.mark("conv2d BP product");
+    col2im_nhwc(c.acc, sw->k, g, c.batch, dx, c.s);
+    c.mark("conv2d BP col2im");
+    return dx;
+  }
+};
+
+// Linear over the last dimension (rows = batch x leading dimensions).
+struct LinearOp final : Op {
+  Layer* l;
+  SparseWeight* sw;
+  bool bias = false;
+  const float* bias_v = nullptr;
+  float* bias_g = nullptr;
+  int64_t rows = 0, ldx = 0;
+  uint16_t* xpad = nullptr;   // the input padded to ldx columns (kept for WU) when in % 64 != 0
+  LinearOp(Ctx& c, Layer* layer) : l(layer) {
+    std::vector<SparseWeight*> w;
+    l->sparse_weights(w);
+    sw = w.at(0);
+    bias = l->attrs()["bias"].get<bool>();
+    if (bias) {
+      std::vector<Param*> ps;
+      l->params(ps);
+      bias_v = c.links->value(ps.at(1));
+      bias_g = c.links->grad(ps.at(1));
+    }
+    const Act in = act_of(l->in_shape, c.batch);
+    rows = in.rows;
+    ldx = padded_len(sw->k);
+    if (ldx != sw->k) xpad = c.alloc<uint16_t>(rows * ldx);
+    y = c.act(l->out_shape);
+    dx = c.alloc<uint16_t>(rows * sw->k);
+    c.acc_elems = std::max(c.acc_elems, rows * sw->cout);
+    c.pad_elems = std::max(c.pad_elems, rows * padded_len(sw->cout));
+    c.partial_elems = std::max(c.partial_elems, column_partials(rows, sw->cout));
+  }
+  const uint16_t* input(const Act& x) const { return xpad ? xpad : x.p; }
+  void fwd(Ctx& c, const Act& x, bool) override {
+    const WeightDev w = c.links->weight(sw);
+    if (xpad) pad_rows(x.p, rows, sw->k, xpad, ldx, c.s);
+    void* out = bias ? static_cast<void*>(c.acc) : y.p;
+    if (sw->ff_sparse(c.method)) spmm(*w.fwd, input(x), ldx, rows, out, !bias, sw->cout, SpmmKernel::automatic, c.s);
+    else c.blas->ff(w.dense, sw->cout, sw->k, input(x), ldx, rows, out, !bias, sw->cout);
+    if (bias) bias_round(c.acc, sw->cout, bias_v, rows, sw->cout, y.p, c.s);
+  }
+  const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) override {
+    const WeightDev w = c.links->weight(sw);
+    if (bias) bias_grad(dy, rows, sw->cout, c.partial, bias_g, c.s);
+    c.blas->wu(dy, sw->cout, input(x), ldx, rows, sw->cout, sw->k, w.grad, false, 1.0f);
+    if (!need_dx) return nullptr;
+    if (sw->bp_sparse(c.method)) {
+      const int64_t ldy = padded_len(sw->cout);
+      const uint16_t* in = dy;
+      if (ldy != sw->cout) {
+        pad_rows(dy, rows, sw->cout, c.pad, ldy, c.s);
+        in = c.pad;
+      }
+      spmm(*w.bwd, in, ldy, rows, dx, true, sw->k, SpmmKernel::automatic, c.s);
+    } else {
+      c.blas->bp(w.dense, sw->cout, sw->k, dy, sw->cout, rows, dx, true, sw->k);
+    }
+    return dx;
+  }
+};
+
+struct BatchNormOp final : Op {
+  double eps, momentum;
+  float *gamma, *beta, *rmean, *rvar, *ggrad, *bgrad;
+  double *mean, *invstd;
+  int64_t rows, ch;
+  BatchNormOp(Ctx& c, Layer* l) {
+    const auto a = l->attrs();
+    eps = a["eps"].get<double>();
+    momentum = a["momentum"].get<double>();
+    std::vector<Param*> ps;
+    l->params(ps);
+    gamma = c.links->value(ps.at(0));
+    beta = c.links->value(ps.at(1));
+    rmean = c.links->value(ps.at(2));
+    rvar = c.links->value(ps.at(3));
+    ggrad = c.links->grad(ps.at(0));
+    bgrad = c.links->grad(ps.at(1));
+    y = c.act(l->out_shape);
+    rows = y.rows;
+    ch = y.cols;
+    dx = c.alloc<uint16_t>(y.n());
+    mean = c.alloc<double>(ch);
+    invstd = c.alloc<double>(ch);
+    c.partial_elems = std::max(c.partial_elems, column_partials(rows, ch));
+  }
+  void fwd(Ctx& c, const Act& x, bool training) override {
+    if (training) {
+      bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd, c.partial, y.p, c.s);
+    } else {
+      bn_forward_eval(x.p, rows, ch, eps, gamma, beta, rmean, rvar, y.p, c.s);
+    }
+  }
+  const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool) override {
+    bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s);
+    return dx;
+  }
+};
+
+struct ReluOp final : Op {
+  ReluOp(Ctx& c, Layer* l) {
+    y = c.act(l->out_shape);
+    dx = c.alloc<uint16_t>(y.n());
+  }
+  void fwd(Ctx& c, const Act& x, bool) override { relu_forward(x.p, x.n(), y.p, c.s); }
+  const uint16_t* bwd(Ctx& c, const Act&, const uint16_t* dy, bool) override {
+    relu_backward(y.p, dy, y.n(), dx, c.s);
+    return dx;
+  }
+};
+
+struct PoolOp final : Op {
+  bool max;
+  PoolGeometry g{};
+  int32_t* argmax = nullptr;
+  PoolOp(Ctx& c, Layer* l, bool is_max) : max(is_max) {
+    const auto a = l->attrs();
+    g = {l->in_shape[0], l->in_shape[1], l->in_shape[2], a["kernel"].get<int64_t>(), a["stride"].get<int64_t>(),
+         a["padding"].get<int64_t>(), l->out_shape[1], l->out_shape[2]};
+    y = c.act(l->out_shape);
+    dx = c.alloc<uint16_t>(c.batch * g.h * g.w * g.c);
+    if (max) argmax = c.alloc<int32_t>(y.n());
+  }
+  void fwd(Ctx& c, const Act& x, bool) override {
+    if (max) maxpool_forward(x.p, g, c.batch, y.p, argmax, c.s);
+    else avgpool_forward(x.p, g, c.batch, y.p, c.s);
+  }
+  const uint16_t* bwd(Ctx& c, const Act&, const uint16_t* dy, bool) override {
+    if (max) maxpool_backward(dy, argmax, g, c.batch, dx, c.s);
+    else avgpool_backward(dy, g, c.batch, dx, c.s);
+    return dx;
+  }
+};
+
+struct GapOp final : Op {
+  int64_t hw, ch;
+  GapOp(Ctx& c, Layer* l) {
+    ch = l->in_shape[0];
+    hw = l->in_shape[1] * l->in_shape[2];
+    y = c.act(l->out_shape);
+    dx = c.alloc<uint16_t>(c.batch * hw * ch);
+  }
+  void fwd(Ctx& c, const Act& x, bool) override { gap_forward(x.p, c.batch, hw, ch, y.p, c.s); }
+  const uint16_t* bwd(Ctx& c, const Act&, const uint16_t* dy, bool) override {
+    gap_backward(dy, c.batch, hw, ch, dx, c.s);
+    return dx;
+  }
+};
+
+// Flatten of [C, H, W] to C*H*W in the CPU's channel-major order: a permutation of the
+// channels-last rows (none when H*W == 1 or the input is already flat).
+struct FlattenOp final : Op {
+  bool permute = false;
+  int64_t ch = 0, hw = 0;
+  FlattenOp(Ctx& c, Layer* l, const Act& in) {
+    if (l->in_shape.size() == 3 && l->in_shape[1] * l->in_shape[2] > 1 && l->in_shape[0] > 1) {
+      permute = true;
+      ch = l->in_shape[0];
+      hw = l->in_shape[1] * l->in_shape[2];
+      y = c.act(l->out_shape);
+      dx = c.alloc<uint16_t>(y.n());
+    } else {
+      y = act_of(l->out_shape, c.batch);
+      y.p = in.p;   // same bytes, read as [B][C*H*W]
+    }
+  }
+  void fwd(Ctx& c, const Act& x, bool) override {
+    if (permute) nhwc_to_nchw(x.p, c.batch, ch, hw, y.p, c.s);
+  }
+  const uint16_t* bwd(Ctx& c, const Act&, const uint16_t* dy, bool) override {
+    if (!permute) return dy;
+    nchw_to_nhwc(dy, c.batch, ch, hw, dx, c.s);
+    return dx;
+  }
+};
+
+struct ResidualOp final : Op {
+  std::unique_ptr<Seq> body, shortcut;   // shortcut null: identity
+  ResidualOp(Ctx& c, Layer* l, const Act& in) {
+    auto br = l->branches();
+    body = build_seq(c, *br.at(0), in);
+    if (!br.at(1)->empty()) shortcut = build_seq(c, *br.at(1), in);
+    y = c.act(l->out_shape);
+    dx = c.alloc<uint16_t>(in.n());
+  }
+  void fwd(Ctx& c, const Act& x, bool training) override {
+    body->fwd(c, training);
+    if (shortcut) shortcut->fwd(c, training);
+    add_round(body->out.p, shortcut ? shortcut->out.p : x.p, y.n(), y.p, c.s);
+  }
+  const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool) override {
+    const uint16_t* gb = body->bwd(c, dy, false);
+    const uint16_t* gs = shortcut ? shortcut->bwd(c, dy, false) : dy;
+    add_round(gb, gs, x.n(), dx, c.s);
+    return dx;
+  }
+};
+
+std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in) {
+  auto seq = std::make_unique<Seq>();
+  Act cur = in;
+  for (auto& lp : layers) {
+    Layer* l = lp.get();
+    const std::string t = l->type();
+    std::unique_ptr<Op> op;
+    if (t == "conv2d") op = std::make_unique<ConvOp>(c, l);
+    else if (t == "linear") op = std::make_unique<LinearOp>(c, l);
+    else if (t == "batchnorm2d") op = std::make_unique<BatchNormOp>(c, l);
+    else if (t == "relu") op = std::make_unique<ReluOp>(c, l);
+    else if (t == "maxpool2d") op = std::make_unique<PoolOp>(c, l, true);
+    else if (t == "avgpool2d") op = std::make_unique<PoolOp>(c, l, false);
+    else if (t == "global_avgpool") op = std::make_unique<GapOp>(c, l);
+    else if (t == "flatten") op = std::make_unique<FlattenOp>(c, l, cur);
+    else if (t == "residual") op = std::make_unique<ResidualOp>(c, l, cur);
+    else throw Error("backend 'cuda': layer " + l->name + " (" + t + ") has no GPU-resident implementation");
+    // static names for the profile (SAT_CUDA_PROFILE)
+    static const std::map<std::string, std::pair<const char*, const char*>> kNames = {
+        {"conv2d", {"conv2d FF epilogue", "conv2d BP rest"}},   {"linear", {"linear FF", "linear BP+WU"}},
+        {"batchnorm2d", {"batchnorm2d FF", "batchnorm2d BP"}}, {"relu", {"relu FF", "relu BP"}},
+        {"maxpool2d", {"maxpool2d FF", "maxpool2d BP"}},       {"avgpool2d", {"avgpool2d FF", "avgpool2d BP"}},
+        {"global_avgpool", {"global_avgpool FF", "global_avgpool BP"}},
+        {"flatten", {"flatten FF", "flatten BP"}},             {"residual", {"residual add FF", "residual add BP"}}};
+    op->fwd_name = kNames.at(t).first;
+    op->bwd_name = kNames.at(t).second;
+    seq->ins.push_back(cur);
+    cur = op->y;
+    seq->ops.push_back(std::move(op));
+  }
+  seq->out = cur;
+  return seq;
+}
+
+}  // namespace
+
+ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const ResidentLinks& links, Blas& blas,
+                           cudaStream_t stream)
+    : batch_(batch), stream_(stream) {
+  ctx_ = std::make_unique<Ctx>(Ctx{batch, method, &links, &blas, stream, &allocations_});
+  Ctx& c = *ctx_;
+  const char* prof = std::getenv("SAT_CUDA_PROFILE");
+  c.prof = prof && prof[0] != '0';
+  try {
+    input_elems_ = batch * sat::numel(model.input);
+    input_ = c.alloc<uint16_t>(input_elems_);
+    labels_ = c.alloc<int>(batch);
+    loss_ = c.alloc<double>(1);
+    correct_ = c.alloc<int>(1);
+    Act in = act_of(model.input, batch);
+    if (model.input.size() == 3 && model.input[0] > 1 && model.input[1] * model.input[2] > 1) {
+      permute_input_ = true;
+      in_c_ = model.input[0];
+      in_hw_ = model.input[1] * model.input[2];
+      input_nhwc_ = c.alloc<uint16_t>(input_elems_);
+      in.p = input_nhwc_;
+    } else {
+      in.p = input_;
+    }
+    top_ = build_seq(c, model.layers, in);
+    classes_ = top_->out.cols;
+    if (top_->out.rows != batch) throw Error("backend 'cuda': the model's output is not [batch, classes]");
+    logits32_ = c.alloc<float>(batch * classes_);
+    dlogits32_ = c.alloc<float>(batch * classes_);
+    dlogits_ = c.alloc<uint16_t>(batch * classes_);
+    row_loss_ = c.alloc<double>(batch);
+    row_correct_ = c.alloc<int>(batch);
+    c.acc = c.alloc<float>(c.acc_elems);
+    c.pad = c.alloc<uint16_t>(c.pad_elems);
+    c.partial = c.alloc<double>(c.partial_elems);
+  } catch (...) {
+    for (void* p : allocations_) cudaFree(p);
+    allocations_.clear();
+    throw;
+  }
+}
+
+ResidentPlan::~ResidentPlan() {
+  if (ctx_ && ctx_->prof && ctx_->prof_steps > 0) {
+    double total = 0;
+    for (auto& [k, v] : ctx_->prof_ms) total += v;
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto& [k, v] : ctx_->prof_ms) rows.push_back({v, k});
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "cuda resident profile (SAT_CUDA_PROFILE), batch %lld: %d training steps, %.2f ms of device work per step\n",
+                 static_cast<long long>(batch_), ctx_->prof_steps, total / ctx_->prof_steps);
+    for (auto& [v, k] : rows) std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s\n", v / ctx_->prof_steps, 100 * v / total, k.c_str());
+  }
+  if (ctx_ && ctx_->last) cudaEventDestroy(ctx_->last);
+  top_.reset();
+  for (void* p : allocations_) cudaFree(p);
+}
+
+void ResidentPlan::forward(bool training) {
+  if (training) ++ctx_->prof_steps;
+  ctx_->mark("(between steps: update, pre-generation, copies)");
+  if (permute_input_) nchw_to_nhwc(input_, batch_, in_c_, in_hw_, input_nhwc_, stream_);
+  ctx_->mark("input to channels-last");
+  top_->fwd(*ctx_, training);
+}
+
+void ResidentPlan::loss_and_grad(bool training) {
+  const int64_t n = batch_ * classes_;
+  bf16_rows_to_f32(top_->out.p, n, logits32_, stream_);
+  softmax_xent(logits32_, labels_, batch_, classes_, training ? dlogits32_ : nullptr, row_loss_, row_correct_, stream_);
+  if (training) f32_to_bf16(dlogits32_, n, dlogits_, stream_);
+  loss_sum(row_loss_, row_correct_, batch_, loss_, correct_, stream_);
+  ctx_->mark("loss");
+}
+
+void ResidentPlan::backward() { top_->bwd(*ctx_, dlogits_, true); }
+
+}  // namespace sat::cuda

@@ -1,0 +1,375 @@
+// The layer kernels of the GPU-resident step (kernels/layer_kernels.cu) against the CPU layers
+// (host/src/layers/) on the same BF16 inputs, forward and backward, and the resident step of
+// models with every supported layer type against the CPU backend. Tolerances (docs/cuda.md):
+// ReLU, pooling, flatten, the residual add and global pooling compute in the CPU's order and
+// precision and must be equal bit for bit; BatchNorm's statistics are one pass in double on the GPU
+// (two on the CPU), so its outputs may differ by one BF16 rounding: 2^-7 relative to max(1, |cpu|).
+// Without a GPU every test skips with the reason.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backend_compare.hpp"
+#include "require_gpu.hpp"
+#include "sat/backend.hpp"
+#include "sat/data.hpp"
+#include "sat/error.hpp"
+#include "sat/model.hpp"
+
+#ifdef SAT_CUDA_BUILT
+#include <cuda_runtime.h>
+
+#include "layer_ops.hpp"
+#include "ops.hpp"
+#endif
+
+using namespace sat;
+
+#ifdef SAT_CUDA_BUILT
+
+namespace {
+
+struct DevBuf {
+  void* p = nullptr;
+  explicit DevBuf(size_t bytes) {
+    if (cudaMalloc(&p, std::max<size_t>(bytes, 4)) != cudaSuccess) throw Error("test: cudaMalloc failed");
+    cudaMemset(p, 0, std::max<size_t>(bytes, 4));
+  }
+  ~DevBuf() { cudaFree(p); }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p);
+  }
+};
+
+// A model whose first layer is `layer` (JSON) on per-sample input `in`; a classifier follows, since
+// a model must end in its classes. The tests use layers[0] alone.
+Model one_layer(const std::string& layer, const Shape& in) {
+  std::string shape = "[";
+  for (size_t i = 0; i < in.size(); ++i) shape += (i ? ", " : "") + std::to_string(in[i]);
+  shape += "]";
+  return Model::from_json_text(R"({"name": "t", "input": )" + shape + R"(, "classes": 10, "layers": [)" + layer +
+                                   R"(, {"type": "flatten"}, {"type": "linear", "out": 10}]})",
+                               "test layer");
+}
+
+Tensor rand_tensor(const Shape& s, uint64_t seed) {
+  const std::vector<float> v = test::randn(static_cast<size_t>(sat::numel(s)), seed, seed % 2 == 0);
+  return Tensor::from_f32(s, v);
+}
+
+// Host NCHW tensor <-> device channels-last rows.
+std::vector<uint16_t> bits(const Tensor& t) {
+  std::vector<uint16_t> b(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) b[i] = t.bf16_data()[i].bits;
+  return b;
+}
+
+struct Img {
+  int64_t nb, c, hw;
+};
+
+// Uploads an NCHW tensor as channels-last rows.
+DevBuf* upload_nhwc(const Tensor& t, const Img& g) {
+  auto* d = new DevBuf(t.numel() * 2);
+  DevBuf raw(t.numel() * 2);
+  const std::vector<uint16_t> b = bits(t);
+  cudaMemcpy(raw.p, b.data(), b.size() * 2, cudaMemcpyHostToDevice);
+  cuda::nchw_to_nhwc(raw.as<uint16_t>(), g.nb, g.c, g.hw, d->as<uint16_t>(), 0);
+  return d;
+}
+
+// Downloads channels-last rows as NCHW floats.
+std::vector<float> download_nchw(const uint16_t* d, const Img& g) {
+  const int64_t n = g.nb * g.c * g.hw;
+  DevBuf t(n * 2);
+  cuda::nhwc_to_nchw(d, g.nb, g.c, g.hw, t.as<uint16_t>(), 0);
+  std::vector<uint16_t> b(static_cast<size_t>(n));
+  EXPECT_EQ(cudaMemcpy(b.data(), t.p, n * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  std::vector<float> f(b.size());
+  for (size_t i = 0; i < b.size(); ++i) f[i] = bf16_bits_to_f32(b[i]);
+  return f;
+}
+
+void expect_equal(const std::vector<float>& got, const Tensor& want, const char* what) {
+  const std::vector<float> w = want.to_f32();
+  ASSERT_EQ(got.size(), w.size()) << what;
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (std::isnan(w[i]) && std::isnan(got[i])) continue;
+    ASSERT_EQ(got[i], w[i]) << what << " differs at " << i;
+  }
+}
+
+void expect_close(const std::vector<float>& got, const Tensor& want, double rel, const char* what) {
+  const std::vector<float> w = want.to_f32();
+  ASSERT_EQ(got.size(), w.size()) << what;
+  for (size_t i = 0; i < w.size(); ++i) {
+    ASSERT_LE(std::fabs(got[i] - w[i]), rel * std::max(1.0f, std::fabs(w[i]))) << what << " at " << i;
+  }
+}
+
+}  // namespace
+
+// ReLU, max and average pooling (strided, padded, overlapping windows), global pooling: forward and
+// backward equal to the CPU layers bit for bit.
+TEST(CudaLayers, ElementwiseAndPoolingMatchCpuExactly) {
+  SAT_REQUIRE_GPU();
+  struct Case {
+    std::string layer;
+    Shape in;
+  };
+  const std::vector<Case> cases = {
+      {R"({"type": "relu"})", {5, 6, 7}},
+      {R"({"type": "relu"})", {8, 4, 4}},   // a multiple of 8 elements: the 16-byte path
+      {R"({"type": "maxpool2d", "kernel": 2})", {3, 8, 10}},
+      {R"({"type": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1})", {4, 9, 7}},
+      {R"({"type": "avgpool2d", "kernel": 2})", {3, 8, 6}},
+      {R"({"type": "avgpool2d", "kernel": 3, "stride": 2, "padding": 1})", {4, 9, 7}},
+      {R"({"type": "global_avgpool"})", {6, 5, 5}},
+  };
+  const int64_t nb = 3;
+  uint64_t seed = 3;
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.layer);
+    Model m = one_layer(k.layer, k.in);
+    Layer& l = *m.layers[0];
+    Shape xs = k.in, ys = l.out_shape;
+    xs.insert(xs.begin(), nb);
+    ys.insert(ys.begin(), nb);
+    const Tensor x = rand_tensor(xs, seed++);
+    const Tensor dy = rand_tensor(ys, seed++);
+    StepContext ctx{Method::dense, true};
+    const Tensor y = l.forward(x, ctx);
+    const Tensor dx = l.backward(dy, ctx);
+
+    const Img gi{nb, k.in[0], k.in[1] * k.in[2]};
+    const bool flat_out = l.out_shape.size() == 1;
+    const Img go{nb, l.out_shape[0], flat_out ? 1 : l.out_shape[1] * l.out_shape[2]};
+    std::unique_ptr<DevBuf> dxin(upload_nhwc(x, gi)), ddy(upload_nhwc(dy, go));
+    DevBuf dyout(y.numel() * 2), ddx(x.numel() * 2), am(y.numel() * 4);
+    const std::string t = l.type();
+    const auto a = l.attrs();
+    cuda::PoolGeometry pg{};
+    if (t == "maxpool2d" || t == "avgpool2d") {
+      pg = {k.in[0], k.in[1], k.in[2], a["kernel"].get<int64_t>(), a["stride"].get<int64_t>(),
+            a["padding"].get<int64_t>(), l.out_shape[1], l.out_shape[2]};
+    }
+    uint16_t *X = dxin->as<uint16_t>(), *Y = dyout.as<uint16_t>(), *DY = ddy->as<uint16_t>(), *DX = ddx.as<uint16_t>();
+    if (t == "relu") {
+      cuda::relu_forward(X, x.numel(), Y, 0);
+      cuda::relu_backward(Y, DY, x.numel(), DX, 0);
+    } else if (t == "maxpool2d") {
+      cuda::maxpool_forward(X, pg, nb, Y, am.as<int32_t>(), 0);
+      cuda::maxpool_backward(DY, am.as<int32_t>(), pg, nb, DX, 0);
+    } else if (t == "avgpool2d") {
+      cuda::avgpool_forward(X, pg, nb, Y, 0);
+      cuda::avgpool_backward(DY, pg, nb, DX, 0);
+    } else {
+      cuda::gap_forward(X, nb, gi.hw, gi.c, Y, 0);
+      cuda::gap_backward(DY, nb, gi.hw, gi.c, DX, 0);
+    }
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    expect_equal(download_nchw(Y, go), y, "forward");
+    expect_equal(download_nchw(DX, gi), dx, "backward");
+  }
+}
+
+// The channels-last lowering against the channels-first one the earlier path used (im2col.cu,
+// whose col2im sums in the host col2im's order): equal bit for bit, on strides, paddings, 1x1, even
+// and large kernels, a one-channel and a three-channel input and widths that are not multiples of
+// the kernels' tiles.
+TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
+  SAT_REQUIRE_GPU();
+  const std::vector<ConvGeometry> geos = {
+      {3, 13, 11, 3, 1, 1, 13, 11}, {16, 9, 9, 3, 2, 1, 5, 5}, {8, 8, 6, 1, 2, 0, 4, 3},
+      {1, 12, 12, 5, 1, 2, 12, 12}, {40, 6, 6, 2, 2, 0, 3, 3}, {64, 8, 8, 3, 1, 1, 8, 8}};
+  const int64_t nb = 3;
+  uint64_t seed = 50;
+  for (const ConvGeometry& g : geos) {
+    SCOPED_TRACE("cin " + std::to_string(g.cin) + " k " + std::to_string(g.k) + " s " + std::to_string(g.s));
+    const int64_t ld = cuda::padded_len(g.kdim()), q = nb * g.oh * g.ow, hw = g.h * g.w;
+    const Tensor x = rand_tensor({nb, g.cin, g.h, g.w}, seed++);
+    const std::vector<float> xf = x.to_f32();
+    DevBuf x32(xf.size() * 4), a(q * ld * 2), b(q * ld * 2);
+    cudaMemcpy(x32.p, xf.data(), xf.size() * 4, cudaMemcpyHostToDevice);
+    std::unique_ptr<DevBuf> xn(upload_nhwc(x, {nb, g.cin, hw}));
+    cuda::im2col_bf16(x32.as<float>(), g, nb, a.as<uint16_t>(), ld);
+    cuda::im2col_nhwc(xn->as<uint16_t>(), g, nb, b.as<uint16_t>(), ld, 0);
+    const std::vector<float> dcol = test::randn(static_cast<size_t>(q * g.kdim()), seed++);
+    DevBuf dc(dcol.size() * 4), dx32(xf.size() * 4), dxn(xf.size() * 2);
+    cudaMemcpy(dc.p, dcol.data(), dcol.size() * 4, cudaMemcpyHostToDevice);
+    cuda::col2im_f32(dc.as<float>(), g.kdim(), g, nb, dx32.as<float>());
+    cuda::col2im_nhwc(dc.as<float>(), g.kdim(), g, nb, dxn.as<uint16_t>(), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<uint16_t> ha(q * ld), hb(q * ld);
+    cudaMemcpy(ha.data(), a.p, ha.size() * 2, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hb.data(), b.p, hb.size() * 2, cudaMemcpyDeviceToHost);
+    ASSERT_EQ(ha, hb) << "im2col";
+    std::vector<float> want(xf.size());
+    cudaMemcpy(want.data(), dx32.p, want.size() * 4, cudaMemcpyDeviceToHost);
+    expect_equal(download_nchw(dxn.as<uint16_t>(), {nb, g.cin, hw}), Tensor::from_f32(x.shape(), want), "col2im");
+  }
+}
+
+// BatchNorm2d in training mode: output, input gradient, parameter gradients and running statistics;
+// then inference with the updated running statistics.
+static void check_batchnorm(const Shape& in) {
+  const int64_t nb = 7, c = in[0], hw = in[1] * in[2], rows = nb * hw;
+  Model m = one_layer(R"({"type": "batchnorm2d", "momentum": 0.2})", in);
+  Layer& l = *m.layers[0];
+  std::vector<Param*> ps;
+  l.params(ps);
+  // Non-trivial gamma and beta.
+  for (int64_t j = 0; j < c; ++j) {
+    ps[0]->value[j] = 0.5f + 0.05f * static_cast<float>(j);
+    ps[1]->value[j] = -0.3f + 0.02f * static_cast<float>(j);
+  }
+  std::vector<std::vector<float>> p0;
+  for (Param* p : ps) p0.push_back(p->value);
+  for (Param* p : ps) p->grad.assign(p->value.size(), 0.0f);
+  std::vector<float> xv = test::randn(static_cast<size_t>(nb * c * hw), 21);
+  for (float& v : xv) v = 3.0f + 2.0f * v;   // a mean far from zero
+  const Tensor x = Tensor::from_f32({nb, c, in[1], in[2]}, xv);
+  const Tensor dy = rand_tensor({nb, c, in[1], in[2]}, 22);
+  StepContext ctx{Method::dense, true};
+  const Tensor y = l.forward(x, ctx);
+  const Tensor dx = l.backward(dy, ctx);
+
+  const Img g{nb, c, hw};
+  std::unique_ptr<DevBuf> X(upload_nhwc(x, g)), DY(upload_nhwc(dy, g));
+  DevBuf Y(rows * c * 2), DX(rows * c * 2), Y2(rows * c * 2);
+  DevBuf P(4 * c * 4), G(2 * c * 4), stats(2 * c * 8), part(cuda::column_partials(rows, c) * 8);
+  float* pv = P.as<float>();
+  for (int i = 0; i < 4; ++i) cudaMemcpy(pv + i * c, p0[i].data(), c * 4, cudaMemcpyHostToDevice);
+  double* st = stats.as<double>();
+  cuda::bn_forward_train(X->as<uint16_t>(), rows, c, 1e-5, 0.2, pv, pv + c, pv + 2 * c, pv + 3 * c, st, st + c,
+                         part.as<double>(), Y.as<uint16_t>(), 0);
+  cuda::bn_backward(X->as<uint16_t>(), DY->as<uint16_t>(), rows, c, st, st + c, pv, G.as<float>(), G.as<float>() + c,
+                    part.as<double>(), DX.as<uint16_t>(), 0);
+  cuda::bn_forward_eval(X->as<uint16_t>(), rows, c, 1e-5, pv, pv + c, pv + 2 * c, pv + 3 * c, Y2.as<uint16_t>(), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const double ulp = 1.0 / 128;
+  expect_close(download_nchw(Y.as<uint16_t>(), g), y, ulp, "forward");
+  // dx is a difference of nearly equal terms: relative to its largest element.
+  {
+    const std::vector<float> got = download_nchw(DX.as<uint16_t>(), g), want = dx.to_f32();
+    float mx = 0;
+    for (float v : want) mx = std::max(mx, std::fabs(v));
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_LE(std::fabs(got[i] - want[i]), ulp * mx) << "backward at " << i;
+  }
+  std::vector<float> gg(2 * c), run(2 * c);
+  cudaMemcpy(gg.data(), G.p, 2 * c * 4, cudaMemcpyDeviceToHost);
+  cudaMemcpy(run.data(), pv + 2 * c, 2 * c * 4, cudaMemcpyDeviceToHost);
+  for (int64_t j = 0; j < c; ++j) {
+    EXPECT_NEAR(gg[j], ps[0]->grad[j], 1e-4 * std::max(1.0f, std::fabs(ps[0]->grad[j]))) << "gamma grad " << j;
+    EXPECT_NEAR(gg[c + j], ps[1]->grad[j], 1e-4 * std::max(1.0f, std::fabs(ps[1]->grad[j]))) << "beta grad " << j;
+    EXPECT_NEAR(run[j], ps[2]->value[j], 1e-5 * std::max(1.0f, std::fabs(ps[2]->value[j]))) << "running mean " << j;
+    EXPECT_NEAR(run[c + j], ps[3]->value[j], 1e-5 * std::max(1.0f, std::fabs(ps[3]->value[j]))) << "running var " << j;
+  }
+  const Tensor y2 = l.forward(x, StepContext{Method::dense, false});
+  expect_close(download_nchw(Y2.as<uint16_t>(), g), y2, ulp, "inference");
+}
+
+TEST(CudaLayers, BatchNormMatchesCpu) {
+  SAT_REQUIRE_GPU();
+  for (const Shape& in : {Shape{40, 6, 5}, Shape{7, 5, 3}}) {   // even channels: two per thread; odd: one
+    SCOPED_TRACE(shape_str(in));
+    check_batchnorm(in);
+  }
+}
+
+// The GPU-resident step of models built from every supported layer type (biases, a linear input
+// that is not a multiple of 64, overlapping pools, average pooling, a residual with a shortcut and
+// one without, global pooling, flatten of a spatial map) against the CPU backend, for every method:
+// loss, parameters and update within the harness's tolerances, masks exact, evaluation after the
+// step.
+TEST(CudaLayers, ResidentStepOfEveryLayerTypeMatchesCpu) {
+  SAT_REQUIRE_GPU();
+  const std::string cnn = R"({"name": "mix", "input": [3, 12, 10], "classes": 10, "nm": "2:8",
+    "layers": [
+      {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false},
+      {"type": "batchnorm2d"},
+      {"type": "relu"},
+      {"type": "residual", "body": [
+        {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false},
+        {"type": "batchnorm2d"}, {"type": "relu"},
+        {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false}]},
+      {"type": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1},
+      {"type": "residual", "body": [
+        {"type": "conv2d", "out": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"}],
+       "shortcut": [{"type": "conv2d", "out": 32, "kernel": 1, "stride": 2}]},
+      {"type": "avgpool2d", "kernel": 2, "stride": 1},
+      {"type": "flatten"},
+      {"type": "linear", "out": 40},
+      {"type": "relu"},
+      {"type": "linear", "out": 10}]})";
+  const std::string gap = R"({"name": "gap", "input": [8, 6, 6], "classes": 10, "nm": "2:8",
+    "layers": [
+      {"type": "conv2d", "out": 64, "kernel": 3, "padding": 1, "bias": false},
+      {"type": "batchnorm2d"}, {"type": "relu"},
+      {"type": "global_avgpool"},
+      {"type": "linear", "out": 10}]})";
+  // BatchNorm's tolerances (CudaBackend.TrainStepOfEveryModelMatchesCpu says why); values are
+  // compared through their updates only, since BatchNorm's beta starts at zero and its first
+  // values are rounding-sized.
+  test::StepTolerance t;
+  t.param_max = -1;
+  t.update_norm = 0.35;
+  t.update_cos = 0.9;
+  t.evaluate = true;
+  for (const Method method : {Method::bdwp, Method::srste, Method::dense}) {
+    SCOPED_TRACE(method_name(method));
+    test::expect_training_matches_cpu("cuda", cnn, method, 8, 2, t);
+    test::expect_training_matches_cpu("cuda", gap, method, 8, 2, t);
+  }
+}
+
+// The resident step's contract (docs/cuda.md): the host model is not touched by training steps,
+// only by Backend::sync, which brings back the trained values and momenta and makes the host's
+// weight forms those of the new values; an evaluation on the CPU then agrees with one on the GPU.
+// A host-layer path would fail the first check (it copies the parameters back after every step).
+TEST(CudaLayers, ResidentStateReachesTheHostOnlyAtSync) {
+  SAT_REQUIRE_GPU();
+  for (const char* name : {"lenet5", "mlp"}) {
+    SCOPED_TRACE(name);
+    Model m = test::load_test_model(name);
+    const auto dev = open_backend("cuda"), cpu = open_backend("cpu");
+    dev->prepare(m, Method::bdwp);
+    std::vector<std::vector<float>> initial;
+    for (Param* p : m.params()) initial.push_back(p->value);
+    const int batch = 16;
+    auto data = make_synthetic_source(m.input, m.classes, 2 * batch, 5);
+    const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
+    Tensor x;
+    std::vector<int> y;
+    for (int s = 0; s < 2; ++s) {
+      std::vector<int64_t> idx(batch);
+      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
+      data->batch(idx.data(), batch, x, y);
+      dev->train_step(m, x, y, cfg);
+    }
+    std::vector<std::vector<float>> before_sync;
+    for (Param* p : m.params()) before_sync.push_back(p->value);
+    EXPECT_EQ(before_sync, initial) << "the host model changed before Backend::sync";
+    dev->sync(m);
+    size_t changed = 0;
+    const auto ps = m.params();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      if (!ps[i]->trainable) continue;
+      changed += ps[i]->value != initial[i];
+      EXPECT_EQ(ps[i]->momentum.size(), ps[i]->value.size()) << ps[i]->name;
+    }
+    EXPECT_GT(changed, 0u) << "Backend::sync brought no trained value back";
+    for (SparseWeight* sw : m.sparse_weights()) {
+      if (!sw->ff_sparse(Method::bdwp)) continue;
+      const NMCompressed want = nm_compress(sw->weight->value.data(), sw->cout, sw->k, sw->nm, Axis::K);
+      EXPECT_EQ(sw->fwd.index, want.index) << "host W_F of " << sw->weight->name << " not selected from the synced values";
+    }
+    const StepResult ec = cpu->evaluate(m, x, y, Method::bdwp), eg = dev->evaluate(m, x, y, Method::bdwp);
+    EXPECT_NEAR(eg.loss, ec.loss, 0.02 * std::max(1.0f, std::fabs(ec.loss)));
+  }
+}
+
+#endif  // SAT_CUDA_BUILT
