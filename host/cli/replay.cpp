@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "args.hpp"
+#include "board_flags.hpp"
 #include "commands.hpp"
 #include "sat/backend.hpp"
 #include "sat/arch/config.hpp"
@@ -26,6 +27,7 @@ CommandSpec replay_spec() {
                                  "dram_bytes_written, busy and stall per unit; docs/sim.md); refused for a device "
                                  "without counters (hls)")
       .note("docs/formats.md describes the trace format.");
+  add_board_flags(c);
   return c;
 }
 
@@ -38,7 +40,7 @@ int cmd_replay(const std::vector<std::string>& argv) {
   if (!args.positional()) args.fail("the trace FILE is missing (usage: sat replay FILE [--backend DEVICE])");
   const std::string path = *args.positional();
   const Trace trace = read_trace(path);
-  std::unique_ptr<Device> dev = open_device(args.str("backend", "hls"));
+  std::unique_ptr<Device> dev = open_device(backend_flag(args, "hls"));
   std::printf("trace %s: %s, %zu instructions, %zu regions; reference %s\n", path.c_str(), trace.description.c_str(),
               trace.insns.size(), trace.regions.size(), trace.reference.c_str());
   if (args.has("report") && dev->name() == "hls") {
