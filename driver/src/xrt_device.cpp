@@ -112,7 +112,7 @@ class Memory final : public XrtMemory {
   }
   uint64_t bytes(int channel) const override { return bytes_.at(static_cast<size_t>(channel)); }
   void write(int channel, uint64_t offset, const void* src, uint64_t n) override {
-    check_transfer("fpga", channel, offset, n, bytes(channel));
+    check_transfer("fpga", channel, offset, n, size_of(channel));
     if (n == 0) return;
     xrt_call("writing " + std::to_string(n) + " bytes at offset " + std::to_string(offset) + " of DDR channel " +
                  std::to_string(channel),
@@ -122,7 +122,7 @@ class Memory final : public XrtMemory {
              });
   }
   void read(int channel, uint64_t offset, void* dst, uint64_t n) override {
-    check_transfer("fpga", channel, offset, n, bytes(channel));
+    check_transfer("fpga", channel, offset, n, size_of(channel));
     if (n == 0) return;
     xrt_call("reading " + std::to_string(n) + " bytes at offset " + std::to_string(offset) + " of DDR channel " +
                  std::to_string(channel),
@@ -138,6 +138,11 @@ class Memory final : public XrtMemory {
   xrt::bo& bo(int channel) { return **bo_[static_cast<size_t>(channel)]; }
 
  private:
+  // 0 for a channel that does not exist, which check_transfer then names.
+  uint64_t size_of(int channel) const {
+    return channel >= 0 && channel < arch::kDdrChannels ? bytes_[static_cast<size_t>(channel)] : 0;
+  }
+
   std::shared_ptr<Session> session_;
   ChannelBytes bytes_{};
   std::array<int, arch::kDdrChannels> banks_{};
