@@ -100,6 +100,37 @@ TEST(FpgaCli, TrainOpAndReplayReachTheCardAndStopWhereTheShimDoes) {
   }
 }
 
+TEST(XclbinTool, WritesTheKernelsXclbinAndRefusesBadFlags) {
+  SAT_REQUIRE_NOOP_SHIM();
+  TempDir dir;
+  auto tool = [](const std::string& args) {
+    CliRun r;
+    FILE* p = popen(("'" + std::string(SAT_XCLBIN_TOOL) + "' " + args + " 2>&1").c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+  };
+  const CliRun ok = tool("'" + dir.file("a.xclbin") + "' --bank-mib 256");
+  ASSERT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("kernel sat_top, 4 banks of 256 MiB"), std::string::npos) << ok.out;
+  const CliRun banks = run_sat("devices --xclbin '" + dir.file("a.xclbin") + "'");
+  EXPECT_NE(banks.out.find("bank 3 DDR[3], 256 MiB"), std::string::npos) << banks.out;
+  ASSERT_EQ(tool("'" + dir.file("v.xclbin") + "' --kernel vadd").status, 0);
+  expect_cli_error("devices --xclbin '" + dir.file("v.xclbin") + "'", "has no kernel 'sat_top' (it holds: vadd)");
+  ASSERT_EQ(tool("'" + dir.file("n.xclbin") + "' --interface-version none").status, 0);
+  expect_cli_error("devices --xclbin '" + dir.file("n.xclbin") + "'", "carries no SAT interface version");
+  EXPECT_EQ(tool("").status, 2);
+  EXPECT_EQ(tool("a b").status, 2);
+  const CliRun bad = tool("'" + dir.file("b.xclbin") + "' --bank-mib 0");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.out.find("--bank-mib must be between 1 and 16777216, got '0'"), std::string::npos) << bad.out;
+  EXPECT_EQ(tool("--frob").status, 2);
+  EXPECT_EQ(tool("'" + dir.file("none/x.xclbin") + "'").status, 1);
+}
+
 TEST(FpgaCli, BoardFlagsAreRefusedWhereTheyDoNotApply) {
   TempDir dir;
   expect_usage_error("train --model mlp --xclbin '" + dir.file("x.xclbin") + "'",
