@@ -72,7 +72,8 @@ struct Session {
 using Buffer = Owned<Kind::buffer, xrt::bo>;
 
 std::unique_ptr<Buffer> allocate_buffer(Session& s, uint64_t bytes, int group, const std::string& what) {
-  // XRT refuses a zero-sized buffer; a channel the program does not use still gets one page.
+  // A channel the program leaves empty still gets a page: every m_axi argument of a run must name
+  // a buffer in its bank.
   const uint64_t n = bytes < 4096 ? 4096 : bytes;
   auto bo = std::make_unique<Buffer>(xrt_call("allocating " + std::to_string(n) + " bytes for " + what + " in bank " +
                                                   std::to_string(group),
