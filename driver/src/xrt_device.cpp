@@ -72,9 +72,11 @@ struct Session {
 using Buffer = Owned<Kind::buffer, xrt::bo>;
 
 std::unique_ptr<Buffer> allocate_buffer(Session& s, uint64_t bytes, int group, const std::string& what) {
-  // A channel the program leaves empty still gets a page: every m_axi argument of a run must name
-  // a buffer in its bank.
-  const uint64_t n = bytes < 4096 ? 4096 : bytes;
+  // Whole pages: XRT backs a buffer's host side with aligned_alloc(4096, size), which C requires to
+  // be a multiple of the alignment (glibc tolerates others; AddressSanitizer does not). A channel
+  // the program leaves empty still gets a page: every m_axi argument of a run names a buffer.
+  constexpr uint64_t kPage = 4096;
+  const uint64_t n = bytes == 0 ? kPage : (bytes + kPage - 1) / kPage * kPage;
   auto bo = std::make_unique<Buffer>(xrt_call("allocating " + std::to_string(n) + " bytes for " + what + " in bank " +
                                                   std::to_string(group),
                                               kBufferAdvice, [&] { return xrt::bo(*s.device, n, group); }));

@@ -137,7 +137,7 @@ TEST(XrtDevice, OpensLoadsAndPlacesEveryBufferInItsArgumentsBank) {
 
     // One buffer per channel, in that channel's bank, at least the size asked for; a channel the
     // program leaves empty still gets a (minimal) buffer, and reports the 0 bytes it was given.
-    const ChannelBytes sizes = {1u << 20, 3u << 19, 4096, 0};
+    const ChannelBytes sizes = {1u << 20, (3u << 19) + 100, 4096, 0};
     std::unique_ptr<DeviceMemory> mem = dev->allocate(sizes);
     auto& xm = dynamic_cast<driver::XrtMemory&>(*mem);
     for (int c = 0; c < arch::kDdrChannels; ++c) {
@@ -146,6 +146,7 @@ TEST(XrtDevice, OpensLoadsAndPlacesEveryBufferInItsArgumentsBank) {
       EXPECT_EQ(mem->bytes(c), sizes[c]);
       EXPECT_GE(xm.buffer_bytes(c), sizes[c]);
       EXPECT_GT(xm.buffer_bytes(c), 0u);
+      EXPECT_EQ(xm.buffer_bytes(c) % 4096, 0u) << "whole pages";
       EXPECT_EQ(xm.device_address(c), 0xdeadbeefu) << "the no-op shim's fake address; a card gives a real one";
     }
     EXPECT_EQ(live_xrt_handles().buffers, arch::kDdrChannels);
