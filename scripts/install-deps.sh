@@ -8,7 +8,7 @@ core=(build-essential cmake pkg-config git ca-certificates
       libgtest-dev googletest libbenchmark-dev libopenblas-dev libopenblas0-pthread
       nlohmann-json3-dev zlib1g-dev libboost-program-options-dev dataset-fashion-mnist
       python3 python3-numpy python3-torch gnuplot-nox)
-optional=(verilator iverilog libsystemc-dev libxrt-dev libxrt-utils yosys libboost-all-dev
+optional=(verilator iverilog libsystemc-dev libxrt-dev libxrt-utils uuid-dev yosys libboost-all-dev
           pybind11-dev python3-dev python3-pytest clang libclang-rt-14-dev)
 
 want=("${core[@]}")

@@ -93,12 +93,17 @@ if(SAT_XCLBIN_MISSING STREQUAL "")
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
     COMMENT "v++ -c: Vitis HLS synthesis of sat_top for ${SAT_PLATFORM} (tens of minutes)"
     VERBATIM)
+  # The interface version goes into the xclbin's KEYVALUE_METADATA, where the XRT driver checks it
+  # before loading (driver/src/xclbin_check.cpp, docs/fpga.md): xclbinutil from the Vitis/XRT
+  # install (Debian's xclbinutil is a wrapper around a binary it does not ship).
   add_custom_command(OUTPUT ${SAT_XCLBIN}
     COMMAND ${SAT_VPP} -l -t hw --platform ${SAT_PLATFORM} --config ${SAT_HLS_CFG_DIR}/vpp_link.cfg
-            -o ${SAT_XCLBIN} ${SAT_XO}
+            -o ${SAT_XCLBIN}.unstamped ${SAT_XO}
+    COMMAND xclbinutil --input ${SAT_XCLBIN}.unstamped
+            --key-value USER:sat_interface_version:${SAT_ARCH_INTERFACE_VERSION} --output ${SAT_XCLBIN} --force
     DEPENDS ${SAT_XO} ${SAT_HLS_CFG_DIR}/vpp_link.cfg
     WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}
-    COMMENT "v++ -l: implementation on ${SAT_PLATFORM} (several hours; see docs/fpga-build.md)"
+    COMMENT "v++ -l: implementation on ${SAT_PLATFORM} (several hours; see docs/fpga-build.md), then the interface version"
     VERBATIM)
   add_custom_target(xclbin DEPENDS ${SAT_XCLBIN})
   sat_optional("hls bitstream (v++)" "target 'xclbin' builds ${SAT_XCLBIN} for ${SAT_PLATFORM}")

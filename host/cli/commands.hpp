@@ -13,6 +13,7 @@ int cmd_op(const std::vector<std::string>& args);
 int cmd_compile(const std::vector<std::string>& args);
 int cmd_replay(const std::vector<std::string>& args);
 int cmd_info(const std::vector<std::string>& args);
+int cmd_devices(const std::vector<std::string>& args);
 int cmd_sim(const std::vector<std::string>& args);
 
 }  // namespace sat::cli

@@ -28,6 +28,7 @@ const char* kUsage =
     "  sim       one training step on the cycle-accurate simulator: per-layer cycles, stalls,\n"
     "            energy; sweeps, ablations and the evaluation document\n"
     "  info      this build: backends, accelerator configuration, interface version\n"
+    "  devices   the FPGA cards XRT sees (name, PCIe BDF, shell, memory banks), or why it sees none\n"
     "\n"
     "`sat <command> --help` lists a command's flags; docs/user-guide.md has examples.\n"
     "exit status: 0 success, 1 error, 2 bad command line; an interrupted `sat train` 130 (SIGINT)\n"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
     if (cmd == "compile") return sat::cli::cmd_compile(args);
     if (cmd == "replay") return sat::cli::cmd_replay(args);
     if (cmd == "info") return sat::cli::cmd_info(args);
+    if (cmd == "devices") return sat::cli::cmd_devices(args);
     if (cmd == "sim") return sat::cli::cmd_sim(args);
     std::fprintf(stderr, "sat: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return kExitUsage;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "board_flags.hpp"
 #include "commands.hpp"
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
@@ -57,6 +58,7 @@ CommandSpec gemm_spec() {
       .value("report", "R.json", "the device's counters of the run (cycles, clock_mhz, macs, dram_bytes_read, "
                                  "dram_bytes_written, busy and stall per unit; docs/sim.md): backends whose "
                                  "device keeps time (sim)");
+  add_board_flags(c);
   return c;
 }
 
@@ -112,7 +114,7 @@ int op_gemm(const std::vector<std::string>& argv) {
   }
   const NM nm = nm_flag(args, mode == GemmMode::wu ? "dense" : "");
   const std::string out = args.str("out");
-  const auto backend = open_backend(args.str("backend", "cpu"));
+  const auto backend = open_backend(backend_flag(args, "cpu"));
   const NpyArray a = npy_read(args.str("a"));
   const NpyArray b = npy_read(args.str("b"));
   Shape c_shape;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "args.hpp"
+#include "board_flags.hpp"
 #include "commands.hpp"
 #include "sat/backend.hpp"
 #include "sat/arch/config.hpp"
@@ -24,8 +25,9 @@ CommandSpec replay_spec() {
       .value("backend", "DEVICE", "hls (default), sim or fpga")
       .value("report", "R.json", "the device's counters of the run as JSON (cycles, clock_mhz, macs, dram_bytes_read, "
                                  "dram_bytes_written, busy and stall per unit; docs/sim.md); refused for a device "
-                                 "without counters (hls)")
+                                 "without counters (hls, fpga)")
       .note("docs/formats.md describes the trace format.");
+  add_board_flags(c);
   return c;
 }
 
@@ -38,11 +40,15 @@ int cmd_replay(const std::vector<std::string>& argv) {
   if (!args.positional()) args.fail("the trace FILE is missing (usage: sat replay FILE [--backend DEVICE])");
   const std::string path = *args.positional();
   const Trace trace = read_trace(path);
-  std::unique_ptr<Device> dev = open_device(args.str("backend", "hls"));
+  std::unique_ptr<Device> dev = open_device(backend_flag(args, "hls"));
   std::printf("trace %s: %s, %zu instructions, %zu regions; reference %s\n", path.c_str(), trace.description.c_str(),
               trace.insns.size(), trace.regions.size(), trace.reference.c_str());
   if (args.has("report") && dev->name() == "hls") {
     args.fail("--report: device 'hls' keeps no time (the C-simulation has no counters); use --backend sim");
+  }
+  if (args.has("report") && dev->name() == "fpga") {
+    args.fail("--report: device 'fpga' returns no counters (the kernel keeps no cycle counters, docs/fpga.md); "
+              "use --backend sim for the cycles of this trace");
   }
   const ReplayReport rep = replay_trace(trace, *dev);
   std::fputs(rep.summary().c_str(), stdout);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.hpp"
+#include "board_flags.hpp"
 #include "commands.hpp"
 #include "sat/backend.hpp"
 #include "sat/checkpoint.hpp"
@@ -62,6 +63,7 @@ CommandSpec train_spec() {
       .value("threads", "T", "CPU threads (default: all cores)")
       .flag("no-progress", "no progress line")
       .flag("json", "print the final result as JSON on stdout");
+  add_board_flags(c);
   return c;
 }
 
@@ -75,6 +77,7 @@ CommandSpec eval_spec() {
       .value("test-limit", "N", "use only the first N test samples")
       .value("threads", "T", "CPU threads (default: all cores)")
       .flag("json", "print the result as JSON on stdout");
+  add_board_flags(c);
   return c;
 }
 
@@ -159,7 +162,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   if (!parsed) return kExitOk;
   const Args& args = *parsed;
   set_threads(args);
-  std::unique_ptr<Backend> backend = open_backend(args.str("backend", "cpu"));
+  std::unique_ptr<Backend> backend = open_backend(backend_flag(args, "cpu"));
 
   Model model;
   TrainState state;
@@ -243,7 +246,8 @@ int cmd_train(const std::vector<std::string>& argv) {
       std::fflush(stdout);
       // The resume command repeats what the checkpoint does not hold: where the data and the run come from.
       std::string resume = "sat train --resume --out " + out;
-      for (const char* f : {"backend", "data", "data-dir", "train-limit", "test-limit", "threads", "checkpoint-every"}) {
+      for (const char* f : {"backend", "xclbin", "device", "data", "data-dir", "train-limit", "test-limit", "threads",
+                            "checkpoint-every"}) {
         if (auto v = args.opt(f)) resume += std::string(" --") + f + " " + *v;
       }
       std::fprintf(stderr, "sat train: interrupted (%s) at step %lld; checkpoint %s written. Resume with:\n  %s\n",
@@ -279,7 +283,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const Args& args = *parsed;
   set_threads(args);
   const std::string ckpt = args.str("checkpoint");
-  std::unique_ptr<Backend> backend = open_backend(args.str("backend", "cpu"));
+  std::unique_ptr<Backend> backend = open_backend(backend_flag(args, "cpu"));
   TrainState state;
   Model model = model_from_checkpoint(ckpt, &state);
   backend->prepare(model, state.method);

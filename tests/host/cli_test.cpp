@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backend_built.hpp"
 #include "run_cli.hpp"
 #include "sat/io.hpp"
 
@@ -60,7 +61,7 @@ TEST(Cli, TrainRejectsBadFlags) {
   expect_usage_error("train --model mlp --nm 2:7", "not in the supported set");
   expect_usage_error("train --model mlp --nm two", "is not of the form N:M");
   expect_cli_error("train --model mlp --backend tpu", "unknown backend 'tpu'");
-  expect_cli_error("train --model mlp --backend fpga", "backend 'fpga' is not available in this build");
+  expect_cli_error("train --model mlp --backend fpga", sat::test::fpga_unopened_error());
   expect_usage_error("train --model mlp --data imagenet", "--data must be fashion-mnist or synthetic");
   expect_cli_error("train --model mlp --data-dir /nonexistent", "dataset-fashion-mnist");
   expect_usage_error("train --model mlp --threads -1", "--threads must be between 0 and 1024, got -1");

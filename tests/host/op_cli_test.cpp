@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "backend_built.hpp"
 #include "sat/bf16.hpp"
 #include "sat/nm.hpp"
 #include "sat/npy.hpp"
@@ -270,7 +271,7 @@ TEST(OpCli, BadInputsFailWithAMessage) {
        {"K = 12", "does not divide by M = 8"}},
       {"op gemm --mode ff --nm 2:8 --a " + missing + " --b " + fw + out, {"no-such-file.npy", "cannot open"}},
       {"op gemm --mode ff --nm 2:8 --a " + fx + " --b " + ff2 + out, {"half.npy", "unsupported dtype '<f2'"}},
-      {"op gemm --mode ff --nm 2:8" + ok_ab + out + " --backend fpga", {"backend 'fpga'", "not available"}},
+      {"op gemm --mode ff --nm 2:8" + ok_ab + out + " --backend fpga", {sat::test::fpga_unopened_error()}},
       {"op gemm --mode ff --nm 2:8" + ok_ab + out + " --backend nope", {"backend 'nope'"}},
       {"op gemm --mode ff --nm 2:8" + ok_ab + " --out " + path("no-such-dir/c.npy"), {"c.npy", "cannot write"}},
       {"op prune --nm 2:8 --axis z --in " + fw + out, {"--axis", "'z'"}, 2},
