@@ -263,6 +263,130 @@ SAT_FLATTEN void RoundBf16Impl(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = round_bf16(x[i]);
 }
 
+// ---- element-wise layer kernels: branch-free selects, so that the compiler vectorises them.
+SAT_FLATTEN void ReluForwardImpl(const bf16* in, bf16* out, uint8_t* pos, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t b = in[i].bits;
+    const bool keep = (b & 0x8000u) == 0 && b != 0;
+    out[i].bits = keep ? b : uint16_t{0};
+  }
+  if (pos) {
+    for (int64_t i = 0; i < n; ++i) pos[i] = out[i].bits != 0;
+  }
+}
+
+SAT_FLATTEN void ReluBackwardImpl(const bf16* g, const uint8_t* pos, bf16* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    out[i].bits = static_cast<uint16_t>(g[i].bits & static_cast<uint16_t>(-static_cast<int>(pos[i] != 0)));
+}
+
+// The order in which the four elements of a window compete (first wins ties): (0,0), (0,1),
+// (1,0), (1,1), as the general pooling loop visits them.
+inline bool Beats(float val, float best) {
+  return (val > best) | (std::isnan(val) & !std::isnan(best));
+}
+
+// bf16_bits_to_f32 without its branch (subnormals flush to a signed zero), so loops vectorise.
+inline float WidenBf16(uint16_t b) {
+  uint32_t u = static_cast<uint32_t>(b) << 16;
+  u = (u & 0x7f800000u) == 0 ? (u & 0x80000000u) : u;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+SAT_FLATTEN void MaxPoolForwardImpl(const bf16* in, int64_t planes, int64_t h, int64_t w,
+                                    bf16* out, int32_t* argmax) {
+  const int64_t oh = h / 2, ow = w / 2;
+  // Windows go in batches: the four candidates of each are first gathered into contiguous rows
+  // (c[j][i], j in the order a window compares them), so that the compare and select loop runs
+  // over whole vectors however short the image rows are.
+  constexpr int64_t kBatch = 512;
+  alignas(64) float c[4][kBatch];
+  alignas(64) float win[kBatch];
+  alignas(64) int32_t wini[kBatch];
+  uint16_t cb[4][kBatch];
+  int32_t first[kBatch];            // each window's top-left element within its plane
+  int64_t fill = 0, done = 0;       // windows gathered in this batch, and written before it
+  const auto flush = [&] {
+    for (int j = 0; j < 4; ++j)
+      for (int64_t i = 0; i < fill; ++i) c[j][i] = WidenBf16(cb[j][i]);
+#if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_EMU128
+    for (int64_t i = 0; i < fill; ++i) {
+      float best = c[0][i];
+      int32_t bi = 0;
+      for (int j = 1; j < 4; ++j) {
+        const bool b = Beats(c[j][i], best);
+        best = b ? c[j][i] : best;
+        bi = b ? j : bi;
+      }
+      win[i] = best;
+      wini[i] = bi;
+    }
+#else
+    const hn::ScalableTag<float> df;
+    const hn::RebindToSigned<decltype(df)> di;
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+    for (int j = 0; j < 4; ++j)   // the last vector's tail compares zeros, never stored
+      for (int64_t i = fill; i < (fill + lanes - 1) / lanes * lanes; ++i) c[j][i] = 0.0f;
+    for (int64_t i = 0; i < fill; i += lanes) {
+      auto best = hn::Load(df, c[0] + i);
+      auto bi = hn::Zero(di);
+      for (int j = 1; j < 4; ++j) {
+        const auto v = hn::Load(df, c[j] + i);
+        // Beats(): greater, or a NaN over a number.
+        const auto b = hn::Or(hn::Gt(v, best), hn::AndNot(hn::IsNaN(best), hn::IsNaN(v)));
+        best = hn::IfThenElse(b, v, best);
+        bi = hn::IfThenElse(hn::RebindMask(di, b), hn::Set(di, j), bi);
+      }
+      hn::Store(best, df, win + i);
+      hn::Store(bi, di, wini + i);
+    }
+#endif
+    for (int64_t i = 0; i < fill; ++i) {
+      uint32_t u;   // the winner as it widened: exactly a BF16 number, its bits the upper half
+      std::memcpy(&u, &win[i], sizeof u);
+      out[done + i].bits = static_cast<uint16_t>(u >> 16);
+    }
+    if (argmax) {
+      for (int64_t i = 0; i < fill; ++i)
+        argmax[done + i] = first[i] + (wini[i] & 1) + (wini[i] >> 1) * static_cast<int32_t>(w);
+    }
+    done += fill;
+    fill = 0;
+  };
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const uint16_t* src = &in[pl * h * w].bits;
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      const uint16_t* r0 = src + 2 * oy * w;
+      const uint16_t* r1 = r0 + w;
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        cb[0][fill] = r0[2 * ox];
+        cb[1][fill] = r0[2 * ox + 1];
+        cb[2][fill] = r1[2 * ox];
+        cb[3][fill] = r1[2 * ox + 1];
+        first[fill] = static_cast<int32_t>(2 * oy * w + 2 * ox);
+        if (++fill == kBatch) flush();
+      }
+    }
+  }
+  flush();
+}
+
+SAT_FLATTEN void MaxPoolBackwardImpl(const bf16* __restrict g, const int32_t* __restrict argmax,
+                                     int64_t planes, int64_t h, int64_t w, bf16* __restrict out) {
+  // The windows do not overlap, so each input is its window's gradient where it won and zero
+  // elsewhere: clear the plane, then one store per window.
+  const int64_t ohw = (h / 2) * (w / 2);
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    uint16_t* __restrict dst = &out[pl * h * w].bits;
+    const uint16_t* __restrict gp = &g[pl * ohw].bits;
+    const int32_t* __restrict am = argmax + pl * ohw;
+    std::memset(dst, 0, sizeof(uint16_t) * h * w);
+    for (int64_t i = 0; i < ohw; ++i) dst[am[i]] = gp[i];
+  }
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace sat::cpu::simd::HWY_NAMESPACE
@@ -278,6 +402,10 @@ HWY_EXPORT(ToBf16Impl);
 HWY_EXPORT(ToF32Impl);
 HWY_EXPORT(RoundBf16Impl);
 HWY_EXPORT(TargetImpl);
+HWY_EXPORT(ReluForwardImpl);
+HWY_EXPORT(ReluBackwardImpl);
+HWY_EXPORT(MaxPoolForwardImpl);
+HWY_EXPORT(MaxPoolBackwardImpl);
 
 namespace {
 void apply_env_once();
@@ -311,6 +439,25 @@ void to_f32(const bf16* in, float* out, int64_t n) {
 void round_bf16_inplace(float* x, int64_t n) {
   apply_env_once();
   HWY_DYNAMIC_DISPATCH(RoundBf16Impl)(x, n);
+}
+
+void relu_forward_bf16(const bf16* in, bf16* out, uint8_t* pos, int64_t n) {
+  apply_env_once();
+  HWY_DYNAMIC_DISPATCH(ReluForwardImpl)(in, out, pos, n);
+}
+void relu_backward_bf16(const bf16* g, const uint8_t* pos, bf16* out, int64_t n) {
+  apply_env_once();
+  HWY_DYNAMIC_DISPATCH(ReluBackwardImpl)(g, pos, out, n);
+}
+void maxpool2x2_forward_bf16(const bf16* in, int64_t planes, int64_t h, int64_t w, bf16* out,
+                             int32_t* argmax) {
+  apply_env_once();
+  HWY_DYNAMIC_DISPATCH(MaxPoolForwardImpl)(in, planes, h, w, out, argmax);
+}
+void maxpool2x2_backward_bf16(const bf16* g, const int32_t* argmax, int64_t planes, int64_t h,
+                              int64_t w, bf16* out) {
+  apply_env_once();
+  HWY_DYNAMIC_DISPATCH(MaxPoolBackwardImpl)(g, argmax, planes, h, w, out);
 }
 
 namespace {

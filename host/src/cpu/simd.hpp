@@ -61,6 +61,22 @@ void to_bf16(const float* in, bf16* out, int64_t n);
 void to_f32(const bf16* in, float* out, int64_t n);
 void round_bf16_inplace(float* x, int64_t n);
 
+// ---- element-wise layer kernels on BF16 bits (host/src/layers/relu.cpp, pool.cpp)
+// ReLU: out = in where in is positive (sign clear, not zero; a NaN passes, as in PyTorch), else
+// +0; pos[i] = 1 where it passed (null: not kept).
+void relu_forward_bf16(const bf16* in, bf16* out, uint8_t* pos, int64_t n);
+// out = g where pos, else +0.
+void relu_backward_bf16(const bf16* g, const uint8_t* pos, bf16* out, int64_t n);
+// 2x2 max-pooling, stride 2, no padding, over `planes` planes of h x w (even or odd; the last row
+// or column of an odd size is not covered). The first maximum of a window wins ties; a NaN wins
+// over numbers. argmax (null: not kept) gets the winner's index within its plane.
+void maxpool2x2_forward_bf16(const bf16* in, int64_t planes, int64_t h, int64_t w, bf16* out,
+                             int32_t* argmax);
+// Its backward: every input element gets its window's gradient where it won, else +0 (the
+// windows do not overlap, so nothing is summed).
+void maxpool2x2_backward_bf16(const bf16* g, const int32_t* argmax, int64_t planes, int64_t h,
+                              int64_t w, bf16* out);
+
 // ---- which path runs
 const char* path_name();          // "avx512", "avx2" or "portable"
 const char* available_paths();    // those this CPU and this build can run, best first, ", "-separated

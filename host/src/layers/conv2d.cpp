@@ -3,9 +3,14 @@
 // (cin, kh, kw) order, P = images x output positions), which makes W[cout][K] the same matrix
 // PyTorch's weight.reshape(cout, -1) is. A device backend may take the whole convolution instead
 // (cpu::routed_conv_ff / routed_conv_backward: it lowers on the device, and only the images travel).
+// Products that are dense on the CPU (every product under dense training, a dense layer's FF and
+// BP, the WU of a layer whose FF did not lower its input) skip the lowering and go through oneDNN's
+// convolutions (cpu/dnnl_conv.hpp); only the N:M products need the lowered matrix.
 #include <algorithm>
+#include <memory>
 #include <tuple>
 
+#include "cpu/dnnl_conv.hpp"
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -55,6 +60,15 @@ class Conv2d final : public Layer {
     const int64_t batch = x.dim(0), ohw = oh_ * ow_, chunk = images_per_chunk(batch);
     x_.resize(static_cast<size_t>(x.numel()));
     x.to_f32(x_.data());
+    cached_batch_ = ctx.training ? batch : 0;
+    if (!ctx.router && !sw_.ff_sparse(ctx.method)) {
+      require_dense();
+      std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
+      dnnl().forward(x_.data(), batch, sw_.dense.data(), has_bias_ ? bias_.value.data() : nullptr,
+                     y.data());
+      col_cached_ = false;
+      return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
+    }
     bool routed = false;
     yt_.resize(static_cast<size_t>(cout_ * chunk * ohw));
     std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
@@ -79,8 +93,7 @@ class Conv2d final : public Layer {
       }
     }
     // Backward reuses the lowered batch when it was lowered in one piece; otherwise it lowers
-    // each chunk again from the input kept in x_.
-    cached_batch_ = ctx.training ? batch : 0;
+    // each chunk again from the input kept in x_ (or leaves WU to oneDNN, which needs none).
     col_cached_ = chunk == batch && !routed;
     return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
   }
@@ -94,6 +107,15 @@ class Conv2d final : public Layer {
     const int64_t batch = cached_batch_, ohw = oh_ * ow_, chunk = images_per_chunk(batch);
     const std::vector<float> g = dy.to_f32();
     std::vector<float> dx(ctx.input_grad ? x_.size() : 0);
+    if (!ctx.router && !col_cached_ && !sw_.bp_sparse(ctx.method)) {
+      // Every product dense and no lowered input at hand: oneDNN on the images themselves.
+      if (has_bias_) bias_grad(g.data(), batch);
+      dnnl().backward_weights(x_.data(), g.data(), batch, weight_.grad.data());
+      if (!ctx.input_grad) return Tensor();
+      require_dense();
+      dnnl().backward_data(g.data(), batch, sw_.dense.data(), dx.data());
+      return Tensor::from_f32({batch, cin_, h_, w_}, dx.data());
+    }
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* gb = g.data() + b0 * cout_ * ohw;
@@ -146,6 +168,31 @@ class Conv2d final : public Layer {
 
  private:
   ConvGeometry geometry() const { return {cin_, h_, w_, k_, s_, p_, oh_, ow_}; }
+
+  cpu::DnnlConv& dnnl() {
+    if (!dnnl_) dnnl_ = std::make_unique<cpu::DnnlConv>(geometry(), cout_, has_bias_);
+    return *dnnl_;
+  }
+  void require_dense() const {
+    if (static_cast<int64_t>(sw_.dense.size()) != cout_ * kdim_) {
+      throw Error(name + " (conv2d): the dense weight form was not generated (call Model::regenerate first)");
+    }
+  }
+  // The bias gradient of a whole batch's output gradient g[batch][cout][oh*ow], summed in double
+  // per channel as the lowered path sums it (an FP32 sum over batch x positions loses digits).
+  void bias_grad(const float* g, int64_t batch) {
+    const int64_t ohw = oh_ * ow_;
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < cout_; ++o) {
+      double sum = 0;
+      for (int64_t b = 0; b < batch; ++b) {
+        const float* src = g + (b * cout_ + o) * ohw;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < ohw; ++i) sum += src[i];
+      }
+      bias_.grad[o] += static_cast<float>(sum);
+    }
+  }
 
   int64_t images_per_chunk(int64_t batch) const {
     const int64_t per_image = (2 * kdim_ + cout_) * oh_ * ow_;
@@ -225,6 +272,7 @@ class Conv2d final : public Layer {
   std::vector<float> dcol_;              // input-gradient chunk, [K][images * oh*ow]
   int64_t cached_batch_ = 0;             // batch of the last training forward; 0: none
   bool col_cached_ = false;              // col_ holds that whole batch lowered
+  std::unique_ptr<cpu::DnnlConv> dnnl_;  // the dense convolutions, made on first use
 };
 
 }  // namespace
