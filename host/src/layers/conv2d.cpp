@@ -63,15 +63,16 @@ class Conv2d final : public Layer {
     cached_batch_ = ctx.training ? batch : 0;
     if (!ctx.router && !sw_.ff_sparse(ctx.method)) {
       require_dense();
-      std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
+      y_.resize(static_cast<size_t>(batch * cout_ * ohw));
       dnnl().forward(x_.data(), batch, sw_.dense.data(), has_bias_ ? bias_.value.data() : nullptr,
-                     y.data());
+                     y_.data());
       col_cached_ = false;
-      return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
+      return Tensor::from_f32({batch, cout_, oh_, ow_}, y_.data());
     }
     bool routed = false;
     yt_.resize(static_cast<size_t>(cout_ * chunk * ohw));
-    std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
+    y_.resize(static_cast<size_t>(batch * cout_ * ohw));
+    std::vector<float>& y = y_;
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
@@ -105,8 +106,13 @@ class Conv2d final : public Layer {
     const Shape want = {cached_batch_, cout_, oh_, ow_};
     if (dy.shape() != want) bad_input(*this, "gradient " + shape_str(want), dy.shape());
     const int64_t batch = cached_batch_, ohw = oh_ * ow_, chunk = images_per_chunk(batch);
-    const std::vector<float> g = dy.to_f32();
-    std::vector<float> dx(ctx.input_grad ? x_.size() : 0);
+    // Member buffers, not fresh vectors: every element is written, and a fresh vector would be
+    // zero-filled first (and page-faulted in) every step.
+    g_.resize(static_cast<size_t>(dy.numel()));
+    dy.to_f32(g_.data());
+    const std::vector<float>& g = g_;
+    dx_.resize(ctx.input_grad ? x_.size() : 0);
+    std::vector<float>& dx = dx_;
     if (!ctx.router && !col_cached_ && !sw_.bp_sparse(ctx.method)) {
       // Every product dense and no lowered input at hand: oneDNN on the images themselves.
       if (has_bias_) bias_grad(g.data(), batch);
@@ -220,6 +226,10 @@ class Conv2d final : public Layer {
               float* row = col + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
               for (int64_t oy = 0; oy < oh_; ++oy) {
                 const float* in = padded.data() + (oy * s_ + ky) * wp + kx;
+                if (s_ == 1) {    // a contiguous copy: the common case, kept apart so it vectorises
+                  std::copy_n(in, ow_, row + oy * ow_);
+                  continue;
+                }
                 for (int64_t ox = 0; ox < ow_; ++ox) row[oy * ow_ + ox] = in[ox * s_];
               }
             }
@@ -246,7 +256,12 @@ class Conv2d final : public Layer {
               const float* row = dcol + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
               for (int64_t oy = 0; oy < oh_; ++oy) {
                 float* out = padded.data() + (oy * s_ + ky) * wp + kx;
-                for (int64_t ox = 0; ox < ow_; ++ox) out[ox * s_] += row[oy * ow_ + ox];
+                const float* r = row + oy * ow_;
+                if (s_ == 1) {    // contiguous, kept apart so it vectorises
+                  for (int64_t ox = 0; ox < ow_; ++ox) out[ox] += r[ox];
+                  continue;
+                }
+                for (int64_t ox = 0; ox < ow_; ++ox) out[ox * s_] += r[ox];
               }
             }
           }
@@ -267,6 +282,7 @@ class Conv2d final : public Layer {
   SparseWeight sw_;
   // Scratch kept between calls so that each step reuses the allocations.
   std::vector<float> x_;                 // the last input, FP32
+  std::vector<float> y_, g_, dx_;        // output, output gradient and input gradient, FP32
   std::vector<float> col_;               // lowered chunk, [K][images * oh*ow]
   std::vector<float> yt_;                // output (gradient) chunk, [cout][images * oh*ow]
   std::vector<float> dcol_;              // input-gradient chunk, [K][images * oh*ow]

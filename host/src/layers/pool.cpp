@@ -72,7 +72,7 @@ class MaxPool2d final : public Pool2d {
     if (k_ == 2 && s_ == 2 && p_ == 0 && x.dtype() == DType::bf16) {
       // LeNet's and VGG's case, on the BF16 bits (a max of BF16 numbers is one of them): no
       // conversion of the input, no window bounds, selects instead of branches.
-      Tensor y({x.dim(0), c_, oh_, ow_}, DType::bf16);
+      Tensor y = Tensor::uninitialized({x.dim(0), c_, oh_, ow_}, DType::bf16);
       const bf16* in = x.bf16_data();
       bf16* out = y.bf16_data();
       int32_t* am = ctx.training ? argmax_.data() : nullptr;
@@ -125,7 +125,7 @@ class MaxPool2d final : public Pool2d {
     const int64_t planes = cached_batch_ * c_, ohw = oh_ * ow_;
     if (k_ == 2 && s_ == 2 && p_ == 0 && dy.dtype() == DType::bf16) {
       // The windows do not overlap: each input gets its window's gradient or zero, written once.
-      Tensor dx({cached_batch_, c_, h_, w_}, DType::bf16);
+      Tensor dx = Tensor::uninitialized({cached_batch_, c_, h_, w_}, DType::bf16);
       const bf16* g = dy.bf16_data();
       bf16* out = dx.bf16_data();
 #pragma omp parallel for schedule(static)

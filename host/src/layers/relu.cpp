@@ -27,7 +27,7 @@ class ReLU final : public Layer {
     if (x.dtype() == DType::bf16) {
       // On the BF16 bits directly: positive means sign clear and not zero (a NaN passes, as in
       // PyTorch). Saves two conversions of the largest activations of a CNN.
-      Tensor y(x.shape(), DType::bf16);
+      Tensor y = Tensor::uninitialized(x.shape(), DType::bf16);   // every element written below
       const bf16* in = x.bf16_data();
       bf16* out = y.bf16_data();
 #pragma omp parallel for schedule(static) if (n > 4 * kChunk)
@@ -52,7 +52,7 @@ class ReLU final : public Layer {
     }
     const uint8_t* pos = positive_.data();
     if (dy.dtype() == DType::bf16) {
-      Tensor dx(dy.shape(), DType::bf16);
+      Tensor dx = Tensor::uninitialized(dy.shape(), DType::bf16);
       const bf16* g = dy.bf16_data();
       bf16* out = dx.bf16_data();
 #pragma omp parallel for schedule(static) if (n > 4 * kChunk)
