@@ -4,8 +4,8 @@
 // PyTorch's weight.reshape(cout, -1) is. A device backend may take the whole convolution instead
 // (cpu::routed_conv_ff / routed_conv_backward: it lowers on the device, and only the images travel).
 // Products that are dense on the CPU (every product under dense training, a dense layer's FF and
-// BP, the WU of a layer whose FF did not lower its input) skip the lowering and go through oneDNN's
-// convolutions (cpu/dnnl_conv.hpp); only the N:M products need the lowered matrix.
+// BP, SR-STE's BP, and WU always) skip the lowering and go through oneDNN's convolutions
+// (cpu/dnnl_conv.hpp); only the N:M products need the lowered matrix.
 #include <algorithm>
 #include <memory>
 #include <tuple>
@@ -113,8 +113,8 @@ class Conv2d final : public Layer {
     const std::vector<float>& g = g_;
     dx_.resize(ctx.input_grad ? x_.size() : 0);
     std::vector<float>& dx = dx_;
-    if (!ctx.router && !col_cached_ && !sw_.bp_sparse(ctx.method)) {
-      // Every product dense and no lowered input at hand: oneDNN on the images themselves.
+    if (!ctx.router && !sw_.bp_sparse(ctx.method)) {
+      // BP and WU both dense: oneDNN on the images themselves, nothing lowered.
       if (has_bias_) bias_grad(g.data(), batch);
       dnnl().backward_weights(x_.data(), g.data(), batch, weight_.grad.data());
       if (!ctx.input_grad) return Tensor();
@@ -144,11 +144,17 @@ class Conv2d final : public Layer {
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
       float* dxb = ctx.input_grad ? dx.data() + b0 * cin_ * h_ * w_ : nullptr;
       if (cpu::routed_conv_backward(sw_, ctx, geometry(), xb, nb, yt_.data(), dxb)) continue;
-      if (!col_cached_) {
-        col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
-        im2col(xb, nb, col_.data());
+      if (!ctx.router) {
+        // WU on the images through oneDNN even when FF lowered them: faster than the product
+        // over the lowered matrix (a reduction over all of P for a small Cout x K output).
+        dnnl().backward_weights(xb, gb, nb, weight_.grad.data());
+      } else {
+        if (!col_cached_) {
+          col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
+          im2col(xb, nb, col_.data());
+        }
+        cpu::wu_product(sw_, ctx, yt_.data(), col_.data(), cols);
       }
-      cpu::wu_product(sw_, ctx, yt_.data(), col_.data(), cols);
       if (!ctx.input_grad) continue;
       dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
       cpu::bp_product(sw_, ctx, yt_.data(), cols, dcol_.data());
