@@ -3,11 +3,14 @@
 with PyTorch (dense, CPU) training the same models, in one run, and prints the ratios.
 
 Usage: bench/epoch_bench.py [--sat build/sat] [--models mlp,lenet5] [--repeats 1] [--threads 2]
+                            [--simd avx512|avx2|portable] [--limit N]
 
 PyTorch builds each model from the same models/<name>.json SAT reads, so the architectures cannot
 drift apart. Each timed figure is the wall time of the training steps of one epoch (data already in
 memory, no evaluation). Runs are interleaved per repeat and the fastest repeat is reported, since
-the machine is shared. It prints figures; it never passes or fails.
+the machine is shared. It prints the CPU model, the SIMD path SAT's kernels run (`sat info`; --simd
+restricts it through SAT_SIMD, e.g. to time the AVX2 path on an AVX-512 machine) and the figures;
+it never passes or fails.
 """
 import argparse
 import gzip
@@ -109,9 +112,29 @@ def torch_epoch(name, x, y, threads):
     return time.perf_counter() - t0
 
 
-def sat_epoch(sat, name, method, threads):
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def sat_simd_path(sat):
+    out = subprocess.run([sat, "info"], check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "SIMD path" in line:
+            return line.split("SIMD path", 1)[1].strip()
+    return "unknown (this sat predates `sat info`'s SIMD line)"
+
+
+def sat_epoch(sat, name, method, threads, limit):
     out = subprocess.run([sat, "train", "--model", name, "--method", method, "--nm", "2:8",
                           "--epochs", "1", "--test-limit", "1000", "--threads", str(threads),
+                          "--train-limit", str(limit),
                           "--no-progress", "--json", "--force", "--out", f"/tmp/sat-epoch-bench-{name}-{method}"],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["train_seconds"]
@@ -123,20 +146,28 @@ def main():
     ap.add_argument("--models", default="mlp,lenet5")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--simd", help="restrict SAT's kernels to this SIMD path (sets SAT_SIMD)")
+    ap.add_argument("--limit", type=int, default=60000,
+                    help="training images per epoch (default all 60000; fewer for a quick look)")
     a = ap.parse_args()
+    if a.simd:
+        os.environ["SAT_SIMD"] = a.simd
     import torch
 
     x, y = load_idx(os.path.join(DATA, "train-images-idx3-ubyte.gz"),
                     os.path.join(DATA, "train-labels-idx1-ubyte.gz"))
+    x, y = x[:a.limit], y[:a.limit]
     print(f"epoch benchmark: {len(y)} training images, {a.threads} threads, "
           f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads by default), "
           f"best of {a.repeats}")
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); SAT kernels: SIMD path "
+          f"{sat_simd_path(a.sat)}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     rows = []
     for name in a.models.split(","):
         best = {}
         for _ in range(a.repeats):
-            for key, fn in (("sat dense", lambda: sat_epoch(a.sat, name, "dense", a.threads)),
-                            ("sat bdwp 2:8", lambda: sat_epoch(a.sat, name, "bdwp", a.threads)),
+            for key, fn in (("sat dense", lambda: sat_epoch(a.sat, name, "dense", a.threads, len(y))),
+                            ("sat bdwp 2:8", lambda: sat_epoch(a.sat, name, "bdwp", a.threads, len(y))),
                             ("torch dense", lambda: torch_epoch(name, x, y, a.threads))):
                 t = fn()
                 best[key] = min(best.get(key, t), t)

@@ -28,8 +28,6 @@
 #include "sat/cpu_kernels.hpp"
 #include "sat/nm.hpp"
 
-extern "C" char* openblas_get_corename(void);
-extern "C" void openblas_set_num_threads(int);
 
 namespace {
 
@@ -85,7 +83,6 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       const int t = std::atoi(argv[++i]);
       omp_set_num_threads(t);
-      openblas_set_num_threads(t);
     } else if (!std::strcmp(argv[i], "--cpu")) {
       g_cpu_time = true;
     } else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) {
@@ -112,15 +109,8 @@ int main(int argc, char** argv) {
   // 2:8 everywhere; the other settings on the two LeNet-scale shapes.
   const std::vector<NM> all_nm = {{1, 2}, {2, 4}, {1, 8}, {2, 8}, {4, 8}, {1, 16}};
 
-  std::printf("spmm_bench: %d threads, %s time, OpenBLAS core %s, %s kernel\n",
-              omp_get_max_threads(), g_cpu_time ? "CPU" : "wall",
-              openblas_get_corename(),
-#if defined(__AVX512F__) && defined(__FMA__)
-              "AVX-512"
-#else
-              "portable"
-#endif
-  );
+  std::printf("spmm_bench: %d threads, %s time, dense = oneDNN sgemm, N:M kernel path %s\n",
+              omp_get_max_threads(), g_cpu_time ? "CPU" : "wall", cpu::simd_path());
   std::printf("%-12s %5s %5s %7s %-5s %4s %10s %10s %9s %8s%s\n", "shape", "Cout", "K", "P", "axis",
               "N:M", "dense ms", "spmm ms", "GFLOP/s", "dense/sp", ref ? "    ref ms" : "");
 

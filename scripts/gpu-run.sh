@@ -4,10 +4,10 @@
 #
 #   scripts/gpu-run.sh OUTDIR
 #
-# Build dependencies (OpenBLAS, nlohmann-json, GoogleTest, zlib headers) are taken from the system
-# when present; otherwise from Debian packages unpacked out of $SAT_GPU_DEPS (default .gpu-deps/,
-# filled beforehand on a machine with network access by
-#   apt-get download libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0 \
+# Build dependencies (oneDNN, Highway, nlohmann-json, GoogleTest, zlib headers, Boost) are taken
+# from the system when present; otherwise from Debian packages unpacked out of $SAT_GPU_DEPS
+# (default .gpu-deps/, filled beforehand on a machine with network access by
+#   apt-get download libdnnl2 libdnnl-dev libhwy1 libhwy-dev ocl-icd-libopencl1 \
 #                    nlohmann-json3-dev libgtest-dev zlib1g-dev zlib1g libboost1.74-dev \
 #                    libboost-program-options1.74-dev libboost-program-options1.74.0 libboost-program-options-dev
 # ) into a private prefix; nothing is installed system-wide.
@@ -50,7 +50,7 @@ NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$NVCC")
 have_sys_deps() {
   [[ -f /usr/include/nlohmann/json.hpp ]] && ls /usr/lib/x86_64-linux-gnu/libgtest.a >/dev/null 2>&1 &&
-    ls /usr/include/x86_64-linux-gnu/cblas.h /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 &&
+    [[ -f /usr/include/oneapi/dnnl/dnnl.hpp && -f /usr/include/hwy/highway.h ]] &&
     [[ -f /usr/include/zlib.h ]]
 }
 if have_sys_deps; then
@@ -64,10 +64,10 @@ else
   LIBDIR=$P/lib/x86_64-linux-gnu
   ZLIB_SO=$(ls "$PREFIX"/lib/x86_64-linux-gnu/libz.so.1.* "$LIBDIR"/libz.so.1.* 2>/dev/null | head -1)
   CMAKE_ARGS+=(-DCMAKE_PREFIX_PATH="$P" -Dnlohmann_json_DIR="$P/share/cmake/nlohmann_json"
-               -DGTest_DIR="$LIBDIR/cmake/GTest" -DSAT_OPENBLAS="$LIBDIR/openblas-pthread/libopenblas.so"
-               -DSAT_CBLAS_INCLUDE="$P/include/x86_64-linux-gnu/openblas-pthread"
+               -DGTest_DIR="$LIBDIR/cmake/GTest" -DSAT_DNNL="$LIBDIR/libdnnl.so"
+               -DSAT_DNNL_INCLUDE="$P/include" -Dhwy_DIR="$LIBDIR/cmake/hwy"
                -DZLIB_INCLUDE_DIR="$P/include" -DZLIB_LIBRARY="$ZLIB_SO")
-  export LD_LIBRARY_PATH=$LIBDIR/openblas-pthread:$LIBDIR:$PREFIX/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LD_LIBRARY_PATH=$LIBDIR:$PREFIX/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   echo "== dependencies: unpacked from $DEPS into $PREFIX"
 fi
 

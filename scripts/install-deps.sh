@@ -5,7 +5,7 @@
 set -euo pipefail
 
 core=(build-essential cmake pkg-config git ca-certificates
-      libgtest-dev googletest libbenchmark-dev libopenblas-dev libopenblas0-pthread
+      libgtest-dev googletest libbenchmark-dev libhwy-dev libdnnl-dev
       nlohmann-json3-dev zlib1g-dev libboost-program-options-dev dataset-fashion-mnist
       python3 python3-numpy python3-torch gnuplot-nox)
 optional=(verilator iverilog libsystemc-dev libxrt-dev libxrt-utils uuid-dev yosys libboost-all-dev

@@ -1,7 +1,6 @@
 // The CPU backend (the reference every other backend is checked against).
 #include "sat/backend.hpp"
 
-#include <cblas.h>
 #include <malloc.h>
 #include <omp.h>
 
@@ -61,10 +60,9 @@ std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend
 
 void set_cpu_threads(int threads) {
   const int n = threads > 0 ? threads : omp_get_num_procs();
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  omp_set_num_threads(n);   // oneDNN runs on the same OpenMP threads
 }
 
 }  // namespace sat
 
-SAT_BACKEND(cpu, &sat::make_cpu_backend, "the CPU reference (OpenBLAS for dense products, the N:M kernels of libsat)")
+SAT_BACKEND(cpu, &sat::make_cpu_backend, "the CPU reference (oneDNN for dense products and convolutions, the N:M kernels of libsat)")

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <type_traits>
 
+#include "cpu/simd.hpp"
 #include "sat/error.hpp"
 #include "sat/hw_config.hpp"
 #include "sat/tensor.hpp"
@@ -92,67 +93,17 @@ NMCompressed nm_compress(const float* w, int64_t cout, int64_t k, NM nm, Axis ax
   c.values.resize(static_cast<size_t>(count * groups * nm.n));
   c.index.resize(c.values.size());
   const bool round = numerics() == Numerics::bf16;
-  const long stride = axis == Axis::K ? 1 : static_cast<long>(k);
-  // Raw pointers and plain locals: the uint8_t index stores may alias anything, which would make
-  // the compiler reload every member and vector pointer after each store.
-  uint8_t* const index = c.index.data();
-  float* const values = c.values.data();
-  const int n = nm.n, m = nm.m;
   const bool along_k = axis == Axis::K;
-  auto select = [=](auto fixed_m) {
-    constexpr int kM = decltype(fixed_m)::value;
-    constexpr int kLanes = 16;
-    // Along Cout the lines are the columns of W, so 16 neighbouring lines are 16 neighbouring
-    // floats: their groups are selected together, one SIMD lane each.
-    auto emit = [&](int64_t l, int64_t g, uint32_t keep) {
-      const float* group = along_k ? w + l * k + g * m : w + g * m * k + l;
-      const int64_t e = (l * groups + g) * n;
-      nm_indices_of(keep, n, index + e);
-      for (int j = 0; j < n; ++j) {
-        const float v = group[index[e + j] * stride];
-        values[e + j] = round ? round_bf16(v) : v;
-      }
-    };
-    if (along_k) {
-      // Along K, 16 neighbouring rows (lanes k floats apart) go through the same group position.
-      const int64_t blocks = (count + kLanes - 1) / kLanes;
-#pragma omp parallel for schedule(static) if (count * k > 65536)
-      for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t l0 = b * kLanes;
-        uint32_t keep[kLanes];
-        for (int64_t g = 0; g < groups; ++g) {
-          if (l0 + kLanes <= count) {
-            nm_keep_masks<kM, kLanes>(w + l0 * k + g * m, 1, static_cast<long>(k), m, n, keep);
-            for (int lane = 0; lane < kLanes; ++lane) emit(l0 + lane, g, keep[lane]);
-          } else {
-            for (int64_t l = l0; l < count; ++l) {
-              nm_keep_masks<kM, 1>(w + l * k + g * m, 1, 0, m, n, keep);
-              emit(l, g, keep[0]);
-            }
-          }
-        }
-      }
-      return;
-    }
-#pragma omp parallel for schedule(static) if (count * k > 65536)
-    for (int64_t g = 0; g < groups; ++g) {
-      int64_t l = 0;
-      uint32_t keep[kLanes];
-      for (; l + kLanes <= count; l += kLanes) {
-        nm_keep_masks<kM, kLanes>(w + g * m * k + l, stride, 1, m, n, keep);
-        for (int lane = 0; lane < kLanes; ++lane) emit(l + lane, g, keep[lane]);
-      }
-      for (; l < count; ++l) {
-        nm_keep_masks<kM, 1>(w + g * m * k + l, stride, 0, m, n, keep);
-        emit(l, g, keep[0]);
-      }
-    }
-  };
-  switch (nm.m) {                  // the supported group sizes get unrolled selections
-    case 4: select(std::integral_constant<int, 4>{}); break;
-    case 8: select(std::integral_constant<int, 8>{}); break;
-    case 16: select(std::integral_constant<int, 16>{}); break;
-    default: select(std::integral_constant<int, 0>{}); break;
+  // Blocks of 16 lines (the selection's SIMD lanes), split over the threads; each block is
+  // selected by the SIMD path chosen at run time (cpu/simd.cpp).
+  constexpr int64_t kBlock = 16;
+  const int64_t blocks = (count + kBlock - 1) / kBlock;
+  float* const values = c.values.data();
+  uint8_t* const index = c.index.data();
+#pragma omp parallel for schedule(static) if (count * groups * nm.m > 65536)
+  for (int64_t b = 0; b < blocks; ++b) {
+    cpu::simd::nm_select_lines(w, cout, k, nm.n, nm.m, along_k, round, b * kBlock,
+                               std::min(count, (b + 1) * kBlock), values, index);
   }
   return c;
 }

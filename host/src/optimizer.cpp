@@ -1,5 +1,8 @@
 // SGD with momentum and weight decay, plus the SR-STE term, then pre-generation (DESIGN §3).
+#include <algorithm>
 #include <cmath>
+
+#include "cpu/simd.hpp"
 
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
@@ -31,8 +34,12 @@ void sgd_update(Model& model, const UpdateConfig& cfg) {
     float* v = p.momentum.data();
     const float* g = p.grad.data();
     const int64_t n = p.numel();
-#pragma omp parallel for schedule(static) if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) w[i] = sgd_rule(w[i], g[i], v[i], mask && !mask[i], h);
+    // Chunks of the element-wise rule on the SIMD path chosen at run time (cpu/simd.cpp).
+    constexpr int64_t kChunk = 16384;
+#pragma omp parallel for schedule(static) if (n > 2 * kChunk)
+    for (int64_t i = 0; i < n; i += kChunk) {
+      cpu::simd::sgd_range(w + i, v + i, g + i, mask ? mask + i : nullptr, std::min(kChunk, n - i), h);
+    }
   }
   for (Param* p : params) {
     for (float x : p->value) {

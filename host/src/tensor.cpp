@@ -36,7 +36,12 @@ std::string shape_str(const Shape& s) {
 Tensor::Tensor(Shape shape)
     : Tensor(std::move(shape), numerics() == Numerics::bf16 ? DType::bf16 : DType::f32) {}
 
-Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtype) {
+Tensor::Tensor(Shape shape, DType dtype) : Tensor(std::move(shape), dtype, Uninit{}) {
+  if (dtype_ == DType::bf16) std::fill(half_.begin(), half_.end(), bf16{});
+  else std::fill(full_.begin(), full_.end(), 0.0f);
+}
+
+Tensor::Tensor(Shape shape, DType dtype, Uninit) : shape_(std::move(shape)), dtype_(dtype) {
   for (int64_t d : shape_) {
     if (d < 0) throw Error("tensor shape " + shape_str(shape_) + " has a negative dimension");
   }
@@ -45,8 +50,12 @@ Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtyp
   else full_.resize(static_cast<size_t>(numel_));
 }
 
+Tensor Tensor::uninitialized(Shape shape, DType dtype) {
+  return Tensor(std::move(shape), dtype, Uninit{});
+}
+
 Tensor Tensor::from_f32(Shape shape, const float* values) {
-  Tensor t(std::move(shape));
+  Tensor t(std::move(shape), numerics() == Numerics::bf16 ? DType::bf16 : DType::f32, Uninit{});
   t.assign_f32(values);
   return t;
 }

@@ -3,11 +3,13 @@
 
 #include <cmath>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "gradcheck.hpp"
 #include "expect_error.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
 #include "sat/nm.hpp"
@@ -292,6 +294,43 @@ TEST(Pool, MaxPoolTiesGoToTheFirstMaximum) {
   EXPECT_EQ(l->forward(x, ctx).to_f32(), (std::vector<float>{7, 2}));
   const Tensor dx = l->backward(Tensor::from_f32({1, 1, 1, 2}, std::vector<float>{10, 20}), ctx);
   EXPECT_EQ(dx.to_f32(), (std::vector<float>{0, 10, 20, 0, 0, 0, 0, 0}));
+}
+
+// The 2x2 / stride 2 layer on BF16 activations (cpu/simd.cpp, on the BF16 bits) against the FP32
+// path on the same values: same outputs, same winners (ties, a NaN, odd sizes whose last row and
+// column no window covers), on every SIMD path.
+TEST(Pool, MaxPool2x2OnBf16MatchesTheFp32Path) {
+  const Shape in{3, 9, 11}, x_shape{2, 3, 9, 11};
+  std::vector<float> v = random_values(static_cast<size_t>(numel(x_shape)), 8);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = round_bf16(std::round(v[i] * 2) / 2);  // many ties
+  v[40] = NAN;
+  v[41] = round_bf16(1e30f);
+  std::vector<float> g = random_values(2 * 3 * 4 * 5, 9);
+  for (float& x : g) x = round_bf16(x);
+  const StepContext ctx{Method::dense, true};
+  std::vector<float> y32, dx32;
+  {
+    NumericsScope exact(Numerics::fp32);
+    auto l = build_layer(R"({"type": "maxpool2d", "kernel": 2})", in);
+    y32 = l->forward(Tensor::from_f32(x_shape, v), ctx).to_f32();
+    dx32 = l->backward(Tensor::from_f32({2, 3, 4, 5}, g), ctx).to_f32();
+  }
+  std::stringstream list(cpu::simd_paths_available());
+  for (std::string path; std::getline(list, path, ',');) {
+    path.erase(0, path.find_first_not_of(' '));
+    ASSERT_TRUE(cpu::force_simd_path(path));
+    auto l = build_layer(R"({"type": "maxpool2d", "kernel": 2})", in);
+    const Tensor x = Tensor::from_f32(x_shape, v);
+    ASSERT_EQ(x.dtype(), DType::bf16);
+    const std::vector<float> y = l->forward(x, ctx).to_f32();
+    ASSERT_EQ(y.size(), y32.size());
+    for (size_t i = 0; i < y.size(); ++i) {
+      EXPECT_TRUE(y[i] == y32[i] || (std::isnan(y[i]) && std::isnan(y32[i])))
+          << path << " y[" << i << "] " << y[i] << " vs " << y32[i];
+    }
+    EXPECT_EQ(l->backward(Tensor::from_f32({2, 3, 4, 5}, g), ctx).to_f32(), dx32) << path;
+  }
+  cpu::force_simd_path("best");
 }
 
 TEST(Pool, MaxPoolPaddingNeverWins) {

@@ -1,10 +1,8 @@
 // cpu::spmm_nm against its plain oracle cpu::spmm_nm_reference. The fast kernel accumulates every
-// output element in the reference's order (entries in order g, j, starting at 0 or at `out`), so
-// the comparison is bitwise, whatever the tiling and the thread count. That holds when both round
-// the multiply-add alike: the AVX-512 kernel always fuses it, and the reference's `o += v * x` is
-// fused by the compiler in an optimised FMA build (GCC -O2/-O3, -ffp-contract=fast) but not at -O0
-// or -O1. RoundingLikeReference tells which case this build is; when they differ, the comparisons
-// fall back to a double-precision sum with the FP32 accumulation bound.
+// output element in the reference's order (entries in order g, j, starting at 0 or at `out`) with
+// one fused multiply-add per entry, as the reference's std::fma does, so the comparison is
+// bitwise whatever the tiling, the thread count and the SIMD path (simd_paths_test.cpp runs these
+// cases on every path this CPU has).
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -47,10 +45,12 @@ bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b, siz
   return true;
 }
 
-// Whether spmm_nm and spmm_nm_reference round alike in this build: one line, two entries
-// -(1 + 2^-11) * 1 and (1 + 2^-12)^2, whose sum is 2^-24 when the second multiply-add is fused and
-// 0 when the product is rounded first.
-bool rounds_like_reference() {
+}  // namespace
+
+// Each entry is one fused multiply-add: one line, two entries -(1 + 2^-11) * 1 and
+// (1 + 2^-12)^2, whose sum is 2^-24 when the second multiply-add is fused and 0 when the product
+// is rounded first.
+TEST(Spmm, EachEntryIsOneFusedMultiplyAdd) {
   NMCompressed w;
   w.nm = {1, 2};
   w.axis = Axis::K;
@@ -62,13 +62,13 @@ bool rounds_like_reference() {
   float fast = 7, ref = 7;
   cpu::spmm_nm(w, in, 1, 1, &fast, 1);
   cpu::spmm_nm_reference(w, in, 1, 1, &ref, 1);
-  return std::memcmp(&fast, &ref, sizeof(float)) == 0;
+  EXPECT_EQ(fast, 0x1p-24f);
+  EXPECT_EQ(ref, 0x1p-24f);
 }
 
-const bool kBitwise = rounds_like_reference();
+namespace {
 
-// Runs spmm_nm and the reference on one case and compares them (bitwise, or within the FP32 bound
-// against a double-precision sum when the build rounds them differently); returns the fast result
+// Runs spmm_nm and the reference on one case and compares them bitwise; returns the fast result
 // (whole out buffer, padding included, so writes past `cols` are caught too).
 std::vector<float> check_case(const Case& c, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -88,39 +88,9 @@ std::vector<float> check_case(const Case& c, uint32_t seed) {
            std::to_string(c.accumulate);
   };
   size_t i = 0;
-  if (kBitwise) {
-    EXPECT_TRUE(bitwise_equal(fast, ref, &i))
-        << describe() << ": first difference at line " << i / ld_out << " col " << i % ld_out
-        << ": " << fast[i] << " vs " << ref[i];
-    return fast;
-  }
-  // Differently rounded build: padding untouched, values within n * eps * sum |terms| of exact.
-  const int64_t groups = cw.groups(), n = c.nm.n, m = c.nm.m;
-  int failures = 0;
-  for (int64_t l = 0; l < out_rows; ++l) {
-    for (int64_t p = 0; p < ld_out; ++p) {
-      const size_t o = l * ld_out + p;
-      if (p >= c.cols) {
-        if (std::memcmp(&fast[o], &init[o], sizeof(float)) != 0 && failures++ < 5)
-          ADD_FAILURE() << describe() << ": wrote padding at line " << l << " col " << p;
-        continue;
-      }
-      double exact = c.accumulate ? init[o] : 0.0, mag = std::fabs(exact);
-      for (int64_t g = 0; g < groups; ++g) {
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t e = (l * groups + g) * n + j;
-          const double x = in[(g * m + cw.index[e]) * ld_in + p];
-          const double t = static_cast<double>(cw.values[e]) * x;
-          exact += t;
-          mag += std::fabs(t);
-        }
-      }
-      const double bound = (groups * n + 1) * 0x1p-23 * mag;
-      if (std::fabs(fast[o] - exact) > bound && failures++ < 5)
-        ADD_FAILURE() << describe() << ": line " << l << " col " << p << ": " << fast[o]
-                      << " vs exact " << exact << " (bound " << bound << ")";
-    }
-  }
+  EXPECT_TRUE(bitwise_equal(fast, ref, &i))
+      << describe() << ": first difference at line " << i / ld_out << " col " << i % ld_out
+      << ": " << fast[i] << " vs " << ref[i];
   return fast;
 }
 

@@ -8,8 +8,10 @@
 
 namespace sat {
 
+// No default member initialiser, so that buffers of it can be left uninitialised where a producer
+// writes every element (sat::Tensor::uninitialized); bf16{} and std::vector<bf16>(n) are still 0.
 struct bf16 {
-  uint16_t bits = 0;
+  uint16_t bits;
 };
 
 inline bf16 to_bf16(float f) { return bf16{f32_to_bf16_bits(f)}; }

@@ -7,6 +7,9 @@
 // the products read are not rounded. Training always runs in `Numerics::bf16`.
 #include <cstdint>
 #include <string>
+#include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sat/bf16.hpp"
@@ -36,6 +39,27 @@ class NumericsScope {
 
 enum class DType { bf16, f32 };
 
+namespace detail {
+// Leaves new elements of trivial types uninitialised (std::allocator value-initialises, which
+// zero-fills): a tensor whose producer writes every element is not cleared first.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  using std::allocator<T>::allocator;
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+}  // namespace detail
+
 class Tensor {
  public:
   Tensor() = default;
@@ -43,6 +67,8 @@ class Tensor {
   explicit Tensor(Shape shape);
   Tensor(Shape shape, DType dtype);
 
+  // Contents unspecified: for producers that write every element before anything reads one.
+  static Tensor uninitialized(Shape shape, DType dtype);
   static Tensor from_f32(Shape shape, const float* values);   // rounds RNE when BF16
   static Tensor from_f32(Shape shape, const std::vector<float>& values);
   std::vector<float> to_f32() const;
@@ -69,8 +95,10 @@ class Tensor {
   Shape shape_;
   int64_t numel_ = 0;
   DType dtype_ = DType::bf16;
-  std::vector<bf16> half_;
-  std::vector<float> full_;
+  struct Uninit {};
+  Tensor(Shape shape, DType dtype, Uninit);
+  std::vector<bf16, detail::DefaultInitAllocator<bf16>> half_;
+  std::vector<float, detail::DefaultInitAllocator<float>> full_;
 };
 
 }  // namespace sat

@@ -1,9 +1,13 @@
 #include "sat/cpu_kernels.hpp"
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <string>
+
+#include "sat/error.hpp"
 
 namespace sat::cpu {
 
@@ -11,10 +15,14 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc) {
   if (m == 0 || n == 0) return;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-              static_cast<blasint>(ldc));
+  // oneDNN's sgemm is row-major and runs on the OpenMP threads libsat's own loops use: no second
+  // thread pool competing for the cores.
+  const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a,
+                                      lda, b, ldb, beta, c, ldc);
+  if (st != dnnl_success) {
+    throw Error("oneDNN sgemm failed (status " + std::to_string(static_cast<int>(st)) + ") on " +
+                std::to_string(m) + " x " + std::to_string(n) + " x " + std::to_string(k));
+  }
 }
 
 void spmm_nm_reference(const NMCompressed& w, const float* in, int64_t ld_in, int64_t cols,
@@ -29,7 +37,7 @@ void spmm_nm_reference(const NMCompressed& w, const float* in, int64_t ld_in, in
         const int64_t e = (l * groups + g) * n + j;
         const float v = w.values[e];
         const float* row = in + (g * m + w.index[e]) * ld_in;
-        for (int64_t p = 0; p < cols; ++p) o[p] += v * row[p];
+        for (int64_t p = 0; p < cols; ++p) o[p] = std::fma(v, row[p], o[p]);
       }
     }
   }

@@ -3,9 +3,14 @@
 // (cin, kh, kw) order, P = images x output positions), which makes W[cout][K] the same matrix
 // PyTorch's weight.reshape(cout, -1) is. A device backend may take the whole convolution instead
 // (cpu::routed_conv_ff / routed_conv_backward: it lowers on the device, and only the images travel).
+// Products that are dense on the CPU (every product under dense training, a dense layer's FF and
+// BP, SR-STE's BP, and WU always) skip the lowering and go through oneDNN's convolutions
+// (cpu/dnnl_conv.hpp); only the N:M products need the lowered matrix.
 #include <algorithm>
+#include <memory>
 #include <tuple>
 
+#include "cpu/dnnl_conv.hpp"
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -55,9 +60,19 @@ class Conv2d final : public Layer {
     const int64_t batch = x.dim(0), ohw = oh_ * ow_, chunk = images_per_chunk(batch);
     x_.resize(static_cast<size_t>(x.numel()));
     x.to_f32(x_.data());
+    cached_batch_ = ctx.training ? batch : 0;
+    if (!ctx.router && !sw_.ff_sparse(ctx.method)) {
+      require_dense();
+      y_.resize(static_cast<size_t>(batch * cout_ * ohw));
+      dnnl().forward(x_.data(), batch, sw_.dense.data(), has_bias_ ? bias_.value.data() : nullptr,
+                     y_.data());
+      col_cached_ = false;
+      return Tensor::from_f32({batch, cout_, oh_, ow_}, y_.data());
+    }
     bool routed = false;
     yt_.resize(static_cast<size_t>(cout_ * chunk * ohw));
-    std::vector<float> y(static_cast<size_t>(batch * cout_ * ohw));
+    y_.resize(static_cast<size_t>(batch * cout_ * ohw));
+    std::vector<float>& y = y_;
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
@@ -79,8 +94,7 @@ class Conv2d final : public Layer {
       }
     }
     // Backward reuses the lowered batch when it was lowered in one piece; otherwise it lowers
-    // each chunk again from the input kept in x_.
-    cached_batch_ = ctx.training ? batch : 0;
+    // each chunk again from the input kept in x_ (or leaves WU to oneDNN, which needs none).
     col_cached_ = chunk == batch && !routed;
     return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
   }
@@ -92,8 +106,22 @@ class Conv2d final : public Layer {
     const Shape want = {cached_batch_, cout_, oh_, ow_};
     if (dy.shape() != want) bad_input(*this, "gradient " + shape_str(want), dy.shape());
     const int64_t batch = cached_batch_, ohw = oh_ * ow_, chunk = images_per_chunk(batch);
-    const std::vector<float> g = dy.to_f32();
-    std::vector<float> dx(ctx.input_grad ? x_.size() : 0);
+    // Member buffers, not fresh vectors: every element is written, and a fresh vector would be
+    // zero-filled first (and page-faulted in) every step.
+    g_.resize(static_cast<size_t>(dy.numel()));
+    dy.to_f32(g_.data());
+    const std::vector<float>& g = g_;
+    dx_.resize(ctx.input_grad ? x_.size() : 0);
+    std::vector<float>& dx = dx_;
+    if (!ctx.router && !sw_.bp_sparse(ctx.method)) {
+      // BP and WU both dense: oneDNN on the images themselves, nothing lowered.
+      if (has_bias_) bias_grad(g.data(), batch);
+      dnnl().backward_weights(x_.data(), g.data(), batch, weight_.grad.data());
+      if (!ctx.input_grad) return Tensor();
+      require_dense();
+      dnnl().backward_data(g.data(), batch, sw_.dense.data(), dx.data());
+      return Tensor::from_f32({batch, cin_, h_, w_}, dx.data());
+    }
     for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* gb = g.data() + b0 * cout_ * ohw;
@@ -116,11 +144,17 @@ class Conv2d final : public Layer {
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
       float* dxb = ctx.input_grad ? dx.data() + b0 * cin_ * h_ * w_ : nullptr;
       if (cpu::routed_conv_backward(sw_, ctx, geometry(), xb, nb, yt_.data(), dxb)) continue;
-      if (!col_cached_) {
-        col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
-        im2col(xb, nb, col_.data());
+      if (!ctx.router) {
+        // WU on the images through oneDNN even when FF lowered them: faster than the product
+        // over the lowered matrix (a reduction over all of P for a small Cout x K output).
+        dnnl().backward_weights(xb, gb, nb, weight_.grad.data());
+      } else {
+        if (!col_cached_) {
+          col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
+          im2col(xb, nb, col_.data());
+        }
+        cpu::wu_product(sw_, ctx, yt_.data(), col_.data(), cols);
       }
-      cpu::wu_product(sw_, ctx, yt_.data(), col_.data(), cols);
       if (!ctx.input_grad) continue;
       dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
       cpu::bp_product(sw_, ctx, yt_.data(), cols, dcol_.data());
@@ -146,6 +180,31 @@ class Conv2d final : public Layer {
 
  private:
   ConvGeometry geometry() const { return {cin_, h_, w_, k_, s_, p_, oh_, ow_}; }
+
+  cpu::DnnlConv& dnnl() {
+    if (!dnnl_) dnnl_ = std::make_unique<cpu::DnnlConv>(geometry(), cout_, has_bias_);
+    return *dnnl_;
+  }
+  void require_dense() const {
+    if (static_cast<int64_t>(sw_.dense.size()) != cout_ * kdim_) {
+      throw Error(name + " (conv2d): the dense weight form was not generated (call Model::regenerate first)");
+    }
+  }
+  // The bias gradient of a whole batch's output gradient g[batch][cout][oh*ow], summed in double
+  // per channel as the lowered path sums it (an FP32 sum over batch x positions loses digits).
+  void bias_grad(const float* g, int64_t batch) {
+    const int64_t ohw = oh_ * ow_;
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < cout_; ++o) {
+      double sum = 0;
+      for (int64_t b = 0; b < batch; ++b) {
+        const float* src = g + (b * cout_ + o) * ohw;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < ohw; ++i) sum += src[i];
+      }
+      bias_.grad[o] += static_cast<float>(sum);
+    }
+  }
 
   int64_t images_per_chunk(int64_t batch) const {
     const int64_t per_image = (2 * kdim_ + cout_) * oh_ * ow_;
@@ -173,6 +232,10 @@ class Conv2d final : public Layer {
               float* row = col + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
               for (int64_t oy = 0; oy < oh_; ++oy) {
                 const float* in = padded.data() + (oy * s_ + ky) * wp + kx;
+                if (s_ == 1) {    // a contiguous copy: the common case, kept apart so it vectorises
+                  std::copy_n(in, ow_, row + oy * ow_);
+                  continue;
+                }
                 for (int64_t ox = 0; ox < ow_; ++ox) row[oy * ow_ + ox] = in[ox * s_];
               }
             }
@@ -199,7 +262,12 @@ class Conv2d final : public Layer {
               const float* row = dcol + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
               for (int64_t oy = 0; oy < oh_; ++oy) {
                 float* out = padded.data() + (oy * s_ + ky) * wp + kx;
-                for (int64_t ox = 0; ox < ow_; ++ox) out[ox * s_] += row[oy * ow_ + ox];
+                const float* r = row + oy * ow_;
+                if (s_ == 1) {    // contiguous, kept apart so it vectorises
+                  for (int64_t ox = 0; ox < ow_; ++ox) out[ox] += r[ox];
+                  continue;
+                }
+                for (int64_t ox = 0; ox < ow_; ++ox) out[ox * s_] += r[ox];
               }
             }
           }
@@ -220,11 +288,13 @@ class Conv2d final : public Layer {
   SparseWeight sw_;
   // Scratch kept between calls so that each step reuses the allocations.
   std::vector<float> x_;                 // the last input, FP32
+  std::vector<float> y_, g_, dx_;        // output, output gradient and input gradient, FP32
   std::vector<float> col_;               // lowered chunk, [K][images * oh*ow]
   std::vector<float> yt_;                // output (gradient) chunk, [cout][images * oh*ow]
   std::vector<float> dcol_;              // input-gradient chunk, [K][images * oh*ow]
   int64_t cached_batch_ = 0;             // batch of the last training forward; 0: none
   bool col_cached_ = false;              // col_ holds that whole batch lowered
+  std::unique_ptr<cpu::DnnlConv> dnnl_;  // the dense convolutions, made on first use
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <utility>
 
+#include "cpu/simd.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
 #include "sat/error.hpp"
@@ -66,12 +67,26 @@ class MaxPool2d final : public Pool2d {
   Tensor forward(const Tensor& x, const StepContext& ctx) override {
     check_input(x);
     const int64_t planes = x.dim(0) * c_, ohw = oh_ * ow_;
+    if (ctx.training) argmax_.resize(static_cast<size_t>(planes * ohw));
+    cached_batch_ = ctx.training ? x.dim(0) : 0;
+    if (k_ == 2 && s_ == 2 && p_ == 0 && x.dtype() == DType::bf16) {
+      // LeNet's and VGG's case, on the BF16 bits (a max of BF16 numbers is one of them): no
+      // conversion of the input, no window bounds, selects instead of branches.
+      Tensor y = Tensor::uninitialized({x.dim(0), c_, oh_, ow_}, DType::bf16);
+      const bf16* in = x.bf16_data();
+      bf16* out = y.bf16_data();
+      int32_t* am = ctx.training ? argmax_.data() : nullptr;
+      constexpr int64_t kPlanes = 16;   // planes per kernel call
+#pragma omp parallel for schedule(static)
+      for (int64_t pl = 0; pl < planes; pl += kPlanes)
+        cpu::simd::maxpool2x2_forward_bf16(in + pl * h_ * w_, std::min(kPlanes, planes - pl), h_,
+                                           w_, out + pl * ohw, am ? am + pl * ohw : nullptr);
+      return y;
+    }
     const std::vector<float> v = x.to_f32();
     std::vector<float> y(static_cast<size_t>(planes * ohw));
-    if (ctx.training) argmax_.resize(y.size());
     if (k_ == 2 && s_ == 2 && p_ == 0) {
       forward_2x2(v.data(), planes, y.data(), ctx.training ? argmax_.data() : nullptr);
-      cached_batch_ = ctx.training ? x.dim(0) : 0;
       return Tensor::from_f32({x.dim(0), c_, oh_, ow_}, y.data());
     }
 #pragma omp parallel for schedule(static)
@@ -99,7 +114,6 @@ class MaxPool2d final : public Pool2d {
         }
       }
     }
-    cached_batch_ = ctx.training ? x.dim(0) : 0;
     return Tensor::from_f32({x.dim(0), c_, oh_, ow_}, y.data());
   }
 
@@ -109,6 +123,17 @@ class MaxPool2d final : public Pool2d {
     }
     check_grad(dy, cached_batch_);
     const int64_t planes = cached_batch_ * c_, ohw = oh_ * ow_;
+    if (k_ == 2 && s_ == 2 && p_ == 0 && dy.dtype() == DType::bf16) {
+      // The windows do not overlap: each input gets its window's gradient or zero, written once.
+      Tensor dx = Tensor::uninitialized({cached_batch_, c_, h_, w_}, DType::bf16);
+      const bf16* g = dy.bf16_data();
+      bf16* out = dx.bf16_data();
+#pragma omp parallel for schedule(static)
+      for (int64_t pl = 0; pl < planes; ++pl)
+        cpu::simd::maxpool2x2_backward_bf16(g + pl * ohw, argmax_.data() + pl * ohw, 1, h_, w_,
+                                            out + pl * h_ * w_);
+      return dx;
+    }
     const std::vector<float> g = dy.to_f32();
     std::vector<float> dx(static_cast<size_t>(planes * h_ * w_), 0.0f);
 #pragma omp parallel for schedule(static)

@@ -1,5 +1,8 @@
 // ReLU: y = max(x, 0). Backward passes dy where the cached input was positive.
+#include <algorithm>
 #include <cmath>
+
+#include "cpu/simd.hpp"
 
 #include "layers/common.hpp"
 #include "sat/error.hpp"
@@ -9,6 +12,9 @@ namespace sat::layers {
 
 namespace {
 
+// Elements per call of the element-wise kernels (cpu/simd.cpp), the unit split over the threads.
+constexpr int64_t kChunk = 1 << 15;
+
 class ReLU final : public Layer {
  public:
   std::string type() const override { return "relu"; }
@@ -17,21 +23,16 @@ class ReLU final : public Layer {
   Tensor forward(const Tensor& x, const StepContext& ctx) override {
     const int64_t n = x.numel();
     positive_.resize(ctx.training ? static_cast<size_t>(n) : 0);
-    uint8_t* pos = positive_.data();
+    uint8_t* pos = ctx.training ? positive_.data() : nullptr;   // an empty vector may keep its memory
     if (x.dtype() == DType::bf16) {
       // On the BF16 bits directly: positive means sign clear and not zero (a NaN passes, as in
       // PyTorch). Saves two conversions of the largest activations of a CNN.
-      Tensor y(x.shape(), DType::bf16);
+      Tensor y = Tensor::uninitialized(x.shape(), DType::bf16);   // every element written below
       const bf16* in = x.bf16_data();
       bf16* out = y.bf16_data();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t b = in[i].bits;
-        out[i].bits = ((b & 0x8000u) == 0 && b != 0) ? b : uint16_t{0};
-      }
-      if (pos) {
-        for (int64_t i = 0; i < n; ++i) pos[i] = out[i].bits != 0;
-      }
+#pragma omp parallel for schedule(static) if (n > 4 * kChunk)
+      for (int64_t i = 0; i < n; i += kChunk)
+        cpu::simd::relu_forward_bf16(in + i, out + i, pos ? pos + i : nullptr, std::min(kChunk, n - i));
       return y;
     }
     std::vector<float> v = x.to_f32();
@@ -51,11 +52,12 @@ class ReLU final : public Layer {
     }
     const uint8_t* pos = positive_.data();
     if (dy.dtype() == DType::bf16) {
-      Tensor dx(dy.shape(), DType::bf16);
+      Tensor dx = Tensor::uninitialized(dy.shape(), DType::bf16);
       const bf16* g = dy.bf16_data();
       bf16* out = dx.bf16_data();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-      for (int64_t i = 0; i < n; ++i) out[i].bits = pos[i] ? g[i].bits : uint16_t{0};
+#pragma omp parallel for schedule(static) if (n > 4 * kChunk)
+      for (int64_t i = 0; i < n; i += kChunk)
+        cpu::simd::relu_backward_bf16(g + i, pos + i, out + i, std::min(kChunk, n - i));
       return dx;
     }
     std::vector<float> g = dy.to_f32();

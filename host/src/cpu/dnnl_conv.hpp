@@ -1,0 +1,40 @@
+#pragma once
+// Dense 2-D convolutions through oneDNN (FF, BP and WU of a conv2d layer whose product is dense):
+// no im2col copy, oneDNN's own blocked layouts inside, NCHW at the edges. FP32 throughout
+// (inputs and weights arrive BF16-rounded in FP32; accumulation is FP32), and for a given thread
+// count the same inputs give the same bits (oneDNN's CPU convolutions split the work statically).
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "sat/conv_geometry.hpp"
+
+namespace sat::cpu {
+
+class DnnlConv {
+ public:
+  DnnlConv(const ConvGeometry& g, int64_t cout, bool bias);
+  ~DnnlConv();
+  DnnlConv(const DnnlConv&) = delete;
+  DnnlConv& operator=(const DnnlConv&) = delete;
+
+  // y[nb][cout][oh][ow] = conv(x[nb][cin][h][w], w[cout][cin][k][k]) + bias (bias null: none).
+  void forward(const float* x, int64_t nb, const float* w, const float* bias, float* y);
+  // dx[nb][cin][h][w] = the input gradient of dy[nb][cout][oh][ow] through w.
+  void backward_data(const float* dy, int64_t nb, const float* w, float* dx);
+  // dw[cout][cin][k][k] += the weight gradient of x and dy (the bias gradient is the layer's),
+  // reduced kWuImages images per oneDNN call and the partial gradients summed here, in order: one
+  // FP32 reduction over a whole large batch (millions of terms) would lose digits.
+  static constexpr int64_t kWuImages = 32;
+  void backward_weights(const float* x, const float* dy, int64_t nb, float* dw);
+
+ private:
+  struct Plan;                       // the primitives of one batch size
+  Plan& plan(int64_t nb);
+  ConvGeometry g_;
+  int64_t cout_;
+  bool bias_;
+  std::vector<std::unique_ptr<Plan>> plans_;   // the batch sizes seen lately (a few)
+};
+
+}  // namespace sat::cpu
