@@ -32,20 +32,28 @@ namespace {
 
 using namespace cuda;
 
-template <typename T>
-class DevArray {
+// A growable CUDA allocation of T: device memory, or pinned host memory (the staging buffers of
+// the batch and the step's results). Owned alone: moved, never copied.
+template <typename T, bool kPinned>
+class CudaBuffer {
  public:
-  DevArray() = default;
-  ~DevArray() { cudaFree(p_); }
-  DevArray(const DevArray&) = delete;
-  DevArray& operator=(const DevArray&) = delete;
-  DevArray(DevArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  CudaBuffer() = default;
+  ~CudaBuffer() { release(); }
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  CudaBuffer(CudaBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
   // Makes room for n elements (contents are not kept when it grows).
   T* ensure(int64_t n) {
     if (n > n_) {
-      cudaFree(p_);
-      p_ = nullptr;
-      SAT_CUDA_CHECK(cudaMalloc(&p_, static_cast<size_t>(n) * sizeof(T)));
+      release();
+      void* p = nullptr;
+      const size_t bytes = static_cast<size_t>(n) * sizeof(T);
+      if constexpr (kPinned) {
+        SAT_CUDA_CHECK(cudaMallocHost(&p, bytes));
+      } else {
+        SAT_CUDA_CHECK(cudaMalloc(&p, bytes));
+      }
+      p_ = static_cast<T*>(p);
       n_ = n;
     }
     return p_;
@@ -53,9 +61,23 @@ class DevArray {
   T* get() const { return p_; }
 
  private:
+  void release() {
+    if constexpr (kPinned) {
+      cudaFreeHost(p_);
+    } else {
+      cudaFree(p_);
+    }
+    p_ = nullptr;
+    n_ = 0;
+  }
   T* p_ = nullptr;
   int64_t n_ = 0;
 };
+
+template <typename T>
+using DevArray = CudaBuffer<T, false>;
+template <typename T>
+using Pinned = CudaBuffer<T, true>;
 
 template <typename T>
 void upload(DevArray<T>& d, const T* host, int64_t n) {
@@ -89,26 +111,6 @@ struct DevSparse {
 };
 
 // Pinned host memory for the asynchronous copies of a step (the batch up, the result down).
-template <typename T>
-class Pinned {
- public:
-  ~Pinned() { cudaFreeHost(p_); }
-  T* ensure(int64_t n) {
-    if (n > n_) {
-      cudaFreeHost(p_);
-      p_ = nullptr;
-      SAT_CUDA_CHECK(cudaMallocHost(&p_, static_cast<size_t>(n) * sizeof(T)));
-      n_ = n;
-    }
-    return p_;
-  }
-  T* get() const { return p_; }
-
- private:
-  T* p_ = nullptr;
-  int64_t n_ = 0;
-};
-
 class CudaBackend final : public Backend, public ProductRouter {
  public:
   CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {

@@ -461,6 +461,21 @@ __global__ void maxpool_kernel(const uint16_t* x, PoolGeometry g, int64_t nb, ui
   }
 }
 
+// Calls f(oy, ox) for every pooling window that covers input pixel (iy, ix) (oy*s - p <= iy <
+// oy*s - p + k, likewise x), rows outer, in ascending order: the order the backward passes sum in.
+template <typename F>
+__device__ void for_each_window(const PoolGeometry& g, int64_t iy, int64_t ix, F f) {
+  const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
+  const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
+  for (int64_t oy = oy0; oy <= oy1; ++oy) {
+    if (iy + g.p - oy * g.s < 0 || iy + g.p - oy * g.s >= g.k) continue;
+    for (int64_t ox = ox0; ox <= ox1; ++ox) {
+      if (ix + g.p - ox * g.s < 0 || ix + g.p - ox * g.s >= g.k) continue;
+      f(oy, ox);
+    }
+  }
+}
+
 // Gather form of the scatter dx[argmax] += dy: each input pixel sums, in ascending output order (the
 // CPU's), the gradients of the windows that chose it. No atomics, deterministic.
 __global__ void maxpool_back_kernel(const uint16_t* dy, const int32_t* am, PoolGeometry g, int64_t nb, uint16_t* dx) {
@@ -468,18 +483,11 @@ __global__ void maxpool_back_kernel(const uint16_t* dy, const int32_t* am, PoolG
     const int gc = static_cast<int>(g.c), gw = static_cast<int>(g.w), gh = static_cast<int>(g.h);
     const int c = i % gc, pix = i / gc, ix = pix % gw, iy = (pix / gw) % gh, b = pix / (gw * gh);
     const int64_t me = iy * g.w + ix;
-    // windows oy with oy*s - p <= iy < oy*s - p + k
-    const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
-    const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
     float sum = 0.0f;
-    for (int64_t oy = oy0; oy <= oy1; ++oy) {
-      if (iy + g.p - oy * g.s < 0 || iy + g.p - oy * g.s >= g.k) continue;
-      for (int64_t ox = ox0; ox <= ox1; ++ox) {
-        if (ix + g.p - ox * g.s < 0 || ix + g.p - ox * g.s >= g.k) continue;
-        const int64_t o = ((b * g.oh + oy) * g.ow + ox) * g.c + c;
-        if (am[o] == me) sum = __fadd_rn(sum, ld(dy, o));
-      }
-    }
+    for_each_window(g, iy, ix, [&](int64_t oy, int64_t ox) {
+      const int64_t o = ((b * g.oh + oy) * g.ow + ox) * g.c + c;
+      if (am[o] == me) sum = __fadd_rn(sum, ld(dy, o));
+    });
     dx[i] = f32_to_bf16_bits(sum);
   }
 }
@@ -504,16 +512,10 @@ __global__ void avgpool_back_kernel(const uint16_t* dy, PoolGeometry g, int64_t 
   SAT_GRID_LOOP(i, nb * g.h * g.w * g.c) {
     const int gc = static_cast<int>(g.c), gw = static_cast<int>(g.w), gh = static_cast<int>(g.h);
     const int c = i % gc, pix = i / gc, ix = pix % gw, iy = (pix / gw) % gh, b = pix / (gw * gh);
-    const int64_t oy0 = max(int64_t{0}, (iy + g.p - g.k + g.s) / g.s), oy1 = min(g.oh - 1, (iy + g.p) / g.s);
-    const int64_t ox0 = max(int64_t{0}, (ix + g.p - g.k + g.s) / g.s), ox1 = min(g.ow - 1, (ix + g.p) / g.s);
     float sum = 0.0f;
-    for (int64_t oy = oy0; oy <= oy1; ++oy) {
-      if (iy + g.p - oy * g.s < 0 || iy + g.p - oy * g.s >= g.k) continue;
-      for (int64_t ox = ox0; ox <= ox1; ++ox) {
-        if (ix + g.p - ox * g.s < 0 || ix + g.p - ox * g.s >= g.k) continue;
-        sum = __fadd_rn(sum, __fmul_rn(ld(dy, ((b * g.oh + oy) * g.ow + ox) * g.c + c), scale));
-      }
-    }
+    for_each_window(g, iy, ix, [&](int64_t oy, int64_t ox) {
+      sum = __fadd_rn(sum, __fmul_rn(ld(dy, ((b * g.oh + oy) * g.ow + ox) * g.c + c), scale));
+    });
     dx[i] = f32_to_bf16_bits(sum);
   }
 }

@@ -103,16 +103,7 @@ TEST(FpgaCli, TrainOpAndReplayReachTheCardAndStopWhereTheShimDoes) {
 TEST(XclbinTool, WritesTheKernelsXclbinAndRefusesBadFlags) {
   SAT_REQUIRE_NOOP_SHIM();
   TempDir dir;
-  auto tool = [](const std::string& args) {
-    CliRun r;
-    FILE* p = popen(("'" + std::string(SAT_XCLBIN_TOOL) + "' " + args + " 2>&1").c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-  };
+  auto tool = [](const std::string& args) { return run_command("'" + std::string(SAT_XCLBIN_TOOL) + "' " + args); };
   const CliRun ok = tool("'" + dir.file("a.xclbin") + "' --bank-mib 256");
   ASSERT_EQ(ok.status, 0) << ok.out;
   EXPECT_NE(ok.out.find("kernel sat_top, 4 banks of 256 MiB"), std::string::npos) << ok.out;

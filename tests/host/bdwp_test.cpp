@@ -6,6 +6,7 @@
 #include <random>
 
 #include "gradcheck.hpp"
+#include "random.hpp"
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
 #include "sat/train.hpp"
@@ -14,13 +15,7 @@ using namespace sat;
 
 namespace {
 
-std::vector<float> randn(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::randn;
 
 // C[b][o] = sum_k A[b][k] * W[o][k]
 std::vector<double> matmul_bt(const std::vector<float>& a, const std::vector<float>& w, int64_t b,

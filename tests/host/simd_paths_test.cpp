@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "random.hpp"
 #include "sat/backend.hpp"
 #include "sat/bf16.hpp"
 #include "sat/cpu_kernels.hpp"
@@ -36,13 +37,6 @@ struct PathGuard {
   ~PathGuard() { cpu::force_simd_path("best"); }
 };
 
-std::vector<float> random_vec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -57,11 +51,11 @@ struct Product {
 
 // The spmm result of one case on the current path, checked bitwise against the reference.
 std::vector<float> product(const Product& c, uint32_t seed) {
-  const auto w = random_vec(c.cout * c.k, seed);
+  const auto w = test::randn(c.cout * c.k, seed);
   const NMCompressed cw = nm_compress(w.data(), c.cout, c.k, c.nm, c.axis);
   const int64_t ld = c.cols + 3;   // a leading dimension that is not the width
-  const auto in = random_vec(cw.line_length() * ld, seed + 1);
-  std::vector<float> fast = random_vec(cw.lines() * ld, seed + 2), ref = fast;
+  const auto in = test::randn(cw.line_length() * ld, seed + 1);
+  std::vector<float> fast = test::randn(cw.lines() * ld, seed + 2), ref = fast;
   cpu::spmm_nm(cw, in.data(), ld, c.cols, fast.data(), ld, c.accumulate);
   cpu::spmm_nm_reference(cw, in.data(), ld, c.cols, ref.data(), ld, c.accumulate);
   EXPECT_TRUE(same_bits(fast, ref)) << cpu::simd_path() << " " << c.nm.str() << " axis "
@@ -111,7 +105,7 @@ TEST(SimdPaths, ProductIsTheSameOnEveryPathAndThreadCount) {
 TEST(SimdPaths, PregenerationIsTheSameOnEveryPath) {
   PathGuard guard;
   // Ties and a NaN among the weights exercise the selection rule's corner cases on every path.
-  auto w = random_vec(64 * 96, 5);
+  auto w = test::randn(64 * 96, 5);
   for (size_t i = 0; i < w.size(); i += 7) w[i] = w[i + 1 < w.size() ? i + 1 : 0];
   w[13] = std::numeric_limits<float>::quiet_NaN();
   std::vector<NMCompressed> first;
@@ -137,7 +131,7 @@ TEST(SimdPaths, UpdateAndConversionsAreTheSameOnEveryPath) {
   PathGuard guard;
   std::vector<float> first_w, first_v, first_round;
   std::vector<uint16_t> first_bits;
-  auto x = random_vec(70001, 9);
+  auto x = test::randn(70001, 9);
   x[5] = std::numeric_limits<float>::quiet_NaN();
   x[6] = 1e-40f;                       // subnormal: flushed
   x[7] = std::numeric_limits<float>::infinity();
@@ -151,7 +145,7 @@ TEST(SimdPaths, UpdateAndConversionsAreTheSameOnEveryPath) {
         "test");
     m.regenerate(Method::bdwp);
     uint32_t seed = 20;
-    for (Param* q : m.params()) q->grad = random_vec(q->grad.size(), seed++);
+    for (Param* q : m.params()) q->grad = test::randn(q->grad.size(), seed++);
     sgd_update(m, UpdateConfig{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4});
     sgd_update(m, UpdateConfig{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4});
     const std::vector<float> w = m.params()[0]->value, v = m.params()[0]->momentum;

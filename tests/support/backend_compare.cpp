@@ -23,17 +23,6 @@ double norm(const std::vector<double>& v) {
 
 }  // namespace
 
-std::vector<float> randn(size_t n, uint64_t seed, bool with_ties) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (auto& x : v) {
-    x = d(rng);
-    if (with_ties) x = std::round(x * 2.0f) / 2.0f;
-  }
-  return v;
-}
-
 Model load_test_model(const std::string& model) {
   if (!model.empty() && model[0] == '{') return Model::from_json_text(model, "test model");
   return Model::load(std::string(SAT_SOURCE_DIR) + "/models/" + model + ".json");

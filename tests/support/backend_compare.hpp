@@ -6,14 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "random.hpp"
 #include "sat/backend.hpp"
 #include "sat/model.hpp"
 
 namespace sat::test {
-
-// n samples of N(0, 1) from `seed`; with_ties rounds them to halves, so that equal magnitudes (and
-// zeros) are common and the N:M tie rule is exercised.
-std::vector<float> randn(size_t n, uint64_t seed, bool with_ties = false);
 
 // A model file of models/ ("lenet5"), or JSON text ("{...}").
 Model load_test_model(const std::string& model);

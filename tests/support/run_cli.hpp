@@ -13,13 +13,10 @@ struct CliRun {
   std::string out;   // stdout and stderr together
 };
 
-// `sat <args>` through the shell (args are shell words, quoted by the caller where needed), in the
-// directory `cwd` when given.
-inline CliRun run_sat(const std::string& args, const std::string& cwd = "") {
-  const std::string cmd = (cwd.empty() ? std::string() : "cd '" + cwd + "' && ") + "'" + SAT_BINARY_DIR + "/sat' " +
-                          args + " 2>&1";
+// A shell command line, its stdout and stderr together.
+inline CliRun run_command(const std::string& cmd) {
   CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
   size_t n;
@@ -27,6 +24,12 @@ inline CliRun run_sat(const std::string& args, const std::string& cwd = "") {
   const int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// `sat <args>` through the shell (args are shell words, quoted by the caller where needed), in the
+// directory `cwd` when given.
+inline CliRun run_sat(const std::string& args, const std::string& cwd = "") {
+  return run_command((cwd.empty() ? std::string() : "cd '" + cwd + "' && ") + "'" + SAT_BINARY_DIR + "/sat' " + args);
 }
 
 // Expects `sat <args>` to fail with `needle` in its output and the documented exit status
