@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "ops.hpp"
+#include "resident.hpp"
 #include "sat/backend.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
@@ -363,14 +364,18 @@ void step_table(const std::vector<std::string>& files, const std::vector<int>& b
   std::printf("## Whole training step on backend 'cuda'\n\n");
   std::printf("| model | batch | method | ms per step | img/s | path |\n|---|---|---|---|---|---|\n");
   const char* env = std::getenv("SAT_CUDA_RESIDENT");
-  const char* path = env && env[0] == '0' ? "host layers" : "resident if supported";
   for (const std::string& file : files) {
+    Model probe = Model::load(file);
+    const std::string why = cuda::resident_unsupported(probe);
+    const std::string path = env && env[0] == '0' ? "host layers (SAT_CUDA_RESIDENT=0)"
+                             : why.empty()        ? "resident"
+                                                  : "host layers (" + why + ")";
     for (const int batch : batches) {
       for (const Method method : {Method::dense, Method::bdwp}) {
         const StepTiming t = time_steps(file, method, batch, 2, reps);
         const std::string what = method == Method::dense ? "dense" : "BDWP " + t.nm.str();
         std::printf("| %s | %d | %s | %.2f | %.0f | %s |\n", t.model.c_str(), batch, what.c_str(), t.ms,
-                    batch * 1e3 / t.ms, path);
+                    batch * 1e3 / t.ms, path.c_str());
         std::fflush(stdout);
       }
     }

@@ -35,7 +35,9 @@ def load_idx(images, labels):
 
 
 def torch_model(desc):
+    import torch
     import torch.nn as nn
+    import torch.nn.functional as F
 
     class Residual(nn.Module):
         def __init__(self, body, shortcut):
@@ -44,6 +46,41 @@ def torch_model(desc):
 
         def forward(self, x):
             return self.body(x) + self.shortcut(x)
+
+    # ViT's layers as SAT defines them (host/src/layers/): patches by a strided convolution plus a
+    # learned position embedding; attention with four separate projections (each an nn.Linear, so
+    # bf16-masked prunes all four, as SAT does) around PyTorch's fused scaled-dot-product kernel.
+    class PatchEmbed(nn.Module):
+        def __init__(self, c, patch, dim, tokens):
+            super().__init__()
+            self.proj = nn.Conv2d(c, dim, patch, patch)
+            self.pos = nn.Parameter(torch.zeros(tokens, dim))
+
+        def forward(self, x):
+            return self.proj(x).flatten(2).transpose(1, 2) + self.pos
+
+    class Attention(nn.Module):
+        def __init__(self, d, heads, bias):
+            super().__init__()
+            self.heads = heads
+            self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=bias) for _ in range(4))
+
+        def forward(self, x):
+            b, t, d = x.shape
+
+            def split(z):
+                return z.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+
+            q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+            if hasattr(F, "scaled_dot_product_attention"):   # PyTorch >= 2.0
+                o = F.scaled_dot_product_attention(q, k, v)
+            else:
+                o = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1) @ v
+            return self.o(o.transpose(1, 2).reshape(b, t, d))
+
+    class TokenMean(nn.Module):
+        def forward(self, x):
+            return x.mean(1)
 
     def build(layers, shape):
         mods = []
@@ -70,6 +107,20 @@ def torch_model(desc):
             elif t == "global_avgpool":
                 mods.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))
                 shape = [shape[0]]
+            elif t == "patch_embed":
+                p, dim = l["patch"], l["dim"]
+                tokens = (shape[1] // p) * (shape[2] // p)
+                mods.append(PatchEmbed(shape[0], p, dim, tokens))
+                shape = [tokens, dim]
+            elif t == "layernorm":
+                mods.append(nn.LayerNorm(shape[-1], eps=l.get("eps", 1e-5)))
+            elif t == "attention":
+                mods.append(Attention(shape[-1], l["heads"], l.get("bias", True)))
+            elif t == "gelu":
+                mods.append(nn.GELU(approximate=l.get("approximate", "none")))
+            elif t == "token_mean":
+                mods.append(TokenMean())
+                shape = [shape[-1]]
             elif t == "residual":
                 body, out = build(l["body"], shape)
                 short, _ = build(l.get("shortcut", []), shape)

@@ -11,16 +11,11 @@
 
 #include "cuda_check.hpp"
 #include "layer_ops.hpp"
+#include "resident_ops.hpp"
 #include "sat/error.hpp"
+#include "transformer_ops.hpp"
 
 namespace sat::cuda {
-
-// A device activation: rows x cols BF16 (layer_ops.hpp's layout) of per-sample shape `shape`.
-struct Act {
-  uint16_t* p = nullptr;
-  int64_t rows = 0, cols = 0;
-  int64_t n() const { return rows * cols; }
-};
 
 Act act_of(const Shape& s, int64_t batch) {
   Act a;
@@ -38,13 +33,15 @@ namespace {
 
 bool supported_type(const std::string& t) {
   static const char* const kTypes[] = {"conv2d", "linear", "batchnorm2d", "relu", "residual", "maxpool2d",
-                                       "avgpool2d", "global_avgpool", "flatten"};
-  return std::find_if(std::begin(kTypes), std::end(kTypes), [&](const char* k) { return t == k; }) != std::end(kTypes);
+                                       "avgpool2d", "global_avgpool", "flatten", "patch_embed"};
+  return is_transformer_type(t) ||
+         std::find_if(std::begin(kTypes), std::end(kTypes), [&](const char* k) { return t == k; }) != std::end(kTypes);
 }
 
 std::string unsupported_in(std::vector<LayerPtr>& seq) {
   for (auto& l : seq) {
     if (!supported_type(l->type())) return l->name + " (" + l->type() + ")";
+    if (std::string why = transformer_unsupported(*l); !why.empty()) return l->name + ": " + why;
     for (auto* b : l->branches()) {
       std::string why = unsupported_in(*b);
       if (!why.empty()) return why;
@@ -57,85 +54,29 @@ std::string unsupported_in(std::vector<LayerPtr>& seq) {
 
 std::string resident_unsupported(Model& model) { return unsupported_in(model.layers); }
 
-// Everything an operation needs from its plan: allocation, the stream, cuBLAS, scratch shared by
-// the operations (they run one after another on one stream).
-struct Ctx {
-  int64_t batch;
-  Method method;
-  const ResidentLinks* links;
-  Blas* blas;
-  cudaStream_t s;
-  std::vector<void*>* allocs;
-  // shared scratch, sized to the largest user while the plan is built, allocated after
-  int64_t acc_elems = 0, pad_elems = 0, partial_elems = 0;
-  float* acc = nullptr;      // FP32 product outputs (bias epilogue, BP before col2im)
-  uint16_t* pad = nullptr;   // padded gradient rows of sparse BP
-  double* partial = nullptr;
-  // SAT_CUDA_PROFILE=1: device time per piece of work (events, the stream synchronised at each
-  // mark, so the step runs slower), printed when the plan goes away.
-  bool prof = false;
-  cudaEvent_t last = nullptr;
-  std::map<std::string, double> prof_ms;
-  int prof_steps = 0;
-  void mark(const char* what) {
-    if (!prof) return;
-    cudaEvent_t e;
-    SAT_CUDA_CHECK(cudaEventCreate(&e));
-    SAT_CUDA_CHECK(cudaEventRecord(e, s));
-    SAT_CUDA_CHECK(cudaEventSynchronize(e));
-    if (last) {
-      float ms = 0;
-      SAT_CUDA_CHECK(cudaEventElapsedTime(&ms, last, e));
-      prof_ms[what] += ms;
-      cudaEventDestroy(last);
-    }
-    last = e;
-  }
+void ff_product(Ctx& c, const SparseWeight& sw, const uint16_t* x, int64_t ld_x, int64_t rows, void* out,
+                bool out_bf16, int64_t ld_out) {
+  const WeightDev w = c.links->weight(&sw);
+  if (sw.ff_sparse(c.method)) spmm(*w.fwd, x, ld_x, rows, out, out_bf16, ld_out, SpmmKernel::automatic, c.s);
+  else c.blas->ff(w.dense, sw.cout, sw.k, x, ld_x, rows, out, out_bf16, ld_out);
+}
 
-  template <typename T>
-  T* alloc(int64_t n) {
-    void* p = nullptr;
-    SAT_CUDA_CHECK(cudaMalloc(&p, static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T)));
-    allocs->push_back(p);
-    return static_cast<T*>(p);
+void bp_product(Ctx& c, const SparseWeight& sw, const uint16_t* dy, int64_t rows, void* out, bool out_bf16,
+                int64_t ld_out) {
+  const WeightDev w = c.links->weight(&sw);
+  if (!sw.bp_sparse(c.method)) {
+    c.blas->bp(w.dense, sw.cout, sw.k, dy, sw.cout, rows, out, out_bf16, ld_out);
+    return;
   }
-  Act act(const Shape& s) {
-    Act a = act_of(s, batch);
-    a.p = alloc<uint16_t>(a.n());
-    return a;
+  const int64_t ldy = padded_len(sw.cout);
+  const uint16_t* in = dy;
+  if (ldy != sw.cout) {
+    pad_rows(dy, rows, sw.cout, c.pad, ldy, c.s);
+    in = c.pad;
   }
-};
+  spmm(*w.bwd, in, ldy, rows, out, out_bf16, ld_out, SpmmKernel::automatic, c.s);
+}
 
-struct ResidentPlan::Op {
-  virtual ~Op() = default;
-  virtual void fwd(Ctx& c, const Act& x, bool training) = 0;
-  // Returns dL/dx (null when !need_dx).
-  virtual const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) = 0;
-  Act y;              // output
-  uint16_t* dx = nullptr;
-  const char* fwd_name = "?";
-  const char* bwd_name = "?";
-};
-
-struct ResidentPlan::Seq {
-  std::vector<std::unique_ptr<Op>> ops;
-  std::vector<Act> ins;   // the input of each op
-  Act out;
-  void fwd(Ctx& c, bool training) {
-    for (size_t i = 0; i < ops.size(); ++i) {
-      ops[i]->fwd(c, ins[i], training);
-      c.mark(ops[i]->fwd_name);
-    }
-  }
-  // top: the model's own sequence, whose first layer needs no dL/dx (the data's).
-  const uint16_t* bwd(Ctx& c, const uint16_t* dy, bool top) {
-    for (size_t i = ops.size(); i-- > 0;) {
-      dy = ops[i]->bwd(c, ins[i], dy, !top || i > 0);
-      c.mark(ops[i]->bwd_name);
-    }
-    return dy;
-  }
-};
 
 namespace {
 
@@ -147,6 +88,8 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
 // Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. The lowered
 // batch is kept for WU (k*k times the input's memory, a few GiB for ResNet-18 at batch 512, against
 // a second im2col per layer and step); BP's FP32 rows go through col2im into the input gradient.
+// ViT's patch embedding is the same convolution (kernel = stride = patch, no padding, the same
+// (c, ky, kx) column order) whose epilogue adds the position embedding with the bias.
 struct ConvOp final : Op {
   Layer* l;
   SparseWeight* sw;
@@ -154,6 +97,8 @@ struct ConvOp final : Op {
   bool bias = false;
   const float* bias_v = nullptr;
   float* bias_g = nullptr;
+  const float* pos_v = nullptr;   // patch_embed: the position embedding [T][dim] and its gradient
+  float* pos_g = nullptr;
   int64_t ldk = 0, P = 0;
   uint16_t* col = nullptr;   // the lowered input [P][ldk]
   ConvOp(Ctx& c, Layer* layer) : l(layer) {
@@ -161,20 +106,29 @@ struct ConvOp final : Op {
     l->sparse_weights(w);
     sw = w.at(0);
     const auto a = l->attrs();
+    const bool patch = l->type() == "patch_embed";
     g.cin = l->in_shape[0];
     g.h = l->in_shape[1];
     g.w = l->in_shape[2];
-    g.k = a["kernel"].get<int64_t>();
-    g.s = a["stride"].get<int64_t>();
-    g.p = a["padding"].get<int64_t>();
-    g.oh = l->out_shape[1];
-    g.ow = l->out_shape[2];
-    bias = a["bias"].get<bool>();
+    g.k = a[patch ? "patch" : "kernel"].get<int64_t>();
+    g.s = patch ? g.k : a["stride"].get<int64_t>();
+    g.p = patch ? 0 : a["padding"].get<int64_t>();
+    g.oh = g.h / g.s;
+    g.ow = g.w / g.s;
+    if (!patch) {
+      g.oh = l->out_shape[1];
+      g.ow = l->out_shape[2];
+    }
+    bias = patch || a["bias"].get<bool>();
+    std::vector<Param*> ps;
+    l->params(ps);
     if (bias) {
-      std::vector<Param*> ps;
-      l->params(ps);
       bias_v = c.links->value(ps.at(1));
       bias_g = c.links->grad(ps.at(1));
+    }
+    if (patch) {
+      pos_v = c.links->value(ps.at(2));
+      pos_g = c.links->grad(ps.at(2));
     }
     ldk = padded_len(g.kdim());
     P = c.batch * g.oh * g.ow;
@@ -186,33 +140,21 @@ struct ConvOp final : Op {
     c.partial_elems = std::max(c.partial_elems, column_partials(P, sw->cout));
   }
   void fwd(Ctx& c, const Act& x, bool) override {
-    const WeightDev w = c.links->weight(sw);
     im2col_nhwc(x.p, g, c.batch, col, ldk, c.s);
     c.mark("conv2d FF im2col");
-    void* out = bias ? static_cast<void*>(c.acc) : y.p;
-    if (sw->ff_sparse(c.method)) spmm(*w.fwd, col, ldk, P, out, !bias, sw->cout, SpmmKernel::automatic, c.s);
-    else c.blas->ff(w.dense, sw->cout, sw->k, col, ldk, P, out, !bias, sw->cout);
+    ff_product(c, *sw, col, ldk, P, bias ? static_cast<void*>(c.acc) : y.p, !bias, sw->cout);
     c.mark("conv2d FF product");
-    if (bias) bias_round(c.acc, sw->cout, bias_v, P, sw->cout, y.p, c.s);
+    if (pos_v) bias_pos_round(c.acc, sw->cout, bias_v, pos_v, c.batch, g.oh * g.ow, sw->cout, y.p, c.s);
+    else if (bias) bias_round(c.acc, sw->cout, bias_v, P, sw->cout, y.p, c.s);
   }
-  const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) override {
-    const WeightDev w = c.links->weight(sw);
+  const uint16_t* bwd(Ctx& c, const Act&, const uint16_t* dy, bool need_dx) override {
     if (bias) bias_grad(dy, P, sw->cout, c.partial, bias_g, c.s);
+    if (pos_g) pos_grad(dy, c.batch, g.oh * g.ow, sw->cout, pos_g, c.s);
     c.mark("conv2d bias");
-    c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, w.grad, false, 1.0f);
+    c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, c.links->weight(sw).grad, false, 1.0f);
     c.mark("conv2d WU product");
     if (!need_dx) return nullptr;
-    if (sw->bp_sparse(c.method)) {
-      const int64_t ldy = padded_len(sw->cout);
-      const uint16_t* in = dy;
-      if (ldy != sw->cout) {
-        pad_rows(dy, P, sw->cout, c.pad, ldy, c.s);
-        in = c.pad;
-      }
-      spmm(*w.bwd, in, ldy, P, c.acc, false, sw->k, SpmmKernel::automatic, c.s);
-    } else {
-      c.blas->bp(w.dense, sw->cout, sw->k, dy, sw->cout, P, c.acc, false, sw->k);
-    }
+    bp_product(c, *sw, dy, P, c.acc, false, sw->k);
     c.mark("conv2d BP product");
     col2im_nhwc(c.acc, sw->k, g, c.batch, dx, c.s);
     c.mark("conv2d BP col2im");
@@ -252,29 +194,15 @@ struct LinearOp final : Op {
   }
   const uint16_t* input(const Act& x) const { return xpad ? xpad : x.p; }
   void fwd(Ctx& c, const Act& x, bool) override {
-    const WeightDev w = c.links->weight(sw);
     if (xpad) pad_rows(x.p, rows, sw->k, xpad, ldx, c.s);
-    void* out = bias ? static_cast<void*>(c.acc) : y.p;
-    if (sw->ff_sparse(c.method)) spmm(*w.fwd, input(x), ldx, rows, out, !bias, sw->cout, SpmmKernel::automatic, c.s);
-    else c.blas->ff(w.dense, sw->cout, sw->k, input(x), ldx, rows, out, !bias, sw->cout);
+    ff_product(c, *sw, input(x), ldx, rows, bias ? static_cast<void*>(c.acc) : y.p, !bias, sw->cout);
     if (bias) bias_round(c.acc, sw->cout, bias_v, rows, sw->cout, y.p, c.s);
   }
   const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) override {
-    const WeightDev w = c.links->weight(sw);
     if (bias) bias_grad(dy, rows, sw->cout, c.partial, bias_g, c.s);
-    c.blas->wu(dy, sw->cout, input(x), ldx, rows, sw->cout, sw->k, w.grad, false, 1.0f);
+    c.blas->wu(dy, sw->cout, input(x), ldx, rows, sw->cout, sw->k, c.links->weight(sw).grad, false, 1.0f);
     if (!need_dx) return nullptr;
-    if (sw->bp_sparse(c.method)) {
-      const int64_t ldy = padded_len(sw->cout);
-      const uint16_t* in = dy;
-      if (ldy != sw->cout) {
-        pad_rows(dy, rows, sw->cout, c.pad, ldy, c.s);
-        in = c.pad;
-      }
-      spmm(*w.bwd, in, ldy, rows, dx, true, sw->k, SpmmKernel::automatic, c.s);
-    } else {
-      c.blas->bp(w.dense, sw->cout, sw->k, dy, sw->cout, rows, dx, true, sw->k);
-    }
+    bp_product(c, *sw, dy, rows, dx, true, sw->k);
     return dx;
   }
 };
@@ -423,7 +351,7 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
     Layer* l = lp.get();
     const std::string t = l->type();
     std::unique_ptr<Op> op;
-    if (t == "conv2d") op = std::make_unique<ConvOp>(c, l);
+    if (t == "conv2d" || t == "patch_embed") op = std::make_unique<ConvOp>(c, l);
     else if (t == "linear") op = std::make_unique<LinearOp>(c, l);
     else if (t == "batchnorm2d") op = std::make_unique<BatchNormOp>(c, l);
     else if (t == "relu") op = std::make_unique<ReluOp>(c, l);
@@ -432,14 +360,18 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
     else if (t == "global_avgpool") op = std::make_unique<GapOp>(c, l);
     else if (t == "flatten") op = std::make_unique<FlattenOp>(c, l, cur);
     else if (t == "residual") op = std::make_unique<ResidualOp>(c, l, cur);
-    else throw Error("backend 'cuda': layer " + l->name + " (" + t + ") has no GPU-resident implementation");
+    else op = make_transformer_op(c, l, cur);
+    if (!op) throw Error("backend 'cuda': layer " + l->name + " (" + t + ") has no GPU-resident implementation");
     // static names for the profile (SAT_CUDA_PROFILE)
     static const std::map<std::string, std::pair<const char*, const char*>> kNames = {
         {"conv2d", {"conv2d FF epilogue", "conv2d BP rest"}},   {"linear", {"linear FF", "linear BP+WU"}},
         {"batchnorm2d", {"batchnorm2d FF", "batchnorm2d BP"}}, {"relu", {"relu FF", "relu BP"}},
         {"maxpool2d", {"maxpool2d FF", "maxpool2d BP"}},       {"avgpool2d", {"avgpool2d FF", "avgpool2d BP"}},
         {"global_avgpool", {"global_avgpool FF", "global_avgpool BP"}},
-        {"flatten", {"flatten FF", "flatten BP"}},             {"residual", {"residual add FF", "residual add BP"}}};
+        {"flatten", {"flatten FF", "flatten BP"}},             {"residual", {"residual add FF", "residual add BP"}},
+        {"patch_embed", {"patch_embed FF epilogue", "patch_embed BP rest"}},
+        {"layernorm", {"layernorm FF", "layernorm BP"}},       {"gelu", {"gelu FF", "gelu BP"}},
+        {"token_mean", {"token_mean FF", "token_mean BP"}},    {"attention", {"attention FF rest", "attention BP rest"}}};
     op->fwd_name = kNames.at(t).first;
     op->bwd_name = kNames.at(t).second;
     seq->ins.push_back(cur);

@@ -21,7 +21,10 @@
 # Nsight Compute sections of one pre-generation and one product launch); SAT_GPU_FOCUS=resident
 # (the GPU-resident step: the CUDA tests, one Fashion-MNIST epoch of LeNet-5 on cuda beside cpu when
 # $SAT_DATA_DIR holds the data, the whole-step table of every model at batch 128 and 512, dense and
-# BDWP, beside PyTorch bf16 dense and with the same N:M masks).
+# BDWP, beside PyTorch bf16 dense and with the same N:M masks); SAT_GPU_FOCUS=accuracy (the CUDA
+# layer tests, then each model of $SAT_GPU_ACC_MODELS, default "resnet18 vit_tiny lenet5", trained
+# on cuda with its recipe on Fashion-MNIST from $SAT_DATA_DIR, BDWP and dense: final test accuracy
+# and wall time, the runs' metrics.csv gathered in OUTDIR/metrics-all.csv).
 set -uo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -128,6 +131,25 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
   echo "== gpu-run done (status $STATUS); results in $OUTDIR"
   exit $STATUS
 fi
+if [[ ${SAT_GPU_FOCUS:-} == accuracy ]]; then
+  [[ -n ${SAT_DATA_DIR:-} ]] || { echo "gpu-run: SAT_GPU_FOCUS=accuracy needs SAT_DATA_DIR (Fashion-MNIST)" >&2; exit 2; }
+  cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_cuda_tests >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+  STATUS=0
+  echo "== CUDA tests (${SAT_GPU_TEST_FILTER:-CudaLayers.*})"
+  timeout 200 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-CudaLayers.*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|differs|step [0-9]" | head -60
+  [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
+  echo "== each model's recipe on Fashion-MNIST, backend cuda"
+  for m in ${SAT_GPU_ACC_MODELS:-resnet18 vit_tiny lenet5}; do
+    for method in bdwp dense; do
+      echo "-- $m $method"
+      /usr/bin/time -f "%e s wall for the whole command" timeout 400 "$BUILD/sat" train --model models/$m.json --backend cuda \
+        --method $method --no-progress --force --out "$BUILD/runs/$m-$method" 2>&1 | tail -2
+      { echo "# $m $method"; cat "$BUILD/runs/$m-$method/metrics.csv"; } >>"$OUTDIR/metrics-all.csv" 2>/dev/null
+    done
+  done
+  echo "== gpu-run done (status $STATUS); results in $OUTDIR"
+  exit $STATUS
+fi
 if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
   cmake --build "$BUILD" -j "$JOBS" --target ${SAT_GPU_TARGETS:-sat_cli sat_cuda_tests cuda_bench} >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
   STATUS=0
@@ -162,7 +184,7 @@ if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
       timeout 200 stdbuf -oL "$BUILD/bench/cuda_bench" --steps "${SAT_GPU_STEP_MODELS:-models/resnet18.json models/vgg_small.json models/lenet5.json models/mlp.json}" --batches "128 512" --reps 20
       [[ ${SAT_GPU_VIT:-1} == 1 ]] && timeout 100 stdbuf -oL "$BUILD/bench/cuda_bench" --steps models/vit_tiny.json --batches 128 --reps 3
       for b in ${SAT_GPU_PROFILE_BATCHES:-128}; do   # where the resident step's device time goes
-        SAT_CUDA_PROFILE=1 timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --steps models/resnet18.json --batches $b --reps 3
+        SAT_CUDA_PROFILE=1 timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --steps "${SAT_GPU_PROFILE_MODEL:-models/resnet18.json}" --batches $b --reps 3
       done
       echo "## PyTorch on the same GPU"
       for m in ${SAT_GPU_TORCH_MODELS:-resnet18 vgg_small lenet5 mlp}; do

@@ -23,6 +23,8 @@
 
 #include "layer_ops.hpp"
 #include "ops.hpp"
+#include "resident.hpp"
+#include "transformer_ops.hpp"
 #endif
 
 using namespace sat;
@@ -111,6 +113,116 @@ void expect_close(const std::vector<float>& got, const Tensor& want, double rel,
 }
 
 }  // namespace
+
+// Host rows <-> device rows, for token activations ([nb, T, D] is already [nb*T][D]).
+std::unique_ptr<DevBuf> upload_rows(const Tensor& t) {
+  auto d = std::make_unique<DevBuf>(t.numel() * 2);
+  const std::vector<uint16_t> b = bits(t);
+  cudaMemcpy(d->p, b.data(), b.size() * 2, cudaMemcpyHostToDevice);
+  return d;
+}
+std::vector<float> download_rows(const uint16_t* d, int64_t n) {
+  std::vector<uint16_t> b(static_cast<size_t>(n));
+  EXPECT_EQ(cudaMemcpy(b.data(), d, n * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  std::vector<float> f(b.size());
+  for (size_t i = 0; i < b.size(); ++i) f[i] = bf16_bits_to_f32(b[i]);
+  return f;
+}
+std::unique_ptr<DevBuf> upload_f32(const std::vector<float>& v) {
+  auto d = std::make_unique<DevBuf>(v.size() * 4);
+  cudaMemcpy(d->p, v.data(), v.size() * 4, cudaMemcpyHostToDevice);
+  return d;
+}
+std::vector<float> download_f32(const float* d, size_t n) {
+  std::vector<float> f(n);
+  EXPECT_EQ(cudaMemcpy(f.data(), d, n * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  return f;
+}
+
+// LayerNorm (two widths, one not a multiple of the 32-row tile's width), GELU in both forms and the
+// token mean, forward and backward, against the CPU layers. LayerNorm and the token mean make the
+// CPU's operations in its order and precision: equal bit for bit, and the LayerNorm parameter
+// gradients (double sums combined per block of rows, the CPU's in one run) within 1e-6. GELU calls
+// CUDA's erf/exp/tanh (within 2 ulp of glibc's, in double) and may differ by one BF16 rounding.
+TEST(CudaLayers, TransformerLayersMatchCpu) {
+  SAT_REQUIRE_GPU();
+  const std::vector<std::pair<std::string, Shape>> cases = {
+      {R"({"type": "layernorm"})", {49, 128}},
+      {R"({"type": "layernorm", "eps": 1e-3})", {7, 45}},
+      {R"({"type": "gelu"})", {7, 45}},
+      {R"({"type": "gelu", "approximate": "tanh"})", {7, 45}},
+      {R"({"type": "token_mean"})", {7, 45}},
+  };
+  const int64_t nb = 5;
+  uint64_t seed = 11;
+  for (const auto& [layer, in] : cases) {
+    SCOPED_TRACE(layer);
+    Model m = one_layer(layer, in);
+    Layer& l = *m.layers[0];
+    std::vector<Param*> ps;
+    l.params(ps);
+    for (Param* p : ps) p->value = test::randn(p->value.size(), seed++, false);   // gamma, beta away from 1, 0
+    Shape xs = in, ys = l.out_shape;
+    xs.insert(xs.begin(), nb);
+    ys.insert(ys.begin(), nb);
+    const Tensor x = rand_tensor(xs, seed++), dy = rand_tensor(ys, seed++);
+    StepContext ctx{Method::dense, true};
+    const Tensor y = l.forward(x, ctx);
+    const Tensor dx = l.backward(dy, ctx);
+
+    auto X = upload_rows(x), DY = upload_rows(dy);
+    DevBuf Y(y.numel() * 2), DX(x.numel() * 2);
+    const std::string t = l.type();
+    const int64_t rows = nb * in[0], d = in[1];
+    if (t == "layernorm") {
+      auto gamma = upload_f32(ps[0]->value), beta = upload_f32(ps[1]->value);
+      DevBuf xhat(x.numel() * 4), rstd(rows * 4), grads(2 * d * 4), part(cuda::layernorm_partials(rows, d) * 8);
+      ASSERT_EQ(cuda::layernorm_unsupported(d), "");
+      cuda::layernorm_forward(X->as<uint16_t>(), rows, d, l.attrs()["eps"].get<double>(), gamma->as<float>(),
+                              beta->as<float>(), xhat.as<float>(), rstd.as<float>(), Y.as<uint16_t>(), 0);
+      cuda::layernorm_backward(DY->as<uint16_t>(), xhat.as<float>(), rstd.as<float>(), rows, d, gamma->as<float>(),
+                               grads.as<float>(), grads.as<float>() + d, part.as<double>(), DX.as<uint16_t>(), 0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<float> g = download_f32(grads.as<float>(), 2 * d);
+      for (int64_t j = 0; j < d; ++j) {
+        EXPECT_NEAR(g[j], ps[0]->grad[j], 1e-6 * std::max(1.0f, std::fabs(ps[0]->grad[j]))) << "gamma grad " << j;
+        EXPECT_NEAR(g[d + j], ps[1]->grad[j], 1e-6 * std::max(1.0f, std::fabs(ps[1]->grad[j]))) << "beta grad " << j;
+      }
+      expect_equal(download_rows(Y.as<uint16_t>(), y.numel()), y, "forward");
+      expect_equal(download_rows(DX.as<uint16_t>(), x.numel()), dx, "backward");
+    } else if (t == "gelu") {
+      const bool tanh_form = l.attrs()["tanh"].get<bool>();
+      cuda::gelu_forward(X->as<uint16_t>(), x.numel(), tanh_form, Y.as<uint16_t>(), 0);
+      cuda::gelu_backward(X->as<uint16_t>(), DY->as<uint16_t>(), x.numel(), tanh_form, DX.as<uint16_t>(), 0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      expect_close(download_rows(Y.as<uint16_t>(), y.numel()), y, 1.0 / 128, "forward");
+      expect_close(download_rows(DX.as<uint16_t>(), x.numel()), dx, 1.0 / 128, "backward");
+    } else {
+      cuda::token_mean_forward(X->as<uint16_t>(), nb, in[0], d, Y.as<uint16_t>(), 0);
+      cuda::token_mean_backward(DY->as<uint16_t>(), nb, in[0], d, DX.as<uint16_t>(), 0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      expect_equal(download_rows(Y.as<uint16_t>(), y.numel()), y, "forward");
+      expect_equal(download_rows(DX.as<uint16_t>(), x.numel()), dx, "backward");
+    }
+  }
+}
+
+// Which transformer shapes run resident, and the reason given for one that does not: ViT-tiny's
+// layers all do; a ViT-Base-sized attention (197 tokens, heads of 64) exceeds one block's shared
+// memory and falls back to the host-layer path with the layer named.
+TEST(CudaLayers, ResidentCoverageOfTransformers) {
+  SAT_REQUIRE_GPU();
+  Model vit = test::load_test_model("vit_tiny");
+  EXPECT_EQ(cuda::resident_unsupported(vit), "");
+  Model big = Model::from_json_text(R"({"name": "b", "input": [197, 768], "classes": 10, "layers": [
+      {"type": "attention", "heads": 12}, {"type": "token_mean"}, {"type": "linear", "out": 10}]})", "test");
+  const std::string why = cuda::resident_unsupported(big);
+  EXPECT_NE(why.find("attention"), std::string::npos) << why;
+  EXPECT_NE(why.find("197 tokens"), std::string::npos) << why;
+  Model map_norm = Model::from_json_text(R"({"name": "c", "input": [4, 6, 6], "classes": 10, "layers": [
+      {"type": "layernorm"}, {"type": "flatten"}, {"type": "linear", "out": 10}]})", "test");
+  EXPECT_NE(cuda::resident_unsupported(map_norm).find("channels-last"), std::string::npos);
+}
 
 // ReLU, max and average pooling (strided, padded, overlapping windows), global pooling: forward and
 // backward equal to the CPU layers bit for bit.
@@ -326,13 +438,52 @@ TEST(CudaLayers, ResidentStepOfEveryLayerTypeMatchesCpu) {
   }
 }
 
+// The resident step of a small ViT with every transformer piece (a 3-channel patch embedding, so
+// the input is permuted; widths that are not a multiple of 64, so inputs are padded; attention with
+// and without biases, one and two heads; GELU in both forms) against the CPU backend, for every
+// method, as ResidentStepOfEveryLayerTypeMatchesCpu. There is no BatchNorm here, but two things
+// widen the bound of the models without it (5% of each parameter's step) to 10%, with cosine >=
+// 0.98 kept: the attention's context enters the out projection as BF16 on the GPU and FP32 on
+// the CPU, and after the first step the weights differ by rounding, so near-tied groups may keep
+// other N:M masks (masks_exact is off). On the H100 the worst case was SR-STE's second step, 5.1%
+// to 7.9% on the second attention block. And the key projection's bias has a zero gradient in
+// exact arithmetic (a shift shared by a row's scores leaves the softmax unchanged): its step is
+// rounding noise on both backends (0 on the CPU, up to 6e-7 on the GPU), hence the 2e-6 floor.
+TEST(CudaLayers, ResidentStepOfTransformerLayersMatchesCpu) {
+  SAT_REQUIRE_GPU();
+  const std::string vit = R"({"name": "vit", "input": [3, 8, 12], "classes": 10, "nm": "2:8",
+    "layers": [
+      {"type": "patch_embed", "patch": 4, "dim": 48},
+      {"type": "residual", "body": [{"type": "layernorm"}, {"type": "attention", "heads": 2}]},
+      {"type": "residual", "body": [
+        {"type": "layernorm"}, {"type": "linear", "out": 96}, {"type": "gelu"}, {"type": "linear", "out": 48}]},
+      {"type": "residual", "body": [{"type": "layernorm"}, {"type": "attention", "heads": 1, "bias": false}]},
+      {"type": "residual", "body": [
+        {"type": "layernorm"}, {"type": "linear", "out": 64}, {"type": "gelu", "approximate": "tanh"},
+        {"type": "linear", "out": 48}]},
+      {"type": "layernorm"},
+      {"type": "token_mean"},
+      {"type": "linear", "out": 10}]})";
+  test::StepTolerance t;
+  t.param_max = -1;
+  t.update_norm = 0.1;
+  t.update_abs = 2e-6;
+  t.update_cos = 0.98;
+  t.masks_exact = false;
+  t.evaluate = true;
+  for (const Method method : {Method::bdwp, Method::srste, Method::dense}) {
+    SCOPED_TRACE(method_name(method));
+    test::expect_training_matches_cpu("cuda", vit, method, 8, 2, t);
+  }
+}
+
 // The resident step's contract (docs/cuda.md): the host model is not touched by training steps,
 // only by Backend::sync, which brings back the trained values and momenta and makes the host's
 // weight forms those of the new values; an evaluation on the CPU then agrees with one on the GPU.
 // A host-layer path would fail the first check (it copies the parameters back after every step).
 TEST(CudaLayers, ResidentStateReachesTheHostOnlyAtSync) {
   SAT_REQUIRE_GPU();
-  for (const char* name : {"lenet5", "mlp"}) {
+  for (const char* name : {"lenet5", "mlp", "vit_tiny"}) {
     SCOPED_TRACE(name);
     Model m = test::load_test_model(name);
     const auto dev = open_backend("cuda"), cpu = open_backend("cpu");

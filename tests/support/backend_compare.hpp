@@ -19,7 +19,8 @@ Model load_test_model(const std::string& model);
 struct StepTolerance {
   double loss = 2e-2;        // |loss - cpu| <= loss * max(1, |cpu|)
   double param_max = 2e-2;   // per parameter: max |diff| <= param_max * max |cpu value|; < 0: off
-  double update_norm = -1;   // per parameter: |step - cpu step| <= update_norm * |cpu step|; < 0: off
+  double update_norm = -1;   // per parameter: |step - cpu step| <= update_norm * |cpu step| + update_abs; < 0: off
+  double update_abs = 1e-7;  // the absolute floor of that bound (steps that are rounding noise around zero)
   double update_cos = -1;    // per parameter: cosine(step, cpu step) >= update_cos; < 0: off
   double whole_update_cos = -1;    // over all trainable parameters together; < 0: off
   double whole_update_ratio = -1;  // | |step| / |cpu step| - 1 | <= this over all parameters; < 0: off
