@@ -426,15 +426,18 @@ ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const Res
 }
 
 ResidentPlan::~ResidentPlan() {
-  if (ctx_ && ctx_->prof && ctx_->prof_steps > 0) {
+  if (ctx_ && ctx_->prof && ctx_->profiled_steps() > 0) {
+    const int steps = ctx_->profiled_steps();
     double total = 0;
     for (auto& [k, v] : ctx_->prof_ms) total += v;
     std::vector<std::pair<double, std::string>> rows;
     for (auto& [k, v] : ctx_->prof_ms) rows.push_back({v, k});
     std::sort(rows.rbegin(), rows.rend());
-    std::fprintf(stderr, "cuda resident profile (SAT_CUDA_PROFILE), batch %lld: %d training steps, %.2f ms of device work per step\n",
-                 static_cast<long long>(batch_), ctx_->prof_steps, total / ctx_->prof_steps);
-    for (auto& [v, k] : rows) std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s\n", v / ctx_->prof_steps, 100 * v / total, k.c_str());
+    std::fprintf(stderr,
+                 "cuda resident profile (SAT_CUDA_PROFILE), batch %lld: %d training steps after the first %d, %.2f ms "
+                 "of device work per step\n",
+                 static_cast<long long>(batch_), steps, Ctx::kProfSkip, total / steps);
+    for (auto& [v, k] : rows) std::fprintf(stderr, "  %8.3f ms  %5.1f%%  %s\n", v / steps, 100 * v / total, k.c_str());
   }
   if (ctx_ && ctx_->last) cudaEventDestroy(ctx_->last);
   top_.reset();

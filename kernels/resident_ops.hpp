@@ -42,8 +42,12 @@ struct Ctx {
   cudaEvent_t last = nullptr;
   std::map<std::string, double> prof_ms;
   int prof_steps = 0;
+  // The plan's first training steps are left out: their first launches load each kernel's module
+  // (CUDA's lazy loading) and run cuBLAS's heuristics, which would be counted as the step's work.
+  static constexpr int kProfSkip = 2;
+  int profiled_steps() const { return prof_steps > kProfSkip ? prof_steps - kProfSkip : 0; }
   void mark(const char* what) {
-    if (!prof) return;
+    if (!prof || prof_steps <= kProfSkip) return;
     cudaEvent_t e;
     SAT_CUDA_CHECK(cudaEventCreate(&e));
     SAT_CUDA_CHECK(cudaEventRecord(e, s));
