@@ -5,10 +5,13 @@
 // lowering here is this file's own (a plain loop over the definition in sat/conv_geometry.hpp),
 // and the product is spmm_nm_reference, so the library's im2col and tiling are not the oracle.
 // Then the same at the layer and the training-step level, against the lowered path kept behind
-// cpu::force_conv_lowering.
+// cpu::force_conv_lowering; and the dense WU on the images (cpu::conv_wu) against its order
+// written out.
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -178,6 +181,58 @@ TEST(ConvNm, ProductsOnTheImagesGiveTheLoweredBitsOnEveryPathAndThreadCount) {
         cpu::spmm_nm_conv_bp(wb, g, dyt.data(), ld, c.nb, dx.data());
         EXPECT_TRUE(same_bits(dx, want.dx)) << "BP " << where << ": first difference at "
                                             << first_difference(dx, want.dx);
+      }
+    }
+  }
+}
+
+namespace {
+
+// conv_wu's order, written out: per tile of conv_wu_images(g) images, one std::fma chain per
+// weight over the tile's images and positions in order, from +0; the tiles' sums added to dw in
+// image order.
+std::vector<float> wu_reference(const Case& c, const std::vector<float>& x, const std::vector<float>& dy,
+                                std::vector<float> dw) {
+  const ConvGeometry g = c.geometry();
+  const int64_t ohw = g.oh * g.ow, kdim = g.kdim(), n = c.cout * kdim;
+  const std::vector<float> col = lower(c, x);
+  const int64_t cols = c.nb * ohw, tile = cpu::conv_wu_images(g);
+  std::vector<float> partial(static_cast<size_t>(n));
+  for (int64_t b0 = 0; b0 < c.nb; b0 += tile) {
+    std::fill(partial.begin(), partial.end(), 0.0f);
+    for (int64_t b = b0; b < std::min(c.nb, b0 + tile); ++b)
+      for (int64_t pos = 0; pos < ohw; ++pos)
+        for (int64_t o = 0; o < c.cout; ++o)
+          for (int64_t k = 0; k < kdim; ++k)
+            partial[o * kdim + k] = std::fma(dy[(b * c.cout + o) * ohw + pos], col[k * cols + b * ohw + pos],
+                                             partial[o * kdim + k]);
+    for (int64_t i = 0; i < n; ++i) dw[i] += partial[i];
+  }
+  return dw;
+}
+
+}  // namespace
+
+// WU, dense on the images: the order above on every path and thread count, accumulating into a
+// gradient that is not zero.
+TEST(ConvNm, WeightGradientOnTheImagesKeepsItsOrderOnEveryPathAndThreadCount) {
+  Restore restore;
+  for (size_t i = 0; i < kCases.size(); ++i) {
+    const Case& c = kCases[i];
+    const ConvGeometry g = c.geometry();
+    const auto x = random_vec(c.nb * c.cin * c.h * c.w, 60 + i);
+    const auto dy = random_vec(c.nb * c.cout * g.oh * g.ow, 70 + i);
+    const auto dw0 = random_vec(c.cout * g.kdim(), 80 + i);
+    const std::vector<float> want = wu_reference(c, x, dy, dw0);
+    for (const std::string& path : simd_paths()) {
+      ASSERT_TRUE(cpu::force_simd_path(path)) << path;
+      for (int threads : {1, 3}) {
+        omp_set_num_threads(threads);
+        std::vector<float> xpad, dw = dw0;
+        cpu::conv_pad_images(g, x.data(), c.nb, xpad);
+        cpu::conv_wu(g, c.cout, xpad.data(), dy.data(), c.nb, dw.data());
+        EXPECT_TRUE(same_bits(dw, want)) << "WU " << c.str() << ", " << path << ", " << threads
+                                         << " threads: first difference at " << first_difference(dw, want);
       }
     }
   }

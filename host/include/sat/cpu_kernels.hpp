@@ -55,6 +55,14 @@ void spmm_nm_conv_ff(const NMCompressed& w, const ConvGeometry& g, const float* 
 // cache and scatters it at once.
 void spmm_nm_conv_bp(const NMCompressed& w, const ConvGeometry& g, const float* dyt, int64_t ld,
                      int64_t nb, float* dx);
+// WU, dense, on the images: dw[cout][K] += the weight gradient of dy[nb][cout][oh][ow] (natural
+// layout) over the images padded by conv_pad_images. Each weight's terms are FMAs in position
+// order over the images of one tile (conv_wu_images(g) images, fixed by the shape), and the
+// tiles' sums are added to dw in image order: the same bits on every SIMD path and thread count.
+// Multithreaded (OpenMP) over the tiles.
+void conv_wu(const ConvGeometry& g, int64_t cout, const float* xpad, const float* dy, int64_t nb,
+             float* dw);
+int64_t conv_wu_images(const ConvGeometry& g);
 // Whether the CPU's N:M convolutions lower instead (im2col, spmm_nm, col2im): off unless the
 // environment has SAT_CONV_LOWERED=1 or force_conv_lowering(true) was called. The same bits
 // either way; kept to compare the two and to time them side by side.

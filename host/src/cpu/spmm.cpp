@@ -53,6 +53,10 @@ constexpr int64_t kMinParallelMacs = 1 << 17;      // below this, run single-thr
 // Floats a window row copy may write past its run (it copies whole 16-float blocks; the next
 // run or row overwrites them), so the pack buffer has this much slack after its last row.
 constexpr int kRunBlock = 16;
+// conv_wu's reduction: one FP32 chain per weight over the positions of about this many outputs
+// (whole images), then the chains' results summed in image order. One chain over a whole large
+// batch would lose digits (a 1700-image test drifted past 1e-5 when oneDNN reduced it at once).
+constexpr int64_t kConvWuPositions = 1024;
 
 // Copies rows [0, nrows) of `src` (row stride ld), columns [0, width), into buf (row stride
 // `panel`), zero-filling columns [width, padded).
@@ -137,14 +141,75 @@ struct WindowSource {
   const float* row(int64_t, int64_t) const { return nullptr; }
 };
 
-// The driver over any source. serial: run on the calling thread only (the caller is itself one
+// The input of conv_wu: one image's windows as rows (im2row): row = output position
+// oy*ow + ox, column (c, ky, kx) = xpad[c][oy*s + ky][ox*s + kx] of the image's zero-bordered
+// planes. The column offsets of a panel are worked out once per pack; a row is then a gather.
+struct PositionSource {
+  static constexpr int kMaxWidth = 256;
+  const float* img;                    // the image's first padded plane
+  ConvGeometry g;
+  int64_t wp, plane;
+  int64_t ld = 0;                      // (no rows to prefetch)
+  void pack(int64_t r0, int64_t nrows, int64_t k0, int width, int padded, int panel,
+            float* buf) const {
+    int64_t off[kMaxWidth];
+    for (int q = 0; q < width; ++q) {
+      const int64_t k = k0 + q;
+      off[q] = (k / (g.k * g.k)) * plane + ((k / g.k) % g.k) * wp + k % g.k;
+    }
+    int64_t oy = r0 / g.ow, ox = r0 % g.ow;
+    for (int64_t r = 0; r < nrows; ++r) {
+      float* d = buf + r * panel;
+      const float* base = img + oy * g.s * wp + ox * g.s;
+      for (int q = 0; q < width; ++q) d[q] = base[off[q]];
+      std::fill(d + width, d + padded, 0.0f);
+      if (++ox == g.ow) {
+        ox = 0;
+        ++oy;
+      }
+    }
+  }
+  const float* row(int64_t, int64_t) const { return nullptr; }
+};
+
+// The weights the driver walks: lines of `groups` groups of N entries, each a value and an
+// in-group index. NMWeights: a compressed N:M form. DenseLines: a dense row-major matrix read as
+// groups of one (M = N = 1, every index 0), which is how the dense WU product of a convolution
+// (cpu::conv_wu) runs on the same micro-kernels: one FMA per term, in the order of the groups.
+struct NMWeights {
+  const NMCompressed& w;
+  int64_t lines() const { return w.lines(); }
+  int64_t groups() const { return w.groups(); }
+  int n() const { return w.nm.n; }
+  int m() const { return w.nm.m; }
+  const float* vals(int64_t l, int64_t g0) const { return w.values.data() + (l * w.groups() + g0) * w.nm.n; }
+  const uint8_t* idx(int64_t l, int64_t g0) const { return w.index.data() + (l * w.groups() + g0) * w.nm.n; }
+};
+
+// Indices of DenseLines: zeros for the longest chunk any path packs (its groups are one input row
+// each, so a chunk has at most kChunkBytes * 5/4 / (16 floats * 4 bytes) groups) plus the 8 bytes
+// the micro-kernels read at a time.
+alignas(64) constexpr uint8_t kZeroIndex[1024] = {};
+
+struct DenseLines {
+  const float* a;
+  int64_t lda, nlines, ngroups;
+  int64_t lines() const { return nlines; }
+  int64_t groups() const { return ngroups; }
+  int n() const { return 1; }
+  int m() const { return 1; }
+  const float* vals(int64_t l, int64_t g0) const { return a + l * lda + g0; }
+  const uint8_t* idx(int64_t, int64_t) const { return kZeroIndex; }
+};
+
+// The driver over any weights and source. serial: run on the calling thread only (the caller is itself one
 // of the threads of a parallel region).
-template <class Source>
-void spmm_run(const NMCompressed& w, const Source& src, int64_t cols, float* out, int64_t ld_out,
+template <class Weights, class Source>
+void spmm_run(const Weights& w, const Source& src, int64_t cols, float* out, int64_t ld_out,
               bool accumulate, bool serial) {
   const int64_t lines = w.lines();
   const int64_t groups = w.groups();
-  const int n = w.nm.n, m = w.nm.m;
+  const int n = w.n(), m = w.m();
   if (lines <= 0 || cols <= 0) return;
   if (groups == 0 || n == 0) {
     if (!accumulate)
@@ -229,9 +294,8 @@ void spmm_run(const NMCompressed& w, const Source& src, int64_t cols, float* out
           t.nr = static_cast<int>(std::min<int64_t>(kLines, lines - l0));
           for (int r = 0; r < kLines; ++r) {
             const int64_t l = l0 + std::min(r, t.nr - 1);
-            const int64_t e = (l * groups + g0) * n;
-            t.vals[r] = w.values.data() + e;
-            t.idx[r] = w.index.data() + e;
+            t.vals[r] = w.vals(l, g0);
+            t.idx[r] = w.idx(l, g0);
             t.out[r] = ragged ? edge + std::min(r, t.nr - 1) * kPanel : out + l * ld_out + p0;
           }
           if (b + 1 < b1) {  // the next block's output segments, for writing
@@ -275,7 +339,7 @@ void spmm_run(const NMCompressed& w, const Source& src, int64_t cols, float* out
 
 void spmm_nm(const NMCompressed& w, const float* in, int64_t ld_in, int64_t cols, float* out,
              int64_t ld_out, bool accumulate) {
-  spmm_run(w, MatrixSource{in, ld_in}, cols, out, ld_out, accumulate, false);
+  spmm_run(NMWeights{w}, MatrixSource{in, ld_in}, cols, out, ld_out, accumulate, false);
 }
 
 void conv_pad_images(const ConvGeometry& g, const float* x, int64_t nb, std::vector<float>& xpad) {
@@ -306,7 +370,7 @@ void spmm_nm_conv_ff(const NMCompressed& w, const ConvGeometry& g, const float* 
     throw Error("spmm_nm_conv_ff: this SIMD path's panel is wider than the window gather allows");
   }
   const WindowSource src{xpad, g, g.h + 2 * g.p, g.w + 2 * g.p};
-  spmm_run(w, src, nb * g.oh * g.ow, out, ld_out, false, false);
+  spmm_run(NMWeights{w}, src, nb * g.oh * g.ow, out, ld_out, false, false);
 }
 
 void spmm_nm_conv_bp(const NMCompressed& w, const ConvGeometry& g, const float* dyt, int64_t ld,
@@ -336,7 +400,7 @@ void spmm_nm_conv_bp(const NMCompressed& w, const ConvGeometry& g, const float* 
     std::unique_ptr<float[]> dcol(new float[tile_floats]);
     for (int64_t b0 = 0; b0 < nb; b0 += tile) {
       const int64_t nbt = std::min(tile, nb - b0), cols = nbt * ohw;
-      spmm_run(w, MatrixSource{dyt + b0 * ohw, ld}, cols, dcol.get(), cols, false, false);
+      spmm_run(NMWeights{w}, MatrixSource{dyt + b0 * ohw, ld}, cols, dcol.get(), cols, false, false);
       col2im(g, dcol.get(), cols, nbt, dx + b0 * g.cin * hw);
     }
     return;
@@ -348,8 +412,45 @@ void spmm_nm_conv_bp(const NMCompressed& w, const ConvGeometry& g, const float* 
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < ntiles; ++t) {
       const int64_t b0 = t * tile, nbt = std::min(tile, nb - b0), cols = nbt * ohw;
-      spmm_run(w, MatrixSource{dyt + b0 * ohw, ld}, cols, dcol.get(), cols, false, true);
+      spmm_run(NMWeights{w}, MatrixSource{dyt + b0 * ohw, ld}, cols, dcol.get(), cols, false, true);
       scatter(dcol.get(), cols, b0, nbt, padded.get());
+    }
+  }
+}
+
+int64_t conv_wu_images(const ConvGeometry& g) {
+  return std::max<int64_t>(1, kConvWuPositions / (g.oh * g.ow));
+}
+
+void conv_wu(const ConvGeometry& g, int64_t cout, const float* xpad, const float* dy, int64_t nb,
+             float* dw) {
+  const int64_t ohw = g.oh * g.ow, kdim = g.kdim(), n = cout * kdim;
+  const int64_t hp = g.h + 2 * g.p, wp = g.w + 2 * g.p, plane = hp * wp;
+  if (nb <= 0 || n == 0) return;
+  if (simd::spmm_kernel().vec * simd::spmm_kernel().panel_vecs > PositionSource::kMaxWidth) {
+    throw Error("conv_wu: this SIMD path's panel is wider than the window gather allows");
+  }
+  // The tiles are fixed by the shape alone, so the sums do not depend on the thread count; the
+  // threads take whole tiles, each an FP32 chain per weight over its images' positions.
+  const int64_t tile = conv_wu_images(g), ntiles = (nb + tile - 1) / tile;
+  std::unique_ptr<float[]> partial(new float[ntiles * n]);
+  const int threads = std::max(1, omp_get_max_threads());
+#pragma omp parallel num_threads(threads) if (threads > 1 && ntiles > 1)
+  {
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < ntiles; ++t) {
+      for (int64_t b = t * tile; b < std::min(nb, (t + 1) * tile); ++b) {
+        const DenseLines a{dy + b * cout * ohw, ohw, cout, ohw};
+        const PositionSource src{xpad + b * g.cin * plane, g, wp, plane};
+        spmm_run(a, src, kdim, partial.get() + t * n, kdim, b > t * tile, true);
+      }
+    }
+    // The tiles' partial gradients go into dw in image order.
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      float s = dw[i];
+      for (int64_t t = 0; t < ntiles; ++t) s += partial[t * n + i];
+      dw[i] = s;
     }
   }
 }

@@ -73,6 +73,13 @@ bool conv_bp_on_images(const SparseWeight& w, const StepContext& ctx, const Conv
   return true;
 }
 
+bool conv_wu_on_images(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* xpad,
+                       const float* dy, int64_t nb) {
+  if (ctx.router) return false;
+  conv_wu(g, w.cout, xpad, dy, nb, w.weight->grad.data());
+  return true;
+}
+
 double ff_macs_per_col(const SparseWeight& w, Method method) {
   const double dense = static_cast<double>(w.cout) * static_cast<double>(w.k);
   return w.ff_sparse(method) ? dense * w.nm.n / w.nm.m : dense;

@@ -33,6 +33,12 @@ bool conv_ff_on_images(const SparseWeight& w, const StepContext& ctx, const Conv
 bool conv_bp_on_images(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* dyt,
                        int64_t ld, int64_t nb, float* dx);
 
+// WU of a convolution on its images (cpu::conv_wu: dense, no lowered matrix) into w.weight->grad,
+// from dy[nb][cout][oh][ow] and the images padded by cpu::conv_pad_images. False where a router
+// takes the step's products (it then gets the lowered WU, wu_product).
+bool conv_wu_on_images(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* xpad,
+                       const float* dy, int64_t nb);
+
 // The multiply-adds each product performs per column of P (for summaries and benchmarks).
 double ff_macs_per_col(const SparseWeight& w, Method method);
 double bp_macs_per_col(const SparseWeight& w, Method method);

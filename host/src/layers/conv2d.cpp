@@ -2,9 +2,10 @@
 // same dense / N:M dispatch as Linear. K = cin*k*k in (cin, kh, kw) order, P = images x output
 // positions (the im2col layout of sat/conv_geometry.hpp), which makes W[cout][K] the same matrix
 // PyTorch's weight.reshape(cout, -1) is. No CPU product lowers the batch any more: the N:M FF and
-// BP read the images through their windows (cpu::conv_ff_on_images / conv_bp_on_images), and the
-// dense products (every product under dense training, a dense layer's FF and BP, SR-STE's BP, and
-// WU always) go through oneDNN's convolutions (cpu/dnnl_conv.hpp). The batch is still lowered
+// BP and the dense WU read the images through their windows (cpu::conv_ff_on_images,
+// conv_bp_on_images, conv_wu_on_images), and the dense FF and BP (every product under dense
+// training, a dense layer's, SR-STE's BP) go through oneDNN's convolutions (cpu/dnnl_conv.hpp).
+// The batch is still lowered
 // (im2col, col2im) where a device backend takes the products but not the whole convolution, or
 // where SAT_CONV_LOWERED=1 asks for the lowered path (the same bits, kept to compare); a device
 // backend may also take the whole convolution (cpu::routed_conv_ff / routed_conv_backward: it
@@ -65,6 +66,7 @@ class Conv2d final : public Layer {
     x_.resize(static_cast<size_t>(x.numel()));
     x.to_f32(x_.data());
     cached_batch_ = ctx.training ? batch : 0;
+    xpad_whole_ = false;
     if (!ctx.router && !sw_.ff_sparse(ctx.method)) {
       require_dense();
       y_.resize(static_cast<size_t>(batch * cout_ * ohw));
@@ -100,8 +102,9 @@ class Conv2d final : public Layer {
       }
     }
     // Backward reuses the lowered batch when it was lowered in one piece; otherwise it lowers
-    // each chunk again from the input kept in x_ (or leaves WU to oneDNN, which needs none).
+    // each chunk again from the input kept in x_ (or runs WU on the images, which needs none).
     col_cached_ = chunk == batch && lowered;
+    xpad_whole_ = chunk == batch && !lowered && !routed;   // FF padded the whole batch for itself
     return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
   }
 
@@ -120,9 +123,9 @@ class Conv2d final : public Layer {
     dx_.resize(ctx.input_grad ? x_.size() : 0);
     std::vector<float>& dx = dx_;
     if (!ctx.router && !sw_.bp_sparse(ctx.method)) {
-      // BP and WU both dense: oneDNN on the images themselves, nothing lowered.
+      // BP and WU both dense, on the images themselves: nothing lowered.
       if (has_bias_) bias_grad(g.data(), batch);
-      dnnl().backward_weights(x_.data(), g.data(), batch, weight_.grad.data());
+      cpu::conv_wu_on_images(sw_, ctx, geometry(), padded_input(0, batch), g.data(), batch);
       if (!ctx.input_grad) return Tensor();
       require_dense();
       dnnl().backward_data(g.data(), batch, sw_.dense.data(), dx.data());
@@ -151,9 +154,9 @@ class Conv2d final : public Layer {
       float* dxb = ctx.input_grad ? dx.data() + b0 * cin_ * h_ * w_ : nullptr;
       if (cpu::routed_conv_backward(sw_, ctx, geometry(), xb, nb, yt_.data(), dxb)) continue;
       if (!ctx.router) {
-        // WU on the images through oneDNN even when FF lowered them: faster than the product
-        // over the lowered matrix (a reduction over all of P for a small Cout x K output).
-        dnnl().backward_weights(xb, gb, nb, weight_.grad.data());
+        // WU on the images even when FF lowered them: cheaper than the product over the
+        // lowered matrix (a reduction over all of P for a small Cout x K output).
+        cpu::conv_wu_on_images(sw_, ctx, geometry(), padded_input(b0, nb), gb, nb);
       } else {
         if (!col_cached_) {
           col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
@@ -213,6 +216,15 @@ class Conv2d final : public Layer {
     }
   }
 
+  // Images [b0, b0 + nb) of the cached input, zero-bordered for the products on the images: the
+  // forward's copy where it padded the whole batch, else padded here.
+  const float* padded_input(int64_t b0, int64_t nb) {
+    const int64_t image = cin_ * (h_ + 2 * p_) * (w_ + 2 * p_);
+    if (xpad_whole_) return xpad_.data() + b0 * image;
+    cpu::conv_pad_images(geometry(), x_.data() + b0 * cin_ * h_ * w_, nb, xpad_);
+    return xpad_.data();
+  }
+
   int64_t images_per_chunk(int64_t batch) const {
     const int64_t per_image = (2 * kdim_ + cout_) * oh_ * ow_;
     return std::max<int64_t>(1, std::min(batch, kScratchFloats / per_image));
@@ -227,7 +239,8 @@ class Conv2d final : public Layer {
   // Scratch kept between calls so that each step reuses the allocations.
   std::vector<float> x_;                 // the last input, FP32
   std::vector<float> y_, g_, dx_;        // output, output gradient and input gradient, FP32
-  std::vector<float> xpad_;              // zero-bordered input of the N:M forward product
+  std::vector<float> xpad_;              // zero-bordered input of the products on the images
+  bool xpad_whole_ = false;              // xpad_ holds the whole cached batch
   std::vector<float> col_;               // lowered chunk, [K][images * oh*ow]
   std::vector<float> yt_;                // output (gradient) chunk, [cout][images * oh*ow]
   std::vector<float> dcol_;              // input-gradient chunk, [K][images * oh*ow]
