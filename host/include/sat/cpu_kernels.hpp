@@ -4,7 +4,9 @@
 // path chosen at run time.
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "sat/conv_geometry.hpp"
 #include "sat/nm.hpp"
 
 namespace sat::cpu {
@@ -29,6 +31,43 @@ void spmm_nm(const NMCompressed& w, const float* in, int64_t ld_in, int64_t cols
 // benchmarks.
 void spmm_nm_reference(const NMCompressed& w, const float* in, int64_t ld_in, int64_t cols,
                        float* out, int64_t ld_out, bool accumulate = false);
+
+// ---- Convolutions, in the im2col layout of sat/conv_geometry.hpp: col[K][P] with K = (c, ky, kx)
+// and P = b*oh*ow + oy*ow + ox, rows `ld` floats apart; images are x[nb][cin][h][w].
+
+// col = the lowering of images [0, nb); dx = its adjoint (every pixel gets the sum of the dcol
+// entries im2col copied from it, from +0 in (ky, kx) order). Both multithreaded (OpenMP).
+void im2col(const ConvGeometry& g, const float* x, int64_t nb, float* col, int64_t ld);
+void col2im(const ConvGeometry& g, const float* dcol, int64_t ld, int64_t nb, float* dx);
+
+// The N:M products of a convolution on its images, with no lowered matrix in memory; each gives
+// the bits of its lowered form (spmm_nm over im2col / followed by col2im) on every SIMD path and
+// thread count.
+// xpad = the images with a zero border of g.p, [nb][cin][h + 2p][w + 2p], plus the slack
+// spmm_nm_conv_ff reads past the last plane.
+void conv_pad_images(const ConvGeometry& g, const float* x, int64_t nb, std::vector<float>& xpad);
+// FF over the forward form (Axis::K): out[Cout][nb*oh*ow] (rows ld_out apart) =
+// spmm_nm(w, im2col(x)); the product's packing reads the windows of xpad directly.
+void spmm_nm_conv_ff(const NMCompressed& w, const ConvGeometry& g, const float* xpad, int64_t nb,
+                     float* out, int64_t ld_out);
+// BP over the backward form (Axis::Cout): dx[nb][cin][h][w] = col2im(spmm_nm(w, dyt)) for
+// dyt[Cout][nb*oh*ow] (rows ld apart); each thread computes a few images' lowered gradient in
+// cache and scatters it at once.
+void spmm_nm_conv_bp(const NMCompressed& w, const ConvGeometry& g, const float* dyt, int64_t ld,
+                     int64_t nb, float* dx);
+// WU, dense, on the images: dw[cout][K] += the weight gradient of dy[nb][cout][oh][ow] (natural
+// layout) over the images padded by conv_pad_images. Each weight's terms are FMAs in position
+// order over the images of one tile (conv_wu_images(g) images, fixed by the shape), and the
+// tiles' sums are added to dw in image order: the same bits on every SIMD path and thread count.
+// Multithreaded (OpenMP) over the tiles.
+void conv_wu(const ConvGeometry& g, int64_t cout, const float* xpad, const float* dy, int64_t nb,
+             float* dw);
+int64_t conv_wu_images(const ConvGeometry& g);
+// Whether the CPU's N:M convolutions lower instead (im2col, spmm_nm, col2im): off unless the
+// environment has SAT_CONV_LOWERED=1 or force_conv_lowering(true) was called. The same bits
+// either way; kept to compare the two and to time them side by side.
+bool conv_lowering_forced();
+void force_conv_lowering(bool on);
 
 // out[c][r] = in[r][c] for an r x c row-major matrix.
 void transpose(const float* in, int64_t rows, int64_t cols, float* out);

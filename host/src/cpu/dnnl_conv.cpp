@@ -59,12 +59,9 @@ struct DnnlConv::Plan {
   dnnl::stream stream{engine()};
   dnnl::convolution_forward fwd;
   dnnl::convolution_backward_data bwd_data;
-  dnnl::convolution_backward_weights bwd_weights;
   Operand f_src, f_w, f_dst;          // forward
   Operand d_diff_dst, d_w, d_diff_src;  // backward data
-  Operand w_src, w_diff_dst, w_diff_w;  // backward weights
-  memory bias, diff_bias;
-  std::vector<float> dw, db;           // the weight gradient before it is added to the layer's
+  memory bias;
 };
 
 DnnlConv::DnnlConv(const ConvGeometry& g, int64_t cout, bool bias) : g_(g), cout_(cout), bias_(bias) {}
@@ -90,26 +87,15 @@ DnnlConv::Plan& DnnlConv::plan(int64_t nb) {
   const dnnl::convolution_backward_data::primitive_desc dpd(
       dnnl::convolution_backward_data::desc(algo, src_any, wei_any, dst_any, strides, pad, pad),
       engine(), fpd);
-  const dnnl::convolution_backward_weights::primitive_desc wpd(
-      dnnl::convolution_backward_weights::desc(algo, src_any, wei_any, bia_d, dst_any, strides,
-                                               pad, pad),
-      engine(), fpd);
   p->fwd = dnnl::convolution_forward(fpd);
   p->bwd_data = dnnl::convolution_backward_data(dpd);
-  p->bwd_weights = dnnl::convolution_backward_weights(wpd);
   p->f_src = Operand(src_user, fpd.src_desc(), true, false);
   p->f_w = Operand(wei_user, fpd.weights_desc(), true, false);
   p->f_dst = Operand(dst_user, fpd.dst_desc(), false, true);
   p->d_diff_dst = Operand(dst_user, dpd.diff_dst_desc(), true, false);
   p->d_w = Operand(wei_user, dpd.weights_desc(), true, false);
   p->d_diff_src = Operand(src_user, dpd.diff_src_desc(), false, true);
-  p->w_src = Operand(src_user, wpd.src_desc(), true, false);
-  p->w_diff_dst = Operand(dst_user, wpd.diff_dst_desc(), true, false);
-  p->w_diff_w = Operand(wei_user, wpd.diff_weights_desc(), false, true);
   if (bias_) p->bias = memory(bia_d, engine(), DNNL_MEMORY_NONE);
-  p->db.resize(static_cast<size_t>(cout_));
-  p->diff_bias = memory(bia_d, engine(), p->db.data());
-  p->dw.resize(static_cast<size_t>(cout_ * g_.kdim()));
   plans_.push_back(std::move(p));
   return *plans_.back();
 }
@@ -135,21 +121,6 @@ void DnnlConv::backward_data(const float* dy, int64_t nb, const float* w, float*
                                 {DNNL_ARG_DIFF_SRC, p.d_diff_src.out(dx)}});
   p.d_diff_src.back(p.stream, dx);
   p.stream.wait();
-}
-
-void DnnlConv::backward_weights(const float* x, const float* dy, int64_t nb, float* dw) {
-  const int64_t n = cout_ * g_.kdim();
-  const int64_t x_image = g_.cin * g_.h * g_.w, y_image = cout_ * g_.oh * g_.ow;
-  for (int64_t b0 = 0; b0 < nb; b0 += kWuImages) {
-    Plan& p = plan(std::min(kWuImages, nb - b0));
-    p.bwd_weights.execute(p.stream, {{DNNL_ARG_SRC, p.w_src.in(p.stream, x + b0 * x_image)},
-                                     {DNNL_ARG_DIFF_DST, p.w_diff_dst.in(p.stream, dy + b0 * y_image)},
-                                     {DNNL_ARG_DIFF_WEIGHTS, p.w_diff_w.out(p.dw.data())},
-                                     {DNNL_ARG_DIFF_BIAS, p.diff_bias}});
-    p.w_diff_w.back(p.stream, p.dw.data());
-    p.stream.wait();
-    for (int64_t i = 0; i < n; ++i) dw[i] += p.dw[i];
-  }
 }
 
 }  // namespace sat::cpu

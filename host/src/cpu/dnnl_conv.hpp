@@ -1,5 +1,6 @@
 #pragma once
-// Dense 2-D convolutions through oneDNN (FF, BP and WU of a conv2d layer whose product is dense):
+// Dense 2-D convolutions through oneDNN (FF and BP of a conv2d layer whose product is dense; WU
+// is cpu::conv_wu, whose sums do not depend on the thread count or the SIMD path):
 // no im2col copy, oneDNN's own blocked layouts inside, NCHW at the edges. FP32 throughout
 // (inputs and weights arrive BF16-rounded in FP32; accumulation is FP32), and for a given thread
 // count the same inputs give the same bits (oneDNN's CPU convolutions split the work statically).
@@ -22,11 +23,6 @@ class DnnlConv {
   void forward(const float* x, int64_t nb, const float* w, const float* bias, float* y);
   // dx[nb][cin][h][w] = the input gradient of dy[nb][cout][oh][ow] through w.
   void backward_data(const float* dy, int64_t nb, const float* w, float* dx);
-  // dw[cout][cin][k][k] += the weight gradient of x and dy (the bias gradient is the layer's),
-  // reduced kWuImages images per oneDNN call and the partial gradients summed here, in order: one
-  // FP32 reduction over a whole large batch (millions of terms) would lose digits.
-  static constexpr int64_t kWuImages = 32;
-  void backward_weights(const float* x, const float* dy, int64_t nb, float* dw);
 
  private:
   struct Plan;                       // the primitives of one batch size

@@ -56,6 +56,30 @@ bool routed_conv_backward(const SparseWeight& w, const StepContext& ctx, const C
   return ctx.router && ctx.router->conv_backward(w, ctx.method, g, x, nb, dyt, dx);
 }
 
+bool conv_ff_on_images(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* x,
+                       int64_t nb, std::vector<float>& xpad, float* yt) {
+  if (ctx.router || !w.ff_sparse(ctx.method) || conv_lowering_forced()) return false;
+  require(w.fwd.nm.m > 0 && w.fwd.nnz() > 0, w, "forward N:M", ctx.method);
+  conv_pad_images(g, x, nb, xpad);
+  spmm_nm_conv_ff(w.fwd, g, xpad.data(), nb, yt, nb * g.oh * g.ow);
+  return true;
+}
+
+bool conv_bp_on_images(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* dyt,
+                       int64_t ld, int64_t nb, float* dx) {
+  if (ctx.router || !w.bp_sparse(ctx.method) || conv_lowering_forced()) return false;
+  require(w.bwd.nm.m > 0 && w.bwd.nnz() > 0, w, "backward N:M", ctx.method);
+  spmm_nm_conv_bp(w.bwd, g, dyt, ld, nb, dx);
+  return true;
+}
+
+bool conv_wu_on_images(const SparseWeight& w, const StepContext& ctx, const ConvGeometry& g, const float* xpad,
+                       const float* dy, int64_t nb) {
+  if (ctx.router) return false;
+  conv_wu(g, w.cout, xpad, dy, nb, w.weight->grad.data());
+  return true;
+}
+
 double ff_macs_per_col(const SparseWeight& w, Method method) {
   const double dense = static_cast<double>(w.cout) * static_cast<double>(w.k);
   return w.ff_sparse(method) ? dense * w.nm.n / w.nm.m : dense;

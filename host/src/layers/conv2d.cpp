@@ -1,16 +1,21 @@
-// Conv2d as im2col + the weight products of cpu/weight_ops.hpp, so that convolutions go through
-// the same dense / N:M dispatch as Linear. The batch is lowered to col[K][P] (K = cin*k*k in
-// (cin, kh, kw) order, P = images x output positions), which makes W[cout][K] the same matrix
-// PyTorch's weight.reshape(cout, -1) is. A device backend may take the whole convolution instead
-// (cpu::routed_conv_ff / routed_conv_backward: it lowers on the device, and only the images travel).
-// Products that are dense on the CPU (every product under dense training, a dense layer's FF and
-// BP, SR-STE's BP, and WU always) skip the lowering and go through oneDNN's convolutions
-// (cpu/dnnl_conv.hpp); only the N:M products need the lowered matrix.
+// Conv2d through the weight products of cpu/weight_ops.hpp, so that convolutions go through the
+// same dense / N:M dispatch as Linear. K = cin*k*k in (cin, kh, kw) order, P = images x output
+// positions (the im2col layout of sat/conv_geometry.hpp), which makes W[cout][K] the same matrix
+// PyTorch's weight.reshape(cout, -1) is. No CPU product lowers the batch any more: the N:M FF and
+// BP and the dense WU read the images through their windows (cpu::conv_ff_on_images,
+// conv_bp_on_images, conv_wu_on_images), and the dense FF and BP (every product under dense
+// training, a dense layer's, SR-STE's BP) go through oneDNN's convolutions (cpu/dnnl_conv.hpp).
+// The batch is still lowered
+// (im2col, col2im) where a device backend takes the products but not the whole convolution, or
+// where SAT_CONV_LOWERED=1 asks for the lowered path (the same bits, kept to compare); a device
+// backend may also take the whole convolution (cpu::routed_conv_ff / routed_conv_backward: it
+// lowers on the device, and only the images travel).
 #include <algorithm>
 #include <memory>
 #include <tuple>
 
 #include "cpu/dnnl_conv.hpp"
+#include "sat/cpu_kernels.hpp"
 #include "cpu/weight_ops.hpp"
 #include "layers/common.hpp"
 #include "layers/layers.hpp"
@@ -61,6 +66,7 @@ class Conv2d final : public Layer {
     x_.resize(static_cast<size_t>(x.numel()));
     x.to_f32(x_.data());
     cached_batch_ = ctx.training ? batch : 0;
+    xpad_whole_ = false;
     if (!ctx.router && !sw_.ff_sparse(ctx.method)) {
       require_dense();
       y_.resize(static_cast<size_t>(batch * cout_ * ohw));
@@ -69,7 +75,7 @@ class Conv2d final : public Layer {
       col_cached_ = false;
       return Tensor::from_f32({batch, cout_, oh_, ow_}, y_.data());
     }
-    bool routed = false;
+    bool routed = false, lowered = false;
     yt_.resize(static_cast<size_t>(cout_ * chunk * ohw));
     y_.resize(static_cast<size_t>(batch * cout_ * ohw));
     std::vector<float>& y = y_;
@@ -77,10 +83,12 @@ class Conv2d final : public Layer {
       const int64_t nb = std::min(chunk, batch - b0), cols = nb * ohw;
       const float* xb = x_.data() + b0 * cin_ * h_ * w_;
       routed = cpu::routed_conv_ff(sw_, ctx, geometry(), xb, nb, yt_.data());
-      if (!routed) {   // lower on the host (the lowered chunk is allocated only here)
+      if (!routed && !cpu::conv_ff_on_images(sw_, ctx, geometry(), xb, nb, xpad_, yt_.data())) {
+        // Lower on the host (the lowered chunk is allocated only here).
         col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
-        im2col(xb, nb, col_.data());
+        cpu::im2col(geometry(), xb, nb, col_.data(), cols);
         cpu::ff_product(sw_, ctx, col_.data(), cols, yt_.data());
+        lowered = true;
       }
       float* yb = y.data() + b0 * cout_ * ohw;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -94,8 +102,9 @@ class Conv2d final : public Layer {
       }
     }
     // Backward reuses the lowered batch when it was lowered in one piece; otherwise it lowers
-    // each chunk again from the input kept in x_ (or leaves WU to oneDNN, which needs none).
-    col_cached_ = chunk == batch && !routed;
+    // each chunk again from the input kept in x_ (or runs WU on the images, which needs none).
+    col_cached_ = chunk == batch && lowered;
+    xpad_whole_ = chunk == batch && !lowered && !routed;   // FF padded the whole batch for itself
     return Tensor::from_f32({batch, cout_, oh_, ow_}, y.data());
   }
 
@@ -114,9 +123,9 @@ class Conv2d final : public Layer {
     dx_.resize(ctx.input_grad ? x_.size() : 0);
     std::vector<float>& dx = dx_;
     if (!ctx.router && !sw_.bp_sparse(ctx.method)) {
-      // BP and WU both dense: oneDNN on the images themselves, nothing lowered.
+      // BP and WU both dense, on the images themselves: nothing lowered.
       if (has_bias_) bias_grad(g.data(), batch);
-      dnnl().backward_weights(x_.data(), g.data(), batch, weight_.grad.data());
+      cpu::conv_wu_on_images(sw_, ctx, geometry(), padded_input(0, batch), g.data(), batch);
       if (!ctx.input_grad) return Tensor();
       require_dense();
       dnnl().backward_data(g.data(), batch, sw_.dense.data(), dx.data());
@@ -145,20 +154,21 @@ class Conv2d final : public Layer {
       float* dxb = ctx.input_grad ? dx.data() + b0 * cin_ * h_ * w_ : nullptr;
       if (cpu::routed_conv_backward(sw_, ctx, geometry(), xb, nb, yt_.data(), dxb)) continue;
       if (!ctx.router) {
-        // WU on the images through oneDNN even when FF lowered them: faster than the product
-        // over the lowered matrix (a reduction over all of P for a small Cout x K output).
-        dnnl().backward_weights(xb, gb, nb, weight_.grad.data());
+        // WU on the images even when FF lowered them: cheaper than the product over the
+        // lowered matrix (a reduction over all of P for a small Cout x K output).
+        cpu::conv_wu_on_images(sw_, ctx, geometry(), padded_input(b0, nb), gb, nb);
       } else {
         if (!col_cached_) {
           col_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
-          im2col(xb, nb, col_.data());
+          cpu::im2col(geometry(), xb, nb, col_.data(), cols);
         }
         cpu::wu_product(sw_, ctx, yt_.data(), col_.data(), cols);
       }
       if (!ctx.input_grad) continue;
+      if (cpu::conv_bp_on_images(sw_, ctx, geometry(), yt_.data(), cols, nb, dxb)) continue;
       dcol_.resize(static_cast<size_t>(kdim_ * chunk * ohw));
       cpu::bp_product(sw_, ctx, yt_.data(), cols, dcol_.data());
-      col2im(dcol_.data(), nb, dxb);
+      cpu::col2im(geometry(), dcol_.data(), cols, nb, dxb);
     }
     if (!ctx.input_grad) return Tensor();
     return Tensor::from_f32({batch, cin_, h_, w_}, dx.data());
@@ -206,78 +216,18 @@ class Conv2d final : public Layer {
     }
   }
 
+  // Images [b0, b0 + nb) of the cached input, zero-bordered for the products on the images: the
+  // forward's copy where it padded the whole batch, else padded here.
+  const float* padded_input(int64_t b0, int64_t nb) {
+    const int64_t image = cin_ * (h_ + 2 * p_) * (w_ + 2 * p_);
+    if (xpad_whole_) return xpad_.data() + b0 * image;
+    cpu::conv_pad_images(geometry(), x_.data() + b0 * cin_ * h_ * w_, nb, xpad_);
+    return xpad_.data();
+  }
+
   int64_t images_per_chunk(int64_t batch) const {
     const int64_t per_image = (2 * kdim_ + cout_) * oh_ * ow_;
     return std::max<int64_t>(1, std::min(batch, kScratchFloats / per_image));
-  }
-
-  // col[(c, ky, kx)][b * oh*ow + oy * ow + ox] = x[b][c][oy*s - p + ky][ox*s - p + kx] (0 outside).
-  // Each task copies one (channel, image) plane into a zero-bordered buffer first, so that the
-  // row copies need no bounds checks; channel-major task order lets each thread write
-  // consecutive stretches of the col rows.
-  void im2col(const float* x, int64_t nb, float* col) const {
-    const int64_t cols = nb * oh_ * ow_, wp = w_ + 2 * p_;
-#pragma omp parallel
-    {
-      std::vector<float> padded(static_cast<size_t>((h_ + 2 * p_) * wp), 0.0f);
-#pragma omp for collapse(2) schedule(static)
-      for (int64_t c = 0; c < cin_; ++c) {
-        for (int64_t b = 0; b < nb; ++b) {
-          const float* plane = x + (b * cin_ + c) * h_ * w_;
-          for (int64_t iy = 0; iy < h_; ++iy) {
-            std::copy_n(plane + iy * w_, w_, padded.data() + (iy + p_) * wp + p_);
-          }
-          for (int64_t ky = 0; ky < k_; ++ky) {
-            for (int64_t kx = 0; kx < k_; ++kx) {
-              float* row = col + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
-              for (int64_t oy = 0; oy < oh_; ++oy) {
-                const float* in = padded.data() + (oy * s_ + ky) * wp + kx;
-                if (s_ == 1) {    // a contiguous copy: the common case, kept apart so it vectorises
-                  std::copy_n(in, ow_, row + oy * ow_);
-                  continue;
-                }
-                for (int64_t ox = 0; ox < ow_; ++ox) row[oy * ow_ + ox] = in[ox * s_];
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-
-  // The adjoint of im2col: dx[b][c] = the sum of every dcol entry that im2col copied from it,
-  // accumulated in a zero-bordered buffer and cropped. Each task owns one (channel, image) plane
-  // of dx, so no synchronisation is needed.
-  void col2im(const float* dcol, int64_t nb, float* dx) const {
-    const int64_t cols = nb * oh_ * ow_, wp = w_ + 2 * p_;
-#pragma omp parallel
-    {
-      std::vector<float> padded(static_cast<size_t>((h_ + 2 * p_) * wp));
-#pragma omp for collapse(2) schedule(static)
-      for (int64_t c = 0; c < cin_; ++c) {
-        for (int64_t b = 0; b < nb; ++b) {
-          std::fill(padded.begin(), padded.end(), 0.0f);
-          for (int64_t ky = 0; ky < k_; ++ky) {
-            for (int64_t kx = 0; kx < k_; ++kx) {
-              const float* row = dcol + ((c * k_ + ky) * k_ + kx) * cols + b * oh_ * ow_;
-              for (int64_t oy = 0; oy < oh_; ++oy) {
-                float* out = padded.data() + (oy * s_ + ky) * wp + kx;
-                const float* r = row + oy * ow_;
-                if (s_ == 1) {    // contiguous, kept apart so it vectorises
-                  for (int64_t ox = 0; ox < ow_; ++ox) out[ox] += r[ox];
-                  continue;
-                }
-                for (int64_t ox = 0; ox < ow_; ++ox) out[ox * s_] += r[ox];
-              }
-            }
-          }
-          float* plane = dx + (b * cin_ + c) * h_ * w_;
-          for (int64_t iy = 0; iy < h_; ++iy) {
-            std::copy_n(padded.data() + (iy + p_) * wp + p_, w_, plane + iy * w_);
-          }
-        }
-      }
-    }
   }
 
   int64_t cout_, k_, s_, p_;
@@ -289,6 +239,8 @@ class Conv2d final : public Layer {
   // Scratch kept between calls so that each step reuses the allocations.
   std::vector<float> x_;                 // the last input, FP32
   std::vector<float> y_, g_, dx_;        // output, output gradient and input gradient, FP32
+  std::vector<float> xpad_;              // zero-bordered input of the products on the images
+  bool xpad_whole_ = false;              // xpad_ holds the whole cached batch
   std::vector<float> col_;               // lowered chunk, [K][images * oh*ow]
   std::vector<float> yt_;                // output (gradient) chunk, [cout][images * oh*ow]
   std::vector<float> dcol_;              // input-gradient chunk, [K][images * oh*ow]
