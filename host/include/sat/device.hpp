@@ -22,10 +22,17 @@ namespace sat {
 using StatusWords = std::array<uint32_t, isa::kStatusWords>;
 using ChannelBytes = std::array<uint64_t, arch::kDdrChannels>;
 
-// What a device measured during one run, where it measures anything (a cycle-accurate model or a
-// board's counters; the C-simulation has none). Units are kernel clock cycles at arch::kClockMHz
-// and bytes.
+// What a device measured during one run. Units are kernel clock cycles at arch::kClockMHz and
+// bytes. The cycle-accurate model fills every field; a device that runs the kernel itself (the
+// C-simulation, the board) has only what the kernel counts in its status words 9-15
+// (counters_from_status): `source` says which, and reports leave out what a source lacks.
 struct DeviceCounters {
+  enum class Source {
+    simulator,   // every field
+    kernel,      // cycles (where has_cycles), busy[GEMM], the DRAM totals; nothing else
+  };
+  Source source = Source::simulator;
+  bool has_cycles = true;                                       // false: C-simulation, no clock
   uint64_t cycles = 0;                                          // start to FINISH
   uint64_t macs = 0;                                            // PE-array multiply-accumulates
                                                                 // (kept weights only in N:M mode)
@@ -34,7 +41,12 @@ struct DeviceCounters {
                                                                 // queues, memory) with work queued
   std::array<uint64_t, arch::kDdrChannels> dram_read_bytes{};   // per DDR channel
   std::array<uint64_t, arch::kDdrChannels> dram_write_bytes{};
+  uint64_t dram_bytes_read = 0, dram_bytes_written = 0;         // all channels
 };
+
+// The counters of the kernel's status words (sat/arch/status.hpp, words 9-15); `has_cycles`: the
+// target has a clock (the board; not the C-simulation, whose cycle words are 0).
+DeviceCounters counters_from_status(const StatusWords& st, bool has_cycles);
 
 struct RunResult {
   StatusWords status{};
@@ -83,6 +95,9 @@ class Device {
 // (at the clock), macs, dram_bytes_read, dram_bytes_written (totals and per channel), and busy and
 // stall cycles per unit (by unit name).
 std::string counters_json(const DeviceCounters& c);
+// One line of what the counters say (cycles and time where measured, the PE array's share of its
+// peak or its busy cycles, DRAM megabytes), for the CLI.
+std::string counters_summary(const DeviceCounters& c);
 
 // Checks a transfer against a channel's size; throws sat::Error naming the device and the range.
 void check_transfer(const std::string& device, int channel, uint64_t offset, uint64_t n, uint64_t channel_bytes);
