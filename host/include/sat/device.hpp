@@ -89,6 +89,20 @@ class Device {
   // `timeout` (zero: none). Throws sat::Error only for failures of the device itself (a lost
   // board, a memory or stream from another device); the kernel's own errors are in the result.
   virtual RunResult run(DeviceStream& stream, DeviceMemory& mem, std::chrono::milliseconds timeout) = 0;
+  // Starts the same run and returns while it is in flight, where the device can run asynchronously
+  // (the board): until wait() returns, the caller may write regions of `mem` that the stream does
+  // not touch, and nothing else (AcceleratorBackend uploads the next batch so). The default runs
+  // to completion before returning (hls, sim). The timeout counts from the start.
+  virtual std::unique_ptr<class DeviceRun> start(DeviceStream& stream, DeviceMemory& mem,
+                                                 std::chrono::milliseconds timeout);
+};
+
+// A run in flight. wait() returns its result once (it throws as Device::run does); a run destroyed
+// without wait() is waited for first, so that no memory it writes is released under it.
+class DeviceRun {
+ public:
+  virtual ~DeviceRun() = default;
+  virtual RunResult wait() = 0;
 };
 
 // The counters as a JSON object with the report keys of docs/sim.md: cycles, clock_mhz, seconds

@@ -81,6 +81,22 @@ std::string counters_summary(const DeviceCounters& c) {
   return s + buf;
 }
 
+namespace {
+// A run that was over before start() returned.
+class FinishedRun final : public DeviceRun {
+ public:
+  explicit FinishedRun(RunResult r) : r_(std::move(r)) {}
+  RunResult wait() override { return r_; }
+
+ private:
+  RunResult r_;
+};
+}  // namespace
+
+std::unique_ptr<DeviceRun> Device::start(DeviceStream& stream, DeviceMemory& mem, std::chrono::milliseconds timeout) {
+  return std::make_unique<FinishedRun>(run(stream, mem, timeout));
+}
+
 void check_transfer(const std::string& device, int channel, uint64_t offset, uint64_t n, uint64_t channel_bytes) {
   if (channel < 0 || channel >= arch::kDdrChannels) {
     throw Error("device '" + device + "': DDR channel " + std::to_string(channel) + " does not exist (0.." +

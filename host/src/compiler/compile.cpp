@@ -31,7 +31,21 @@ Program compile(Model& model, const ScheduleOptions& opt) {
   }
   compiler::Lowering lw(model, opt);
   lw.lower_model();
-  return std::move(lw.program());
+  Program p = std::move(lw.program());
+  if (opt.training && opt.batch_slot == 0) {
+    // The stream of the other slot: the same schedule over the same memory map, its batch reads
+    // at slot 1's addresses.
+    ScheduleOptions other = opt;
+    other.batch_slot = 1;
+    other.record_dependencies = false;
+    compiler::Lowering lw_b(model, other);
+    lw_b.lower_model();
+    if (lw_b.program().insns.size() != p.insns.size() || lw_b.program().map.regions.size() != p.map.regions.size()) {
+      throw Error("compile " + model.name + ": the two batch slots' streams differ in length (a scheduler bug)");
+    }
+    p.insns_b = std::move(lw_b.program().insns);
+  }
+  return p;
 }
 
 }  // namespace sat

@@ -231,6 +231,15 @@ Lowering::Lowering(Model& model, const ScheduleOptions& opt)
   const TensorRef in = alloc("input", RegionKind::input, dram_shape(opt.batch, model.input));
   prog_.input = in.region;
   prog_.labels = alloc("labels", RegionKind::labels, {opt.batch}, DType::f32).region;   // int32
+  if (opt.batch_slot != 0 && !(opt.batch_slot == 1 && opt.training)) {
+    throw Error("compile: batch slot " + std::to_string(opt.batch_slot) +
+                " does not exist (0, or 1 for a training program)");
+  }
+  // The second batch slot: the next step's batch is written there while this one runs.
+  if (opt.training) {
+    prog_.input_b = alloc("input.1", RegionKind::input, dram_shape(opt.batch, model.input)).region;
+    prog_.labels_b = alloc("labels.1", RegionKind::labels, {opt.batch}, DType::f32).region;
+  }
   prog_.hyper = alloc("hyper", RegionKind::control, {4}, DType::f32).region;
   prog_.result = alloc("result", RegionKind::control, {2}, DType::f32).region;
 
@@ -1275,7 +1284,8 @@ void Lowering::lower_model() {
   auto& I = *impl_;
   const int B = batch();
   TensorRef x;
-  x.region = prog_.input;
+  const bool slot_b = opt_.batch_slot == 1;
+  x.region = slot_b ? prog_.input_b : prog_.input;
   x.shape = dram_shape(B, model_.input);
   const TensorRef logits = forward_sequence(model_.layers, x);
   prog_.logits = logits.region;
@@ -1288,7 +1298,7 @@ void Lowering::lower_model() {
   }
   check_row(model_.classes, "softmax cross-entropy");
   TensorRef labels;
-  labels.region = prog_.labels;
+  labels.region = slot_b ? prog_.labels_b : prog_.labels;
   labels.dtype = DType::f32;
   labels.shape = {B};
   TensorRef result;
