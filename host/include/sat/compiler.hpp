@@ -80,8 +80,8 @@ struct ScheduleOptions {
   // BDWP's W_F and W_B from one read of the master (PGEN b4) where M rows fit the PGEN block buffer.
   bool fused_pregen = arch::kFusedPregen;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
-  // Which of a training program's two batch regions the step stream reads: 0 "input"/"labels",
-  // 1 "input.1"/"labels.1". compile() builds both streams; this selects the one lowered.
+  // Which of a training program's two batch regions a lowering's stream reads: 0 "input"/"labels",
+  // 1 "input.1"/"labels.1". compile() lowers both itself; callers leave it 0.
   int batch_slot = 0;
   // The largest GEMM tile the stream uses: the on-chip banks' capacity by default; smaller values
   // study smaller buffers (sat sim --sweep). Checked by check_tile_limits.
