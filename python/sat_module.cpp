@@ -22,8 +22,9 @@ that take backend="name" open a fresh one for the call.)doc")
              if (!c) return py::none();
              return py::module_::import("json").attr("loads")(counters_json(*c));
            },
-           "The device counters of the last run as a dict (cycles, macs, ...), for backends whose "
-           "device keeps time (sim); None otherwise.")
+           "The device counters of the last run as a dict (docs/sim.md's report keys): all of them "
+           "from sim, the kernel's own counters from hls and fpga (its 'source' says which); None "
+           "for backends without an accelerator device.")
       .def("__repr__", [](const Backend& b) { return "<sat.Backend '" + b.name() + "'>"; });
 
   m.def("backends", &backend_status,

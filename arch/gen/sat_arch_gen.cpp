@@ -185,6 +185,9 @@ std::string sv_package() {
 #define GEN_SV_STATUS(name, value, doc) o << "  localparam int STATUS_" #name " = " << value << ";\n";
   SAT_STATUS_CODES(GEN_SV_STATUS)
 #undef GEN_SV_STATUS
+#define GEN_SV_STATUS_WORD(name, index, doc) o << "  localparam int STW_" #name " = " << index << ";\n";
+  SAT_STATUS_WORDS(GEN_SV_STATUS_WORD)
+#undef GEN_SV_STATUS_WORD
   o << "endpackage\n/* verilator lint_on UNUSEDPARAM */\n";
   return o.str();
 }

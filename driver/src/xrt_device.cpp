@@ -7,7 +7,9 @@
 #include <xrt/xrt_device.h>
 #include <xrt/xrt_kernel.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -180,71 +182,113 @@ class Device final : public XrtDevice {
   }
 
   RunResult run(DeviceStream& stream, DeviceMemory& memory, std::chrono::milliseconds timeout) override {
+    return start(stream, memory, timeout)->wait();
+  }
+
+  // Sets the arguments and starts the kernel; the returned run waits for it. The backend writes
+  // the next batch into the region the running stream does not read between the two.
+  std::unique_ptr<DeviceRun> start(DeviceStream& stream, DeviceMemory& memory, std::chrono::milliseconds timeout) override {
     auto* st = dynamic_cast<Stream*>(&stream);
     auto* mem = dynamic_cast<Memory*>(&memory);
     if (!st || !mem || st->session != s_ || mem->session() != s_.get()) {
       throw Error("device 'fpga': the stream or the memory was made by another device");
     }
-    Owned<Kind::run, xrt::run> r(xrt_call("creating a run of " + std::string(arch::kTopName), kRunAdvice,
-                                          [&] { return xrt::run(**s_->kernel); }));
+    auto r = std::make_unique<Owned<Kind::run, xrt::run>>(xrt_call(
+        "creating a run of " + std::string(arch::kTopName), kRunAdvice, [&] { return xrt::run(**s_->kernel); }));
     xrt_call("setting the arguments of " + std::string(arch::kTopName), kRunAdvice, [&] {
       for (int i = 0; i < arch::kNumTopArgs; ++i) {
         const arch::TopArg& a = arch::kTopArgs[i];
         switch (a.kind) {
-          case arch::TopArgKind::insn_stream: r->set_arg(i, **st->bo); break;
-          case arch::TopArgKind::u32: r->set_arg(i, static_cast<uint32_t>(st->count)); break;
-          case arch::TopArgKind::ddr: r->set_arg(i, mem->bo(a.channel)); break;
-          case arch::TopArgKind::u64: r->set_arg(i, static_cast<uint64_t>(mem->bytes(a.channel) / 2)); break;
-          case arch::TopArgKind::status: break;   // written by the kernel, read below
+          case arch::TopArgKind::insn_stream: (*r)->set_arg(i, **st->bo); break;
+          case arch::TopArgKind::u32: (*r)->set_arg(i, static_cast<uint32_t>(st->count)); break;
+          case arch::TopArgKind::ddr: (*r)->set_arg(i, mem->bo(a.channel)); break;
+          case arch::TopArgKind::u64: (*r)->set_arg(i, static_cast<uint64_t>(mem->bytes(a.channel) / 2)); break;
+          case arch::TopArgKind::status: break;   // written by the kernel, read after the run
         }
       }
     });
-    RunResult out;
     const auto t0 = std::chrono::steady_clock::now();
-    xrt_call("starting " + std::string(arch::kTopName), kRunAdvice, [&] { r->start(); });
-    WaitOutcome outcome = WaitOutcome::completed;
-    if (s_->wait_override) {
-      outcome = s_->wait_override(timeout);
-    } else {
-      const ert_cmd_state state = xrt_call("waiting for " + std::string(arch::kTopName), kRunAdvice,
-                                           [&] { return r->wait(timeout); });
-      if (state == ERT_CMD_STATE_TIMEOUT) {
-        outcome = WaitOutcome::timed_out;
-      } else if (state != ERT_CMD_STATE_COMPLETED) {
-        throw Error(std::string("device 'fpga': the run of ") + arch::kTopName + " ended in state " + state_name(state) +
-                    " (" + kRunAdvice + ")");
-      }
-    }
-    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (outcome == WaitOutcome::timed_out) {
-      // The kernel is stopped before the buffers can go: XRT must not free memory a kernel writes.
-      xrt_call("stopping the run of " + std::string(arch::kTopName) + " after its timeout",
-               std::string(kRunAdvice) + "; the card may need 'xbutil reset' before its next use", [&] { r->abort(); });
-      out.timed_out = true;
-      return out;
-    }
-    out.status = read_status();
-    return out;
+    xrt_call("starting " + std::string(arch::kTopName), kRunAdvice, [&] { (*r)->start(); });
+    return std::make_unique<Run>(s_, std::move(r), t0, timeout);
   }
 
  private:
-  StatusWords read_status() {
-    const ArgPlacement& p = s_->placement[static_cast<size_t>(arg_index(arch::TopArgKind::status, -1))];
-    StatusWords w{};
-    xrt_call("reading the status words of " + std::string(arch::kTopName) + " (registers at offset " +
-                 std::to_string(p.offset) + ")",
-             detail::noop_shim()
-                 ? std::string("XRT's no-op shim runs no kernel and has no registers to read: a run needs a card")
-                 : std::string(kRunAdvice),
-             [&] {
-               for (int i = 0; i < isa::kStatusWords; ++i) {
-                 w[static_cast<size_t>(i)] = (*s_->kernel)->read_register(static_cast<uint32_t>(p.offset + 4u * i));
-               }
-             });
-    // The kernel reports no cycle counters (status words 9-15 are reserved), so a board run has
-    // none: RunResult::counters stays empty and `seconds` is the host's wall time.
-    return w;
-  }
+  // A started xrt::run. wait() waits for what is left of the timeout; a run dropped without wait()
+  // (an exception between start and wait) is waited for, and aborted at its timeout, before its
+  // buffers can go.
+  class Run final : public DeviceRun {
+   public:
+    Run(std::shared_ptr<Session> s, std::unique_ptr<Owned<Kind::run, xrt::run>> r,
+        std::chrono::steady_clock::time_point t0, std::chrono::milliseconds timeout)
+        : s_(std::move(s)), r_(std::move(r)), t0_(t0), timeout_(timeout) {}
+    ~Run() override {
+      if (r_) {
+        try {
+          wait();
+        } catch (...) {   // a destructor cannot report; the error came with the exception that got here
+        }
+      }
+    }
+
+    RunResult wait() override {
+      if (!r_) throw Error("device 'fpga': a run's result was already taken");
+      const auto r = std::move(r_);
+      RunResult out;
+      std::chrono::milliseconds left{0};
+      if (timeout_.count() > 0) {
+        const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0_);
+        left = std::max(std::chrono::milliseconds{1}, timeout_ - spent);   // 0 would mean no timeout to XRT
+      }
+      WaitOutcome outcome = WaitOutcome::completed;
+      if (s_->wait_override) {
+        outcome = s_->wait_override(left);
+      } else {
+        const ert_cmd_state state = xrt_call("waiting for " + std::string(arch::kTopName), kRunAdvice,
+                                             [&] { return (*r)->wait(left); });
+        if (state == ERT_CMD_STATE_TIMEOUT) {
+          outcome = WaitOutcome::timed_out;
+        } else if (state != ERT_CMD_STATE_COMPLETED) {
+          throw Error(std::string("device 'fpga': the run of ") + arch::kTopName + " ended in state " +
+                      state_name(state) + " (" + kRunAdvice + ")");
+        }
+      }
+      out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+      if (outcome == WaitOutcome::timed_out) {
+        // The kernel is stopped before the buffers can go: XRT must not free memory a kernel writes.
+        xrt_call("stopping the run of " + std::string(arch::kTopName) + " after its timeout",
+                 std::string(kRunAdvice) + "; the card may need 'xbutil reset' before its next use",
+                 [&] { (*r)->abort(); });
+        out.timed_out = true;
+        return out;
+      }
+      out.status = read_status();
+      // The board has a clock: the kernel's collector counted the run's cycles (docs/fpga.md).
+      out.counters = counters_from_status(out.status, true);
+      return out;
+    }
+
+   private:
+    StatusWords read_status() {
+      const ArgPlacement& p = s_->placement[static_cast<size_t>(arg_index(arch::TopArgKind::status, -1))];
+      StatusWords w{};
+      xrt_call("reading the status words of " + std::string(arch::kTopName) + " (registers at offset " +
+                   std::to_string(p.offset) + ")",
+               detail::noop_shim()
+                   ? std::string("XRT's no-op shim runs no kernel and has no registers to read: a run needs a card")
+                   : std::string(kRunAdvice),
+               [&] {
+                 for (int i = 0; i < isa::kStatusWords; ++i) {
+                   w[static_cast<size_t>(i)] = (*s_->kernel)->read_register(static_cast<uint32_t>(p.offset + 4u * i));
+                 }
+               });
+      return w;
+    }
+
+    std::shared_ptr<Session> s_;
+    std::unique_ptr<Owned<Kind::run, xrt::run>> r_;
+    std::chrono::steady_clock::time_point t0_;
+    std::chrono::milliseconds timeout_;
+  };
 
   std::shared_ptr<Session> s_;
 };

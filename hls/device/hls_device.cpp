@@ -1,6 +1,6 @@
 // The `hls` device: the SAT kernel compiled for the CPU (C-simulation, hls/src/) behind the Device
 // interface, over channel memories in host RAM. The `hls` backend is the AcceleratorBackend over
-// it. No counters: the C-simulation keeps no time.
+// it. Its counters are the kernel's status words without the cycles: the C-simulation has no clock.
 #include <chrono>
 
 #include "sat/accelerator.hpp"
@@ -52,6 +52,7 @@ class HlsDevice final : public Device {
     bool stopped = false;
     r.status = run_kernel(s->insns.data(), s->insns.size(), ddr, halfwords, limit, &stopped);
     r.timed_out = stopped;
+    if (!stopped) r.counters = counters_from_status(r.status, false);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
   }

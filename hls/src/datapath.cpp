@@ -27,6 +27,7 @@ void Datapath::attach(uint16_t* const ddr[arch::kDdrChannels], const uint64_t ha
   }
   cx.err = kernel::Error{};
   cx.nonfinite = 0;
+  cx.count = kernel::Counts{};
   impl_->patch.valid = false;   // a run starts with nothing held
 }
 
@@ -39,7 +40,9 @@ bool Datapath::execute(int unit, const isa::Insn& in) {
 
 bool Datapath::gemm_tile(const isa::Insn& in, kernel::GemmTile* out) {
   if (impl_->cx.failed()) return false;
-  return kernel::gemm_tile(impl_->cx, in, *out);
+  if (!kernel::gemm_tile(impl_->cx, in, *out)) return false;
+  kernel::count_executed(impl_->cx, in);   // the caller computes the tile: it executes
+  return true;
 }
 
 void Datapath::fail(uint32_t code, uint32_t field, uint32_t value, uint32_t detail) {
@@ -49,7 +52,7 @@ void Datapath::fail(uint32_t code, uint32_t field, uint32_t value, uint32_t deta
 bool Datapath::failed() const { return impl_->cx.failed(); }
 
 void Datapath::status(uint32_t index, uint32_t opcode, uint32_t executed, uint32_t out[isa::kStatusWords]) const {
-  kernel::write_status(out, impl_->cx, index, opcode, executed);
+  kernel::write_status(out, impl_->cx, index, opcode, executed, 0);   // the simulator writes its cycles
 }
 
 }  // namespace sat::hls

@@ -127,6 +127,21 @@ struct PatchBuffer {
   isa::ConvPatch extent;
 };
 
+// The run's counters that the units keep (status words 11-15): what the executed instructions did,
+// by the contract's definitions (arch::gemm_cycles, isa::dram_accesses), so that every target that
+// runs the unit functions counts the same for the same instructions. Cycles are the clock's, not
+// the units': the collector counts them in the synthesised kernel (top.cpp).
+struct Counts {
+  uint64_t gemm_cycles = 0;
+  uint64_t dram_read = 0, dram_write = 0;   // bytes
+
+  void add(const Counts& o) {
+    gemm_cycles += o.gemm_cycles;
+    dram_read += o.dram_read;
+    dram_write += o.dram_write;
+  }
+};
+
 // Everything a unit needs to execute one instruction.
 struct Ctx {
   Ddr ddr;
@@ -141,6 +156,7 @@ struct Ctx {
 #endif
   Error err;
   uint32_t nonfinite = 0;   // status[3]
+  Counts count;             // status[11..15]
 
   bool failed() const { return err.code != isa::STATUS_OK; }
   // Records the first error; always returns false so that callers can `return cx.fail(...)`.
@@ -280,11 +296,15 @@ bool decode_geom(Ctx& cx, const Insn& in, int c_field, ConvGeom& g);
 // Checks a fetched instruction's header: known opcode, masks naming only units with token queues,
 // FINISH without masks. Returns the unit, or -1 after recording the error.
 int check_header(Ctx& cx, const Insn& in);
-// Executes one instruction on `unit` (the switch over the exec_* functions below).
+// Executes one instruction on `unit` (the switch over the exec_* functions below) and counts it.
 bool exec_unit(int unit, Ctx& cx, const Insn& in);
-// The status block of a run that ended at instruction `index` (sat/arch/status.hpp).
+// Adds an executed instruction to cx.count (exec_unit does; the load engines, which call exec_load
+// directly, and the simulator's RTL GEMM path call it themselves).
+void count_executed(Ctx& cx, const Insn& in);
+// The status block of a run that ended at instruction `index` (sat/arch/status.hpp); `cycles`: the
+// kernel clock's count of the run, 0 where there is no clock (C-simulation).
 void write_status(uint32_t status[isa::kStatusWords], const Ctx& cx, uint32_t index, uint32_t opcode,
-                  uint32_t executed);
+                  uint32_t executed, uint64_t cycles);
 
 // ---- Units: each executes one instruction; false after recording an error --------------------------
 bool exec_load(Ctx& cx, const Insn& in);

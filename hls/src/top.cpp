@@ -13,9 +13,8 @@
 #include <type_traits>
 
 #include "kernel.hpp"
-#ifdef __SYNTHESIS__
-#include "sat/arch/access.hpp"   // the load dispatcher picks an engine as the simulator does
-#endif
+#include "sat/arch/access.hpp"   // the DRAM counters; the load dispatcher picks an engine as the simulator does
+#include "sat/arch/timing.hpp"   // the GEMM counter
 
 namespace sat::kernel {
 
@@ -80,16 +79,33 @@ Insn decode(const ap_uint<512>& word) {
 
 }  // namespace
 
+void count_executed(Ctx& cx, const Insn& in) {
+  if (in.opcode() == isa::OP_GEMM) {
+    cx.count.gemm_cycles += arch::gemm_cycles(in[isa::f_GEMM::mt], in[isa::f_GEMM::nt], in[isa::f_GEMM::kt],
+                                              in.flag(1), in[isa::f_GEMM::n], in[isa::f_GEMM::m]);
+    return;
+  }
+  isa::DramAccess acc[isa::kMaxDramAccesses];
+  const int n = isa::dram_accesses(in, acc);
+  for (int i = 0; i < n; ++i) {
+#pragma HLS LOOP_TRIPCOUNT min = 0 max = 16
+    (acc[i].write ? cx.count.dram_write : cx.count.dram_read) += acc[i].bytes();
+  }
+}
+
 bool exec_unit(int unit, Ctx& cx, const Insn& in) {
+  bool ok;
   switch (unit) {
-    case isa::UNIT_LOAD: return exec_load(cx, in);
-    case isa::UNIT_GEMM: return exec_gemm(cx, in);
-    case isa::UNIT_VEC: return exec_vec(cx, in);
-    case isa::UNIT_STORE: return exec_store(cx, in);
-    case isa::UNIT_UPD: return exec_upd(cx, in);
-    case isa::UNIT_PGEN: return exec_pgen(cx, in);
+    case isa::UNIT_LOAD: ok = exec_load(cx, in); break;
+    case isa::UNIT_GEMM: ok = exec_gemm(cx, in); break;
+    case isa::UNIT_VEC: ok = exec_vec(cx, in); break;
+    case isa::UNIT_STORE: ok = exec_store(cx, in); break;
+    case isa::UNIT_UPD: ok = exec_upd(cx, in); break;
+    case isa::UNIT_PGEN: ok = exec_pgen(cx, in); break;
     default: return cx.fail(isa::STATUS_BAD_OPCODE, 0, in.opcode());
   }
+  if (ok) count_executed(cx, in);
+  return ok;
 }
 
 namespace {
@@ -113,7 +129,7 @@ int check_header(Ctx& cx, const Insn& in) {
 }
 
 void write_status(uint32_t status[isa::kStatusWords], const Ctx& cx, uint32_t index, uint32_t opcode,
-                  uint32_t executed) {
+                  uint32_t executed, uint64_t cycles) {
   status[isa::STW_CODE] = cx.err.code;
   status[isa::STW_INDEX] = index;
   status[isa::STW_EXECUTED] = executed;
@@ -123,10 +139,11 @@ void write_status(uint32_t status[isa::kStatusWords], const Ctx& cx, uint32_t in
   status[isa::STW_VALUE] = cx.err.value;
   status[isa::STW_DETAIL] = cx.err.extra;
   status[isa::STW_INTERFACE] = arch::kInterfaceVersion;
-  for (int i = isa::STW_INTERFACE + 1; i < isa::kStatusWords; ++i) {
-#pragma HLS UNROLL
-    status[i] = 0;
-  }
+  isa::set_status_u64(status, isa::STW_CYCLES_LO, cycles);
+  status[isa::STW_GEMM_CYCLES] =
+      cx.count.gemm_cycles > 0xffffffffu ? 0xffffffffu : static_cast<uint32_t>(cx.count.gemm_cycles);
+  isa::set_status_u64(status, isa::STW_DRAM_READ_LO, cx.count.dram_read);
+  isa::set_status_u64(status, isa::STW_DRAM_WRITE_LO, cx.count.dram_write);
 }
 
 namespace {
@@ -162,7 +179,8 @@ void run_csim(const ap_uint<512>* insns, uint32_t count, Ctx& cx, uint32_t statu
   uint32_t finish_index = 0;
   int idle_rounds = 0;
 
-  auto end = [&](uint32_t index, uint32_t opcode) { write_status(status, cx, index, opcode, executed); };
+  // C-simulation has no clock: the cycle words stay 0.
+  auto end = [&](uint32_t index, uint32_t opcode) { write_status(status, cx, index, opcode, executed, 0); };
 
   g_stopped = false;
   for (uint64_t round = 0;; ++round) {
@@ -317,6 +335,7 @@ struct UnitReport {
   uint32_t opcode;
   uint32_t executed;
   uint32_t nonfinite;
+  Counts count;
   uint32_t left[isa::kNumExecUnits];   // tokens from each producer that no instruction took
 };
 using ReportStream = ::hls::stream<UnitReport, 2>;
@@ -338,6 +357,7 @@ using OrderStream = ::hls::stream<OrderMsg, arch::kInsnQueueDepth>;
 struct DoneMsg {
   Error err;
   bool executed = false;
+  Counts count;   // what this load counted (count_executed)
 };
 using DoneStream = ::hls::stream<DoneMsg, 2>;
 
@@ -636,6 +656,7 @@ UNIT_LOOP:
   }
   r.err = cx.err;
   r.nonfinite = cx.nonfinite;
+  r.count = cx.count;
   report.write(r);
 }
 
@@ -764,7 +785,13 @@ ENGINE:
     if (run) exec_load(cx, m.q.in);
     ddr_fence(client);   // nothing to wait for today (loads only read), kept for the rule
     fill_end_load(&client);
-    done.write(DoneMsg{cx.err, run && !cx.failed()});
+    Counts c{};
+    if (run && !cx.failed()) {
+      cx.count = Counts{};
+      count_executed(cx, m.q.in);
+      c = cx.count;
+    }
+    done.write(DoneMsg{cx.err, run && !cx.failed(), c});
   }
   client_stop(client);
   FillWord stop{};
@@ -797,6 +824,7 @@ RETIRE:
         r.opcode = o.opcode;
       } else if (d.executed) {
         ++r.executed;
+        r.count.add(d.count);
       }
     }
     // Poisoned once a load failed (on any engine) or this one depends on a failure.
@@ -903,16 +931,44 @@ ARBITER:
   }
 }
 
+// Also the kernel's clock counter: the collector starts with the region and polls the reports once a
+// cycle (II = 1) until the last one is in, so its iterations are the run's cycles from the region's
+// start to the last report (the status writes and the block handshake after it are not counted).
 void collect_proc(ReportStream reports[kReports], uint32_t status[isa::kStatusWords]) {
-  const UnitReport fetch = reports[kFetchReport].read();
-  const UnitReport dispatch = reports[kDispatchReport].read();
+  UnitReport rep[kReports];
+  bool got[kReports] = {};
+#pragma HLS ARRAY_PARTITION variable = got complete
+  int pending = kReports;
+  uint64_t cycles = 0;
+COLLECT_WAIT:
+  while (pending > 0) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1000000
+    ++cycles;
+    bool any = false;
+    for (int k = 0; k < kReports; ++k) {
+#pragma HLS UNROLL
+      if (!got[k] && reports[k].read_nb(rep[k])) {
+        got[k] = true;
+        --pending;
+        any = true;
+      }
+    }
+    if (!any) SAT_DATAFLOW_IDLE();
+  }
+#ifdef SAT_HLS_THREADED
+  cycles = 0;   // the threaded host model has no clock: its polling count measures nothing
+#endif
+  const UnitReport& fetch = rep[kFetchReport];
+  const UnitReport& dispatch = rep[kDispatchReport];
   Ctx cx{};
   uint32_t executed = 0, index = fetch.index, opcode = fetch.opcode;
   uint32_t left[isa::kNumExecUnits][isa::kNumExecUnits] = {};   // [producer][consumer]
   for (int u = 0; u < isa::kNumExecUnits; ++u) {
-    const UnitReport r = reports[u].read();
+    const UnitReport& r = rep[u];
     executed += r.executed;
     cx.nonfinite += r.nonfinite;
+    cx.count.add(r.count);
     for (int p = 0; p < isa::kNumExecUnits; ++p) left[p][u] = u == isa::UNIT_LOAD ? dispatch.left[p] : r.left[p];
     if (!cx.failed() && r.err.code != isa::STATUS_OK) {
       cx.err = r.err;
@@ -929,7 +985,7 @@ void collect_proc(ReportStream reports[kReports], uint32_t status[isa::kStatusWo
       }
     }
   }
-  write_status(status, cx, index, opcode, executed);
+  write_status(status, cx, index, opcode, executed, cycles);
 }
 
 // The region: processes in the order their channels flow, every channel declared here.

@@ -56,8 +56,8 @@ CommandSpec gemm_spec() {
       .value("out", "FILE", "the result (.npy float32, written atomically)")
       .value("backend", "NAME", "the backend that runs it (default cpu)")
       .value("report", "R.json", "the device's counters of the run (cycles, clock_mhz, macs, dram_bytes_read, "
-                                 "dram_bytes_written, busy and stall per unit; docs/sim.md): backends whose "
-                                 "device keeps time (sim)");
+                                 "dram_bytes_written, busy and stall per unit; docs/sim.md) from sim; the "
+                                 "kernel's own counters from hls and fpga (docs/fpga.md)");
   add_board_flags(c);
   return c;
 }
@@ -123,7 +123,8 @@ int op_gemm(const std::vector<std::string>& argv) {
   if (args.has("report")) {
     counters = backend->last_counters();
     if (!counters) {
-      args.fail("--report: backend '" + backend->name() + "' keeps no cycle counters (use --backend sim)");
+      args.fail("--report: backend '" + backend->name() + "' runs no accelerator device and has no counters "
+                "(use --backend hls, sim or fpga)");
     }
   }
   npy_write(out, c_shape, c);

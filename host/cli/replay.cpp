@@ -23,9 +23,9 @@ CommandSpec replay_spec() {
                 "that differ and by how much; exits 0 when everything is equal, 1 when anything differs.");
   c.positional("FILE", "the trace file")
       .value("backend", "DEVICE", "hls (default), sim or fpga")
-      .value("report", "R.json", "the device's counters of the run as JSON (cycles, clock_mhz, macs, dram_bytes_read, "
-                                 "dram_bytes_written, busy and stall per unit; docs/sim.md); refused for a device "
-                                 "without counters (hls, fpga)")
+      .value("report", "R.json", "the device's counters of the run as JSON (docs/sim.md: cycles, clock_mhz, macs, "
+                                 "dram_bytes_read, dram_bytes_written, busy and stall per unit from sim; the "
+                                 "kernel's own counters from hls and fpga, docs/fpga.md)")
       .note("docs/formats.md describes the trace format.");
   add_board_flags(c);
   return c;
@@ -43,24 +43,13 @@ int cmd_replay(const std::vector<std::string>& argv) {
   std::unique_ptr<Device> dev = open_device(backend_flag(args, "hls"));
   std::printf("trace %s: %s, %zu instructions, %zu regions; reference %s\n", path.c_str(), trace.description.c_str(),
               trace.insns.size(), trace.regions.size(), trace.reference.c_str());
-  if (args.has("report") && dev->name() == "hls") {
-    args.fail("--report: device 'hls' keeps no time (the C-simulation has no counters); use --backend sim");
-  }
-  if (args.has("report") && dev->name() == "fpga") {
-    args.fail("--report: device 'fpga' returns no counters (the kernel keeps no cycle counters, docs/fpga.md); "
-              "use --backend sim for the cycles of this trace");
-  }
   const ReplayReport rep = replay_trace(trace, *dev);
   std::fputs(rep.summary().c_str(), stdout);
   if (const auto& c = rep.run.counters) {
-    std::printf("%s: %llu cycles (%.3f ms at %d MHz), %.1f%% of the PE array's peak, %.1f MB read, %.1f MB written; "
-                "%.0f simulated cycles per wall second\n",
-                rep.device.c_str(), static_cast<unsigned long long>(c->cycles), c->cycles / (arch::kClockMHz * 1e3),
-                arch::kClockMHz,
-                c->cycles ? 100.0 * c->macs / (double(c->cycles) * arch::kPeRows * arch::kPeCols * arch::kPeLanes) : 0.0,
-                [&] { double s = 0; for (auto b : c->dram_read_bytes) s += b; return s / 1e6; }(),
-                [&] { double s = 0; for (auto b : c->dram_write_bytes) s += b; return s / 1e6; }(),
-                rep.run.seconds > 0 ? c->cycles / rep.run.seconds : 0.0);
+    std::printf("%s: %s\n", rep.device.c_str(), counters_summary(*c).c_str());
+    if (c->source == DeviceCounters::Source::simulator && rep.run.seconds > 0) {
+      std::printf("%s: %.0f simulated cycles per wall second\n", rep.device.c_str(), c->cycles / rep.run.seconds);
+    }
     if (auto path = args.opt("report")) atomic_write_file(*path, counters_json(*c));
   } else if (args.has("report")) {
     args.fail("--report: device '" + rep.device + "' returned no counters");

@@ -157,8 +157,9 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
   // A resumed run's metrics files are rewritten from its checkpoint, the one record of the run.
   if (!s.history.empty()) write_outputs(o.out_dir, model, s, backend.name());
   UpdateConfig cfg{s.method, r.lr, r.momentum, r.weight_decay, r.srste_lambda};
-  Tensor x;
-  std::vector<int> y;
+  Tensor x, x_next;
+  std::vector<int> y, y_next;
+  bool have_next = false;
   std::vector<int64_t> idx;
 
   while (s.epoch < r.epochs) {
@@ -169,7 +170,21 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
     const double seconds_before = s.epoch_seconds;
     for (int64_t step = s.step_in_epoch; step < steps; ++step) {
       const int64_t start = step * r.batch, count = std::min<int64_t>(r.batch, n - start);
-      train_data.batch(order.data() + start, count, x, y);
+      if (have_next) {
+        std::swap(x, x_next);
+        std::swap(y, y_next);
+      } else {
+        train_data.batch(order.data() + start, count, x, y);
+      }
+      have_next = false;
+      // The next batch of the epoch, announced so that a device that runs asynchronously uploads
+      // it during this step (Backend::prefetch); the same batches in the same order either way.
+      if (step + 1 < steps) {
+        const int64_t next = (step + 1) * r.batch;
+        train_data.batch(order.data() + next, std::min<int64_t>(r.batch, n - next), x_next, y_next);
+        backend.prefetch(x_next, y_next);
+        have_next = true;
+      }
       cfg.lr = learning_rate(r, s.global_step, steps);
       const StepResult res = backend.train_step(model, x, y, cfg);
       if (!std::isfinite(res.loss)) {

@@ -485,8 +485,22 @@ RunOutcome Accelerator::run(const std::vector<isa::Insn>& insns, HostDeviceMemor
   sc_start();
   uint32_t words[isa::kStatusWords];
   datapath_.status(index, opcode, executed_, words);
-  std::copy(words, words + isa::kStatusWords, out.status.begin());
   counters_.cycles = last_cycle_;
+  // The counter words are this model's own figures, as a board's are its kernel's: the simulated
+  // cycles, the GEMM unit's busy cycles (the RTL array's where it runs) and the DRAM traffic of the
+  // channel model, which under the default configuration equals the kernel's access count.
+  uint64_t rd = 0, wr = 0;
+  for (int c = 0; c < arch::kDdrChannels; ++c) {
+    rd += counters_.dram_read_bytes[c];
+    wr += counters_.dram_write_bytes[c];
+  }
+  counters_.dram_bytes_read = rd;
+  counters_.dram_bytes_written = wr;
+  isa::set_status_u64(words, isa::STW_CYCLES_LO, counters_.cycles);
+  words[isa::STW_GEMM_CYCLES] = static_cast<uint32_t>(std::min<uint64_t>(counters_.busy[isa::UNIT_GEMM], 0xffffffffu));
+  isa::set_status_u64(words, isa::STW_DRAM_READ_LO, rd);
+  isa::set_status_u64(words, isa::STW_DRAM_WRITE_LO, wr);
+  std::copy(words, words + isa::kStatusWords, out.status.begin());
   out.counters = counters_;
   out.rtl = rtl_tally_;
   out.error = rtl_error_;

@@ -89,6 +89,8 @@ TEST(ArchGenerated, VitisValuesAndSvPackageComeFromTheHeaders) {
   EXPECT_NE(sv.find("INTERFACE_VERSION = 32'h" + hex(arch::kInterfaceVersion) + ";"), std::string::npos);
   EXPECT_NE(sv.find("localparam int PE_LANES = " + std::to_string(arch::kPeLanes) + ";"), std::string::npos);
   EXPECT_NE(sv.find("localparam logic [7:0] OP_GEMM = 8'h10;"), std::string::npos);
+  EXPECT_NE(sv.find("localparam int STW_CYCLES_LO = 9;"), std::string::npos) << "the status words' layout";
+  EXPECT_NE(sv.find("localparam int STW_DRAM_WRITE_HI = 15;"), std::string::npos);
   uint32_t mask = 0;
   for (int i = 0; i < arch::kNumSupportedM; ++i) mask |= 1u << arch::kSupportedM[i];
   EXPECT_NE(sv.find("SUPPORTED_M_MASK = 32'h" + hex(mask)), std::string::npos);
@@ -129,4 +131,16 @@ TEST(ArchStatus, EveryCodeHasAMessage) {
   const std::string m = isa::status_message(st);
   EXPECT_NE(m.find("field 'kt'"), std::string::npos) << m;
   EXPECT_NE(m.find("GEMM on unit GEMM"), std::string::npos) << m;
+}
+
+// The counters of status words 9-15: 64-bit values split low word first, and a table whose names
+// enter the interface version (renaming a word changes the word).
+TEST(Status, CountersSplitOverTwoWordsLowFirst) {
+  uint32_t st[isa::kStatusWords] = {};
+  isa::set_status_u64(st, isa::STW_DRAM_READ_LO, 0x123456789abcull);
+  EXPECT_EQ(st[isa::STW_DRAM_READ_LO], 0x56789abcu);
+  EXPECT_EQ(st[isa::STW_DRAM_READ_HI], 0x1234u);
+  EXPECT_EQ(isa::status_u64(st, isa::STW_DRAM_READ_LO), 0x123456789abcull);
+  EXPECT_EQ(isa::kStatusWords, isa::STW_DRAM_WRITE_HI + 1);
+  EXPECT_EQ(isa::kOutcomeWords, isa::STW_INTERFACE + 1);
 }

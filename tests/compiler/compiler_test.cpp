@@ -18,6 +18,7 @@
 #include "expect_error.hpp"
 #include "isa_interpreter.hpp"
 #include "run_cli.hpp"
+#include "sat/arch/access.hpp"
 #include "sat/bf16.hpp"
 #include "sat/compiler.hpp"
 #include "sat/error.hpp"
@@ -154,6 +155,71 @@ TEST(Compiler, EveryModelCompilesForEveryMethod) {
     }
   }
   EXPECT_EQ(compiled, 5 * 3 * 2);
+}
+
+// A training program's two batch slots: insns_b is insns with every address into input/labels
+// moved to the same offset in input.1/labels.1, and nothing else changed; inference has one slot.
+TEST(Compiler, TheTwoBatchSlotsStreamsDifferOnlyInTheBatchAddresses) {
+  for (const char* name : {"mlp", "lenet5", "resnet18"}) {
+    SCOPED_TRACE(name);
+    Model model = load_model(name);
+    const Program p = compile(model, opts(4));
+    ASSERT_GE(p.input_b, 0);
+    ASSERT_GE(p.labels_b, 0);
+    ASSERT_EQ(p.insns_b.size(), p.insns.size());
+    const int from[2] = {p.input, p.labels}, to[2] = {p.input_b, p.labels_b};
+    int moved[2] = {0, 0};
+    for (size_t j = 0; j < p.insns.size(); ++j) {
+      for (int w = 0; w < arch::kInsnWords; ++w) {
+        const uint32_t a = p.insns[j].w[w], b = p.insns_b[j].w[w];
+        if (a == b) continue;
+        bool explained = false;
+        for (int k = 0; k < 2; ++k) {
+          const Region& r = p.map.regions[static_cast<size_t>(from[k])];
+          const uint64_t off = isa::addr_offset(a) * 2;
+          if (isa::addr_channel(a) != r.channel || off < r.offset || off >= r.offset + r.bytes) continue;
+          EXPECT_EQ(b, p.map.regions[static_cast<size_t>(to[k])].addr(off - r.offset))
+              << "instruction " << j << " word " << w << ": " << disassemble(p.insns[j]);
+          ++moved[k];
+          explained = true;
+        }
+        EXPECT_TRUE(explained) << "instruction " << j << " word " << w << " differs outside the batch addresses: "
+                               << disassemble(p.insns[j]) << " / " << disassemble(p.insns_b[j]);
+      }
+    }
+    EXPECT_GT(moved[0], 0) << "no instruction reads the input";
+    EXPECT_GT(moved[1], 0) << "no instruction reads the labels";
+  }
+  Model model = load_model("mlp");
+  ScheduleOptions inf = opts(4);
+  inf.training = false;
+  const Program p = compile(model, inf);
+  EXPECT_TRUE(p.insns_b.empty());
+  EXPECT_EQ(p.input_b, -1);
+  inf.batch_slot = 1;
+  test::expect_error([&] { compile(model, inf); }, "batch_slot 1 is compile()'s own choice");
+  // Every DRAM access of a slot's stream stays out of the other slot's regions.
+  for (const char* name : {"mlp", "lenet5"}) {
+    Model m = load_model(name);
+    const Program t = compile(m, opts(4));
+    const int slot_regions[2][2] = {{t.input, t.labels}, {t.input_b, t.labels_b}};
+    for (int s = 0; s < 2; ++s) {
+      const std::vector<Insn>& stream = s == 0 ? t.insns : t.insns_b;
+      for (size_t j = 0; j < stream.size(); ++j) {
+        isa::DramAccess acc[isa::kMaxDramAccesses];
+        const int n = isa::dram_accesses(stream[j], acc);
+        for (int k = 0; k < n; ++k) {
+          const uint64_t at = isa::addr_offset(acc[k].addr) * 2;
+          for (int r : slot_regions[1 - s]) {
+            const Region& g = t.map.regions[static_cast<size_t>(r)];
+            EXPECT_FALSE(isa::addr_channel(acc[k].addr) == g.channel && at >= g.offset && at < g.offset + g.bytes)
+                << name << " slot " << s << " instruction " << j << " (" << disassemble(stream[j]) << ") reaches '"
+                << g.name << "' of the other slot";
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Compiler, ResNet18AtBatch32CompilesAndIsStreamed) {

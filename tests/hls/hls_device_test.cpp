@@ -49,7 +49,16 @@ TEST(HlsDevice, RunsAStreamAndReportsItsInterfaceVersion) {
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r.status[isa::STW_EXECUTED], 3u);
   EXPECT_EQ(r.status[isa::STW_INTERFACE], arch::kInterfaceVersion);
-  EXPECT_FALSE(r.counters.has_value()) << "the C-simulation keeps no time";
+  // The kernel's counters without a clock: three fills of 16 FP32 values, 192 bytes written.
+  ASSERT_TRUE(r.counters.has_value());
+  EXPECT_EQ(r.counters->source, DeviceCounters::Source::kernel);
+  EXPECT_FALSE(r.counters->has_cycles) << "the C-simulation has no clock";
+  EXPECT_EQ(r.status[isa::STW_CYCLES_LO], 0u);
+  EXPECT_EQ(r.status[isa::STW_CYCLES_HI], 0u);
+  EXPECT_EQ(r.status[isa::STW_DRAM_WRITE_LO], 192u);
+  EXPECT_EQ(r.counters->dram_bytes_written, 192u);
+  EXPECT_EQ(r.counters->dram_bytes_read, 0u);
+  EXPECT_EQ(r.counters->busy[isa::UNIT_GEMM], 0u);
   float v[16];
   mem->read(0, 0, v, sizeof v);
   for (float x : v) EXPECT_EQ(x, 1.5f);

@@ -11,6 +11,8 @@
 #include "sat/arch/timing.hpp"
 #include "sat/backend.hpp"
 #include "sat/device.hpp"
+#include "sat/model.hpp"
+#include "sat/trace.hpp"
 #include "sat_sim/device.hpp"
 
 using namespace sat;
@@ -83,6 +85,10 @@ TEST(SimTiming, DramBoundHolds) {
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r.counters->dram_write_bytes[2], 262144u);
   EXPECT_GE(r.counters->cycles, 262144u / (arch::kDdrBusBits / 8));
+  // The status words carry the model's own counters, as a board's carry its kernel's.
+  EXPECT_EQ(isa::status_u64(r.status.data(), isa::STW_CYCLES_LO), r.counters->cycles);
+  EXPECT_EQ(isa::status_u64(r.status.data(), isa::STW_DRAM_WRITE_LO), 262144u);
+  EXPECT_EQ(r.counters->dram_bytes_written, 262144u);
 }
 
 // Malformed streams end with the kernel's status through the model, never a hang, and the device
@@ -104,4 +110,33 @@ TEST(SimDevice, MalformedStreamsEndWithAStatus) {
   EXPECT_EQ(r.status[isa::STW_CODE], isa::STATUS_BAD_FIELD) << r.message();
   r = run(*dev, {gemm(16, 16, 8, false, 1, 1), isa::make_insn(isa::OP_FINISH)});
   EXPECT_TRUE(r.ok()) << r.message();
+}
+
+// The kernel's counter words (status 9-15): the C-simulation and the model compute GEMM cycles and
+// DRAM bytes from the same definitions, so a LeNet-5 step gives the same words 11-15 on both under
+// the default configuration; only the model has a clock.
+TEST(SimDevice, CounterWordsAgreeWithTheCSimulationsOnAStep) {
+  Model model = Model::load(std::string(SAT_SOURCE_DIR) + "/models/lenet5.json");
+  model.regenerate(Method::bdwp);
+  ScheduleOptions opt;
+  opt.batch = 2;
+  auto hls = open_device("hls");
+  const Trace trace = make_program_trace(model, opt, *hls, 7);
+  const ReplayReport h = replay_trace(trace, *hls);
+  auto sim = sim::make_sim_device();
+  const ReplayReport s = replay_trace(trace, *sim);
+  ASSERT_TRUE(h.ok()) << h.summary();
+  ASSERT_TRUE(s.ok()) << s.summary();
+  EXPECT_EQ(h.run.status[isa::STW_CYCLES_LO], 0u);
+  EXPECT_EQ(h.run.status[isa::STW_CYCLES_HI], 0u);
+  EXPECT_GT(isa::status_u64(s.run.status.data(), isa::STW_CYCLES_LO), 0u);
+  for (int w = isa::STW_GEMM_CYCLES; w < isa::kStatusWords; ++w) {
+    EXPECT_EQ(h.run.status[w], s.run.status[w]) << "status word " << w;
+  }
+  EXPECT_GT(h.run.status[isa::STW_GEMM_CYCLES], 0u);
+  EXPECT_GT(isa::status_u64(h.run.status.data(), isa::STW_DRAM_READ_LO), 0u);
+  EXPECT_GT(isa::status_u64(h.run.status.data(), isa::STW_DRAM_WRITE_LO), 0u);
+  ASSERT_TRUE(s.run.counters.has_value());
+  EXPECT_EQ(s.run.counters->busy[isa::UNIT_GEMM], h.run.counters->busy[isa::UNIT_GEMM]);
+  EXPECT_EQ(s.run.counters->dram_bytes_read, h.run.counters->dram_bytes_read);
 }

@@ -33,15 +33,19 @@ class ProgramImage {
   void read(int index, void* data, uint64_t bytes, uint64_t offset = 0);
   std::vector<uint8_t> read_region(int index);
 
-  // Runs the step stream (Program::insns) or the prologue (Program::prologue).
-  RunResult run(std::chrono::milliseconds timeout);
+  // Runs the step stream reading batch slot `slot` (Program::insns, or insns_b for slot 1), or the
+  // prologue (Program::prologue). start() returns while the step runs where the device can.
+  RunResult run(std::chrono::milliseconds timeout, int slot = 0);
+  std::unique_ptr<DeviceRun> start(std::chrono::milliseconds timeout, int slot);
   RunResult run_prologue(std::chrono::milliseconds timeout);
+  int batch_slots() const;   // 2 for a training program, else 1
 
  private:
   Device* device_;
   Program prog_;
   std::unique_ptr<DeviceMemory> mem_;
-  std::unique_ptr<DeviceStream> stream_, prologue_;
+  DeviceStream& step_stream(int slot);
+  std::unique_ptr<DeviceStream> stream_, stream_b_, prologue_;
 };
 
 // Throws sat::Error unless `r` ended with STATUS_OK on a kernel of this build's interface version:
@@ -56,8 +60,8 @@ void upload_state(ProgramImage& image, bool strict = true);
 // (and FF masks) the kernel's pre-generation wrote.
 void download_state(ProgramImage& image);
 // The batch as the kernel reads it (BF16, channels last) and the labels, checked against the
-// program's batch size and the class count.
-void write_batch(ProgramImage& image, const Tensor& x, const std::vector<int>& y, int classes);
+// program's batch size and the class count, into batch slot `slot`.
+void write_batch(ProgramImage& image, const Tensor& x, const std::vector<int>& y, int classes, int slot = 0);
 // FP32 values as BF16 (round to nearest even) into region `index` (a gemm operand, ...).
 void write_bf16(ProgramImage& image, int index, const std::vector<float>& values);
 // The step's hyper-parameters (FP32 lr, momentum, weight decay, SR-STE lambda).

@@ -41,6 +41,14 @@ class Backend {
   // One training step: FF, loss, BP, WU, SGD/SR-STE update, pre-generation.
   virtual StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y,
                                 const UpdateConfig& cfg) = 0;
+  // The batch the next train_step will receive, announced before the current one: a backend whose
+  // device runs asynchronously writes it to the device while the current step runs. x and y stay
+  // valid until the next train_step returns. A hint only: the next train_step is given its batch
+  // anyway, and one that differs from the hint is written then. Default: nothing.
+  virtual void prefetch(const Tensor& x, const std::vector<int>& y) {
+    (void)x;
+    (void)y;
+  }
   // Inference on a batch: loss and correct count, no state change.
   virtual StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y,
                               Method method) = 0;

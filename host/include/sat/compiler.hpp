@@ -80,6 +80,9 @@ struct ScheduleOptions {
   // BDWP's W_F and W_B from one read of the master (PGEN b4) where M rows fit the PGEN block buffer.
   bool fused_pregen = arch::kFusedPregen;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
+  // Which of a training program's two batch regions a lowering's stream reads: 0 "input"/"labels",
+  // 1 "input.1"/"labels.1". compile() lowers both itself; callers leave it 0.
+  int batch_slot = 0;
   // The largest GEMM tile the stream uses: the on-chip banks' capacity by default; smaller values
   // study smaller buffers (sat sim --sweep). Checked by check_tile_limits.
   int tile_rows = arch::kMaxTileRows, tile_cols = arch::kMaxTileCols, tile_k = arch::kMaxTileK;
@@ -103,7 +106,9 @@ struct LayerSchedule {
 // Where the host finds what it exchanges with the kernel. Before the first step the host writes
 // every master value, zeroes every momentum, and runs Program::prologue (or writes the forms
 // itself); each step it writes `input` (BF16, NHWC), `labels` (int32) and `hyper`, runs `insns`,
-// and reads `result` (and `logits`).
+// and reads `result` (and `logits`). A training program has two batch regions, ping-pong: step i
+// reads slot i % 2 (`insns` slot 0, `insns_b` slot 1), so the host can write the next step's batch
+// into the other slot while a step runs (docs/dataflow.md, "Batch slots").
 struct ParamBinding {
   Param* param = nullptr;
   int value = -1, momentum = -1, grad = -1;     // region indices; -1 where absent
@@ -131,7 +136,9 @@ struct Program {
   std::vector<LayerSchedule> layers;
   std::vector<ParamBinding> params;
   std::vector<WeightBinding> weights;
-  int input = -1, labels = -1;                  // regions the host fills each step
+  int input = -1, labels = -1;                  // regions the host fills each step (slot 0)
+  int input_b = -1, labels_b = -1;              // slot 1 (training programs; -1 otherwise)
+  std::vector<isa::Insn> insns_b;               // the step reading slot 1; empty without slot 1
   int hyper = -1;                               // FP32 [lr, momentum, weight_decay, srste_lambda]
   int result = -1;                              // FP32 mean loss, then int32 correct count
   int logits = -1;                              // BF16 [batch][classes]

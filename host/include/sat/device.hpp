@@ -22,10 +22,17 @@ namespace sat {
 using StatusWords = std::array<uint32_t, isa::kStatusWords>;
 using ChannelBytes = std::array<uint64_t, arch::kDdrChannels>;
 
-// What a device measured during one run, where it measures anything (a cycle-accurate model or a
-// board's counters; the C-simulation has none). Units are kernel clock cycles at arch::kClockMHz
-// and bytes.
+// What a device measured during one run. Units are kernel clock cycles at arch::kClockMHz and
+// bytes. The cycle-accurate model fills every field; a device that runs the kernel itself (the
+// C-simulation, the board) has only what the kernel counts in its status words 9-15
+// (counters_from_status): `source` says which, and reports leave out what a source lacks.
 struct DeviceCounters {
+  enum class Source {
+    simulator,   // every field
+    kernel,      // cycles (where has_cycles), busy[GEMM], the DRAM totals; nothing else
+  };
+  Source source = Source::simulator;
+  bool has_cycles = true;                                       // false: C-simulation, no clock
   uint64_t cycles = 0;                                          // start to FINISH
   uint64_t macs = 0;                                            // PE-array multiply-accumulates
                                                                 // (kept weights only in N:M mode)
@@ -34,7 +41,12 @@ struct DeviceCounters {
                                                                 // queues, memory) with work queued
   std::array<uint64_t, arch::kDdrChannels> dram_read_bytes{};   // per DDR channel
   std::array<uint64_t, arch::kDdrChannels> dram_write_bytes{};
+  uint64_t dram_bytes_read = 0, dram_bytes_written = 0;         // all channels
 };
+
+// The counters of the kernel's status words (sat/arch/status.hpp, words 9-15); `has_cycles`: the
+// target has a clock (the board; not the C-simulation, whose cycle words are 0).
+DeviceCounters counters_from_status(const StatusWords& st, bool has_cycles);
 
 struct RunResult {
   StatusWords status{};
@@ -77,12 +89,29 @@ class Device {
   // `timeout` (zero: none). Throws sat::Error only for failures of the device itself (a lost
   // board, a memory or stream from another device); the kernel's own errors are in the result.
   virtual RunResult run(DeviceStream& stream, DeviceMemory& mem, std::chrono::milliseconds timeout) = 0;
+  // Starts the same run and returns while it is in flight, where the device can run asynchronously
+  // (the board): until wait() returns, the caller may write regions of `mem` that the stream does
+  // not touch, and nothing else (AcceleratorBackend uploads the next batch so). The default runs
+  // to completion before returning (hls, sim). The timeout counts from the start.
+  virtual std::unique_ptr<class DeviceRun> start(DeviceStream& stream, DeviceMemory& mem,
+                                                 std::chrono::milliseconds timeout);
+};
+
+// A run in flight. wait() returns its result once (it throws as Device::run does); a run destroyed
+// without wait() is waited for first, so that no memory it writes is released under it.
+class DeviceRun {
+ public:
+  virtual ~DeviceRun() = default;
+  virtual RunResult wait() = 0;
 };
 
 // The counters as a JSON object with the report keys of docs/sim.md: cycles, clock_mhz, seconds
 // (at the clock), macs, dram_bytes_read, dram_bytes_written (totals and per channel), and busy and
 // stall cycles per unit (by unit name).
 std::string counters_json(const DeviceCounters& c);
+// One line of what the counters say (cycles and time where measured, the PE array's share of its
+// peak or its busy cycles, DRAM megabytes), for the CLI.
+std::string counters_summary(const DeviceCounters& c);
 
 // Checks a transfer against a channel's size; throws sat::Error naming the device and the range.
 void check_transfer(const std::string& device, int channel, uint64_t offset, uint64_t n, uint64_t channel_bytes);

@@ -138,6 +138,9 @@ std::unique_ptr<LayerLowering> make_lowering(const Layer& layer);
 class Lowering {
  public:
   Lowering(Model& model, const ScheduleOptions& opt);
+  // For the lowering of batch slot 1 (ScheduleOptions::batch_slot): where slot 0's lowering placed
+  // input.1 and labels.1, which every address of the input and the labels then points into.
+  void place_batch_slot_b(const Region& input_b, const Region& labels_b);
 
   const ScheduleOptions& options() const { return opt_; }
   Program& program() { return prog_; }
@@ -277,6 +280,8 @@ class Lowering {
   ScheduleOptions opt_;
   Program prog_;
   std::shared_ptr<Impl> impl_;
+  Region slot_b_[2];   // input.1, labels.1 of slot 0's program (place_batch_slot_b)
+  bool slot_b_placed_ = false;
 };
 
 }  // namespace sat::compiler

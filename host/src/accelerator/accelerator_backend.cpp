@@ -4,6 +4,7 @@
 // the device: a step writes only the batch and the hyper-parameters and reads only the result.
 // The host model is brought up to date at Backend::sync, or when another program (an evaluation
 // batch size, inference) needs the state a training program holds.
+#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -25,21 +26,40 @@ class AcceleratorBackend final : public Backend {
     if (&model == model_) sync(model);   // the device may hold newer state than the host
     model.regenerate(method);
     images_.clear();   // a new model or method: streams are compiled again on first use
+    staged_ = Staged{};
     model_ = &model;
     latest_ = host_ = 1;   // the host model is the state
     live_ = nullptr;
   }
 
+  // Step i of a program reads batch slot i % 2. Its batch is there already when the previous step
+  // uploaded it during its run (prefetch); otherwise it is written now. The hyper-parameters are
+  // written before the start: the running step reads them. After the start, the announced next
+  // batch goes into the other slot, which this step does not read, while the device runs.
   StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y,
                         const UpdateConfig& cfg) override {
     Image& im = image(model, static_cast<int>(x.dim(0)), cfg.method, true);
     make_current(im);
     write_hyper(*im.image, cfg);
-    write_batch(*im.image, x, y, model.classes);
-    check_run(*device_, counted(im.image->run(device_run_timeout())), "training step");
+    const int slot = static_cast<int>(im.steps % static_cast<uint64_t>(im.image->batch_slots()));
+    if (!staged_holds(im, slot, x, y)) write_batch(*im.image, x, y, model.classes, slot);
+    staged_ = Staged{};
+    RunResult r;
+    {
+      std::unique_ptr<DeviceRun> run = im.image->start(device_run_timeout(), slot);
+      stage_next(im, (slot + 1) % im.image->batch_slots(), model.classes);
+      r = run->wait();
+    }
+    check_run(*device_, counted(r), "training step");
+    ++im.steps;
     im.version = ++latest_;
     live_ = &im;
     return read_result(*im.image);
+  }
+
+  void prefetch(const Tensor& x, const std::vector<int>& y) override {
+    next_x_ = &x;
+    next_y_ = &y;
   }
 
   StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y, Method method) override {
@@ -85,7 +105,46 @@ class AcceleratorBackend final : public Backend {
   struct Image {
     std::unique_ptr<ProgramImage> image;
     uint64_t version = 0;   // the state version its memory holds (0: none yet)
+    uint64_t steps = 0;     // training steps run: the next one reads batch slot steps % 2
   };
+
+  // The batch written ahead into a slot, and a copy of what it was made from, so that the step
+  // that reads the slot can tell it was given the same batch.
+  struct Staged {
+    const Image* image = nullptr;
+    int slot = -1;
+    Tensor x;
+    std::vector<int> y;
+  };
+  Staged staged_;
+  const Tensor* next_x_ = nullptr;   // the announced next batch (prefetch), until the next step
+  const std::vector<int>* next_y_ = nullptr;
+
+  static bool same_batch(const Tensor& a, const Tensor& b) {
+    if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+    const size_t n = static_cast<size_t>(a.numel());
+    return a.dtype() == DType::bf16 ? std::memcmp(a.bf16_data(), b.bf16_data(), n * sizeof(bf16)) == 0
+                                    : std::memcmp(a.f32_data(), b.f32_data(), n * sizeof(float)) == 0;
+  }
+  bool staged_holds(const Image& im, int slot, const Tensor& x, const std::vector<int>& y) const {
+    return staged_.image == &im && staged_.slot == slot && staged_.y == y && same_batch(staged_.x, x);
+  }
+  // Writes the announced batch into `slot` of `im` while the current step runs on the device. A
+  // batch of another size belongs to another program and is left for its own step, as is one the
+  // checks of write_batch refuse: that step writes it again and reports the error as its own.
+  void stage_next(Image& im, int slot, int classes) {
+    const Tensor* x = next_x_;
+    const std::vector<int>* y = next_y_;
+    next_x_ = nullptr;
+    next_y_ = nullptr;
+    if (!x || !y || im.image->batch_slots() < 2 || x->rank() < 1 || x->dim(0) != im.image->program().options.batch) return;
+    try {
+      write_batch(*im.image, *x, *y, classes, slot);
+    } catch (const Error&) {
+      return;
+    }
+    staged_ = Staged{&im, slot, *x, *y};
+  }
 
   // Gives `im` the latest state: from the host model, after bringing that up to date from the
   // image that holds it.
@@ -102,6 +161,7 @@ class AcceleratorBackend final : public Backend {
   Image& image(Model& model, int batch, Method method, bool training) {
     if (&model != model_) {   // a model the backend was not prepared with: its host state is current
       images_.clear();
+      staged_ = Staged{};
       model_ = &model;
       latest_ = host_ = 1;
       live_ = nullptr;

@@ -2,6 +2,7 @@
 // and the run result's message.
 #include "sat/device.hpp"
 
+#include <cstdio>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -19,29 +20,81 @@ std::string RunResult::message() const {
   return isa::status_message(status);
 }
 
+DeviceCounters counters_from_status(const StatusWords& st, bool has_cycles) {
+  DeviceCounters c;
+  c.source = DeviceCounters::Source::kernel;
+  c.has_cycles = has_cycles;
+  c.cycles = has_cycles ? isa::status_u64(st.data(), isa::STW_CYCLES_LO) : 0;
+  c.busy[isa::UNIT_GEMM] = st[isa::STW_GEMM_CYCLES];
+  c.dram_bytes_read = isa::status_u64(st.data(), isa::STW_DRAM_READ_LO);
+  c.dram_bytes_written = isa::status_u64(st.data(), isa::STW_DRAM_WRITE_LO);
+  return c;
+}
+
 std::string counters_json(const DeviceCounters& c) {
+  const bool sim = c.source == DeviceCounters::Source::simulator;
   nlohmann::ordered_json j;
-  j["cycles"] = c.cycles;
-  j["clock_mhz"] = arch::kClockMHz;
-  j["seconds"] = static_cast<double>(c.cycles) / (arch::kClockMHz * 1e6);
-  j["macs"] = c.macs;
-  uint64_t rd = 0, wr = 0;
-  for (int ch = 0; ch < arch::kDdrChannels; ++ch) {
-    rd += c.dram_read_bytes[ch];
-    wr += c.dram_write_bytes[ch];
+  j["source"] = sim ? "simulator" : "kernel status words";
+  // What a source does not measure is left out rather than written as 0.
+  if (c.has_cycles) {
+    j["cycles"] = c.cycles;
+    j["clock_mhz"] = arch::kClockMHz;
+    j["seconds"] = static_cast<double>(c.cycles) / (arch::kClockMHz * 1e6);
   }
-  j["dram_bytes_read"] = rd;
-  j["dram_bytes_written"] = wr;
-  j["dram_bytes_read_per_channel"] = c.dram_read_bytes;
-  j["dram_bytes_written_per_channel"] = c.dram_write_bytes;
+  if (sim) j["macs"] = c.macs;
+  j["dram_bytes_read"] = c.dram_bytes_read;
+  j["dram_bytes_written"] = c.dram_bytes_written;
+  if (sim) {
+    j["dram_bytes_read_per_channel"] = c.dram_read_bytes;
+    j["dram_bytes_written_per_channel"] = c.dram_write_bytes;
+  }
   for (const char* what : {"busy", "stall"}) {
+    if (!sim && std::string(what) == "stall") continue;
     nlohmann::ordered_json units;
     for (int u = 0; u < isa::kNumExecUnits; ++u) {
+      if (!sim && u != isa::UNIT_GEMM) continue;
       units[isa::unit_name(u)] = std::string(what) == "busy" ? c.busy[u] : c.stall[u];
     }
     j[std::string(what)] = units;
   }
   return j.dump(2) + "\n";
+}
+
+std::string counters_summary(const DeviceCounters& c) {
+  char buf[320];
+  std::string s;
+  if (c.has_cycles) {
+    std::snprintf(buf, sizeof buf, "%llu cycles (%.3f ms at %d MHz), ", static_cast<unsigned long long>(c.cycles),
+                  c.cycles / (arch::kClockMHz * 1e3), arch::kClockMHz);
+    s += buf;
+  } else {
+    s += "no clock (cycles not counted), ";
+  }
+  if (c.source == DeviceCounters::Source::simulator) {
+    const double peak = double(c.cycles) * arch::kPeRows * arch::kPeCols * arch::kPeLanes;
+    std::snprintf(buf, sizeof buf, "%.1f%% of the PE array's peak, ", c.cycles ? 100.0 * c.macs / peak : 0.0);
+  } else {
+    std::snprintf(buf, sizeof buf, "PE array busy %llu cycles, ", static_cast<unsigned long long>(c.busy[isa::UNIT_GEMM]));
+  }
+  s += buf;
+  std::snprintf(buf, sizeof buf, "%.1f MB read, %.1f MB written", c.dram_bytes_read / 1e6, c.dram_bytes_written / 1e6);
+  return s + buf;
+}
+
+namespace {
+// A run that was over before start() returned.
+class FinishedRun final : public DeviceRun {
+ public:
+  explicit FinishedRun(RunResult r) : r_(std::move(r)) {}
+  RunResult wait() override { return r_; }
+
+ private:
+  RunResult r_;
+};
+}  // namespace
+
+std::unique_ptr<DeviceRun> Device::start(DeviceStream& stream, DeviceMemory& mem, std::chrono::milliseconds timeout) {
+  return std::make_unique<FinishedRun>(run(stream, mem, timeout));
 }
 
 void check_transfer(const std::string& device, int channel, uint64_t offset, uint64_t n, uint64_t channel_bytes) {

@@ -41,6 +41,16 @@ ProgramImage::ProgramImage(Device& device, Program program) : device_(&device), 
   for (int c = 0; c < arch::kDdrChannels; ++c) bytes[c] = prog_.map.channel_bytes[c];
   mem_ = device_->allocate(bytes);
   stream_ = device_->load(prog_.insns);
+  if (!prog_.insns_b.empty()) stream_b_ = device_->load(prog_.insns_b);
+}
+
+int ProgramImage::batch_slots() const { return stream_b_ ? 2 : 1; }
+
+DeviceStream& ProgramImage::step_stream(int slot) {
+  if (slot == 0) return *stream_;
+  if (slot == 1 && stream_b_) return *stream_b_;
+  throw Error("device '" + device_->name() + "': batch slot " + std::to_string(slot) + " does not exist (the program has " +
+              std::to_string(batch_slots()) + ")");
 }
 
 const Region& ProgramImage::region(int index) const {
@@ -76,7 +86,13 @@ std::vector<uint8_t> ProgramImage::read_region(int index) {
   return out;
 }
 
-RunResult ProgramImage::run(std::chrono::milliseconds timeout) { return device_->run(*stream_, *mem_, timeout); }
+RunResult ProgramImage::run(std::chrono::milliseconds timeout, int slot) {
+  return device_->run(step_stream(slot), *mem_, timeout);
+}
+
+std::unique_ptr<DeviceRun> ProgramImage::start(std::chrono::milliseconds timeout, int slot) {
+  return device_->start(step_stream(slot), *mem_, timeout);
+}
 
 RunResult ProgramImage::run_prologue(std::chrono::milliseconds timeout) {
   if (prog_.prologue.empty()) throw Error("device '" + device_->name() + "': the program has no prologue");
@@ -166,9 +182,13 @@ void download_state(ProgramImage& im) {
   }
 }
 
-void write_batch(ProgramImage& im, const Tensor& x, const std::vector<int>& y, int classes) {
+void write_batch(ProgramImage& im, const Tensor& x, const std::vector<int>& y, int classes, int slot) {
   const Program& prog = im.program();
   const std::string who = "device '" + im.device().name() + "'";
+  if (slot < 0 || slot >= im.batch_slots()) {
+    throw Error(who + ": batch slot " + std::to_string(slot) + " does not exist (the program has " +
+                std::to_string(im.batch_slots()) + ")");
+  }
   const int64_t b = x.dim(0);
   if (b != prog.options.batch) {
     throw Error(who + ": batch of " + std::to_string(b) + " for a program compiled for " +
@@ -193,9 +213,9 @@ void write_batch(ProgramImage& im, const Tensor& x, const std::vector<int>& y, i
   } else {
     std::copy(src, src + xb.numel(), nhwc.begin());
   }
-  im.write(prog.input, nhwc.data(), nhwc.size() * sizeof(bf16));
+  im.write(slot == 0 ? prog.input : prog.input_b, nhwc.data(), nhwc.size() * sizeof(bf16));
   const std::vector<int32_t> labels(y.begin(), y.end());
-  im.write(prog.labels, labels.data(), labels.size() * sizeof(int32_t));
+  im.write(slot == 0 ? prog.labels : prog.labels_b, labels.data(), labels.size() * sizeof(int32_t));
 }
 
 void write_bf16(ProgramImage& im, int index, const std::vector<float>& values) {

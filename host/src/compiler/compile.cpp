@@ -29,9 +29,28 @@ Program compile(Model& model, const ScheduleOptions& opt) {
     throw Error("compile " + model.name + ": batch " + std::to_string(opt.batch) +
                 " is larger than the accelerator's 65535");
   }
+  if (opt.batch_slot != 0) {
+    throw Error("compile " + model.name + ": batch_slot " + std::to_string(opt.batch_slot) +
+                " is compile()'s own choice (a training program holds the streams of both slots); pass 0");
+  }
   compiler::Lowering lw(model, opt);
   lw.lower_model();
-  return std::move(lw.program());
+  Program p = std::move(lw.program());
+  if (opt.training) {
+    // The stream of the other slot: the same schedule over the same memory map, its batch reads
+    // at slot 1's addresses.
+    ScheduleOptions other = opt;
+    other.batch_slot = 1;
+    other.record_dependencies = false;
+    compiler::Lowering lw_b(model, other);
+    lw_b.place_batch_slot_b(p.map.regions[static_cast<size_t>(p.input_b)], p.map.regions[static_cast<size_t>(p.labels_b)]);
+    lw_b.lower_model();
+    if (lw_b.program().insns.size() != p.insns.size() || lw_b.program().map.channel_bytes[1] != p.map.channel_bytes[1]) {
+      throw Error("compile " + model.name + ": the two batch slots' programs differ in shape (a scheduler bug)");
+    }
+    p.insns_b = std::move(lw_b.program().insns);
+  }
+  return p;
 }
 
 }  // namespace sat

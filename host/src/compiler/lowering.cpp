@@ -231,6 +231,10 @@ Lowering::Lowering(Model& model, const ScheduleOptions& opt)
   const TensorRef in = alloc("input", RegionKind::input, dram_shape(opt.batch, model.input));
   prog_.input = in.region;
   prog_.labels = alloc("labels", RegionKind::labels, {opt.batch}, DType::f32).region;   // int32
+  if (opt.batch_slot != 0 && !(opt.batch_slot == 1 && opt.training)) {
+    throw Error("compile: batch slot " + std::to_string(opt.batch_slot) +
+                " does not exist (0, or 1 for a training program)");
+  }
   prog_.hyper = alloc("hyper", RegionKind::control, {4}, DType::f32).region;
   prog_.result = alloc("result", RegionKind::control, {2}, DType::f32).region;
 
@@ -408,9 +412,17 @@ void Lowering::check_row(int64_t len, const char* what) const {
   }
 }
 
+void Lowering::place_batch_slot_b(const Region& input_b, const Region& labels_b) {
+  slot_b_[0] = input_b;
+  slot_b_[1] = labels_b;
+  slot_b_placed_ = true;
+}
+
 uint32_t Lowering::addr(const TensorRef& t, int64_t elem) const {
   if (!t.valid()) fail("address of an unallocated tensor");
-  const Region& r = prog_.map.regions.at(static_cast<size_t>(t.region));
+  const bool slot_b = opt_.batch_slot == 1 && (t.region == prog_.input || t.region == prog_.labels);
+  if (slot_b && !slot_b_placed_) fail("batch slot 1 lowered before slot 0 placed its regions (place_batch_slot_b)");
+  const Region& r = slot_b ? slot_b_[t.region == prog_.input ? 0 : 1] : prog_.map.regions.at(static_cast<size_t>(t.region));
   const uint64_t off = t.byte_offset + static_cast<uint64_t>(elem * t.elem_bytes());
   if (elem < 0 || off > r.bytes) {
     fail("element " + std::to_string(elem) + " lies outside region '" + r.name + "'");
@@ -1275,7 +1287,7 @@ void Lowering::lower_model() {
   auto& I = *impl_;
   const int B = batch();
   TensorRef x;
-  x.region = prog_.input;
+  x.region = prog_.input;   // slot 1's addresses come from addr()
   x.shape = dram_shape(B, model_.input);
   const TensorRef logits = forward_sequence(model_.layers, x);
   prog_.logits = logits.region;
@@ -1344,6 +1356,13 @@ void Lowering::lower_model() {
   for (const WeightBinding& wb : prog_.weights)
     for (WeightForm f : forms_of(wb.weight)) prog_.prologue.push_back(pgen_insn(wb.weight, f));
   prog_.prologue.push_back(make_insn(OP_FINISH));
+
+  // The second batch slot, the next step's batch written there while this one runs, allocated
+  // after everything else so that no other region moves for it.
+  if (opt_.training) {
+    prog_.input_b = alloc("input.1", RegionKind::input, dram_shape(B, model_.input)).region;
+    prog_.labels_b = alloc("labels.1", RegionKind::labels, {B}, DType::f32).region;
+  }
 }
 
 }  // namespace sat::compiler

@@ -109,6 +109,9 @@ constexpr uint32_t contract_hash() {
 #undef SAT_IFACE_OPCODE
 #undef SAT_IFACE_FIELD
   f.num(isa::kStatusWords).num(isa::kNumStatusCodes).num(isa::STW_INTERFACE);
+#define SAT_IFACE_STATUS_WORD(name, index, doc) f.str(#name).num(index);
+  SAT_STATUS_WORDS(SAT_IFACE_STATUS_WORD)
+#undef SAT_IFACE_STATUS_WORD
   for (const TopArg& a : kTopArgs) f.str(a.name).num(static_cast<uint64_t>(a.kind)).str(a.bundle);
   return f.h;
 }
