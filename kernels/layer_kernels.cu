@@ -20,22 +20,7 @@ using sat::f32_to_bf16_bits;
 __device__ __forceinline__ float ld(const uint16_t* p, int64_t i) { return bf16_bits_to_f32(p[i]); }
 
 
-// 32-bit indices: 64-bit division and remainder are emulated on the GPU and cost several times
-// the arithmetic of these memory-bound kernels. Every entry point checks that its element count
-// fits (check32).
-#define SAT_GRID_LOOP(i, n) \
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < static_cast<int>(n); i += gridDim.x * blockDim.x)
-
-void check32(int64_t n, const char* what) {
-  if (n >= (int64_t{1} << 31)) {
-    throw Error(std::string(what) + ": " + std::to_string(n) + " elements, more than the resident kernels' 2^31 - 1");
-  }
-}
-
-inline unsigned blocks_for(int64_t n, int threads) {
-  check32(n, "layer kernel");
-  return grid_stride_blocks(n, threads, 16);
-}
+inline unsigned blocks_for(int64_t n, int threads) { return grid_blocks32(n, threads, "layer kernel"); }
 
 __global__ void nchw_to_nhwc_kernel(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out) {
   SAT_GRID_LOOP(i, nb * c * hw) {

@@ -120,8 +120,7 @@ struct ConvOp final : Op {
       g.ow = l->out_shape[2];
     }
     bias = patch || a["bias"].get<bool>();
-    std::vector<Param*> ps;
-    l->params(ps);
+    const std::vector<Param*> ps = params_of(l);
     if (bias) {
       bias_v = c.links->value(ps.at(1));
       bias_g = c.links->grad(ps.at(1));
@@ -177,8 +176,7 @@ struct LinearOp final : Op {
     sw = w.at(0);
     bias = l->attrs()["bias"].get<bool>();
     if (bias) {
-      std::vector<Param*> ps;
-      l->params(ps);
+      const std::vector<Param*> ps = params_of(l);
       bias_v = c.links->value(ps.at(1));
       bias_g = c.links->grad(ps.at(1));
     }
@@ -216,8 +214,7 @@ struct BatchNormOp final : Op {
     const auto a = l->attrs();
     eps = a["eps"].get<double>();
     momentum = a["momentum"].get<double>();
-    std::vector<Param*> ps;
-    l->params(ps);
+    const std::vector<Param*> ps = params_of(l);
     gamma = c.links->value(ps.at(0));
     beta = c.links->value(ps.at(1));
     rmean = c.links->value(ps.at(2));

@@ -106,6 +106,13 @@ struct ResidentPlan::Seq {
   }
 };
 
+// A layer's parameters in its own order (weight, bias, ...).
+inline std::vector<Param*> params_of(Layer* l) {
+  std::vector<Param*> ps;
+  l->params(ps);
+  return ps;
+}
+
 // The products of a weight layer on the plan's stream, sparse or dense as the method says.
 // FF: x BF16 [rows][ld_x] (ld_x = padded_len(k), zero beyond k) -> out [rows][ld_out].
 void ff_product(Ctx& c, const SparseWeight& sw, const uint16_t* x, int64_t ld_x, int64_t rows, void* out,

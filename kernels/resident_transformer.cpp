@@ -18,12 +18,6 @@ namespace {
 
 using Op = ResidentPlan::Op;
 
-std::vector<Param*> params_of(Layer* l) {
-  std::vector<Param*> ps;
-  l->params(ps);
-  return ps;
-}
-
 struct LayerNormOp final : Op {
   double eps;
   int64_t rows, d;

@@ -21,19 +21,7 @@ using sat::f32_to_bf16_bits;
 constexpr int kSmemBytes = 48 * 1024;   // the default dynamic shared-memory limit of a block
 constexpr int kThreads = 128;
 
-#define SAT_GRID_LOOP(i, n) \
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < static_cast<int>(n); i += gridDim.x * blockDim.x)
-
-void check32(int64_t n, const char* what) {
-  if (n >= (int64_t{1} << 31)) {
-    throw Error(std::string(what) + ": " + std::to_string(n) + " elements, more than the resident kernels' 2^31 - 1");
-  }
-}
-
-unsigned blocks_for(int64_t n, const char* what) {
-  check32(n, what);
-  return grid_stride_blocks(n, kThreads, 16);
-}
+unsigned blocks_for(int64_t n, const char* what) { return grid_blocks32(n, kThreads, what); }
 
 // ---- LayerNorm ---------------------------------------------------------------------------------
 
