@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Installs every Debian package SAT needs. Idempotent: packages already present are skipped,
 # and apt is not touched at all when nothing is missing.
-# Usage: scripts/install-deps.sh [--minimal]   (--minimal: only what the CPU build and tests need)
+# Usage: scripts/install-deps.sh [--main | --minimal]
+#   --main:    only what the main job (scripts/run.sh: the sat CLI, training on the cpu backend) needs
+#   --minimal: what the CPU build and its tests need
+#   (none):    everything the test command uses (scripts/test.sh)
 set -euo pipefail
 
-core=(build-essential cmake pkg-config git ca-certificates
-      libgtest-dev googletest libbenchmark-dev libhwy-dev libdnnl-dev
-      nlohmann-json3-dev zlib1g-dev libboost-program-options-dev dataset-fashion-mnist
+main=(build-essential cmake pkg-config git ca-certificates libhwy-dev libdnnl-dev
+      nlohmann-json3-dev zlib1g-dev libboost-program-options-dev dataset-fashion-mnist)
+core=("${main[@]}" libgtest-dev googletest libbenchmark-dev
       python3 python3-numpy python3-torch gnuplot-nox)
 optional=(verilator iverilog libsystemc-dev libxrt-dev libxrt-utils uuid-dev yosys libboost-all-dev
           pybind11-dev python3-dev python3-pytest clang libclang-rt-14-dev)
 
-want=("${core[@]}")
-[[ "${1:-}" == "--minimal" ]] || want+=("${optional[@]}")
+case "${1:-}" in
+  --main) want=("${main[@]}") ;;
+  --minimal) want=("${core[@]}") ;;
+  "") want=("${core[@]}" "${optional[@]}") ;;
+  *) echo "install-deps: unknown option '$1' (usage: scripts/install-deps.sh [--main | --minimal])" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

@@ -3,7 +3,7 @@
 # on the default (cpu) backend. Extra arguments go to `sat train`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --minimal
+scripts/install-deps.sh --main
 # Only what training on the cpu backend needs: the CLI, in a build folder of its own (the tests,
 # benchmarks, Python module, CUDA kernels and SystemC model are the test command's, scripts/test.sh,
 # in build/; without pkg-config the SystemC model is not looked for).
