@@ -174,6 +174,17 @@ def cpu_model():
     return "unknown CPU"
 
 
+def torch_blas():
+    """The BLAS PyTorch's dense products call: MKL when it was built with it, otherwise the
+    system's libblas.so.3 (Debian's PyTorch; the reference BLAS there is several times slower than
+    OpenBLAS, which install-deps.sh installs)."""
+    import torch
+    if torch.backends.mkl.is_available():
+        return "MKL"
+    lib = "/usr/lib/x86_64-linux-gnu/libblas.so.3"
+    return os.path.realpath(lib) if os.path.exists(lib) else "unknown"
+
+
 def sat_simd_path(sat):
     out = subprocess.run([sat, "info"], check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
@@ -209,7 +220,7 @@ def main():
                     os.path.join(DATA, "train-labels-idx1-ubyte.gz"))
     x, y = x[:a.limit], y[:a.limit]
     print(f"epoch benchmark: {len(y)} training images, {a.threads} threads, "
-          f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads by default), "
+          f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads by default, BLAS {torch_blas()}), "
           f"best of {a.repeats}")
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); SAT kernels: SIMD path "
           f"{sat_simd_path(a.sat)}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")

@@ -9,8 +9,11 @@ set -euo pipefail
 
 main=(build-essential cmake pkg-config git ca-certificates libhwy-dev libdnnl-dev
       nlohmann-json3-dev zlib1g-dev libboost-program-options-dev dataset-fashion-mnist)
+# libopenblas0-openmp: Debian's PyTorch (the benchmarks' baseline and the cross-checks) calls the
+# system BLAS, and without OpenBLAS that is the reference BLAS, which made its dense epoch about
+# 3x slower than a PyTorch user sees (docs/performance.md). SAT itself links no BLAS.
 core=("${main[@]}" libgtest-dev googletest libbenchmark-dev
-      python3 python3-numpy python3-torch gnuplot-nox)
+      python3 python3-numpy python3-torch libopenblas0-openmp gnuplot-nox)
 optional=(verilator iverilog libsystemc-dev libxrt-dev libxrt-utils uuid-dev yosys libboost-all-dev
           pybind11-dev python3-dev python3-pytest clang libclang-rt-14-dev)
 
