@@ -6,6 +6,9 @@
 //   cuda_bench --steps "models/resnet18.json models/mlp.json" --batches "128 512"
 //   (--steps: the whole training step of each model, dense and BDWP, at each batch: ms and img/s)
 //   (--pregen: only the pre-generation table; --large: only the large layers, then pre-generation)
+//   cuda_bench --lowering [--batch B]
+//   (the resident step's channels-last im2col and col2im on ResNet-18's convolutions, the fast
+//   kernels beside the row kernels, with the bytes each moves against the copy rate)
 //
 // Per layer shape (Cout x K x P, P = batch x positions or tokens) and pass:
 //   FF  Y[P][Cout]  = X[P][K] W^T     dense: cuBLAS; BDWP: N:M kernel over W_F (groups along K)
@@ -25,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "layer_ops.hpp"
 #include "ops.hpp"
 #include "resident.hpp"
 #include "sat/backend.hpp"
@@ -396,25 +400,74 @@ std::vector<std::string> words(const std::string& s) {
   return out;
 }
 
+// The lowering kernels (lowering_nhwc.cu) on every distinct convolution of ResNet-18 (CIFAR stem),
+// both kernel choices side by side. Bytes: im2col reads the image and writes the lowered rows
+// (BF16); col2im reads the FP32 rows and writes the BF16 gradient.
+void lowering_table(int64_t batch) {
+  const double copy_gbs = copy_rate();
+  std::printf("## Channels-last lowering, ResNet-18 convolutions, batch %lld (device copy rate %.0f GB/s)\n\n",
+              static_cast<long long>(batch), copy_gbs);
+  std::printf("| convolution | im2col rows kernel | im2col fast | col2im rows kernel | col2im fast | fast: GB/s im2col, col2im |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  struct Conv {
+    const char* name;
+    ConvGeometry g;
+    int count;   // convolutions of this shape in the model
+  };
+  const std::vector<Conv> convs = {
+      {"64-64 3x3 @32x32", {64, 32, 32, 3, 1, 1, 32, 32}, 4},
+      {"64-128 3x3 s2 @32x32", {64, 32, 32, 3, 2, 1, 16, 16}, 1},
+      {"64-128 1x1 s2 @32x32", {64, 32, 32, 1, 2, 0, 16, 16}, 1},
+      {"128-128 3x3 @16x16", {128, 16, 16, 3, 1, 1, 16, 16}, 3},
+      {"128-256 3x3 s2 @16x16", {128, 16, 16, 3, 2, 1, 8, 8}, 1},
+      {"256-256 3x3 @8x8", {256, 8, 8, 3, 1, 1, 8, 8}, 3},
+      {"256-512 3x3 s2 @8x8", {256, 8, 8, 3, 2, 1, 4, 4}, 1},
+      {"512-512 3x3 @4x4", {512, 4, 4, 3, 1, 1, 4, 4}, 3},
+  };
+  double tot[4] = {0, 0, 0, 0};
+  for (const Conv& c : convs) {
+    const ConvGeometry& g = c.g;
+    const int64_t ld = padded_len(g.kdim()), q = batch * g.oh * g.ow, img = batch * g.h * g.w * g.cin;
+    Buf<uint16_t> x(img), col(q * ld), dx(img);
+    Buf<float> dcol(q * ld);
+    fill_bf16(x.p, img, 7);
+    CK(cudaMemset(dcol.p, 0, q * ld * 4));
+    const double i_rows = time_ms([&] { im2col_nhwc(x.p, g, batch, col.p, ld, 0, LoweringKernels::rows); });
+    const double i_fast = time_ms([&] { im2col_nhwc(x.p, g, batch, col.p, ld, 0, LoweringKernels::fast); });
+    const double c_rows = time_ms([&] { col2im_nhwc(dcol.p, ld, g, batch, dx.p, 0, LoweringKernels::rows); });
+    const double c_fast = time_ms([&] { col2im_nhwc(dcol.p, ld, g, batch, dx.p, 0, LoweringKernels::fast); });
+    const double ib = 2.0 * (img + q * ld), cb = 4.0 * q * ld + 2.0 * img;
+    std::printf("| %s (x%d) | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.0f, %.0f |\n", c.name, c.count, i_rows, i_fast,
+                c_rows, c_fast, ib / i_fast / 1e6, cb / c_fast / 1e6);
+    tot[0] += c.count * i_rows;
+    tot[1] += c.count * i_fast;
+    tot[2] += c.count * c_rows;
+    tot[3] += c.count * c_fast;
+  }
+  std::printf("| per step (every convolution but the stem) | %.2f ms | %.2f ms | %.2f ms | %.2f ms | |\n\n", tot[0], tot[1],
+              tot[2], tot[3]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    bool quick = false, large = false, pregen_only = false;
+    bool quick = false, large = false, pregen_only = false, lowering = false;
     std::string model_file, steps, batches = "128 512";
-    int batch = 128;
+    int batch = 0;   // --batch; 0: 128 for --model-step, 512 for --lowering
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--quick") quick = true;
       else if (a == "--large") large = true;
       else if (a == "--pregen") pregen_only = true;
+      else if (a == "--lowering") lowering = true;
       else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
       else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
       else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
       else if (a == "--steps" && i + 1 < argc) steps = argv[++i];
       else if (a == "--batches" && i + 1 < argc) batches = argv[++i];
-      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--reps N] "
-                       "[--model-step models/resnet18.json] [--batch B])");
+      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--lowering] [--reps N] "
+                       "[--model-step models/resnet18.json] [--batch B] [--steps \"FILES\" --batches \"B...\"])");
     }
     std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
     if (!steps.empty()) {
@@ -423,9 +476,13 @@ int main(int argc, char** argv) {
       step_table(words(steps), bs, g_reps > 0 ? g_reps : 20);
       return 0;
     }
+    if (lowering) {
+      lowering_table(batch ? batch : 512);
+      return 0;
+    }
     Blas blas;
     if (!model_file.empty()) {
-      model_step(model_file, batch, quick ? 3 : 10);
+      model_step(model_file, batch ? batch : 128, quick ? 3 : 10);
       return 0;
     }
     if (pregen_only) {

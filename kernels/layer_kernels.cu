@@ -38,84 +38,6 @@ __global__ void nhwc_to_nchw_kernel(const uint16_t* in, int64_t nb, int64_t c, i
   }
 }
 
-// `rows` output rows (output positions) per block. Each warp copies one (row, kernel position)
-// pair at a time, its lanes over the channels: the reads are coalesced channel runs, the index
-// arithmetic (integer divisions, slow on the GPU) is per pair rather than per element. The row is
-// assembled in shared memory in the lowered column order (c, ky, kx) and leaves in 16-byte stores
-// (ldo is a multiple of 8).
-__global__ void im2col_nhwc_kernel(const uint16_t* x, ConvGeometry g, int64_t nq, uint16_t* out, int ldo, int rows) {
-  extern __shared__ uint4 im2col_smem[];
-  uint16_t* srow = reinterpret_cast<uint16_t*>(im2col_smem);
-  const int kdim = static_cast<int>(g.kdim()), ohw = static_cast<int>(g.oh * g.ow), k = static_cast<int>(g.k);
-  const int kk2 = k * k, ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
-  const int cin = static_cast<int>(g.cin), s = static_cast<int>(g.s), p = static_cast<int>(g.p);
-  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * rows;
-  const int nrows = static_cast<int>(q0 + rows <= nq ? rows : nq - q0);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
-  for (int pr = warp; pr < nrows * kk2; pr += nwarps) {
-    const int rr = pr / kk2, t = pr - rr * kk2, ky = t / k, kx = t - ky * k;
-    const int q = static_cast<int>(q0) + rr, b = q / ohw, r = q - b * ohw, oy = r / ow, ox = r - oy * ow;
-    const int iy = oy * s - p + ky, ix = ox * s - p + kx;
-    uint16_t* dst = srow + rr * ldo + t;
-    if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
-      const uint16_t* src = x + ((static_cast<int64_t>(b) * h + iy) * w + ix) * cin;
-      for (int c = lane; c < cin; c += 32) dst[c * kk2] = src[c];
-    } else {
-      for (int c = lane; c < cin; c += 32) dst[c * kk2] = 0;
-    }
-  }
-  for (int rr = 0; rr < nrows; ++rr)
-    for (int j = kdim + threadIdx.x; j < ldo; j += blockDim.x) srow[rr * ldo + j] = 0;
-  __syncthreads();
-  uint4* dst = reinterpret_cast<uint4*>(out + q0 * ldo);
-  for (int i = threadIdx.x; i < nrows * ldo / 8; i += blockDim.x) dst[i] = im2col_smem[i];
-}
-
-// As col2im_kernel (im2col.cu): each pixel the sum over (ky, kx) ascending, the host col2im's
-// order. A block takes one image row iy of one image and kC2I channels: per ky, the output row that
-// reaches iy through it is staged in shared memory (its ky slice, read in runs), then every
-// thread adds the kx terms to the pixels it owns (the same pixels at every step: no races).
-// K, S: the kernel size and stride when known at compile time (the common 3x3 and 1x1 at strides 1
-// and 2), so that the divisions by them become multiplications; 0: taken from g.
-constexpr int kC2I = 32;
-template <int K, int S>
-__global__ void col2im_rows_kernel(const float* dcol, int ldc, ConvGeometry g, uint16_t* dx) {
-  extern __shared__ float c2i_smem[];
-  const int k = K ? K : static_cast<int>(g.k), s = S ? S : static_cast<int>(g.s), p = static_cast<int>(g.p);
-  const int oh = static_cast<int>(g.oh), ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
-  const int cin = static_cast<int>(g.cin);
-  const int c0 = blockIdx.x * kC2I, iy = blockIdx.y, b = blockIdx.z;
-  float* acc = c2i_smem;              // [w][kC2I]
-  float* tile = c2i_smem + w * kC2I;  // [ow][kC2I][k]: row oy, slice ky
-  for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) acc[i] = 0.0f;
-  for (int ky = 0; ky < k; ++ky) {
-    const int ty = iy + p - ky;
-    if (ty < 0 || ty % s != 0 || ty / s >= oh) continue;
-    const int oy = ty / s;
-    __syncthreads();
-    const float* rowbase = dcol + (static_cast<int64_t>(b) * oh + oy) * ow * ldc;
-    for (int i = threadIdx.x; i < ow * kC2I * k; i += blockDim.x) {
-      const int ox = i / (kC2I * k), r = i - ox * (kC2I * k), cc = r / k, kx = r - cc * k, c = c0 + cc;
-      tile[i] = c < cin ? rowbase[static_cast<int64_t>(ox) * ldc + (c * k + ky) * k + kx] : 0.0f;
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) {
-      const int ix = i / kC2I, cc = i - ix * kC2I;
-      float a = acc[i];
-      for (int kx = 0; kx < k; ++kx) {
-        const int tx = ix + p - kx;
-        if (tx < 0 || tx % s != 0 || tx / s >= ow) continue;
-        a = __fadd_rn(a, tile[((tx / s) * kC2I + cc) * k + kx]);
-      }
-      acc[i] = a;
-    }
-  }
-  for (int i = threadIdx.x; i < w * kC2I; i += blockDim.x) {
-    const int ix = i / kC2I, cc = i - ix * kC2I, c = c0 + cc;
-    if (c < cin) dx[((static_cast<int64_t>(b) * h + iy) * w + ix) * cin + c] = f32_to_bf16_bits(acc[i]);
-  }
-}
-
 __global__ void pad_rows_kernel(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo) {
   SAT_GRID_LOOP(i, rows * ldo) {
     const int L = static_cast<int>(ldo), r = i / L, c = i % L;
@@ -559,35 +481,6 @@ void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_
   const int64_t n = nb * c * hw;
   nhwc_to_nchw_kernel<<<blocks_for(n, 256), 256, 0, s>>>(in, nb, c, hw, out);
   SAT_CUDA_LAUNCHED("nhwc_to_nchw_kernel");
-}
-
-void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ldo, cudaStream_t s) {
-  if (ldo < g.kdim()) throw Error("im2col_nhwc: leading dimension below cin*k*k");
-  if (ldo % 8 != 0) throw Error("im2col_nhwc: the leading dimension must be a multiple of 8");
-  check32(nb * g.oh * g.ow * ldo, "im2col_nhwc");
-  check32(nb * g.h * g.w * g.cin, "im2col_nhwc");
-  const int64_t nq = nb * g.oh * g.ow;
-  const int rows = static_cast<int>(std::max<int64_t>(1, 4096 / ldo));
-  const size_t smem = static_cast<size_t>(rows) * ldo * 2;
-  if (smem > 48 * 1024) throw Error("im2col_nhwc: a lowered row of " + std::to_string(ldo) + " columns exceeds shared memory");
-  im2col_nhwc_kernel<<<static_cast<unsigned>(ceil_div(nq, rows)), 256, smem, s>>>(x, g, nq, out, static_cast<int>(ldo), rows);
-  SAT_CUDA_LAUNCHED("im2col_nhwc_kernel");
-}
-
-void col2im_nhwc(const float* dcol, int64_t ldc, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s) {
-  if (ldc < g.kdim()) throw Error("col2im_nhwc: leading dimension below cin*k*k");
-  check32(nb * g.h * g.w * g.cin, "col2im_nhwc");
-  check32(nb * g.oh * g.ow * ldc, "col2im_nhwc");
-  const size_t smem = static_cast<size_t>(g.w * kC2I + g.ow * kC2I * g.k) * 4;
-  if (smem > 48 * 1024 || g.h > 65535 || nb > 65535) throw Error("col2im_nhwc: image too large for the row kernel");
-  const dim3 grid(static_cast<unsigned>(ceil_div(g.cin, kC2I)), static_cast<unsigned>(g.h), static_cast<unsigned>(nb));
-  const int ld = static_cast<int>(ldc);
-  if (g.k == 3 && g.s == 1) col2im_rows_kernel<3, 1><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
-  else if (g.k == 3 && g.s == 2) col2im_rows_kernel<3, 2><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
-  else if (g.k == 1 && g.s == 1) col2im_rows_kernel<1, 1><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
-  else if (g.k == 1 && g.s == 2) col2im_rows_kernel<1, 2><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
-  else col2im_rows_kernel<0, 0><<<grid, 256, smem, s>>>(dcol, ld, g, dx);
-  SAT_CUDA_LAUNCHED("col2im_nhwc_kernel");
 }
 
 void pad_rows(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ldo, cudaStream_t s) {

@@ -23,12 +23,18 @@ void nchw_to_nhwc(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_
 // The inverse: in [nb*hw][c] -> out [nb][c][hw] (flatten's order on the CPU: channel-major).
 void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s);
 
+// Which lowering kernels (lowering_nhwc.cu), all with the same bits: `configured`, the process's
+// choice (SAT_CUDA_LOWERING=fast or rows, else the built-in default); `fast`, the fast kernels
+// where they take the shape (the row kernels elsewhere); `rows`, the row kernels.
+enum class LoweringKernels { configured, fast, rows };
 // Convolution lowering from channels-last BF16 images x [nb*h*w][cin] into the product's input rows
 // out [nb*oh*ow][ld] (columns (c, ky, kx) as sat/conv_geometry.hpp orders them; >= cin*k*k zero).
-void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ld, cudaStream_t s);
+void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t* out, int64_t ld, cudaStream_t s,
+                 LoweringKernels kernels = LoweringKernels::configured);
 // The adjoint: dcol FP32 [nb*oh*ow][ld] -> dx BF16 [nb*h*w][cin], each pixel summed in the host
 // col2im's order, then rounded.
-void col2im_nhwc(const float* dcol, int64_t ld, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s);
+void col2im_nhwc(const float* dcol, int64_t ld, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s,
+                 LoweringKernels kernels = LoweringKernels::configured);
 
 // Copies BF16 rows [rows][cols] into [rows][ld] with zero columns cols..ld-1 (a product's input).
 void pad_rows(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ld, cudaStream_t s);

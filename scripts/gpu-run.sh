@@ -20,11 +20,13 @@
 # ResNet-18 step with the backend's phase profile (SAT_CUDA_PROFILE=1); SAT_GPU_NCU=1:
 # Nsight Compute sections of one pre-generation and one product launch); SAT_GPU_FOCUS=resident
 # (the GPU-resident step: the CUDA tests, one Fashion-MNIST epoch of LeNet-5 on cuda beside cpu when
-# $SAT_DATA_DIR holds the data, the whole-step table of every model at batch 128 and 512, dense and
-# BDWP, beside PyTorch bf16 dense and with the same N:M masks); SAT_GPU_FOCUS=accuracy (the CUDA
+# $SAT_DATA_DIR holds the data, the lowering kernels' table, the whole-step table of every model at
+# batch 128 and 512, dense and BDWP, beside PyTorch bf16 dense and with the same N:M masks); SAT_GPU_FOCUS=accuracy (the CUDA
 # layer tests, then each model of $SAT_GPU_ACC_MODELS, default "resnet18 vit_tiny lenet5", trained
 # on cuda with its recipe on Fashion-MNIST from $SAT_DATA_DIR, BDWP and dense: final test accuracy
-# and wall time, the runs' metrics.csv gathered in OUTDIR/metrics-all.csv).
+# and wall time, the runs' metrics.csv gathered in OUTDIR/metrics-all.csv); SAT_GPU_FOCUS=cpu-epoch (the CLI
+# only, then bench/epoch_bench.py on this host's CPU, SAT beside PyTorch, once per SIMD path of
+# $SAT_GPU_SIMD_PATHS, default "avx512 avx2"; SAT_GPU_EPOCH_MODELS, _THREADS, _LIMIT, _REPEATS).
 set -uo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -131,12 +133,25 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
   echo "== gpu-run done (status $STATUS); results in $OUTDIR"
   exit $STATUS
 fi
+if [[ ${SAT_GPU_FOCUS:-} == cpu-epoch ]]; then   # issue 18's side-by-side CPU epoch on this host's CPU
+  cmake --build "$BUILD" -j "$JOBS" --target sat_cli >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
+  [[ -n ${SAT_DATA_DIR:-} ]] && export SAT_DATA_DIR
+  STATUS=0
+  for simd in ${SAT_GPU_SIMD_PATHS:-avx512 avx2}; do
+    echo "== bench/epoch_bench.py, SIMD path $simd"
+    OMP_WAIT_POLICY=passive timeout 280 python3 bench/epoch_bench.py --sat "$BUILD/sat" --models "${SAT_GPU_EPOCH_MODELS:-lenet5}" \
+      --threads "${SAT_GPU_EPOCH_THREADS:-2}" --limit "${SAT_GPU_EPOCH_LIMIT:-25600}" --repeats "${SAT_GPU_EPOCH_REPEATS:-2}" --simd "$simd" 2>&1 |
+      tee -a "$OUTDIR/epoch-bench.md" || STATUS=1
+  done
+  echo "== gpu-run done (status $STATUS); results in $OUTDIR"
+  exit $STATUS
+fi
 if [[ ${SAT_GPU_FOCUS:-} == accuracy ]]; then
   [[ -n ${SAT_DATA_DIR:-} ]] || { echo "gpu-run: SAT_GPU_FOCUS=accuracy needs SAT_DATA_DIR (Fashion-MNIST)" >&2; exit 2; }
   cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_cuda_tests >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
   STATUS=0
   echo "== CUDA tests (${SAT_GPU_TEST_FILTER:-CudaLayers.*})"
-  timeout 200 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-CudaLayers.*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|differs|step [0-9]" | head -60
+  timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-CudaLayers.*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|differs|step [0-9]" | head -60
   [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
   echo "== each model's recipe on Fashion-MNIST, backend cuda"
   for m in ${SAT_GPU_ACC_MODELS:-resnet18 vit_tiny lenet5}; do
@@ -181,6 +196,7 @@ if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
   fi
   if [[ ${SAT_GPU_SKIP_BENCH:-0} != 1 ]]; then
     {
+      timeout 60 stdbuf -oL "$BUILD/bench/cuda_bench" --lowering --reps 10
       timeout 200 stdbuf -oL "$BUILD/bench/cuda_bench" --steps "${SAT_GPU_STEP_MODELS:-models/resnet18.json models/vgg_small.json models/lenet5.json models/mlp.json}" --batches "128 512" --reps 20
       [[ ${SAT_GPU_VIT:-1} == 1 ]] && timeout 100 stdbuf -oL "$BUILD/bench/cuda_bench" --steps models/vit_tiny.json --batches 128 --reps 3
       for b in ${SAT_GPU_PROFILE_BATCHES:-128}; do   # where the resident step's device time goes

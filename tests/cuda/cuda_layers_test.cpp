@@ -288,15 +288,20 @@ TEST(CudaLayers, ElementwiseAndPoolingMatchCpuExactly) {
   }
 }
 
-// The channels-last lowering against the channels-first one the earlier path used (im2col.cu,
-// whose col2im sums in the host col2im's order): equal bit for bit, on strides, paddings, 1x1, even
-// and large kernels, a one-channel and a three-channel input and widths that are not multiples of
-// the kernels' tiles.
+// The channels-last lowering, both its kernels (lowering_nhwc.cu), against the channels-first one the
+// earlier path used (im2col.cu, whose col2im sums in the host col2im's order): equal bit for bit, on
+// strides, paddings, 1x1, even and large kernels, a one-channel and a three-channel input and widths
+// that are not multiples of the kernels' tiles.
 TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
   SAT_REQUIRE_GPU();
   const std::vector<ConvGeometry> geos = {
       {3, 13, 11, 3, 1, 1, 13, 11}, {16, 9, 9, 3, 2, 1, 5, 5}, {8, 8, 6, 1, 2, 0, 4, 3},
-      {1, 12, 12, 5, 1, 2, 12, 12}, {40, 6, 6, 2, 2, 0, 3, 3}, {64, 8, 8, 3, 1, 1, 8, 8}};
+      {1, 12, 12, 5, 1, 2, 12, 12}, {40, 6, 6, 2, 2, 0, 3, 3}, {64, 8, 8, 3, 1, 1, 8, 8},
+      // ResNet-18's stage shapes (col2im: 8 channels a block), a chunk that does not divide cin
+      // (72 = 4 x 16 + 8), an odd kernel with no padding, and an image too large for col2im's
+      // shared memory (the row kernel).
+      {64, 32, 32, 3, 1, 1, 32, 32}, {64, 32, 32, 3, 2, 1, 16, 16}, {64, 32, 32, 1, 2, 0, 16, 16},
+      {72, 20, 20, 3, 1, 1, 20, 20}, {24, 9, 7, 5, 1, 0, 5, 3}, {1, 120, 120, 3, 1, 1, 120, 120}};
   const int64_t nb = 3;
   uint64_t seed = 50;
   for (const ConvGeometry& g : geos) {
@@ -308,20 +313,28 @@ TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
     cudaMemcpy(x32.p, xf.data(), xf.size() * 4, cudaMemcpyHostToDevice);
     std::unique_ptr<DevBuf> xn(upload_nhwc(x, {nb, g.cin, hw}));
     cuda::im2col_bf16(x32.as<float>(), g, nb, a.as<uint16_t>(), ld);
-    cuda::im2col_nhwc(xn->as<uint16_t>(), g, nb, b.as<uint16_t>(), ld, 0);
+    cuda::im2col_nhwc(xn->as<uint16_t>(), g, nb, b.as<uint16_t>(), ld, 0, cuda::LoweringKernels::fast);
+    DevBuf brows(q * ld * 2);
+    cuda::im2col_nhwc(xn->as<uint16_t>(), g, nb, brows.as<uint16_t>(), ld, 0, cuda::LoweringKernels::rows);
     const std::vector<float> dcol = test::randn(static_cast<size_t>(q * g.kdim()), seed++);
     DevBuf dc(dcol.size() * 4), dx32(xf.size() * 4), dxn(xf.size() * 2);
     cudaMemcpy(dc.p, dcol.data(), dcol.size() * 4, cudaMemcpyHostToDevice);
     cuda::col2im_f32(dc.as<float>(), g.kdim(), g, nb, dx32.as<float>());
-    cuda::col2im_nhwc(dc.as<float>(), g.kdim(), g, nb, dxn.as<uint16_t>(), 0);
+    cuda::col2im_nhwc(dc.as<float>(), g.kdim(), g, nb, dxn.as<uint16_t>(), 0, cuda::LoweringKernels::fast);
+    DevBuf dxrows(xf.size() * 2);
+    cuda::col2im_nhwc(dc.as<float>(), g.kdim(), g, nb, dxrows.as<uint16_t>(), 0, cuda::LoweringKernels::rows);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    std::vector<uint16_t> ha(q * ld), hb(q * ld);
+    std::vector<uint16_t> ha(q * ld), hb(q * ld), hr(q * ld);
     cudaMemcpy(ha.data(), a.p, ha.size() * 2, cudaMemcpyDeviceToHost);
     cudaMemcpy(hb.data(), b.p, hb.size() * 2, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hr.data(), brows.p, hr.size() * 2, cudaMemcpyDeviceToHost);
     ASSERT_EQ(ha, hb) << "im2col";
+    ASSERT_EQ(ha, hr) << "im2col, row kernel";
     std::vector<float> want(xf.size());
     cudaMemcpy(want.data(), dx32.p, want.size() * 4, cudaMemcpyDeviceToHost);
     expect_equal(download_nchw(dxn.as<uint16_t>(), {nb, g.cin, hw}), Tensor::from_f32(x.shape(), want), "col2im");
+    expect_equal(download_nchw(dxrows.as<uint16_t>(), {nb, g.cin, hw}), Tensor::from_f32(x.shape(), want),
+                 "col2im, row kernel");
   }
 }
 
