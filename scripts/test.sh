@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, build, run the suite with ctest, rebuild the unit tests with
 # AddressSanitizer + UndefinedBehaviorSanitizer and run them again, then fuzz the file parsers.
-#   SAT_SKIP_SANITIZE=1   no sanitizer pass        SAT_FUZZ_SECONDS=N   seconds per fuzz target (60)
+#   SAT_SKIP_SANITIZE=1   no sanitizer pass        SAT_FUZZ_SECONDS=N   seconds per fuzz target (30)
 #   SAT_SKIP_FUZZ=1       no fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,6 @@ if [[ "${SAT_SKIP_SANITIZE:-0}" != 1 ]]; then
 fi
 if [[ "${SAT_SKIP_FUZZ:-0}" != 1 ]]; then
   phase "fuzz"
-  scripts/fuzz.sh "${SAT_FUZZ_SECONDS:-60}"
+  scripts/fuzz.sh "${SAT_FUZZ_SECONDS:-30}"
 fi
 phase "done"
