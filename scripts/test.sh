@@ -16,7 +16,10 @@ phase "ctest"
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [[ "${SAT_SKIP_SANITIZE:-0}" != 1 ]]; then
   phase "sanitizer build"
-  scripts/build.sh build-asan -DSAT_SANITIZE=ON -DSAT_BUILD_BENCH=OFF
+  # -O1, as the sanitizers' own docs advise: half the compile time of -O3 (37 s against 17 s for
+  # host/src/model.cpp under ASan), and the checks are the same. The HLS kernel keeps its own -O3.
+  scripts/build.sh build-asan -DSAT_SANITIZE=ON -DSAT_BUILD_BENCH=OFF \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELEASE=-O1 -DNDEBUG"
   phase "sanitizer ctest"
   # The sanitizer pass runs the unit tests; the long end-to-end runs are covered above.
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=2 \

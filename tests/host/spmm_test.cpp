@@ -205,3 +205,23 @@ TEST(Spmm, ZeroColumnsWriteNothing) {
   cpu::spmm_nm(cw, x.data(), 4, 0, y.data(), 4);
   for (float v : y) EXPECT_EQ(v, 5.0f);
 }
+
+// cpu::transpose moves 4x4 blocks through SSE registers and the edges one float at a time: every
+// shape class (below a block, block edges in both directions, several tiles, the threaded size)
+// against the plain definition.
+TEST(Transpose, EveryElementLandsAtItsMirror) {
+  for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 1}, {1, 7}, {3, 5}, {4, 4}, {5, 9}, {32, 256}, {33, 70}, {70, 33}, {300, 301}}) {
+    for (int threads : {1, 3}) {
+      omp_set_num_threads(threads);
+      std::vector<float> in(rows * cols), out(rows * cols, -1.0f);
+      for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i);
+      cpu::transpose(in.data(), rows, cols, out.data());
+      int64_t wrong = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) wrong += out[c * rows + r] != in[r * cols + c];
+      EXPECT_EQ(wrong, 0) << rows << "x" << cols << ", " << threads << " threads";
+    }
+  }
+  omp_set_num_threads(omp_get_num_procs());
+}

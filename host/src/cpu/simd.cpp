@@ -64,6 +64,12 @@ void Micro(const Tile& t) {
   for (int r = 0; r < t.nr; ++r)
     for (int q = 0; q < W; ++q) t.out[r][q] = acc[r][q];
 }
+
+// Dense lines (M = 1): the portable path has no loads to save.
+template <int C>
+void MicroDense(const Tile& t) {
+  Micro<C, 1>(t);
+}
 #else
 // ---- vector paths: a register block of kLines lines x C vectors of accumulators. Each kept
 // weight is one broadcast and C FMAs with the packed input row g * M + index (an axpy, no
@@ -158,10 +164,57 @@ void Micro(const Tile& t) {
     for (int c = 0; c < C; ++c) hn::StoreU(acc[r][c], d, t.out[r] + c * kVec);
   }
 }
+
+// Dense lines (M = 1, so every index is 0: the dense WU of a convolution): every line of a group
+// reads the same input row, so each row vector is loaded once for all the block's lines, where
+// Micro<C, 1> loads it again per line and the loads bound it. Each accumulator gets the same FMAs
+// in the same order: the same bits. The block's broadcasts are taken first, then one row vector
+// at a time, so that AVX2's 16 registers hold 3 x 4 accumulators, 3 weights and the vector.
+template <int C>
+void MicroDense(const Tile& t) {
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  constexpr int R = kLines;
+  constexpr int64_t kRow = kVec * kPanelVecs;
+  V acc[R][C];
+  const float* vp[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    vp[r] = t.vals[r];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c)
+      acc[r][c] = t.zero_init ? hn::Zero(d) : hn::LoadU(d, t.out[r] + c * kVec);
+  }
+  const float* row = t.buf;
+  const char* pf = t.pf;
+  int64_t pf_left = t.pf_rows;
+  const int64_t pf_per_group = (pf_left + std::max<int64_t>(1, t.ng) - 1) / std::max<int64_t>(1, t.ng);
+  for (int64_t g = 0; g < t.ng; ++g, row += kRow) {
+    for (int64_t i = 0; i < pf_per_group && pf_left > 0; ++i, --pf_left, pf += t.pf_ld)
+      PrefetchRow(pf, t.pf_bytes);
+    V v[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) v[r] = hn::Set(d, vp[r][g]);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      const V x = hn::Load(d, row + c * kVec);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][c] = hn::MulAdd(v[r], x, acc[r][c]);
+    }
+  }
+  for (; pf_left > 0; --pf_left, pf += t.pf_ld) PrefetchRow(pf, t.pf_bytes);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    if (r >= t.nr) break;
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) hn::StoreU(acc[r][c], d, t.out[r] + c * kVec);
+  }
+}
 #endif
 
 template <int C>
-MicroFn PickN(int n) {
+MicroFn PickN(int n, int m) {
+  if (n == 1 && m == 1) return MicroDense<C>;
   switch (n) {
     case 1: return Micro<C, 1>;
     case 2: return Micro<C, 2>;
@@ -171,11 +224,11 @@ MicroFn PickN(int n) {
 }
 
 template <int C = 1>
-MicroFn PickC(int vecs, int n) {
+MicroFn PickC(int vecs, int n, int m) {
   if constexpr (C < kPanelVecs) {
-    if (vecs > C) return PickC<C + 1>(vecs, n);
+    if (vecs > C) return PickC<C + 1>(vecs, n, m);
   }
-  return PickN<C>(n);
+  return PickN<C>(n, m);
 }
 
 SpmmKernel SpmmKernelImpl() {

@@ -36,11 +36,12 @@ using MicroFn = void (*)(const Tile&);
 
 // The chosen path's blocking: `vec` floats per vector, `panel_vecs` vectors per column panel
 // (the packed row stride is vec * panel_vecs floats), `lines` lines per register block; `pick`
-// returns the micro-kernel for a panel of `vecs` vectors (1..panel_vecs) and n entries per group.
+// returns the micro-kernel for a panel of `vecs` vectors (1..panel_vecs), n entries per group and
+// groups of m input rows (n = m = 1: dense lines, one row load shared by the block's lines).
 // It stores vecs * vec columns of each valid line.
 struct SpmmKernel {
   int vec, panel_vecs, lines;
-  MicroFn (*pick)(int vecs, int n);
+  MicroFn (*pick)(int vecs, int n, int m);
 };
 SpmmKernel spmm_kernel();
 

@@ -141,27 +141,41 @@ struct WindowSource {
   const float* row(int64_t, int64_t) const { return nullptr; }
 };
 
-// The input of conv_wu: one image's windows as rows (im2row): row = output position
-// oy*ow + ox, column (c, ky, kx) = xpad[c][oy*s + ky][ox*s + kx] of the image's zero-bordered
-// planes. The column offsets of a panel are worked out once per pack; a row is then a gather.
+// The input of conv_wu: one image's windows as rows (im2row) over its zero-bordered planes held
+// channels-last, xt[y][x][c] (conv_wu transposes each image once): row = output position
+// oy*ow + ox, column (ky, kx, c) = xt[oy*s + ky][ox*s + kx][c]. In that column order a row is k
+// runs of k*cin consecutive floats, one per kernel row, so a row packs in a few block copies
+// where the channels-first order needed a load per float (the gather held WU's driver at 12% of a
+// LeNet-5 step, waiting on loads). conv_wu permutes the columns back to (c, ky, kx).
 struct PositionSource {
-  static constexpr int kMaxWidth = 256;
-  const float* img;                    // the image's first padded plane
+  static constexpr int kMaxRuns = 256;   // a run is at least one column: at most a panel's width
+  const float* img;                      // xt, with kRunBlock readable floats after it
   ConvGeometry g;
-  int64_t wp, plane;
-  int64_t ld = 0;                      // (no rows to prefetch)
+  int64_t wp;                            // padded row
+  int64_t ld = 0;                        // (no rows to prefetch)
   void pack(int64_t r0, int64_t nrows, int64_t k0, int width, int padded, int panel,
             float* buf) const {
-    int64_t off[kMaxWidth];
-    for (int q = 0; q < width; ++q) {
-      const int64_t k = k0 + q;
-      off[q] = (k / (g.k * g.k)) * plane + ((k / g.k) % g.k) * wp + k % g.k;
+    const int64_t seg = g.k * g.cin, ystride = wp * g.cin;
+    int64_t run_src[kMaxRuns];
+    int run_dst[kMaxRuns], run_len[kMaxRuns], runs = 0;
+    for (int f = 0; f < width; ++runs) {
+      const int64_t k = k0 + f;
+      run_len[runs] = static_cast<int>(std::min<int64_t>(seg - k % seg, width - f));
+      run_dst[runs] = f;
+      run_src[runs] = (k / seg) * ystride + k % seg;
+      f += run_len[runs];
     }
     int64_t oy = r0 / g.ow, ox = r0 % g.ow;
     for (int64_t r = 0; r < nrows; ++r) {
       float* d = buf + r * panel;
-      const float* base = img + oy * g.s * wp + ox * g.s;
-      for (int q = 0; q < width; ++q) d[q] = base[off[q]];
+      const float* base = img + (oy * g.s * wp + ox * g.s) * g.cin;
+      // Whole 16-float blocks, as WindowSource copies: a block past a run's end is overwritten by
+      // the next run, by the zero fill, or by the next row (the buffer has the slack).
+      for (int i = 0; i < runs; ++i) {
+        const float* sp = base + run_src[i];
+        float* o = d + run_dst[i];
+        for (int q = 0; q < run_len[i]; q += kRunBlock) std::memcpy(o + q, sp + q, sizeof(float) * kRunBlock);
+      }
       std::fill(d + width, d + padded, 0.0f);
       if (++ox == g.ow) {
         ox = 0;
@@ -255,7 +269,7 @@ void spmm_run(const Weights& w, const Source& src, int64_t cols, float* out, int
       const int width = static_cast<int>(std::min<int64_t>(kPanel, cols - p0));
       const int vecs = (width + kVec - 1) / kVec;
       const bool ragged = width % kVec != 0;
-      const simd::MicroFn fn = kern.pick(vecs, n);
+      const simd::MicroFn fn = kern.pick(vecs, n, m);
       const int64_t b0 = split * blocks_per_split;
       const int64_t b1 = std::min(blocks, b0 + blocks_per_split);
       simd::Tile t;
@@ -427,8 +441,8 @@ void conv_wu(const ConvGeometry& g, int64_t cout, const float* xpad, const float
   const int64_t ohw = g.oh * g.ow, kdim = g.kdim(), n = cout * kdim;
   const int64_t hp = g.h + 2 * g.p, wp = g.w + 2 * g.p, plane = hp * wp;
   if (nb <= 0 || n == 0) return;
-  if (simd::spmm_kernel().vec * simd::spmm_kernel().panel_vecs > PositionSource::kMaxWidth) {
-    throw Error("conv_wu: this SIMD path's panel is wider than the window gather allows");
+  if (simd::spmm_kernel().vec * simd::spmm_kernel().panel_vecs > PositionSource::kMaxRuns) {
+    throw Error("conv_wu: this SIMD path's panel is wider than the window packing allows");
   }
   // The tiles are fixed by the shape alone, so the sums do not depend on the thread count; the
   // threads take whole tiles, each an FP32 chain per weight over its images' positions.
@@ -437,19 +451,32 @@ void conv_wu(const ConvGeometry& g, int64_t cout, const float* xpad, const float
   const int threads = std::max(1, omp_get_max_threads());
 #pragma omp parallel num_threads(threads) if (threads > 1 && ntiles > 1)
   {
+    // This thread's channels-last copy of one image (one channel is already channels-last).
+    std::unique_ptr<float[]> xt;
+    if (g.cin > 1) {
+      xt.reset(new float[g.cin * plane + kRunBlock]);
+      std::fill_n(xt.get() + g.cin * plane, kRunBlock, 0.0f);
+    }
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < ntiles; ++t) {
       for (int64_t b = t * tile; b < std::min(nb, (t + 1) * tile); ++b) {
+        const float* img = xpad + b * g.cin * plane;
+        if (xt) {
+          transpose(img, g.cin, plane, xt.get());
+          img = xt.get();
+        }
         const DenseLines a{dy + b * cout * ohw, ohw, cout, ohw};
-        const PositionSource src{xpad + b * g.cin * plane, g, wp, plane};
-        spmm_run(a, src, kdim, partial.get() + t * n, kdim, b > t * tile, true);
+        spmm_run(a, PositionSource{img, g, wp}, kdim, partial.get() + t * n, kdim, b > t * tile, true);
       }
     }
-    // The tiles' partial gradients go into dw in image order.
+    // The tiles' partial gradients go into dw in image order, their columns from (ky, kx, c) back
+    // to (c, ky, kx).
+    const int64_t kk = g.k * g.k;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
+      const int64_t r = i % kdim, j = i - r + (r % kk) * g.cin + r / kk;
       float s = dw[i];
-      for (int64_t t = 0; t < ntiles; ++t) s += partial[t * n + i];
+      for (int64_t t = 0; t < ntiles; ++t) s += partial[t * n + j];
       dw[i] = s;
     }
   }
