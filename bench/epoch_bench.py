@@ -9,7 +9,8 @@ PyTorch builds each model from the same models/<name>.json SAT reads, so the arc
 drift apart. Each timed figure is the wall time of the training steps of one epoch (data already in
 memory, no evaluation). Runs are interleaved per repeat and the fastest repeat is reported, since
 the machine is shared. It prints the CPU model, the SIMD path SAT's kernels run (`sat info`; --simd
-restricts it through SAT_SIMD, e.g. to time the AVX2 path on an AVX-512 machine) and the figures;
+restricts it through SAT_SIMD, e.g. to time the AVX2 path on an AVX-512 machine; avx2 also caps
+oneDNN and OpenBLAS, for SAT's dense layers and for PyTorch) and the figures;
 it never passes or fails.
 """
 import argparse
@@ -208,12 +209,19 @@ def main():
     ap.add_argument("--models", default="mlp,lenet5")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--simd", help="restrict SAT's kernels to this SIMD path (sets SAT_SIMD)")
+    ap.add_argument("--simd", choices=("avx512", "avx2", "portable"),
+                    help="restrict SAT's kernels to this SIMD path (sets SAT_SIMD); avx2 also caps "
+                         "oneDNN (SAT's dense layers, PyTorch's convolutions) and OpenBLAS at AVX2, "
+                         "so that both sides run as on a CPU without AVX-512")
     ap.add_argument("--limit", type=int, default=60000,
                     help="training images per epoch (default all 60000; fewer for a quick look)")
     a = ap.parse_args()
+    caps = {}
     if a.simd:
-        os.environ["SAT_SIMD"] = a.simd
+        caps["SAT_SIMD"] = a.simd
+        if a.simd == "avx2":   # oneDNN reads either name; OpenBLAS picks its kernels when loaded
+            caps.update(ONEDNN_MAX_CPU_ISA="AVX2", DNNL_MAX_CPU_ISA="AVX2", OPENBLAS_CORETYPE="Haswell")
+    os.environ.update(caps)   # before torch loads, and inherited by the sat runs
     import torch
 
     x, y = load_idx(os.path.join(DATA, "train-images-idx3-ubyte.gz"),
@@ -223,7 +231,8 @@ def main():
           f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads by default, BLAS {torch_blas()}), "
           f"best of {a.repeats}")
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); SAT kernels: SIMD path "
-          f"{sat_simd_path(a.sat)}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
+          f"{sat_simd_path(a.sat)}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}"
+          + "".join(f"; {k}={v}" for k, v in caps.items() if k != "SAT_SIMD"))
     rows = []
     for name in a.models.split(","):
         best = {}

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "random.hpp"
+#include "run_cli.hpp"
 #include "sat/backend.hpp"
 #include "sat/bf16.hpp"
 #include "sat/cpu_kernels.hpp"
@@ -81,6 +83,29 @@ TEST(SimdPaths, TheChosenPathIsListed) {
   EXPECT_EQ(all.back(), "portable") << "every build and CPU has the portable path";
   EXPECT_FALSE(cpu::force_simd_path("no-such-path"));
   EXPECT_EQ(all.front(), cpu::simd_path()) << "a refused path changes nothing";
+}
+
+// SAT_SIMD below AVX-512 caps oneDNN too (its sums' order follows its ISA), unless oneDNN's own
+// variable is set; `sat info` names the ISA oneDNN runs. Each run is its own process, since oneDNN
+// fixes its ISA once.
+TEST(SimdPaths, SatSimdCapsOneDnnUnlessItsOwnVariableIsSet) {
+  const auto all = paths();
+  const auto info = [](const std::string& env) {
+    const test::CliRun r = test::run_command("env -u SAT_SIMD -u ONEDNN_MAX_CPU_ISA -u DNNL_MAX_CPU_ISA " + env + " '" +
+                                              SAT_BINARY_DIR + "/sat' info");
+    EXPECT_EQ(r.status, 0) << r.out;
+    const size_t at = r.out.find("oneDNN, ISA ");
+    return at == std::string::npos ? std::string("(no oneDNN line)\n" + r.out)
+                                   : r.out.substr(at + 12, r.out.find('\n', at) - at - 12);
+  };
+  EXPECT_EQ(info("SAT_SIMD=portable"), "sse41");
+  if (std::find(all.begin(), all.end(), "avx2") != all.end()) {
+    EXPECT_EQ(info("SAT_SIMD=avx2"), "avx2");
+    EXPECT_EQ(info("SAT_SIMD=avx2 ONEDNN_MAX_CPU_ISA=SSE41"), "sse41") << "oneDNN's own variable wins";
+  }
+  if (all.front() == "avx512") {
+    EXPECT_EQ(info("").rfind("avx512", 0), 0u) << "no cap without SAT_SIMD";
+  }
 }
 
 TEST(SimdPaths, ProductIsTheSameOnEveryPathAndThreadCount) {

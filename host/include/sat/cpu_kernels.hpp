@@ -81,5 +81,9 @@ const char* simd_paths_available();
 // Restricts the kernels to the path `name` ("best" lifts the restriction). False where this
 // CPU or build cannot run it; not thread-safe against kernels running at the same time.
 bool force_simd_path(const std::string& name);
+// The ISA oneDNN's kernels (the dense products and convolutions) run, as oneDNN names it:
+// "avx512_core_bf16", "avx2", ... Its sums' order depends on it; SAT_SIMD=avx2 or portable caps it
+// (unless ONEDNN_MAX_CPU_ISA is set). Fixes oneDNN's choice for the process.
+const char* dnnl_isa();
 
 }  // namespace sat::cpu

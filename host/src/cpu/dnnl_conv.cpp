@@ -2,9 +2,15 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <oneapi/dnnl/dnnl.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "sat/cpu_kernels.hpp"
 
 namespace sat::cpu {
 
@@ -15,7 +21,10 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 
 dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  static dnnl::engine e = [] {
+    dnnl_follow_simd_env();
+    return dnnl::engine(dnnl::engine::kind::cpu, 0);
+  }();
   return e;
 }
 
@@ -63,6 +72,33 @@ struct DnnlConv::Plan {
   Operand d_diff_dst, d_w, d_diff_src;  // backward data
   memory bias;
 };
+
+void dnnl_follow_simd_env() {
+  static const bool applied = [] {
+    const char* v = std::getenv("SAT_SIMD");
+    if (v == nullptr || std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA")) return false;
+    const std::string path = v;
+    if (path == "avx2") return dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2) == dnnl_success;
+    if (path == "portable") return dnnl_set_max_cpu_isa(dnnl_cpu_isa_sse41) == dnnl_success;
+    return false;
+  }();
+  (void)applied;
+}
+
+const char* dnnl_isa() {
+  dnnl_follow_simd_env();
+  switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
 
 DnnlConv::DnnlConv(const ConvGeometry& g, int64_t cout, bool bias) : g_(g), cout_(cout), bias_(bias) {}
 DnnlConv::~DnnlConv() = default;

@@ -12,6 +12,12 @@
 
 namespace sat::cpu {
 
+// Caps oneDNN's kernels where SAT_SIMD restricts the CPU kernels below AVX-512 ("avx2": AVX2;
+// "portable": SSE4.1, oneDNN's floor), unless ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA says
+// otherwise: the order of oneDNN's sums depends on its ISA, so SAT_SIMD=avx2 then gives an AVX2
+// machine's bits. Once per process, before oneDNN's first primitive (oneDNN fixes its ISA then).
+void dnnl_follow_simd_env();
+
 class DnnlConv {
  public:
   DnnlConv(const ConvGeometry& g, int64_t cout, bool bias);

@@ -11,6 +11,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "cpu/dnnl_conv.hpp"
 #include "sat/error.hpp"
 
 namespace sat::cpu {
@@ -19,6 +20,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc) {
   if (m == 0 || n == 0) return;
+  dnnl_follow_simd_env();
   // oneDNN's sgemm is row-major and runs on the OpenMP threads libsat's own loops use: no second
   // thread pool competing for the cores.
   const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a,
