@@ -7,9 +7,9 @@
 //   to the first, and keeps a chunk of channels of the whole input image in shared memory.
 // - the row kernels, for what the fast ones do not take (cin % 8 != 0: a stem or a patch embedding
 //   on 1 or 3 channels; an image too large for shared memory), and for comparison
-//   (bench/cuda_bench --lowering times both). SAT_CUDA_LOWERING=fast|rows picks for the step.
-// Both are meant to give the same bits; tests/cuda/cuda_layers_test.cpp checks them against the
-// channels-first kernels (not yet run on a GPU for the fast ones, hence kFastByDefault below).
+//   (bench/cuda_bench --lowering times both). SAT_CUDA_LOWERING=fast|rows forces one kind.
+// Both give the same bits as the channels-first kernels (tests/cuda/cuda_layers_test.cpp, on an
+// H100 on 2026-12-07); which kind runs by default is chosen per kernel below (kFast...ByDefault).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -187,23 +187,29 @@ __global__ void col2im_image_kernel(const float* dcol, int ldc, ConvGeometry g, 
   }
 }
 
-// Whether LoweringKernels::configured takes the fast kernels: SAT_CUDA_LOWERING=fast or =rows
-// (read once), else kFastByDefault. The fast kernels are not the default until they have passed
-// the CUDA tests on a GPU (docs/cuda.md, "Kernel notes").
-constexpr bool kFastByDefault = false;
-bool fast_configured() {
-  static const bool fast = [] {
+// What LoweringKernels::configured takes: SAT_CUDA_LOWERING=fast or =rows (read once) forces one
+// kind for both kernels; unset, each takes the faster of its two as measured on an H100
+// (2026-12-07, `cuda_bench --lowering`, ResNet-18's convolutions at batch 512, per step): im2col's
+// fast kernel (2.14 ms against the row kernel's 6.35 ms), col2im's row kernel (5.95 ms against the
+// fast kernel's 9.40 ms). Both kinds give the same bits (CudaLayers.LoweringMatches...).
+constexpr bool kFastIm2colByDefault = true;
+constexpr bool kFastCol2imByDefault = false;
+enum class Configured { unset, fast, rows };
+Configured configured_kind() {
+  static const Configured c = [] {
     const char* v = std::getenv("SAT_CUDA_LOWERING");
-    if (v && std::strcmp(v, "fast") == 0) return true;
-    if (v && std::strcmp(v, "rows") == 0) return false;
+    if (v && std::strcmp(v, "fast") == 0) return Configured::fast;
+    if (v && std::strcmp(v, "rows") == 0) return Configured::rows;
     if (v && *v) throw Error(std::string("SAT_CUDA_LOWERING='") + v + "': expected 'fast' or 'rows'");
-    return kFastByDefault;
+    return Configured::unset;
   }();
-  return fast;
+  return c;
 }
 
-bool use_fast(LoweringKernels k) {
-  return k == LoweringKernels::fast || (k == LoweringKernels::configured && fast_configured());
+bool use_fast(LoweringKernels k, bool fast_by_default) {
+  if (k != LoweringKernels::configured) return k == LoweringKernels::fast;
+  const Configured c = configured_kind();
+  return c == Configured::unset ? fast_by_default : c == Configured::fast;
 }
 
 constexpr size_t kLoweringSmem = 48 * 1024;
@@ -241,7 +247,7 @@ void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t*
                  LoweringKernels kernels) {
   if (ldo < g.kdim()) throw Error("im2col_nhwc: leading dimension below cin*k*k");
   if (ldo % 8 != 0) throw Error("im2col_nhwc: the leading dimension must be a multiple of 8");
-  if (g.cin % 8 != 0 || !use_fast(kernels) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
+  if (g.cin % 8 != 0 || !use_fast(kernels, kFastIm2colByDefault) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(out) % 16 != 0) {
     im2col_rows(x, g, nb, out, ldo, s);
     return;
@@ -267,7 +273,7 @@ void col2im_nhwc(const float* dcol, int64_t ldc, const ConvGeometry& g, int64_t 
   const int64_t per_channel = (g.h * g.w + g.ow * g.k * g.k) * 4;
   int64_t cc = std::min<int64_t>(g.cin, static_cast<int64_t>(kLoweringSmem) / per_channel);
   if (cc > 8) cc -= cc % 8;
-  if (cc < 1 || !use_fast(kernels) || nb > 65535) {
+  if (cc < 1 || !use_fast(kernels, kFastCol2imByDefault) || nb > 65535) {
     col2im_rows(dcol, ldc, g, nb, dx, s);
     return;
   }

@@ -298,10 +298,10 @@ TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
       {3, 13, 11, 3, 1, 1, 13, 11}, {16, 9, 9, 3, 2, 1, 5, 5}, {8, 8, 6, 1, 2, 0, 4, 3},
       {1, 12, 12, 5, 1, 2, 12, 12}, {40, 6, 6, 2, 2, 0, 3, 3}, {64, 8, 8, 3, 1, 1, 8, 8},
       // ResNet-18's stage shapes (col2im: 8 channels a block), a chunk that does not divide cin
-      // (72 = 4 x 16 + 8), an odd kernel with no padding, and an image too large for col2im's
-      // shared memory (the row kernel).
+      // (72 = 4 x 16 + 8), an odd kernel with no padding, and an image too large for the fast
+      // col2im's shared memory (200 x 64 floats), which falls back to the row kernel.
       {64, 32, 32, 3, 1, 1, 32, 32}, {64, 32, 32, 3, 2, 1, 16, 16}, {64, 32, 32, 1, 2, 0, 16, 16},
-      {72, 20, 20, 3, 1, 1, 20, 20}, {24, 9, 7, 5, 1, 0, 5, 3}, {1, 120, 120, 3, 1, 1, 120, 120}};
+      {72, 20, 20, 3, 1, 1, 20, 20}, {24, 9, 7, 5, 1, 0, 5, 3}, {1, 200, 64, 3, 1, 1, 200, 64}};
   const int64_t nb = 3;
   uint64_t seed = 50;
   for (const ConvGeometry& g : geos) {
