@@ -23,8 +23,8 @@ void nchw_to_nhwc(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_
 // The inverse: in [nb*hw][c] -> out [nb][c][hw] (flatten's order on the CPU: channel-major).
 void nhwc_to_nchw(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s);
 
-// Which lowering kernels (lowering_nhwc.cu), meant to give the same bits: `configured`, the process's
-// choice (SAT_CUDA_LOWERING=fast or rows, else the built-in default); `fast`, the fast kernels
+// Which lowering kernels (lowering_nhwc.cu), all with the same bits: `configured`, the process's
+// choice (SAT_CUDA_LOWERING=fast or rows, else each direction's faster kernel); `fast`, the fast kernels
 // where they take the shape (the row kernels elsewhere); `rows`, the row kernels.
 enum class LoweringKernels { configured, fast, rows };
 // Convolution lowering from channels-last BF16 images x [nb*h*w][cin] into the product's input rows

@@ -210,6 +210,7 @@ TEST(Spmm, ZeroColumnsWriteNothing) {
 // shape class (below a block, block edges in both directions, several tiles, the threaded size)
 // against the plain definition.
 TEST(Transpose, EveryElementLandsAtItsMirror) {
+  const int saved = omp_get_max_threads();
   for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{
            {1, 1}, {1, 7}, {3, 5}, {4, 4}, {5, 9}, {32, 256}, {33, 70}, {70, 33}, {300, 301}}) {
     for (int threads : {1, 3}) {
@@ -223,5 +224,5 @@ TEST(Transpose, EveryElementLandsAtItsMirror) {
       EXPECT_EQ(wrong, 0) << rows << "x" << cols << ", " << threads << " threads";
     }
   }
-  omp_set_num_threads(omp_get_num_procs());
+  omp_set_num_threads(saved);
 }

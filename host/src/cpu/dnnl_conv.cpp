@@ -2,8 +2,6 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -74,10 +72,12 @@ struct DnnlConv::Plan {
 };
 
 void dnnl_follow_simd_env() {
+  // The path SAT_SIMD chose, as the CPU kernels parsed and checked it (simd_path()), not the
+  // variable read a second time; a path forced later (force_simd_path) leaves oneDNN as it is.
   static const bool applied = [] {
-    const char* v = std::getenv("SAT_SIMD");
-    if (v == nullptr || std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA")) return false;
-    const std::string path = v;
+    if (std::getenv("SAT_SIMD") == nullptr || std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA"))
+      return false;
+    const std::string path = simd_path();
     if (path == "avx2") return dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2) == dnnl_success;
     if (path == "portable") return dnnl_set_max_cpu_isa(dnnl_cpu_isa_sse41) == dnnl_success;
     return false;

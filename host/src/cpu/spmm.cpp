@@ -58,6 +58,19 @@ constexpr int kRunBlock = 16;
 // batch would lose digits (a 1700-image test drifted past 1e-5 when oneDNN reduced it at once).
 constexpr int64_t kConvWuPositions = 1024;
 
+// Copies runs of consecutive floats, base + src[i] to d + dst[i] for len[i] floats, in whole
+// kRunBlock-float blocks: runs are short (an output row, a kernel row), and a variable-length
+// memcpy per run would cost more than the copy. A block past a run's end is overwritten by the next
+// run, by the caller's zero fill, or by the next packed row, so runs go in ascending dst order and
+// both the source and the buffer have kRunBlock floats of slack.
+void copy_runs(float* d, const float* base, int runs, const int64_t* src, const int* dst, const int* len) {
+  for (int i = 0; i < runs; ++i) {
+    const float* sp = base + src[i];
+    float* o = d + dst[i];
+    for (int q = 0; q < len[i]; q += kRunBlock) std::memcpy(o + q, sp + q, sizeof(float) * kRunBlock);
+  }
+}
+
 // Copies rows [0, nrows) of `src` (row stride ld), columns [0, width), into buf (row stride
 // `panel`), zero-filling columns [width, padded).
 void pack_chunk(const float* src, int64_t ld, int64_t nrows, int width, int padded, int panel,
@@ -114,13 +127,7 @@ struct WindowSource {
       float* d = buf + r * panel;
       const float* base = xpad + c * plane + ky * wp + kx;
       if (g.s == 1) {
-        // Whole 16-float blocks, constant-size copies: the runs are short (an output row), and a
-        // variable-length memcpy per run would cost more than the copy.
-        for (int i = 0; i < runs; ++i) {
-          const float* s = base + run_src[i];
-          float* o = d + run_dst[i];
-          for (int q = 0; q < run_len[i]; q += kRunBlock) std::memcpy(o + q, s + q, sizeof(float) * kRunBlock);
-        }
+        copy_runs(d, base, runs, run_src, run_dst, run_len);
       } else {
         for (int i = 0; i < runs; ++i) {
           const float* s = base + run_src[i];
@@ -169,13 +176,7 @@ struct PositionSource {
     for (int64_t r = 0; r < nrows; ++r) {
       float* d = buf + r * panel;
       const float* base = img + (oy * g.s * wp + ox * g.s) * g.cin;
-      // Whole 16-float blocks, as WindowSource copies: a block past a run's end is overwritten by
-      // the next run, by the zero fill, or by the next row (the buffer has the slack).
-      for (int i = 0; i < runs; ++i) {
-        const float* sp = base + run_src[i];
-        float* o = d + run_dst[i];
-        for (int q = 0; q < run_len[i]; q += kRunBlock) std::memcpy(o + q, sp + q, sizeof(float) * kRunBlock);
-      }
+      copy_runs(d, base, runs, run_src, run_dst, run_len);
       std::fill(d + width, d + padded, 0.0f);
       if (++ox == g.ow) {
         ox = 0;
