@@ -401,14 +401,16 @@ std::vector<std::string> words(const std::string& s) {
 }
 
 // The lowering kernels (lowering_nhwc.cu) on every distinct convolution of ResNet-18 (CIFAR stem),
-// both kernel choices side by side. Bytes: im2col reads the image and writes the lowered rows
-// (BF16); col2im reads the FP32 rows and writes the BF16 gradient.
+// both kernel choices side by side, and the rows of a transposed BP (conv_dgrad.cu, stride 1 only)
+// that replace col2im there. Bytes: im2col reads the image and writes the lowered rows (BF16);
+// col2im reads the FP32 rows and writes the BF16 gradient; the transposed rows read dY and write
+// k*k*cout BF16 columns per input pixel.
 void lowering_table(int64_t batch) {
   const double copy_gbs = copy_rate();
   std::printf("## Channels-last lowering, ResNet-18 convolutions, batch %lld (device copy rate %.0f GB/s)\n\n",
               static_cast<long long>(batch), copy_gbs);
-  std::printf("| convolution | im2col rows kernel | im2col fast | col2im rows kernel | col2im fast | fast: GB/s im2col, col2im |\n");
-  std::printf("|---|---|---|---|---|---|\n");
+  std::printf("| convolution | im2col rows kernel | im2col fast | col2im rows kernel | col2im fast | transposed BP rows | fast: GB/s im2col, col2im |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
   struct Conv {
     const char* name;
     ConvGeometry g;
@@ -424,7 +426,7 @@ void lowering_table(int64_t batch) {
       {"256-512 3x3 s2 @8x8", {256, 8, 8, 3, 2, 1, 4, 4}, 1},
       {"512-512 3x3 @4x4", {512, 4, 4, 3, 1, 1, 4, 4}, 3},
   };
-  double tot[4] = {0, 0, 0, 0};
+  double tot[5] = {0, 0, 0, 0, 0};
   for (const Conv& c : convs) {
     const ConvGeometry& g = c.g;
     const int64_t ld = padded_len(g.kdim()), q = batch * g.oh * g.ow, img = batch * g.h * g.w * g.cin;
@@ -436,16 +438,26 @@ void lowering_table(int64_t batch) {
     const double i_fast = time_ms([&] { im2col_nhwc(x.p, g, batch, col.p, ld, 0, LoweringKernels::fast); });
     const double c_rows = time_ms([&] { col2im_nhwc(dcol.p, ld, g, batch, dx.p, 0, LoweringKernels::rows); });
     const double c_fast = time_ms([&] { col2im_nhwc(dcol.p, ld, g, batch, dx.p, 0, LoweringKernels::fast); });
+    // the transposed BP's rows where it exists; cout = cin for the stride-1 convolutions here
+    double t_rows = 0;
+    if (dgrad_applies(g)) {
+      const int64_t ldt = padded_len(g.k * g.k * g.cin);
+      Buf<uint16_t> rows(batch * g.h * g.w * ldt);
+      t_rows = time_ms([&] { dgrad_rows_nhwc(x.p, g, g.cin, batch, rows.p, ldt, 0); });
+    }
     const double ib = 2.0 * (img + q * ld), cb = 4.0 * q * ld + 2.0 * img;
-    std::printf("| %s (x%d) | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.0f, %.0f |\n", c.name, c.count, i_rows, i_fast,
-                c_rows, c_fast, ib / i_fast / 1e6, cb / c_fast / 1e6);
+    char tcol[32] = "-";
+    if (t_rows > 0) std::snprintf(tcol, sizeof tcol, "%.3f ms", t_rows);
+    std::printf("| %s (x%d) | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %s | %.0f, %.0f |\n", c.name, c.count, i_rows, i_fast,
+                c_rows, c_fast, tcol, ib / i_fast / 1e6, cb / c_fast / 1e6);
+    tot[4] += c.count * t_rows;
     tot[0] += c.count * i_rows;
     tot[1] += c.count * i_fast;
     tot[2] += c.count * c_rows;
     tot[3] += c.count * c_fast;
   }
-  std::printf("| per step (every convolution but the stem) | %.2f ms | %.2f ms | %.2f ms | %.2f ms | |\n\n", tot[0], tot[1],
-              tot[2], tot[3]);
+  std::printf("| per step (every convolution but the stem) | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2f ms (stride 1) | |\n\n",
+              tot[0], tot[1], tot[2], tot[3], tot[4]);
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 //     updated parameters are copied back after each step.
 // Both run the loss and the SGD / SR-STE update fused with the pre-generation of both N:M forms on
 // the GPU.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -110,11 +112,40 @@ struct DevSparse {
   }
 };
 
+// One CUDA graph of the resident step (CudaBackend::run_step).
+struct StepGraph {
+  cudaGraphExec_t exec = nullptr;
+  int eager_steps = 0;
+  bool failed = false;
+  StepGraph() = default;
+  StepGraph(const StepGraph&) = delete;
+  StepGraph& operator=(const StepGraph&) = delete;
+  ~StepGraph() {
+    if (exec) cudaGraphExecDestroy(exec);
+  }
+};
+// One of prefetch's two slots of the next batch: pinned copy, device copy, the upload's event
+struct NextBatch {
+  Pinned<uint16_t> hx;
+  Pinned<int> hy;
+  DevArray<uint16_t> dx;
+  DevArray<int> dy;
+  cudaEvent_t ready = nullptr;
+  int64_t elems = 0, batch = 0;
+  bool full = false;
+};
 // Pinned host memory for the asynchronous copies of a step (the batch up, the result down).
 class CudaBackend final : public Backend, public ProductRouter {
  public:
   CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {
+    const char* graph_env = std::getenv("SAT_CUDA_GRAPH");
+    if (graph_env && *graph_env && std::strcmp(graph_env, "0") != 0 && std::strcmp(graph_env, "1") != 0) {
+      throw Error(std::string("SAT_CUDA_GRAPH='") + graph_env + "': expected 0 or 1");
+    }
+    graphs_on_ = !(graph_env && std::strcmp(graph_env, "0") == 0) && !prof_.on();
     SAT_CUDA_CHECK(cudaStreamCreate(&stream_));
+    SAT_CUDA_CHECK(cudaStreamCreate(&copy_stream_));
+    for (NextBatch& n : next_) SAT_CUDA_CHECK(cudaEventCreateWithFlags(&n.ready, cudaEventDisableTiming));
     blas_->set_stream(stream_);
     links_.value = [this](const Param* p) -> float* {
       if (auto it = params_.find(p); it != params_.end()) return it->second->value.get();
@@ -137,7 +168,15 @@ class CudaBackend final : public Backend, public ProductRouter {
   }
   ~CudaBackend() override {
     prof_.report(method_name(method_));
+    if (prof_.on()) {
+      std::fprintf(stderr, "cuda: %lld resident steps found their batch already uploaded (Backend::prefetch)\n",
+                   static_cast<long long>(prefetch_hits_));
+    }
+    graphs_.clear();
     plans_.clear();
+    cudaStreamSynchronize(copy_stream_);
+    for (NextBatch& n : next_) cudaEventDestroy(n.ready);
+    cudaStreamDestroy(copy_stream_);
     cudaStreamDestroy(stream_);
   }
 
@@ -145,6 +184,28 @@ class CudaBackend final : public Backend, public ProductRouter {
   const std::string& device() const { return device_; }
 
   void prepare(Model& model, Method method) override { mirror(model, method, true); }
+
+  // The next batch, uploaded on a second stream while the current step runs (the training loop
+  // announces it before that step). Two slots: the batch announced before step N is consumed by
+  // step N+1, after the one announced before step N+1 has gone into the other slot. train_step
+  // takes a slot whose contents equal its batch (compared with the pinned copy: a hint that
+  // differs from the batch given is ignored); otherwise it uploads its batch itself.
+  void prefetch(const Tensor& x, const std::vector<int>& y) override {
+    if (!resident_ || x.dtype() != DType::bf16 || x.rank() == 0 || static_cast<int64_t>(y.size()) != x.dim(0)) return;
+    NextBatch& n = next_[next_turn_];
+    next_turn_ ^= 1;
+    SAT_CUDA_CHECK(cudaEventSynchronize(n.ready));   // its last upload has left the pinned buffers
+    n.elems = x.numel();
+    n.batch = x.dim(0);
+    std::memcpy(n.hx.ensure(n.elems), x.bf16_data(), n.elems * sizeof(uint16_t));
+    std::memcpy(n.hy.ensure(n.batch), y.data(), n.batch * sizeof(int));
+    SAT_CUDA_CHECK(cudaMemcpyAsync(n.dx.ensure(n.elems), n.hx.get(), n.elems * sizeof(uint16_t), cudaMemcpyHostToDevice,
+                                   copy_stream_));
+    SAT_CUDA_CHECK(cudaMemcpyAsync(n.dy.ensure(n.batch), n.hy.get(), n.batch * sizeof(int), cudaMemcpyHostToDevice,
+                                   copy_stream_));
+    SAT_CUDA_CHECK(cudaEventRecord(n.ready, copy_stream_));
+    n.full = true;
+  }
 
   StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y, const UpdateConfig& cfg) override {
     mirror(model, cfg.method, false);
@@ -293,28 +354,25 @@ class CudaBackend final : public Backend, public ProductRouter {
     if (cfg) whole.emplace(prof_, StepProfile::kPhases);
     {
       const StepProfile::Scope t(prof_, StepProfile::to_device);
-      uint16_t* hx = h_in_.ensure(plan.input_elems());
-      std::memcpy(hx, x.bf16_data(), plan.input_elems() * sizeof(uint16_t));
-      int* hy = h_labels_.ensure(b);
-      std::memcpy(hy, labels.data(), b * sizeof(int));
-      SAT_CUDA_CHECK(cudaMemcpyAsync(plan.input(), hx, plan.input_elems() * sizeof(uint16_t), cudaMemcpyHostToDevice, stream_));
-      SAT_CUDA_CHECK(cudaMemcpyAsync(plan.labels(), hy, b * sizeof(int), cudaMemcpyHostToDevice, stream_));
+      if (NextBatch* n = prefetched(x, labels)) {   // already on the device: a copy there
+        SAT_CUDA_CHECK(cudaStreamWaitEvent(stream_, n->ready, 0));
+        SAT_CUDA_CHECK(cudaMemcpyAsync(plan.input(), n->dx.get(), n->elems * sizeof(uint16_t), cudaMemcpyDeviceToDevice,
+                                       stream_));
+        SAT_CUDA_CHECK(cudaMemcpyAsync(plan.labels(), n->dy.get(), b * sizeof(int), cudaMemcpyDeviceToDevice, stream_));
+        n->full = false;
+        ++prefetch_hits_;
+      } else {
+        uint16_t* hx = h_in_.ensure(plan.input_elems());
+        std::memcpy(hx, x.bf16_data(), plan.input_elems() * sizeof(uint16_t));
+        int* hy = h_labels_.ensure(b);
+        std::memcpy(hy, labels.data(), b * sizeof(int));
+        SAT_CUDA_CHECK(cudaMemcpyAsync(plan.input(), hx, plan.input_elems() * sizeof(uint16_t), cudaMemcpyHostToDevice, stream_));
+        SAT_CUDA_CHECK(cudaMemcpyAsync(plan.labels(), hy, b * sizeof(int), cudaMemcpyHostToDevice, stream_));
+      }
     }
-    if (cfg) {
-      for (auto& [p, d] : params_) SAT_CUDA_CHECK(cudaMemsetAsync(d->grad.get(), 0, d->host->numel() * sizeof(float), stream_));
-    }
-    {
-      const StepProfile::Scope t(prof_, StepProfile::products);
-      plan.forward(cfg != nullptr);
-      plan.loss_and_grad(cfg != nullptr);
-      if (cfg) plan.backward();
-    }
-    int nflags = 0;
-    if (cfg) {
-      const StepProfile::Scope t(prof_, StepProfile::update);
-      update_device(*cfg);
-      nflags = static_cast<int>(param_list_.size());
-    }
+    if (cfg) stage_hyper(*cfg);
+    run_step(plan, cfg);
+    const int nflags = cfg ? static_cast<int>(param_list_.size()) : 0;
     // result: [loss (double)] [correct (int)] [flags (int) ...]
     char* res = h_result_.ensure(16 + 4 * static_cast<int64_t>(nflags));
     SAT_CUDA_CHECK(cudaMemcpyAsync(res, plan.loss(), sizeof(double), cudaMemcpyDeviceToHost, stream_));
@@ -340,6 +398,101 @@ class CudaBackend final : public Backend, public ProductRouter {
     return r;
   }
 
+  // The prefetched slot holding exactly this batch, if any.
+  NextBatch* prefetched(const Tensor& x, const std::vector<int>& labels) {
+    for (NextBatch& n : next_) {
+      if (n.full && n.elems == x.numel() && n.batch == static_cast<int64_t>(labels.size()) &&
+          std::memcmp(n.hx.get(), x.bf16_data(), n.elems * sizeof(uint16_t)) == 0 &&
+          std::memcmp(n.hy.get(), labels.data(), n.batch * sizeof(int)) == 0) {
+        return &n;
+      }
+    }
+    return nullptr;
+  }
+
+  // The device work of one resident step, between the batch's upload and the result's copy back:
+  // the gradients' reset, FF, loss, BP and WU, the update with pre-generation. Allocates nothing,
+  // copies nothing to or from the host, waits for nothing: it can be captured as a CUDA graph.
+  void enqueue_step(ResidentPlan& plan, const UpdateConfig* cfg) {
+    if (cfg) {
+      for (auto& [p, d] : params_) SAT_CUDA_CHECK(cudaMemsetAsync(d->grad.get(), 0, d->host->numel() * sizeof(float), stream_));
+    }
+    {
+      const StepProfile::Scope t(prof_, StepProfile::products);
+      plan.forward(cfg != nullptr);
+      plan.loss_and_grad(cfg != nullptr);
+      if (cfg) plan.backward();
+    }
+    if (cfg) {
+      const StepProfile::Scope t(prof_, StepProfile::update);
+      update_device();
+    }
+  }
+
+  // Runs enqueue_step as a CUDA graph: the first step of a plan (per batch size, training or
+  // evaluation) runs eagerly, which loads the kernels' modules and lets cuBLAS pick its algorithms;
+  // the second is captured and instantiated; every later one replays it with one launch. The step's
+  // buffers are the plan's and the mirror's, fixed until prepare() drops both, and the update reads
+  // its hyperparameters from device memory (stage_hyper), so a replay is the same step for any
+  // learning rate. A capture that fails leaves that plan eager, with one line on stderr.
+  void run_step(ResidentPlan& plan, const UpdateConfig* cfg) {
+    if (!graphs_on_) {
+      enqueue_step(plan, cfg);
+      return;
+    }
+    StepGraph& g = graphs_[{plan.batch(), cfg != nullptr}];
+    if (g.exec) {
+      SAT_CUDA_CHECK(cudaGraphLaunch(g.exec, stream_));
+      return;
+    }
+    if (g.eager_steps < 1 || g.failed) {
+      ++g.eager_steps;
+      enqueue_step(plan, cfg);
+      return;
+    }
+    SAT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t graph = nullptr;
+    std::string why;
+    try {
+      enqueue_step(plan, cfg);
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    cudaError_t err = cudaStreamEndCapture(stream_, &graph);
+    if (why.empty() && err != cudaSuccess) why = std::string("cudaStreamEndCapture: ") + cudaGetErrorName(err);
+    if (why.empty()) {
+      err = cudaGraphInstantiate(&g.exec, graph, 0);
+      if (err != cudaSuccess) {
+        g.exec = nullptr;
+        why = std::string("cudaGraphInstantiate: ") + cudaGetErrorName(err);
+      }
+    }
+    if (graph) cudaGraphDestroy(graph);
+    if (!why.empty()) {
+      cudaGetLastError();   // a failed capture leaves its error behind; the eager step below reports its own
+      g.failed = true;
+      std::fprintf(stderr, "backend 'cuda': the step could not be captured as a CUDA graph (%s); it runs without one\n",
+                   why.c_str());
+      enqueue_step(plan, cfg);
+      return;
+    }
+    SAT_CUDA_CHECK(cudaGraphLaunch(g.exec, stream_));
+  }
+
+  // This step's hyperparameters of every parameter, into device memory before the step's work
+  // (which reads them there: a replayed graph takes each step's learning rate).
+  void stage_hyper(const UpdateConfig& cfg) {
+    const int64_t n = static_cast<int64_t>(param_list_.size());
+    SgdHyper* hh = h_hyper_.ensure(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const Param* p = param_list_[i];
+      hh[i] = SgdHyper{static_cast<float>(cfg.lr), static_cast<float>(cfg.momentum),
+                       p->decay ? static_cast<float>(cfg.weight_decay) : 0.0f, static_cast<float>(cfg.srste_lambda)};
+    }
+    SAT_CUDA_CHECK(cudaMemcpyAsync(s_hyper_.ensure(n), hh, n * sizeof(SgdHyper), cudaMemcpyHostToDevice, stream_));
+    update_method_ = cfg.method;
+  }
+
   ResidentPlan& plan_for(Model& model, int64_t batch) {
     auto it = plans_.find(batch);
     if (it != plans_.end()) return *it->second;
@@ -349,11 +502,11 @@ class CudaBackend final : public Backend, public ProductRouter {
     return *plans_.emplace(batch, std::move(p)).first->second;
   }
 
-  // The update of the resident path: every gradient is on the GPU already, nothing comes back.
-  void update_device(const UpdateConfig& cfg) {
-    const float lr = static_cast<float>(cfg.lr), mu = static_cast<float>(cfg.momentum);
-    const float lambda = static_cast<float>(cfg.srste_lambda);
+  // The update of the resident path: every gradient is on the GPU already, nothing comes back. The
+  // hyperparameters are the ones stage_hyper put in device memory.
+  void update_device() {
     int* flags = s_flags_.ensure(static_cast<int64_t>(param_list_.size()));
+    const SgdHyper* hyper = s_hyper_.get();
     SAT_CUDA_CHECK(cudaMemsetAsync(flags, 0, param_list_.size() * sizeof(int), stream_));
     for (size_t i = 0; i < param_list_.size(); ++i) {
       auto it = params_.find(param_list_[i]);
@@ -363,14 +516,14 @@ class CudaBackend final : public Backend, public ProductRouter {
         continue;
       }
       DevParam& d = *it->second;
-      const SgdHyper h{lr, mu, d.host->decay ? static_cast<float>(cfg.weight_decay) : 0.0f, lambda};
-      const uint8_t* mask = cfg.method != Method::dense ? d.mask_f : nullptr;
+      const uint8_t* mask = update_method_ != Method::dense ? d.mask_f : nullptr;
       if (d.sparse) {
         const SparseWeight& sw = *d.sparse->host;
-        update_pregen(d.value.get(), SgdArgs{d.momentum.get(), d.grad.get(), mask, h, flags + i}, sw.cout, sw.k,
-                      sw.nm, pregen_out(*d.sparse), stream_);
+        update_pregen(d.value.get(), SgdArgs{d.momentum.get(), d.grad.get(), mask, SgdHyper{}, flags + i, hyper + i},
+                      sw.cout, sw.k, sw.nm, pregen_out(*d.sparse), stream_);
       } else {
-        sgd_update(d.value.get(), d.momentum.get(), d.grad.get(), mask, d.host->numel(), h, flags + i, stream_);
+        sgd_update(d.value.get(), d.momentum.get(), d.grad.get(), mask, d.host->numel(), SgdHyper{}, flags + i, stream_,
+                   hyper + i);
       }
     }
   }
@@ -450,6 +603,7 @@ class CudaBackend final : public Backend, public ProductRouter {
     const bool same = &model == model_ && ps == param_list_;
     if (same && !force && method == method_) return;
     SAT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    graphs_.clear();
     plans_.clear();
     if (!same || force) {
       params_.clear();
@@ -611,6 +765,16 @@ class CudaBackend final : public Backend, public ProductRouter {
   bool resident_ = false;   // every layer has a GPU-resident implementation (SAT_CUDA_RESIDENT=0: off)
   ResidentLinks links_;
   std::unordered_map<int64_t, std::unique_ptr<ResidentPlan>> plans_;
+  // The resident step as CUDA graphs, per (batch size, training): run_step. Cleared with plans_.
+  std::map<std::pair<int64_t, bool>, StepGraph> graphs_;
+  NextBatch next_[2];
+  int next_turn_ = 0;
+  int64_t prefetch_hits_ = 0;   // steps whose batch was already on the device
+  cudaStream_t copy_stream_ = nullptr;
+  bool graphs_on_ = true;   // SAT_CUDA_GRAPH=0, or SAT_CUDA_PROFILE's synchronised timing: off
+  Method update_method_ = Method::bdwp;   // the method of the staged update (its SR-STE mask)
+  Pinned<SgdHyper> h_hyper_;
+  DevArray<SgdHyper> s_hyper_;
   std::unordered_map<const Param*, std::unique_ptr<DevArray<float>>> fixed_;   // non-trainable (BN statistics)
   Pinned<uint16_t> h_in_;
   Pinned<int> h_labels_;

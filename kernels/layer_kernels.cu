@@ -18,6 +18,8 @@ using sat::bf16_bits_to_f32;
 using sat::f32_to_bf16_bits;
 
 __device__ __forceinline__ float ld(const uint16_t* p, int64_t i) { return bf16_bits_to_f32(p[i]); }
+// ReLU on BF16 bits: positive (sign clear, not zero) passes, everything else becomes +0.
+__device__ __forceinline__ uint16_t relu1(uint16_t b) { return ((b & 0x8000u) == 0 && b != 0) ? b : uint16_t{0}; }
 
 
 inline unsigned blocks_for(int64_t n, int threads) { return grid_blocks32(n, threads, "layer kernel"); }
@@ -58,9 +60,13 @@ __global__ void bias_round_kernel(const float* acc, int64_t lda, const float* bi
 // ranges; thread (x, y) sums rows y, y+8, ... of its range. Partials [chunk][c] (and a second
 // array [chunk][c] after them), combined by column_finish in chunk order.
 constexpr int kRedY = 8;
+// Row chunks of a column reduction. Where c % 8 == 0 the 16-byte kernel (column_partial8_kernel)
+// covers 256 columns a block and gets about 8 blocks a multiprocessor, so that enough loads are in
+// flight to approach the memory's rate; otherwise 4 blocks of 32 columns. At least 64 rows a chunk.
 inline int64_t chunks_for(int64_t rows, int64_t c) {
-  const int64_t col_blocks = ceil_div(c, 32);
-  const int64_t want = ceil_div(static_cast<int64_t>(sm_count()) * 4, col_blocks);
+  const bool by8 = c % 8 == 0;
+  const int64_t col_blocks = ceil_div(c, by8 ? 256 : 32);
+  const int64_t want = ceil_div(static_cast<int64_t>(sm_count()) * (by8 ? 8 : 4), col_blocks);
   const int64_t by_rows = ceil_div(rows, 64);
   return want < by_rows ? (want < 1 ? 1 : want) : by_rows;
 }
@@ -166,10 +172,136 @@ __global__ void column_partial2_kernel(int mode, const uint32_t* x, const uint32
   }
 }
 
+// The same for c % 8 == 0: eight columns per thread (16-byte loads), blockDim (bx, 256 / bx) with
+// bx = min(c / 8, 32) groups of 8 columns, thread (x, y) summing rows y, y + by, ... of its chunk, two
+// rows' loads issued before their sums so that more loads are in flight. The block's per-thread
+// sums are then added per column over y in order: a fixed order, so the results are deterministic
+// (not the same roundings as the narrower kernels', which partition the rows otherwise).
+__device__ __forceinline__ void bf16x8(const uint4& v, float (&f)[8]) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+  for (int k = 0; k < 4; ++k) {
+    f[2 * k] = bf16_bits_to_f32(static_cast<uint16_t>(w[k]));
+    f[2 * k + 1] = bf16_bits_to_f32(static_cast<uint16_t>(w[k] >> 16));
+  }
+}
+__device__ __forceinline__ uint4 pack_bf16x8(const uint32_t (&o)[8]) {
+  return make_uint4(o[0] | (o[1] << 16), o[2] | (o[3] << 16), o[4] | (o[5] << 16), o[6] | (o[7] << 16));
+}
+
+// dy with ReLU's backward applied: zero where the fused ReLU's output y is zero (relu_backward's rule).
+__device__ __forceinline__ uint4 relu_gate(uint4 g, const uint4& y) {
+  const uint32_t yw[4] = {y.x, y.y, y.z, y.w};
+  uint32_t gw[4] = {g.x, g.y, g.z, g.w};
+  for (int k = 0; k < 4; ++k) {
+    if ((yw[k] & 0xFFFFu) == 0) gw[k] &= 0xFFFF0000u;
+    if ((yw[k] >> 16) == 0) gw[k] &= 0x0000FFFFu;
+  }
+  return make_uint4(gw[0], gw[1], gw[2], gw[3]);
+}
+
+template <int MODE>
+__device__ __forceinline__ void partial8_add(const uint4& xv, const uint4& gv, const double (&m)[8], const double (&is)[8],
+                                             double (&a)[8], double (&b)[8]) {
+  float xf[8];
+  bf16x8(xv, xf);
+  if (MODE == 1) {
+    float gf[8];
+    bf16x8(gv, gf);
+    for (int k = 0; k < 8; ++k) {
+      const double g = gf[k];
+      const float xh = static_cast<float>((static_cast<double>(xf[k]) - m[k]) * is[k]);
+      a[k] += g;
+      b[k] += g * static_cast<double>(xh);
+    }
+  } else {
+    for (int k = 0; k < 8; ++k) {
+      const double v = xf[k];
+      a[k] += v;
+      if (MODE == 0) b[k] += v * v;
+    }
+  }
+}
+
+// relu_y (mode 1, may be null): the output of a ReLU fused after the BatchNorm, gating dy.
+template <int MODE>
+__global__ void __launch_bounds__(256) column_partial8_kernel(const uint4* x, const uint4* dy, const uint4* relu_y,
+                                                              int rows, int c, int chunk_rows, const double* mean,
+                                                              const double* invstd, double* part) {
+  __shared__ double sh[2][256 * 8];
+  const int bx = blockDim.x, by = blockDim.y, c8 = c / 8;
+  const int cg = blockIdx.x * bx + threadIdx.x;
+  const int r0 = blockIdx.y * chunk_rows, r1 = min(r0 + chunk_rows, rows);
+  double a[8], b[8], m[8], is[8];
+  for (int k = 0; k < 8; ++k) a[k] = b[k] = m[k] = is[k] = 0;
+  if (cg < c8) {
+    if (MODE == 1) {
+      for (int k = 0; k < 8; ++k) {
+        m[k] = mean[8 * cg + k];
+        is[k] = invstd[8 * cg + k];
+      }
+    }
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    int r = r0 + threadIdx.y;
+    for (; r + by < r1; r += 2 * by) {
+      const int64_t i0 = static_cast<int64_t>(r) * c8 + cg, i1 = i0 + static_cast<int64_t>(by) * c8;
+      const uint4 x0 = x[i0], x1 = x[i1];
+      uint4 g0 = MODE == 1 ? dy[i0] : zero, g1 = MODE == 1 ? dy[i1] : zero;
+      if (MODE == 1 && relu_y) {
+        g0 = relu_gate(g0, relu_y[i0]);
+        g1 = relu_gate(g1, relu_y[i1]);
+      }
+      partial8_add<MODE>(x0, g0, m, is, a, b);
+      partial8_add<MODE>(x1, g1, m, is, a, b);
+    }
+    if (r < r1) {
+      const int64_t i0 = static_cast<int64_t>(r) * c8 + cg;
+      uint4 g0 = MODE == 1 ? dy[i0] : zero;
+      if (MODE == 1 && relu_y) g0 = relu_gate(g0, relu_y[i0]);
+      partial8_add<MODE>(x[i0], g0, m, is, a, b);
+    }
+  }
+  const int t = threadIdx.y * bx + threadIdx.x;
+  for (int k = 0; k < 8; ++k) {
+    sh[0][t * 8 + k] = a[k];
+    sh[1][t * 8 + k] = b[k];
+  }
+  __syncthreads();
+  if (t < bx * 8) {
+    const int tx = t / 8, k = t % 8, col = (blockIdx.x * bx + tx) * 8 + k;
+    if (col < c) {
+      double sa = 0, sb = 0;
+      for (int y = 0; y < by; ++y) {
+        sa += sh[0][(y * bx + tx) * 8 + k];
+        sb += sh[1][(y * bx + tx) * 8 + k];
+      }
+      const int64_t chunks = gridDim.y;
+      part[static_cast<int64_t>(blockIdx.y) * c + col] = sa;
+      if (MODE != 2) part[(chunks + blockIdx.y) * c + col] = sb;
+    }
+  }
+}
+
 // Launches the column partial sums: two columns per thread where the column count is even.
+// relu_y: the 16-byte kernel only (the callers check).
 void column_partials_launch(int mode, const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, int64_t chunks,
-                            const double* mean, const double* invstd, double* part, cudaStream_t s) {
+                            const double* mean, const double* invstd, double* part, cudaStream_t s,
+                            const uint16_t* relu_y = nullptr) {
   const int64_t chunk_rows = ceil_div(rows, chunks);
+  if (c % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(dy) % 16 == 0) {
+    check32(rows * c, "column reduction");
+    const int bx = static_cast<int>(std::min<int64_t>(c / 8, 32));
+    const dim3 grid(static_cast<unsigned>(ceil_div(c / 8, bx)), static_cast<unsigned>(chunks)), block(bx, 256 / bx);
+    const auto* xv = reinterpret_cast<const uint4*>(x);
+    const auto* gv = reinterpret_cast<const uint4*>(dy);
+    const auto* yv = reinterpret_cast<const uint4*>(relu_y);
+    const int r = static_cast<int>(rows), cc = static_cast<int>(c), cr = static_cast<int>(chunk_rows);
+    if (mode == 0) column_partial8_kernel<0><<<grid, block, 0, s>>>(xv, gv, yv, r, cc, cr, mean, invstd, part);
+    else if (mode == 1) column_partial8_kernel<1><<<grid, block, 0, s>>>(xv, gv, yv, r, cc, cr, mean, invstd, part);
+    else column_partial8_kernel<2><<<grid, block, 0, s>>>(xv, gv, yv, r, cc, cr, mean, invstd, part);
+    SAT_CUDA_LAUNCHED("column_partial8_kernel");
+    return;
+  }
+  if (relu_y) throw Error("column reduction: a fused ReLU needs c % 8 == 0 and 16-byte aligned rows");
   if (c % 2 == 0) {
     const dim3 grid(static_cast<unsigned>(ceil_div(c, 64)), static_cast<unsigned>(chunks));
     column_partial2_kernel<<<grid, dim3(32, kRedY), 0, s>>>(mode, reinterpret_cast<const uint32_t*>(x),
@@ -236,13 +368,34 @@ __global__ void bn_apply_train2(const uint32_t* x, int64_t rows, int64_t c, cons
   }
 }
 
+// Eight channels per thread (16-byte loads and stores) where c % 8 == 0: the same arithmetic per
+// element as bn_apply_train, so the same bits.
+__global__ void bn_apply_train8(const uint4* x, int64_t rows, int64_t c, const double* mean, const double* invstd,
+                                const float* gamma, const float* beta, bool relu, uint4* y) {
+  const int c8 = static_cast<int>(c / 8);
+  SAT_GRID_LOOP(i, rows * c8) {
+    const int j0 = 8 * (i % c8);
+    float xf[8];
+    bf16x8(x[i], xf);
+    uint32_t o[8];
+    for (int k = 0; k < 8; ++k) {
+      const int j = j0 + k;
+      const double n = (static_cast<double>(xf[k]) - mean[j]) * invstd[j];
+      o[k] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+      if (relu) o[k] = relu1(static_cast<uint16_t>(o[k]));
+    }
+    y[i] = pack_bf16x8(o);
+  }
+}
+
 __global__ void bn_apply_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma,
-                              const float* beta, const float* rmean, const float* rvar, uint16_t* y) {
+                              const float* beta, const float* rmean, const float* rvar, bool relu, uint16_t* y) {
   SAT_GRID_LOOP(i, rows * c) {
     const int j = i % static_cast<int>(c);
     const double is = 1.0 / sqrt(static_cast<double>(rvar[j]) + eps);
     const double n = (static_cast<double>(ld(x, i)) - rmean[j]) * is;
-    y[i] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+    const uint16_t o = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+    y[i] = relu ? relu1(o) : o;
   }
 }
 
@@ -295,6 +448,29 @@ __global__ void bn_back_apply2(const uint32_t* x, const uint32_t* dy, int64_t ro
   }
 }
 
+// As bn_back_apply2, eight channels per thread (c % 8 == 0).
+__global__ void bn_back_apply8(const uint4* x, const uint4* dy, const uint4* relu_y, int64_t rows, int64_t c,
+                               const double* mean, const double* invstd, const float* gamma, const double* coef,
+                               uint4* dx) {
+  const int c8 = static_cast<int>(c / 8);
+  SAT_GRID_LOOP(i, rows * c8) {
+    const int j0 = 8 * (i % c8);
+    float xf[8], gf[8];
+    bf16x8(x[i], xf);
+    bf16x8(relu_y ? relu_gate(dy[i], relu_y[i]) : dy[i], gf);
+    uint32_t o[8];
+    for (int k = 0; k < 8; ++k) {
+      const int j = j0 + k;
+      const double is = invstd[j];
+      const float xh = static_cast<float>((static_cast<double>(xf[k]) - mean[j]) * is);
+      const double scale = static_cast<double>(gamma[j]) * is;
+      const double g = gf[k];
+      o[k] = f32_to_bf16_bits(static_cast<float>(scale * (g - coef[j] - static_cast<double>(xh) * coef[c + j])));
+    }
+    dx[i] = pack_bf16x8(o);
+  }
+}
+
 __global__ void relu_kernel(const uint16_t* x, int64_t n, uint16_t* y) {
   SAT_GRID_LOOP(i, n) {
     const uint16_t b = x[i];
@@ -312,7 +488,6 @@ __global__ void add_kernel(const uint16_t* a, const uint16_t* b, int64_t n, uint
 
 // Eight elements per thread (16-byte loads and stores) where n % 8 == 0 and the arrays are 16-byte
 // aligned (every resident buffer is a cudaMalloc allocation of its own).
-__device__ __forceinline__ uint16_t relu1(uint16_t b) { return ((b & 0x8000u) == 0 && b != 0) ? b : uint16_t{0}; }
 __global__ void relu8_kernel(const uint4* x, int64_t n8, uint4* y) {
   SAT_GRID_LOOP(i, n8) {
     uint4 v = x[i];
@@ -469,6 +644,12 @@ __global__ void nonfinite_kernel(const float* v, int64_t n, int* flag) {
   if (bad) atomicExch(flag, 1);
 }
 
+// Whether n elements of three BF16 arrays can go 8 at a time (16-byte accesses).
+bool vec8(int64_t n, const void* a, const void* b, const void* c) {
+  const auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return n % 8 == 0 && al(a) && al(b) && al(c);
+}
+
 }  // namespace
 
 void nchw_to_nhwc(const uint16_t* in, int64_t nb, int64_t c, int64_t hw, uint16_t* out, cudaStream_t s) {
@@ -502,14 +683,23 @@ void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, flo
   SAT_CUDA_LAUNCHED("bias_grad_finish");
 }
 
+bool bn_relu_fusable(int64_t rows, int64_t c, const void* x, const void* y) { return c % 8 == 0 && vec8(rows * c, x, y, y); }
+
 void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
                       const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
-                      double* partial, uint16_t* y, cudaStream_t s) {
+                      double* partial, uint16_t* y, cudaStream_t s, bool relu) {
   const int64_t chunks = chunks_for(rows, c);
+  if (relu && !bn_relu_fusable(rows, c, x, y)) throw Error("bn_forward_train: a fused ReLU needs c % 8 == 0 and aligned rows");
   column_partials_launch(0, x, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
   bn_stats_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, eps, momentum,
                                                                           running_mean, running_var, mean, invstd);
   SAT_CUDA_LAUNCHED("bn_stats_finish");
+  if (bn_relu_fusable(rows, c, x, y)) {
+    bn_apply_train8<<<blocks_for(rows * c / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(x), rows, c, mean,
+                                                                  invstd, gamma, beta, relu, reinterpret_cast<uint4*>(y));
+    SAT_CUDA_LAUNCHED("bn_apply_train8");
+    return;
+  }
   if (c % 2 == 0) {
     bn_apply_train2<<<blocks_for(rows * c / 2, 256), 256, 0, s>>>(reinterpret_cast<const uint32_t*>(x), rows, c, mean,
                                                                   invstd, gamma, beta, reinterpret_cast<uint32_t*>(y));
@@ -521,20 +711,30 @@ void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, do
 }
 
 void bn_forward_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma, const float* beta,
-                     const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s) {
-  bn_apply_eval<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, rows, c, eps, gamma, beta, running_mean, running_var, y);
+                     const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s, bool relu) {
+  bn_apply_eval<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, rows, c, eps, gamma, beta, running_mean, running_var,
+                                                          relu, y);
   SAT_CUDA_LAUNCHED("bn_apply_eval");
 }
 
 void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
                  const double* invstd, const float* gamma, float* gamma_grad, float* beta_grad, double* partial,
-                 uint16_t* dx, cudaStream_t s) {
+                 uint16_t* dx, cudaStream_t s, const uint16_t* relu_y) {
+  const bool by8 = bn_relu_fusable(rows, c, x, dy) && vec8(rows * c, dx, relu_y, relu_y);
+  if (relu_y && !by8) throw Error("bn_backward: a fused ReLU needs c % 8 == 0 and aligned rows");
   const int64_t chunks = chunks_for(rows, c);
-  column_partials_launch(1, x, dy, rows, c, chunks, mean, invstd, partial, s);
+  column_partials_launch(1, x, dy, rows, c, chunks, mean, invstd, partial, s, relu_y);
   double* coef = partial + 2 * chunks * c;
   bn_back_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, gamma_grad,
                                                                          beta_grad, coef);
   SAT_CUDA_LAUNCHED("bn_back_finish");
+  if (by8) {
+    bn_back_apply8<<<blocks_for(rows * c / 8, 256), 256, 0, s>>>(
+        reinterpret_cast<const uint4*>(x), reinterpret_cast<const uint4*>(dy), reinterpret_cast<const uint4*>(relu_y),
+        rows, c, mean, invstd, gamma, coef, reinterpret_cast<uint4*>(dx));
+    SAT_CUDA_LAUNCHED("bn_back_apply8");
+    return;
+  }
   if (c % 2 == 0) {
     bn_back_apply2<<<blocks_for(rows * c / 2, 256), 256, 0, s>>>(reinterpret_cast<const uint32_t*>(x),
                                                                  reinterpret_cast<const uint32_t*>(dy), rows, c, mean,
@@ -544,11 +744,6 @@ void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c,
   }
   bn_back_apply<<<blocks_for(rows * c, 256), 256, 0, s>>>(x, dy, rows, c, mean, invstd, gamma, coef, dx);
   SAT_CUDA_LAUNCHED("bn_back_apply");
-}
-
-bool vec8(int64_t n, const void* a, const void* b, const void* c) {
-  const auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return n % 8 == 0 && al(a) && al(b) && al(c);
 }
 
 void relu_forward(const uint16_t* x, int64_t n, uint16_t* y, cudaStream_t s) {

@@ -13,7 +13,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
+#include "ops.hpp"
 #include "sat/conv_geometry.hpp"
 
 namespace sat::cuda {
@@ -36,6 +38,29 @@ void im2col_nhwc(const uint16_t* x, const ConvGeometry& g, int64_t nb, uint16_t*
 void col2im_nhwc(const float* dcol, int64_t ld, const ConvGeometry& g, int64_t nb, uint16_t* dx, cudaStream_t s,
                  LoweringKernels kernels = LoweringKernels::configured);
 
+// Transposed BP (conv_dgrad.cu): the input gradient of a stride-1 convolution as a convolution of
+// its output gradient, dX [nb*h*w][cin] = rows(dY) x W'^T in one product, instead of BP's FP32 rows
+// [nb*oh*ow][cin*k*k] and col2im. g is the forward geometry, cout its output channels.
+// W'[c][(ky', kx', co)] = W[co][(c, k-1-ky', k-1-kx')]: columns channel-minor, so W_B's groups along
+// Cout stay groups of consecutive positions and W' in N:M form holds exactly W_B's kept entries.
+// Whether the transposed form exists: stride 1, padding at most k-1 (and k > 1: a 1x1 needs no
+// lowering either way).
+bool dgrad_applies(const ConvGeometry& g);
+// The geometry of that convolution: dY's map (cout channels) padded by k-1-p, the input's map out.
+ConvGeometry dgrad_geometry(const ConvGeometry& g, int64_t cout);
+// dY [nb*oh*ow][cout] -> out [nb*h*w][ld], row (b, iy, ix), columns (ky', kx', co):
+// dY[b][iy-(k-1-p)+ky'][ix-(k-1-p)+kx'][co], zero outside the map; columns >= k*k*cout zero.
+void dgrad_rows_nhwc(const uint16_t* dy, const ConvGeometry& g, int64_t cout, int64_t nb, uint16_t* out, int64_t ld,
+                     cudaStream_t s);
+// W' in N:M form from W_B (bwd: the backward form of the [cout][cin*k*k] weight), both the
+// NMCompressed arrays and, where bwd has it, the 2:4 re-pack: entries moved, never selected again.
+// Empty when bwd can be rearranged; otherwise why not (a 2:4 re-pack needs cout % 4 == 0).
+std::string dgrad_form_unusable(const DevNM& bwd, const ConvGeometry& g);
+DevNM alloc_dgrad_form(const DevNM& bwd, const ConvGeometry& g);   // free with free_devnm
+void dgrad_form(const DevNM& bwd, const ConvGeometry& g, DevNM& out, cudaStream_t s);
+// W' dense: w BF16 [cout][cin*k*k] -> out [cin][k*k*cout].
+void dgrad_dense(const uint16_t* w, const ConvGeometry& g, int64_t cout, uint16_t* out, cudaStream_t s);
+
 // Copies BF16 rows [rows][cols] into [rows][ld] with zero columns cols..ld-1 (a product's input).
 void pad_rows(const uint16_t* in, int64_t rows, int64_t cols, uint16_t* out, int64_t ld, cudaStream_t s);
 
@@ -52,17 +77,22 @@ void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, flo
 // Training forward: batch mean and biased variance per channel (double), the running statistics
 // moved towards them (unbiased variance, `momentum`), y = round(gamma * xhat + beta);
 // mean/invstd (double, per channel) are kept for backward.
+// relu: a ReLU fused after it (y = relu_forward's result, the same bits), where bn_relu_fusable.
+bool bn_relu_fusable(int64_t rows, int64_t c, const void* x, const void* y);
 void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
                       const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
-                      double* partial, uint16_t* y, cudaStream_t s);
+                      double* partial, uint16_t* y, cudaStream_t s, bool relu = false);
 // Inference: normalised with the running statistics.
 void bn_forward_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma, const float* beta,
-                     const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s);
+                     const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s,
+                     bool relu = false);
 // Backward: gamma_grad += sum dy*xhat, beta_grad += sum dy,
 // dx = round(gamma * invstd * (dy - mean(dy) - xhat * mean(dy*xhat))).
+// relu_y: the fused ReLU's output (the forward's y), whose zeros gate dy first as relu_backward
+// would; null when no ReLU is fused.
 void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c, const double* mean,
                  const double* invstd, const float* gamma, float* gamma_grad, float* beta_grad, double* partial,
-                 uint16_t* dx, cudaStream_t s);
+                 uint16_t* dx, cudaStream_t s, const uint16_t* relu_y = nullptr);
 
 // ReLU on BF16 bits (positive: sign clear and not zero, as the CPU layer); backward passes dy where
 // the forward's output y is non-zero. n elements.

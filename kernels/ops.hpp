@@ -52,6 +52,15 @@ SAT_HD inline MetaSlot sp24_meta_slot(int layout, int t, int i) {
   if (layout == 0) return {q + (i >> 2) * 8, h * 4 + (i & 3), (i >> 2) * 16 + (i & 3) * 4};
   return {q + h * 8, i, i * 4};
 }
+// The inverse of sp24_meta_slot: the word t (0..15) and bit of the group `group` (0..7 along a
+// tile's 32 positions) of line `line` (0..15 of the tile).
+struct MetaLocation {
+  int t, bit;
+};
+SAT_HD inline MetaLocation sp24_meta_locate(int layout, int line, int group) {
+  if (layout == 0) return {2 * (line & 7) + (group >> 2), (line >> 3) * 16 + (group & 3) * 4};
+  return {2 * (line & 7) + (line >> 3), group * 4};
+}
 int sp24_meta_layout();   // from SAT_SP24_META (default 0)
 
 struct DevNM {
@@ -134,8 +143,10 @@ void col2im_f32(const float* dcol, int64_t ld_dcol, const ConvGeometry& g, int64
 // shares (sat/sgd_rule.hpp), bit-identical to the CPU's: g' = g + wd*w (+ lambda*w where
 // mask_f == 0), v = mu*v + g', w -= lr*v. mask_f may be null (no SR-STE term). Sets *nonfinite to
 // 1 when some updated w is not finite.
+// h_dev (may be null): the hyperparameters in device memory, read by the kernel instead of h, so
+// that a captured CUDA graph replays with each step's learning rate.
 void sgd_update(float* w, float* v, const float* g, const uint8_t* mask_f, int64_t n, const SgdHyper& h,
-                int* nonfinite, cudaStream_t stream = 0);
+                int* nonfinite, cudaStream_t stream = 0, const SgdHyper* h_dev = nullptr);
 
 // The same update of a sparse weight W[cout][k] fused with its pre-generation: one pass that reads
 // W, v, g (and the SR-STE mask) once, writes W and v, and selects the outputs of `out` from the
@@ -148,6 +159,7 @@ struct SgdArgs {
   const uint8_t* mask = nullptr;  // null: no SR-STE term
   SgdHyper h;
   int* nonfinite = nullptr;       // set to 1 when some updated weight is not finite
+  const SgdHyper* h_dev = nullptr;   // when set, read instead of h (device memory; see sgd_update)
 };
 void update_pregen(float* w, const SgdArgs& u, int64_t cout, int64_t k, NM nm, const PregenOut& out,
                    cudaStream_t stream = 0);
@@ -182,6 +194,7 @@ class Blas {
 
  private:
   void* handle_ = nullptr;
+  void* workspace_ = nullptr;
 };
 
 }  // namespace sat::cuda

@@ -235,6 +235,7 @@ __device__ __forceinline__ void stage_updated(const PregenArgs& a, Smem& s, int6
                                               int cols, int tid) {
   float* const w = a.w_out;
   const bool vec = a.k % 4 == 0;   // then cols % 4 == 0: whole float4s or none
+  const SgdHyper h = a.u.h_dev ? *a.u.h_dev : a.u.h;
   bool bad = false;
   // The thread's 4 float4 positions, every load in flight before any arithmetic. (Two rounds of
   // two, 48 registers and 5 blocks per multiprocessor instead of 4, measured 4% slower on the H200.)
@@ -267,7 +268,7 @@ __device__ __forceinline__ void stage_updated(const PregenArgs& a, Smem& s, int6
           const float gi[4] = {gv[q].x, gv[q].y, gv[q].z, gv[q].w};
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
-            out[j] = sgd_rule(wi[j], gi[j], vi[j], ((mv[q] >> (8 * j)) & 0xffu) == 0, a.u.h);
+            out[j] = sgd_rule(wi[j], gi[j], vi[j], ((mv[q] >> (8 * j)) & 0xffu) == 0, h);
             bad |= !sgd_finite(out[j]);
           }
           *reinterpret_cast<float4*>(w + at) = make_float4(out[0], out[1], out[2], out[3]);
@@ -275,7 +276,7 @@ __device__ __forceinline__ void stage_updated(const PregenArgs& a, Smem& s, int6
         } else {
           for (int j = 0; j < 4 && c + j < cols; ++j) {
             float vi = a.u.v[at + j];
-            out[j] = sgd_rule(w[at + j], a.u.g[at + j], vi, a.u.mask && !a.u.mask[at + j], a.u.h);
+            out[j] = sgd_rule(w[at + j], a.u.g[at + j], vi, a.u.mask && !a.u.mask[at + j], h);
             bad |= !sgd_finite(out[j]);
             a.u.v[at + j] = vi;
             w[at + j] = out[j];
@@ -557,7 +558,7 @@ void update_pregen(float* w, const SgdArgs& u, int64_t cout, int64_t k, NM nm, c
                    cudaStream_t stream) {
   if (!u.v || !u.g || !u.nonfinite) throw Error("update_pregen: the momentum, gradient and non-finite flag are required");
   if (nm.dense()) {   // nothing to select: the plain update, then the BF16 copy
-    sgd_update(w, u.v, u.g, u.mask, cout * k, u.h, u.nonfinite, stream);
+    sgd_update(w, u.v, u.g, u.mask, cout * k, u.h, u.nonfinite, stream, u.h_dev);
     pregen(w, cout, k, nm, out, stream);
     return;
   }

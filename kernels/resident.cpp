@@ -85,9 +85,27 @@ using Seq = ResidentPlan::Seq;
 
 std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in);
 
+// How a convolution's BP reaches its input gradient: SAT_CUDA_CONV_BP=transposed (wherever the
+// transposed form exists), =col2im (never), unset: transposed where its product's padded tensor
+// work is at most twice the col2im path's (a few input channels padded to 128 lines would cost
+// more than the col2im it saves).
+enum class ConvBp { unset, transposed, col2im };
+ConvBp conv_bp_setting() {
+  static const ConvBp v = [] {
+    const char* e = std::getenv("SAT_CUDA_CONV_BP");
+    if (!e || !*e) return ConvBp::unset;
+    if (std::string(e) == "transposed") return ConvBp::transposed;
+    if (std::string(e) == "col2im") return ConvBp::col2im;
+    throw Error(std::string("SAT_CUDA_CONV_BP='") + e + "': expected 'transposed' or 'col2im'");
+  }();
+  return v;
+}
+
 // Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. The lowered
 // batch is kept for WU (k*k times the input's memory, a few GiB for ResNet-18 at batch 512, against
-// a second im2col per layer and step); BP's FP32 rows go through col2im into the input gradient.
+// a second im2col per layer and step). BP: for stride 1, the transposed convolution of dY
+// (conv_dgrad.cu: dY's lowered rows times W' in one product that writes the BF16 input gradient);
+// otherwise BP's FP32 rows go through col2im into the input gradient.
 // ViT's patch embedding is the same convolution (kernel = stride = patch, no padding, the same
 // (c, ky, kx) column order) whose epilogue adds the position embedding with the bias.
 struct ConvOp final : Op {
@@ -101,6 +119,12 @@ struct ConvOp final : Op {
   float* pos_g = nullptr;
   int64_t ldk = 0, P = 0;
   uint16_t* col = nullptr;   // the lowered input [P][ldk]
+  // transposed BP: W' (the N:M form, or dense BF16 [cin][k*k*cout]) rebuilt from W_B at each BP,
+  // dY's lowered rows [nb*h*w][ldt] in the plan's shared c.trows
+  bool transposed = false;
+  DevNM wt{};
+  uint16_t* wt_dense = nullptr;
+  int64_t ldt = 0;
   ConvOp(Ctx& c, Layer* layer) : l(layer) {
     std::vector<SparseWeight*> w;
     l->sparse_weights(w);
@@ -134,9 +158,35 @@ struct ConvOp final : Op {
     y = c.act(l->out_shape);
     dx = c.alloc<uint16_t>(c.batch * g.h * g.w * g.cin);
     col = c.alloc<uint16_t>(P * ldk);
-    c.acc_elems = std::max(c.acc_elems, P * std::max(sw->k, sw->cout));
-    c.pad_elems = std::max(c.pad_elems, P * padded_len(sw->cout));
     c.partial_elems = std::max(c.partial_elems, column_partials(P, sw->cout));
+    transposed = !patch && use_transposed(c);
+    if (transposed) {
+      ldt = padded_len(g.k * g.k * sw->cout);
+      c.trows_elems = std::max(c.trows_elems, c.batch * g.h * g.w * ldt);
+      if (sw->bp_sparse(c.method)) {
+        wt = alloc_dgrad_form(*c.links->weight(sw).bwd, g);
+        for (void* p : {static_cast<void*>(wt.values), static_cast<void*>(wt.index), static_cast<void*>(wt.v24),
+                        static_cast<void*>(wt.meta24)}) {
+          if (p) c.allocs->push_back(p);
+        }
+      } else {
+        wt_dense = c.alloc<uint16_t>(g.kdim() * sw->cout);
+      }
+      c.acc_elems = std::max(c.acc_elems, P * sw->cout);
+    } else {
+      c.acc_elems = std::max(c.acc_elems, P * std::max(sw->k, sw->cout));
+      c.pad_elems = std::max(c.pad_elems, P * padded_len(sw->cout));
+    }
+  }
+  bool use_transposed(Ctx& c) const {
+    const ConvBp set = conv_bp_setting();
+    if (set == ConvBp::col2im || !dgrad_applies(g)) return false;
+    if (sw->bp_sparse(c.method) && !dgrad_form_unusable(*c.links->weight(sw).bwd, g).empty()) return false;
+    if (set == ConvBp::transposed) return true;
+    const int64_t kk = g.k * g.k;
+    const int64_t work_t = round_up(g.cin, kTileLines) * padded_len(kk * sw->cout);
+    const int64_t work_c = round_up(g.kdim(), kTileLines) * padded_len(sw->cout);
+    return work_t <= 2 * work_c;
   }
   void fwd(Ctx& c, const Act& x, bool) override {
     im2col_nhwc(x.p, g, c.batch, col, ldk, c.s);
@@ -153,6 +203,21 @@ struct ConvOp final : Op {
     c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, c.links->weight(sw).grad, false, 1.0f);
     c.mark("conv2d WU product");
     if (!need_dx) return nullptr;
+    if (transposed) {
+      dgrad_rows_nhwc(dy, g, sw->cout, c.batch, c.trows, ldt, c.s);
+      c.mark("conv2d BP rows (transposed)");
+      const int64_t q = c.batch * g.h * g.w;
+      const WeightDev w = c.links->weight(sw);
+      if (sw->bp_sparse(c.method)) {
+        dgrad_form(*w.bwd, g, wt, c.s);
+        spmm(wt, c.trows, ldt, q, dx, true, g.cin, SpmmKernel::automatic, c.s);
+      } else {
+        dgrad_dense(w.dense, g, sw->cout, wt_dense, c.s);
+        c.blas->ff(wt_dense, g.cin, g.k * g.k * sw->cout, c.trows, ldt, q, dx, true, g.cin);
+      }
+      c.mark("conv2d BP product (transposed)");
+      return dx;
+    }
     bp_product(c, *sw, dy, P, c.acc, false, sw->k);
     c.mark("conv2d BP product");
     col2im_nhwc(c.acc, sw->k, g, c.batch, dx, c.s);
@@ -205,12 +270,15 @@ struct LinearOp final : Op {
   }
 };
 
+// BatchNorm2d, and with relu = true the ReLU that follows it in one pass each way (the same bits as
+// the two apart: layer_ops.hpp): y is then the ReLU's output.
 struct BatchNormOp final : Op {
   double eps, momentum;
   float *gamma, *beta, *rmean, *rvar, *ggrad, *bgrad;
   double *mean, *invstd;
   int64_t rows, ch;
-  BatchNormOp(Ctx& c, Layer* l) {
+  bool relu;
+  BatchNormOp(Ctx& c, Layer* l, bool with_relu) : relu(with_relu) {
     const auto a = l->attrs();
     eps = a["eps"].get<double>();
     momentum = a["momentum"].get<double>();
@@ -231,13 +299,13 @@ struct BatchNormOp final : Op {
   }
   void fwd(Ctx& c, const Act& x, bool training) override {
     if (training) {
-      bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd, c.partial, y.p, c.s);
+      bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd, c.partial, y.p, c.s, relu);
     } else {
-      bn_forward_eval(x.p, rows, ch, eps, gamma, beta, rmean, rvar, y.p, c.s);
+      bn_forward_eval(x.p, rows, ch, eps, gamma, beta, rmean, rvar, y.p, c.s, relu);
     }
   }
   const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool) override {
-    bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s);
+    bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s, relu ? y.p : nullptr);
     return dx;
   }
 };
@@ -341,16 +409,30 @@ struct ResidualOp final : Op {
   }
 };
 
+// SAT_CUDA_FUSE=0 keeps BatchNorm and ReLU apart (for comparisons); anything else but 1 is refused.
+bool fuse_bn_relu() {
+  static const bool v = [] {
+    const char* e = std::getenv("SAT_CUDA_FUSE");
+    if (!e || !*e || std::string(e) == "1") return true;
+    if (std::string(e) == "0") return false;
+    throw Error(std::string("SAT_CUDA_FUSE='") + e + "': expected 0 or 1");
+  }();
+  return v;
+}
+
 std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in) {
   auto seq = std::make_unique<Seq>();
   Act cur = in;
-  for (auto& lp : layers) {
-    Layer* l = lp.get();
+  for (size_t li = 0; li < layers.size(); ++li) {
+    Layer* l = layers[li].get();
     const std::string t = l->type();
     std::unique_ptr<Op> op;
+    // a BatchNorm followed by a ReLU runs as one operation where the 16-byte kernels take it
+    const bool bn_relu = t == "batchnorm2d" && li + 1 < layers.size() && layers[li + 1]->type() == "relu" &&
+                         l->out_shape.size() == 3 && l->out_shape[0] % 8 == 0 && fuse_bn_relu();
     if (t == "conv2d" || t == "patch_embed") op = std::make_unique<ConvOp>(c, l);
     else if (t == "linear") op = std::make_unique<LinearOp>(c, l);
-    else if (t == "batchnorm2d") op = std::make_unique<BatchNormOp>(c, l);
+    else if (t == "batchnorm2d") op = std::make_unique<BatchNormOp>(c, l, bn_relu);
     else if (t == "relu") op = std::make_unique<ReluOp>(c, l);
     else if (t == "maxpool2d") op = std::make_unique<PoolOp>(c, l, true);
     else if (t == "avgpool2d") op = std::make_unique<PoolOp>(c, l, false);
@@ -369,8 +451,9 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
         {"patch_embed", {"patch_embed FF epilogue", "patch_embed BP rest"}},
         {"layernorm", {"layernorm FF", "layernorm BP"}},       {"gelu", {"gelu FF", "gelu BP"}},
         {"token_mean", {"token_mean FF", "token_mean BP"}},    {"attention", {"attention FF rest", "attention BP rest"}}};
-    op->fwd_name = kNames.at(t).first;
-    op->bwd_name = kNames.at(t).second;
+    op->fwd_name = bn_relu ? "batchnorm2d+relu FF" : kNames.at(t).first;
+    op->bwd_name = bn_relu ? "batchnorm2d+relu BP" : kNames.at(t).second;
+    if (bn_relu) ++li;   // the ReLU is done
     seq->ins.push_back(cur);
     cur = op->y;
     seq->ops.push_back(std::move(op));
@@ -414,6 +497,7 @@ ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const Res
     row_correct_ = c.alloc<int>(batch);
     c.acc = c.alloc<float>(c.acc_elems);
     c.pad = c.alloc<uint16_t>(c.pad_elems);
+    c.trows = c.alloc<uint16_t>(c.trows_elems);
     c.partial = c.alloc<double>(c.partial_elems);
   } catch (...) {
     for (void* p : allocations_) cudaFree(p);

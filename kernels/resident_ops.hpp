@@ -32,9 +32,10 @@ struct Ctx {
   cudaStream_t s;
   std::vector<void*>* allocs;
   // shared scratch, sized to the largest user while the plan is built, allocated after
-  int64_t acc_elems = 0, pad_elems = 0, partial_elems = 0;
+  int64_t acc_elems = 0, pad_elems = 0, partial_elems = 0, trows_elems = 0;
   float* acc = nullptr;      // FP32 product outputs (bias epilogue, BP before col2im)
   uint16_t* pad = nullptr;   // padded gradient rows of sparse BP
+  uint16_t* trows = nullptr; // the lowered output gradient of a transposed BP (conv_dgrad.cu)
   double* partial = nullptr;
   // SAT_CUDA_PROFILE=1: device time per piece of work (events, the stream synchronised at each
   // mark, so the step runs slower), printed when the plan goes away.

@@ -23,6 +23,7 @@ class StepProfile {
   }
   StepProfile(const StepProfile&) = delete;
   StepProfile& operator=(const StepProfile&) = delete;
+  bool on() const { return on_; }
 
   // The per-step split to stderr, when profiling is on and a training step ran; `what` names the run.
   void report(const char* what) const {

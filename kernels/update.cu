@@ -10,8 +10,9 @@ namespace sat::cuda {
 
 namespace {
 
-__global__ void sgd_kernel(float* w, float* v, const float* g, const uint8_t* mask, int64_t n, SgdHyper h,
-                           int* nonfinite) {
+__global__ void sgd_kernel(float* w, float* v, const float* g, const uint8_t* mask, int64_t n, SgdHyper h_arg,
+                           const SgdHyper* h_dev, int* nonfinite) {
+  const SgdHyper h = h_dev ? *h_dev : h_arg;
   bool bad = false;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -27,9 +28,9 @@ __global__ void sgd_kernel(float* w, float* v, const float* g, const uint8_t* ma
 }  // namespace
 
 void sgd_update(float* w, float* v, const float* g, const uint8_t* mask_f, int64_t n, const SgdHyper& h,
-                int* nonfinite, cudaStream_t stream) {
+                int* nonfinite, cudaStream_t stream, const SgdHyper* h_dev) {
   if (n <= 0) return;
-  sgd_kernel<<<grid_stride_blocks(n, 256, 8), 256, 0, stream>>>(w, v, g, mask_f, n, h, nonfinite);
+  sgd_kernel<<<grid_stride_blocks(n, 256, 8), 256, 0, stream>>>(w, v, g, mask_f, n, h, h_dev, nonfinite);
   SAT_CUDA_LAUNCHED("sgd_kernel");
 }
 

@@ -22,6 +22,7 @@
 #include "expect_error.hpp"
 #include "require_gpu.hpp"
 #include "sat/backend.hpp"
+#include "sat/data.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
 #include "sat/nm.hpp"
@@ -477,6 +478,66 @@ TEST(CudaBackend, TrainStepOfEveryModelMatchesCpu) {
   for (const char* m : {"vgg_small", "resnet18"}) {
     SCOPED_TRACE(m);
     compare_step(m, Method::bdwp, 8, 0.35, 0.9);
+  }
+}
+
+// The resident step as a CUDA graph (the plan's first step eager, the second captured, the rest
+// replayed), its batches announced beforehand (Backend::prefetch, once wrongly), against the same
+// steps without graphs or hints (SAT_CUDA_GRAPH=0): the same kernels on the same data, so the
+// losses, every parameter, momentum and BatchNorm statistic must be equal bit for bit, with a
+// learning rate that changes at every step (the graph reads it from device memory) and evaluations
+// captured and replayed too.
+TEST(CudaBackend, GraphReplayGivesTheEagerStepsBitForBit) {
+  SAT_REQUIRE_GPU();
+  for (const char* name : {"mlp", "resnet18", "vit_tiny"}) {
+    SCOPED_TRACE(name);
+    const int batch = 8, steps = 4;
+    Model eager_model = test::load_test_model(name), graph_model = test::load_test_model(name);
+    setenv("SAT_CUDA_GRAPH", "0", 1);
+    const auto eager = open_backend("cuda");
+    setenv("SAT_CUDA_GRAPH", "1", 1);
+    const auto graph = open_backend("cuda");
+    unsetenv("SAT_CUDA_GRAPH");
+    eager->prepare(eager_model, Method::bdwp);
+    graph->prepare(graph_model, Method::bdwp);
+    auto data = make_synthetic_source(eager_model.input, eager_model.classes, steps * batch, 9);
+    std::vector<Tensor> xs(steps);
+    std::vector<std::vector<int>> ys(steps);
+    for (int s = 0; s < steps; ++s) {
+      std::vector<int64_t> idx(batch);
+      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
+      data->batch(idx.data(), batch, xs[s], ys[s]);
+    }
+    for (int s = 0; s < steps; ++s) {
+      const Tensor& x = xs[s];
+      const std::vector<int>& y = ys[s];
+      // The graph backend also gets the training loop's hint of the next batch (uploaded during
+      // this step), once a wrong one, which its next step must not take.
+      if (s + 1 < steps) graph->prefetch(s == 1 ? xs[0] : xs[s + 1], s == 1 ? ys[0] : ys[s + 1]);
+      const UpdateConfig cfg{Method::bdwp, 0.05 - 0.01 * s, 0.9, 5e-4, 2e-4};
+      const StepResult a = eager->train_step(eager_model, x, y, cfg), b = graph->train_step(graph_model, x, y, cfg);
+      EXPECT_EQ(a.loss, b.loss) << "step " << s;
+      EXPECT_EQ(a.correct, b.correct) << "step " << s;
+      if (s == 1 || s == 3) {   // evaluations: eager, captured, replayed
+        for (int e = 0; e < 3; ++e) {
+          const StepResult ea = eager->evaluate(eager_model, x, y, Method::bdwp);
+          const StepResult eb = graph->evaluate(graph_model, x, y, Method::bdwp);
+          EXPECT_EQ(ea.loss, eb.loss) << "evaluation " << e << " after step " << s;
+        }
+      }
+    }
+    eager->sync(eager_model);
+    graph->sync(graph_model);
+    Model initial = test::load_test_model(name);
+    const auto pa = eager_model.params(), pb = graph_model.params(), p0 = initial.params();
+    ASSERT_EQ(pa.size(), pb.size());
+    size_t moved = 0;
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
+      EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
+      moved += pa[i]->value != p0[i]->value;
+    }
+    EXPECT_GT(moved, pa.size() / 2) << "the steps should have moved most parameters";
   }
 }
 

@@ -7,6 +7,7 @@
 // Without a GPU every test skips with the reason.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "sat/data.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
+#include "sat/nm.hpp"
 
 #ifdef SAT_CUDA_BUILT
 #include <cuda_runtime.h>
@@ -338,6 +340,124 @@ TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
   }
 }
 
+// Transposed BP (conv_dgrad.cu): the input gradient of a stride-1 convolution from dY's lowered
+// rows and W' in one product, against the col2im path (BP's FP32 rows, then col2im) and both against
+// the sum in double on the host over the pruned BF16 W_B (the N:M core's) and the BF16 dY. Each
+// output is one BF16 rounding of an FP32 sum of the same terms: within 2^-8 of the exact value plus
+// 2e-5 of the sum of the terms' magnitudes (FP32 accumulation in any order). 2:8 runs through the
+// automatic kernel, mma.sp and the general kernel (which reads W''s NMCompressed arrays), 4:8 through
+// the general kernel, dense through cuBLAS; shapes with padding 0 (the transposed convolution pads by
+// k-1), even kernels, channel counts that fill no tile.
+TEST(CudaLayers, TransposedConvBpMatchesTheInputGradient) {
+  SAT_REQUIRE_GPU();
+  struct Case {
+    ConvGeometry g;
+    int64_t cout;
+  };
+  const std::vector<Case> cases = {{{64, 8, 8, 3, 1, 1, 8, 8}, 64},   {{40, 6, 5, 3, 1, 1, 6, 5}, 72},
+                                   {{16, 7, 7, 5, 1, 2, 7, 7}, 32},   {{24, 9, 9, 3, 1, 0, 7, 7}, 16},
+                                   {{8, 6, 6, 2, 1, 0, 5, 5}, 8},     {{20, 5, 5, 3, 1, 2, 7, 7}, 24},
+                                   {{64, 32, 32, 3, 1, 1, 32, 32}, 128}};
+  const std::vector<NM> settings = {{2, 8}, {4, 8}, {1, 1}};
+  const int64_t nb = 2;
+  uint64_t seed = 300;
+  cuda::Blas blas;
+  for (const Case& cs : cases) {
+    for (const NM nm : settings) {
+      const ConvGeometry& g = cs.g;
+      const int64_t cout = cs.cout, kdim = g.kdim(), kk = g.k * g.k, hw = g.h * g.w, ohw = g.oh * g.ow;
+      SCOPED_TRACE("cin " + std::to_string(g.cin) + " cout " + std::to_string(cout) + " k " + std::to_string(g.k) +
+                   " p " + std::to_string(g.p) + " " + nm.str());
+      ASSERT_TRUE(cuda::dgrad_applies(g));
+      const std::vector<float> w = test::randn(static_cast<size_t>(cout * kdim), seed++, true);
+      std::vector<float> wp(w.size());
+      if (nm.dense()) {
+        for (size_t i = 0; i < w.size(); ++i) wp[i] = bf16_bits_to_f32(f32_to_bf16_bits(w[i]));
+      } else {
+        nm_decompress(nm_compress(w.data(), cout, kdim, nm, Axis::Cout), wp.data());
+      }
+      const Tensor dy = rand_tensor({nb, cout, g.oh, g.ow}, seed++);
+      const std::vector<float> dyf = dy.to_f32();
+      // the host's sum over (co, ky, kx), and the magnitudes' sum, per input pixel
+      std::vector<double> want(static_cast<size_t>(nb * g.cin * hw)), mag(want.size());
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t c = 0; c < g.cin; ++c)
+          for (int64_t iy = 0; iy < g.h; ++iy)
+            for (int64_t ix = 0; ix < g.w; ++ix) {
+              double sum = 0, abs = 0;
+              for (int64_t ky = 0; ky < g.k; ++ky) {
+                const int64_t oy = iy + g.p - ky;
+                if (oy < 0 || oy >= g.oh) continue;
+                for (int64_t kx = 0; kx < g.k; ++kx) {
+                  const int64_t ox = ix + g.p - kx;
+                  if (ox < 0 || ox >= g.ow) continue;
+                  for (int64_t co = 0; co < cout; ++co) {
+                    const double t = static_cast<double>(wp[co * kdim + c * kk + ky * g.k + kx]) *
+                                     dyf[((b * cout + co) * g.oh + oy) * g.ow + ox];
+                    sum += t;
+                    abs += std::fabs(t);
+                  }
+                }
+              }
+              const size_t i = static_cast<size_t>(((b * g.cin + c) * g.h + iy) * g.w + ix);
+              want[i] = sum;
+              mag[i] = abs;
+            }
+      const auto check = [&](const uint16_t* dx, const char* what) {
+        const std::vector<float> got = download_nchw(dx, {nb, g.cin, hw});
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_LE(std::fabs(got[i] - want[i]), std::ldexp(std::fabs(want[i]), -8) + 2e-5 * mag[i] + 1e-30)
+              << what << " at " << i << ": " << got[i] << " against " << want[i];
+        }
+      };
+
+      std::unique_ptr<DevBuf> ddy(upload_nhwc(dy, {nb, cout, ohw}));
+      DevBuf w32(w.size() * 4), wdense(w.size() * 2);
+      cudaMemcpy(w32.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
+      const int64_t ldt = cuda::padded_len(kk * cout), q = nb * hw, P = nb * ohw;
+      DevBuf trows(q * ldt * 2), acc(P * kdim * 4), dyp(P * cuda::padded_len(cout) * 2), dxt(q * g.cin * 2),
+          dxc(q * g.cin * 2);
+      cuda::dgrad_rows_nhwc(ddy->as<uint16_t>(), g, cout, nb, trows.as<uint16_t>(), ldt, 0);
+      if (nm.dense()) {
+        std::vector<uint16_t> wb(w.size());
+        for (size_t i = 0; i < w.size(); ++i) wb[i] = f32_to_bf16_bits(w[i]);
+        cudaMemcpy(wdense.p, wb.data(), wb.size() * 2, cudaMemcpyHostToDevice);
+        DevBuf wt(w.size() * 2);
+        cuda::dgrad_dense(wdense.as<uint16_t>(), g, cout, wt.as<uint16_t>(), 0);
+        blas.ff(wt.as<uint16_t>(), g.cin, kk * cout, trows.as<uint16_t>(), ldt, q, dxt.p, true, g.cin);
+        blas.bp(wdense.as<uint16_t>(), cout, kdim, ddy->as<uint16_t>(), cout, P, acc.p, false, kdim);
+        cuda::col2im_nhwc(acc.as<float>(), kdim, g, nb, dxc.as<uint16_t>(), 0);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        check(dxt.as<uint16_t>(), "transposed, cuBLAS");
+        check(dxc.as<uint16_t>(), "col2im, cuBLAS");
+        continue;
+      }
+      cuda::DevNM bwd = cuda::alloc_devnm(cout, kdim, nm, Axis::Cout, true);
+      cuda::PregenOut po;
+      po.bwd = &bwd;
+      cuda::pregen(w32.as<float>(), cout, kdim, nm, po);
+      ASSERT_EQ(cuda::dgrad_form_unusable(bwd, g), "");
+      cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
+      cuda::dgrad_form(bwd, g, wt, 0);
+      const int64_t ldy = cuda::padded_len(cout);
+      cuda::pad_rows(ddy->as<uint16_t>(), P, cout, dyp.as<uint16_t>(), ldy, 0);
+      cuda::spmm(bwd, dyp.as<uint16_t>(), ldy, P, acc.p, false, kdim);
+      cuda::col2im_nhwc(acc.as<float>(), kdim, g, nb, dxc.as<uint16_t>(), 0);
+      std::vector<cuda::SpmmKernel> kernels = {cuda::SpmmKernel::automatic, cuda::SpmmKernel::general};
+      if (cuda::sp24_eligible(nm)) kernels.push_back(cuda::SpmmKernel::sp24);
+      for (const cuda::SpmmKernel kern : kernels) {
+        cudaMemset(dxt.p, 0xFF, q * g.cin * 2);
+        cuda::spmm(wt, trows.as<uint16_t>(), ldt, q, dxt.p, true, g.cin, kern);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        check(dxt.as<uint16_t>(), cuda::spmm_kernel_name(kern));
+      }
+      check(dxc.as<uint16_t>(), "col2im");
+      cuda::free_devnm(wt);
+      cuda::free_devnm(bwd);
+    }
+  }
+}
+
 // BatchNorm2d in training mode: output, input gradient, parameter gradients and running statistics;
 // then inference with the updated running statistics.
 static void check_batchnorm(const Shape& in) {
@@ -395,11 +515,51 @@ static void check_batchnorm(const Shape& in) {
   }
   const Tensor y2 = l.forward(x, StepContext{Method::dense, false});
   expect_close(download_nchw(Y2.as<uint16_t>(), g), y2, ulp, "inference");
+  if (!cuda::bn_relu_fusable(rows, c, X->p, Y.p)) return;
+  // BatchNorm with the ReLU after it fused: the same bits as the two layers' kernels one after the
+  // other, forward, backward, parameter gradients and inference.
+  const int64_t n = rows * c;
+  DevBuf Pa(4 * c * 4), Pb(4 * c * 4), Ga(2 * c * 4), Gb(2 * c * 4), Ya(n * 2), Ra(n * 2), DRa(n * 2), DXa(n * 2),
+      Yb(n * 2), DXb(n * 2), Ea(n * 2), ERa(n * 2), Eb(n * 2);
+  for (int i = 0; i < 4; ++i) {
+    cudaMemcpy(Pa.as<float>() + i * c, p0[i].data(), c * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(Pb.as<float>() + i * c, p0[i].data(), c * 4, cudaMemcpyHostToDevice);
+  }
+  const float *pa = Pa.as<float>(), *pb = Pb.as<float>();
+  cuda::bn_forward_train(X->as<uint16_t>(), rows, c, 1e-5, 0.2, pa, pa + c, Pa.as<float>() + 2 * c,
+                         Pa.as<float>() + 3 * c, st, st + c, part.as<double>(), Ya.as<uint16_t>(), 0);
+  cuda::relu_forward(Ya.as<uint16_t>(), n, Ra.as<uint16_t>(), 0);
+  cuda::relu_backward(Ra.as<uint16_t>(), DY->as<uint16_t>(), n, DRa.as<uint16_t>(), 0);
+  cuda::bn_backward(X->as<uint16_t>(), DRa.as<uint16_t>(), rows, c, st, st + c, pa, Ga.as<float>(), Ga.as<float>() + c,
+                    part.as<double>(), DXa.as<uint16_t>(), 0);
+  cuda::bn_forward_eval(X->as<uint16_t>(), rows, c, 1e-5, pa, pa + c, pa + 2 * c, pa + 3 * c, Ea.as<uint16_t>(), 0);
+  cuda::relu_forward(Ea.as<uint16_t>(), n, ERa.as<uint16_t>(), 0);
+  cuda::bn_forward_train(X->as<uint16_t>(), rows, c, 1e-5, 0.2, pb, pb + c, Pb.as<float>() + 2 * c,
+                         Pb.as<float>() + 3 * c, st, st + c, part.as<double>(), Yb.as<uint16_t>(), 0, true);
+  cuda::bn_backward(X->as<uint16_t>(), DY->as<uint16_t>(), rows, c, st, st + c, pb, Gb.as<float>(), Gb.as<float>() + c,
+                    part.as<double>(), DXb.as<uint16_t>(), 0, Yb.as<uint16_t>());
+  cuda::bn_forward_eval(X->as<uint16_t>(), rows, c, 1e-5, pb, pb + c, pb + 2 * c, pb + 3 * c, Eb.as<uint16_t>(), 0, true);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto same_bits = [](const DevBuf& a, const DevBuf& b, size_t bytes, const char* what) {
+    std::vector<uint8_t> ha(bytes), hb(bytes);
+    cudaMemcpy(ha.data(), a.p, bytes, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hb.data(), b.p, bytes, cudaMemcpyDeviceToHost);
+    EXPECT_EQ(ha, hb) << what;
+  };
+  const std::vector<float> relu_out = download_rows(Ra.as<uint16_t>(), n);
+  EXPECT_GT(std::count(relu_out.begin(), relu_out.end(), 0.0f), n / 10) << "the ReLU should clear a good part";
+  same_bits(Ra, Yb, n * 2, "fused forward");
+  same_bits(DXa, DXb, n * 2, "fused backward");
+  same_bits(Ga, Gb, 2 * c * 4, "fused parameter gradients");
+  same_bits(Pa, Pb, 4 * c * 4, "fused running statistics");
+  same_bits(ERa, Eb, n * 2, "fused inference");
 }
 
 TEST(CudaLayers, BatchNormMatchesCpu) {
   SAT_REQUIRE_GPU();
-  for (const Shape& in : {Shape{40, 6, 5}, Shape{7, 5, 3}}) {   // even channels: two per thread; odd: one
+  // channels a multiple of 8: eight per thread (16-byte kernels; 512: two column blocks); even: two per
+  // thread; odd: one
+  for (const Shape& in : {Shape{40, 6, 5}, Shape{512, 4, 4}, Shape{64, 9, 7}, Shape{18, 6, 5}, Shape{7, 5, 3}}) {
     SCOPED_TRACE(shape_str(in));
     check_batchnorm(in);
   }
