@@ -450,7 +450,7 @@ class CudaBackend final : public Backend, public ProductRouter {
       enqueue_step(plan, cfg);
       return;
     }
-    SAT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    SAT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
     cudaGraph_t graph = nullptr;
     std::string why;
     try {
