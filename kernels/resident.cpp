@@ -10,6 +10,7 @@
 #include <map>
 
 #include "cuda_check.hpp"
+#include "cudnn_bn.hpp"
 #include "layer_ops.hpp"
 #include "resident_ops.hpp"
 #include "sat/error.hpp"
@@ -271,13 +272,16 @@ struct LinearOp final : Op {
 };
 
 // BatchNorm2d, and with relu = true the ReLU that follows it in one pass each way (the same bits as
-// the two apart: layer_ops.hpp): y is then the ReLU's output.
+// the two apart: layer_ops.hpp): y is then the ReLU's output. SAT_CUDA_BN=cudnn: through cuDNN
+// instead (cudnn_bn.hpp; never with a fused ReLU).
 struct BatchNormOp final : Op {
   double eps, momentum;
   float *gamma, *beta, *rmean, *rvar, *ggrad, *bgrad;
   double *mean, *invstd;
   int64_t rows, ch;
   bool relu;
+  std::unique_ptr<CudnnBatchNorm> dnn;
+  float* saved = nullptr;   // cuDNN's batch mean and inverse deviation [2][ch]
   BatchNormOp(Ctx& c, Layer* l, bool with_relu) : relu(with_relu) {
     const auto a = l->attrs();
     eps = a["eps"].get<double>();
@@ -296,8 +300,18 @@ struct BatchNormOp final : Op {
     mean = c.alloc<double>(ch);
     invstd = c.alloc<double>(ch);
     c.partial_elems = std::max(c.partial_elems, column_partials(rows, ch));
+    if (bn_uses_cudnn()) {
+      if (relu) throw Error("backend 'cuda': a BatchNorm with a fused ReLU cannot run on cuDNN");
+      dnn = std::make_unique<CudnnBatchNorm>(rows, ch, eps);
+      saved = c.alloc<float>(2 * ch);
+    }
   }
   void fwd(Ctx& c, const Act& x, bool training) override {
+    if (dnn) {
+      if (training) dnn->forward_train(x.p, y.p, gamma, beta, momentum, rmean, rvar, saved, saved + ch, c.s);
+      else dnn->forward_eval(x.p, y.p, gamma, beta, rmean, rvar, c.s);
+      return;
+    }
     if (training) {
       bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd, c.partial, y.p, c.s, relu);
     } else {
@@ -305,6 +319,10 @@ struct BatchNormOp final : Op {
     }
   }
   const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool) override {
+    if (dnn) {
+      dnn->backward(x.p, dy, dx, gamma, ggrad, bgrad, saved, saved + ch, c.s);
+      return dx;
+    }
     bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s, relu ? y.p : nullptr);
     return dx;
   }
@@ -429,7 +447,7 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
     std::unique_ptr<Op> op;
     // a BatchNorm followed by a ReLU runs as one operation where the 16-byte kernels take it
     const bool bn_relu = t == "batchnorm2d" && li + 1 < layers.size() && layers[li + 1]->type() == "relu" &&
-                         l->out_shape.size() == 3 && l->out_shape[0] % 8 == 0 && fuse_bn_relu();
+                         l->out_shape.size() == 3 && l->out_shape[0] % 8 == 0 && fuse_bn_relu() && !bn_uses_cudnn();
     if (t == "conv2d" || t == "patch_embed") op = std::make_unique<ConvOp>(c, l);
     else if (t == "linear") op = std::make_unique<LinearOp>(c, l);
     else if (t == "batchnorm2d") op = std::make_unique<BatchNormOp>(c, l, bn_relu);

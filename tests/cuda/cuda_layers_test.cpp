@@ -23,6 +23,7 @@
 #ifdef SAT_CUDA_BUILT
 #include <cuda_runtime.h>
 
+#include "cudnn_bn.hpp"
 #include "layer_ops.hpp"
 #include "ops.hpp"
 #include "resident.hpp"
@@ -515,6 +516,36 @@ static void check_batchnorm(const Shape& in) {
   }
   const Tensor y2 = l.forward(x, StepContext{Method::dense, false});
   expect_close(download_nchw(Y2.as<uint16_t>(), g), y2, ulp, "inference");
+  if (cuda::cudnn_built()) {
+    // cuDNN's BatchNorm (SAT_CUDA_BN=cudnn), which sums in its own order and precision: within two
+    // BF16 roundings of the CPU, parameter gradients within 1e-3, running statistics within 1e-4.
+    SCOPED_TRACE("cuDNN");
+    DevBuf Pc(4 * c * 4), Gc(2 * c * 4), saved(2 * c * 4), Yc(rows * c * 2), DXc(rows * c * 2), Ec(rows * c * 2);
+    float* pc = Pc.as<float>();
+    for (int i = 0; i < 4; ++i) cudaMemcpy(pc + i * c, p0[i].data(), c * 4, cudaMemcpyHostToDevice);
+    cuda::CudnnBatchNorm bn(rows, c, 1e-5);
+    bn.forward_train(X->as<uint16_t>(), Yc.as<uint16_t>(), pc, pc + c, 0.2, pc + 2 * c, pc + 3 * c, saved.as<float>(),
+                     saved.as<float>() + c, 0);
+    bn.backward(X->as<uint16_t>(), DY->as<uint16_t>(), DXc.as<uint16_t>(), pc, Gc.as<float>(), Gc.as<float>() + c,
+                saved.as<float>(), saved.as<float>() + c, 0);
+    bn.forward_eval(X->as<uint16_t>(), Ec.as<uint16_t>(), pc, pc + c, pc + 2 * c, pc + 3 * c, 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    expect_close(download_nchw(Yc.as<uint16_t>(), g), y, 2 * ulp, "forward");
+    const std::vector<float> got = download_nchw(DXc.as<uint16_t>(), g), want = dx.to_f32();
+    float mx = 0;
+    for (float v : want) mx = std::max(mx, std::fabs(v));
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_LE(std::fabs(got[i] - want[i]), 2 * ulp * mx) << "backward at " << i;
+    std::vector<float> gc(2 * c), rc(2 * c);
+    cudaMemcpy(gc.data(), Gc.p, 2 * c * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(rc.data(), pc + 2 * c, 2 * c * 4, cudaMemcpyDeviceToHost);
+    for (int64_t j = 0; j < c; ++j) {
+      EXPECT_NEAR(gc[j], ps[0]->grad[j], 1e-3 * std::max(1.0f, std::fabs(ps[0]->grad[j]))) << "gamma grad " << j;
+      EXPECT_NEAR(gc[c + j], ps[1]->grad[j], 1e-3 * std::max(1.0f, std::fabs(ps[1]->grad[j]))) << "beta grad " << j;
+      EXPECT_NEAR(rc[j], ps[2]->value[j], 1e-4 * std::max(1.0f, std::fabs(ps[2]->value[j]))) << "running mean " << j;
+      EXPECT_NEAR(rc[c + j], ps[3]->value[j], 1e-4 * std::max(1.0f, std::fabs(ps[3]->value[j]))) << "running var " << j;
+    }
+    expect_close(download_nchw(Ec.as<uint16_t>(), g), y2, 2 * ulp, "inference");
+  }
   if (!cuda::bn_relu_fusable(rows, c, X->p, Y.p)) return;
   // BatchNorm with the ReLU after it fused: the same bits as the two layers' kernels one after the
   // other, forward, backward, parameter gradients and inference.
