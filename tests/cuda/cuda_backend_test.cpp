@@ -178,6 +178,39 @@ void expect_pregen_outputs_match_cpu(const std::vector<float>& w, int64_t cout, 
 
 }  // namespace
 
+#ifdef SAT_CUDA_BUILT
+// Host arithmetic, runs everywhere: the transposed BP's re-pack (conv_dgrad.cu) finds each group's
+// 2:4 code through sp24_meta_locate, which must invert sp24_meta_slot for both metadata layouts:
+// every (line, group) of a 16 x 8 tile at exactly one (word, bit), and back.
+TEST(CudaKernels, MetaLocateInvertsMetaSlot) {
+  for (int layout : {0, 1}) {
+    std::vector<int> seen(16 * 32, 0);
+    for (int t = 0; t < 16; ++t) {
+      for (int i = 0; i < 8; ++i) {
+        const cuda::MetaSlot ms = cuda::sp24_meta_slot(layout, t, i);
+        const cuda::MetaLocation loc = cuda::sp24_meta_locate(layout, ms.line, ms.group);
+        EXPECT_EQ(loc.t, t) << "layout " << layout << " line " << ms.line << " group " << ms.group;
+        EXPECT_EQ(loc.bit, ms.bit) << "layout " << layout << " line " << ms.line << " group " << ms.group;
+        ++seen[t * 32 + ms.bit];
+      }
+    }
+    for (int line = 0; line < 16; ++line) {
+      for (int group = 0; group < 8; ++group) {
+        const cuda::MetaLocation loc = cuda::sp24_meta_locate(layout, line, group);
+        ASSERT_TRUE(loc.t >= 0 && loc.t < 16 && loc.bit >= 0 && loc.bit < 32 && loc.bit % 4 == 0);
+        const cuda::MetaSlot back = cuda::sp24_meta_slot(layout, loc.t, (loc.bit / 16) * 4 + (loc.bit % 16) / 4);
+        if (layout == 0) {
+          EXPECT_EQ(back.line, line);
+          EXPECT_EQ(back.group, group);
+        }
+      }
+    }
+    for (int t = 0; t < 16; ++t)
+      for (int b = 0; b < 32; b += 4) EXPECT_EQ(seen[t * 32 + b], 1) << "layout " << layout << " word " << t << " bit " << b;
+  }
+}
+#endif
+
 TEST(CudaKernels, PregenMatchesCpuExactly) {
   SAT_REQUIRE_GPU();
   const std::vector<Shape2> shapes = {{16, 48}, {144, 208}, {80, 336}, {64, 64}, {272, 144}};
