@@ -15,6 +15,7 @@ main=(build-essential cmake pkg-config git ca-certificates libhwy-dev libdnnl-de
 core=("${main[@]}" libgtest-dev googletest libbenchmark-dev
       python3 python3-numpy python3-torch libopenblas0-openmp gnuplot-nox)
 optional=(verilator iverilog libsystemc-dev libxrt-dev libxrt-utils uuid-dev yosys libboost-all-dev
+          libboost-mpi-dev openmpi-bin
           pybind11-dev python3-dev python3-pytest clang libclang-rt-14-dev)
 
 case "${1:-}" in

@@ -9,7 +9,10 @@
 #include <climits>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
+
+#include <omp.h>
 
 #include <nlohmann/json.hpp>
 
@@ -19,9 +22,14 @@
 #include "sat/backend.hpp"
 #include "sat/checkpoint.hpp"
 #include "sat/data.hpp"
+#include "sat/distributed.hpp"
 #include "sat/error.hpp"
+#include "sat/io.hpp"
 #include "sat/run_folder.hpp"
 #include "sat/train.hpp"
+#ifdef SAT_HAVE_MPI
+#include "mpi_communicator.hpp"
+#endif
 
 namespace sat::cli {
 
@@ -62,7 +70,9 @@ CommandSpec train_spec() {
       .value("stop-after-steps", "N", "checkpoint and stop at global step N (to split a run)")
       .value("threads", "T", "CPU threads (default: all cores)")
       .flag("no-progress", "no progress line")
-      .flag("json", "print the final result as JSON on stdout");
+      .flag("json", "print the final result as JSON on stdout")
+      .value("mpi-timeout", "S", "data-parallel runs (mpirun -np N sat train): seconds a rank waits for the others\n"
+                                 "in one exchange before the job ends with an error (default 300)");
   add_board_flags(c);
   return c;
 }
@@ -157,106 +167,172 @@ void apply_overrides(const Args& args, Recipe& r) {
 
 }  // namespace
 
-int cmd_train(const std::vector<std::string>& argv) {
-  const std::optional<Args> parsed = train_spec().parse(argv);
-  if (!parsed) return kExitOk;
-  const Args& args = *parsed;
-  set_threads(args);
-  std::unique_ptr<Backend> backend = open_backend(backend_flag(args, "cpu"));
+namespace {
 
+// `sat train` in one process, or on one rank of a data-parallel run (comm). Setup that can fail on
+// one rank only (a file, a flag of an MPMD launch) is agreed on, so that every rank ends with the
+// same error instead of waiting for the failed one.
+int train_command(const Args& args, const std::vector<std::string>& argv, Communicator* comm) {
+  const bool lead = !comm || comm->rank() == 0;   // the rank that prints and writes the run folder
+  auto agreed = [&](const std::string& what, const std::function<void()>& work) {
+    if (comm) run_agreed(*comm, work, what);
+    else work();
+  };
+  std::unique_ptr<Backend> backend;
   Model model;
   TrainState state;
   std::string out = args.str("out", "");
-  if (args.flag("resume") && args.flag("force")) args.fail("--resume and --force exclude each other");
   std::unique_ptr<RunFolder> folder;
-  if (args.flag("resume")) {
+  const bool resume = args.flag("resume");
+  std::string ckpt;
+  agreed("to open the backend and the run folder", [&] {
+    // Each rank of a data-parallel run on one host takes its share of the cores by default.
+    const int local = comm ? launcher_local_size() : 1;
+    const long long t = args.integer("threads", 0, 0, kMaxThreads);
+    set_cpu_threads(t > 0 ? static_cast<int>(t) : std::max(1, omp_get_num_procs() / local));
+    backend = open_backend(backend_flag(args, "cpu"));
+    if (resume && args.flag("force")) args.fail("--resume and --force exclude each other");
+    if (!resume) return;
     if (out.empty()) args.fail("--resume needs --out DIR (the run directory to continue)");
-    const std::string ckpt = out + "/checkpoint.sat";
+    ckpt = out + "/checkpoint.sat";
+    if (!lead) return;   // the checkpoint reaches the other ranks from rank 0 (share_file)
     if (!std::filesystem::exists(ckpt)) args.fail("--resume: no checkpoint at " + ckpt);
     folder = std::make_unique<RunFolder>(out, RunFolder::Mode::resume, command_line(argv));
-    model = model_from_checkpoint(ckpt, &state);
-    if (args.has("model")) {
-      const Model named = Model::load(resolve_model_path(args.str("model")));
-      if (named.name != model.name) {
-        args.fail("--resume: the checkpoint " + ckpt + " holds model '" + model.name + "', not '" + named.name +
-                  "' (--model)");
+  });
+  const std::string source = resume && comm ? share_file(*comm, ckpt) : ckpt;
+  agreed("to set up the run", [&] {
+    if (resume) {
+      model = model_from_checkpoint(source, &state);
+      if (args.has("model")) {
+        const Model named = Model::load(resolve_model_path(args.str("model")));
+        if (named.name != model.name) {
+          args.fail("--resume: the checkpoint " + ckpt + " holds model '" + model.name + "', not '" + named.name +
+                    "' (--model)");
+        }
+      }
+      if (args.has("method") && method_flag(args, "") != state.method) {
+        args.fail("--resume: the checkpoint was trained with --method " +
+                  std::string(method_name(state.method)) + ", not " + args.str("method"));
+      }
+      if (args.has("nm") && !(nm_flag(args, "") == state.nm)) {
+        args.fail("--resume: the checkpoint was trained with --nm " + state.nm.str());
+      }
+      if (args.has("epochs")) {
+        state.recipe.epochs = static_cast<int>(args.integer("epochs", state.recipe.epochs, 1, INT_MAX));
+      }
+      if (lead) {
+        std::printf("resuming %s at epoch %d step %lld from %s\n", model.name.c_str(), state.epoch + 1,
+                    static_cast<long long>(state.step_in_epoch), ckpt.c_str());
+      }
+    } else {
+      model = Model::load(resolve_model_path(args.str("model")), nm_opt(args));
+      state.method = method_flag(args, "bdwp");
+      state.nm = model.nm;
+      state.recipe = model.recipe;
+      apply_overrides(args, state.recipe);
+      if (state.recipe.seed != model.recipe.seed) {
+        model.recipe.seed = state.recipe.seed;
+        model.build(state.recipe.seed);
+      }
+      if (out.empty()) {
+        // The model's name as one path component: anything but letters, digits, '.', '_' and '-'
+        // (a '/' above all) becomes '_', so the default folder stays inside runs/.
+        std::string name = model.name;
+        for (char& c : name) {
+          const bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+          if (!safe) c = '_';
+        }
+        out = "runs/" + name + "-" + method_name(state.method) + "-" + std::to_string(state.nm.n) + "x" +
+              std::to_string(state.nm.m);
       }
     }
-    if (args.has("method") && method_flag(args, "") != state.method) {
-      args.fail("--resume: the checkpoint was trained with --method " +
-                std::string(method_name(state.method)) + ", not " + args.str("method"));
-    }
-    if (args.has("nm") && !(nm_flag(args, "") == state.nm)) {
-      args.fail("--resume: the checkpoint was trained with --nm " + state.nm.str());
-    }
-    if (args.has("epochs")) {
-      state.recipe.epochs = static_cast<int>(args.integer("epochs", state.recipe.epochs, 1, INT_MAX));
-    }
-    std::printf("resuming %s at epoch %d step %lld from %s\n", model.name.c_str(), state.epoch + 1,
-                static_cast<long long>(state.step_in_epoch), ckpt.c_str());
-  } else {
-    model = Model::load(resolve_model_path(args.str("model")), nm_opt(args));
-    state.method = method_flag(args, "bdwp");
-    state.nm = model.nm;
-    state.recipe = model.recipe;
-    apply_overrides(args, state.recipe);
-    if (state.recipe.seed != model.recipe.seed) {
-      model.recipe.seed = state.recipe.seed;
-      model.build(state.recipe.seed);
-    }
-    if (out.empty()) {
-      // The model's name as one path component: anything but letters, digits, '.', '_' and '-'
-      // (a '/' above all) becomes '_', so the default folder stays inside runs/.
-      std::string name = model.name;
-      for (char& c : name) {
-        const bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-        if (!safe) c = '_';
-      }
-      out = "runs/" + name + "-" + method_name(state.method) + "-" + std::to_string(state.nm.n) + "x" +
-            std::to_string(state.nm.m);
-    }
-  }
+  });
+  if (comm && resume) remove_shared_copy(*comm, source);
 
-  DataSources data = open_data(args, model);
-  if (!folder) {
-    folder = std::make_unique<RunFolder>(out, args.flag("force") ? RunFolder::Mode::force : RunFolder::Mode::fresh,
-                                         command_line(argv));
+  DataSources data;
+  agreed("to open the data and the run folder", [&] {
+    data = open_data(args, model);
+    if (!folder && lead) {
+      folder = std::make_unique<RunFolder>(out, args.flag("force") ? RunFolder::Mode::force : RunFolder::Mode::fresh,
+                                           command_line(argv));
+    }
+  });
+  if (comm) {
+    // What every rank must share; the model's description by its text, so that two files of one
+    // name differ.
+    RunSettings mine;
+    mine.batch = state.recipe.batch;
+    const Recipe& r = state.recipe;
+    mine.add("--model", model.name + " (description CRC-32 " +
+                            std::to_string(checksum_crc32(model.source.data(), model.source.size())) + ")");
+    mine.add("--method", method_name(state.method));
+    mine.add("--nm", state.nm.str());
+    mine.add("--seed", std::to_string(r.seed));
+    mine.add("--backend", backend->name());
+    mine.add("--batch", std::to_string(r.batch));
+    mine.add("--epochs", std::to_string(r.epochs));
+    for (const auto& [flag, v] : {std::pair{"--lr", r.lr}, {"--momentum", r.momentum}, {"--weight-decay", r.weight_decay},
+                                  {"--srste-lambda", r.srste_lambda}, {"--warmup-epochs", r.warmup_epochs}}) {
+      char text[40];
+      std::snprintf(text, sizeof text, "%.17g", v);
+      mine.add(flag, text);
+    }
+    mine.add("--schedule", r.schedule);
+    mine.add("--data", args.str("data", "fashion-mnist"));
+    mine.add("training samples (--train-limit)", std::to_string(data.train->size()));
+    mine.add("test samples (--test-limit)", std::to_string(data.test->size()));
+    mine.add("--resume", resume ? "yes" : "no");
+    mine.add("the step to start from", std::to_string(state.global_step));
+    mine.add("--stop-after-steps", args.str("stop-after-steps", "0"));
+    mine.add("--checkpoint-every", args.str("checkpoint-every", "0"));
+    check_same_settings(*comm, mine);
   }
   catch_stop_signals();
   TrainOptions opts;
-  opts.out_dir = out;
+  opts.out_dir = lead ? out : "";
   opts.interrupt = &g_interrupt;
-  opts.progress = !args.flag("no-progress");
+  opts.progress = lead && !args.flag("no-progress");
+  opts.quiet = !lead;
   opts.stop_after_steps = args.integer("stop-after-steps", 0, 0, kMaxCount);
   opts.checkpoint_every = args.integer("checkpoint-every", 0, 0, kMaxCount);
-  if (!args.flag("resume")) {
-    std::printf("training %s (%lld parameters) with %s %s on %s: %d epochs, batch %d, lr %g %s, "
+  opts.comm = comm;
+  const std::string ranks =
+      comm ? " on " + std::to_string(comm->size()) + " ranks (data-parallel, " +
+                 std::to_string(state.recipe.batch / comm->size()) + " samples each)"
+           : "";
+  if (!resume && lead) {
+    std::printf("training %s (%lld parameters) with %s %s on %s%s: %d epochs, batch %d, lr %g %s, "
                 "%lld training / %lld test samples -> %s\n",
                 model.name.c_str(), static_cast<long long>(model.num_params()),
                 method_name(state.method),
                 state.method == Method::dense ? "(no pruning)" : state.nm.str().c_str(),
-                backend->name().c_str(),
+                backend->name().c_str(), ranks.c_str(),
                 state.recipe.epochs, state.recipe.batch, state.recipe.lr,
                 state.recipe.schedule.c_str(), static_cast<long long>(data.train->size()),
                 static_cast<long long>(data.test->size()), out.c_str());
+    std::fflush(stdout);
   }
   const TrainState done = train(*backend, model, *data.train, data.test.get(), state, opts);
   if (done.epoch < done.recipe.epochs) {
-    if (g_signal != 0) {
+    if (g_signal != 0 || (comm && g_interrupt.load())) {
       std::fflush(stdout);
-      // The resume command repeats what the checkpoint does not hold: where the data and the run come from.
-      std::string resume = "sat train --resume --out " + out;
-      for (const char* f : {"backend", "xclbin", "device", "data", "data-dir", "train-limit", "test-limit", "threads",
-                            "checkpoint-every"}) {
-        if (auto v = args.opt(f)) resume += std::string(" --") + f + " " + *v;
+      if (lead) {
+        // The resume command repeats what the checkpoint does not hold: where the data and the run come from.
+        std::string resume_cmd = (comm ? "mpirun -np " + std::to_string(comm->size()) + " " : std::string()) +
+                                 "sat train --resume --out " + out;
+        for (const char* f : {"backend", "xclbin", "device", "data", "data-dir", "train-limit", "test-limit", "threads",
+                              "checkpoint-every", "mpi-timeout"}) {
+          if (auto v = args.opt(f)) resume_cmd += std::string(" --") + f + " " + *v;
+        }
+        std::fprintf(stderr, "sat train: interrupted (%s) at step %lld; checkpoint %s written. Resume with:\n  %s\n",
+                     g_signal == SIGINT ? "SIGINT" : g_signal == SIGTERM ? "SIGTERM" : "on another rank",
+                     static_cast<long long>(done.global_step), folder->checkpoint().c_str(), resume_cmd.c_str());
       }
-      std::fprintf(stderr, "sat train: interrupted (%s) at step %lld; checkpoint %s written. Resume with:\n  %s\n",
-                   g_signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(done.global_step),
-                   folder->checkpoint().c_str(), resume.c_str());
-      return 128 + g_signal;
+      return 128 + (g_signal != 0 ? g_signal : SIGTERM);
     }
     return kExitOk;   // stopped early on request (--stop-after-steps)
   }
+  if (!lead) return kExitOk;
 
   const EpochMetrics& last = done.history.back();
   double total_s = 0;
@@ -266,15 +342,44 @@ int cmd_train(const std::vector<std::string>& argv) {
                         {"nm", done.nm.str()}, {"backend", backend->name()},
                         {"epochs", done.epoch}, {"test_accuracy", last.test_acc},
                         {"test_loss", last.test_loss}, {"train_seconds", total_s},
-                        {"out", out}};
+                        {"ranks", comm ? comm->size() : 1}, {"out", out}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("result: %s %s %s on %s: test accuracy %.2f%% after %d epochs (%.1f s training); "
+    std::printf("result: %s %s %s on %s%s: test accuracy %.2f%% after %d epochs (%.1f s training); "
                 "outputs in %s\n",
                 model.name.c_str(), method_name(done.method), done.nm.str().c_str(),
-                backend->name().c_str(), 100 * last.test_acc, done.epoch, total_s, out.c_str());
+                backend->name().c_str(), ranks.c_str(), 100 * last.test_acc, done.epoch, total_s, out.c_str());
   }
   return 0;
+}
+
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& argv) {
+  const std::optional<Args> parsed = train_spec().parse(argv);
+  if (!parsed) return kExitOk;
+  const Args& args = *parsed;
+  const int world = launcher_world_size();
+  const double timeout = args.real("mpi-timeout", 300);
+  if (!(timeout > 0)) args.fail("--mpi-timeout must be > 0 seconds");
+  if (world == 1) return train_command(args, argv, nullptr);
+#ifdef SAT_HAVE_MPI
+  std::unique_ptr<Communicator> comm = open_mpi_communicator(timeout);
+  try {
+    return train_command(args, argv, comm.get());
+  } catch (const CollectiveError&) {
+    throw;   // every rank raised it: each prints it and MPI ends normally
+  } catch (const std::exception& e) {
+    // The other ranks may be waiting for this one in a collective: the job ends here.
+    std::fprintf(stderr, "error: rank %d of %d: %s\n", comm->rank(), comm->size(), e.what());
+    comm->abort(kExitError);
+  }
+  return kExitError;   // (abort does not return)
+#else
+  throw Error("an MPI launcher started " + std::to_string(world) +
+              " processes, but this sat was built without MPI (configure found no Boost.MPI; Debian: "
+              "libboost-mpi-dev openmpi-bin): each would train the whole model alone (docs/distributed.md)");
+#endif
 }
 
 int cmd_eval(const std::vector<std::string>& argv) {

@@ -29,16 +29,26 @@ class CpuBackend final : public Backend {
 
   StepResult train_step(Model& model, const Tensor& x, const std::vector<int>& y,
                         const UpdateConfig& cfg) override {
-    const StepContext ctx{cfg.method, true};
+    const StepResult r = forward_backward(model, x, y, cfg.method);
+    apply_update(model, cfg);
+    return r;
+  }
+
+  bool splits_step() const override { return true; }
+
+  StepResult forward_backward(Model& model, const Tensor& x, const std::vector<int>& y,
+                              Method method) override {
+    const StepContext ctx{method, true};
     model.zero_grad();
     const Tensor logits = model.forward(x, ctx);
     StepResult r;
     Tensor dlogits;
     r.loss = softmax_cross_entropy(logits, y, &dlogits, &r.correct);
     model.backward(dlogits, ctx);
-    sgd_update(model, cfg);
     return r;
   }
+
+  void apply_update(Model& model, const UpdateConfig& cfg) override { sgd_update(model, cfg); }
 
   StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y,
                       Method method) override {
@@ -57,6 +67,15 @@ class CpuBackend final : public Backend {
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
 }  // namespace
+
+StepResult Backend::forward_backward(Model&, const Tensor&, const std::vector<int>&, Method) {
+  throw Error("backend '" + name() + "' runs its training step whole and cannot split it at the gradient "
+              "all-reduce: data-parallel training runs on the cpu backend (docs/distributed.md)");
+}
+
+void Backend::apply_update(Model& model, const UpdateConfig&) {
+  forward_backward(model, Tensor{}, {}, Method::dense);   // the same error
+}
 
 void set_cpu_threads(int threads) {
   const int n = threads > 0 ? threads : omp_get_num_procs();

@@ -12,6 +12,7 @@
 
 #include "sat/checkpoint.hpp"
 #include "sat/data.hpp"
+#include "sat/distributed.hpp"
 #include "sat/error.hpp"
 #include "sat/metrics.hpp"
 
@@ -110,7 +111,8 @@ double learning_rate(const Recipe& r, int64_t global_step, int64_t steps_per_epo
   return r.lr;
 }
 
-EvalResult evaluate(Backend& backend, Model& model, const BatchSource& data, Method method, int batch) {
+EvalResult evaluate(Backend& backend, Model& model, const BatchSource& data, Method method, int batch,
+                    Communicator* comm) {
   EvalResult out;
   const int64_t n = data.size();
   std::vector<int64_t> idx;
@@ -120,6 +122,19 @@ EvalResult evaluate(Backend& backend, Model& model, const BatchSource& data, Met
   int64_t correct = 0;
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t count = std::min<int64_t>(batch, n - start);
+    if (comm) {
+      const Shard sh = shard_of(count, comm->rank(), comm->size());
+      idx.resize(static_cast<size_t>(sh.size()));
+      for (int64_t i = 0; i < sh.size(); ++i) idx[i] = start + sh.begin + i;
+      y.clear();
+      if (sh.size() > 0) data.batch(idx.data(), sh.size(), x, y);
+      const ShardEval e = data_parallel_eval(*comm, backend, model, x, y, method,
+                                             "the evaluation of samples " + std::to_string(start) + " to " +
+                                                 std::to_string(start + count - 1));
+      loss_sum += e.loss_sum;
+      correct += e.correct;
+      continue;
+    }
     idx.resize(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) idx[i] = start + i;
     data.batch(idx.data(), count, x, y);
@@ -154,6 +169,22 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
     return s;
   }
   backend.prepare(model, s.method);
+  Communicator* comm = o.comm;
+  if (comm) {
+    if (!backend.splits_step()) {
+      throw CollectiveError("backend '" + backend.name() + "' runs its training step whole and cannot split it at the "
+                            "gradient all-reduce: data-parallel training runs on the cpu backend (docs/distributed.md)");
+    }
+    check_same_state(*comm, model, s.global_step ? "at step " + std::to_string(s.global_step) : "at the start");
+  }
+  // This rank's part of a global batch of `count` samples starting at `start` of the epoch's order.
+  auto shard_batch = [&](const std::vector<int64_t>& order, int64_t start, int64_t count, Tensor& bx,
+                         std::vector<int>& by) {
+    if (!comm) return train_data.batch(order.data() + start, count, bx, by);
+    const Shard sh = shard_of(count, comm->rank(), comm->size());
+    by.clear();
+    if (sh.size() > 0) train_data.batch(order.data() + start + sh.begin, sh.size(), bx, by);
+  };
   // A resumed run's metrics files are rewritten from its checkpoint, the one record of the run.
   if (!s.history.empty()) write_outputs(o.out_dir, model, s, backend.name());
   UpdateConfig cfg{s.method, r.lr, r.momentum, r.weight_decay, r.srste_lambda};
@@ -174,19 +205,21 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
         std::swap(x, x_next);
         std::swap(y, y_next);
       } else {
-        train_data.batch(order.data() + start, count, x, y);
+        shard_batch(order, start, count, x, y);
       }
       have_next = false;
       // The next batch of the epoch, announced so that a device that runs asynchronously uploads
       // it during this step (Backend::prefetch); the same batches in the same order either way.
       if (step + 1 < steps) {
         const int64_t next = (step + 1) * r.batch;
-        train_data.batch(order.data() + next, std::min<int64_t>(r.batch, n - next), x_next, y_next);
-        backend.prefetch(x_next, y_next);
+        shard_batch(order, next, std::min<int64_t>(r.batch, n - next), x_next, y_next);
+        if (!y_next.empty()) backend.prefetch(x_next, y_next);
         have_next = true;
       }
       cfg.lr = learning_rate(r, s.global_step, steps);
-      const StepResult res = backend.train_step(model, x, y, cfg);
+      bool any_stop = o.interrupt && o.interrupt->load();
+      const StepResult res = comm ? data_parallel_step(*comm, backend, model, x, y, count, cfg, s.global_step, any_stop)
+                                  : backend.train_step(model, x, y, cfg);
       if (!std::isfinite(res.loss)) {
         throw Error("training diverged at epoch " + std::to_string(epoch) + " step " +
                     std::to_string(step + 1) + ": loss is not finite (lower the learning rate)");
@@ -207,7 +240,7 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
                                 static_cast<int64_t>(res.correct), count, cfg.lr};
         if (!o.on_step(report)) stop = true;
       }
-      if (o.interrupt && o.interrupt->load()) stop = true;
+      if (comm ? any_stop : o.interrupt && o.interrupt->load()) stop = true;
       if (!ckpt.empty() && (stop || (o.checkpoint_every > 0 && s.global_step % o.checkpoint_every == 0))) {
         backend.sync(model);
         save_checkpoint(ckpt, model, s);
@@ -234,7 +267,7 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
     m.seconds = s.epoch_seconds;
     m.images_per_s = static_cast<double>(s.epoch_seen) / std::max(1e-9, s.epoch_seconds);
     if (test_data) {
-      const EvalResult ev = evaluate(backend, model, *test_data, s.method, r.batch);
+      const EvalResult ev = evaluate(backend, model, *test_data, s.method, r.batch, comm);
       if (!std::isfinite(ev.loss)) {
         // Finite but huge parameters (a learning rate far too large) pass the update's check and
         // overflow only here; the epoch is not recorded.
@@ -258,10 +291,12 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
       std::fflush(stdout);
     }
     backend.sync(model);
+    if (comm) check_same_state(*comm, model, "after epoch " + std::to_string(epoch));
     // The checkpoint first: if it cannot be written, the metrics do not list the epoch either.
     if (!ckpt.empty()) save_checkpoint(ckpt, model, s);
     write_outputs(o.out_dir, model, s, backend.name());
-    if (o.interrupt && o.interrupt->load() && s.epoch < r.epochs) {
+    // (Ranks of a data-parallel run agree on stopping at their next step's exchange instead.)
+    if (!comm && o.interrupt && o.interrupt->load() && s.epoch < r.epochs) {
       if (!o.quiet) {
         std::printf("stopped at the end of epoch %d%s\n", epoch,
                     ckpt.empty() ? "" : ("; checkpoint " + ckpt).c_str());

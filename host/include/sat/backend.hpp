@@ -49,6 +49,16 @@ class Backend {
     (void)x;
     (void)y;
   }
+  // The step in two halves, for data-parallel training (sat/distributed.hpp), which sums the
+  // ranks' gradients between them. A backend that trains the host model in place (cpu) splits its
+  // step; the others say so in the error these defaults throw.
+  virtual bool splits_step() const { return false; }
+  // FF, loss, BP and WU of a batch: every trainable Param's grad holds the FP32 gradient of the
+  // batch's mean loss; nothing is updated.
+  virtual StepResult forward_backward(Model& model, const Tensor& x, const std::vector<int>& y,
+                                      Method method);
+  // The SGD/SR-STE update from the Params' grads, then pre-generation: train_step's second half.
+  virtual void apply_update(Model& model, const UpdateConfig& cfg);
   // Inference on a batch: loss and correct count, no state change.
   virtual StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y,
                               Method method) = 0;

@@ -51,6 +51,7 @@ double learning_rate(const Recipe& r, int64_t global_step, int64_t steps_per_epo
 namespace sat {
 
 class BatchSource;
+class Communicator;   // sat/distributed.hpp
 
 // What one training step reports to TrainOptions::on_step.
 struct StepReport {
@@ -75,6 +76,11 @@ struct TrainOptions {
   // Polled after every step; once it reads true the run stops as above. The CLI's SIGINT and
   // SIGTERM handler sets it, so an interrupted run loses nothing.
   const std::atomic<bool>* interrupt = nullptr;
+  // Data-parallel training (docs/distributed.md): every rank calls train() with the same model,
+  // data and state, and takes its shard of each batch; the ranks agree on every step's outcome and
+  // on stopping (an interrupt on any rank stops them all after the same step; on_step must answer
+  // the same on every rank). Only the rank given an out_dir writes files: give it to rank 0 only.
+  Communicator* comm = nullptr;
 };
 
 struct EvalResult {
@@ -82,8 +88,10 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
-// Evaluates in inference mode over the whole source in batches.
-EvalResult evaluate(Backend& backend, Model& model, const BatchSource& data, Method method, int batch);
+// Evaluates in inference mode over the whole source in batches; with `comm`, each rank evaluates
+// its shard of every batch and every rank returns the whole source's result.
+EvalResult evaluate(Backend& backend, Model& model, const BatchSource& data, Method method, int batch,
+                    Communicator* comm = nullptr);
 
 // Runs epochs until state.recipe.epochs are done, starting from `state` (fresh or loaded from a
 // checkpoint). After each epoch: evaluation on `test` (if given), checkpoint, then the metrics

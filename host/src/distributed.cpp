@@ -1,0 +1,298 @@
+// Data-parallel training over a Communicator (docs/distributed.md): shards, the split step with its
+// gradient all-reduce, the agreement on failures and settings, and the checks that every rank
+// trains the same model.
+#include "sat/distributed.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "sat/io.hpp"
+
+namespace sat {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Every rank's record of one exchange, parsed; a record that does not parse is a rank running
+// another build of sat.
+std::vector<json> exchange(Communicator& comm, const json& mine, const std::string& what) {
+  const std::vector<std::string> all = comm.allgather(mine.dump(), what);
+  std::vector<json> out;
+  out.reserve(all.size());
+  for (size_t r = 0; r < all.size(); ++r) {
+    json j = json::parse(all[r], nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      throw CollectiveError("rank " + std::to_string(r) + " sent an unreadable record in " + what +
+                            " (every rank must run the same build of sat)");
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// Throws the first failure any rank reported in `records` ("ok": false, "error": text) on every rank.
+void raise_failures(const std::vector<json>& records, const std::string& where) {
+  for (size_t r = 0; r < records.size(); ++r) {
+    if (!records[r].value("ok", false)) {
+      throw CollectiveError("rank " + std::to_string(r) + " of " + std::to_string(records.size()) + " failed " +
+                            where + ": " + records[r].value("error", std::string("(no message)")));
+    }
+  }
+}
+
+std::vector<float> non_trainable_values(Model& model) {
+  std::vector<float> out;
+  for (Param* p : model.params()) {
+    if (!p->trainable) out.insert(out.end(), p->value.begin(), p->value.end());
+  }
+  return out;
+}
+
+int env_int(std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    const char* v = std::getenv(name);
+    if (v && *v) {
+      const int n = std::atoi(v);
+      if (n > 0) return n;
+    }
+  }
+  return 1;
+}
+
+}  // namespace
+
+// Open MPI's mpirun, then MPICH's and Intel MPI's Hydra.
+int launcher_world_size() { return env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}); }
+
+int launcher_local_size() { return env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}); }
+
+Shard shard_of(int64_t count, int rank, int ranks) {
+  const int64_t base = count / ranks, extra = count % ranks;
+  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
+  return {begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
+void check_same_settings(Communicator& comm, const RunSettings& mine) {
+  json j = {{"ok", true}, {"batch", mine.batch}};
+  json items = json::array();
+  for (const auto& [name, value] : mine.items) items.push_back({name, value});
+  j["items"] = items;
+  const std::vector<json> all = exchange(comm, j, "the check of the run's settings");
+  const json& first = all[0]["items"];
+  for (size_t r = 1; r < all.size(); ++r) {
+    const json& theirs = all[r]["items"];
+    for (size_t i = 0; i < first.size(); ++i) {
+      const std::string name = first[i][0].get<std::string>();
+      const std::string v0 = first[i][1].get<std::string>();
+      const std::string vr = i < theirs.size() ? theirs[i][1].get<std::string>() : "(none)";
+      if (vr != v0) {
+        throw CollectiveError("rank " + std::to_string(r) + " runs with " + name + " " + vr + " but rank 0 with " +
+                              v0 + ": every rank of a data-parallel run must use the same " + name);
+      }
+    }
+    if (theirs.size() != first.size()) {
+      throw CollectiveError("rank " + std::to_string(r) + " sent " + std::to_string(theirs.size()) +
+                            " settings, rank 0 " + std::to_string(first.size()) +
+                            " (every rank must run the same build of sat)");
+    }
+  }
+  if (mine.batch % comm.size() != 0) {
+    throw CollectiveError("--batch " + std::to_string(mine.batch) + " is not divisible by the " +
+                          std::to_string(comm.size()) +
+                          " ranks: each rank takes an equal shard of every batch (docs/distributed.md)");
+  }
+}
+
+void check_same_state(Communicator& comm, Model& model, const std::string& when) {
+  // One CRC-32 per parameter and per N:M weight: what differs is named without sending the state.
+  json names = json::array(), sums = json::array();
+  for (Param* p : model.params()) {
+    uint32_t c = checksum_crc32(p->value.data(), p->value.size() * sizeof(float));
+    c = checksum_crc32(p->momentum.data(), p->momentum.size() * sizeof(float), c);
+    names.push_back("parameter " + p->name + " (FP32 values and momentum)");
+    sums.push_back(c);
+  }
+  for (SparseWeight* sw : model.sparse_weights()) {
+    uint32_t c = 0;
+    for (const NMCompressed* f : {&sw->fwd, &sw->bwd}) {
+      c = checksum_crc32(f->values.data(), f->values.size() * sizeof(float), c);
+      c = checksum_crc32(f->index.data(), f->index.size(), c);
+    }
+    c = checksum_crc32(sw->mask_f.data(), sw->mask_f.size(), c);
+    names.push_back("N:M masks of " + sw->weight->name + " (W_F, W_B and the SR-STE mask)");
+    sums.push_back(c);
+  }
+  const std::vector<json> all = exchange(comm, {{"ok", true}, {"sums", sums}}, "the check of the model state " + when);
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r]["sums"].size() != sums.size()) {
+      throw CollectiveError("rank " + std::to_string(r) + " holds a model of another shape than rank 0 " + when);
+    }
+    for (size_t i = 0; i < sums.size(); ++i) {
+      if (all[r]["sums"][i] != all[0]["sums"][i]) {
+        throw CollectiveError("rank " + std::to_string(r) + "'s " + names[i].get<std::string>() +
+                              " differ from rank 0's " + when +
+                              ": the ranks no longer train the same model (docs/distributed.md)");
+      }
+    }
+  }
+}
+
+StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model, const Tensor& x,
+                              const std::vector<int>& y, int64_t total, const UpdateConfig& cfg,
+                              int64_t global_step, bool& stop) {
+  const std::string step = "step " + std::to_string(global_step + 1);
+  json mine = {{"ok", true}, {"stop", stop}, {"count", y.size()}};
+  try {
+    StepResult local;
+    if (y.empty()) {
+      model.zero_grad();   // a shard of a short last batch may be empty: it adds nothing
+    } else {
+      local = backend.forward_backward(model, x, y, cfg.method);
+    }
+    mine["loss"] = local.loss;
+    mine["correct"] = local.correct;
+  } catch (const std::exception& e) {
+    mine["ok"] = false;
+    mine["error"] = e.what();
+  }
+  const std::vector<json> all = exchange(comm, mine, "the status exchange of " + step);
+  raise_failures(all, "in " + step);
+
+  // The global batch's loss and count, summed in rank order (the same value on every rank).
+  StepResult r;
+  double loss_sum = 0;
+  stop = false;
+  for (const json& j : all) {
+    const int64_t n = j["count"].get<int64_t>();
+    if (n > 0) loss_sum += j["loss"].get<double>() * static_cast<double>(n);
+    r.correct += j["correct"].get<int>();
+    stop = stop || j["stop"].get<bool>();
+  }
+  r.loss = static_cast<float>(loss_sum / static_cast<double>(total));
+
+  // Each rank's gradient is the mean over its shard: weighted by shard/total, the sum over the
+  // ranks is the mean over the global batch (exact scaling when the weight is a power of two).
+  const float weight = static_cast<float>(static_cast<double>(y.size()) / static_cast<double>(total));
+  std::vector<Param*> params = model.params();
+  size_t n = 0;
+  for (const Param* p : params) n += p->trainable ? p->grad.size() : 0;
+  std::vector<float> flat(n);
+  size_t at = 0;
+  for (const Param* p : params) {
+    if (!p->trainable) continue;
+    for (float g : p->grad) flat[at++] = g * weight;
+  }
+  comm.allreduce_sum(flat, "the gradient all-reduce of " + step);
+  at = 0;
+  for (Param* p : params) {
+    if (!p->trainable) continue;
+    std::memcpy(p->grad.data(), flat.data() + at, p->grad.size() * sizeof(float));
+    at += p->grad.size();
+  }
+
+  // The running statistics follow rank 0's (each rank's saw only its shard).
+  std::vector<float> buffers = non_trainable_values(model);
+  if (!buffers.empty()) {
+    std::string bytes(reinterpret_cast<const char*>(buffers.data()), buffers.size() * sizeof(float));
+    comm.broadcast(bytes, 0, "the running statistics of " + step);
+    if (bytes.size() != buffers.size() * sizeof(float)) {
+      throw CollectiveError("rank 0 sent " + std::to_string(bytes.size()) + " bytes of running statistics in " +
+                            step + ", this rank holds " + std::to_string(buffers.size() * sizeof(float)));
+    }
+    const char* src = bytes.data();
+    for (Param* p : params) {
+      if (p->trainable) continue;
+      std::memcpy(p->value.data(), src, p->value.size() * sizeof(float));
+      src += p->value.size() * sizeof(float);
+    }
+  }
+  // The same gradients and state on every rank: the update and pre-generation give the same bits
+  // (a divergence check that throws, throws on every rank).
+  try {
+    backend.apply_update(model, cfg);
+  } catch (const Error& e) {
+    throw CollectiveError(e.what());
+  }
+  return r;
+}
+
+ShardEval data_parallel_eval(Communicator& comm, Backend& backend, Model& model, const Tensor& x,
+                             const std::vector<int>& y, Method method, const std::string& what) {
+  json mine = {{"ok", true}, {"loss_sum", 0.0}, {"correct", 0}};
+  try {
+    if (!y.empty()) {
+      const StepResult r = backend.evaluate(model, x, y, method);
+      mine["loss_sum"] = static_cast<double>(r.loss) * static_cast<double>(y.size());
+      mine["correct"] = r.correct;
+    }
+  } catch (const std::exception& e) {
+    mine["ok"] = false;
+    mine["error"] = e.what();
+  }
+  const std::vector<json> all = exchange(comm, mine, what);
+  raise_failures(all, "in " + what);
+  ShardEval out;
+  for (const json& j : all) {
+    out.loss_sum += j["loss_sum"].get<double>();
+    out.correct += j["correct"].get<int64_t>();
+  }
+  return out;
+}
+
+void run_agreed(Communicator& comm, const std::function<void()>& work, const std::string& what) {
+  json mine = {{"ok", true}};
+  try {
+    work();
+  } catch (const std::exception& e) {
+    mine = {{"ok", false}, {"error", e.what()}};
+  }
+  raise_failures(exchange(comm, mine, what), what);
+}
+
+std::string share_file(Communicator& comm, const std::string& path) {
+  std::string bytes;
+  json mine = {{"ok", true}};
+  if (comm.rank() == 0) {
+    try {
+      bytes = read_file(path);
+    } catch (const std::exception& e) {
+      mine = {{"ok", false}, {"error", e.what()}};
+    }
+  }
+  raise_failures(exchange(comm, mine, "reading " + path), "to read " + path);
+  comm.broadcast(bytes, 0, "the copy of " + path);
+  std::string copy = path;
+  mine = {{"ok", true}};
+  if (comm.rank() != 0) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/sat-rank" + std::to_string(comm.rank()) + "-XXXXXX";
+    const int fd = mkstemp(templ.data());
+    bool ok = fd >= 0;
+    for (size_t done = 0; ok && done < bytes.size();) {
+      const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (w <= 0) ok = false;
+      else done += static_cast<size_t>(w);
+    }
+    if (fd >= 0 && ::close(fd) != 0) ok = false;
+    if (!ok) {
+      mine = {{"ok", false}, {"error", "cannot write a copy of " + path + " to " + templ + ": " + std::strerror(errno)}};
+      if (fd >= 0) ::unlink(templ.c_str());
+    }
+    copy = templ;
+  }
+  raise_failures(exchange(comm, mine, "copying " + path), "to copy " + path);
+  return copy;
+}
+
+void remove_shared_copy(Communicator& comm, const std::string& copy) {
+  if (comm.rank() != 0) ::unlink(copy.c_str());
+}
+
+}  // namespace sat
