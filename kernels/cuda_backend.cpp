@@ -22,9 +22,11 @@
 #include "ops.hpp"
 #include "resident.hpp"
 #include "cuda_check.hpp"
+#include "nccl_reducer.hpp"
 #include "step_profile.hpp"
 #include "sat/backend.hpp"
 #include "sat/backend_registry.hpp"
+#include "sat/distributed.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
 
@@ -241,6 +243,99 @@ class CudaBackend final : public Backend, public ProductRouter {
     return loss(logits, y, nullptr);
   }
 
+  // Data-parallel training's two halves (sat/distributed.hpp) on the resident path: the step
+  // without its update, whose gradients and BatchNorm running statistics then come to the host
+  // Params; and the update from the host Params' (summed) gradients and statistics, sent back up.
+  // The host staging costs two copies of the gradients per step; NCCL on the device buffers is the
+  // next step (docs/distributed.md).
+  bool splits_step() const override { return true; }
+
+  StepResult forward_backward(Model& model, const Tensor& x, const std::vector<int>& y, Method method) override {
+    mirror(model, method, false);
+    if (!resident_) {
+      throw Error("backend 'cuda' splits its step for data-parallel training only where the whole step runs on the GPU "
+                  "(not under SAT_CUDA_RESIDENT=0)");
+    }
+    UpdateConfig cfg;
+    cfg.method = method;
+    update_in_step_ = false;
+    StepResult r;
+    try {
+      r = resident_step(model, x, y, &cfg);
+    } catch (...) {
+      update_in_step_ = true;
+      throw;
+    }
+    update_in_step_ = true;
+    if (nccl_) return r;   // the gradients stay on the GPU for reduce_gradients
+    for (auto& [p, d] : params_) {
+      Param* h = d->host;
+      h->grad.resize(h->value.size());
+      SAT_CUDA_CHECK(cudaMemcpy(h->grad.data(), d->grad.get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+    for (auto& [p, d] : fixed_) {
+      Param* h = const_cast<Param*>(p);
+      SAT_CUDA_CHECK(cudaMemcpy(h->value.data(), d->get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+    return r;
+  }
+
+  void apply_update(Model& model, const UpdateConfig& cfg) override {
+    mirror(model, cfg.method, false);
+    if (!resident_) {
+      throw Error("backend 'cuda' splits its step for data-parallel training only where the whole step runs on the GPU");
+    }
+    for (auto& [p, d] : params_) {
+      if (nccl_) break;   // summed on the GPU already (reduce_gradients)
+      const Param* h = d->host;
+      if (h->grad.size() != h->value.size()) throw Error("backend 'cuda': no gradient of " + h->name + " to apply");
+      SAT_CUDA_CHECK(cudaMemcpyAsync(d->grad.get(), h->grad.data(), h->numel() * sizeof(float), cudaMemcpyHostToDevice,
+                                     stream_));
+    }
+    for (auto& [p, d] : fixed_) {
+      if (nccl_) break;
+      SAT_CUDA_CHECK(cudaMemcpyAsync(d->get(), p->value.data(), p->numel() * sizeof(float), cudaMemcpyHostToDevice, stream_));
+    }
+    stage_hyper(cfg);
+    update_device();
+    const int64_t n = static_cast<int64_t>(param_list_.size());
+    int* flags = reinterpret_cast<int*>(h_result_.ensure(4 * n));
+    SAT_CUDA_CHECK(cudaMemcpyAsync(flags, s_flags_.get(), n * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    SAT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (int64_t i = 0; i < n; ++i) {
+      if (flags[i]) {
+        throw Error("training diverged: parameter " + param_list_[i]->name +
+                    " is not finite after the update (lower the learning rate)");
+      }
+    }
+  }
+
+  // The gradients summed on the GPUs through NCCL, where this build has it; otherwise the host path
+  // (the training loop then says so).
+  std::string reduce_on_device(Communicator& comm) override {
+    if (!nccl_built()) {
+      if (comm.rank() == 0) {
+        std::fprintf(stderr, "backend 'cuda': NCCL %s: the gradients are summed through the host over MPI\n",
+                     nccl_description().c_str());
+      }
+      return "";
+    }
+    nccl_ = std::make_unique<NcclReducer>(comm, stream_);
+    return nccl_description() + " on the GPUs' buffers";
+  }
+
+  void reduce_gradients(float weight, const std::string& what) override {
+    if (!nccl_) Backend::reduce_gradients(weight, what);
+    // In the model's parameter order: every rank issues the same operations in the same order.
+    std::vector<NcclReducer::Buffer> grads, stats;
+    for (const Param* p : param_list_) {
+      if (auto it = params_.find(p); it != params_.end()) grads.push_back({it->second->grad.get(), p->numel()});
+      else if (auto f = fixed_.find(p); f != fixed_.end()) stats.push_back({f->second->get(), p->numel()});
+    }
+    nccl_->weighted_sum(grads, weight, what);
+    nccl_->broadcast_from_rank0(stats, what + " (running statistics from rank 0)");
+  }
+
   std::vector<float> gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape, const std::vector<float>& b,
                           Shape b_shape, Shape* c_shape) override;
 
@@ -372,7 +467,7 @@ class CudaBackend final : public Backend, public ProductRouter {
     }
     if (cfg) stage_hyper(*cfg);
     run_step(plan, cfg);
-    const int nflags = cfg ? static_cast<int>(param_list_.size()) : 0;
+    const int nflags = cfg && update_in_step_ ? static_cast<int>(param_list_.size()) : 0;
     // result: [loss (double)] [correct (int)] [flags (int) ...]
     char* res = h_result_.ensure(16 + 4 * static_cast<int64_t>(nflags));
     SAT_CUDA_CHECK(cudaMemcpyAsync(res, plan.loss(), sizeof(double), cudaMemcpyDeviceToHost, stream_));
@@ -423,7 +518,7 @@ class CudaBackend final : public Backend, public ProductRouter {
       plan.loss_and_grad(cfg != nullptr);
       if (cfg) plan.backward();
     }
-    if (cfg) {
+    if (cfg && update_in_step_) {
       const StepProfile::Scope t(prof_, StepProfile::update);
       update_device();
     }
@@ -440,7 +535,7 @@ class CudaBackend final : public Backend, public ProductRouter {
       enqueue_step(plan, cfg);
       return;
     }
-    StepGraph& g = graphs_[{plan.batch(), cfg != nullptr}];
+    StepGraph& g = graphs_[{plan.batch(), !cfg ? 0 : update_in_step_ ? 1 : 2}];
     if (g.exec) {
       SAT_CUDA_CHECK(cudaGraphLaunch(g.exec, stream_));
       return;
@@ -765,8 +860,10 @@ class CudaBackend final : public Backend, public ProductRouter {
   bool resident_ = false;   // every layer has a GPU-resident implementation (SAT_CUDA_RESIDENT=0: off)
   ResidentLinks links_;
   std::unordered_map<int64_t, std::unique_ptr<ResidentPlan>> plans_;
-  // The resident step as CUDA graphs, per (batch size, training): run_step. Cleared with plans_.
-  std::map<std::pair<int64_t, bool>, StepGraph> graphs_;
+  // The resident step as CUDA graphs, per (batch size, StepMode): run_step. Cleared with plans_.
+  std::map<std::pair<int64_t, int>, StepGraph> graphs_;
+  bool update_in_step_ = true;   // false: forward_backward's step, which stops before the update
+  std::unique_ptr<NcclReducer> nccl_;   // data-parallel training's gradients summed on the GPU
   NextBatch next_[2];
   int next_turn_ = 0;
   int64_t prefetch_hits_ = 0;   // steps whose batch was already on the device

@@ -359,10 +359,10 @@ int cmd_train(const std::vector<std::string>& argv) {
   const std::optional<Args> parsed = train_spec().parse(argv);
   if (!parsed) return kExitOk;
   const Args& args = *parsed;
-  const int world = launcher_world_size();
   const double timeout = args.real("mpi-timeout", 300);
   if (!(timeout > 0)) args.fail("--mpi-timeout must be > 0 seconds");
-  if (world == 1) return train_command(args, argv, nullptr);
+  // Under a launcher, even as its only rank (mpirun -np 1: the data-parallel path on one rank).
+  if (!launched_by_mpi()) return train_command(args, argv, nullptr);
 #ifdef SAT_HAVE_MPI
   std::unique_ptr<Communicator> comm = open_mpi_communicator(timeout);
   try {
@@ -376,6 +376,8 @@ int cmd_train(const std::vector<std::string>& argv) {
   }
   return kExitError;   // (abort does not return)
 #else
+  const int world = launcher_world_size();
+  if (world == 1) return train_command(args, argv, nullptr);
   throw Error("an MPI launcher started " + std::to_string(world) +
               " processes, but this sat was built without MPI (configure found no Boost.MPI; Debian: "
               "libboost-mpi-dev openmpi-bin): each would train the whole model alone (docs/distributed.md)");

@@ -70,11 +70,15 @@ std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend
 
 StepResult Backend::forward_backward(Model&, const Tensor&, const std::vector<int>&, Method) {
   throw Error("backend '" + name() + "' runs its training step whole and cannot split it at the gradient "
-              "all-reduce: data-parallel training runs on the cpu backend (docs/distributed.md)");
+              "all-reduce: data-parallel training runs on the cpu and cuda backends (docs/distributed.md)");
 }
 
 void Backend::apply_update(Model& model, const UpdateConfig&) {
   forward_backward(model, Tensor{}, {}, Method::dense);   // the same error
+}
+
+void Backend::reduce_gradients(float, const std::string&) {
+  throw Error("backend '" + name() + "' sums no gradients on a device (reduce_on_device was not set up)");
 }
 
 void set_cpu_threads(int threads) {

@@ -73,6 +73,31 @@ int launcher_world_size() { return env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
 
 int launcher_local_size() { return env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}); }
 
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    const char* v = std::getenv(name);
+    if (v && *v) return true;
+  }
+  return false;
+}
+
+namespace {
+
+class SingleRankCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  double timeout_seconds() const override { return 300; }
+  std::vector<std::string> allgather(const std::string& bytes, const std::string&) override { return {bytes}; }
+  void allreduce_sum(std::span<float>, const std::string&) override {}
+  void broadcast(std::string&, int, const std::string&) override {}
+  [[noreturn]] void abort(int status) override { std::_Exit(status); }
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_single_rank_communicator() { return std::make_unique<SingleRankCommunicator>(); }
+
 Shard shard_of(int64_t count, int rank, int ranks) {
   const int64_t base = count / ranks, extra = count % ranks;
   const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
@@ -146,7 +171,7 @@ void check_same_state(Communicator& comm, Model& model, const std::string& when)
 
 StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model, const Tensor& x,
                               const std::vector<int>& y, int64_t total, const UpdateConfig& cfg,
-                              int64_t global_step, bool& stop) {
+                              int64_t global_step, bool& stop, bool on_device) {
   const std::string step = "step " + std::to_string(global_step + 1);
   json mine = {{"ok", true}, {"stop", stop}, {"count", y.size()}};
   try {
@@ -180,6 +205,15 @@ StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model
   // Each rank's gradient is the mean over its shard: weighted by shard/total, the sum over the
   // ranks is the mean over the global batch (exact scaling when the weight is a power of two).
   const float weight = static_cast<float>(static_cast<double>(y.size()) / static_cast<double>(total));
+  if (on_device) {
+    backend.reduce_gradients(weight, "the gradient all-reduce of " + step);
+    try {
+      backend.apply_update(model, cfg);
+    } catch (const Error& e) {
+      throw CollectiveError(e.what());
+    }
+    return r;
+  }
   std::vector<Param*> params = model.params();
   size_t n = 0;
   for (const Param* p : params) n += p->trainable ? p->grad.size() : 0;

@@ -22,6 +22,7 @@
 #include "expect_error.hpp"
 #include "require_gpu.hpp"
 #include "sat/backend.hpp"
+#include "sat/distributed.hpp"
 #include "sat/data.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
@@ -571,6 +572,89 @@ TEST(CudaBackend, GraphReplayGivesTheEagerStepsBitForBit) {
       moved += pa[i]->value != p0[i]->value;
     }
     EXPECT_GT(moved, pa.size() / 2) << "the steps should have moved most parameters";
+  }
+}
+
+// Data-parallel training's split step (forward_backward, the gradients through the host, then
+// apply_update) gives train_step's bits: the same kernels, and the host copy of an FP32 gradient
+// is exact. Four steps, so that the gradients-only step is also captured and replayed as a graph.
+TEST(CudaBackend, SplitStepGivesTrainStepsBits) {
+  SAT_REQUIRE_GPU();
+  for (const char* name : {"mlp", "resnet18"}) {
+    SCOPED_TRACE(name);
+    const int batch = 8, steps = 4;
+    Model whole_model = test::load_test_model(name), split_model = test::load_test_model(name);
+    const auto whole = open_backend("cuda"), split = open_backend("cuda");
+    ASSERT_TRUE(split->splits_step());
+    whole->prepare(whole_model, Method::bdwp);
+    split->prepare(split_model, Method::bdwp);
+    auto data = make_synthetic_source(whole_model.input, whole_model.classes, steps * batch, 11);
+    for (int s = 0; s < steps; ++s) {
+      Tensor x;
+      std::vector<int> y;
+      std::vector<int64_t> idx(batch);
+      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
+      data->batch(idx.data(), batch, x, y);
+      const UpdateConfig cfg{Method::bdwp, 0.05 - 0.01 * s, 0.9, 5e-4, 2e-4};
+      const StepResult a = whole->train_step(whole_model, x, y, cfg);
+      const StepResult b = split->forward_backward(split_model, x, y, Method::bdwp);
+      split->apply_update(split_model, cfg);
+      EXPECT_EQ(a.loss, b.loss) << "step " << s;
+      EXPECT_EQ(a.correct, b.correct) << "step " << s;
+    }
+    whole->sync(whole_model);
+    split->sync(split_model);
+    const auto pa = whole_model.params(), pb = split_model.params();
+    ASSERT_EQ(pa.size(), pb.size());
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
+      EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
+    }
+  }
+}
+
+// The data-parallel step on one rank (no MPI: the single-rank communicator), its gradients summed
+// through the host and, where this build has NCCL, on the GPU by NCCL: train_step's bits either way
+// (a weight of 1 and a sum of one rank are exact).
+TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
+  SAT_REQUIRE_GPU();
+  for (const bool on_device : {false, true}) {
+    SCOPED_TRACE(on_device ? "NCCL" : "host");
+    const int batch = 8, steps = 3;
+    Model whole_model = test::load_test_model("resnet18"), dp_model = test::load_test_model("resnet18");
+    const auto whole = open_backend("cuda"), dp = open_backend("cuda");
+    whole->prepare(whole_model, Method::bdwp);
+    dp->prepare(dp_model, Method::bdwp);
+    const auto comm = make_single_rank_communicator();
+    if (on_device) {
+      const std::string where = dp->reduce_on_device(*comm);
+      if (where.empty()) {
+        std::printf("  (this build has no NCCL: only the host path is checked)\n");
+        continue;
+      }
+      EXPECT_NE(where.find("NCCL"), std::string::npos) << where;
+    }
+    auto data = make_synthetic_source(whole_model.input, whole_model.classes, steps * batch, 13);
+    for (int s = 0; s < steps; ++s) {
+      Tensor x;
+      std::vector<int> y;
+      std::vector<int64_t> idx(batch);
+      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
+      data->batch(idx.data(), batch, x, y);
+      const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
+      const StepResult a = whole->train_step(whole_model, x, y, cfg);
+      bool stop = false;
+      const StepResult b = data_parallel_step(*comm, *dp, dp_model, x, y, batch, cfg, s, stop, on_device);
+      EXPECT_EQ(a.loss, b.loss) << "step " << s;
+      EXPECT_EQ(a.correct, b.correct) << "step " << s;
+    }
+    whole->sync(whole_model);
+    dp->sync(dp_model);
+    const auto pa = whole_model.params(), pb = dp_model.params();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
+      EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
+    }
   }
 }
 

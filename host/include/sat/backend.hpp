@@ -13,7 +13,8 @@
 
 namespace sat {
 
-class Device;   // sat/device.hpp
+class Device;         // sat/device.hpp
+class Communicator;   // sat/distributed.hpp
 
 struct StepResult {
   float loss = 0;
@@ -59,6 +60,14 @@ class Backend {
                                       Method method);
   // The SGD/SR-STE update from the Params' grads, then pre-generation: train_step's second half.
   virtual void apply_update(Model& model, const UpdateConfig& cfg);
+  // Data-parallel training with the gradients summed where they are, on the backend's device
+  // (cuda: NCCL on the GPU buffers), instead of through the host Params: sets it up over `comm`
+  // and returns what it runs on ("NCCL 2.28.9 on the GPUs' buffers"), or returns "" (the
+  // default: the host path). Once set up, forward_backward leaves the gradients on the device,
+  // reduce_gradients sums them and takes the non-trainable state from rank 0, and apply_update
+  // reads them there.
+  virtual std::string reduce_on_device(Communicator& comm) { return ""; }
+  virtual void reduce_gradients(float weight, const std::string& what);
   // Inference on a batch: loss and correct count, no state change.
   virtual StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y,
                               Method method) = 0;

@@ -54,6 +54,12 @@ class Communicator {
 // many of them run on this host (for the default thread count; 1 when unknown).
 int launcher_world_size();
 int launcher_local_size();
+// True when an MPI launcher started this process (even as its only rank).
+bool launched_by_mpi();
+
+// The communicator of a run of one rank: every collective returns at once with this rank's data.
+// What a test or a single process uses to run the data-parallel code path without MPI.
+std::unique_ptr<Communicator> make_single_rank_communicator();
 
 // [begin, end) of rank `rank`'s shard of a global batch of `count` samples: contiguous, sizes
 // differing by at most one, the larger ones first.
@@ -83,13 +89,14 @@ void check_same_state(Communicator& comm, Model& model, const std::string& when)
 // The data-parallel step over a rank's shard (x, y: `shard` samples of a global batch of `total`):
 // the backend's FF, loss, BP and WU; the gradients weighted by shard/total and summed over the
 // ranks; the non-trainable state a step changes (BatchNorm's running statistics) taken from
-// rank 0, as PyTorch's DistributedDataParallel does; then the update and pre-generation.
+// rank 0, as PyTorch's DistributedDataParallel does; then the update and pre-generation. With
+// `on_device` (Backend::reduce_on_device set up), the backend sums the gradients on its device.
 // A rank whose step fails tells the others: every rank throws sat::Error naming that rank and
 // its error. `stop` is true on entry when this rank wants the run to stop after this step; it is
 // true on return when any rank did. Returns the global batch's mean loss and correct count.
 StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model, const Tensor& x,
                               const std::vector<int>& y, int64_t total, const UpdateConfig& cfg,
-                              int64_t global_step, bool& stop);
+                              int64_t global_step, bool& stop, bool on_device = false);
 
 // Inference over a rank's shard of an evaluation batch: the global batch's summed loss (mean loss
 // times count) and correct count, the same on every rank.

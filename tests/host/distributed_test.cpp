@@ -1,0 +1,87 @@
+// The data-parallel code path without MPI (docs/distributed.md): shards of a batch, and the step
+// on the single-rank communicator, which must give the CPU's train_step bit for bit. The multi-rank
+// runs are tests/mpi (mpirun).
+#include <gtest/gtest.h>
+
+#include "sat/backend.hpp"
+#include "sat/data.hpp"
+#include "sat/distributed.hpp"
+#include "backend_compare.hpp"
+
+namespace sat {
+namespace {
+
+TEST(Distributed, ShardsCoverABatchContiguouslyLargerFirst) {
+  for (int64_t count : {0, 1, 5, 64, 65, 127}) {
+    for (int ranks : {1, 2, 3, 8}) {
+      int64_t at = 0;
+      for (int r = 0; r < ranks; ++r) {
+        const Shard s = shard_of(count, r, ranks);
+        EXPECT_EQ(s.begin, at) << count << " over " << ranks;
+        EXPECT_LE(s.size(), (count + ranks - 1) / ranks);
+        EXPECT_GE(s.size(), count / ranks);
+        if (r > 0) {
+          EXPECT_LE(s.size(), shard_of(count, r - 1, ranks).size());
+        }
+        at = s.end;
+      }
+      EXPECT_EQ(at, count);
+    }
+  }
+}
+
+TEST(Distributed, OneRankStepGivesTrainStepsBits) {
+  for (const char* name : {"lenet5", "resnet18"}) {
+    SCOPED_TRACE(name);
+    Model a = test::load_test_model(name), b = test::load_test_model(name);
+    const auto cpu_a = open_backend("cpu"), cpu_b = open_backend("cpu");
+    cpu_a->prepare(a, Method::bdwp);
+    cpu_b->prepare(b, Method::bdwp);
+    const auto comm = make_single_rank_communicator();
+    check_same_state(*comm, b, "at the start");
+    auto data = make_synthetic_source(a.input, a.classes, 16, 3);
+    for (int s = 0; s < 2; ++s) {
+      Tensor x;
+      std::vector<int> y;
+      std::vector<int64_t> idx(8);
+      for (int i = 0; i < 8; ++i) idx[i] = s * 8 + i;
+      data->batch(idx.data(), 8, x, y);
+      const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
+      const StepResult ra = cpu_a->train_step(a, x, y, cfg);
+      bool stop = s == 1;   // a rank's wish to stop comes back as the run's
+      const StepResult rb = data_parallel_step(*comm, *cpu_b, b, x, y, 8, cfg, s, stop);
+      EXPECT_EQ(stop, s == 1);
+      EXPECT_EQ(ra.loss, rb.loss);
+      EXPECT_EQ(ra.correct, rb.correct);
+    }
+    const auto pa = a.params(), pb = b.params();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
+      EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
+    }
+  }
+}
+
+TEST(Distributed, ARanksFailedStepIsEveryRanksError) {
+  Model m = test::load_test_model("lenet5");
+  const auto cpu = open_backend("cpu");
+  cpu->prepare(m, Method::bdwp);
+  const auto comm = make_single_rank_communicator();
+  Tensor x;
+  std::vector<int> y;
+  auto data = make_synthetic_source(m.input, m.classes, 4, 1);
+  const int64_t idx[] = {0, 1, 2, 3};
+  data->batch(idx, 4, x, y);
+  y[2] = 99;   // a label out of range: this rank's step fails
+  bool stop = false;
+  try {
+    data_parallel_step(*comm, *cpu, m, x, y, 4, UpdateConfig{}, 6, stop);
+    FAIL() << "expected an error";
+  } catch (const CollectiveError& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 0 of 1 failed in step 7: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("label 99"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sat
