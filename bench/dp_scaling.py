@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""Data-parallel scaling of `sat train` on the CPU: img/s of one process against `mpirun -np P`
-processes, and the scaling efficiency, in one run (docs/distributed.md). It prints and never
-passes or fails.
+"""Data-parallel scaling of `sat train`: img/s of one process against `mpirun -np P` processes,
+and the scaling efficiency, in one run (docs/distributed.md). It prints and never passes or fails.
 
-Usage: bench/dp_scaling.py [--sat build/sat] [--models lenet5,resnet18,vit_tiny]
+Usage: bench/dp_scaling.py [--sat build/sat] [--backend cpu|cuda] [--models lenet5,resnet18,vit_tiny]
                            [--methods bdwp,dense] [--ranks 1,2] [--threads 1] [--batch 64]
                            [--samples 1024] [--repeats 2]
+
+On the CPU --batch is the global batch; on cuda (one GPU per rank: --ranks 1,2,4,8 --batch 512
+--per-rank) it may be per rank, as GPU scaling is usually quoted.
 
 Each figure is the training steps' wall time of one epoch of --samples synthetic samples (the
 epoch's own timer, which leaves out start-up and evaluation), the fastest of --repeats runs; runs
@@ -26,8 +28,8 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_btl_vader_single_copy_mechanism": "none"}
 
 
-def run(sat, model, method, ranks, threads, batch, samples, out):
-    cmd = [sat, "train", "--model", model, "--method", method, "--data", "synthetic", "--epochs", "1",
+def run(sat, backend, model, method, ranks, threads, batch, samples, out):
+    cmd = [sat, "train", "--backend", backend, "--model", model, "--method", method, "--data", "synthetic", "--epochs", "1",
            "--batch", str(batch), "--train-limit", str(samples), "--test-limit", str(batch),
            "--threads", str(threads), "--no-progress", "--json", "--force", "--out", out]
     if ranks > 1:
@@ -46,6 +48,8 @@ def run(sat, model, method, ranks, threads, batch, samples, out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sat", default=os.path.join(ROOT, "build", "sat"))
+    ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--per-rank", action="store_true", help="--batch and --samples per rank (weak scaling)")
     ap.add_argument("--models", default="lenet5,resnet18,vit_tiny")
     ap.add_argument("--methods", default="bdwp,dense")
     ap.add_argument("--ranks", default="1,2")
@@ -55,19 +59,22 @@ def main():
     ap.add_argument("--repeats", type=int, default=2)
     a = ap.parse_args()
     ranks = [int(r) for r in a.ranks.split(",")]
-    print(f"# sat train, synthetic data, {a.samples} samples per epoch, global batch {a.batch}, "
-          f"{a.threads} thread(s) per rank, {os.cpu_count()} cores; fastest of {a.repeats}")
+    scope = "per rank" if a.per_rank else "in all"
+    print(f"# sat train --backend {a.backend}, synthetic data, {a.samples} samples per epoch and batch {a.batch} "
+          f"{scope}, {a.threads} thread(s) per rank, {os.cpu_count()} cores; fastest of {a.repeats}")
     print(f"{'model':10} {'method':6} {'ranks':>14} {'img/s':>9} {'speed-up':>9} {'efficiency':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models.split(","):
             for method in a.methods.split(","):
                 configs = [(r, a.threads) for r in ranks]
-                if max(ranks) > 1:
+                if max(ranks) > 1 and a.backend == "cpu":
                     configs.append((1, a.threads * max(ranks)))
                 best = {}
                 for _ in range(a.repeats):
                     for (r, t) in configs:
-                        ips = run(a.sat, model, method, r, t, a.batch, a.samples, os.path.join(tmp, "run"))
+                        k = r if a.per_rank else 1
+                        ips = run(a.sat, a.backend, model, method, r, t, a.batch * k, a.samples * k,
+                                  os.path.join(tmp, "run"))
                         best[(r, t)] = max(best.get((r, t), 0), ips)
                 base = best[(1, a.threads)]
                 for (r, t) in configs:
