@@ -169,6 +169,41 @@ void check_same_state(Communicator& comm, Model& model, const std::string& when)
   }
 }
 
+bool prepare_data_parallel(Communicator& comm, Backend& backend, Model& model, const std::string& when, bool quiet) {
+  if (!backend.splits_step()) {
+    throw CollectiveError("backend '" + backend.name() + "' runs its training step whole and cannot split it at the "
+                          "gradient all-reduce: data-parallel training runs on the cpu and cuda backends "
+                          "(docs/distributed.md)");
+  }
+  check_same_state(comm, model, when);
+  const char* env = std::getenv("SAT_DP_REDUCE");
+  const std::string want = env ? env : "";
+  if (!want.empty() && want != "host" && want != "device") {
+    throw CollectiveError("SAT_DP_REDUCE='" + want + "': expected host or device");
+  }
+  std::string where;
+  if (want != "host") {
+    run_agreed(comm, [&] { where = backend.reduce_on_device(comm); }, "to set up the device's gradient all-reduce");
+  }
+  if (want == "device" && where.empty()) {
+    throw CollectiveError("SAT_DP_REDUCE=device: backend '" + backend.name() + "' sums no gradients on a device");
+  }
+  auto said = [](const std::string& w) { return w.empty() ? std::string("through the host") : "on " + w; };
+  const std::vector<std::string> all = comm.allgather(where, "the check of where the gradients are summed");
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r] != all[0]) {
+      throw CollectiveError("rank " + std::to_string(r) + " sums its gradients " + said(all[r]) + ", rank 0 " +
+                            said(all[0]) + " (every rank must run the same build of sat)");
+    }
+  }
+  if (!quiet) {
+    std::printf("data-parallel on %d ranks: gradients summed %s\n", comm.size(),
+                where.empty() ? "through the host (MPI, FP32, rank order)" : ("on the device (" + where + ")").c_str());
+    std::fflush(stdout);
+  }
+  return !where.empty();
+}
+
 StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model, const Tensor& x,
                               const std::vector<int>& y, int64_t total, const UpdateConfig& cfg,
                               int64_t global_step, bool& stop, bool on_device) {

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <numbers>
 
@@ -171,44 +170,9 @@ TrainState train(Backend& backend, Model& model, const BatchSource& train_data,
   }
   backend.prepare(model, s.method);
   Communicator* comm = o.comm;
-  if (comm) {
-    if (!backend.splits_step()) {
-      throw CollectiveError("backend '" + backend.name() + "' runs its training step whole and cannot split it at the "
-                            "gradient all-reduce: data-parallel training runs on the cpu and cuda backends (docs/distributed.md)");
-    }
-    check_same_state(*comm, model, s.global_step ? "at step " + std::to_string(s.global_step) : "at the start");
-  }
-  // Where the gradients are summed: on the backend's device where it can (cuda with NCCL), else
-  // through the host; SAT_DP_REDUCE=host keeps the host path.
-  bool on_device = false;
-  if (comm) {
-    const char* e = std::getenv("SAT_DP_REDUCE");
-    const std::string want = e ? e : "";
-    if (!want.empty() && want != "host" && want != "device") {
-      throw CollectiveError("SAT_DP_REDUCE='" + want + "': expected host or device");
-    }
-    std::string where;
-    if (want != "host") {
-      run_agreed(*comm, [&] { where = backend.reduce_on_device(*comm); }, "to set up the device's gradient all-reduce");
-    }
-    if (want == "device" && where.empty()) {
-      throw CollectiveError("SAT_DP_REDUCE=device: backend '" + backend.name() + "' sums no gradients on a device");
-    }
-    const std::vector<std::string> all = comm->allgather(where, "the check of where the gradients are summed");
-    for (size_t r = 1; r < all.size(); ++r) {
-      if (all[r] != all[0]) {
-        throw CollectiveError("rank " + std::to_string(r) + " sums its gradients " +
-                              (all[r].empty() ? std::string("through the host") : "on " + all[r]) + ", rank 0 " +
-                              (all[0].empty() ? std::string("through the host") : "on " + all[0]) +
-                              " (every rank must run the same build of sat)");
-      }
-    }
-    on_device = !where.empty();
-    if (!o.quiet) {
-      std::printf("data-parallel on %d ranks: gradients summed %s\n", comm->size(),
-                  on_device ? ("on the device (" + where + ")").c_str() : "through the host (MPI, FP32, rank order)");
-    }
-  }
+  const bool on_device =
+      comm && prepare_data_parallel(*comm, backend, model,
+                                    s.global_step ? "at step " + std::to_string(s.global_step) : "at the start", o.quiet);
   // This rank's part of a global batch of `count` samples starting at `start` of the epoch's order.
   auto shard_batch = [&](const std::vector<int64_t>& order, int64_t start, int64_t count, Tensor& bx,
                          std::vector<int>& by) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "backend_built.hpp"
 #include "run_cli.hpp"
 #include "sat/checkpoint.hpp"
 #include "temp_dir.hpp"
@@ -153,6 +154,16 @@ TEST_F(DataParallel, MismatchedSettingsAreRefusedByName) {
                                dir_.file("d") + "'");
   EXPECT_NE(d.status, 0) << d.out;
   EXPECT_NE(d.out.find("rank 1 of 2 failed to open the data"), std::string::npos) << d.out;
+}
+
+TEST_F(DataParallel, ABackendThatRunsItsStepWholeIsRefused) {
+  if (!sat::test::backend_built("hls")) GTEST_SKIP() << "backend 'hls' is not built";
+  // One rank under the launcher runs the data-parallel path too.
+  const CliRun r = run_command(mpirun() + " -np 1 " + kSat + " train --model mlp --backend hls --epochs 1 --batch 8 "
+                               "--train-limit 16 --threads 1 --no-progress --out '" + dir_.file("hls") + "'");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("backend 'hls' runs its training step whole and cannot split it at the gradient all-reduce"),
+            std::string::npos) << r.out;
 }
 
 double seconds_of(const std::function<CliRun()>& f, CliRun& r) {

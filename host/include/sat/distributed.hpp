@@ -86,6 +86,13 @@ void check_same_settings(Communicator& comm, const RunSettings& mine);
 // is ("after step 120").
 void check_same_state(Communicator& comm, Model& model, const std::string& when);
 
+// Before the first data-parallel step: checks that the backend splits its step and that every rank
+// holds the same state (check_same_state, `when`), and sets up where the gradients are summed: on
+// the backend's device where it can (Backend::reduce_on_device; SAT_DP_REDUCE=host keeps the host,
+// =device requires the device), else through the host; the ranks agree on it. Unless `quiet`,
+// prints which. Returns true for the device. Throws CollectiveError naming the problem.
+bool prepare_data_parallel(Communicator& comm, Backend& backend, Model& model, const std::string& when, bool quiet);
+
 // The data-parallel step over a rank's shard (x, y: `shard` samples of a global batch of `total`):
 // the backend's FF, loss, BP and WU; the gradients weighted by shard/total and summed over the
 // ranks; the non-trainable state a step changes (BatchNorm's running statistics) taken from
