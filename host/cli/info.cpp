@@ -22,6 +22,11 @@ int cmd_info(const std::vector<std::string>& argv) {
   // The SIMD path of the CPU kernels, chosen at run time (SAT_SIMD restricts it).
   std::printf("cpu kernels: SIMD path %s (this CPU runs: %s)\n", cpu::simd_path(), cpu::simd_paths_available());
   std::printf("cpu dense layers: oneDNN, ISA %s\n", cpu::dnnl_isa());
+#ifdef SAT_HAVE_MPI
+  std::printf("data-parallel training: MPI (Boost.MPI): mpirun -np N sat train ...\n");
+#else
+  std::printf("data-parallel training: not built (configure found no Boost.MPI; Debian: libboost-mpi-dev openmpi-bin)\n");
+#endif
   std::printf("backends:\n");
   for (const auto& [name, status] : backend_status()) std::printf("  %-5s %s\n", name.c_str(), status.c_str());
   return 0;
