@@ -521,6 +521,13 @@ TEST(CudaBackend, TrainStepOfEveryModelMatchesCpu) {
 // losses, every parameter, momentum and BatchNorm statistic must be equal bit for bit, with a
 // learning rate that changes at every step (the graph reads it from device memory) and evaluations
 // captured and replayed too.
+// Batch `s` of `batch` consecutive samples of `data`.
+static void nth_batch(const BatchSource& data, int s, int batch, Tensor& x, std::vector<int>& y) {
+  std::vector<int64_t> idx(batch);
+  for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
+  data.batch(idx.data(), batch, x, y);
+}
+
 TEST(CudaBackend, GraphReplayGivesTheEagerStepsBitForBit) {
   SAT_REQUIRE_GPU();
   for (const char* name : {"mlp", "resnet18", "vit_tiny"}) {
@@ -538,9 +545,7 @@ TEST(CudaBackend, GraphReplayGivesTheEagerStepsBitForBit) {
     std::vector<Tensor> xs(steps);
     std::vector<std::vector<int>> ys(steps);
     for (int s = 0; s < steps; ++s) {
-      std::vector<int64_t> idx(batch);
-      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
-      data->batch(idx.data(), batch, xs[s], ys[s]);
+      nth_batch(*data, s, batch, xs[s], ys[s]);
     }
     for (int s = 0; s < steps; ++s) {
       const Tensor& x = xs[s];
@@ -592,9 +597,7 @@ TEST(CudaBackend, SplitStepGivesTrainStepsBits) {
     for (int s = 0; s < steps; ++s) {
       Tensor x;
       std::vector<int> y;
-      std::vector<int64_t> idx(batch);
-      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
-      data->batch(idx.data(), batch, x, y);
+      nth_batch(*data, s, batch, x, y);
       const UpdateConfig cfg{Method::bdwp, 0.05 - 0.01 * s, 0.9, 5e-4, 2e-4};
       const StepResult a = whole->train_step(whole_model, x, y, cfg);
       const StepResult b = split->forward_backward(split_model, x, y, Method::bdwp);
@@ -638,9 +641,7 @@ TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
     for (int s = 0; s < steps; ++s) {
       Tensor x;
       std::vector<int> y;
-      std::vector<int64_t> idx(batch);
-      for (int i = 0; i < batch; ++i) idx[i] = s * batch + i;
-      data->batch(idx.data(), batch, x, y);
+      nth_batch(*data, s, batch, x, y);
       const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
       const StepResult a = whole->train_step(whole_model, x, y, cfg);
       bool stop = false;
