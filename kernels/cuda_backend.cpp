@@ -139,7 +139,8 @@ struct NextBatch {
 // Pinned host memory for the asynchronous copies of a step (the batch up, the result down).
 class CudaBackend final : public Backend, public ProductRouter {
  public:
-  CudaBackend() : device_(require_device("backend 'cuda'")), blas_(std::make_unique<Blas>()) {
+  // One GPU per rank of a data-parallel run on this host (its local rank); device 0 otherwise.
+  CudaBackend() : device_(require_device("backend 'cuda'", launcher_local_rank())), blas_(std::make_unique<Blas>()) {
     const char* graph_env = std::getenv("SAT_CUDA_GRAPH");
     if (graph_env && *graph_env && std::strcmp(graph_env, "0") != 0 && std::strcmp(graph_env, "1") != 0) {
       throw Error(std::string("SAT_CUDA_GRAPH='") + graph_env + "': expected 0 or 1");
@@ -244,70 +245,53 @@ class CudaBackend final : public Backend, public ProductRouter {
   }
 
   // Data-parallel training's two halves (sat/distributed.hpp) on the resident path: the step
-  // without its update, whose gradients and BatchNorm running statistics then come to the host
-  // Params; and the update from the host Params' (summed) gradients and statistics, sent back up.
-  // The host staging costs two copies of the gradients per step; NCCL on the device buffers is the
-  // next step (docs/distributed.md).
+  // without its update, then the update. The gradients and BatchNorm's running statistics stay on
+  // the GPU where NCCL sums them (reduce_gradients); otherwise they come to the host Params after
+  // the first half, which the training loop sums over the ranks, and go back up before the second.
   bool splits_step() const override { return true; }
 
   StepResult forward_backward(Model& model, const Tensor& x, const std::vector<int>& y, Method method) override {
-    mirror(model, method, false);
-    if (!resident_) {
-      throw Error("backend 'cuda' splits its step for data-parallel training only where the whole step runs on the GPU "
-                  "(not under SAT_CUDA_RESIDENT=0)");
-    }
+    require_resident(model, method);
     UpdateConfig cfg;
     cfg.method = method;
+    // The step stops before its update (its own CUDA graph, StepMode::gradients) for this call only.
+    struct Restore {
+      bool& flag;
+      ~Restore() { flag = true; }
+    } restore{update_in_step_};
     update_in_step_ = false;
-    StepResult r;
-    try {
-      r = resident_step(model, x, y, &cfg);
-    } catch (...) {
-      update_in_step_ = true;
-      throw;
-    }
-    update_in_step_ = true;
-    if (nccl_) return r;   // the gradients stay on the GPU for reduce_gradients
+    const StepResult r = resident_step(model, x, y, &cfg);
+    if (nccl_) return r;
     for (auto& [p, d] : params_) {
       Param* h = d->host;
       h->grad.resize(h->value.size());
       SAT_CUDA_CHECK(cudaMemcpy(h->grad.data(), d->grad.get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
     }
-    for (auto& [p, d] : fixed_) {
-      Param* h = const_cast<Param*>(p);
-      SAT_CUDA_CHECK(cudaMemcpy(h->value.data(), d->get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
-    }
+    statistics_to_host();
     return r;
   }
 
   void apply_update(Model& model, const UpdateConfig& cfg) override {
-    mirror(model, cfg.method, false);
-    if (!resident_) {
-      throw Error("backend 'cuda' splits its step for data-parallel training only where the whole step runs on the GPU");
-    }
-    for (auto& [p, d] : params_) {
-      if (nccl_) break;   // summed on the GPU already (reduce_gradients)
-      const Param* h = d->host;
-      if (h->grad.size() != h->value.size()) throw Error("backend 'cuda': no gradient of " + h->name + " to apply");
-      SAT_CUDA_CHECK(cudaMemcpyAsync(d->grad.get(), h->grad.data(), h->numel() * sizeof(float), cudaMemcpyHostToDevice,
-                                     stream_));
-    }
-    for (auto& [p, d] : fixed_) {
-      if (nccl_) break;
-      SAT_CUDA_CHECK(cudaMemcpyAsync(d->get(), p->value.data(), p->numel() * sizeof(float), cudaMemcpyHostToDevice, stream_));
+    require_resident(model, cfg.method);
+    if (!nccl_) {
+      for (auto& [p, d] : params_) {
+        const Param* h = d->host;
+        if (h->grad.size() != h->value.size()) throw Error("backend 'cuda': no gradient of " + h->name + " to apply");
+        SAT_CUDA_CHECK(cudaMemcpyAsync(d->grad.get(), h->grad.data(), h->numel() * sizeof(float),
+                                       cudaMemcpyHostToDevice, stream_));
+      }
+      for (auto& [p, d] : fixed_) {
+        SAT_CUDA_CHECK(cudaMemcpyAsync(d->get(), p->value.data(), p->numel() * sizeof(float), cudaMemcpyHostToDevice,
+                                       stream_));
+      }
     }
     stage_hyper(cfg);
     update_device();
     const int64_t n = static_cast<int64_t>(param_list_.size());
-    int* flags = reinterpret_cast<int*>(h_result_.ensure(4 * n));
+    char* flags = h_result_.ensure(4 * n);
     SAT_CUDA_CHECK(cudaMemcpyAsync(flags, s_flags_.get(), n * sizeof(int), cudaMemcpyDeviceToHost, stream_));
     SAT_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    for (int64_t i = 0; i < n; ++i) {
-      if (flags[i]) {
-        throw Error("training diverged: parameter " + param_list_[i]->name +
-                    " is not finite after the update (lower the learning rate)");
-      }
-    }
+    check_update_flags(flags, n);
   }
 
   // The gradients summed on the GPUs through NCCL, where this build has it; otherwise the host path
@@ -352,10 +336,7 @@ class CudaBackend final : public Backend, public ProductRouter {
       SAT_CUDA_CHECK(cudaMemcpy(h->momentum.data(), d->momentum.get(), h->numel() * sizeof(float),
                                 cudaMemcpyDeviceToHost));
     }
-    for (auto& [p, d] : fixed_) {
-      Param* h = const_cast<Param*>(p);
-      SAT_CUDA_CHECK(cudaMemcpy(h->value.data(), d->get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
-    }
+    statistics_to_host();
     for (SparseWeight* sw : model.sparse_weights()) sw->regenerate(method_);
   }
 
@@ -482,15 +463,36 @@ class CudaBackend final : public Backend, public ProductRouter {
     std::memcpy(&loss, res, sizeof(double));
     std::memcpy(&r.correct, res + 8, sizeof(int));
     r.loss = static_cast<float>(loss);
-    for (int i = 0; i < nflags; ++i) {
+    check_update_flags(res + 16, nflags);
+    return r;
+  }
+
+  // The update's non-finite flags, one int per parameter of param_list_, as copied to the host.
+  void check_update_flags(const char* flags, int64_t n) const {
+    for (int64_t i = 0; i < n; ++i) {
       int bad = 0;
-      std::memcpy(&bad, res + 16 + 4 * i, sizeof(int));
+      std::memcpy(&bad, flags + 4 * i, sizeof(int));
       if (bad) {
         throw Error("training diverged: parameter " + param_list_[i]->name +
                     " is not finite after the update (lower the learning rate)");
       }
     }
-    return r;
+  }
+
+  // BatchNorm's running statistics (the non-trainable parameters) into the host model.
+  void statistics_to_host() {
+    for (auto& [p, d] : fixed_) {
+      Param* h = const_cast<Param*>(p);
+      SAT_CUDA_CHECK(cudaMemcpy(h->value.data(), d->get(), h->numel() * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+  }
+
+  void require_resident(Model& model, Method method) {
+    mirror(model, method, false);
+    if (!resident_) {
+      throw Error("backend 'cuda' splits its step for data-parallel training only where the whole step runs on the GPU "
+                  "(not under SAT_CUDA_RESIDENT=0)");
+    }
   }
 
   // The prefetched slot holding exactly this batch, if any.
@@ -535,7 +537,8 @@ class CudaBackend final : public Backend, public ProductRouter {
       enqueue_step(plan, cfg);
       return;
     }
-    StepGraph& g = graphs_[{plan.batch(), !cfg ? 0 : update_in_step_ ? 1 : 2}];
+    const StepMode mode = !cfg ? StepMode::evaluation : update_in_step_ ? StepMode::training : StepMode::gradients;
+    StepGraph& g = graphs_[{plan.batch(), mode}];
     if (g.exec) {
       SAT_CUDA_CHECK(cudaGraphLaunch(g.exec, stream_));
       return;
@@ -861,7 +864,8 @@ class CudaBackend final : public Backend, public ProductRouter {
   ResidentLinks links_;
   std::unordered_map<int64_t, std::unique_ptr<ResidentPlan>> plans_;
   // The resident step as CUDA graphs, per (batch size, StepMode): run_step. Cleared with plans_.
-  std::map<std::pair<int64_t, int>, StepGraph> graphs_;
+  enum class StepMode { evaluation, training, gradients };   // gradients: forward_backward's, no update
+  std::map<std::pair<int64_t, StepMode>, StepGraph> graphs_;
   bool update_in_step_ = true;   // false: forward_backward's step, which stops before the update
   std::unique_ptr<NcclReducer> nccl_;   // data-parallel training's gradients summed on the GPU
   NextBatch next_[2];

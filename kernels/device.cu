@@ -1,8 +1,7 @@
 // Device discovery and the CUDA error messages.
 #include <cstdio>
-#include <cstdlib>
-#include <string>
 #include <cstring>
+#include <string>
 
 #include "common.cuh"
 #include "ops.hpp"
@@ -25,7 +24,7 @@ int sm_count() {
   return n;
 }
 
-std::string require_device(const std::string& who) {
+std::string require_device(const std::string& who, int device) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -36,15 +35,7 @@ std::string require_device(const std::string& who) {
                 cudaGetErrorString(e) + ")");
   }
   if (count == 0) throw Error(who + ": no CUDA device found (cudaGetDeviceCount returned 0 devices)");
-  // The ranks of a data-parallel run on one host take one GPU each, by their rank on the host
-  // (Open MPI's, then Hydra's); one process takes device 0 (CUDA_VISIBLE_DEVICES picks which).
-  int dev = 0;
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"}) {
-    if (const char* v = std::getenv(var); v && *v) {
-      dev = std::atoi(v) % count;
-      break;
-    }
-  }
+  const int dev = device % count;
   SAT_CUDA_CHECK(cudaSetDevice(dev));
   cudaDeviceProp p{};
   SAT_CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
@@ -53,9 +44,9 @@ std::string require_device(const std::string& who) {
                 std::to_string(p.minor) + ") lacks the BF16 and sparse tensor cores the kernels need (8.0 or newer)");
   }
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%s%s, compute capability %d.%d, %d multiprocessors, %.1f GiB", dev ? ("device " + std::to_string(dev) + ": ").c_str() : "", p.name, p.major,
-                p.minor, p.multiProcessorCount, p.totalGlobalMem / 1073741824.0);
-  return buf;
+  std::snprintf(buf, sizeof buf, "%s, compute capability %d.%d, %d multiprocessors, %.1f GiB", p.name, p.major, p.minor,
+                p.multiProcessorCount, p.totalGlobalMem / 1073741824.0);
+  return dev ? "device " + std::to_string(dev) + ": " + buf : std::string(buf);
 }
 
 }  // namespace sat::cuda

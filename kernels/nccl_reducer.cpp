@@ -2,9 +2,7 @@
 // the MPI Communicator, grouped all-reduces with a pre-multiplied sum, and waits with a deadline.
 #include "nccl_reducer.hpp"
 
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "cuda_check.hpp"
 #include "sat/distributed.hpp"
@@ -30,46 +28,36 @@ std::string nccl_description() {
 struct NcclReducer::Impl {
   ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
-  double timeout_s = 300;
+  double timeout_s = kDefaultRankTimeoutS;
   int rank = 0, size = 1;
 
-  [[noreturn]] void fail(const std::string& what, const std::string& why) {
+  [[noreturn]] void fail(const std::string& why) {
     if (comm) {
       ncclCommAbort(comm);   // the pending operations of this rank end with it
       comm = nullptr;
     }
-    throw Error("rank " + std::to_string(rank) + " of " + std::to_string(size) + ": NCCL " + why + " in " + what);
+    throw Error("rank " + std::to_string(rank) + " of " + std::to_string(size) + ": NCCL: " + why);
   }
 
   void check(ncclResult_t r, const std::string& what) {
     if (r == ncclSuccess || r == ncclInProgress) return;
-    fail(what, std::string("failed: ") + ncclGetErrorString(r) + (ncclGetLastError(comm) ? std::string(" (") + ncclGetLastError(comm) + ")" : ""));
+    fail("failed in " + what + ": " + ncclGetErrorString(r) +
+                   (ncclGetLastError(comm) ? std::string(" (") + ncclGetLastError(comm) + ")" : ""));
   }
 
   // Polls until the communicator has no call in progress and, with `stream_too`, the stream's work
-  // is done; an asynchronous error or the deadline ends it.
+  // is done (poll_until); an asynchronous error or the timeout ends it.
   void wait(const std::string& what, bool stream_too) {
-    using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-    for (long polls = 0;; ++polls) {
+    const bool done = poll_until([&] {
       ncclResult_t state = ncclSuccess;
       check(ncclCommGetAsyncError(comm, &state), what);
       if (state != ncclSuccess && state != ncclInProgress) check(state, what);
-      bool done = state == ncclSuccess;
-      if (done && stream_too) {
-        const cudaError_t q = cudaStreamQuery(stream);
-        if (q != cudaSuccess && q != cudaErrorNotReady) SAT_CUDA_CHECK(q);
-        done = q == cudaSuccess;
-      }
-      if (done) return;
-      if (Clock::now() > deadline) {
-        char secs[32];
-        std::snprintf(secs, sizeof secs, "%g", timeout_s);
-        fail(what, "timed out after " + std::string(secs) +
-                       " s waiting for the other ranks (a rank has died, hangs or is far slower: --mpi-timeout)");
-      }
-      if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 20000 ? 1000 : 50));
-    }
+      if (state != ncclSuccess || !stream_too) return state == ncclSuccess;
+      const cudaError_t q = cudaStreamQuery(stream);
+      if (q != cudaSuccess && q != cudaErrorNotReady) SAT_CUDA_CHECK(q);
+      return q == cudaSuccess;
+    }, timeout_s);
+    if (!done) fail(rank_timeout_message(timeout_s, what));
   }
 };
 

@@ -170,9 +170,10 @@ void update_pregen(float* w, const SgdArgs& u, int64_t cout, int64_t k, NM nm, c
 void softmax_xent(const float* logits, const int* labels, int64_t b, int64_t c, float* dlogits,
                   double* row_loss, int* row_correct, cudaStream_t stream = 0);
 
-// Throws sat::Error naming what is missing (driver, device) when no usable CUDA device exists;
-// returns a one-line description of device 0 otherwise.
-std::string require_device(const std::string& who);
+// Makes device `device` modulo the devices this process sees current (the ranks of a data-parallel
+// run on one host take one each) and returns a one-line description of it; throws sat::Error
+// naming what is missing (driver, device) when no usable CUDA device exists.
+std::string require_device(const std::string& who, int device = 0);
 
 // Dense products through cuBLAS (BF16 operands, FP32 accumulation). C is FP32 or BF16 (c_bf16).
 class Blas {

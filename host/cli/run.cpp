@@ -72,7 +72,8 @@ CommandSpec train_spec() {
       .flag("no-progress", "no progress line")
       .flag("json", "print the final result as JSON on stdout")
       .value("mpi-timeout", "S", "data-parallel runs (mpirun -np N sat train): seconds a rank waits for the others\n"
-                                 "in one exchange before the job ends with an error (default 300)");
+                                 "in one exchange before the job ends with an error (default " +
+                                 std::to_string(static_cast<int>(kDefaultRankTimeoutS)) + ")");
   add_board_flags(c);
   return c;
 }
@@ -139,9 +140,11 @@ DataSources open_data(const Args& args, const Model& model) {
   return s;
 }
 
-void set_threads(const Args& args) {
+// --threads, or by default the host's cores shared among the `ranks_here` processes of a
+// data-parallel run on this host (all cores for one process).
+void set_threads(const Args& args, int ranks_here = 1) {
   const long long t = args.integer("threads", 0, 0, kMaxThreads);
-  set_cpu_threads(static_cast<int>(t));
+  set_cpu_threads(t > 0 ? static_cast<int>(t) : std::max(1, omp_get_num_procs() / ranks_here));
 }
 
 void apply_overrides(const Args& args, Recipe& r) {
@@ -165,10 +168,6 @@ void apply_overrides(const Args& args, Recipe& r) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // `sat train` in one process, or on one rank of a data-parallel run (comm). Setup that can fail on
 // one rank only (a file, a flag of an MPMD launch) is agreed on, so that every rank ends with the
 // same error instead of waiting for the failed one.
@@ -186,10 +185,7 @@ int train_command(const Args& args, const std::vector<std::string>& argv, Commun
   const bool resume = args.flag("resume");
   std::string ckpt;
   agreed("to open the backend and the run folder", [&] {
-    // Each rank of a data-parallel run on one host takes its share of the cores by default.
-    const int local = comm ? launcher_local_size() : 1;
-    const long long t = args.integer("threads", 0, 0, kMaxThreads);
-    set_cpu_threads(t > 0 ? static_cast<int>(t) : std::max(1, omp_get_num_procs() / local));
+    set_threads(args, comm ? launcher_local_size() : 1);
     backend = open_backend(backend_flag(args, "cpu"));
     if (resume && args.flag("force")) args.fail("--resume and --force exclude each other");
     if (!resume) return;
@@ -261,7 +257,6 @@ int train_command(const Args& args, const std::vector<std::string>& argv, Commun
     // What every rank must share; the model's description by its text, so that two files of one
     // name differ.
     RunSettings mine;
-    mine.batch = state.recipe.batch;
     const Recipe& r = state.recipe;
     mine.add("--model", model.name + " (description CRC-32 " +
                             std::to_string(checksum_crc32(model.source.data(), model.source.size())) + ")");
@@ -269,7 +264,6 @@ int train_command(const Args& args, const std::vector<std::string>& argv, Commun
     mine.add("--nm", state.nm.str());
     mine.add("--seed", std::to_string(r.seed));
     mine.add("--backend", backend->name());
-    mine.add("--batch", std::to_string(r.batch));
     mine.add("--epochs", std::to_string(r.epochs));
     for (const auto& [flag, v] : {std::pair{"--lr", r.lr}, {"--momentum", r.momentum}, {"--weight-decay", r.weight_decay},
                                   {"--srste-lambda", r.srste_lambda}, {"--warmup-epochs", r.warmup_epochs}}) {
@@ -285,7 +279,7 @@ int train_command(const Args& args, const std::vector<std::string>& argv, Commun
     mine.add("the step to start from", std::to_string(state.global_step));
     mine.add("--stop-after-steps", args.str("stop-after-steps", "0"));
     mine.add("--checkpoint-every", args.str("checkpoint-every", "0"));
-    check_same_settings(*comm, mine);
+    check_same_settings(*comm, mine, r.batch);
   }
   catch_stop_signals();
   TrainOptions opts;
@@ -314,7 +308,9 @@ int train_command(const Args& args, const std::vector<std::string>& argv, Commun
   }
   const TrainState done = train(*backend, model, *data.train, data.test.get(), state, opts);
   if (done.epoch < done.recipe.epochs) {
-    if (g_signal != 0 || (comm && g_interrupt.load())) {
+    // Stopped early, not at --stop-after-steps: interrupted, here or (data-parallel) on another rank.
+    const bool at_requested_step = opts.stop_after_steps > 0 && done.global_step >= opts.stop_after_steps;
+    if (!at_requested_step) {
       std::fflush(stdout);
       if (lead) {
         // The resume command repeats what the checkpoint does not hold: where the data and the run come from.
@@ -359,7 +355,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   const std::optional<Args> parsed = train_spec().parse(argv);
   if (!parsed) return kExitOk;
   const Args& args = *parsed;
-  const double timeout = args.real("mpi-timeout", 300);
+  const double timeout = args.real("mpi-timeout", kDefaultRankTimeoutS);
   if (!(timeout > 0)) args.fail("--mpi-timeout must be > 0 seconds");
   // Under a launcher, even as its only rank (mpirun -np 1: the data-parallel path on one rank).
   if (!launched_by_mpi()) return train_command(args, argv, nullptr);

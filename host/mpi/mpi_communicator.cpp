@@ -8,7 +8,6 @@
 
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
-#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -144,23 +143,14 @@ class MpiCommunicator final : public Communicator {
     fail("MPI failed in " + what + ": " + std::string(text, static_cast<size_t>(len)));
   }
 
-  // Polls the request until it completes or the deadline passes: spinning first (an exchange between
-  // fast steps completes within microseconds), then sleeping briefly between polls.
+  // Polls the request until it completes or the timeout passes (poll_until).
   void wait(MPI_Request& req, const std::string& what) {
-    using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
-    for (long polls = 0;; ++polls) {
-      int done = 0;
-      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
-      if (done) return;
-      if (Clock::now() > deadline) {
-        char secs[32];
-        std::snprintf(secs, sizeof secs, "%g", timeout_s_);
-        fail("timed out after " + std::string(secs) + " s waiting for the other ranks in " + what +
-             ": a rank has died, hangs or is far slower (--mpi-timeout sets the limit)");
-      }
-      if (polls > 2000) usleep(polls > 20000 ? 1000 : 50);
-    }
+    const bool done = poll_until([&] {
+      int flag = 0;
+      check(MPI_Test(&req, &flag, MPI_STATUS_IGNORE), what);
+      return flag != 0;
+    }, timeout_s_);
+    if (!done) fail(rank_timeout_message(timeout_s_, what));
   }
 
   boost::mpi::environment env_;

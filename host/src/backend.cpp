@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "sat/backend_registry.hpp"
+#include "sat/distributed.hpp"
 #include "sat/error.hpp"
 #include "sat/ops.hpp"
 
@@ -69,13 +70,10 @@ std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend
 }  // namespace
 
 StepResult Backend::forward_backward(Model&, const Tensor&, const std::vector<int>&, Method) {
-  throw Error("backend '" + name() + "' runs its training step whole and cannot split it at the gradient "
-              "all-reduce: data-parallel training runs on the cpu and cuda backends (docs/distributed.md)");
+  throw Error(cannot_split_message(name()));
 }
 
-void Backend::apply_update(Model& model, const UpdateConfig&) {
-  forward_backward(model, Tensor{}, {}, Method::dense);   // the same error
-}
+void Backend::apply_update(Model&, const UpdateConfig&) { throw Error(cannot_split_message(name())); }
 
 void Backend::reduce_gradients(float, const std::string&) {
   throw Error("backend '" + name() + "' sums no gradients on a device (reduce_on_device was not set up)");

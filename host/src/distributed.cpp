@@ -5,10 +5,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
+#include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +50,27 @@ void raise_failures(const std::vector<json>& records, const std::string& where) 
   }
 }
 
+// Runs `work` and returns this rank's record for the exchange that follows: {"ok": true} and what
+// `work` added, or {"ok": false, "error": its message}.
+json attempt(const std::function<void(json&)>& work) {
+  json record = {{"ok", true}};
+  try {
+    work(record);
+  } catch (const std::exception& e) {
+    record = {{"ok", false}, {"error", e.what()}};
+  }
+  return record;
+}
+
+// The update on every rank after the same exchange: an error (divergence) is every rank's.
+void apply_agreed_update(Backend& backend, Model& model, const UpdateConfig& cfg) {
+  try {
+    backend.apply_update(model, cfg);
+  } catch (const Error& e) {
+    throw CollectiveError(e.what());
+  }
+}
+
 std::vector<float> non_trainable_values(Model& model) {
   std::vector<float> out;
   for (Param* p : model.params()) {
@@ -55,30 +79,48 @@ std::vector<float> non_trainable_values(Model& model) {
   return out;
 }
 
-int env_int(std::initializer_list<const char*> names) {
+// What the launchers put in a rank's environment: Open MPI's mpirun, then MPICH's and Intel MPI's
+// Hydra.
+constexpr std::initializer_list<const char*> kWorldSizeVars = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+constexpr std::initializer_list<const char*> kLocalSizeVars = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"};
+constexpr std::initializer_list<const char*> kLocalRankVars = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"};
+
+// The first of `names` set in the environment, as a number; nullopt when none is.
+std::optional<int> env_int(std::initializer_list<const char*> names) {
   for (const char* name : names) {
     const char* v = std::getenv(name);
-    if (v && *v) {
-      const int n = std::atoi(v);
-      if (n > 0) return n;
-    }
+    if (v && *v) return std::atoi(v);
   }
-  return 1;
+  return std::nullopt;
 }
 
 }  // namespace
 
-// Open MPI's mpirun, then MPICH's and Intel MPI's Hydra.
-int launcher_world_size() { return env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}); }
+int launcher_world_size() { return std::max(1, env_int(kWorldSizeVars).value_or(1)); }
+int launcher_local_size() { return std::max(1, env_int(kLocalSizeVars).value_or(1)); }
+int launcher_local_rank() { return std::max(0, env_int(kLocalRankVars).value_or(0)); }
+bool launched_by_mpi() { return env_int(kWorldSizeVars).has_value(); }
 
-int launcher_local_size() { return env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}); }
-
-bool launched_by_mpi() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
-    const char* v = std::getenv(name);
-    if (v && *v) return true;
+bool poll_until(const std::function<bool()>& done, double timeout_s) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  for (long polls = 0;; ++polls) {
+    if (done()) return true;
+    if (Clock::now() > deadline) return false;
+    if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 20000 ? 1000 : 50));
   }
-  return false;
+}
+
+std::string rank_timeout_message(double timeout_s, const std::string& what) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", timeout_s);
+  return "timed out after " + std::string(secs) + " s waiting for the other ranks in " + what +
+         ": a rank has died, hangs or is far slower (--mpi-timeout sets the limit)";
+}
+
+std::string cannot_split_message(const std::string& backend) {
+  return "backend '" + backend + "' runs its training step whole and cannot split it at the gradient all-reduce: "
+         "data-parallel training runs on the cpu and cuda backends (docs/distributed.md)";
 }
 
 namespace {
@@ -87,7 +129,7 @@ class SingleRankCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
-  double timeout_seconds() const override { return 300; }
+  double timeout_seconds() const override { return kDefaultRankTimeoutS; }
   std::vector<std::string> allgather(const std::string& bytes, const std::string&) override { return {bytes}; }
   void allreduce_sum(std::span<float>, const std::string&) override {}
   void broadcast(std::string&, int, const std::string&) override {}
@@ -104,9 +146,10 @@ Shard shard_of(int64_t count, int rank, int ranks) {
   return {begin, begin + base + (rank < extra ? 1 : 0)};
 }
 
-void check_same_settings(Communicator& comm, const RunSettings& mine) {
-  json j = {{"ok", true}, {"batch", mine.batch}};
+void check_same_settings(Communicator& comm, const RunSettings& mine, int64_t batch) {
+  json j = {{"ok", true}};
   json items = json::array();
+  items.push_back({"--batch", std::to_string(batch)});
   for (const auto& [name, value] : mine.items) items.push_back({name, value});
   j["items"] = items;
   const std::vector<json> all = exchange(comm, j, "the check of the run's settings");
@@ -128,8 +171,8 @@ void check_same_settings(Communicator& comm, const RunSettings& mine) {
                             " (every rank must run the same build of sat)");
     }
   }
-  if (mine.batch % comm.size() != 0) {
-    throw CollectiveError("--batch " + std::to_string(mine.batch) + " is not divisible by the " +
+  if (batch % comm.size() != 0) {
+    throw CollectiveError("--batch " + std::to_string(batch) + " is not divisible by the " +
                           std::to_string(comm.size()) +
                           " ranks: each rank takes an equal shard of every batch (docs/distributed.md)");
   }
@@ -170,11 +213,7 @@ void check_same_state(Communicator& comm, Model& model, const std::string& when)
 }
 
 bool prepare_data_parallel(Communicator& comm, Backend& backend, Model& model, const std::string& when, bool quiet) {
-  if (!backend.splits_step()) {
-    throw CollectiveError("backend '" + backend.name() + "' runs its training step whole and cannot split it at the "
-                          "gradient all-reduce: data-parallel training runs on the cpu and cuda backends "
-                          "(docs/distributed.md)");
-  }
+  if (!backend.splits_step()) throw CollectiveError(cannot_split_message(backend.name()));
   check_same_state(comm, model, when);
   const char* env = std::getenv("SAT_DP_REDUCE");
   const std::string want = env ? env : "";
@@ -208,20 +247,18 @@ StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model
                               const std::vector<int>& y, int64_t total, const UpdateConfig& cfg,
                               int64_t global_step, bool& stop, bool on_device) {
   const std::string step = "step " + std::to_string(global_step + 1);
-  json mine = {{"ok", true}, {"stop", stop}, {"count", y.size()}};
-  try {
+  json mine = attempt([&](json& rec) {
     StepResult local;
     if (y.empty()) {
       model.zero_grad();   // a shard of a short last batch may be empty: it adds nothing
     } else {
       local = backend.forward_backward(model, x, y, cfg.method);
     }
-    mine["loss"] = local.loss;
-    mine["correct"] = local.correct;
-  } catch (const std::exception& e) {
-    mine["ok"] = false;
-    mine["error"] = e.what();
-  }
+    rec["loss"] = local.loss;
+    rec["correct"] = local.correct;
+  });
+  mine["stop"] = stop;
+  mine["count"] = y.size();
   const std::vector<json> all = exchange(comm, mine, "the status exchange of " + step);
   raise_failures(all, "in " + step);
 
@@ -242,11 +279,7 @@ StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model
   const float weight = static_cast<float>(static_cast<double>(y.size()) / static_cast<double>(total));
   if (on_device) {
     backend.reduce_gradients(weight, "the gradient all-reduce of " + step);
-    try {
-      backend.apply_update(model, cfg);
-    } catch (const Error& e) {
-      throw CollectiveError(e.what());
-    }
+    apply_agreed_update(backend, model, cfg);
     return r;
   }
   std::vector<Param*> params = model.params();
@@ -282,29 +315,21 @@ StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model
       src += p->value.size() * sizeof(float);
     }
   }
-  // The same gradients and state on every rank: the update and pre-generation give the same bits
-  // (a divergence check that throws, throws on every rank).
-  try {
-    backend.apply_update(model, cfg);
-  } catch (const Error& e) {
-    throw CollectiveError(e.what());
-  }
+  // The same gradients and state on every rank: the update and pre-generation give the same bits.
+  apply_agreed_update(backend, model, cfg);
   return r;
 }
 
 ShardEval data_parallel_eval(Communicator& comm, Backend& backend, Model& model, const Tensor& x,
                              const std::vector<int>& y, Method method, const std::string& what) {
-  json mine = {{"ok", true}, {"loss_sum", 0.0}, {"correct", 0}};
-  try {
-    if (!y.empty()) {
-      const StepResult r = backend.evaluate(model, x, y, method);
-      mine["loss_sum"] = static_cast<double>(r.loss) * static_cast<double>(y.size());
-      mine["correct"] = r.correct;
-    }
-  } catch (const std::exception& e) {
-    mine["ok"] = false;
-    mine["error"] = e.what();
-  }
+  const json mine = attempt([&](json& rec) {
+    rec["loss_sum"] = 0.0;
+    rec["correct"] = 0;
+    if (y.empty()) return;
+    const StepResult r = backend.evaluate(model, x, y, method);
+    rec["loss_sum"] = static_cast<double>(r.loss) * static_cast<double>(y.size());
+    rec["correct"] = r.correct;
+  });
   const std::vector<json> all = exchange(comm, mine, what);
   raise_failures(all, "in " + what);
   ShardEval out;
@@ -316,47 +341,28 @@ ShardEval data_parallel_eval(Communicator& comm, Backend& backend, Model& model,
 }
 
 void run_agreed(Communicator& comm, const std::function<void()>& work, const std::string& what) {
-  json mine = {{"ok", true}};
-  try {
-    work();
-  } catch (const std::exception& e) {
-    mine = {{"ok", false}, {"error", e.what()}};
-  }
-  raise_failures(exchange(comm, mine, what), what);
+  raise_failures(exchange(comm, attempt([&](json&) { work(); }), what), what);
 }
 
 std::string share_file(Communicator& comm, const std::string& path) {
   std::string bytes;
-  json mine = {{"ok", true}};
-  if (comm.rank() == 0) {
-    try {
-      bytes = read_file(path);
-    } catch (const std::exception& e) {
-      mine = {{"ok", false}, {"error", e.what()}};
-    }
-  }
-  raise_failures(exchange(comm, mine, "reading " + path), "to read " + path);
+  run_agreed(comm, [&] { if (comm.rank() == 0) bytes = read_file(path); }, "to read " + path);
   comm.broadcast(bytes, 0, "the copy of " + path);
   std::string copy = path;
-  mine = {{"ok", true}};
-  if (comm.rank() != 0) {
+  run_agreed(comm, [&] {
+    if (comm.rank() == 0) return;
     const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/sat-rank" + std::to_string(comm.rank()) + "-XXXXXX";
-    const int fd = mkstemp(templ.data());
-    bool ok = fd >= 0;
-    for (size_t done = 0; ok && done < bytes.size();) {
-      const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-      if (w <= 0) ok = false;
-      else done += static_cast<size_t>(w);
+    copy = std::string(tmp && *tmp ? tmp : "/tmp") + "/sat-rank" + std::to_string(comm.rank()) + "-XXXXXX";
+    const int fd = mkstemp(copy.data());   // a private name; the bytes go in through the one file writer
+    if (fd < 0) throw Error("cannot create " + copy + ": " + std::strerror(errno));
+    ::close(fd);
+    try {
+      atomic_write_file(copy, bytes);
+    } catch (...) {
+      ::unlink(copy.c_str());
+      throw;
     }
-    if (fd >= 0 && ::close(fd) != 0) ok = false;
-    if (!ok) {
-      mine = {{"ok", false}, {"error", "cannot write a copy of " + path + " to " + templ + ": " + std::strerror(errno)}};
-      if (fd >= 0) ::unlink(templ.c_str());
-    }
-    copy = templ;
-  }
-  raise_failures(exchange(comm, mine, "copying " + path), "to copy " + path);
+  }, "to copy " + path);
   return copy;
 }
 

@@ -51,8 +51,8 @@ class Backend {
     (void)y;
   }
   // The step in two halves, for data-parallel training (sat/distributed.hpp), which sums the
-  // ranks' gradients between them. A backend that trains the host model in place (cpu) splits its
-  // step; the others say so in the error these defaults throw.
+  // ranks' gradients between them. cpu and cuda split their step; the others say so in the error
+  // these defaults throw.
   virtual bool splits_step() const { return false; }
   // FF, loss, BP and WU of a batch: every trainable Param's grad holds the FP32 gradient of the
   // batch's mean loss; nothing is updated.

@@ -26,6 +26,20 @@ class CollectiveError : public Error {
   using Error::Error;
 };
 
+// How long a rank waits for the others in one exchange unless told otherwise (sat train
+// --mpi-timeout).
+inline constexpr double kDefaultRankTimeoutS = 300;
+
+// Polls `done` until it returns true, spinning first (an exchange between fast steps completes
+// within microseconds) and then sleeping briefly between polls. Returns false once `timeout_s`
+// has passed without it. What every wait on the other ranks (MPI's, NCCL's) runs.
+bool poll_until(const std::function<bool()>& done, double timeout_s);
+// The error text of such a wait that timed out in `what`.
+std::string rank_timeout_message(double timeout_s, const std::string& what);
+
+// Why `backend` cannot take part in data-parallel training (Backend::splits_step is false).
+std::string cannot_split_message(const std::string& backend);
+
 // The collectives data-parallel training needs. Every call is collective: all ranks make the same
 // calls in the same order. Each waits at most timeout_seconds() for the other ranks and then throws
 // sat::Error naming `what` (the caller's name for the exchange, "the gradient all-reduce of step 7");
@@ -54,6 +68,8 @@ class Communicator {
 // many of them run on this host (for the default thread count; 1 when unknown).
 int launcher_world_size();
 int launcher_local_size();
+// This process's rank among those on its host (which GPU it takes); 0 when none is given.
+int launcher_local_rank();
 // True when an MPI launcher started this process (even as its only rank).
 bool launched_by_mpi();
 
@@ -70,15 +86,14 @@ struct Shard {
 Shard shard_of(int64_t count, int rank, int ranks);
 
 // The settings every rank must share, as (name, value) pairs named as the user sets them
-// ("--model", "--nm", "--seed", ...). check_same_settings gathers every rank's and throws
-// sat::Error on every rank naming the first setting in which a rank differs from rank 0, and when
-// the batch is not divisible by the number of ranks.
+// ("--model", "--nm", "--seed", ...). check_same_settings gathers every rank's, with the global
+// batch as "--batch", and throws CollectiveError on every rank naming the first setting in which a
+// rank differs from rank 0, and when the batch is not divisible by the number of ranks.
 struct RunSettings {
   std::vector<std::pair<std::string, std::string>> items;
-  int64_t batch = 0;
   void add(std::string name, std::string value) { items.emplace_back(std::move(name), std::move(value)); }
 };
-void check_same_settings(Communicator& comm, const RunSettings& mine);
+void check_same_settings(Communicator& comm, const RunSettings& mine, int64_t batch);
 
 // Checks that every rank holds the same parameters (FP32 values and momentum, bit for bit) and the
 // same N:M forms (W_F and W_B values and indices, the SR-STE mask); throws sat::Error on every
