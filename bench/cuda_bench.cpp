@@ -7,6 +7,10 @@
 //   (--steps: the whole training step of each model, dense and BDWP, at each batch: ms and img/s)
 //   (--pregen: only the pre-generation table; --large: only the large layers, then pre-generation)
 //   cuda_bench --lowering [--batch B]
+//   cuda_bench --batchnorm [--batch B]
+//   (BatchNorm2d forward and backward on ResNet-18's shapes: the hand-written kernels, ReLU fused
+//   as the resident step runs them, beside cuDNN's where the build has it, and the rate of the
+//   bytes they must move)
 //   (the resident step's channels-last im2col and col2im on ResNet-18's convolutions, the fast
 //   kernels beside the row kernels, with the bytes each moves against the copy rate)
 //
@@ -28,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "cudnn_bn.hpp"
 #include "layer_ops.hpp"
 #include "ops.hpp"
 #include "resident.hpp"
@@ -460,25 +465,84 @@ void lowering_table(int64_t batch) {
               tot[0], tot[1], tot[2], tot[3], tot[4]);
 }
 
+// BatchNorm2d on ResNet-18's (CIFAR stem) shapes: the hand-written kernels (layer_kernels.cu) with
+// the ReLU fused, as the resident step runs them, beside cuDNN's (no ReLU: it has no fused one).
+// The rate counts the bytes the pass must move at least: forward x twice (statistics, then the
+// normalisation) and y once; backward x, dy and the ReLU's output twice and dx once.
+void batchnorm_table(int64_t batch) {
+  const double copy_gbs = copy_rate();
+  const bool dnn = cudnn_built();
+  std::printf("## BatchNorm2d, ResNet-18 shapes, batch %lld (device copy rate %.0f GB/s)\n\n",
+              static_cast<long long>(batch), copy_gbs);
+  std::printf("| channels @ map (layers) | forward + ReLU | backward + ReLU | cuDNN forward | cuDNN backward | GB/s forward, backward |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  struct Bn {
+    int64_t c, hw;
+    int count;
+  };
+  const std::vector<Bn> shapes = {{64, 32, 5}, {128, 16, 5}, {256, 8, 5}, {512, 4, 5}};
+  double tot[4] = {0, 0, 0, 0};
+  for (const Bn& b : shapes) {
+    const int64_t rows = batch * b.hw * b.hw, n = rows * b.c;
+    Buf<uint16_t> x(n), dy(n), y(n), dx(n);
+    Buf<float> prm(6 * b.c), save(2 * b.c);
+    Buf<double> stats(2 * b.c), part(column_partials(rows, b.c));
+    fill_bf16(x.p, n, 3);
+    fill_bf16(dy.p, n, 4);
+    std::vector<float> h(6 * b.c, 0.0f);
+    for (int64_t j = 0; j < b.c; ++j) h[j] = 1.0f, h[3 * b.c + j] = 1.0f;   // gamma 1, running variance 1
+    CK(cudaMemcpy(prm.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    float *gamma = prm.p, *beta = gamma + b.c, *rmean = beta + b.c, *rvar = rmean + b.c, *grad = rvar + b.c;
+    double *mean = stats.p, *invstd = mean + b.c;
+    const double ff = time_ms([&] {
+      bn_forward_train(x.p, rows, b.c, 1e-5, 0.1, gamma, beta, rmean, rvar, mean, invstd, part.p, y.p, 0, true);
+    });
+    const double bp = time_ms([&] {
+      bn_backward(x.p, dy.p, rows, b.c, mean, invstd, gamma, grad, grad + b.c, part.p, dx.p, 0, y.p);
+    });
+    double dff = 0, dbp = 0;
+    if (dnn) {
+      CudnnBatchNorm d(rows, b.c, 1e-5);
+      dff = time_ms([&] { d.forward_train(x.p, y.p, gamma, beta, 0.1, rmean, rvar, save.p, save.p + b.c, 0); });
+      dbp = time_ms([&] { d.backward(x.p, dy.p, dx.p, gamma, grad, grad + b.c, save.p, save.p + b.c, 0); });
+    }
+    char c1[32] = "-", c2[32] = "-";
+    if (dnn) {
+      std::snprintf(c1, sizeof c1, "%.3f ms", dff);
+      std::snprintf(c2, sizeof c2, "%.3f ms", dbp);
+    }
+    const double bytes = 2.0 * n;
+    std::printf("| %lld @ %lldx%lld (x%d) | %.3f ms | %.3f ms | %s | %s | %.0f, %.0f |\n", static_cast<long long>(b.c),
+                static_cast<long long>(b.hw), static_cast<long long>(b.hw), b.count, ff, bp, c1, c2,
+                3 * bytes / ff / 1e6, 7 * bytes / bp / 1e6);
+    tot[0] += b.count * ff;
+    tot[1] += b.count * bp;
+    tot[2] += b.count * dff;
+    tot[3] += b.count * dbp;
+  }
+  std::printf("| per step (20 layers) | %.2f ms | %.2f ms | %.2f ms | %.2f ms | |\n\n", tot[0], tot[1], tot[2], tot[3]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    bool quick = false, large = false, pregen_only = false, lowering = false;
+    bool quick = false, large = false, pregen_only = false, lowering = false, batchnorm = false;
     std::string model_file, steps, batches = "128 512";
-    int batch = 0;   // --batch; 0: 128 for --model-step, 512 for --lowering
+    int batch = 0;   // --batch; 0: 128 for --model-step, 512 for --lowering and --batchnorm
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--quick") quick = true;
       else if (a == "--large") large = true;
       else if (a == "--pregen") pregen_only = true;
       else if (a == "--lowering") lowering = true;
+      else if (a == "--batchnorm") batchnorm = true;
       else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
       else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
       else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
       else if (a == "--steps" && i + 1 < argc) steps = argv[++i];
       else if (a == "--batches" && i + 1 < argc) batches = argv[++i];
-      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--lowering] [--reps N] "
+      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--lowering] [--batchnorm] [--reps N] "
                        "[--model-step models/resnet18.json] [--batch B] [--steps \"FILES\" --batches \"B...\"])");
     }
     std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
@@ -490,6 +554,10 @@ int main(int argc, char** argv) {
     }
     if (lowering) {
       lowering_table(batch ? batch : 512);
+      return 0;
+    }
+    if (batchnorm) {
+      batchnorm_table(batch ? batch : 512);
       return 0;
     }
     Blas blas;

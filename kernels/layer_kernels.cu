@@ -315,23 +315,54 @@ void column_partials_launch(int mode, const uint16_t* x, const uint16_t* dy, int
   }
 }
 
+// The finishing kernels add a column's `chunks` partials with a block of 32 x 32 threads: thread
+// (x, y) adds chunks y, y + 32, ... of column blockIdx.x * 32 + x, and thread row 0 adds the 32 sums
+// in y order. A fixed order, so deterministic; one thread per column walking a thousand chunks
+// serially would spend hundreds of microseconds on load latency alone.
+constexpr int kFinishY = 32;
+inline unsigned finish_blocks(int64_t c) { return static_cast<unsigned>(ceil_div(c, 32)); }
+#define SAT_FINISH_LAUNCH finish_blocks(c), dim3(32, kFinishY), 0, s
+
+// Column j's sums of partial arrays 0 and (where TWO) 1; the result is valid in thread row 0.
+template <bool TWO>
+__device__ __forceinline__ void chunk_sums(const double* part, int64_t chunks, int64_t c, double& s0, double& s1) {
+  __shared__ double sh[2][kFinishY][33];
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  s0 = 0;
+  s1 = 0;
+  if (j < c) {
+    for (int64_t k = threadIdx.y; k < chunks; k += kFinishY) {
+      s0 += part[k * c + j];
+      if (TWO) s1 += part[(chunks + k) * c + j];
+    }
+  }
+  sh[0][threadIdx.y][threadIdx.x] = s0;
+  sh[1][threadIdx.y][threadIdx.x] = s1;
+  __syncthreads();
+  if (threadIdx.y == 0) {
+    s0 = 0;
+    s1 = 0;
+    for (int y = 0; y < kFinishY; ++y) {
+      s0 += sh[0][y][threadIdx.x];
+      s1 += sh[1][y][threadIdx.x];
+    }
+  }
+}
+
 __global__ void bias_grad_finish(const double* part, int64_t chunks, int64_t c, float* grad) {
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= c) return;
-  double s = 0;
-  for (int64_t k = 0; k < chunks; ++k) s += part[k * c + j];
+  double s = 0, unused = 0;
+  chunk_sums<false>(part, chunks, c, s, unused);
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  if (threadIdx.y != 0 || j >= c) return;
   grad[j] += static_cast<float>(s);
 }
 
 __global__ void bn_stats_finish(const double* part, int64_t chunks, int64_t c, int64_t count, double eps,
                                 double momentum, float* rmean, float* rvar, double* mean, double* invstd) {
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= c) return;
   double s = 0, sq = 0;
-  for (int64_t k = 0; k < chunks; ++k) {
-    s += part[k * c + j];
-    sq += part[(chunks + k) * c + j];
-  }
+  chunk_sums<true>(part, chunks, c, s, sq);
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  if (threadIdx.y != 0 || j >= c) return;
   const double n = static_cast<double>(count), m = s / n;
   // E[x^2] - m^2 in double: BF16 inputs square exactly, so the cancellation costs digits only when
   // |mean| / std approaches 2^20, far outside what a trained network's activations reach.
@@ -368,23 +399,69 @@ __global__ void bn_apply_train2(const uint32_t* x, int64_t rows, int64_t c, cons
   }
 }
 
-// Eight channels per thread (16-byte loads and stores) where c % 8 == 0: the same arithmetic per
-// element as bn_apply_train, so the same bits.
-__global__ void bn_apply_train8(const uint4* x, int64_t rows, int64_t c, const double* mean, const double* invstd,
-                                const float* gamma, const float* beta, bool relu, uint4* y) {
-  const int c8 = static_cast<int>(c / 8);
-  SAT_GRID_LOOP(i, rows * c8) {
-    const int j0 = 8 * (i % c8);
+// The 16-byte per-element kernels (c % 8 == 0) run on a channel grid: blockDim (bx, by), thread x
+// owning eight channels for every row it visits (rows y, y + by * gridDim.y, ...), so that a
+// channel's coefficients are read once per thread into registers. Read per element, as a flat
+// grid-stride loop must, they cost several times the data's own traffic.
+constexpr int kChannelThreads = 128;
+struct ChannelGrid {
+  dim3 grid, block;
+};
+inline ChannelGrid channel_grid(int64_t rows, int64_t c8) {
+  const int bx = static_cast<int>(std::min<int64_t>(c8, 32)), by = kChannelThreads / bx;
+  const int64_t gx = ceil_div(c8, bx);
+  // About a full machine of resident threads, two rows' loads in flight each.
+  const int64_t want_y = std::max<int64_t>(1, ceil_div(static_cast<int64_t>(sm_count()) * 2048 / kChannelThreads, gx));
+  const int64_t gy = std::max<int64_t>(1, std::min(want_y, ceil_div(rows, 2 * by)));
+  return {dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), dim3(bx, by)};
+}
+#define SAT_CHANNEL_ROWS(r0, r1, step)                                              \
+  const int step = static_cast<int>(gridDim.y * blockDim.y);                        \
+  int r0 = static_cast<int>(blockIdx.y * blockDim.y + threadIdx.y);                  \
+  for (int r1 = r0 + step; r0 < rows; r0 += 2 * step, r1 += 2 * step)
+
+// BatchNorm's forward on eight channels: the same arithmetic per element as bn_apply_train, so the
+// same bits.
+struct BnForward8 {
+  double m[8], is[8], ga[8], be[8];
+  __device__ BnForward8(int cg, const double* mean, const double* invstd, const float* gamma, const float* beta) {
+    for (int k = 0; k < 8; ++k) {
+      const int j = 8 * cg + k;
+      m[k] = mean[j];
+      is[k] = invstd[j];
+      ga[k] = gamma[j];
+      be[k] = beta[j];
+    }
+  }
+  __device__ __forceinline__ uint4 operator()(const uint4& xv, bool relu) const {
     float xf[8];
-    bf16x8(x[i], xf);
+    bf16x8(xv, xf);
     uint32_t o[8];
     for (int k = 0; k < 8; ++k) {
-      const int j = j0 + k;
-      const double n = (static_cast<double>(xf[k]) - mean[j]) * invstd[j];
-      o[k] = f32_to_bf16_bits(static_cast<float>(static_cast<double>(gamma[j]) * n + beta[j]));
+      const double n = (static_cast<double>(xf[k]) - m[k]) * is[k];
+      o[k] = f32_to_bf16_bits(static_cast<float>(ga[k] * n + be[k]));
       if (relu) o[k] = relu1(static_cast<uint16_t>(o[k]));
     }
-    y[i] = pack_bf16x8(o);
+    return pack_bf16x8(o);
+  }
+};
+
+__global__ void __launch_bounds__(kChannelThreads) bn_apply_train8(const uint4* x, int rows, int c8, const double* mean,
+                                                                   const double* invstd, const float* gamma,
+                                                                   const float* beta, bool relu, uint4* y) {
+  const int cg = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (cg >= c8) return;
+  const BnForward8 f(cg, mean, invstd, gamma, beta);
+  SAT_CHANNEL_ROWS(r0, r1, step) {
+    const int64_t i0 = static_cast<int64_t>(r0) * c8 + cg, i1 = static_cast<int64_t>(r1) * c8 + cg;
+    const uint4 x0 = x[i0];
+    if (r1 < rows) {
+      const uint4 x1 = x[i1];
+      y[i0] = f(x0, relu);
+      y[i1] = f(x1, relu);
+    } else {
+      y[i0] = f(x0, relu);
+    }
   }
 }
 
@@ -403,13 +480,10 @@ __global__ void bn_apply_eval(const uint16_t* x, int64_t rows, int64_t c, double
 // (written over mean's and invstd's neighbours: coef[0][j] = mean_g, coef[1][j] = mean_gx).
 __global__ void bn_back_finish(const double* part, int64_t chunks, int64_t c, int64_t count, float* ggrad,
                                float* bgrad, double* coef) {
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= c) return;
   double sg = 0, sgx = 0;
-  for (int64_t k = 0; k < chunks; ++k) {
-    sg += part[k * c + j];
-    sgx += part[(chunks + k) * c + j];
-  }
+  chunk_sums<true>(part, chunks, c, sg, sgx);
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  if (threadIdx.y != 0 || j >= c) return;
   ggrad[j] += static_cast<float>(sgx);
   bgrad[j] += static_cast<float>(sg);
   coef[j] = sg / static_cast<double>(count);
@@ -448,26 +522,54 @@ __global__ void bn_back_apply2(const uint32_t* x, const uint32_t* dy, int64_t ro
   }
 }
 
-// As bn_back_apply2, eight channels per thread (c % 8 == 0).
-__global__ void bn_back_apply8(const uint4* x, const uint4* dy, const uint4* relu_y, int64_t rows, int64_t c,
-                               const double* mean, const double* invstd, const float* gamma, const double* coef,
-                               uint4* dx) {
-  const int c8 = static_cast<int>(c / 8);
-  SAT_GRID_LOOP(i, rows * c8) {
-    const int j0 = 8 * (i % c8);
+// BatchNorm's backward on eight channels: the same arithmetic per element as bn_back_apply, so the
+// same bits.
+struct BnBackward8 {
+  double m[8], is[8], sc[8], mg[8], mgx[8];
+  __device__ BnBackward8(int cg, int c, const double* mean, const double* invstd, const float* gamma,
+                         const double* coef) {
+    for (int k = 0; k < 8; ++k) {
+      const int j = 8 * cg + k;
+      m[k] = mean[j];
+      is[k] = invstd[j];
+      sc[k] = static_cast<double>(gamma[j]) * is[k];
+      mg[k] = coef[j];
+      mgx[k] = coef[c + j];
+    }
+  }
+  __device__ __forceinline__ uint4 operator()(const uint4& xv, const uint4& gv) const {
     float xf[8], gf[8];
-    bf16x8(x[i], xf);
-    bf16x8(relu_y ? relu_gate(dy[i], relu_y[i]) : dy[i], gf);
+    bf16x8(xv, xf);
+    bf16x8(gv, gf);
     uint32_t o[8];
     for (int k = 0; k < 8; ++k) {
-      const int j = j0 + k;
-      const double is = invstd[j];
-      const float xh = static_cast<float>((static_cast<double>(xf[k]) - mean[j]) * is);
-      const double scale = static_cast<double>(gamma[j]) * is;
+      const float xh = static_cast<float>((static_cast<double>(xf[k]) - m[k]) * is[k]);
       const double g = gf[k];
-      o[k] = f32_to_bf16_bits(static_cast<float>(scale * (g - coef[j] - static_cast<double>(xh) * coef[c + j])));
+      o[k] = f32_to_bf16_bits(static_cast<float>(sc[k] * (g - mg[k] - static_cast<double>(xh) * mgx[k])));
     }
-    dx[i] = pack_bf16x8(o);
+    return pack_bf16x8(o);
+  }
+};
+
+// relu_y (may be null): the output of a ReLU fused after the BatchNorm, gating dy.
+__global__ void __launch_bounds__(kChannelThreads) bn_back_apply8(const uint4* x, const uint4* dy, const uint4* relu_y,
+                                                                  int rows, int c8, const double* mean,
+                                                                  const double* invstd, const float* gamma,
+                                                                  const double* coef, uint4* dx) {
+  const int cg = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (cg >= c8) return;
+  const BnBackward8 f(cg, 8 * c8, mean, invstd, gamma, coef);
+  SAT_CHANNEL_ROWS(r0, r1, step) {
+    const int64_t i0 = static_cast<int64_t>(r0) * c8 + cg, i1 = static_cast<int64_t>(r1) * c8 + cg;
+    const bool two = r1 < rows;
+    uint4 g0 = dy[i0], g1 = two ? dy[i1] : g0;
+    const uint4 x0 = x[i0], x1 = two ? x[i1] : x0;
+    if (relu_y) {
+      g0 = relu_gate(g0, relu_y[i0]);
+      if (two) g1 = relu_gate(g1, relu_y[i1]);
+    }
+    dx[i0] = f(x0, g0);
+    if (two) dx[i1] = f(x1, g1);
   }
 }
 
@@ -679,7 +781,7 @@ int64_t column_partials(int64_t rows, int64_t c) { return 2 * chunks_for(rows, c
 void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, float* grad, cudaStream_t s) {
   const int64_t chunks = chunks_for(rows, c);
   column_partials_launch(2, dy, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
-  bias_grad_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, grad);
+  bias_grad_finish<<<SAT_FINISH_LAUNCH>>>(partial, chunks, c, grad);
   SAT_CUDA_LAUNCHED("bias_grad_finish");
 }
 
@@ -691,12 +793,15 @@ void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, do
   const int64_t chunks = chunks_for(rows, c);
   if (relu && !bn_relu_fusable(rows, c, x, y)) throw Error("bn_forward_train: a fused ReLU needs c % 8 == 0 and aligned rows");
   column_partials_launch(0, x, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
-  bn_stats_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, eps, momentum,
-                                                                          running_mean, running_var, mean, invstd);
+  bn_stats_finish<<<SAT_FINISH_LAUNCH>>>(partial, chunks, c, rows, eps, momentum, running_mean, running_var, mean,
+                                         invstd);
   SAT_CUDA_LAUNCHED("bn_stats_finish");
   if (bn_relu_fusable(rows, c, x, y)) {
-    bn_apply_train8<<<blocks_for(rows * c / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(x), rows, c, mean,
-                                                                  invstd, gamma, beta, relu, reinterpret_cast<uint4*>(y));
+    check32(rows * c, "bn_forward_train");
+    const ChannelGrid g = channel_grid(rows, c / 8);
+    bn_apply_train8<<<g.grid, g.block, 0, s>>>(reinterpret_cast<const uint4*>(x), static_cast<int>(rows),
+                                               static_cast<int>(c / 8), mean, invstd, gamma, beta, relu,
+                                               reinterpret_cast<uint4*>(y));
     SAT_CUDA_LAUNCHED("bn_apply_train8");
     return;
   }
@@ -725,13 +830,14 @@ void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c,
   const int64_t chunks = chunks_for(rows, c);
   column_partials_launch(1, x, dy, rows, c, chunks, mean, invstd, partial, s, relu_y);
   double* coef = partial + 2 * chunks * c;
-  bn_back_finish<<<static_cast<unsigned>(ceil_div(c, 128)), 128, 0, s>>>(partial, chunks, c, rows, gamma_grad,
-                                                                         beta_grad, coef);
+  bn_back_finish<<<SAT_FINISH_LAUNCH>>>(partial, chunks, c, rows, gamma_grad, beta_grad, coef);
   SAT_CUDA_LAUNCHED("bn_back_finish");
   if (by8) {
-    bn_back_apply8<<<blocks_for(rows * c / 8, 256), 256, 0, s>>>(
+    check32(rows * c, "bn_backward");
+    const ChannelGrid g = channel_grid(rows, c / 8);
+    bn_back_apply8<<<g.grid, g.block, 0, s>>>(
         reinterpret_cast<const uint4*>(x), reinterpret_cast<const uint4*>(dy), reinterpret_cast<const uint4*>(relu_y),
-        rows, c, mean, invstd, gamma, coef, reinterpret_cast<uint4*>(dx));
+        static_cast<int>(rows), static_cast<int>(c / 8), mean, invstd, gamma, coef, reinterpret_cast<uint4*>(dx));
     SAT_CUDA_LAUNCHED("bn_back_apply8");
     return;
   }

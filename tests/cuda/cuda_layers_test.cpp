@@ -589,8 +589,9 @@ static void check_batchnorm(const Shape& in) {
 TEST(CudaLayers, BatchNormMatchesCpu) {
   SAT_REQUIRE_GPU();
   // channels a multiple of 8: eight per thread (16-byte kernels; 512: two column blocks); even: two per
-  // thread; odd: one
-  for (const Shape& in : {Shape{40, 6, 5}, Shape{512, 4, 4}, Shape{64, 9, 7}, Shape{18, 6, 5}, Shape{7, 5, 3}}) {
+  // thread; odd: one. 64 @ 32x32: a hundred row chunks for the finishing sums, and the channel grid
+  // of the 16-byte kernels with rows left over
+  for (const Shape& in : {Shape{40, 6, 5}, Shape{512, 4, 4}, Shape{64, 9, 7}, Shape{64, 32, 32}, Shape{18, 6, 5}, Shape{7, 5, 3}}) {
     SCOPED_TRACE(shape_str(in));
     check_batchnorm(in);
   }
