@@ -120,7 +120,7 @@ std::string rank_timeout_message(double timeout_s, const std::string& what) {
 
 std::string cannot_split_message(const std::string& backend) {
   return "backend '" + backend + "' runs its training step whole and cannot split it at the gradient all-reduce: "
-         "data-parallel training runs on the cpu and cuda backends (docs/distributed.md)";
+         "data-parallel training needs a backend whose step splits there (cpu, cuda, hls, sim, fpga; docs/distributed.md)";
 }
 
 namespace {

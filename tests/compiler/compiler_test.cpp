@@ -222,6 +222,45 @@ TEST(Compiler, TheTwoBatchSlotsStreamsDifferOnlyInTheBatchAddresses) {
   }
 }
 
+// Data-parallel training's program (ScheduleOptions::update_apart): the step stream stops after WU,
+// with no update or pre-generation; the update stream holds every SGD and PGEN of the whole step,
+// ends with FINISH, and its tokens stand on their own (each stream is checked alone).
+TEST(Compiler, UpdateApartPutsTheUpdateInAStreamOfItsOwn) {
+  for (const char* name : {"mlp", "lenet5", "resnet18"}) {
+    SCOPED_TRACE(name);
+    Model model = load_model(name);
+    ScheduleOptions o = opts(4);
+    o.update_apart = true;
+    const Program p = compile(model, o);
+    check_program(p);
+    EXPECT_EQ(count_op(p, OP_SGD), 0);
+    EXPECT_EQ(count_op(p, OP_PGEN), 0);
+    EXPECT_EQ(p.insns_b.size(), p.insns.size());
+    ASSERT_FALSE(p.update.empty());
+    Program u = p;
+    u.insns = p.update;
+    u.traffic = p.update_traffic;
+    u.layers = p.update_layers;
+    u.insns_b.clear();
+    u.dependencies.clear();   // recorded for the step stream only
+    check_program(u);
+    const Program whole = compile(model, opts(4));
+    int trainable = 0;
+    for (const Param* q : model.params()) trainable += q->trainable;
+    EXPECT_EQ(count_op(u, OP_SGD), trainable);
+    EXPECT_EQ(count_op(u, OP_SGD), count_op(whole, OP_SGD));
+    EXPECT_EQ(count_op(u, OP_PGEN), count_op(whole, OP_PGEN));
+    EXPECT_EQ(p.insns.size() + p.update.size(), whole.insns.size() + 1);   // one FINISH more
+    for (const LayerSchedule& l : p.update_layers) EXPECT_TRUE(l.phase == "update" || l.phase == "pregen" || l.phase == "end") << l.phase;
+    EXPECT_NE(dump_program(p).find("update stream"), std::string::npos);
+  }
+  Model model = load_model("mlp");
+  ScheduleOptions inf = opts(4);
+  inf.training = false;
+  inf.update_apart = true;
+  EXPECT_TRUE(compile(model, inf).update.empty());   // inference has no update
+}
+
 TEST(Compiler, ResNet18AtBatch32CompilesAndIsStreamed) {
   Model model = load_model("resnet18");
   const Program p = compile(model, opts(32));

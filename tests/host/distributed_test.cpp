@@ -83,5 +83,30 @@ TEST(Distributed, ARanksFailedStepIsEveryRanksError) {
   }
 }
 
+// A backend whose step does not split (the Backend defaults) is refused by name before training.
+TEST(Distributed, ABackendThatCannotSplitItsStepIsRefused) {
+  class Whole final : public Backend {
+   public:
+    std::string name() const override { return "whole"; }
+    void prepare(Model&, Method) override {}
+    StepResult train_step(Model&, const Tensor&, const std::vector<int>&, const UpdateConfig&) override { return {}; }
+    StepResult evaluate(Model&, const Tensor&, const std::vector<int>&, Method) override { return {}; }
+    std::vector<float> gemm(GemmMode, NM, const std::vector<float>&, Shape, const std::vector<float>&, Shape,
+                            Shape*) override {
+      return {};
+    }
+  } whole;
+  Model m = test::load_test_model("mlp");
+  const auto comm = make_single_rank_communicator();
+  try {
+    prepare_data_parallel(*comm, whole, m, "at the start", true);
+    FAIL() << "expected an error";
+  } catch (const CollectiveError& e) {
+    EXPECT_NE(std::string(e.what()).find("backend 'whole' runs its training step whole and cannot split it"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_THROW(whole.apply_update(m, UpdateConfig{}), Error);
+}
+
 }  // namespace
 }  // namespace sat

@@ -142,6 +142,56 @@ TEST_P(BackendConformance, StateStaysOnTheDeviceUntilSync) {
   EXPECT_NE(values(b), initial) << "Backend::sync did not bring the trained state back";
 }
 
+// Data-parallel training's split step (forward_backward, the host's gradients, apply_update: a
+// program compiled with its update apart) gives the whole step's bits: results, parameters,
+// momentum and every N:M form, for every method, and with BatchNorm's running statistics.
+TEST_P(BackendConformance, SplitStepGivesTrainStepsBits) {
+  struct Case {
+    const char* model;
+    Method method;
+    int batch, steps;
+  };
+  for (const Case& c : {Case{"mlp", Method::dense, 8, 3}, Case{"mlp", Method::srste, 8, 3},
+                        Case{"mlp", Method::bdwp, 8, 3}, Case{"lenet5", Method::bdwp, 4, 2},
+                        Case{"vgg_small", Method::bdwp, 2, 2}}) {
+    SCOPED_TRACE(std::string(c.model) + " " + method_name(c.method));
+    Model a = load_test_model(c.model), b = load_test_model(c.model);
+    auto whole = open_backend(GetParam()), split = open_backend(GetParam());
+    ASSERT_TRUE(split->splits_step());
+    whole->prepare(a, c.method);
+    split->prepare(b, c.method);
+    const UpdateConfig cfg{c.method, 0.05, 0.9, 5e-4, 2e-4};
+    for (int s = 0; s < c.steps; ++s) {
+      std::vector<int> y;
+      const Tensor x = batch_of(a, c.batch, 30 + static_cast<uint64_t>(s), y);
+      const StepResult rw = whole->train_step(a, x, y, cfg);
+      const StepResult rs = split->forward_backward(b, x, y, c.method);
+      split->apply_update(b, cfg);
+      EXPECT_EQ(rs.loss, rw.loss) << "step " << s;
+      EXPECT_EQ(rs.correct, rw.correct) << "step " << s;
+    }
+    whole->sync(a);
+    split->sync(b);
+    const auto pa = a.params(), pb = b.params();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_EQ(pb[i]->value, pa[i]->value) << pa[i]->name;
+      EXPECT_EQ(pb[i]->momentum, pa[i]->momentum) << pa[i]->name << " momentum";
+    }
+    const auto wa = a.sparse_weights(), wb = b.sparse_weights();
+    for (size_t i = 0; i < wa.size(); ++i) {
+      EXPECT_EQ(wb[i]->fwd.index, wa[i]->fwd.index) << wa[i]->weight->name << " W_F";
+      EXPECT_EQ(wb[i]->fwd.values, wa[i]->fwd.values) << wa[i]->weight->name << " W_F values";
+      EXPECT_EQ(wb[i]->bwd.index, wa[i]->bwd.index) << wa[i]->weight->name << " W_B";
+      EXPECT_EQ(wb[i]->mask_f, wa[i]->mask_f) << wa[i]->weight->name << " SR-STE mask";
+    }
+  }
+  // The update half alone has nothing to complete.
+  Model m = load_test_model("mlp");
+  auto dev = open_backend(GetParam());
+  dev->prepare(m, Method::bdwp);
+  expect_error([&] { dev->apply_update(m, UpdateConfig{}); }, "apply_update without the forward_backward it completes");
+}
+
 // sat::train checkpoints what the device trained (it calls the sync point before writing).
 TEST_P(BackendConformance, CheckpointHoldsTheDeviceState) {
   TempDir dir;

@@ -38,6 +38,8 @@ class ProgramImage {
   RunResult run(std::chrono::milliseconds timeout, int slot = 0);
   std::unique_ptr<DeviceRun> start(std::chrono::milliseconds timeout, int slot);
   RunResult run_prologue(std::chrono::milliseconds timeout);
+  // The update stream of a program compiled with ScheduleOptions::update_apart (Program::update).
+  RunResult run_update(std::chrono::milliseconds timeout);
   int batch_slots() const;   // 2 for a training program, else 1
 
  private:
@@ -45,7 +47,7 @@ class ProgramImage {
   Program prog_;
   std::unique_ptr<DeviceMemory> mem_;
   DeviceStream& step_stream(int slot);
-  std::unique_ptr<DeviceStream> stream_, stream_b_, prologue_;
+  std::unique_ptr<DeviceStream> stream_, stream_b_, prologue_, update_;
 };
 
 // Throws sat::Error unless `r` ended with STATUS_OK on a kernel of this build's interface version:
@@ -59,6 +61,12 @@ void upload_state(ProgramImage& image, bool strict = true);
 // Image -> host after a training run: parameters, momentum, BN running statistics, and the forms
 // (and FF masks) the kernel's pre-generation wrote.
 void download_state(ProgramImage& image);
+// Data-parallel training's exchange around the gradient all-reduce (ScheduleOptions::update_apart):
+// image -> host, every trainable parameter's FP32 gradient (Param::grad) and the non-trainable
+// parameters' values (the running statistics the step moved); host -> image, the same, summed
+// over the ranks and taken from rank 0.
+void download_gradients(ProgramImage& image);
+void upload_gradients(ProgramImage& image);
 // The batch as the kernel reads it (BF16, channels last) and the labels, checked against the
 // program's batch size and the class count, into batch slot `slot`.
 void write_batch(ProgramImage& image, const Tensor& x, const std::vector<int>& y, int classes, int slot = 0);

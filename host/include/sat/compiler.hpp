@@ -79,6 +79,11 @@ struct ScheduleOptions {
   bool fuse_relu = arch::kFuseRelu;
   // BDWP's W_F and W_B from one read of the master (PGEN b4) where M rows fit the PGEN block buffer.
   bool fused_pregen = arch::kFusedPregen;
+  // Data-parallel training (docs/distributed.md): the step stream stops after WU, leaving every
+  // parameter's gradient in its param_grad region, and Program::update holds the SGD and
+  // pre-generation of every parameter as a stream of its own, run after the host has written the
+  // gradients summed over the ranks. Implies no overlap_update.
+  bool update_apart = false;
   bool record_dependencies = false;                   // fill Program::dependencies (tests)
   // Which of a training program's two batch regions a lowering's stream reads: 0 "input"/"labels",
   // 1 "input.1"/"labels.1". compile() lowers both itself; callers leave it 0.
@@ -146,6 +151,13 @@ struct Program {
   // after the host writes new master weights) when pre-generation is on, since the stream then
   // regenerates the forms only after its update. Same memory map as `insns`.
   std::vector<isa::Insn> prologue;
+  // ScheduleOptions::update_apart: the update of every trainable parameter and the pre-generation of
+  // every form, then FINISH, over the same memory map; it reads the param_grad regions and the
+  // hyper-parameters. Its own dependency tokens: it starts after the step stream's FINISH. Its
+  // per-instruction traffic and per-layer accounting (first_insn into this stream) beside it.
+  std::vector<isa::Insn> update;
+  std::vector<InsnTraffic> update_traffic;
+  std::vector<LayerSchedule> update_layers;
   // Debug (ScheduleOptions::record_dependencies): every ordering the stream must respect, as
   // (earlier, later) instruction indices on different units, for checkers.
   std::vector<std::pair<int64_t, int64_t>> dependencies;

@@ -266,6 +266,14 @@ class Lowering {
   std::vector<WeightForm> forms_of(const SparseWeight* w) const;
   void update_param(Param* p);
   void pregen_weight(SparseWeight* w);
+  // The step's updates and pre-generation (after BP, where they were not overlapped with it).
+  void emit_updates();
+  // ScheduleOptions::update_apart: emits FINISH, then starts the update stream, whose instructions
+  // order only among themselves (every unit has drained at the step's FINISH); moves it into
+  // Program::update after its own FINISH (end_update_stream).
+  void begin_update_stream();
+  void end_update_stream();
+  int64_t update_begin_ = -1;   // index in Program::insns where the update stream starts
   // alloc() on DDR channel `ch`.
   TensorRef alloc_on(const std::string& name, RegionKind kind, Shape shape, DType dtype, int ch);
   // emit() without the region checks; resources < 0 are on-chip banks.

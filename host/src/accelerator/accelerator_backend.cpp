@@ -27,6 +27,7 @@ class AcceleratorBackend final : public Backend {
     model.regenerate(method);
     images_.clear();   // a new model or method: streams are compiled again on first use
     staged_ = Staged{};
+    split_ = nullptr;
     model_ = &model;
     latest_ = host_ = 1;   // the host model is the state
     live_ = nullptr;
@@ -55,6 +56,36 @@ class AcceleratorBackend final : public Backend {
     im.version = ++latest_;
     live_ = &im;
     return read_result(*im.image);
+  }
+
+  // Data-parallel training (sat/distributed.hpp): a program compiled with its update apart. Its step
+  // stream runs FF, loss, BP and WU; the gradients and the running statistics come back to the
+  // host, which sums them over the ranks; apply_update writes them back and runs the update stream
+  // (SGD and pre-generation on the device, as in the whole step).
+  bool splits_step() const override { return true; }
+
+  StepResult forward_backward(Model& model, const Tensor& x, const std::vector<int>& y, Method method) override {
+    Image& im = image(model, static_cast<int>(x.dim(0)), method, true, true);
+    make_current(im);
+    write_batch(*im.image, x, y, model.classes);
+    check_run(*device_, counted(im.image->run(device_run_timeout())), "training step (forward and backward)");
+    im.version = ++latest_;
+    live_ = &im;
+    split_ = &im;
+    download_gradients(*im.image);
+    return read_result(*im.image);
+  }
+
+  void apply_update(Model& model, const UpdateConfig& cfg) override {
+    if (!split_ || &model != model_ || live_ != split_) {
+      throw Error("backend '" + name() + "': apply_update without the forward_backward it completes");
+    }
+    Image& im = *split_;
+    split_ = nullptr;
+    upload_gradients(*im.image);
+    write_hyper(*im.image, cfg);
+    check_run(*device_, counted(im.image->run_update(device_run_timeout())), "training step (update)");
+    im.version = ++latest_;
   }
 
   void prefetch(const Tensor& x, const std::vector<int>& y) override {
@@ -158,21 +189,23 @@ class AcceleratorBackend final : public Backend {
     im.version = latest_;
   }
 
-  Image& image(Model& model, int batch, Method method, bool training) {
+  Image& image(Model& model, int batch, Method method, bool training, bool update_apart = false) {
     if (&model != model_) {   // a model the backend was not prepared with: its host state is current
       images_.clear();
       staged_ = Staged{};
       model_ = &model;
       latest_ = host_ = 1;
       live_ = nullptr;
+      split_ = nullptr;
     }
-    const auto key = std::make_tuple(batch, static_cast<int>(method), training);
+    const auto key = std::make_tuple(batch, static_cast<int>(method), training, update_apart);
     auto it = images_.find(key);
     if (it == images_.end()) {
       ScheduleOptions opt;
       opt.batch = batch;
       opt.method = method;
       opt.training = training;
+      opt.update_apart = update_apart;
       auto im = std::make_unique<Image>();
       im->image = std::make_unique<ProgramImage>(*device_, compile(model, opt));
       it = images_.emplace(key, std::move(im)).first;
@@ -182,10 +215,11 @@ class AcceleratorBackend final : public Backend {
 
   std::unique_ptr<Device> device_;
   Model* model_ = nullptr;
-  std::map<std::tuple<int, int, bool>, std::unique_ptr<Image>> images_;
+  std::map<std::tuple<int, int, bool, bool>, std::unique_ptr<Image>> images_;
   uint64_t latest_ = 1;     // version of the newest state
   uint64_t host_ = 1;       // version the host model holds
   Image* live_ = nullptr;   // the image that holds `latest_` when the host does not
+  Image* split_ = nullptr;  // the image whose forward_backward awaits its apply_update
 };
 
 }  // namespace

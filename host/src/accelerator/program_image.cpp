@@ -100,6 +100,14 @@ RunResult ProgramImage::run_prologue(std::chrono::milliseconds timeout) {
   return device_->run(*prologue_, *mem_, timeout);
 }
 
+RunResult ProgramImage::run_update(std::chrono::milliseconds timeout) {
+  if (prog_.update.empty()) {
+    throw Error("device '" + device_->name() + "': the program has no update stream (compiled without update_apart)");
+  }
+  if (!update_) update_ = device_->load(prog_.update);
+  return device_->run(*update_, *mem_, timeout);
+}
+
 void check_run(const Device& device, const RunResult& r, const std::string& what) {
   const std::string who = "device '" + device.name() + "'";
   if (r.timed_out) throw Error(who + ": " + what + ": " + r.message());
@@ -178,6 +186,34 @@ void download_state(ProgramImage& im) {
       im.read(b.dense >= 0 ? b.dense : b.dense_t, bits.data(), bits.size() * 2);
       sw.dense = from_bf16_bits(bits);
       if (b.dense < 0) sw.dense = transposed(sw.dense, sw.k, sw.cout);   // held as W^T [k][cout]
+    }
+  }
+}
+
+void download_gradients(ProgramImage& im) {
+  for (const ParamBinding& b : im.program().params) {
+    Param& p = *b.param;
+    if (p.trainable && b.grad >= 0) {
+      p.grad.resize(p.value.size());
+      im.read(b.grad, p.grad.data(), p.grad.size() * sizeof(float));
+    } else if (!p.trainable) {
+      im.read(b.value, p.value.data(), p.value.size() * sizeof(float));
+    }
+  }
+}
+
+void upload_gradients(ProgramImage& im) {
+  const std::string who = "device '" + im.device().name() + "'";
+  for (const ParamBinding& b : im.program().params) {
+    const Param& p = *b.param;
+    if (p.trainable && b.grad >= 0) {
+      if (p.grad.size() != p.value.size()) {
+        throw Error(who + ": parameter '" + p.name + "' has " + std::to_string(p.grad.size()) +
+                    " gradient values for " + std::to_string(p.value.size()) + " parameters");
+      }
+      im.write(b.grad, p.grad.data(), p.grad.size() * sizeof(float));
+    } else if (!p.trainable) {
+      im.write(b.value, p.value.data(), p.value.size() * sizeof(float));
     }
   }
 }

@@ -170,6 +170,9 @@ std::string program_summary(const Program& p) {
   s += fmt("instruction stream: %zu instructions, %.3f MB in DRAM, fetched as it runs (no on-chip "
            "instruction memory needed); prologue %zu instructions\n",
            p.insns.size(), stream_bytes / 1e6, p.prologue.size());
+  if (!p.update.empty()) {
+    s += fmt("update stream (data-parallel, run after the gradients are summed): %zu instructions\n", p.update.size());
+  }
   return s;
 }
 
@@ -191,17 +194,31 @@ std::string memory_map_summary(const Program& p) {
   return s;
 }
 
-std::string dump_program(const Program& p) {
+namespace {
+
+// A stream with its per-layer headers.
+std::string dump_stream(const std::vector<Insn>& insns, const std::vector<LayerSchedule>& layers) {
   std::string s;
   size_t seg = 0;
-  for (size_t i = 0; i < p.insns.size(); ++i) {
-    while (seg < p.layers.size() && static_cast<size_t>(p.layers[seg].first_insn) == i) {
-      const LayerSchedule& l = p.layers[seg];
+  for (size_t i = 0; i < insns.size(); ++i) {
+    while (seg < layers.size() && static_cast<size_t>(layers[seg].first_insn) == i) {
+      const LayerSchedule& l = layers[seg];
       s += fmt("\n; ---- %s (%s) %s: %" PRId64 " instructions\n", l.name.c_str(), l.type.c_str(),
                l.phase.c_str(), l.instructions);
       ++seg;
     }
-    s += fmt("%7zu  ", i) + disassemble(p.insns[i]) + "\n";
+    s += fmt("%7zu  ", i) + disassemble(insns[i]) + "\n";
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string dump_program(const Program& p) {
+  std::string s = dump_stream(p.insns, p.layers);
+  if (!p.update.empty()) {
+    s += "\n; ==== update stream (data-parallel: run after the host writes the summed gradients)\n";
+    s += dump_stream(p.update, p.update_layers);
   }
   s += "\n; ---- prologue (run before the first step: every weight form from the masters)\n";
   for (size_t i = 0; i < p.prologue.size(); ++i) s += fmt("%7zu  ", i) + disassemble(p.prologue[i]) + "\n";

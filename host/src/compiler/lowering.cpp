@@ -1202,7 +1202,7 @@ TensorRef Lowering::backward_sequence(std::vector<LayerPtr>& layers, const Tenso
     // The layer's gradients are complete: its update and pre-generation can run on their units
     // while BP goes on (with pre-generation off, SGD's SR-STE term needs W_F of the masters before
     // any update, so the updates stay at the end).
-    if (opt_.overlap_update && opt_.pregeneration) {
+    if (opt_.overlap_update && opt_.pregeneration && !opt_.update_apart) {
       for (const ParamBinding& pb : prog_.params)
         if (I.owner.count(pb.param) && I.owner[pb.param] == &l) update_param(pb.param);
       for (const WeightBinding& wb : prog_.weights)
@@ -1236,9 +1236,10 @@ void Lowering::update_param(Param* p) {
   const TensorRef w = param_ref(p), g = grad_ref(p);
   TensorRef v = w;
   v.region = pb.momentum;
-  if (!region_written(g.region)) {
+  if (!prog_.map.regions[static_cast<size_t>(g.region)].written) {
     // No instruction produced this gradient (the parameter does not reach the loss): zero it so
-    // that the update sees the CPU reference's zero gradient.
+    // that the update sees the CPU reference's zero gradient. (The map's flag, not the token
+    // state: an update stream apart starts with no writer on record.)
     zero_f32(*this, g);
   }
   uint8_t flags = p->decay ? 1 : 0;
@@ -1281,6 +1282,67 @@ void Lowering::pregen_weight(SparseWeight* w) {
   if (owner) begin_layer(*owner, "pregen");
   for (WeightForm f : forms_of(w)) pgen(w, f);
   if (owner) end_layer();
+}
+
+void Lowering::emit_updates() {
+  auto& I = *impl_;
+  // Pre-generation off: the SR-STE term of SGD reads W_F's indices (the mask FF used), which no
+  // PGEN has written this step; generate W_F from the not yet updated masters first.
+  if (!opt_.pregeneration) {
+    for (const WeightBinding& wb : prog_.weights) {
+      SparseWeight* w = wb.weight;
+      if (!w->ff_sparse(opt_.method) || wb.fwd_values < 0) continue;
+      Layer* owner = I.owner.count(w->weight) ? I.owner[w->weight] : nullptr;
+      if (owner) begin_layer(*owner, "pregen");
+      pgen(w, WeightForm::fwd);
+      if (owner) end_layer();
+    }
+  }
+  // The update of every trainable parameter not yet updated (all of them without overlap_update),
+  // then pre-generation of every form the next step reads.
+  for (const ParamBinding& pb : prog_.params) update_param(pb.param);
+  for (const WeightBinding& wb : prog_.weights) pregen_weight(wb.weight);
+}
+
+void Lowering::begin_update_stream() {
+  auto& I = *impl_;
+  I.scopes.push_back({"(step)", "-", "end"});
+  I.open_segment = -1;
+  emit_raw(make_insn(OP_FINISH), {}, {}, {});
+  I.scopes.pop_back();
+  I.open_segment = -1;
+  // Every unit has drained at FINISH and the host runs the update stream after it: nothing the
+  // step did needs a token, and no bank or patch buffer content carries over.
+  for (Access& a : I.regions) a = Access{};
+  for (Access& a : I.banks) a = Access{};
+  for (auto& k : I.known) k.fill(-1);
+  I.a_tile = {};
+  I.b_tile = {};
+  I.patch = {};
+  update_begin_ = static_cast<int64_t>(prog_.insns.size());
+}
+
+void Lowering::end_update_stream() {
+  const auto at = static_cast<size_t>(update_begin_);
+  prog_.update.assign(prog_.insns.begin() + static_cast<std::ptrdiff_t>(at), prog_.insns.end());
+  prog_.update_traffic.assign(prog_.traffic.begin() + static_cast<std::ptrdiff_t>(at), prog_.traffic.end());
+  prog_.insns.resize(at);
+  prog_.traffic.resize(at);
+  std::vector<LayerSchedule> step;
+  for (LayerSchedule& l : prog_.layers) {
+    if (l.first_insn < update_begin_) {
+      step.push_back(l);
+    } else {
+      l.first_insn -= update_begin_;
+      prog_.update_layers.push_back(l);
+    }
+  }
+  prog_.layers = std::move(step);
+  // Orderings inside the update stream are not recorded: the recorded pairs index Program::insns.
+  std::vector<std::pair<int64_t, int64_t>> deps;
+  for (const auto& d : prog_.dependencies)
+    if (d.second < update_begin_) deps.push_back(d);
+  prog_.dependencies = std::move(deps);
 }
 
 void Lowering::lower_model() {
@@ -1327,22 +1389,8 @@ void Lowering::lower_model() {
 
   if (opt_.training) {
     backward_sequence(model_.layers, dlogits, false);
-    // Pre-generation off: the SR-STE term of SGD reads W_F's indices (the mask FF used), which no
-    // PGEN has written this step; generate W_F from the not yet updated masters first.
-    if (!opt_.pregeneration) {
-      for (const WeightBinding& wb : prog_.weights) {
-        SparseWeight* w = wb.weight;
-        if (!w->ff_sparse(opt_.method) || wb.fwd_values < 0) continue;
-        Layer* owner = I.owner.count(w->weight) ? I.owner[w->weight] : nullptr;
-        if (owner) begin_layer(*owner, "pregen");
-        pgen(w, WeightForm::fwd);
-        if (owner) end_layer();
-      }
-    }
-    // The update of every trainable parameter not yet updated (all of them without overlap_update),
-    // then pre-generation of every form the next step reads.
-    for (const ParamBinding& pb : prog_.params) update_param(pb.param);
-    for (const WeightBinding& wb : prog_.weights) pregen_weight(wb.weight);
+    if (opt_.update_apart) begin_update_stream();
+    emit_updates();
   }
 
   I.scopes.push_back({"(step)", "-", "end"});
@@ -1350,6 +1398,7 @@ void Lowering::lower_model() {
   emit_raw(make_insn(OP_FINISH), {}, {}, {});
   I.scopes.pop_back();
   I.open_segment = -1;
+  if (update_begin_ >= 0) end_update_stream();
 
   // The prologue: every form, generated from the masters the host wrote, then FINISH. One unit,
   // so it needs no tokens.
