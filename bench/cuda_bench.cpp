@@ -5,7 +5,8 @@
 //   cuda_bench [--quick | --large] [--pregen] [--reps N] [--model-step FILE] [--batch B]
 //   cuda_bench --steps "models/resnet18.json models/mlp.json" --batches "128 512"
 //   (--steps: the whole training step of each model, dense and BDWP, at each batch: ms and img/s)
-//   (--pregen: only the pre-generation table; --large: only the large layers, then pre-generation)
+//   (--pregen: only the pre-generation table; --large: only the large layers, then pre-generation;
+//   --model-layers: only the models' own layer shapes at 2:8)
 //   cuda_bench --lowering [--batch B]
 //   cuda_bench --batchnorm [--batch B]
 //   (BatchNorm2d forward and backward on ResNet-18's shapes: the hand-written kernels, ReLU fused
@@ -527,7 +528,7 @@ void batchnorm_table(int64_t batch) {
 
 int main(int argc, char** argv) {
   try {
-    bool quick = false, large = false, pregen_only = false, lowering = false, batchnorm = false;
+    bool quick = false, large = false, pregen_only = false, lowering = false, batchnorm = false, model_layers = false;
     std::string model_file, steps, batches = "128 512";
     int batch = 0;   // --batch; 0: 128 for --model-step, 512 for --lowering and --batchnorm
     for (int i = 1; i < argc; ++i) {
@@ -537,12 +538,13 @@ int main(int argc, char** argv) {
       else if (a == "--pregen") pregen_only = true;
       else if (a == "--lowering") lowering = true;
       else if (a == "--batchnorm") batchnorm = true;
+      else if (a == "--model-layers") model_layers = true;
       else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
       else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
       else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
       else if (a == "--steps" && i + 1 < argc) steps = argv[++i];
       else if (a == "--batches" && i + 1 < argc) batches = argv[++i];
-      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--lowering] [--batchnorm] [--reps N] "
+      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--lowering] [--batchnorm] [--model-layers] [--reps N] "
                        "[--model-step models/resnet18.json] [--batch B] [--steps \"FILES\" --batches \"B...\"])");
     }
     std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
@@ -592,6 +594,13 @@ int main(int argc, char** argv) {
       g_only_auto = true;
       shapes.erase(shapes.begin(), shapes.begin() + 8);
       settings = {NM{2, 8}};
+    }
+    if (model_layers) {   // the models' own shapes at 2:8, the kernel the backend picks
+      g_only_auto = true;
+      shapes.resize(8);
+      settings = {NM{2, 8}};
+      layer_table(blas, shapes, settings);
+      return 0;
     }
     layer_table(blas, shapes, settings);
     pregen_table(blas, copy_gbs);

@@ -584,8 +584,20 @@ __global__ void relu_back_kernel(const uint16_t* y, const uint16_t* dy, int64_t 
   SAT_GRID_LOOP(i, n) dx[i] = y[i] != 0 ? dy[i] : uint16_t{0};
 }
 
-__global__ void add_kernel(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out) {
-  SAT_GRID_LOOP(i, n) out[i] = f32_to_bf16_bits(__fadd_rn(ld(a, i), ld(b, i)));
+// relu: a ReLU fused after the add (relu_forward's rule on the rounded sum).
+__global__ void add_kernel(const uint16_t* a, const uint16_t* b, int64_t n, bool relu, uint16_t* out) {
+  SAT_GRID_LOOP(i, n) {
+    const uint16_t o = f32_to_bf16_bits(__fadd_rn(ld(a, i), ld(b, i)));
+    out[i] = relu ? relu1(o) : o;
+  }
+}
+// out = round(a + (y != 0 ? dy : +0)): the residual's backward join with the gradient of a ReLU
+// fused after it (relu_backward's rule), the same bits as relu_backward then add_round.
+__global__ void add_gated_kernel(const uint16_t* a, const uint16_t* dy, const uint16_t* y, int64_t n, uint16_t* out) {
+  SAT_GRID_LOOP(i, n) {
+    const uint16_t g = y[i] != 0 ? dy[i] : uint16_t{0};
+    out[i] = f32_to_bf16_bits(__fadd_rn(ld(a, i), bf16_bits_to_f32(g)));
+  }
 }
 
 // Eight elements per thread (16-byte loads and stores) where n % 8 == 0 and the arrays are 16-byte
@@ -608,9 +620,23 @@ __global__ void relu_back8_kernel(const uint4* y, const uint4* dy, int64_t n8, u
     dx[i] = g;
   }
 }
-__global__ void add8_kernel(const uint4* a, const uint4* b, int64_t n8, uint4* out) {
+__global__ void add8_kernel(const uint4* a, const uint4* b, int64_t n8, bool relu, uint4* out) {
   SAT_GRID_LOOP(i, n8) {
     const uint4 u = a[i], v = b[i];
+    uint4 o;
+    const uint16_t* eu = reinterpret_cast<const uint16_t*>(&u);
+    const uint16_t* ev = reinterpret_cast<const uint16_t*>(&v);
+    uint16_t* eo = reinterpret_cast<uint16_t*>(&o);
+    for (int j = 0; j < 8; ++j) {
+      const uint16_t r = f32_to_bf16_bits(__fadd_rn(bf16_bits_to_f32(eu[j]), bf16_bits_to_f32(ev[j])));
+      eo[j] = relu ? relu1(r) : r;
+    }
+    out[i] = o;
+  }
+}
+__global__ void add_gated8_kernel(const uint4* a, const uint4* dy, const uint4* y, int64_t n8, uint4* out) {
+  SAT_GRID_LOOP(i, n8) {
+    const uint4 u = a[i], v = relu_gate(dy[i], y[i]);
     uint4 o;
     const uint16_t* eu = reinterpret_cast<const uint16_t*>(&u);
     const uint16_t* ev = reinterpret_cast<const uint16_t*>(&v);
@@ -874,15 +900,28 @@ void relu_backward(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* d
   SAT_CUDA_LAUNCHED("relu_back_kernel");
 }
 
-void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s) {
+void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s, bool relu) {
   if (vec8(n, a, b, out)) {
     add8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(a), reinterpret_cast<const uint4*>(b),
-                                                       n / 8, reinterpret_cast<uint4*>(out));
+                                                       n / 8, relu, reinterpret_cast<uint4*>(out));
     SAT_CUDA_LAUNCHED("add8_kernel");
     return;
   }
-  add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, b, n, out);
+  add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, b, n, relu, out);
   SAT_CUDA_LAUNCHED("add_kernel");
+}
+
+void add_gated(const uint16_t* a, const uint16_t* dy, const uint16_t* y, int64_t n, uint16_t* out, cudaStream_t s) {
+  if (vec8(n, a, dy, y) && vec8(n, out, out, out)) {
+    add_gated8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(a),
+                                                             reinterpret_cast<const uint4*>(dy),
+                                                             reinterpret_cast<const uint4*>(y), n / 8,
+                                                             reinterpret_cast<uint4*>(out));
+    SAT_CUDA_LAUNCHED("add_gated8_kernel");
+    return;
+  }
+  add_gated_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, dy, y, n, out);
+  SAT_CUDA_LAUNCHED("add_gated_kernel");
 }
 
 void maxpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, int32_t* argmax, cudaStream_t s) {

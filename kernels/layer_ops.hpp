@@ -98,8 +98,12 @@ void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c,
 // the forward's output y is non-zero. n elements.
 void relu_forward(const uint16_t* x, int64_t n, uint16_t* y, cudaStream_t s);
 void relu_backward(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* dx, cudaStream_t s);
-// out = round(a + b) in FP32: the residual join, forward and backward.
-void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s);
+// out = round(a + b) in FP32: the residual join, forward and backward. relu: a ReLU fused after it
+// (out = relu_forward of the sum, the same bits).
+void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s, bool relu = false);
+// out = round(a + relu_backward(y, dy)): the residual's backward join where a ReLU fused after the
+// add gates its gradient (y: that ReLU's output), the same bits as the two passes.
+void add_gated(const uint16_t* a, const uint16_t* dy, const uint16_t* y, int64_t n, uint16_t* out, cudaStream_t s);
 
 // Pooling on channels-last [nb*h*w][c] -> [nb*oh*ow][c]. Window geometry as the CPU's Pool2d
 // (padding clipped; max: first maximum wins, a NaN wins; average: divides by k*k).

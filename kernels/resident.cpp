@@ -323,9 +323,10 @@ struct BatchNormOp final : Op {
       dnn->backward(x.p, dy, dx, gamma, ggrad, bgrad, saved, saved + ch, c.s);
       return dx;
     }
-    bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s, relu ? y.p : nullptr);
+    bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s, relu ? y.p : gate_y);
     return dx;
   }
+  bool can_gate_dy() const override { return !dnn && !relu && bn_relu_fusable(rows, ch, y.p, dx); }
 };
 
 struct ReluOp final : Op {
@@ -405,37 +406,59 @@ struct FlattenOp final : Op {
   }
 };
 
+// The residual join, and with relu = true the ReLU that follows it: forward in one pass (the add
+// writes the ReLU's output); backward, where each branch ends in an operation that gates its dy
+// (BatchNorm: can_gate_dy), without the ReLU's pass either: the branches gate the incoming dy
+// themselves and an identity shortcut's share joins through add_gated. The same bits as the two
+// layers apart.
 struct ResidualOp final : Op {
   std::unique_ptr<Seq> body, shortcut;   // shortcut null: identity
-  ResidualOp(Ctx& c, Layer* l, const Act& in) {
+  bool relu = false, gated = false;
+  uint16_t* g = nullptr;                 // the ReLU's dx where the branches cannot gate
+  ResidualOp(Ctx& c, Layer* l, const Act& in, bool with_relu) : relu(with_relu) {
     auto br = l->branches();
     body = build_seq(c, *br.at(0), in);
     if (!br.at(1)->empty()) shortcut = build_seq(c, *br.at(1), in);
     y = c.act(l->out_shape);
     dx = c.alloc<uint16_t>(in.n());
+    if (!relu) return;
+    gated = !body->ops.empty() && body->ops.back()->can_gate_dy() &&
+            (!shortcut || (!shortcut->ops.empty() && shortcut->ops.back()->can_gate_dy()));
+    if (gated) {
+      body->ops.back()->gate_y = y.p;
+      if (shortcut) shortcut->ops.back()->gate_y = y.p;
+    } else {
+      g = c.alloc<uint16_t>(y.n());
+    }
   }
   void fwd(Ctx& c, const Act& x, bool training) override {
     body->fwd(c, training);
     if (shortcut) shortcut->fwd(c, training);
-    add_round(body->out.p, shortcut ? shortcut->out.p : x.p, y.n(), y.p, c.s);
+    add_round(body->out.p, shortcut ? shortcut->out.p : x.p, y.n(), y.p, c.s, relu);
   }
   const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool) override {
+    if (relu && !gated) {
+      relu_backward(y.p, dy, y.n(), g, c.s);
+      dy = g;
+    }
     const uint16_t* gb = body->bwd(c, dy, false);
+    if (gated && !shortcut) {
+      add_gated(gb, dy, y.p, x.n(), dx, c.s);
+      return dx;
+    }
     const uint16_t* gs = shortcut ? shortcut->bwd(c, dy, false) : dy;
     add_round(gb, gs, x.n(), dx, c.s);
     return dx;
   }
 };
 
-// SAT_CUDA_FUSE=0 keeps BatchNorm and ReLU apart (for comparisons); anything else but 1 is refused.
-bool fuse_bn_relu() {
-  static const bool v = [] {
-    const char* e = std::getenv("SAT_CUDA_FUSE");
-    if (!e || !*e || std::string(e) == "1") return true;
-    if (std::string(e) == "0") return false;
-    throw Error(std::string("SAT_CUDA_FUSE='") + e + "': expected 0 or 1");
-  }();
-  return v;
+// SAT_CUDA_FUSE=0 keeps every ReLU apart from the BatchNorm or residual add before it (for
+// comparisons); anything else but 1 is refused. Read when a plan is built.
+bool fuse_relu() {
+  const char* e = std::getenv("SAT_CUDA_FUSE");
+  if (!e || !*e || std::string(e) == "1") return true;
+  if (std::string(e) == "0") return false;
+  throw Error(std::string("SAT_CUDA_FUSE='") + e + "': expected 0 or 1");
 }
 
 std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in) {
@@ -446,8 +469,10 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
     const std::string t = l->type();
     std::unique_ptr<Op> op;
     // a BatchNorm followed by a ReLU runs as one operation where the 16-byte kernels take it
-    const bool bn_relu = t == "batchnorm2d" && li + 1 < layers.size() && layers[li + 1]->type() == "relu" &&
-                         l->out_shape.size() == 3 && l->out_shape[0] % 8 == 0 && fuse_bn_relu() && !bn_uses_cudnn();
+    const bool relu_next = li + 1 < layers.size() && layers[li + 1]->type() == "relu" && fuse_relu();
+    const bool bn_relu = t == "batchnorm2d" && relu_next && l->out_shape.size() == 3 && l->out_shape[0] % 8 == 0 &&
+                         !bn_uses_cudnn();
+    const bool res_relu = t == "residual" && relu_next;
     if (t == "conv2d" || t == "patch_embed") op = std::make_unique<ConvOp>(c, l);
     else if (t == "linear") op = std::make_unique<LinearOp>(c, l);
     else if (t == "batchnorm2d") op = std::make_unique<BatchNormOp>(c, l, bn_relu);
@@ -456,7 +481,7 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
     else if (t == "avgpool2d") op = std::make_unique<PoolOp>(c, l, false);
     else if (t == "global_avgpool") op = std::make_unique<GapOp>(c, l);
     else if (t == "flatten") op = std::make_unique<FlattenOp>(c, l, cur);
-    else if (t == "residual") op = std::make_unique<ResidualOp>(c, l, cur);
+    else if (t == "residual") op = std::make_unique<ResidualOp>(c, l, cur, res_relu);
     else op = make_transformer_op(c, l, cur);
     if (!op) throw Error("backend 'cuda': layer " + l->name + " (" + t + ") has no GPU-resident implementation");
     // static names for the profile (SAT_CUDA_PROFILE)
@@ -469,9 +494,9 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
         {"patch_embed", {"patch_embed FF epilogue", "patch_embed BP rest"}},
         {"layernorm", {"layernorm FF", "layernorm BP"}},       {"gelu", {"gelu FF", "gelu BP"}},
         {"token_mean", {"token_mean FF", "token_mean BP"}},    {"attention", {"attention FF rest", "attention BP rest"}}};
-    op->fwd_name = bn_relu ? "batchnorm2d+relu FF" : kNames.at(t).first;
-    op->bwd_name = bn_relu ? "batchnorm2d+relu BP" : kNames.at(t).second;
-    if (bn_relu) ++li;   // the ReLU is done
+    op->fwd_name = bn_relu ? "batchnorm2d+relu FF" : res_relu ? "residual add+relu FF" : kNames.at(t).first;
+    op->bwd_name = bn_relu ? "batchnorm2d+relu BP" : res_relu ? "residual add+relu BP" : kNames.at(t).second;
+    if (bn_relu || res_relu) ++li;   // the ReLU is done
     seq->ins.push_back(cur);
     cur = op->y;
     seq->ops.push_back(std::move(op));

@@ -528,6 +528,59 @@ static void nth_batch(const BatchSource& data, int s, int batch, Tensor& x, std:
   data.batch(idx.data(), batch, x, y);
 }
 
+// The ReLUs fused into the BatchNorm and the residual add before them (SAT_CUDA_FUSE, the default)
+// give the bits of the layers apart: a residual whose branches both end in BatchNorm (identity
+// shortcut: add_gated; a convolution shortcut), and one whose body ends in a convolution (the
+// ReLU's own backward pass).
+TEST(CudaBackend, FusedReluGivesTheSeparateLayersBits) {
+  SAT_REQUIRE_GPU();
+  const std::string json = R"({"name": "res", "input": [8, 8, 8], "classes": 10, "nm": "2:8", "layers": [
+      {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false}, {"type": "batchnorm2d"}, {"type": "relu"},
+      {"type": "residual", "body": [
+        {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false}, {"type": "batchnorm2d"}, {"type": "relu"},
+        {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1, "bias": false}, {"type": "batchnorm2d"}]},
+      {"type": "relu"},
+      {"type": "residual", "body": [
+        {"type": "conv2d", "out": 32, "kernel": 3, "stride": 2, "padding": 1, "bias": false}, {"type": "batchnorm2d"},
+        {"type": "relu"}, {"type": "conv2d", "out": 32, "kernel": 3, "padding": 1, "bias": false}, {"type": "batchnorm2d"}],
+       "shortcut": [{"type": "conv2d", "out": 32, "kernel": 1, "stride": 2, "bias": false}, {"type": "batchnorm2d"}]},
+      {"type": "relu"},
+      {"type": "residual", "body": [
+        {"type": "conv2d", "out": 32, "kernel": 3, "padding": 1}, {"type": "relu"},
+        {"type": "conv2d", "out": 32, "kernel": 3, "padding": 1}]},
+      {"type": "relu"},
+      {"type": "global_avgpool"}, {"type": "linear", "out": 10}]})";
+  const int batch = 16, steps = 3;
+  std::vector<Model> models;
+  models.reserve(2);   // the backends hold pointers into their model
+  std::vector<std::vector<float>> losses(2);
+  for (const char* fuse : {"0", "1"}) {
+    SCOPED_TRACE(std::string("SAT_CUDA_FUSE=") + fuse);
+    models.push_back(Model::from_json_text(json, "fused-relu test"));
+    Model& m = models.back();
+    setenv("SAT_CUDA_FUSE", fuse, 1);
+    const auto be = open_backend("cuda");
+    be->prepare(m, Method::bdwp);
+    auto data = make_synthetic_source(m.input, m.classes, steps * batch, 4);
+    for (int s = 0; s < steps; ++s) {
+      Tensor x;
+      std::vector<int> y;
+      nth_batch(*data, s, batch, x, y);
+      const StepResult r = be->train_step(m, x, y, UpdateConfig{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4});
+      losses[models.size() - 1].push_back(r.loss);
+    }
+    be->sync(m);
+    unsetenv("SAT_CUDA_FUSE");
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+  const auto pa = models[0].params(), pb = models[1].params();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
+    EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
+  }
+}
+
 TEST(CudaBackend, GraphReplayGivesTheEagerStepsBitForBit) {
   SAT_REQUIRE_GPU();
   for (const char* name : {"mlp", "resnet18", "vit_tiny"}) {
