@@ -27,7 +27,7 @@ class AcceleratorBackend final : public Backend {
     model.regenerate(method);
     images_.clear();   // a new model or method: streams are compiled again on first use
     staged_ = Staged{};
-    split_ = nullptr;
+    split_ = last_split_ = nullptr;
     model_ = &model;
     latest_ = host_ = 1;   // the host model is the state
     live_ = nullptr;
@@ -71,21 +71,35 @@ class AcceleratorBackend final : public Backend {
     check_run(*device_, counted(im.image->run(device_run_timeout())), "training step (forward and backward)");
     im.version = ++latest_;
     live_ = &im;
-    split_ = &im;
+    split_ = last_split_ = &im;
     download_gradients(*im.image);
     return read_result(*im.image);
   }
 
+  // Applies the host Params' gradients, as the cpu backend does. A rank whose shard of a short last
+  // batch is empty runs no forward_backward (its gradients are the host's zeros): the update then
+  // runs on the last split program, or on one compiled for a batch of 1.
   void apply_update(Model& model, const UpdateConfig& cfg) override {
-    if (!split_ || &model != model_ || live_ != split_) {
-      throw Error("backend '" + name() + "': apply_update without the forward_backward it completes");
-    }
-    Image& im = *split_;
+    Image* pending = split_ && &model == model_ ? split_ : nullptr;
     split_ = nullptr;
+    if (!pending) pending = last_split_ && &model == model_ ? last_split_ : &image(model, 1, cfg.method, true, true);
+    if (pending->version != latest_) {
+      // make_current may bring the host up to date from the device first, which would overwrite
+      // the running statistics the ranks agreed on (rank 0's) with this rank's own.
+      std::vector<std::vector<float>> agreed;
+      for (const Param* p : model.params())
+        if (!p->trainable) agreed.push_back(p->value);
+      make_current(*pending);
+      size_t i = 0;
+      for (Param* p : model.params())
+        if (!p->trainable) p->value = agreed[i++];
+    }
+    Image& im = *pending;
     upload_gradients(*im.image);
     write_hyper(*im.image, cfg);
     check_run(*device_, counted(im.image->run_update(device_run_timeout())), "training step (update)");
     im.version = ++latest_;
+    live_ = &im;
   }
 
   void prefetch(const Tensor& x, const std::vector<int>& y) override {
@@ -196,7 +210,7 @@ class AcceleratorBackend final : public Backend {
       model_ = &model;
       latest_ = host_ = 1;
       live_ = nullptr;
-      split_ = nullptr;
+      split_ = last_split_ = nullptr;
     }
     const auto key = std::make_tuple(batch, static_cast<int>(method), training, update_apart);
     auto it = images_.find(key);
@@ -219,7 +233,8 @@ class AcceleratorBackend final : public Backend {
   uint64_t latest_ = 1;     // version of the newest state
   uint64_t host_ = 1;       // version the host model holds
   Image* live_ = nullptr;   // the image that holds `latest_` when the host does not
-  Image* split_ = nullptr;  // the image whose forward_backward awaits its apply_update
+  Image* split_ = nullptr;       // the image whose forward_backward awaits its apply_update
+  Image* last_split_ = nullptr;  // the last image forward_backward ran
 };
 
 }  // namespace
