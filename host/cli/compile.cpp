@@ -27,7 +27,9 @@ CommandSpec compile_spec() {
       .value("nm", "N:M", "N:M sparsity (overrides the model file; 'dense' = no pruning)")
       .value("method", "M", "bdwp (default), srste or dense")
       .value("batch", "B", "batch size, 1 to 65535 (default: the model's recipe)")
-      .flag("inference", "the inference stream (FF and loss only, no gradients)");
+      .flag("inference", "the inference stream (FF and loss only, no gradients)")
+      .flag("update-apart", "the data-parallel program: the step stream stops after WU, and the update and\n"
+                            "pre-generation form a stream of their own (docs/distributed.md)");
   add_dataflow_switches(c);
   c.flag("dump", "also print the whole stream, disassembled, grouped by layer, and every region of the memory map")
       .flag("json", "print the summary, the memory map (and with --dump the stream) as JSON on stdout "
@@ -52,9 +54,11 @@ nlohmann::json program_json(const Model& model, const Program& p, bool with_stre
                         {"offline_scheduling", o.offline_scheduling}, {"transposed_conv_bp", o.transposed_conv_bp},
                         {"phase_bp", o.phase_bp}, {"overlap_update", o.overlap_update},
                         {"balanced_k_tiles", o.balanced_k_tiles}, {"patch_reuse", o.patch_reuse},
-                        {"fuse_relu", o.fuse_relu}, {"fused_pregen", o.fused_pregen}}},
+                        {"fuse_relu", o.fuse_relu}, {"fused_pregen", o.fused_pregen},
+                        {"update_apart", o.update_apart}}},
                       {"instructions", p.insns.size()},
-                      {"prologue_instructions", p.prologue.size()}};
+                      {"prologue_instructions", p.prologue.size()},
+                      {"update_instructions", p.update.size()}};
   int64_t loaded = 0, stored = 0;
   double macs = 0;
   j["layers"] = nlohmann::json::array();
@@ -73,9 +77,13 @@ nlohmann::json program_json(const Model& model, const Program& p, bool with_stre
   }
   j["memory_map"] = {{"channels", channels}, {"regions", regions}};
   if (with_stream) {
-    nlohmann::json stream = nlohmann::json::array();
+    nlohmann::json stream = nlohmann::json::array(), update = nlohmann::json::array();
     for (const isa::Insn& in : p.insns) stream.push_back(disassemble(in));
     j["stream"] = stream;
+    if (!p.update.empty()) {
+      for (const isa::Insn& in : p.update) update.push_back(disassemble(in));
+      j["update_stream"] = update;
+    }
   }
   return j;
 }
@@ -107,6 +115,11 @@ int cmd_compile(const std::vector<std::string>& argv) {
   Model model = Model::load(resolve_model_path(args.str("model")), nm_opt(args));
   opt.batch = static_cast<int>(args.integer("batch", model.recipe.batch, 1, 0xffff));
   opt.training = !args.flag("inference");
+  opt.update_apart = args.flag("update-apart");
+  if (opt.update_apart && !opt.training) args.fail("--update-apart needs a training program (drop --inference)");
+  if (opt.update_apart && args.has("emit")) {
+    args.fail("--emit records the whole step's stream; --update-apart splits it (use one or the other)");
+  }
   apply_dataflow_switches(args, opt);
 
   if (args.has("reference") && !args.has("emit")) args.fail("--reference needs --emit FILE");

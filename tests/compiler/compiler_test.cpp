@@ -729,4 +729,20 @@ TEST(CompileCli, PrintsSummaryMemoryMapAndDump) {
   const test::CliRun inf = sat_cli("--model mlp --batch 4 --inference --method srste");
   ASSERT_EQ(inf.status, 0) << inf.out;
   EXPECT_NE(inf.out.find("inference stream"), std::string::npos) << inf.out;
+
+  // The data-parallel program: its update stream is printed after the step's.
+  const test::CliRun u = sat_cli("--model mlp --batch 4 --update-apart --dump");
+  ASSERT_EQ(u.status, 0) << u.out;
+  const size_t at = u.out.find("update stream (data-parallel");
+  ASSERT_NE(at, std::string::npos) << u.out;
+  EXPECT_NE(u.out.find("SGD", at), std::string::npos);
+  EXPECT_EQ(u.out.substr(0, at).find(" SGD "), std::string::npos) << "the step stream holds no update";
+  const test::CliRun uj = sat_cli("--model mlp --batch 4 --update-apart --json");
+  ASSERT_EQ(uj.status, 0) << uj.out;
+  const nlohmann::json j = nlohmann::json::parse(uj.out);
+  EXPECT_TRUE(j["options"]["update_apart"].get<bool>());
+  EXPECT_GT(j["update_instructions"].get<int>(), 0);
+  const test::CliRun bad = sat_cli("--model mlp --batch 4 --update-apart --inference");
+  EXPECT_EQ(bad.status, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--update-apart needs a training program"), std::string::npos) << bad.out;
 }
