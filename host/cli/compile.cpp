@@ -28,7 +28,7 @@ CommandSpec compile_spec() {
       .value("method", "M", "bdwp (default), srste or dense")
       .value("batch", "B", "batch size, 1 to 65535 (default: the model's recipe)")
       .flag("inference", "the inference stream (FF and loss only, no gradients)")
-      .flag("update-apart", "the data-parallel program: the step stream stops after WU, and the update and\n"
+      .flag("update-apart", "the data-parallel program: the step stream stops after WU, and the update and "
                             "pre-generation form a stream of their own (docs/distributed.md)");
   add_dataflow_switches(c);
   c.flag("dump", "also print the whole stream, disassembled, grouped by layer, and every region of the memory map")
