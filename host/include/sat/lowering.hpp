@@ -268,6 +268,7 @@ class Lowering {
   void pregen_weight(SparseWeight* w);
   // The step's updates and pre-generation (after BP, where they were not overlapped with it).
   void emit_updates();
+  void emit_finish();
   // ScheduleOptions::update_apart: emits FINISH, then starts the update stream, whose instructions
   // order only among themselves (every unit has drained at the step's FINISH); moves it into
   // Program::update after its own FINISH (end_update_stream).

@@ -1304,13 +1304,18 @@ void Lowering::emit_updates() {
   for (const WeightBinding& wb : prog_.weights) pregen_weight(wb.weight);
 }
 
-void Lowering::begin_update_stream() {
+void Lowering::emit_finish() {
   auto& I = *impl_;
   I.scopes.push_back({"(step)", "-", "end"});
   I.open_segment = -1;
   emit_raw(make_insn(OP_FINISH), {}, {}, {});
   I.scopes.pop_back();
   I.open_segment = -1;
+}
+
+void Lowering::begin_update_stream() {
+  auto& I = *impl_;
+  emit_finish();
   // Every unit has drained at FINISH and the host runs the update stream after it: nothing the
   // step did needs a token, and no bank or patch buffer content carries over.
   for (Access& a : I.regions) a = Access{};
@@ -1393,11 +1398,7 @@ void Lowering::lower_model() {
     emit_updates();
   }
 
-  I.scopes.push_back({"(step)", "-", "end"});
-  I.open_segment = -1;
-  emit_raw(make_insn(OP_FINISH), {}, {}, {});
-  I.scopes.pop_back();
-  I.open_segment = -1;
+  emit_finish();
   if (update_begin_ >= 0) end_update_stream();
 
   // The prologue: every form, generated from the masters the host wrote, then FINISH. One unit,
