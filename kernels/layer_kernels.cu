@@ -71,15 +71,16 @@ inline int64_t chunks_for(int64_t rows, int64_t c) {
   return want < by_rows ? (want < 1 ? 1 : want) : by_rows;
 }
 
-// Reduces a block's (32 x kRedY) per-thread values to 32 column sums in thread row 0.
-__device__ __forceinline__ void block_col_sum(double& a, double& b, double (*sh)[32][kRedY + 1]) {
+// Reduces a block's (32 x Y) per-thread values to 32 column sums in thread row 0, added in y order.
+template <int Y>
+__device__ __forceinline__ void block_col_sum(double& a, double& b, double (*sh)[32][Y + 1]) {
   sh[0][threadIdx.x][threadIdx.y] = a;
   sh[1][threadIdx.x][threadIdx.y] = b;
   __syncthreads();
   if (threadIdx.y == 0) {
     a = 0;
     b = 0;
-    for (int y = 0; y < kRedY; ++y) {
+    for (int y = 0; y < Y; ++y) {
       a += sh[0][threadIdx.x][y];
       b += sh[1][threadIdx.x][y];
     }
@@ -112,7 +113,7 @@ __global__ void column_partial_kernel(int mode, const uint16_t* x, const uint16_
       }
     }
   }
-  block_col_sum(a, b, sh);
+  block_col_sum<kRedY>(a, b, sh);
   if (threadIdx.y == 0 && j < c) {
     const int64_t chunks = gridDim.y;
     part[blockIdx.y * c + j] = a;
@@ -315,18 +316,22 @@ void column_partials_launch(int mode, const uint16_t* x, const uint16_t* dy, int
   }
 }
 
+// A kernel's launch shape.
+struct Launch {
+  dim3 grid, block;
+};
+
 // The finishing kernels add a column's `chunks` partials with a block of 32 x 32 threads: thread
 // (x, y) adds chunks y, y + 32, ... of column blockIdx.x * 32 + x, and thread row 0 adds the 32 sums
 // in y order. A fixed order, so deterministic; one thread per column walking a thousand chunks
 // serially would spend hundreds of microseconds on load latency alone.
 constexpr int kFinishY = 32;
-inline unsigned finish_blocks(int64_t c) { return static_cast<unsigned>(ceil_div(c, 32)); }
-#define SAT_FINISH_LAUNCH finish_blocks(c), dim3(32, kFinishY), 0, s
+inline Launch finish_launch(int64_t c) { return {dim3(static_cast<unsigned>(ceil_div(c, 32))), dim3(32, kFinishY)}; }
 
-// Column j's sums of partial arrays 0 and (where TWO) 1; the result is valid in thread row 0.
+// Column j's sums of partial arrays 0 and (where TWO) 1, valid in thread row 0; returns j.
 template <bool TWO>
-__device__ __forceinline__ void chunk_sums(const double* part, int64_t chunks, int64_t c, double& s0, double& s1) {
-  __shared__ double sh[2][kFinishY][33];
+__device__ __forceinline__ int64_t chunk_sums(const double* part, int64_t chunks, int64_t c, double& s0, double& s1) {
+  __shared__ double sh[2][32][kFinishY + 1];
   const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
   s0 = 0;
   s1 = 0;
@@ -336,23 +341,13 @@ __device__ __forceinline__ void chunk_sums(const double* part, int64_t chunks, i
       if (TWO) s1 += part[(chunks + k) * c + j];
     }
   }
-  sh[0][threadIdx.y][threadIdx.x] = s0;
-  sh[1][threadIdx.y][threadIdx.x] = s1;
-  __syncthreads();
-  if (threadIdx.y == 0) {
-    s0 = 0;
-    s1 = 0;
-    for (int y = 0; y < kFinishY; ++y) {
-      s0 += sh[0][y][threadIdx.x];
-      s1 += sh[1][y][threadIdx.x];
-    }
-  }
+  block_col_sum<kFinishY>(s0, s1, sh);
+  return j;
 }
 
 __global__ void bias_grad_finish(const double* part, int64_t chunks, int64_t c, float* grad) {
   double s = 0, unused = 0;
-  chunk_sums<false>(part, chunks, c, s, unused);
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t j = chunk_sums<false>(part, chunks, c, s, unused);
   if (threadIdx.y != 0 || j >= c) return;
   grad[j] += static_cast<float>(s);
 }
@@ -360,8 +355,7 @@ __global__ void bias_grad_finish(const double* part, int64_t chunks, int64_t c, 
 __global__ void bn_stats_finish(const double* part, int64_t chunks, int64_t c, int64_t count, double eps,
                                 double momentum, float* rmean, float* rvar, double* mean, double* invstd) {
   double s = 0, sq = 0;
-  chunk_sums<true>(part, chunks, c, s, sq);
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t j = chunk_sums<true>(part, chunks, c, s, sq);
   if (threadIdx.y != 0 || j >= c) return;
   const double n = static_cast<double>(count), m = s / n;
   // E[x^2] - m^2 in double: BF16 inputs square exactly, so the cancellation costs digits only when
@@ -404,10 +398,7 @@ __global__ void bn_apply_train2(const uint32_t* x, int64_t rows, int64_t c, cons
 // channel's coefficients are read once per thread into registers. Read per element, as a flat
 // grid-stride loop must, they cost several times the data's own traffic.
 constexpr int kChannelThreads = 128;
-struct ChannelGrid {
-  dim3 grid, block;
-};
-inline ChannelGrid channel_grid(int64_t rows, int64_t c8) {
+inline Launch channel_grid(int64_t rows, int64_t c8) {
   const int bx = static_cast<int>(std::min<int64_t>(c8, 32)), by = kChannelThreads / bx;
   const int64_t gx = ceil_div(c8, bx);
   // About a full machine of resident threads, two rows' loads in flight each.
@@ -454,14 +445,10 @@ __global__ void __launch_bounds__(kChannelThreads) bn_apply_train8(const uint4* 
   const BnForward8 f(cg, mean, invstd, gamma, beta);
   SAT_CHANNEL_ROWS(r0, r1, step) {
     const int64_t i0 = static_cast<int64_t>(r0) * c8 + cg, i1 = static_cast<int64_t>(r1) * c8 + cg;
-    const uint4 x0 = x[i0];
-    if (r1 < rows) {
-      const uint4 x1 = x[i1];
-      y[i0] = f(x0, relu);
-      y[i1] = f(x1, relu);
-    } else {
-      y[i0] = f(x0, relu);
-    }
+    const bool two = r1 < rows;
+    const uint4 x0 = x[i0], x1 = two ? x[i1] : x0;
+    y[i0] = f(x0, relu);
+    if (two) y[i1] = f(x1, relu);
   }
 }
 
@@ -481,8 +468,7 @@ __global__ void bn_apply_eval(const uint16_t* x, int64_t rows, int64_t c, double
 __global__ void bn_back_finish(const double* part, int64_t chunks, int64_t c, int64_t count, float* ggrad,
                                float* bgrad, double* coef) {
   double sg = 0, sgx = 0;
-  chunk_sums<true>(part, chunks, c, sg, sgx);
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t j = chunk_sums<true>(part, chunks, c, sg, sgx);
   if (threadIdx.y != 0 || j >= c) return;
   ggrad[j] += static_cast<float>(sgx);
   bgrad[j] += static_cast<float>(sg);
@@ -584,19 +570,15 @@ __global__ void relu_back_kernel(const uint16_t* y, const uint16_t* dy, int64_t 
   SAT_GRID_LOOP(i, n) dx[i] = y[i] != 0 ? dy[i] : uint16_t{0};
 }
 
-// relu: a ReLU fused after the add (relu_forward's rule on the rounded sum).
-__global__ void add_kernel(const uint16_t* a, const uint16_t* b, int64_t n, bool relu, uint16_t* out) {
+// The residual join: out = round(a + b). gate (may be null): b is a gradient gated by the zeros of
+// the output of a ReLU fused after the join (relu_backward's rule); relu: that ReLU on the sum
+// (relu_forward's rule). The same bits as the separate passes.
+__global__ void add_kernel(const uint16_t* a, const uint16_t* b, const uint16_t* gate, int64_t n, bool relu,
+                           uint16_t* out) {
   SAT_GRID_LOOP(i, n) {
-    const uint16_t o = f32_to_bf16_bits(__fadd_rn(ld(a, i), ld(b, i)));
+    const uint16_t bi = gate && gate[i] == 0 ? uint16_t{0} : b[i];
+    const uint16_t o = f32_to_bf16_bits(__fadd_rn(ld(a, i), bf16_bits_to_f32(bi)));
     out[i] = relu ? relu1(o) : o;
-  }
-}
-// out = round(a + (y != 0 ? dy : +0)): the residual's backward join with the gradient of a ReLU
-// fused after it (relu_backward's rule), the same bits as relu_backward then add_round.
-__global__ void add_gated_kernel(const uint16_t* a, const uint16_t* dy, const uint16_t* y, int64_t n, uint16_t* out) {
-  SAT_GRID_LOOP(i, n) {
-    const uint16_t g = y[i] != 0 ? dy[i] : uint16_t{0};
-    out[i] = f32_to_bf16_bits(__fadd_rn(ld(a, i), bf16_bits_to_f32(g)));
   }
 }
 
@@ -620,9 +602,9 @@ __global__ void relu_back8_kernel(const uint4* y, const uint4* dy, int64_t n8, u
     dx[i] = g;
   }
 }
-__global__ void add8_kernel(const uint4* a, const uint4* b, int64_t n8, bool relu, uint4* out) {
+__global__ void add8_kernel(const uint4* a, const uint4* b, const uint4* gate, int64_t n8, bool relu, uint4* out) {
   SAT_GRID_LOOP(i, n8) {
-    const uint4 u = a[i], v = b[i];
+    const uint4 u = a[i], v = gate ? relu_gate(b[i], gate[i]) : b[i];
     uint4 o;
     const uint16_t* eu = reinterpret_cast<const uint16_t*>(&u);
     const uint16_t* ev = reinterpret_cast<const uint16_t*>(&v);
@@ -631,17 +613,6 @@ __global__ void add8_kernel(const uint4* a, const uint4* b, int64_t n8, bool rel
       const uint16_t r = f32_to_bf16_bits(__fadd_rn(bf16_bits_to_f32(eu[j]), bf16_bits_to_f32(ev[j])));
       eo[j] = relu ? relu1(r) : r;
     }
-    out[i] = o;
-  }
-}
-__global__ void add_gated8_kernel(const uint4* a, const uint4* dy, const uint4* y, int64_t n8, uint4* out) {
-  SAT_GRID_LOOP(i, n8) {
-    const uint4 u = a[i], v = relu_gate(dy[i], y[i]);
-    uint4 o;
-    const uint16_t* eu = reinterpret_cast<const uint16_t*>(&u);
-    const uint16_t* ev = reinterpret_cast<const uint16_t*>(&v);
-    uint16_t* eo = reinterpret_cast<uint16_t*>(&o);
-    for (int j = 0; j < 8; ++j) eo[j] = f32_to_bf16_bits(__fadd_rn(bf16_bits_to_f32(eu[j]), bf16_bits_to_f32(ev[j])));
     out[i] = o;
   }
 }
@@ -807,7 +778,8 @@ int64_t column_partials(int64_t rows, int64_t c) { return 2 * chunks_for(rows, c
 void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, float* grad, cudaStream_t s) {
   const int64_t chunks = chunks_for(rows, c);
   column_partials_launch(2, dy, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
-  bias_grad_finish<<<SAT_FINISH_LAUNCH>>>(partial, chunks, c, grad);
+  const Launch f = finish_launch(c);
+  bias_grad_finish<<<f.grid, f.block, 0, s>>>(partial, chunks, c, grad);
   SAT_CUDA_LAUNCHED("bias_grad_finish");
 }
 
@@ -819,12 +791,13 @@ void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, do
   const int64_t chunks = chunks_for(rows, c);
   if (relu && !bn_relu_fusable(rows, c, x, y)) throw Error("bn_forward_train: a fused ReLU needs c % 8 == 0 and aligned rows");
   column_partials_launch(0, x, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
-  bn_stats_finish<<<SAT_FINISH_LAUNCH>>>(partial, chunks, c, rows, eps, momentum, running_mean, running_var, mean,
-                                         invstd);
+  const Launch f = finish_launch(c);
+  bn_stats_finish<<<f.grid, f.block, 0, s>>>(partial, chunks, c, rows, eps, momentum, running_mean, running_var, mean,
+                                             invstd);
   SAT_CUDA_LAUNCHED("bn_stats_finish");
   if (bn_relu_fusable(rows, c, x, y)) {
     check32(rows * c, "bn_forward_train");
-    const ChannelGrid g = channel_grid(rows, c / 8);
+    const Launch g = channel_grid(rows, c / 8);
     bn_apply_train8<<<g.grid, g.block, 0, s>>>(reinterpret_cast<const uint4*>(x), static_cast<int>(rows),
                                                static_cast<int>(c / 8), mean, invstd, gamma, beta, relu,
                                                reinterpret_cast<uint4*>(y));
@@ -856,11 +829,12 @@ void bn_backward(const uint16_t* x, const uint16_t* dy, int64_t rows, int64_t c,
   const int64_t chunks = chunks_for(rows, c);
   column_partials_launch(1, x, dy, rows, c, chunks, mean, invstd, partial, s, relu_y);
   double* coef = partial + 2 * chunks * c;
-  bn_back_finish<<<SAT_FINISH_LAUNCH>>>(partial, chunks, c, rows, gamma_grad, beta_grad, coef);
+  const Launch f = finish_launch(c);
+  bn_back_finish<<<f.grid, f.block, 0, s>>>(partial, chunks, c, rows, gamma_grad, beta_grad, coef);
   SAT_CUDA_LAUNCHED("bn_back_finish");
   if (by8) {
     check32(rows * c, "bn_backward");
-    const ChannelGrid g = channel_grid(rows, c / 8);
+    const Launch g = channel_grid(rows, c / 8);
     bn_back_apply8<<<g.grid, g.block, 0, s>>>(
         reinterpret_cast<const uint4*>(x), reinterpret_cast<const uint4*>(dy), reinterpret_cast<const uint4*>(relu_y),
         static_cast<int>(rows), static_cast<int>(c / 8), mean, invstd, gamma, coef, reinterpret_cast<uint4*>(dx));
@@ -900,28 +874,26 @@ void relu_backward(const uint16_t* y, const uint16_t* dy, int64_t n, uint16_t* d
   SAT_CUDA_LAUNCHED("relu_back_kernel");
 }
 
-void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s, bool relu) {
-  if (vec8(n, a, b, out)) {
+// The residual join's kernels (add_kernel): 16-byte accesses where every array allows them.
+static void add_join(const uint16_t* a, const uint16_t* b, const uint16_t* gate, int64_t n, bool relu, uint16_t* out,
+                     cudaStream_t s) {
+  if (vec8(n, a, b, out) && (!gate || vec8(n, gate, gate, gate))) {
     add8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(a), reinterpret_cast<const uint4*>(b),
-                                                       n / 8, relu, reinterpret_cast<uint4*>(out));
+                                                       reinterpret_cast<const uint4*>(gate), n / 8, relu,
+                                                       reinterpret_cast<uint4*>(out));
     SAT_CUDA_LAUNCHED("add8_kernel");
     return;
   }
-  add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, b, n, relu, out);
+  add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, b, gate, n, relu, out);
   SAT_CUDA_LAUNCHED("add_kernel");
 }
 
+void add_round(const uint16_t* a, const uint16_t* b, int64_t n, uint16_t* out, cudaStream_t s, bool relu) {
+  add_join(a, b, nullptr, n, relu, out, s);
+}
+
 void add_gated(const uint16_t* a, const uint16_t* dy, const uint16_t* y, int64_t n, uint16_t* out, cudaStream_t s) {
-  if (vec8(n, a, dy, y) && vec8(n, out, out, out)) {
-    add_gated8_kernel<<<blocks_for(n / 8, 256), 256, 0, s>>>(reinterpret_cast<const uint4*>(a),
-                                                             reinterpret_cast<const uint4*>(dy),
-                                                             reinterpret_cast<const uint4*>(y), n / 8,
-                                                             reinterpret_cast<uint4*>(out));
-    SAT_CUDA_LAUNCHED("add_gated8_kernel");
-    return;
-  }
-  add_gated_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, dy, y, n, out);
-  SAT_CUDA_LAUNCHED("add_gated_kernel");
+  add_join(a, dy, y, n, false, out, s);
 }
 
 void maxpool_forward(const uint16_t* x, const PoolGeometry& g, int64_t nb, uint16_t* y, int32_t* argmax, cudaStream_t s) {

@@ -305,6 +305,7 @@ struct BatchNormOp final : Op {
       dnn = std::make_unique<CudnnBatchNorm>(rows, ch, eps);
       saved = c.alloc<float>(2 * ch);
     }
+    if (relu) gate_y = y.p;   // its own ReLU's output gates dy
   }
   void fwd(Ctx& c, const Act& x, bool training) override {
     if (dnn) {
@@ -323,10 +324,10 @@ struct BatchNormOp final : Op {
       dnn->backward(x.p, dy, dx, gamma, ggrad, bgrad, saved, saved + ch, c.s);
       return dx;
     }
-    bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s, relu ? y.p : gate_y);
+    bn_backward(x.p, dy, rows, ch, mean, invstd, gamma, ggrad, bgrad, c.partial, dx, c.s, gate_y);
     return dx;
   }
-  bool can_gate_dy() const override { return !dnn && !relu && bn_relu_fusable(rows, ch, y.p, dx); }
+  bool can_gate_dy() const override { return !dnn && !gate_y && bn_relu_fusable(rows, ch, y.p, dx); }
 };
 
 struct ReluOp final : Op {

@@ -82,7 +82,8 @@ struct ResidentPlan::Op {
   // Returns dL/dx (null when !need_dx).
   virtual const uint16_t* bwd(Ctx& c, const Act& x, const uint16_t* dy, bool need_dx) = 0;
   // Whether the op can take its dy gated by the zeros of a ReLU's output (a ReLU fused after the
-  // residual add its sequence ends in), and the gate it then applies in bwd (BatchNorm only).
+  // residual add its sequence ends in), and the gate it applies in bwd (BatchNorm only: its own
+  // fused ReLU's output, or that residual's).
   virtual bool can_gate_dy() const { return false; }
   const uint16_t* gate_y = nullptr;
   Act y;              // output

@@ -573,12 +573,7 @@ TEST(CudaBackend, FusedReluGivesTheSeparateLayersBits) {
     unsetenv("SAT_CUDA_FUSE");
   }
   EXPECT_EQ(losses[0], losses[1]);
-  const auto pa = models[0].params(), pb = models[1].params();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i) {
-    EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
-    EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
-  }
+  test::expect_same_state(models[0], models[1]);
 }
 
 TEST(CudaBackend, GraphReplayGivesTheEagerStepsBitForBit) {
@@ -660,12 +655,7 @@ TEST(CudaBackend, SplitStepGivesTrainStepsBits) {
     }
     whole->sync(whole_model);
     split->sync(split_model);
-    const auto pa = whole_model.params(), pb = split_model.params();
-    ASSERT_EQ(pa.size(), pb.size());
-    for (size_t i = 0; i < pa.size(); ++i) {
-      EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
-      EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
-    }
+    test::expect_same_state(whole_model, split_model);
   }
 }
 
@@ -704,11 +694,7 @@ TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
     }
     whole->sync(whole_model);
     dp->sync(dp_model);
-    const auto pa = whole_model.params(), pb = dp_model.params();
-    for (size_t i = 0; i < pa.size(); ++i) {
-      EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
-      EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
-    }
+    test::expect_same_state(whole_model, dp_model);
   }
 }
 

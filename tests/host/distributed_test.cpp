@@ -54,11 +54,7 @@ TEST(Distributed, OneRankStepGivesTrainStepsBits) {
       EXPECT_EQ(ra.loss, rb.loss);
       EXPECT_EQ(ra.correct, rb.correct);
     }
-    const auto pa = a.params(), pb = b.params();
-    for (size_t i = 0; i < pa.size(); ++i) {
-      EXPECT_EQ(pa[i]->value, pb[i]->value) << pa[i]->name;
-      EXPECT_EQ(pa[i]->momentum, pb[i]->momentum) << pa[i]->name;
-    }
+    test::expect_same_state(a, b);
   }
 }
 

@@ -147,4 +147,22 @@ void expect_gemm_matches_cpu(const std::string& backend, GemmMode mode, NM nm, i
   EXPECT_EQ(bad, 0);
 }
 
+void expect_same_state(Model& a, Model& b, bool forms) {
+  const auto pa = a.params(), pb = b.params();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_EQ(pb[i]->value, pa[i]->value) << pa[i]->name;
+    EXPECT_EQ(pb[i]->momentum, pa[i]->momentum) << pa[i]->name << " momentum";
+  }
+  if (!forms) return;
+  const auto wa = a.sparse_weights(), wb = b.sparse_weights();
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) {
+    EXPECT_EQ(wb[i]->fwd.index, wa[i]->fwd.index) << wa[i]->weight->name << " W_F";
+    EXPECT_EQ(wb[i]->fwd.values, wa[i]->fwd.values) << wa[i]->weight->name << " W_F values";
+    EXPECT_EQ(wb[i]->bwd.index, wa[i]->bwd.index) << wa[i]->weight->name << " W_B";
+    EXPECT_EQ(wb[i]->mask_f, wa[i]->mask_f) << wa[i]->weight->name << " SR-STE mask";
+  }
+}
+
 }  // namespace sat::test

@@ -34,6 +34,11 @@ struct StepTolerance {
 void expect_training_matches_cpu(const std::string& backend, const std::string& model, Method method, int batch,
                                  int steps, const StepTolerance& tol, bool fashion = false);
 
+// Two models trained the same way by two paths that must give the same bits (a split step, graph
+// replay, a fusion): every parameter's value and momentum equal, and with `forms` every N:M form
+// (W_F values and indices, W_B indices, the SR-STE mask). Call Backend::sync on both first.
+void expect_same_state(Model& a, Model& b, bool forms = false);
+
 // Backend::gemm against the CPU's: element i may differ by rel_tol * sum_k |a_ik * b_kj| (the FP32
 // accumulation order differs, nothing else may); shapes must be equal.
 void expect_gemm_matches_cpu(const std::string& backend, GemmMode mode, NM nm, int64_t batch, int64_t cout,

@@ -172,18 +172,7 @@ TEST_P(BackendConformance, SplitStepGivesTrainStepsBits) {
     }
     whole->sync(a);
     split->sync(b);
-    const auto pa = a.params(), pb = b.params();
-    for (size_t i = 0; i < pa.size(); ++i) {
-      EXPECT_EQ(pb[i]->value, pa[i]->value) << pa[i]->name;
-      EXPECT_EQ(pb[i]->momentum, pa[i]->momentum) << pa[i]->name << " momentum";
-    }
-    const auto wa = a.sparse_weights(), wb = b.sparse_weights();
-    for (size_t i = 0; i < wa.size(); ++i) {
-      EXPECT_EQ(wb[i]->fwd.index, wa[i]->fwd.index) << wa[i]->weight->name << " W_F";
-      EXPECT_EQ(wb[i]->fwd.values, wa[i]->fwd.values) << wa[i]->weight->name << " W_F values";
-      EXPECT_EQ(wb[i]->bwd.index, wa[i]->bwd.index) << wa[i]->weight->name << " W_B";
-      EXPECT_EQ(wb[i]->mask_f, wa[i]->mask_f) << wa[i]->weight->name << " SR-STE mask";
-    }
+    expect_same_state(a, b, true);
   }
   // The update half alone (a rank whose shard of a short last batch is empty) applies the host's
   // zero gradients, as the CPU's update does: weight decay and momentum only.

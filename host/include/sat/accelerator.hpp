@@ -47,6 +47,9 @@ class ProgramImage {
   Program prog_;
   std::unique_ptr<DeviceMemory> mem_;
   DeviceStream& step_stream(int slot);
+  // Runs `insns` (a stream loaded into `stream` on first use); `missing` names it when empty.
+  RunResult run_once_loaded(std::unique_ptr<DeviceStream>& stream, const std::vector<isa::Insn>& insns,
+                            const std::string& missing, std::chrono::milliseconds timeout);
   std::unique_ptr<DeviceStream> stream_, stream_b_, prologue_, update_;
 };
 

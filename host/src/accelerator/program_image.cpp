@@ -94,18 +94,19 @@ std::unique_ptr<DeviceRun> ProgramImage::start(std::chrono::milliseconds timeout
   return device_->start(step_stream(slot), *mem_, timeout);
 }
 
+RunResult ProgramImage::run_once_loaded(std::unique_ptr<DeviceStream>& stream, const std::vector<isa::Insn>& insns,
+                                        const std::string& missing, std::chrono::milliseconds timeout) {
+  if (insns.empty()) throw Error("device '" + device_->name() + "': the program has no " + missing);
+  if (!stream) stream = device_->load(insns);
+  return device_->run(*stream, *mem_, timeout);
+}
+
 RunResult ProgramImage::run_prologue(std::chrono::milliseconds timeout) {
-  if (prog_.prologue.empty()) throw Error("device '" + device_->name() + "': the program has no prologue");
-  if (!prologue_) prologue_ = device_->load(prog_.prologue);
-  return device_->run(*prologue_, *mem_, timeout);
+  return run_once_loaded(prologue_, prog_.prologue, "prologue", timeout);
 }
 
 RunResult ProgramImage::run_update(std::chrono::milliseconds timeout) {
-  if (prog_.update.empty()) {
-    throw Error("device '" + device_->name() + "': the program has no update stream (compiled without update_apart)");
-  }
-  if (!update_) update_ = device_->load(prog_.update);
-  return device_->run(*update_, *mem_, timeout);
+  return run_once_loaded(update_, prog_.update, "update stream (compiled without update_apart)", timeout);
 }
 
 void check_run(const Device& device, const RunResult& r, const std::string& what) {
