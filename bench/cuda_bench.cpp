@@ -9,6 +9,8 @@
 //   --model-layers: only the models' own layer shapes at 2:8)
 //   cuda_bench --lowering [--batch B]
 //   cuda_bench --batchnorm [--batch B]
+//   cuda_bench --data-parallel "models/resnet18.json models/vit_tiny.json" [--batch B]
+//   (the data-parallel step on one rank: split, NCCL after BP, NCCL overlapped, beside train_step)
 //   (BatchNorm2d forward and backward on ResNet-18's shapes: the hand-written kernels, ReLU fused
 //   as the resident step runs them, beside cuDNN's where the build has it, and the rate of the
 //   bytes they must move)
@@ -34,10 +36,12 @@
 #include <vector>
 
 #include "cudnn_bn.hpp"
+#include "gradient_buckets.hpp"
 #include "layer_ops.hpp"
 #include "ops.hpp"
 #include "resident.hpp"
 #include "sat/backend.hpp"
+#include "sat/distributed.hpp"
 #include "sat/error.hpp"
 #include "sat/model.hpp"
 
@@ -393,6 +397,75 @@ void step_table(const std::vector<std::string>& files, const std::vector<int>& b
   std::printf("\n(wall clock per train_step, mean of %d after two warm-ups)\n\n", reps);
 }
 
+// The data-parallel step on one rank (a one-rank communicator: NCCL on this GPU alone) beside the
+// single-process step: what splitting the step, summing on the device and overlapping that sum
+// with BP cost where there is no other rank to wait for. Each variant is a fresh backend and model.
+void dp_table(const std::vector<std::string>& files, int batch, int reps) {
+  std::printf("## Data-parallel step on one rank, batch %d (one-rank communicator)\n\n", batch);
+  std::printf("| model | method | variant | ms per step | vs train_step | buckets (started during BP) |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  struct Variant {
+    const char* name;
+    bool dp, on_device;
+    const char* overlap;
+  };
+  const Variant variants[] = {{"train_step, one process", false, false, "1"},
+                              {"split step, sum through the host", true, false, "1"},
+                              {"NCCL after BP", true, true, "0"},
+                              {"NCCL in buckets overlapped with BP", true, true, "1"}};
+  for (const std::string& file : files) {
+    for (const Method method : {Method::dense, Method::bdwp}) {
+      double base = 0;
+      for (const Variant& v : variants) {
+        setenv("SAT_DP_OVERLAP", v.overlap, 1);
+        Model m = Model::load(file);
+        const auto be = open_backend("cuda");
+        be->prepare(m, method);
+        const auto comm = make_single_rank_communicator();
+        if (v.on_device && be->reduce_on_device(*comm).empty()) {
+          std::printf("| %s | %s | %s | (no NCCL in this build) | | |\n", m.name.c_str(), method_name(method), v.name);
+          continue;
+        }
+        Shape xs = {batch};
+        for (int64_t d : m.input) xs.push_back(d);
+        std::mt19937_64 rng(1);
+        std::normal_distribution<float> dist;
+        std::vector<float> xv(numel(xs));
+        for (auto& x : xv) x = dist(rng);
+        const Tensor x = Tensor::from_f32(xs, xv);
+        std::vector<int> y(batch);
+        for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
+        UpdateConfig cfg;
+        cfg.method = method;
+        cfg.lr = 0.01;
+        int64_t step = 0;
+        auto one = [&] {
+          bool stop = false;
+          if (v.dp) data_parallel_step(*comm, *be, m, x, y, batch, cfg, step++, stop, v.on_device);
+          else be->train_step(m, x, y, cfg);
+        };
+        for (int i = 0; i < 2; ++i) one();
+        CK(cudaDeviceSynchronize());
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < reps; ++i) one();
+        CK(cudaDeviceSynchronize());
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+        if (!v.dp) base = ms;
+        const BucketStats st = last_bucket_stats(*be);
+        char buckets[64] = "";
+        if (st.buckets) std::snprintf(buckets, sizeof buckets, "%zu (%zu)", st.buckets, st.started_in_bp);
+        std::printf("| %s | %s | %s | %.2f | %.2fx | %s |\n", m.name.c_str(),
+                    method == Method::dense ? "dense" : ("BDWP " + m.nm.str()).c_str(), v.name, ms,
+                    base > 0 ? ms / base : 0.0, buckets);
+        std::fflush(stdout);
+      }
+    }
+  }
+  unsetenv("SAT_DP_OVERLAP");
+  std::printf("\n(wall clock per step, mean of %d after two warm-ups; the data-parallel rows run "
+              "data_parallel_step)\n\n", reps);
+}
+
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -529,7 +602,7 @@ void batchnorm_table(int64_t batch) {
 int main(int argc, char** argv) {
   try {
     bool quick = false, large = false, pregen_only = false, lowering = false, batchnorm = false, model_layers = false;
-    std::string model_file, steps, batches = "128 512";
+    std::string model_file, steps, batches = "128 512", data_parallel;
     int batch = 0;   // --batch; 0: 128 for --model-step, 512 for --lowering and --batchnorm
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -539,12 +612,13 @@ int main(int argc, char** argv) {
       else if (a == "--lowering") lowering = true;
       else if (a == "--batchnorm") batchnorm = true;
       else if (a == "--model-layers") model_layers = true;
+      else if (a == "--data-parallel" && i + 1 < argc) data_parallel = argv[++i];
       else if (a == "--reps" && i + 1 < argc) g_reps = std::stoi(argv[++i]);
       else if (a == "--model-step" && i + 1 < argc) model_file = argv[++i];
       else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
       else if (a == "--steps" && i + 1 < argc) steps = argv[++i];
       else if (a == "--batches" && i + 1 < argc) batches = argv[++i];
-      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--lowering] [--batchnorm] [--model-layers] [--reps N] "
+      else throw Error("cuda_bench: unknown argument '" + a + "' (usage: cuda_bench [--quick | --large] [--pregen] [--lowering] [--batchnorm] [--model-layers] [--data-parallel \"FILES\"] [--reps N] "
                        "[--model-step models/resnet18.json] [--batch B] [--steps \"FILES\" --batches \"B...\"])");
     }
     std::printf("# cuda_bench on %s\n\n", require_device("cuda_bench").c_str());
@@ -552,6 +626,10 @@ int main(int argc, char** argv) {
       std::vector<int> bs;
       for (const std::string& w : words(batches)) bs.push_back(std::stoi(w));
       step_table(words(steps), bs, g_reps > 0 ? g_reps : 20);
+      return 0;
+    }
+    if (!data_parallel.empty()) {
+      dp_table(words(data_parallel), batch ? batch : 512, g_reps > 0 ? g_reps : 20);
       return 0;
     }
     if (lowering) {

@@ -22,6 +22,7 @@
 #include "ops.hpp"
 #include "resident.hpp"
 #include "cuda_check.hpp"
+#include "gradient_buckets.hpp"
 #include "nccl_reducer.hpp"
 #include "step_profile.hpp"
 #include "sat/backend.hpp"
@@ -170,6 +171,11 @@ class CudaBackend final : public Backend, public ProductRouter {
     };
   }
   ~CudaBackend() override {
+    // NCCL first: an all-reduce left in flight by a failed step is aborted before anything below
+    // waits for the device.
+    links_.grad_ready = nullptr;
+    buckets_.reset();
+    nccl_.reset();
     prof_.report(method_name(method_));
     if (prof_.on()) {
       std::fprintf(stderr, "cuda: %lld resident steps found their batch already uploaded (Backend::prefetch)\n",
@@ -297,6 +303,7 @@ class CudaBackend final : public Backend, public ProductRouter {
   // The gradients summed on the GPUs through NCCL, where this build has it; otherwise the host path
   // (the training loop then says so).
   std::string reduce_on_device(Communicator& comm) override {
+    bucket_settings_ = bucket_settings_from_env();
     if (!nccl_built()) {
       if (comm.rank() == 0) {
         std::fprintf(stderr, "backend 'cuda': NCCL %s: the gradients are summed through the host over MPI\n",
@@ -305,20 +312,52 @@ class CudaBackend final : public Backend, public ProductRouter {
       return "";
     }
     nccl_ = std::make_unique<NcclReducer>(comm, stream_);
-    return nccl_description() + " on the GPUs' buffers";
+    const BucketSettings& b = bucket_settings_;
+    char mib[64];
+    std::snprintf(mib, sizeof mib, "%.4g", static_cast<double>(b.bytes) / 1048576.0);
+    return nccl_description() + " on the GPUs' buffers, " +
+           (b.overlap ? std::string("in buckets of ") + mib + " MiB overlapped with BP" : std::string("after BP"));
+  }
+
+  // With the overlap (SAT_DP_OVERLAP, on by default), the step that follows runs eagerly (run_step):
+  // BP's enqueueing reports each finished gradient to the buckets, which start NCCL's sums on its
+  // own stream while the GPU is still working through BP.
+  void begin_gradient_reduction(float weight, const std::string& what) override {
+    if (!nccl_ || !bucket_settings_.overlap || !model_) return;
+    if (!buckets_) {
+      std::vector<GradientBuckets::Gradient> grads;
+      for (const Param* p : backward_param_order(*model_)) {
+        if (auto it = params_.find(p); it != params_.end()) grads.push_back({p, it->second->grad.get(), p->numel()});
+      }
+      buckets_ = std::make_unique<GradientBuckets>(grads, bucket_settings_, *nccl_);
+    }
+    buckets_->begin(weight, what);
+    links_.grad_ready = [this](const Param* p) { buckets_->ready(p); };
   }
 
   void reduce_gradients(float weight, const std::string& what) override {
-    if (!nccl_) Backend::reduce_gradients(weight, what);
+    if (!nccl_) {
+      Backend::reduce_gradients(weight, what);
+      return;
+    }
     // In the model's parameter order: every rank issues the same operations in the same order.
     std::vector<NcclReducer::Buffer> grads, stats;
     for (const Param* p : param_list_) {
       if (auto it = params_.find(p); it != params_.end()) grads.push_back({it->second->grad.get(), p->numel()});
       else if (auto f = fixed_.find(p); f != fixed_.end()) stats.push_back({f->second->get(), p->numel()});
     }
-    nccl_->weighted_sum(grads, weight, what);
+    if (links_.grad_ready) {
+      links_.grad_ready = nullptr;
+      buckets_->finish();
+      last_buckets_ = buckets_->stats();
+    } else {
+      nccl_->weighted_sum(grads, weight, what);
+      last_buckets_ = {};
+    }
     nccl_->broadcast_from_rank0(stats, what + " (running statistics from rank 0)");
   }
+
+  BucketStats bucket_stats() const { return last_buckets_; }
 
   std::vector<float> gemm(GemmMode mode, NM nm, const std::vector<float>& a, Shape a_shape, const std::vector<float>& b,
                           Shape b_shape, Shape* c_shape) override;
@@ -533,7 +572,9 @@ class CudaBackend final : public Backend, public ProductRouter {
   // its hyperparameters from device memory (stage_hyper), so a replay is the same step for any
   // learning rate. A capture that fails leaves that plan eager, with one line on stderr.
   void run_step(ResidentPlan& plan, const UpdateConfig* cfg) {
-    if (!graphs_on_) {
+    // A step whose BP starts NCCL's sums runs eagerly: a replayed graph would not tell the buckets
+    // when each gradient is done.
+    if (!graphs_on_ || links_.grad_ready) {
       enqueue_step(plan, cfg);
       return;
     }
@@ -703,6 +744,8 @@ class CudaBackend final : public Backend, public ProductRouter {
     SAT_CUDA_CHECK(cudaStreamSynchronize(stream_));
     graphs_.clear();
     plans_.clear();
+    links_.grad_ready = nullptr;
+    buckets_.reset();   // over the gradient buffers of the mirror being replaced
     if (!same || force) {
       params_.clear();
       sparse_.clear();
@@ -868,6 +911,9 @@ class CudaBackend final : public Backend, public ProductRouter {
   std::map<std::pair<int64_t, StepMode>, StepGraph> graphs_;
   bool update_in_step_ = true;   // false: forward_backward's step, which stops before the update
   std::unique_ptr<NcclReducer> nccl_;   // data-parallel training's gradients summed on the GPU
+  BucketSettings bucket_settings_;
+  std::unique_ptr<GradientBuckets> buckets_;   // over nccl_, built at the first overlapped step
+  BucketStats last_buckets_;
   NextBatch next_[2];
   int next_turn_ = 0;
   int64_t prefetch_hits_ = 0;   // steps whose batch was already on the device
@@ -949,6 +995,12 @@ std::vector<float> CudaBackend::gemm(GemmMode mode, NM nm, const std::vector<flo
 std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
 
 }  // namespace
+
+cuda::BucketStats cuda::last_bucket_stats(const Backend& cuda_backend) {
+  const auto* b = dynamic_cast<const CudaBackend*>(&cuda_backend);
+  if (!b) throw Error("last_bucket_stats: backend '" + cuda_backend.name() + "' is not cuda");
+  return b->bucket_stats();
+}
 
 }  // namespace sat
 

@@ -25,18 +25,28 @@ class NcclReducer {
     float* data;
     int64_t n;
   };
-  // One NCCL communicator over the ranks of `comm`, bootstrapped through it (rank 0's unique id).
-  // NCCL runs non-blocking: every wait polls its error state against comm's timeout, and a wait
-  // that passes it aborts the NCCL communicator and throws sat::Error naming `what`.
-  NcclReducer(Communicator& comm, cudaStream_t stream);
+  // One NCCL communicator over the ranks of `comm`, bootstrapped through it (rank 0's unique id),
+  // and a stream of its own beside `compute`, the stream the gradients are made on. NCCL runs
+  // non-blocking: every wait polls its error state against comm's timeout, and a wait that passes
+  // it aborts the NCCL communicator and throws sat::Error naming the operation.
+  NcclReducer(Communicator& comm, cudaStream_t compute);
+  // Aborts the communicator where an operation is still in flight (a peer failed mid-step), which
+  // ends NCCL's kernels; otherwise destroys it.
   ~NcclReducer();
   NcclReducer(const NcclReducer&) = delete;
   NcclReducer& operator=(const NcclReducer&) = delete;
 
-  // Every buffer, in the order given (the same on every rank), becomes the sum over the ranks of
-  // weight_r * buffer_r (NCCL's pre-multiplied sum, in FP32), on `stream`; returns once done.
+  // A weighted sum in parts: begin_sum fixes the weight; each sum_async makes its buffers (one
+  // NCCL group, the same buffers in the same order on every rank) the sum over the ranks of
+  // weight_r * buffer_r (NCCL's pre-multiplied sum, FP32) on the reducer's stream once the work
+  // enqueued on the compute stream so far is done, and returns without waiting for it; end_sum
+  // waits for every part. `what` names the sum in errors.
+  void begin_sum(float weight, const std::string& what);
+  void sum_async(const std::vector<Buffer>& buffers);
+  void end_sum();
+  // All of it at once: begin_sum, one sum_async of every buffer, end_sum.
   void weighted_sum(const std::vector<Buffer>& buffers, float weight, const std::string& what);
-  // Rank 0's buffers on every rank.
+  // Rank 0's buffers on every rank, after the compute stream's work so far; returns once done.
   void broadcast_from_rank0(const std::vector<Buffer>& buffers, const std::string& what);
 
  private:

@@ -55,6 +55,27 @@ std::string unsupported_in(std::vector<LayerPtr>& seq) {
 
 std::string resident_unsupported(Model& model) { return unsupported_in(model.layers); }
 
+namespace {
+// Seq::bwd's order: the layers last to first, a residual's body before its shortcut
+// (ResidualOp::bwd), each layer's parameters once its backward is enqueued.
+void backward_order_of(std::vector<LayerPtr>& layers, std::vector<const Param*>& out) {
+  for (size_t i = layers.size(); i-- > 0;) {
+    for (auto* branch : layers[i]->branches()) backward_order_of(*branch, out);
+    std::vector<Param*> own;
+    layers[i]->params(own);
+    for (const Param* p : own) {
+      if (p->trainable) out.push_back(p);
+    }
+  }
+}
+}  // namespace
+
+std::vector<const Param*> backward_param_order(Model& model) {
+  std::vector<const Param*> out;
+  backward_order_of(model.layers, out);
+  return out;
+}
+
 void ff_product(Ctx& c, const SparseWeight& sw, const uint16_t* x, int64_t ld_x, int64_t rows, void* out,
                 bool out_bf16, int64_t ld_out) {
   const WeightDev w = c.links->weight(&sw);
@@ -497,6 +518,9 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
         {"token_mean", {"token_mean FF", "token_mean BP"}},    {"attention", {"attention FF rest", "attention BP rest"}}};
     op->fwd_name = bn_relu ? "batchnorm2d+relu FF" : res_relu ? "residual add+relu FF" : kNames.at(t).first;
     op->bwd_name = bn_relu ? "batchnorm2d+relu BP" : res_relu ? "residual add+relu BP" : kNames.at(t).second;
+    for (Param* p : params_of(l)) {
+      if (p->trainable) op->params.push_back(p);
+    }
     if (bn_relu || res_relu) ++li;   // the ReLU is done
     seq->ins.push_back(cur);
     cur = op->y;

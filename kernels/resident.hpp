@@ -27,7 +27,14 @@ struct ResidentLinks {
   std::function<float*(const Param*)> value;        // device FP32 values of any parameter
   std::function<float*(const Param*)> grad;         // device FP32 gradient of a trainable one
   std::function<WeightDev(const SparseWeight*)> weight;
+  // When set (data-parallel training with the all-reduce overlapped, gradient_buckets.hpp): told of
+  // each trainable parameter once BP has enqueued the last work on its gradient.
+  std::function<void(const Param*)> grad_ready;
 };
+
+// The trainable parameters in the order the resident step's BP finishes their gradients (layers
+// last to first; a residual's body, then its shortcut).
+std::vector<const Param*> backward_param_order(Model& model);
 
 // Empty when every layer of `model` has a resident implementation; otherwise which one has not.
 std::string resident_unsupported(Model& model);

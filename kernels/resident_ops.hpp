@@ -86,6 +86,7 @@ struct ResidentPlan::Op {
   // fused ReLU's output, or that residual's).
   virtual bool can_gate_dy() const { return false; }
   const uint16_t* gate_y = nullptr;
+  std::vector<const Param*> params;   // the layer's own trainable ones (ResidentLinks::grad_ready)
   Act y;              // output
   uint16_t* dx = nullptr;
   const char* fwd_name = "?";
@@ -107,6 +108,9 @@ struct ResidentPlan::Seq {
     for (size_t i = ops.size(); i-- > 0;) {
       dy = ops[i]->bwd(c, ins[i], dy, !top || i > 0);
       c.mark(ops[i]->bwd_name);
+      if (c.links->grad_ready) {
+        for (const Param* p : ops[i]->params) c.links->grad_ready(p);
+      }
     }
     return dy;
   }

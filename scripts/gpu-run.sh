@@ -21,7 +21,8 @@
 # Nsight Compute sections of one pre-generation and one product launch); SAT_GPU_FOCUS=resident
 # (the GPU-resident step: the CUDA tests, one Fashion-MNIST epoch of LeNet-5 on cuda beside cpu when
 # $SAT_DATA_DIR holds the data, the lowering kernels' table, the whole-step table of every model at
-# batch 128 and 512, dense and BDWP, beside PyTorch bf16 dense and with the same N:M masks); SAT_GPU_FOCUS=accuracy (the CUDA
+# batch 128 and 512, dense and BDWP, beside PyTorch bf16 dense and with the same N:M masks; SAT_GPU_DP=1:
+# cuda_bench --data-parallel on $SAT_GPU_DP_MODELS at batch 512); SAT_GPU_FOCUS=accuracy (the CUDA
 # layer tests, then each model of $SAT_GPU_ACC_MODELS, default "resnet18 vit_tiny lenet5", trained
 # on cuda with its recipe on Fashion-MNIST from $SAT_DATA_DIR, BDWP and dense: final test accuracy
 # and wall time, the runs' metrics.csv gathered in OUTDIR/metrics-all.csv); SAT_GPU_FOCUS=cpu-epoch (the CLI
@@ -193,6 +194,10 @@ if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
           --method $method --epochs 1 --no-progress --force --out "$RUNS/$m-cuda-$method" 2>&1 | tail -2
       done
     done
+  fi
+  if [[ ${SAT_GPU_DP:-0} == 1 ]]; then   # the data-parallel step on one rank: split, NCCL after BP, NCCL overlapped
+    timeout 180 stdbuf -oL "$BUILD/bench/cuda_bench" --data-parallel "${SAT_GPU_DP_MODELS:-models/resnet18.json models/vit_tiny.json}" \
+      --batch 512 --reps 10 2>&1 | tee "$OUTDIR/dp.md"
   fi
   if [[ ${SAT_GPU_SKIP_BENCH:-0} != 1 ]]; then
     {

@@ -243,12 +243,53 @@ bool prepare_data_parallel(Communicator& comm, Backend& backend, Model& model, c
   return !where.empty();
 }
 
+BucketSettings bucket_settings_from_env() {
+  BucketSettings s;
+  if (const char* e = std::getenv("SAT_DP_OVERLAP"); e && *e) {
+    const std::string v = e;
+    if (v != "0" && v != "1") throw Error("SAT_DP_OVERLAP='" + v + "': expected 0 or 1");
+    s.overlap = v == "1";
+  }
+  if (const char* e = std::getenv("SAT_DP_BUCKET_MB"); e && *e) {
+    char* end = nullptr;
+    const double mb = std::strtod(e, &end);
+    // at least one float; at most 64 GiB (beyond any device's gradients)
+    if (end == e || *end != '\0' || !(mb * 1048576.0 >= 4.0) || mb > 65536.0) {
+      throw Error(std::string("SAT_DP_BUCKET_MB='") + e + "': expected a size in MiB, at least 4 bytes and at most 65536");
+    }
+    s.bytes = static_cast<int64_t>(mb * 1048576.0);
+    s.first_bytes = std::min(s.first_bytes, s.bytes);
+  }
+  return s;
+}
+
+std::vector<size_t> plan_buckets(const std::vector<int64_t>& bytes, const BucketSettings& settings) {
+  std::vector<size_t> starts = {0};
+  int64_t held = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    held += bytes[i];
+    const int64_t cap = starts.size() == 1 ? settings.first_bytes : settings.bytes;
+    if (held >= cap && i + 1 < bytes.size()) {
+      starts.push_back(i + 1);
+      held = 0;
+    }
+  }
+  starts.push_back(bytes.size());
+  if (bytes.empty()) starts.pop_back();
+  return starts;
+}
+
 StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model, const Tensor& x,
                               const std::vector<int>& y, int64_t total, const UpdateConfig& cfg,
                               int64_t global_step, bool& stop, bool on_device) {
   const std::string step = "step " + std::to_string(global_step + 1);
+  // Each rank's gradient is the mean over its shard: weighted by shard/total, the sum over the
+  // ranks is the mean over the global batch (exact scaling when the weight is a power of two).
+  const float weight = static_cast<float>(static_cast<double>(y.size()) / static_cast<double>(total));
+  const std::string reduction = "the gradient all-reduce of " + step;
   json mine = attempt([&](json& rec) {
     StepResult local;
+    if (on_device) backend.begin_gradient_reduction(weight, reduction);
     if (y.empty()) {
       model.zero_grad();   // a shard of a short last batch may be empty: it adds nothing
     } else {
@@ -274,11 +315,8 @@ StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model
   }
   r.loss = static_cast<float>(loss_sum / static_cast<double>(total));
 
-  // Each rank's gradient is the mean over its shard: weighted by shard/total, the sum over the
-  // ranks is the mean over the global batch (exact scaling when the weight is a power of two).
-  const float weight = static_cast<float>(static_cast<double>(y.size()) / static_cast<double>(total));
   if (on_device) {
-    backend.reduce_gradients(weight, "the gradient all-reduce of " + step);
+    backend.reduce_gradients(weight, reduction);
     apply_agreed_update(backend, model, cfg);
     return r;
   }
@@ -291,7 +329,7 @@ StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model
     if (!p->trainable) continue;
     for (float g : p->grad) flat[at++] = g * weight;
   }
-  comm.allreduce_sum(flat, "the gradient all-reduce of " + step);
+  comm.allreduce_sum(flat, reduction);
   at = 0;
   for (Param* p : params) {
     if (!p->trainable) continue;

@@ -32,6 +32,7 @@
 #ifdef SAT_CUDA_BUILT
 #include <cuda_runtime.h>
 
+#include "gradient_buckets.hpp"
 #include "ops.hpp"
 #endif
 
@@ -662,23 +663,36 @@ TEST(CudaBackend, SplitStepGivesTrainStepsBits) {
 // The data-parallel step on one rank (no MPI: the single-rank communicator), its gradients summed
 // through the host and, where this build has NCCL, on the GPU by NCCL: train_step's bits either way
 // (a weight of 1 and a sum of one rank are exact).
+// The data-parallel step on a one-rank communicator: through the host, through NCCL after BP, and
+// through NCCL bucket by bucket while BP runs (the default 25 MiB buckets, and 10 KiB ones: dozens
+// of buckets on ResNet-18), each against the single-process step, bit for bit.
 TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
   SAT_REQUIRE_GPU();
-  for (const bool on_device : {false, true}) {
-    SCOPED_TRACE(on_device ? "NCCL" : "host");
+  struct Mode {
+    const char* name;
+    bool on_device;
+    const char* overlap;
+    const char* bucket_mb;
+  };
+  for (const Mode mode : {Mode{"host", false, "1", ""}, Mode{"NCCL after BP", true, "0", ""},
+                          Mode{"NCCL overlapped", true, "1", ""}, Mode{"NCCL overlapped, 10 KiB buckets", true, "1", "0.01"}}) {
+    SCOPED_TRACE(mode.name);
+    setenv("SAT_DP_OVERLAP", mode.overlap, 1);
+    setenv("SAT_DP_BUCKET_MB", mode.bucket_mb, 1);
     const int batch = 8, steps = 3;
     Model whole_model = test::load_test_model("resnet18"), dp_model = test::load_test_model("resnet18");
     const auto whole = open_backend("cuda"), dp = open_backend("cuda");
     whole->prepare(whole_model, Method::bdwp);
     dp->prepare(dp_model, Method::bdwp);
     const auto comm = make_single_rank_communicator();
-    if (on_device) {
+    if (mode.on_device) {
       const std::string where = dp->reduce_on_device(*comm);
       if (where.empty()) {
         std::printf("  (this build has no NCCL: only the host path is checked)\n");
         continue;
       }
       EXPECT_NE(where.find("NCCL"), std::string::npos) << where;
+      EXPECT_NE(where.find(mode.overlap[0] == '1' ? "overlapped with BP" : "after BP"), std::string::npos) << where;
     }
     auto data = make_synthetic_source(whole_model.input, whole_model.classes, steps * batch, 13);
     for (int s = 0; s < steps; ++s) {
@@ -688,14 +702,24 @@ TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
       const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
       const StepResult a = whole->train_step(whole_model, x, y, cfg);
       bool stop = false;
-      const StepResult b = data_parallel_step(*comm, *dp, dp_model, x, y, batch, cfg, s, stop, on_device);
+      const StepResult b = data_parallel_step(*comm, *dp, dp_model, x, y, batch, cfg, s, stop, mode.on_device);
       EXPECT_EQ(a.loss, b.loss) << "step " << s;
       EXPECT_EQ(a.correct, b.correct) << "step " << s;
+      const cuda::BucketStats st = cuda::last_bucket_stats(*dp);
+      if (mode.on_device && mode.overlap[0] == '1') {
+        // every bucket was started by BP's reports, none left for the end
+        EXPECT_GE(st.buckets, mode.bucket_mb[0] ? 20u : 2u) << "step " << s;
+        EXPECT_EQ(st.started_in_bp, st.buckets) << "step " << s;
+      } else {
+        EXPECT_EQ(st.buckets, 0u);
+      }
     }
     whole->sync(whole_model);
     dp->sync(dp_model);
     test::expect_same_state(whole_model, dp_model);
   }
+  unsetenv("SAT_DP_OVERLAP");
+  unsetenv("SAT_DP_BUCKET_MB");
 }
 
 // Convolutions run whole on the GPU (raw images up, im2col and col2im there): strides, paddings,

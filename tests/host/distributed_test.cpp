@@ -7,6 +7,9 @@
 #include "sat/data.hpp"
 #include "sat/distributed.hpp"
 #include "backend_compare.hpp"
+#include "expect_error.hpp"
+
+#include <cstdlib>
 
 namespace sat {
 namespace {
@@ -28,6 +31,66 @@ TEST(Distributed, ShardsCoverABatchContiguouslyLargerFirst) {
       EXPECT_EQ(at, count);
     }
   }
+}
+
+// The buckets of an all-reduce overlapped with BP (BucketSettings): consecutive, each closed once it
+// holds its cap, the first at the smaller cap, a gradient above the cap alone.
+TEST(Distributed, GradientBucketsCloseAtTheirCaps) {
+  BucketSettings s;
+  s.first_bytes = 100;
+  s.bytes = 1000;
+  EXPECT_EQ(plan_buckets({}, s), (std::vector<size_t>{0}));
+  EXPECT_EQ(plan_buckets({40}, s), (std::vector<size_t>{0, 1}));
+  // 40 + 60 reach the first cap; 500 + 400 stay under 1000 until 200 joins; 5000 alone; 10 the rest
+  EXPECT_EQ(plan_buckets({40, 60, 500, 400, 200, 5000, 10}, s), (std::vector<size_t>{0, 2, 5, 6, 7}));
+  // a gradient over the first cap is the first bucket alone
+  EXPECT_EQ(plan_buckets({300, 1, 1}, s), (std::vector<size_t>{0, 1, 3}));
+  // the last bucket never ends empty
+  EXPECT_EQ(plan_buckets({100, 1000}, s), (std::vector<size_t>{0, 1, 2}));
+  // every gradient in exactly one bucket, in order
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < 200; ++i) sizes.push_back(1 + (i * 7919) % 700);
+  const std::vector<size_t> starts = plan_buckets(sizes, s);
+  ASSERT_GE(starts.size(), 2u);
+  EXPECT_EQ(starts.front(), 0u);
+  EXPECT_EQ(starts.back(), sizes.size());
+  for (size_t b = 0; b + 1 < starts.size(); ++b) {
+    ASSERT_LT(starts[b], starts[b + 1]);
+    int64_t held = 0;
+    for (size_t i = starts[b]; i < starts[b + 1]; ++i) held += sizes[i];
+    if (b + 2 < starts.size()) {
+      EXPECT_GE(held, b == 0 ? s.first_bytes : s.bytes) << "bucket " << b;
+    }
+    // closed as soon as it reached its cap: without its last gradient it was under
+    EXPECT_LT(held - sizes[starts[b + 1] - 1], b == 0 ? s.first_bytes : s.bytes) << "bucket " << b;
+  }
+}
+
+TEST(Distributed, BucketSettingsComeFromTheEnvironmentOrAreRefusedByName) {
+  struct Env {
+    const char* name;
+    explicit Env(const char* n, const char* v) : name(n) { setenv(n, v, 1); }
+    ~Env() { unsetenv(name); }
+  };
+  {
+    const BucketSettings d = bucket_settings_from_env();
+    EXPECT_TRUE(d.overlap);
+    EXPECT_EQ(d.bytes, 25 << 20);
+    EXPECT_EQ(d.first_bytes, 1 << 20);
+  }
+  {
+    const Env o("SAT_DP_OVERLAP", "0"), b("SAT_DP_BUCKET_MB", "0.5");
+    const BucketSettings s = bucket_settings_from_env();
+    EXPECT_FALSE(s.overlap);
+    EXPECT_EQ(s.bytes, 1 << 19);
+    EXPECT_EQ(s.first_bytes, 1 << 19);   // never above the cap of the others
+  }
+  for (const char* bad : {"0", "-3", "abc", "25MB", "1e9"}) {
+    const Env b("SAT_DP_BUCKET_MB", bad);
+    test::expect_error([] { bucket_settings_from_env(); }, {"SAT_DP_BUCKET_MB", bad});
+  }
+  const Env o("SAT_DP_OVERLAP", "yes");
+  test::expect_error([] { bucket_settings_from_env(); }, {"SAT_DP_OVERLAP='yes'", "expected 0 or 1"});
 }
 
 TEST(Distributed, OneRankStepGivesTrainStepsBits) {

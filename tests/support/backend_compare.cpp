@@ -68,7 +68,9 @@ void expect_training_matches_cpu(const std::string& backend, const std::string& 
         dd[j] = db[j] - dc[j];
         dot += dc[j] * db[j];
       }
-      if (tol.param_max >= 0) EXPECT_LE(diff / scale, tol.param_max) << pc[i]->name << ": values differ";
+      if (tol.param_max >= 0) {
+        EXPECT_LE(diff / scale, tol.param_max) << pc[i]->name << ": values differ";
+      }
       if (tol.update_norm >= 0) {
         EXPECT_LE(norm(dd), tol.update_norm * norm(dc) + tol.update_abs) << pc[i]->name << ": update differs (|CPU step| "
                                                                 << norm(dc) << ")";

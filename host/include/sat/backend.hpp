@@ -67,6 +67,11 @@ class Backend {
   // reduce_gradients sums them and takes the non-trainable state from rank 0, and apply_update
   // reads them there.
   virtual std::string reduce_on_device(Communicator& comm) { return ""; }
+  // Called before each forward_backward (and before a rank with an empty shard skips it) once
+  // reduce_on_device is set up: a backend that overlaps the all-reduce with BP (cuda: NCCL,
+  // bucket by bucket, sat/distributed.hpp's BucketSettings) starts summing each bucket, weighted
+  // by `weight`, as soon as BP has finished it; reduce_gradients then completes the sum.
+  virtual void begin_gradient_reduction(float weight, const std::string& what) {}
   virtual void reduce_gradients(float weight, const std::string& what);
   // Inference on a batch: loss and correct count, no state change.
   virtual StepResult evaluate(Model& model, const Tensor& x, const std::vector<int>& y,

@@ -120,6 +120,27 @@ StepResult data_parallel_step(Communicator& comm, Backend& backend, Model& model
                               const std::vector<int>& y, int64_t total, const UpdateConfig& cfg,
                               int64_t global_step, bool& stop, bool on_device = false);
 
+// Gradient buckets: a backend that sums its gradients on the device (cuda with NCCL) starts the
+// all-reduce of a bucket as soon as the backward pass has finished every gradient in it, while BP
+// goes on with the layers before, as PyTorch's DistributedDataParallel does (docs/distributed.md,
+// "cuda"). Settings from the environment, read when the run sets up its reduction:
+//   SAT_DP_OVERLAP=0|1     (default 1) 0: one all-reduce of every gradient after the whole BP
+//   SAT_DP_BUCKET_MB=X     (default 25, DDP's bucket_cap_mb) a bucket closes once it holds X MiB;
+//                          the first (the last layers' gradients, finished first) closes at
+//                          min(1 MiB, X) so that the first all-reduce starts early
+struct BucketSettings {
+  bool overlap = true;
+  int64_t first_bytes = int64_t{1} << 20;
+  int64_t bytes = int64_t{25} << 20;
+};
+// Throws sat::Error naming the variable and the value it refuses.
+BucketSettings bucket_settings_from_env();
+// Splits gradients of bytes[0], bytes[1], ... (in the order BP finishes them) into consecutive
+// buckets: a bucket takes gradients until it holds at least its cap (first_bytes for the first,
+// then bytes), so a gradient larger than the cap is a bucket of its own. Returns each bucket's
+// first index followed by bytes.size() (empty input: {0}).
+std::vector<size_t> plan_buckets(const std::vector<int64_t>& bytes, const BucketSettings& settings);
+
 // Inference over a rank's shard of an evaluation batch: the global batch's summed loss (mean loss
 // times count) and correct count, the same on every rank.
 struct ShardEval {
