@@ -787,10 +787,10 @@ bool bn_relu_fusable(int64_t rows, int64_t c, const void* x, const void* y) { re
 
 void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
                       const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
-                      double* partial, uint16_t* y, cudaStream_t s, bool relu) {
-  const int64_t chunks = chunks_for(rows, c);
+                      double* partial, uint16_t* y, cudaStream_t s, bool relu, int64_t given_chunks) {
+  const int64_t chunks = given_chunks > 0 ? given_chunks : chunks_for(rows, c);
   if (relu && !bn_relu_fusable(rows, c, x, y)) throw Error("bn_forward_train: a fused ReLU needs c % 8 == 0 and aligned rows");
-  column_partials_launch(0, x, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
+  if (given_chunks <= 0) column_partials_launch(0, x, nullptr, rows, c, chunks, nullptr, nullptr, partial, s);
   const Launch f = finish_launch(c);
   bn_stats_finish<<<f.grid, f.block, 0, s>>>(partial, chunks, c, rows, eps, momentum, running_mean, running_var, mean,
                                              invstd);

@@ -78,10 +78,13 @@ void bias_grad(const uint16_t* dy, int64_t rows, int64_t c, double* partial, flo
 // moved towards them (unbiased variance, `momentum`), y = round(gamma * xhat + beta);
 // mean/invstd (double, per channel) are kept for backward.
 // relu: a ReLU fused after it (y = relu_forward's result, the same bits), where bn_relu_fusable.
+// given_chunks > 0: `partial` already holds x's column partials in that many chunks (sums at
+// partial[k * c + j], sums of squares at partial[(given_chunks + k) * c + j]), as the product that
+// wrote x gave them (spmm's line_stats): the pass over x that would compute them is skipped.
 bool bn_relu_fusable(int64_t rows, int64_t c, const void* x, const void* y);
 void bn_forward_train(const uint16_t* x, int64_t rows, int64_t c, double eps, double momentum, const float* gamma,
                       const float* beta, float* running_mean, float* running_var, double* mean, double* invstd,
-                      double* partial, uint16_t* y, cudaStream_t s, bool relu = false);
+                      double* partial, uint16_t* y, cudaStream_t s, bool relu = false, int64_t given_chunks = 0);
 // Inference: normalised with the running statistics.
 void bn_forward_eval(const uint16_t* x, int64_t rows, int64_t c, double eps, const float* gamma, const float* beta,
                      const float* running_mean, const float* running_var, uint16_t* y, cudaStream_t s,

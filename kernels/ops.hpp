@@ -105,10 +105,19 @@ void pregen(const float* w, int64_t cout, int64_t k, NM nm, const PregenOut& out
 //   Kernels: wgmma = Hopper's warpgroup sparse MMA (sm_90a; N <= 2), sp24 = mma.sp (any GPU with
 //   sparse tensor cores; N <= 2), general = dense-tile expansion (any N:M). automatic picks the first
 //   that applies.
+//   line_stats (may be null): where the wgmma kernel writes a BF16 output, it also gives each line's
+//   statistics over the columns, for a BatchNorm that follows (BatchNorm's column partials,
+//   layer_ops.hpp): per column block b of its tile and line l, the sum and the sum of squares of
+//   the rounded outputs at line_stats[b * lines + l] and [(blocks + b) * lines + l], summed in FP32
+//   within the block. Returns the number of blocks (at most spmm_stat_blocks), or 0 where the
+//   kernel that ran gave none.
 enum class SpmmKernel { automatic, wgmma, sp24, general };
 const char* spmm_kernel_name(SpmmKernel k);
-void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
-          int64_t ld_out, SpmmKernel which = SpmmKernel::automatic, cudaStream_t stream = 0);
+int64_t spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
+             int64_t ld_out, SpmmKernel which = SpmmKernel::automatic, cudaStream_t stream = 0,
+             double* line_stats = nullptr);
+// The most column blocks spmm's line statistics of `cols` columns take (the narrowest tile's).
+int64_t spmm_stat_blocks(int64_t cols);
 // Which kernel `automatic` picks for a form (and the input pointer and leading dimension, which
 // the wgmma kernel's tensor maps need 16-byte aligned).
 SpmmKernel spmm_choice(const DevNM& a, const uint16_t* in, int64_t ld_in);

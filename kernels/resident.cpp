@@ -76,11 +76,12 @@ std::vector<const Param*> backward_param_order(Model& model) {
   return out;
 }
 
-void ff_product(Ctx& c, const SparseWeight& sw, const uint16_t* x, int64_t ld_x, int64_t rows, void* out,
-                bool out_bf16, int64_t ld_out) {
+int64_t ff_product(Ctx& c, const SparseWeight& sw, const uint16_t* x, int64_t ld_x, int64_t rows, void* out,
+                   bool out_bf16, int64_t ld_out, double* stats) {
   const WeightDev w = c.links->weight(&sw);
-  if (sw.ff_sparse(c.method)) spmm(*w.fwd, x, ld_x, rows, out, out_bf16, ld_out, SpmmKernel::automatic, c.s);
-  else c.blas->ff(w.dense, sw.cout, sw.k, x, ld_x, rows, out, out_bf16, ld_out);
+  if (sw.ff_sparse(c.method)) return spmm(*w.fwd, x, ld_x, rows, out, out_bf16, ld_out, SpmmKernel::automatic, c.s, stats);
+  c.blas->ff(w.dense, sw.cout, sw.k, x, ld_x, rows, out, out_bf16, ld_out);
+  return 0;
 }
 
 void bp_product(Ctx& c, const SparseWeight& sw, const uint16_t* dy, int64_t rows, void* out, bool out_bf16,
@@ -106,6 +107,16 @@ using Op = ResidentPlan::Op;
 using Seq = ResidentPlan::Seq;
 
 std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in);
+
+// Where a BatchNorm after a convolution gets its batch statistics: SAT_CUDA_BN_STATS=epilogue (the
+// default: from the sparse FF product's epilogue where its kernel gives them, else its own pass)
+// or =pass (always its own pass over the activation, for comparisons). Read when a plan is built.
+bool bn_stats_from_epilogue() {
+  const char* e = std::getenv("SAT_CUDA_BN_STATS");
+  if (!e || !*e || std::string(e) == "epilogue") return true;
+  if (std::string(e) == "pass") return false;
+  throw Error(std::string("SAT_CUDA_BN_STATS='") + e + "': expected 'epilogue' or 'pass'");
+}
 
 // How a convolution's BP reaches its input gradient: SAT_CUDA_CONV_BP=transposed (wherever the
 // transposed form exists), =col2im (never), unset: transposed where its product's padded tensor
@@ -147,7 +158,8 @@ struct ConvOp final : Op {
   DevNM wt{};
   uint16_t* wt_dense = nullptr;
   int64_t ldt = 0;
-  ConvOp(Ctx& c, Layer* layer) : l(layer) {
+  bool stats_for_bn = false;   // a BatchNorm follows: its statistics from the FF product's epilogue
+  ConvOp(Ctx& c, Layer* layer, bool bn_next) : l(layer) {
     std::vector<SparseWeight*> w;
     l->sparse_weights(w);
     sw = w.at(0);
@@ -166,6 +178,7 @@ struct ConvOp final : Op {
       g.ow = l->out_shape[2];
     }
     bias = patch || a["bias"].get<bool>();
+    stats_for_bn = bn_next && !bias;
     const std::vector<Param*> ps = params_of(l);
     if (bias) {
       bias_v = c.links->value(ps.at(1));
@@ -177,6 +190,7 @@ struct ConvOp final : Op {
     }
     ldk = padded_len(g.kdim());
     P = c.batch * g.oh * g.ow;
+    if (stats_for_bn) c.ff_stats_elems = std::max(c.ff_stats_elems, 2 * spmm_stat_blocks(P) * sw->cout);
     y = c.act(l->out_shape);
     dx = c.alloc<uint16_t>(c.batch * g.h * g.w * g.cin);
     col = c.alloc<uint16_t>(P * ldk);
@@ -210,10 +224,13 @@ struct ConvOp final : Op {
     const int64_t work_c = round_up(g.kdim(), kTileLines) * padded_len(sw->cout);
     return work_t <= 2 * work_c;
   }
-  void fwd(Ctx& c, const Act& x, bool) override {
+  void fwd(Ctx& c, const Act& x, bool training) override {
     im2col_nhwc(x.p, g, c.batch, col, ldk, c.s);
     c.mark("conv2d FF im2col");
-    ff_product(c, *sw, col, ldk, P, bias ? static_cast<void*>(c.acc) : y.p, !bias, sw->cout);
+    double* stats = training && stats_for_bn ? c.ff_stats : nullptr;
+    const int64_t chunks = ff_product(c, *sw, col, ldk, P, bias ? static_cast<void*>(c.acc) : y.p, !bias, sw->cout, stats);
+    c.stats_of = chunks > 0 ? y.p : nullptr;
+    c.stats_chunks = chunks;
     c.mark("conv2d FF product");
     if (pos_v) bias_pos_round(c.acc, sw->cout, bias_v, pos_v, c.batch, g.oh * g.ow, sw->cout, y.p, c.s);
     else if (bias) bias_round(c.acc, sw->cout, bias_v, P, sw->cout, y.p, c.s);
@@ -335,7 +352,11 @@ struct BatchNormOp final : Op {
       return;
     }
     if (training) {
-      bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd, c.partial, y.p, c.s, relu);
+      // the convolution before gave its output's column partials (ConvOp::stats_for_bn)
+      const bool given = c.stats_of == x.p && c.stats_chunks > 0;
+      bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd,
+                       given ? c.ff_stats : c.partial, y.p, c.s, relu, given ? c.stats_chunks : 0);
+      c.stats_of = nullptr;
     } else {
       bn_forward_eval(x.p, rows, ch, eps, gamma, beta, rmean, rvar, y.p, c.s, relu);
     }
@@ -495,7 +516,9 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
     const bool bn_relu = t == "batchnorm2d" && relu_next && l->out_shape.size() == 3 && l->out_shape[0] % 8 == 0 &&
                          !bn_uses_cudnn();
     const bool res_relu = t == "residual" && relu_next;
-    if (t == "conv2d" || t == "patch_embed") op = std::make_unique<ConvOp>(c, l);
+    const bool bn_next = li + 1 < layers.size() && layers[li + 1]->type() == "batchnorm2d" && !bn_uses_cudnn() &&
+                         bn_stats_from_epilogue();
+    if (t == "conv2d" || t == "patch_embed") op = std::make_unique<ConvOp>(c, l, t == "conv2d" && bn_next);
     else if (t == "linear") op = std::make_unique<LinearOp>(c, l);
     else if (t == "batchnorm2d") op = std::make_unique<BatchNormOp>(c, l, bn_relu);
     else if (t == "relu") op = std::make_unique<ReluOp>(c, l);
@@ -567,6 +590,7 @@ ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const Res
     c.pad = c.alloc<uint16_t>(c.pad_elems);
     c.trows = c.alloc<uint16_t>(c.trows_elems);
     c.partial = c.alloc<double>(c.partial_elems);
+    if (c.ff_stats_elems > 0) c.ff_stats = c.alloc<double>(c.ff_stats_elems);
   } catch (...) {
     for (void* p : allocations_) cudaFree(p);
     allocations_.clear();

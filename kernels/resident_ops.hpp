@@ -37,6 +37,13 @@ struct Ctx {
   uint16_t* pad = nullptr;   // padded gradient rows of sparse BP
   uint16_t* trows = nullptr; // the lowered output gradient of a transposed BP (conv_dgrad.cu)
   double* partial = nullptr;
+  // A convolution's FF product followed by a BatchNorm writes the BatchNorm's column partials in
+  // its epilogue (SAT_CUDA_BN_STATS, resident.cpp): into ff_stats, for the activation stats_of, in
+  // stats_chunks chunks; the BatchNorm whose input that is takes them and clears stats_of.
+  int64_t ff_stats_elems = 0;
+  double* ff_stats = nullptr;
+  const uint16_t* stats_of = nullptr;
+  int64_t stats_chunks = 0;
   // SAT_CUDA_PROFILE=1: device time per piece of work (events, the stream synchronised at each
   // mark, so the step runs slower), printed when the plan goes away.
   bool prof = false;
@@ -125,8 +132,10 @@ inline std::vector<Param*> params_of(Layer* l) {
 
 // The products of a weight layer on the plan's stream, sparse or dense as the method says.
 // FF: x BF16 [rows][ld_x] (ld_x = padded_len(k), zero beyond k) -> out [rows][ld_out].
-void ff_product(Ctx& c, const SparseWeight& sw, const uint16_t* x, int64_t ld_x, int64_t rows, void* out,
-                bool out_bf16, int64_t ld_out);
+// stats (may be null): the output's column partials for a BatchNorm after it, where the sparse
+// kernel gives them (spmm's line_stats); returns their chunks, 0 where none were given.
+int64_t ff_product(Ctx& c, const SparseWeight& sw, const uint16_t* x, int64_t ld_x, int64_t rows, void* out,
+                   bool out_bf16, int64_t ld_out, double* stats = nullptr);
 // BP: dy BF16 [rows][cout] -> out [rows][ld_out] (through W_B's N:M form, dY padded into c.pad
 // where the form's lines are longer, or the dense weight).
 void bp_product(Ctx& c, const SparseWeight& sw, const uint16_t* dy, int64_t rows, void* out, bool out_bf16,

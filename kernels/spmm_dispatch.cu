@@ -39,8 +39,10 @@ SpmmKernel spmm_choice(const DevNM& a, const uint16_t* in, int64_t ld_in) {
   return SpmmKernel::sp24;
 }
 
-void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
-          int64_t ld_out, SpmmKernel which, cudaStream_t stream) {
+int64_t spmm_stat_blocks(int64_t cols) { return (cols + 127) / 128; }
+
+int64_t spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
+             int64_t ld_out, SpmmKernel which, cudaStream_t stream, double* line_stats) {
   if (a.lines < 1 || a.len < 1 || !a.values) throw Error("spmm: the sparse operand was never generated");
   if (cols < 1) throw Error("spmm: no columns (P = " + std::to_string(cols) + ")");
   if (ld_in % 8 != 0 || ld_in < padded_len(a.len)) {
@@ -54,8 +56,7 @@ void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void*
     case SpmmKernel::wgmma: {
       const std::string why = wgmma_unusable(a, in, ld_in);
       if (!why.empty()) throw Error("spmm: the wgmma kernel cannot run this product: " + why);
-      launch_spmm_wgmma(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
-      break;
+      return launch_spmm_wgmma(a, in, ld_in, cols, out, out_bf16, ld_out, line_stats, stream);
     }
     case SpmmKernel::sp24:
       if (!a.sp24) throw Error("spmm: the 2:4 kernel needs the re-packed form, which " + a.nm.str() + " has not (N must be <= 2)");
@@ -64,6 +65,7 @@ void spmm(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void*
     default:
       launch_spmm_general(a, in, ld_in, cols, out, out_bf16, ld_out, stream);
   }
+  return 0;
 }
 
 }  // namespace sat::cuda

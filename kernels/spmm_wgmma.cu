@@ -82,6 +82,10 @@ struct WgArgs {
   bool vec_out;   // out and ld_out allow 16-byte stores
   bool tma_out;   // BF16 output written by bulk tensor stores (tm_out), see the epilogue
   void* out;
+  // BF16 output only, may be null: per column block cb and line l, the sum and the sum of squares
+  // of the block's rounded outputs, stats[cb * lines + l] and stats[(col_blocks + cb) * lines + l]
+  // (BatchNorm's column partials, layer_ops.hpp, taken from the product's epilogue).
+  double* stats;
 };
 
 #ifdef SAT_WGMMA_DEVICE
@@ -185,6 +189,43 @@ __global__ void __launch_bounds__(Cfg<kCons, kBN>::kThreads, 1)
 
     const int64_t line_base = static_cast<int64_t>(lb) * kBM + c * 64;
     if constexpr (sizeof(OutT) == 2) {
+      if (a.stats) {
+        // The statistics of the rounded outputs this thread holds: two lines, kBN / 4 columns each,
+        // summed in FP32 within the thread (few registers are left beside the accumulators), then
+        // over the four lanes that share the lines; one lane writes each line's pair in FP64.
+        // Columns past the end are zeros (the input's box reads zeros there) and add nothing.
+        float s0 = 0, q0 = 0, s1 = 0, q1 = 0;
+#pragma unroll
+        for (int i = 0; i < Mma::kRegs; ++i) {
+          const float v = __uint_as_float(static_cast<uint32_t>(sat::f32_to_bf16_bits(acc[i])) << 16);
+          if ((i >> 1) & 1) {
+            s1 += v;
+            q1 = fmaf(v, v, q1);
+          } else {
+            s0 += v;
+            q0 = fmaf(v, v, q0);
+          }
+        }
+#pragma unroll
+        for (int o = 1; o <= 2; o <<= 1) {
+          s0 += __shfl_xor_sync(0xffffffffu, s0, o);
+          q0 += __shfl_xor_sync(0xffffffffu, q0, o);
+          s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+          q1 += __shfl_xor_sync(0xffffffffu, q1, o);
+        }
+        if ((lane & 3) == 0) {
+          const int64_t l0 = line_base + wq * 16 + (lane >> 2), l1 = l0 + 8, sq = static_cast<int64_t>(a.col_blocks) * a.lines;
+          double* part = a.stats + static_cast<int64_t>(cb) * a.lines;
+          if (l0 < a.lines) {
+            part[l0] = s0;
+            part[sq + l0] = q0;
+          }
+          if (l1 < a.lines) {
+            part[l1] = s1;
+            part[sq + l1] = q1;
+          }
+        }
+      }
       if (a.tma_out) {
         // Epilogue through the copy engine: kTmaCols-column passes into a staging box laid out as
         // the output box (kTmaCols columns x 64 lines of 128 bytes, 128-byte swizzle, so the
@@ -289,8 +330,8 @@ CUtensorMap make_map(const void* base, CUtensorMapDataType type, uint64_t dim0, 
 }
 
 template <int kCons, int kBN, typename OutT>
-void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, int64_t ld_out,
-            cudaStream_t stream) {
+int64_t launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, int64_t ld_out,
+               double* stats, cudaStream_t stream) {
   using C = Cfg<kCons, kBN>;
   static std::once_flag once;
   std::call_once(once, [] {
@@ -315,6 +356,7 @@ void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, voi
   a.vec_out = reinterpret_cast<uintptr_t>(out) % 16 == 0 && ld_out % kPer == 0;
   a.tma_out = sizeof(OutT) == 2 && a.vec_out && std::getenv("SAT_WGMMA_NO_TMA_STORE") == nullptr;
   a.out = out;
+  a.stats = sizeof(OutT) == 2 ? stats : nullptr;
   // The output as a tensor (lines contiguous, columns ld_out apart) for the bulk stores; a valid
   // dummy map where they are not used.
   const CUtensorMap mo = a.tma_out ? make_map(out, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, f.lines, cols, ld_out * 2, 64,
@@ -324,19 +366,21 @@ void launch(const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, voi
   const int64_t grid = tiles < sm_count() ? tiles : sm_count();   // one CTA per multiprocessor
   spmm_wgmma_kernel<kCons, kBN, OutT><<<static_cast<unsigned>(grid), C::kThreads, C::kSmem, stream>>>(ma, mb, mm, mo, a);
   SAT_CUDA_LAUNCHED("spmm_wgmma_kernel");
+  return a.stats ? a.col_blocks : 0;
 }
 
 // The CTA tiles (lines x columns) the kernel is built for.
 enum class WgTile { t128x128, t128x256, t256x128 };
 
 template <typename OutT>
-void launch_tile(WgTile t, const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out,
-                 int64_t ld_out, cudaStream_t stream) {
+int64_t launch_tile(WgTile t, const DevNM& f, const uint16_t* in, int64_t ld_in, int64_t cols, void* out,
+                    int64_t ld_out, double* stats, cudaStream_t stream) {
   switch (t) {
-    case WgTile::t128x128: return launch<2, 128, OutT>(f, in, ld_in, cols, out, ld_out, stream);
-    case WgTile::t128x256: return launch<2, 256, OutT>(f, in, ld_in, cols, out, ld_out, stream);
-    case WgTile::t256x128: return launch<4, 128, OutT>(f, in, ld_in, cols, out, ld_out, stream);
+    case WgTile::t128x128: return launch<2, 128, OutT>(f, in, ld_in, cols, out, ld_out, stats, stream);
+    case WgTile::t128x256: return launch<2, 256, OutT>(f, in, ld_in, cols, out, ld_out, stats, stream);
+    case WgTile::t256x128: return launch<4, 128, OutT>(f, in, ld_in, cols, out, ld_out, stats, stream);
   }
+  return 0;
 }
 
 // Fraction of the multiprocessors' tile slots doing useful lines: tiles over (waves x SMs), times
@@ -390,11 +434,11 @@ std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in) {
   return "";
 }
 
-void launch_spmm_wgmma(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
-                       int64_t ld_out, cudaStream_t stream) {
+int64_t launch_spmm_wgmma(const DevNM& a, const uint16_t* in, int64_t ld_in, int64_t cols, void* out, bool out_bf16,
+                          int64_t ld_out, double* stats, cudaStream_t stream) {
   const WgTile t = pick_tile(a, cols);
-  if (out_bf16) launch_tile<uint16_t>(t, a, in, ld_in, cols, out, ld_out, stream);
-  else launch_tile<float>(t, a, in, ld_in, cols, out, ld_out, stream);
+  if (out_bf16) return launch_tile<uint16_t>(t, a, in, ld_in, cols, out, ld_out, stats, stream);
+  return launch_tile<float>(t, a, in, ld_in, cols, out, ld_out, nullptr, stream);
 }
 
 }  // namespace sat::cuda

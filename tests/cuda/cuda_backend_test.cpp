@@ -414,10 +414,16 @@ TEST(CudaKernels, WgmmaMatchesSp24OnLargeShapes) {
           ASSERT_EQ(cudaMemset(got.p, 0xFF, c.cols * lines * 4), cudaSuccess);   // NaN poison
           ASSERT_EQ(cudaMemset(got16.p, 0xFF, c.cols * lines * 2), cudaSuccess);
           ASSERT_EQ(cudaMemset(got16u.p, 0xFF, c.cols * ld16 * 2), cudaSuccess);
-          cuda::spmm(*form, dx.p, ld, c.cols, got.p, false, lines, cuda::SpmmKernel::wgmma);
-          cuda::spmm(*form, dx.p, ld, c.cols, got16.p, true, lines, cuda::SpmmKernel::wgmma);
-          cuda::spmm(*form, dx.p, ld, c.cols, got16u.p, true, ld16, cuda::SpmmKernel::wgmma);
+          // with the line statistics asked for, as a BatchNorm after a convolution asks for them
+          const int64_t stat_elems = 2 * cuda::spmm_stat_blocks(c.cols) * lines;
+          Dev<double> st16(stat_elems), st16u(stat_elems);
+          EXPECT_EQ(cuda::spmm(*form, dx.p, ld, c.cols, got.p, false, lines, cuda::SpmmKernel::wgmma, 0, st16.p), 0)
+              << "line statistics of an FP32 output";
+          const int64_t blocks = cuda::spmm(*form, dx.p, ld, c.cols, got16.p, true, lines, cuda::SpmmKernel::wgmma, 0, st16.p);
+          EXPECT_EQ(cuda::spmm(*form, dx.p, ld, c.cols, got16u.p, true, ld16, cuda::SpmmKernel::wgmma, 0, st16u.p), blocks);
           unsetenv("SAT_WGMMA_TILE");
+          const int64_t bn = std::string(tile) == "128x256" ? 256 : 128;
+          EXPECT_EQ(blocks, (c.cols + bn - 1) / bn);
           ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
           const std::vector<float> g = got.get(c.cols * lines);
           const std::vector<uint16_t> g16 = got16.get(c.cols * lines), g16u = got16u.get(c.cols * ld16);
@@ -440,6 +446,30 @@ TEST(CudaKernels, WgmmaMatchesSp24OnLargeShapes) {
           EXPECT_EQ(unwritten, 0) << "elements not written (still NaN) or not finite";
           EXPECT_LT(std::sqrt(num / den), 1e-5) << "relative L2 difference to the mma.sp kernel";
           EXPECT_EQ(bf16_bad, 0) << "BF16 outputs that are not the FP32 result rounded";
+          // Each line's sum and sum of squares over the columns, from the blocks' partials, against
+          // the rounded outputs summed here in double (FP32 within a block: relative 1e-6).
+          const std::vector<double> sa = st16.get(stat_elems), sb = st16u.get(stat_elems);
+          int64_t stat_bad = 0;
+          for (int64_t l = 0; l < lines; ++l) {
+            double want_s = 0, want_q = 0, mag = 0, got_s = 0, got_q = 0;
+            for (int64_t p = 0; p < c.cols; ++p) {
+              const double v = bf16_bits_to_f32(g16[p * lines + l]);
+              want_s += v;
+              want_q += v * v;
+              mag += std::fabs(v);
+            }
+            for (int64_t k = 0; k < blocks; ++k) {
+              got_s += sa[k * lines + l];
+              got_q += sa[(blocks + k) * lines + l];
+              // the two store paths compute the same partials from the same accumulators
+              stat_bad += sa[k * lines + l] != sb[k * lines + l] || sa[(blocks + k) * lines + l] != sb[(blocks + k) * lines + l];
+            }
+            if ((std::fabs(got_s - want_s) > 1e-6 * mag || std::fabs(got_q - want_q) > 1e-6 * want_q) && stat_bad++ < 5) {
+              ADD_FAILURE() << "line " << l << ": sum " << got_s << " (want " << want_s << "), squares " << got_q
+                            << " (want " << want_q << ")";
+            }
+          }
+          EXPECT_EQ(stat_bad, 0) << "line statistics that differ from the outputs' or between the store paths";
         }
       }
       cuda::free_devnm(f);
@@ -663,6 +693,46 @@ TEST(CudaBackend, SplitStepGivesTrainStepsBits) {
 // The data-parallel step on one rank (no MPI: the single-rank communicator), its gradients summed
 // through the host and, where this build has NCCL, on the GPU by NCCL: train_step's bits either way
 // (a weight of 1 and a sum of one rank are exact).
+// BatchNorm's batch statistics from the sparse FF product's epilogue (the default) against its own
+// pass over the activation (SAT_CUDA_BN_STATS=pass): the same sums in another order (FP32 within a
+// product's tile), so the same training up to rounding. ResNet-18 under BDWP, three steps.
+TEST(CudaBackend, BatchNormStatisticsFromTheEpilogueMatchTheirOwnPass) {
+  SAT_REQUIRE_GPU();
+  const int batch = 16, steps = 3;
+  Model pass_model = test::load_test_model("resnet18"), epi_model = test::load_test_model("resnet18");
+  const auto pass = open_backend("cuda"), epi = open_backend("cuda");
+  pass->prepare(pass_model, Method::bdwp);
+  epi->prepare(epi_model, Method::bdwp);
+  auto data = make_synthetic_source(pass_model.input, pass_model.classes, steps * batch, 29);
+  for (int s = 0; s < steps; ++s) {
+    Tensor x;
+    std::vector<int> y;
+    nth_batch(*data, s, batch, x, y);
+    const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
+    setenv("SAT_CUDA_BN_STATS", "pass", 1);   // read when the first step builds the plan
+    const StepResult a = pass->train_step(pass_model, x, y, cfg);
+    unsetenv("SAT_CUDA_BN_STATS");
+    const StepResult b = epi->train_step(epi_model, x, y, cfg);
+    EXPECT_NEAR(a.loss, b.loss, 1e-3 * std::max(1.0f, std::fabs(a.loss))) << "step " << s;
+  }
+  pass->sync(pass_model);
+  epi->sync(epi_model);
+  const std::vector<Param*> pa = pass_model.params(), pb = epi_model.params();
+  ASSERT_EQ(pa.size(), pb.size());
+  int checked_stats = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    double diff = 0, scale = 1e-12;
+    for (size_t j = 0; j < pa[i]->value.size(); ++j) {
+      diff = std::max(diff, static_cast<double>(std::fabs(pa[i]->value[j] - pb[i]->value[j])));
+      scale = std::max(scale, static_cast<double>(std::fabs(pa[i]->value[j])));
+    }
+    // running statistics: moved by the batch statistics only; parameters: through BF16 activations
+    EXPECT_LE(diff / scale, pa[i]->trainable ? 1e-2 : 1e-4) << pa[i]->name;
+    checked_stats += !pa[i]->trainable;
+  }
+  EXPECT_GT(checked_stats, 0) << "no BatchNorm running statistics compared";
+}
+
 // The data-parallel step on a one-rank communicator: through the host, through NCCL after BP, and
 // through NCCL bucket by bucket while BP runs (the default 25 MiB buckets, and 10 KiB ones: dozens
 // of buckets on ResNet-18), each against the single-process step, bit for bit.
