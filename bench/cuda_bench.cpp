@@ -453,7 +453,10 @@ void dp_table(const std::vector<std::string>& files, int batch, int reps) {
         if (!v.dp) base = ms;
         const BucketStats st = last_bucket_stats(*be);
         char buckets[64] = "";
-        if (st.buckets) std::snprintf(buckets, sizeof buckets, "%zu (%zu)", st.buckets, st.started_in_bp);
+        if (st.buckets) {
+          std::snprintf(buckets, sizeof buckets, "%zu (%zu; %zu of %zu gradients reported)", st.buckets, st.started_in_bp,
+                        st.reported, st.gradients);
+        }
         std::printf("| %s | %s | %s | %.2f | %.2fx | %s |\n", m.name.c_str(),
                     method == Method::dense ? "dense" : ("BDWP " + m.nm.str()).c_str(), v.name, ms,
                     base > 0 ? ms / base : 0.0, buckets);

@@ -20,6 +20,8 @@ namespace sat::cuda {
 struct BucketStats {
   size_t buckets = 0;
   size_t started_in_bp = 0;   // of the last step: started by grad_ready, not by finish
+  size_t gradients = 0;
+  size_t reported = 0;        // of the last step: gradients BP reported (grad_ready)
 };
 
 class GradientBuckets {
@@ -42,7 +44,7 @@ class GradientBuckets {
   // Starts every bucket not yet started (all of them on a rank that ran no BP: an empty shard)
   // and waits for the sum.
   void finish();
-  BucketStats stats() const { return {buckets_.size(), started_in_bp_}; }
+  BucketStats stats() const { return {buckets_.size(), started_in_bp_, bucket_of_.size(), reported_.size()}; }
 
  private:
   void start_ready_buckets();

@@ -103,7 +103,7 @@ if [[ ${SAT_GPU_FOCUS:-} == kernels ]]; then
     awk '/Function :/{f=$3} /HGMMA|HMMA|UTMALDG|SYNCS/{split($2,a,"."); c[f" "a[1]]++} END{for(k in c) print "  " k, c[k]}' "$OUTDIR/spmm_wgmma.sass" | sort
   fi
   echo "== CUDA kernel tests"
-  timeout 100 "$BUILD/tests/sat_cuda_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | head -60
+  timeout 100 "$BUILD/tests/sat_cuda_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|elements|relative|out\[" | awk 'NR <= 60'   # reads on: head would end the tests by SIGPIPE
   [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
   echo "== benchmark (large layers, pre-generation)"
   LARGE=(--large)
@@ -152,7 +152,7 @@ if [[ ${SAT_GPU_FOCUS:-} == accuracy ]]; then
   cmake --build "$BUILD" -j "$JOBS" --target sat_cli sat_cuda_tests >"$OUTDIR/build.log" 2>&1 || { grep -E "error|Error" "$OUTDIR/build.log" | head -40; echo "gpu-run: build failed" >&2; exit 1; }
   STATUS=0
   echo "== CUDA tests (${SAT_GPU_TEST_FILTER:-CudaLayers.*})"
-  timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-CudaLayers.*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|differs|step [0-9]" | head -60
+  timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-CudaLayers.*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|differs|step [0-9]" | awk 'NR <= 60'   # reads on: head would end the tests by SIGPIPE
   [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
   echo "== each model's recipe on Fashion-MNIST, backend cuda"
   for m in ${SAT_GPU_ACC_MODELS:-resnet18 vit_tiny lenet5}; do
@@ -178,7 +178,7 @@ if [[ ${SAT_GPU_FOCUS:-} == resident ]]; then
   fi
   if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
     echo "== CUDA tests"
-    timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-Cuda*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|at [0-9]" | head -80
+    timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter="${SAT_GPU_TEST_FILTER:-Cuda*}" 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error|Expected|Which is|differ|at [0-9]" | awk 'NR <= 80'   # reads on: head would end the tests by SIGPIPE
     [[ ${PIPESTATUS[0]} -ne 0 ]] && STATUS=1
   fi
   if [[ -n $CPU_PID ]]; then
@@ -225,7 +225,7 @@ if cmake --build "$BUILD" -j "$JOBS" --target cuda_bench_cusparselt >>"$OUTDIR/b
 STATUS=0
 if [[ ${SAT_GPU_SKIP_TESTS:-0} != 1 ]]; then
   echo "== CUDA tests"
-  timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" | head -60
+  timeout 300 "$BUILD/tests/sat_cuda_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUTDIR/cuda-tests.log" | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" | awk 'NR <= 60'   # reads on: head would end the tests by SIGPIPE
   if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
     STATUS=1
     echo "-- CUDA tests failed; the kernel tests again with the alternative mma.sp metadata layout (SAT_SP24_META=1):"

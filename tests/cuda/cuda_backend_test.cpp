@@ -695,42 +695,43 @@ TEST(CudaBackend, SplitStepGivesTrainStepsBits) {
 // (a weight of 1 and a sum of one rank are exact).
 // BatchNorm's batch statistics from the sparse FF product's epilogue (the default) against its own
 // pass over the activation (SAT_CUDA_BN_STATS=pass): the same sums in another order (FP32 within a
-// product's tile), so the same training up to rounding. ResNet-18 under BDWP, three steps.
+// product's tile). One ResNet-18 step under BDWP from the same weights: the loss, and the running
+// statistics every BatchNorm moved by its batch statistics. (Later steps drift apart as any two
+// summation orders do: BatchNorm's backward over a batch of 16 amplifies one-ulp differences, see
+// the tolerances of TrainStepOfEveryModelMatchesCpu, which runs the default against the CPU.)
 TEST(CudaBackend, BatchNormStatisticsFromTheEpilogueMatchTheirOwnPass) {
   SAT_REQUIRE_GPU();
-  const int batch = 16, steps = 3;
+  const int batch = 16;
   Model pass_model = test::load_test_model("resnet18"), epi_model = test::load_test_model("resnet18");
   const auto pass = open_backend("cuda"), epi = open_backend("cuda");
   pass->prepare(pass_model, Method::bdwp);
   epi->prepare(epi_model, Method::bdwp);
-  auto data = make_synthetic_source(pass_model.input, pass_model.classes, steps * batch, 29);
-  for (int s = 0; s < steps; ++s) {
-    Tensor x;
-    std::vector<int> y;
-    nth_batch(*data, s, batch, x, y);
-    const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
-    setenv("SAT_CUDA_BN_STATS", "pass", 1);   // read when the first step builds the plan
-    const StepResult a = pass->train_step(pass_model, x, y, cfg);
-    unsetenv("SAT_CUDA_BN_STATS");
-    const StepResult b = epi->train_step(epi_model, x, y, cfg);
-    EXPECT_NEAR(a.loss, b.loss, 1e-3 * std::max(1.0f, std::fabs(a.loss))) << "step " << s;
-  }
+  auto data = make_synthetic_source(pass_model.input, pass_model.classes, batch, 29);
+  Tensor x;
+  std::vector<int> y;
+  nth_batch(*data, 0, batch, x, y);
+  const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
+  setenv("SAT_CUDA_BN_STATS", "pass", 1);   // read when the step builds its plan
+  const StepResult a = pass->train_step(pass_model, x, y, cfg);
+  unsetenv("SAT_CUDA_BN_STATS");
+  const StepResult b = epi->train_step(epi_model, x, y, cfg);
+  EXPECT_NEAR(a.loss, b.loss, 1e-4 * std::max(1.0f, std::fabs(a.loss)));
   pass->sync(pass_model);
   epi->sync(epi_model);
   const std::vector<Param*> pa = pass_model.params(), pb = epi_model.params();
   ASSERT_EQ(pa.size(), pb.size());
-  int checked_stats = 0;
+  int checked = 0;
   for (size_t i = 0; i < pa.size(); ++i) {
+    if (pa[i]->trainable) continue;
     double diff = 0, scale = 1e-12;
     for (size_t j = 0; j < pa[i]->value.size(); ++j) {
       diff = std::max(diff, static_cast<double>(std::fabs(pa[i]->value[j] - pb[i]->value[j])));
       scale = std::max(scale, static_cast<double>(std::fabs(pa[i]->value[j])));
     }
-    // running statistics: moved by the batch statistics only; parameters: through BF16 activations
-    EXPECT_LE(diff / scale, pa[i]->trainable ? 1e-2 : 1e-4) << pa[i]->name;
-    checked_stats += !pa[i]->trainable;
+    EXPECT_LE(diff / scale, 1e-3) << pa[i]->name;
+    ++checked;
   }
-  EXPECT_GT(checked_stats, 0) << "no BatchNorm running statistics compared";
+  EXPECT_EQ(checked, 40) << "ResNet-18's 20 BatchNorms hold a running mean and variance each";
 }
 
 // The data-parallel step on a one-rank communicator: through the host, through NCCL after BP, and
@@ -779,6 +780,7 @@ TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
       if (mode.on_device && mode.overlap[0] == '1') {
         // every bucket was started by BP's reports, none left for the end
         EXPECT_GE(st.buckets, mode.bucket_mb[0] ? 20u : 2u) << "step " << s;
+        EXPECT_EQ(st.reported, st.gradients) << "step " << s << ": gradients BP never reported";
         EXPECT_EQ(st.started_in_bp, st.buckets) << "step " << s;
       } else {
         EXPECT_EQ(st.buckets, 0u);
