@@ -7,6 +7,10 @@ namespace sat::cuda {
 
 GradientBuckets::GradientBuckets(const std::vector<Gradient>& grads, const BucketSettings& settings, NcclReducer& nccl)
     : nccl_(nccl) {
+  // A gradient listed twice would keep its bucket waiting for a second report that never comes.
+  for (const Gradient& g : grads) {
+    if (!bucket_of_.emplace(g.param, 0).second) throw Error("NCCL buckets: " + g.param->name + " listed twice (internal error)");
+  }
   std::vector<int64_t> bytes;
   for (const Gradient& g : grads) bytes.push_back(g.n * static_cast<int64_t>(sizeof(float)));
   const std::vector<size_t> starts = plan_buckets(bytes, settings);

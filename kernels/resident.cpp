@@ -56,16 +56,27 @@ std::string unsupported_in(std::vector<LayerPtr>& seq) {
 std::string resident_unsupported(Model& model) { return unsupported_in(model.layers); }
 
 namespace {
+// A layer's own trainable parameters: a container's params() lists its branches' too, which their
+// own operations report.
+std::vector<const Param*> own_trainable(Layer* l) {
+  std::vector<Param*> all, nested;
+  l->params(all);
+  for (auto* branch : l->branches()) {
+    for (auto& b : *branch) b->params(nested);
+  }
+  std::vector<const Param*> out;
+  for (Param* p : all) {
+    if (p->trainable && std::find(nested.begin(), nested.end(), p) == nested.end()) out.push_back(p);
+  }
+  return out;
+}
+
 // Seq::bwd's order: the layers last to first, a residual's body before its shortcut
 // (ResidualOp::bwd), each layer's parameters once its backward is enqueued.
 void backward_order_of(std::vector<LayerPtr>& layers, std::vector<const Param*>& out) {
   for (size_t i = layers.size(); i-- > 0;) {
     for (auto* branch : layers[i]->branches()) backward_order_of(*branch, out);
-    std::vector<Param*> own;
-    layers[i]->params(own);
-    for (const Param* p : own) {
-      if (p->trainable) out.push_back(p);
-    }
+    for (const Param* p : own_trainable(layers[i].get())) out.push_back(p);
   }
 }
 }  // namespace
@@ -541,9 +552,7 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
         {"token_mean", {"token_mean FF", "token_mean BP"}},    {"attention", {"attention FF rest", "attention BP rest"}}};
     op->fwd_name = bn_relu ? "batchnorm2d+relu FF" : res_relu ? "residual add+relu FF" : kNames.at(t).first;
     op->bwd_name = bn_relu ? "batchnorm2d+relu BP" : res_relu ? "residual add+relu BP" : kNames.at(t).second;
-    for (Param* p : params_of(l)) {
-      if (p->trainable) op->params.push_back(p);
-    }
+    op->params = own_trainable(l);
     if (bn_relu || res_relu) ++li;   // the ReLU is done
     seq->ins.push_back(cur);
     cur = op->y;
