@@ -794,6 +794,50 @@ TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
   unsetenv("SAT_DP_BUCKET_MB");
 }
 
+// NCCL's pre-multiplied sum on one rank with a weight of 0.5 (as a rank holding half the global
+// batch weighs its gradients), bucket by bucket while BP runs (10 KiB buckets) and after BP: the
+// update must see exactly half the gradients, as the host path given half of them does (0.5 scales
+// FP32 exactly). A bucket summed before BP finished its gradients would show here.
+TEST(CudaBackend, NcclWeightedSumOverlappedWithBpGivesTheHostPathsBits) {
+  SAT_REQUIRE_GPU();
+  for (const char* overlap : {"1", "0"}) {
+    SCOPED_TRACE(std::string("SAT_DP_OVERLAP=") + overlap);
+    setenv("SAT_DP_OVERLAP", overlap, 1);
+    setenv("SAT_DP_BUCKET_MB", "0.01", 1);
+    const int batch = 8, steps = 4;
+    Model host_model = test::load_test_model("resnet18"), nccl_model = test::load_test_model("resnet18");
+    const auto host = open_backend("cuda"), nccl = open_backend("cuda");
+    host->prepare(host_model, Method::bdwp);
+    nccl->prepare(nccl_model, Method::bdwp);
+    const auto comm = make_single_rank_communicator();
+    if (nccl->reduce_on_device(*comm).empty()) {
+      std::printf("  (this build has no NCCL: nothing to check)\n");
+      break;
+    }
+    auto data = make_synthetic_source(host_model.input, host_model.classes, steps * batch, 31);
+    const UpdateConfig cfg{Method::bdwp, 0.05, 0.9, 5e-4, 2e-4};
+    for (int s = 0; s < steps; ++s) {
+      Tensor x;
+      std::vector<int> y;
+      nth_batch(*data, s, batch, x, y);
+      host->forward_backward(host_model, x, y, Method::bdwp);
+      for (Param* p : host_model.params()) {
+        for (float& g : p->grad) g *= 0.5f;
+      }
+      host->apply_update(host_model, cfg);
+      nccl->begin_gradient_reduction(0.5f, "the test's sum");
+      nccl->forward_backward(nccl_model, x, y, Method::bdwp);
+      nccl->reduce_gradients(0.5f, "the test's sum");
+      nccl->apply_update(nccl_model, cfg);
+    }
+    host->sync(host_model);
+    nccl->sync(nccl_model);
+    test::expect_same_state(host_model, nccl_model);
+  }
+  unsetenv("SAT_DP_OVERLAP");
+  unsetenv("SAT_DP_BUCKET_MB");
+}
+
 // Convolutions run whole on the GPU (raw images up, im2col and col2im there): strides, paddings,
 // 1x1, even and large kernels on a non-square image, every method, against the CPU's host lowering.
 TEST(CudaBackend, ConvolutionsLoweredOnTheGpuMatchCpu) {
