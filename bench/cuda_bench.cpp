@@ -339,19 +339,26 @@ struct StepTiming {
 // Wall clock per train_step of the model in `file` on backend 'cuda' (FF, loss, BP, WU, update,
 // pre-generation, the step's result back on the host) on one random batch: the mean of `reps`
 // steps after `warmups` (which also build the resident plan).
-StepTiming time_steps(const std::string& file, Method method, int batch, int warmups, int reps) {
-  Model m = Model::load(file);
-  const auto be = open_backend("cuda");
-  be->prepare(m, method);
+// One random batch of `batch` inputs of model m, labels cycling through its classes.
+void random_batch(const Model& m, int batch, Tensor& x, std::vector<int>& y) {
   Shape xs = {batch};
   for (int64_t d : m.input) xs.push_back(d);
   std::mt19937_64 rng(1);
   std::normal_distribution<float> dist;
   std::vector<float> xv(numel(xs));
   for (auto& v : xv) v = dist(rng);
-  const Tensor x = Tensor::from_f32(xs, xv);
-  std::vector<int> y(batch);
+  x = Tensor::from_f32(xs, xv);
+  y.assign(batch, 0);
   for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
+}
+
+StepTiming time_steps(const std::string& file, Method method, int batch, int warmups, int reps) {
+  Model m = Model::load(file);
+  const auto be = open_backend("cuda");
+  be->prepare(m, method);
+  Tensor x;
+  std::vector<int> y;
+  random_batch(m, batch, x, y);
   UpdateConfig cfg;
   cfg.method = method;
   cfg.lr = 0.01;
@@ -426,15 +433,9 @@ void dp_table(const std::vector<std::string>& files, int batch, int reps) {
           std::printf("| %s | %s | %s | (no NCCL in this build) | | |\n", m.name.c_str(), method_name(method), v.name);
           continue;
         }
-        Shape xs = {batch};
-        for (int64_t d : m.input) xs.push_back(d);
-        std::mt19937_64 rng(1);
-        std::normal_distribution<float> dist;
-        std::vector<float> xv(numel(xs));
-        for (auto& x : xv) x = dist(rng);
-        const Tensor x = Tensor::from_f32(xs, xv);
-        std::vector<int> y(batch);
-        for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
+        Tensor x;
+        std::vector<int> y;
+        random_batch(m, batch, x, y);
         UpdateConfig cfg;
         cfg.method = method;
         cfg.lr = 0.01;
