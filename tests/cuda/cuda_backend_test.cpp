@@ -10,6 +10,7 @@
 // the tolerances documented in docs/cuda.md.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -33,6 +34,7 @@
 #include <cuda_runtime.h>
 
 #include "gradient_buckets.hpp"
+#include "resident.hpp"
 #include "ops.hpp"
 #endif
 
@@ -209,6 +211,36 @@ TEST(CudaKernels, MetaLocateInvertsMetaSlot) {
     }
     for (int t = 0; t < 16; ++t)
       for (int b = 0; b < 32; b += 4) EXPECT_EQ(seen[t * 32 + b], 1) << "layout " << layout << " word " << t << " bit " << b;
+  }
+}
+
+// Host code, runs everywhere: the order the data-parallel buckets expect BP to finish the gradients
+// in holds every trainable parameter of the model exactly once (a container's params() lists its
+// branches' too: counted twice, a bucket would wait for a report that never comes), the
+// classifier's first and the first layer's last.
+TEST(CudaKernels, BackwardParamOrderHoldsEveryTrainableParameterOnce) {
+  for (const char* name : {"mlp", "lenet5", "vgg_small", "resnet18", "vit_tiny"}) {
+    SCOPED_TRACE(name);
+    Model m = test::load_test_model(name);
+    const std::vector<const Param*> order = cuda::backward_param_order(m);
+    std::vector<const Param*> want;
+    for (const Param* p : m.params()) {
+      if (p->trainable) want.push_back(p);
+    }
+    ASSERT_EQ(order.size(), want.size());
+    std::vector<const Param*> a = order, b = want;
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    EXPECT_EQ(std::adjacent_find(a.begin(), a.end()), a.end()) << "a parameter listed twice";
+    EXPECT_EQ(a, b);
+    std::vector<Param*> last, first;
+    m.layers.back()->params(last);
+    m.layers.front()->params(first);
+    ASSERT_FALSE(last.empty());
+    EXPECT_EQ(order.front(), last.front()) << order.front()->name;
+    if (!first.empty()) {
+      EXPECT_EQ(order.back(), first.back()) << order.back()->name;
+    }
   }
 }
 #endif
