@@ -339,6 +339,18 @@ struct StepTiming {
 // Wall clock per train_step of the model in `file` on backend 'cuda' (FF, loss, BP, WU, update,
 // pre-generation, the step's result back on the host) on one random batch: the mean of `reps`
 // steps after `warmups` (which also build the resident plan).
+// Wall clock of one call of `step` (whole training steps, which end on the host): the mean of
+// `reps` calls after `warmups`, the device drained before and after them.
+template <typename F>
+double wall_ms(F&& step, int warmups, int reps) {
+  for (int i = 0; i < warmups; ++i) step();
+  CK(cudaDeviceSynchronize());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) step();
+  CK(cudaDeviceSynchronize());
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+}
+
 // One random batch of `batch` inputs of model m, labels cycling through its classes.
 void random_batch(const Model& m, int batch, Tensor& x, std::vector<int>& y) {
   Shape xs = {batch};
@@ -362,12 +374,7 @@ StepTiming time_steps(const std::string& file, Method method, int batch, int war
   UpdateConfig cfg;
   cfg.method = method;
   cfg.lr = 0.01;
-  for (int i = 0; i < warmups; ++i) be->train_step(m, x, y, cfg);
-  CK(cudaDeviceSynchronize());
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) be->train_step(m, x, y, cfg);
-  CK(cudaDeviceSynchronize());
-  return {m.name, m.nm, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps};
+  return {m.name, m.nm, wall_ms([&] { be->train_step(m, x, y, cfg); }, warmups, reps)};
 }
 
 void model_step(const std::string& file, int batch, int reps) {
@@ -445,12 +452,7 @@ void dp_table(const std::vector<std::string>& files, int batch, int reps) {
           if (v.dp) data_parallel_step(*comm, *be, m, x, y, batch, cfg, step++, stop, v.on_device);
           else be->train_step(m, x, y, cfg);
         };
-        for (int i = 0; i < 2; ++i) one();
-        CK(cudaDeviceSynchronize());
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < reps; ++i) one();
-        CK(cudaDeviceSynchronize());
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+        const double ms = wall_ms(one, 2, reps);
         if (!v.dp) base = ms;
         const BucketStats st = last_bucket_stats(*be);
         char buckets[64] = "";

@@ -8,9 +8,6 @@ namespace sat::cuda {
 GradientBuckets::GradientBuckets(const std::vector<Gradient>& grads, const BucketSettings& settings, NcclReducer& nccl)
     : nccl_(nccl) {
   // A gradient listed twice would keep its bucket waiting for a second report that never comes.
-  for (const Gradient& g : grads) {
-    if (!bucket_of_.emplace(g.param, 0).second) throw Error("NCCL buckets: " + g.param->name + " listed twice (internal error)");
-  }
   std::vector<int64_t> bytes;
   for (const Gradient& g : grads) bytes.push_back(g.n * static_cast<int64_t>(sizeof(float)));
   const std::vector<size_t> starts = plan_buckets(bytes, settings);
@@ -18,7 +15,10 @@ GradientBuckets::GradientBuckets(const std::vector<Gradient>& grads, const Bucke
     buckets_.emplace_back();
     for (size_t i = starts[b]; i < starts[b + 1]; ++i) {
       buckets_.back().push_back({grads[i].data, grads[i].n});
-      bucket_of_[grads[i].param] = b;
+      // listed twice, a gradient would keep its bucket waiting for a second report
+      if (!bucket_of_.emplace(grads[i].param, b).second) {
+        throw Error("NCCL buckets: " + grads[i].param->name + " listed twice (internal error)");
+      }
     }
     size_.push_back(starts[b + 1] - starts[b]);
   }
@@ -37,7 +37,7 @@ void GradientBuckets::begin(float weight, const std::string& what) {
 void GradientBuckets::ready(const Param* param) {
   if (!open_) return;
   const auto it = bucket_of_.find(param);
-  if (it == bucket_of_.end() || !reported_.emplace(param, true).second) return;
+  if (it == bucket_of_.end() || !reported_.insert(param).second) return;
   --missing_[it->second];
   const size_t before = next_;
   start_ready_buckets();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "nccl_reducer.hpp"
@@ -54,7 +55,7 @@ class GradientBuckets {
   std::unordered_map<const Param*, size_t> bucket_of_;
   std::vector<size_t> size_;       // gradients per bucket
   std::vector<size_t> missing_;    // of this step: gradients not yet reported, per bucket
-  std::unordered_map<const Param*, bool> reported_;
+  std::unordered_set<const Param*> reported_;
   size_t next_ = 0;                // the next bucket to start
   size_t started_in_bp_ = 0;
   bool open_ = false;

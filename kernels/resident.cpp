@@ -201,7 +201,7 @@ struct ConvOp final : Op {
     }
     ldk = padded_len(g.kdim());
     P = c.batch * g.oh * g.ow;
-    if (stats_for_bn) c.ff_stats_elems = std::max(c.ff_stats_elems, 2 * spmm_stat_blocks(P) * sw->cout);
+    if (stats_for_bn) c.partial_elems = std::max(c.partial_elems, 2 * spmm_stat_blocks(P) * sw->cout);
     y = c.act(l->out_shape);
     dx = c.alloc<uint16_t>(c.batch * g.h * g.w * g.cin);
     col = c.alloc<uint16_t>(P * ldk);
@@ -238,7 +238,7 @@ struct ConvOp final : Op {
   void fwd(Ctx& c, const Act& x, bool training) override {
     im2col_nhwc(x.p, g, c.batch, col, ldk, c.s);
     c.mark("conv2d FF im2col");
-    double* stats = training && stats_for_bn ? c.ff_stats : nullptr;
+    double* stats = training && stats_for_bn ? c.partial : nullptr;
     const int64_t chunks = ff_product(c, *sw, col, ldk, P, bias ? static_cast<void*>(c.acc) : y.p, !bias, sw->cout, stats);
     c.stats_of = chunks > 0 ? y.p : nullptr;
     c.stats_chunks = chunks;
@@ -365,8 +365,8 @@ struct BatchNormOp final : Op {
     if (training) {
       // the convolution before gave its output's column partials (ConvOp::stats_for_bn)
       const bool given = c.stats_of == x.p && c.stats_chunks > 0;
-      bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd,
-                       given ? c.ff_stats : c.partial, y.p, c.s, relu, given ? c.stats_chunks : 0);
+      bn_forward_train(x.p, rows, ch, eps, momentum, gamma, beta, rmean, rvar, mean, invstd, c.partial, y.p, c.s,
+                       relu, given ? c.stats_chunks : 0);
       c.stats_of = nullptr;
     } else {
       bn_forward_eval(x.p, rows, ch, eps, gamma, beta, rmean, rvar, y.p, c.s, relu);
@@ -599,7 +599,6 @@ ResidentPlan::ResidentPlan(Model& model, int64_t batch, Method method, const Res
     c.pad = c.alloc<uint16_t>(c.pad_elems);
     c.trows = c.alloc<uint16_t>(c.trows_elems);
     c.partial = c.alloc<double>(c.partial_elems);
-    if (c.ff_stats_elems > 0) c.ff_stats = c.alloc<double>(c.ff_stats_elems);
   } catch (...) {
     for (void* p : allocations_) cudaFree(p);
     allocations_.clear();

@@ -38,10 +38,8 @@ struct Ctx {
   uint16_t* trows = nullptr; // the lowered output gradient of a transposed BP (conv_dgrad.cu)
   double* partial = nullptr;
   // A convolution's FF product followed by a BatchNorm writes the BatchNorm's column partials in
-  // its epilogue (SAT_CUDA_BN_STATS, resident.cpp): into ff_stats, for the activation stats_of, in
+  // its epilogue (SAT_CUDA_BN_STATS, resident.cpp): into `partial`, for the activation stats_of, in
   // stats_chunks chunks; the BatchNorm whose input that is takes them and clears stats_of.
-  int64_t ff_stats_elems = 0;
-  double* ff_stats = nullptr;
   const uint16_t* stats_of = nullptr;
   int64_t stats_chunks = 0;
   // SAT_CUDA_PROFILE=1: device time per piece of work (events, the stream synchronised at each

@@ -274,8 +274,7 @@ std::vector<size_t> plan_buckets(const std::vector<int64_t>& bytes, const Bucket
       held = 0;
     }
   }
-  starts.push_back(bytes.size());
-  if (bytes.empty()) starts.pop_back();
+  if (!bytes.empty()) starts.push_back(bytes.size());
   return starts;
 }
 

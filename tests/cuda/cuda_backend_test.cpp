@@ -722,9 +722,6 @@ TEST(CudaBackend, SplitStepGivesTrainStepsBits) {
   }
 }
 
-// The data-parallel step on one rank (no MPI: the single-rank communicator), its gradients summed
-// through the host and, where this build has NCCL, on the GPU by NCCL: train_step's bits either way
-// (a weight of 1 and a sum of one rank are exact).
 // BatchNorm's batch statistics from the sparse FF product's epilogue (the default) against its own
 // pass over the activation (SAT_CUDA_BN_STATS=pass): the same sums in another order (FP32 within a
 // product's tile). One ResNet-18 step under BDWP from the same weights: the loss, and the running
@@ -766,9 +763,10 @@ TEST(CudaBackend, BatchNormStatisticsFromTheEpilogueMatchTheirOwnPass) {
   EXPECT_EQ(checked, 40) << "ResNet-18's 20 BatchNorms hold a running mean and variance each";
 }
 
-// The data-parallel step on a one-rank communicator: through the host, through NCCL after BP, and
-// through NCCL bucket by bucket while BP runs (the default 25 MiB buckets, and 10 KiB ones: dozens
-// of buckets on ResNet-18), each against the single-process step, bit for bit.
+// The data-parallel step on a one-rank communicator (no MPI): through the host, through NCCL after
+// BP, and through NCCL bucket by bucket while BP runs (the default 25 MiB buckets, and 10 KiB ones:
+// dozens of buckets on ResNet-18), each against the single-process step, bit for bit (a weight of
+// 1 and a sum of one rank are exact).
 TEST(CudaBackend, DataParallelStepOnOneRankGivesTrainStepsBits) {
   SAT_REQUIRE_GPU();
   struct Mode {
