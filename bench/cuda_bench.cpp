@@ -351,30 +351,33 @@ double wall_ms(F&& step, int warmups, int reps) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
 }
 
-// One random batch of `batch` inputs of model m, labels cycling through its classes.
-void random_batch(const Model& m, int batch, Tensor& x, std::vector<int>& y) {
+// What a timed step takes: one random batch of `batch` inputs of model m (labels cycling through
+// its classes) and the update of `method` at a fixed learning rate.
+struct StepInputs {
+  Tensor x;
+  std::vector<int> y;
+  UpdateConfig cfg;
+};
+StepInputs step_inputs(const Model& m, Method method, int batch) {
   Shape xs = {batch};
   for (int64_t d : m.input) xs.push_back(d);
   std::mt19937_64 rng(1);
   std::normal_distribution<float> dist;
   std::vector<float> xv(numel(xs));
   for (auto& v : xv) v = dist(rng);
-  x = Tensor::from_f32(xs, xv);
-  y.assign(batch, 0);
-  for (int i = 0; i < batch; ++i) y[i] = i % m.classes;
+  StepInputs in{Tensor::from_f32(xs, xv), std::vector<int>(batch), UpdateConfig{}};
+  for (int i = 0; i < batch; ++i) in.y[i] = i % m.classes;
+  in.cfg.method = method;
+  in.cfg.lr = 0.01;
+  return in;
 }
 
 StepTiming time_steps(const std::string& file, Method method, int batch, int warmups, int reps) {
   Model m = Model::load(file);
   const auto be = open_backend("cuda");
   be->prepare(m, method);
-  Tensor x;
-  std::vector<int> y;
-  random_batch(m, batch, x, y);
-  UpdateConfig cfg;
-  cfg.method = method;
-  cfg.lr = 0.01;
-  return {m.name, m.nm, wall_ms([&] { be->train_step(m, x, y, cfg); }, warmups, reps)};
+  const StepInputs in = step_inputs(m, method, batch);
+  return {m.name, m.nm, wall_ms([&] { be->train_step(m, in.x, in.y, in.cfg); }, warmups, reps)};
 }
 
 void model_step(const std::string& file, int batch, int reps) {
@@ -440,17 +443,12 @@ void dp_table(const std::vector<std::string>& files, int batch, int reps) {
           std::printf("| %s | %s | %s | (no NCCL in this build) | | |\n", m.name.c_str(), method_name(method), v.name);
           continue;
         }
-        Tensor x;
-        std::vector<int> y;
-        random_batch(m, batch, x, y);
-        UpdateConfig cfg;
-        cfg.method = method;
-        cfg.lr = 0.01;
+        const StepInputs in = step_inputs(m, method, batch);
         int64_t step = 0;
         auto one = [&] {
           bool stop = false;
-          if (v.dp) data_parallel_step(*comm, *be, m, x, y, batch, cfg, step++, stop, v.on_device);
-          else be->train_step(m, x, y, cfg);
+          if (v.dp) data_parallel_step(*comm, *be, m, in.x, in.y, batch, in.cfg, step++, stop, v.on_device);
+          else be->train_step(m, in.x, in.y, in.cfg);
         };
         const double ms = wall_ms(one, 2, reps);
         if (!v.dp) base = ms;
