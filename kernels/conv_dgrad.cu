@@ -150,6 +150,19 @@ ConvGeometry dgrad_geometry(const ConvGeometry& g, int64_t cout) {
   return ConvGeometry{cout, g.oh, g.ow, g.k, 1, g.k - 1 - g.p, g.h, g.w};
 }
 
+ImplicitConv dgrad_implicit(const ConvGeometry& g, int64_t cout, int64_t nb) {
+  ImplicitConv ic;
+  ic.nb = nb;
+  ic.ch = cout;
+  ic.ih = g.oh;
+  ic.iw = g.ow;
+  ic.k = g.k;
+  ic.pad = g.k - 1 - g.p;
+  ic.oh = g.h;
+  ic.ow = g.w;
+  return ic;
+}
+
 void dgrad_rows_nhwc(const uint16_t* dy, const ConvGeometry& g, int64_t cout, int64_t nb, uint16_t* out, int64_t ld,
                      cudaStream_t s) {
   if (!dgrad_applies(g)) throw Error("dgrad_rows_nhwc: only stride-1 convolutions with padding below the kernel size");

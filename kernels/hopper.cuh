@@ -51,6 +51,19 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, i
       : "memory");
 }
 
+// One im2col box of a channels-last 4-D tensor map (cuTensorMapEncodeIm2col): `pixels per column`
+// consecutive output positions, starting at the one whose kernel window's corner is (w, h) of image
+// n, each the channels c .. c + channels per pixel - 1 of the input pixel at that corner + (ow, oh);
+// pixels outside the tensor read as zeros.
+__device__ __forceinline__ void tma_load_im2col_4d(void* dst, const CUtensorMap* map, int c, int w, int h, int n,
+                                                   uint16_t ow, uint16_t oh, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.im2col.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6], {%7, %8};\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c), "r"(w), "r"(h), "r"(n), "r"(smem_addr(bar)), "h"(ow), "h"(oh)
+      : "memory");
+}
+
 // Shared-memory matrix descriptor of a K-major swizzled tile: start address, stride between 8-row
 // groups (sbo), swizzle mode (1 = 128-byte, 2 = 64-byte); the leading offset is unused for these.
 __device__ __forceinline__ uint64_t mat_desc(uint32_t addr, uint32_t sbo, uint64_t swizzle) {

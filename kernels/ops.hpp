@@ -124,6 +124,23 @@ SpmmKernel spmm_choice(const DevNM& a, const uint16_t* in, int64_t ld_in);
 // Empty when the wgmma kernel can run this product; otherwise why not.
 std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in);
 
+// The product over a convolution's lowering that is never written (implicit GEMM): the input's
+// tiles come from a channels-last BF16 image through the copy engine's im2col mode, in the
+// lowering's K order (ky, kx, c), channel-minor. For a stride-1 convolution of `img`
+// [nb][ih][iw][ch] with a k x k kernel and padding pad (oh = ih + 2 pad - k + 1):
+//   out[p][l] = sum over (ky, kx, c) of a(l, (ky*k + kx)*ch + c) * img[n][y - pad + ky][x - pad + kx][c]
+// for p = (n*oh + y)*ow + x, pixels outside the image zero: the same bits as spmm over those rows.
+// BF16 output [nb*oh*ow][ld_out]; wgmma kernel only (implicit_unusable says why not).
+// The transposed BP (conv_dgrad.cu) is such a convolution of dY, channel-minor by construction.
+struct ImplicitConv {
+  int64_t nb = 0, ch = 0, ih = 0, iw = 0;   // the image
+  int64_t k = 0, pad = 0;                   // kernel size, padding
+  int64_t oh = 0, ow = 0;                   // output positions per image
+};
+std::string implicit_unusable(const DevNM& a, const uint16_t* img, const ImplicitConv& g);
+void spmm_implicit(const DevNM& a, const uint16_t* img, const ImplicitConv& g, uint16_t* out, int64_t ld_out,
+                   cudaStream_t stream = 0);
+
 // Layout and type conversions (memory-bound helpers).
 // in FP32 [feat][cols] (feature-major, the CPU layers' layout) -> out BF16 [cols][ld_out], columns
 // feat..ld_out-1 zero.

@@ -145,6 +145,19 @@ ConvBp conv_bp_setting() {
   return v;
 }
 
+// SAT_CUDA_IMPLICIT=0 keeps the transposed BP's product on dY's lowered rows where the implicit
+// product (spmm_implicit, which reads dY through the copy engine's im2col mode) could run; for
+// comparisons. Unset or 1: implicit wherever it applies.
+bool implicit_bp_setting() {
+  static const bool v = [] {
+    const char* e = std::getenv("SAT_CUDA_IMPLICIT");
+    if (!e || !*e || std::string(e) == "1") return true;
+    if (std::string(e) == "0") return false;
+    throw Error(std::string("SAT_CUDA_IMPLICIT='") + e + "': expected 0 or 1");
+  }();
+  return v;
+}
+
 // Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. The lowered
 // batch is kept for WU (k*k times the input's memory, a few GiB for ResNet-18 at batch 512, against
 // a second im2col per layer and step). BP: for stride 1, the transposed convolution of dY
@@ -166,6 +179,7 @@ struct ConvOp final : Op {
   // transposed BP: W' (the N:M form, or dense BF16 [cin][k*k*cout]) rebuilt from W_B at each BP,
   // dY's lowered rows [nb*h*w][ldt] in the plan's shared c.trows
   bool transposed = false;
+  bool implicit = false;   // the transposed BP's product reads dY itself (spmm_implicit)
   DevNM wt{};
   uint16_t* wt_dense = nullptr;
   int64_t ldt = 0;
@@ -209,16 +223,20 @@ struct ConvOp final : Op {
     transposed = !patch && use_transposed(c);
     if (transposed) {
       ldt = padded_len(g.k * g.k * sw->cout);
-      c.trows_elems = std::max(c.trows_elems, c.batch * g.h * g.w * ldt);
       if (sw->bp_sparse(c.method)) {
         wt = alloc_dgrad_form(*c.links->weight(sw).bwd, g);
         for (void* p : {static_cast<void*>(wt.values), static_cast<void*>(wt.index), static_cast<void*>(wt.v24),
                         static_cast<void*>(wt.meta24)}) {
           if (p) c.allocs->push_back(p);
         }
+        // dY is an activation buffer (cudaMalloc'd, so 16-byte aligned): the image's pointer is
+        // stand-in here, the check is on the geometry and the form
+        implicit = implicit_bp_setting() && spmm_choice(wt, nullptr, ldt) == SpmmKernel::wgmma &&
+                   implicit_unusable(wt, nullptr, dgrad_implicit(g, sw->cout, c.batch)).empty();
       } else {
         wt_dense = c.alloc<uint16_t>(g.kdim() * sw->cout);
       }
+      if (!implicit) c.trows_elems = std::max(c.trows_elems, c.batch * g.h * g.w * ldt);
       c.acc_elems = std::max(c.acc_elems, P * sw->cout);
     } else {
       c.acc_elems = std::max(c.acc_elems, P * std::max(sw->k, sw->cout));
@@ -253,6 +271,12 @@ struct ConvOp final : Op {
     c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, c.links->weight(sw).grad, false, 1.0f);
     c.mark("conv2d WU product");
     if (!need_dx) return nullptr;
+    if (transposed && implicit) {   // dY read through im2col boxes: no rows written
+      dgrad_form(*c.links->weight(sw).bwd, g, wt, c.s);
+      spmm_implicit(wt, dy, dgrad_implicit(g, sw->cout, c.batch), dx, g.cin, c.s);
+      c.mark("conv2d BP product (transposed, implicit)");
+      return dx;
+    }
     if (transposed) {
       dgrad_rows_nhwc(dy, g, sw->cout, c.batch, c.trows, ldt, c.s);
       c.mark("conv2d BP rows (transposed)");

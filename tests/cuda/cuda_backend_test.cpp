@@ -415,7 +415,7 @@ TEST(CudaKernels, WgmmaMatchesSp24OnLargeShapes) {
     int64_t cout, k, cols;
   };
   uint64_t seed = 500;
-  for (const Case c : {Case{1040, 1024, 4500}, Case{1040, 1024, 300}, Case{512, 4608, 2000}}) {
+  for (const Case c : {Case{1040, 1024, 4500}, Case{1040, 1024, 300}, Case{512, 4608, 2000}, Case{64, 576, 2000}}) {
     const std::vector<float> w = randn(c.cout * c.k, seed++);
     const Dev<float> dw(w);
     for (const NM nm : {NM{2, 8}, NM{2, 4}, NM{1, 8}}) {
@@ -438,7 +438,7 @@ TEST(CudaKernels, WgmmaMatchesSp24OnLargeShapes) {
         Dev<float> ref(c.cols * lines), got(c.cols * lines);
         cuda::spmm(*form, dx.p, ld, c.cols, ref.p, false, lines, cuda::SpmmKernel::sp24);
         const std::vector<float> r = ref.get(c.cols * lines);
-        for (const char* tile : {"128x128", "128x256", "256x128"}) {
+        for (const char* tile : {"128x128", "128x256", "256x128", "64x256"}) {
           SCOPED_TRACE(std::string("CTA tile ") + tile);
           setenv("SAT_WGMMA_TILE", tile, 1);
           const int64_t ld16 = lines + 3;   // not a multiple of 8: the element-wise store path
@@ -454,7 +454,7 @@ TEST(CudaKernels, WgmmaMatchesSp24OnLargeShapes) {
           const int64_t blocks = cuda::spmm(*form, dx.p, ld, c.cols, got16.p, true, lines, cuda::SpmmKernel::wgmma, 0, st16.p);
           EXPECT_EQ(cuda::spmm(*form, dx.p, ld, c.cols, got16u.p, true, ld16, cuda::SpmmKernel::wgmma, 0, st16u.p), blocks);
           unsetenv("SAT_WGMMA_TILE");
-          const int64_t bn = std::string(tile) == "128x256" ? 256 : 128;
+          const int64_t bn = std::string(tile) == "128x256" ? 256 : 128;   // a consumer's columns: the statistics' block
           EXPECT_EQ(blocks, (c.cols + bn - 1) / bn);
           ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
           const std::vector<float> g = got.get(c.cols * lines);

@@ -459,6 +459,103 @@ TEST(CudaLayers, TransposedConvBpMatchesTheInputGradient) {
   }
 }
 
+// The implicit transposed BP (spmm_implicit: dY read through the copy engine's im2col boxes, no
+// rows written) against the same product over dY's lowered rows (dgrad_rows_nhwc, checked against
+// the host above): the same kernel, K order and tile give the same bits. Output tiles that cross
+// images (4x4 and 8x8 maps), a last tile past the end, padding 0 (an output larger than dY), a 5x5
+// kernel, every CTA tile; the outputs poisoned first. Then the refusals, by name.
+TEST(CudaLayers, ImplicitTransposedBpGivesTheLoweredRowsBits) {
+  SAT_REQUIRE_GPU();
+  struct Case {
+    ConvGeometry g;
+    int64_t cout, nb;
+  };
+  const std::vector<Case> cases = {{{64, 8, 8, 3, 1, 1, 8, 8}, 64, 3},     {{128, 4, 4, 3, 1, 1, 4, 4}, 128, 21},
+                                   {{32, 7, 7, 3, 1, 0, 5, 5}, 64, 2},     {{16, 6, 6, 5, 1, 2, 6, 6}, 64, 2},
+                                   {{64, 32, 32, 3, 1, 1, 32, 32}, 128, 2}, {{256, 8, 8, 3, 1, 1, 8, 8}, 256, 5}};
+  uint64_t seed = 900;
+  for (const Case& cs : cases) {
+    for (const NM nm : {NM{2, 8}, NM{1, 8}}) {
+      const ConvGeometry& g = cs.g;
+      const int64_t cout = cs.cout, nb = cs.nb, kdim = g.kdim(), kk = g.k * g.k, q = nb * g.h * g.w;
+      SCOPED_TRACE("cin " + std::to_string(g.cin) + " cout " + std::to_string(cout) + " k " + std::to_string(g.k) +
+                   " p " + std::to_string(g.p) + " " + std::to_string(g.h) + "x" + std::to_string(g.w) + " batch " +
+                   std::to_string(nb) + " " + nm.str());
+      const std::vector<float> w = test::randn(static_cast<size_t>(cout * kdim), seed++, true);
+      DevBuf w32(w.size() * 4);
+      cudaMemcpy(w32.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
+      cuda::DevNM bwd = cuda::alloc_devnm(cout, kdim, nm, Axis::Cout, true);
+      cuda::PregenOut po;
+      po.bwd = &bwd;
+      cuda::pregen(w32.as<float>(), cout, kdim, nm, po);
+      cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
+      cuda::dgrad_form(bwd, g, wt, 0);
+      std::unique_ptr<DevBuf> ddy(upload_nhwc(rand_tensor({nb, cout, g.oh, g.ow}, seed++), {nb, cout, g.oh * g.ow}));
+      const cuda::ImplicitConv ic = cuda::dgrad_implicit(g, cout, nb);
+      const std::string why = cuda::implicit_unusable(wt, ddy->as<uint16_t>(), ic);
+      if (why.find("compute capability") != std::string::npos) {
+        cuda::free_devnm(wt);
+        cuda::free_devnm(bwd);
+        GTEST_SKIP() << why;
+      }
+      ASSERT_EQ(why, "");
+      const int64_t ldt = cuda::padded_len(kk * cout);
+      DevBuf trows(q * ldt * 2), ref(q * g.cin * 2), got(q * g.cin * 2);
+      cuda::dgrad_rows_nhwc(ddy->as<uint16_t>(), g, cout, nb, trows.as<uint16_t>(), ldt, 0);
+      for (const char* tile : {"", "128x128", "128x256", "256x128", "64x256"}) {
+        SCOPED_TRACE(std::string("CTA tile ") + (*tile ? tile : "(picked)"));
+        if (*tile) setenv("SAT_WGMMA_TILE", tile, 1);
+        cuda::spmm(wt, trows.as<uint16_t>(), ldt, q, ref.p, true, g.cin, cuda::SpmmKernel::wgmma);
+        ASSERT_EQ(cudaMemset(got.p, 0xFF, q * g.cin * 2), cudaSuccess);
+        cuda::spmm_implicit(wt, ddy->as<uint16_t>(), ic, got.as<uint16_t>(), g.cin);
+        unsetenv("SAT_WGMMA_TILE");
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<uint16_t> r(static_cast<size_t>(q * g.cin)), o(r.size());
+        cudaMemcpy(r.data(), ref.p, r.size() * 2, cudaMemcpyDeviceToHost);
+        cudaMemcpy(o.data(), got.p, o.size() * 2, cudaMemcpyDeviceToHost);
+        int64_t differ = 0, first = -1;
+        for (size_t i = 0; i < r.size(); ++i) {
+          if (r[i] != o[i] && differ++ == 0) first = static_cast<int64_t>(i);
+        }
+        ASSERT_EQ(differ, 0) << "of " << r.size() << " outputs differ (or were never written); the first at position "
+                             << first / g.cin << ", channel " << first % g.cin << ": " << o[first] << " against "
+                             << r[first];
+      }
+      cuda::free_devnm(wt);
+      cuda::free_devnm(bwd);
+    }
+  }
+  // Refusals, by name: channels not a multiple of 64, a geometry that is not a stride-1
+  // convolution, a form of another length, an unaligned image.
+  const ConvGeometry g{64, 8, 8, 3, 1, 1, 8, 8};
+  cuda::DevNM bwd = cuda::alloc_devnm(64, g.kdim(), NM{2, 8}, Axis::Cout, true);
+  cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
+  DevBuf img(2 * 8 * 8 * 64 * 2 + 16);
+  cuda::ImplicitConv ic = cuda::dgrad_implicit(g, 64, 2);
+  if (cuda::implicit_unusable(wt, img.as<uint16_t>(), ic).find("compute capability") == std::string::npos) {
+    cuda::ImplicitConv bad = ic;
+    bad.ch = 72;
+    EXPECT_NE(cuda::implicit_unusable(wt, img.as<uint16_t>(), bad).find("not a multiple of 64"), std::string::npos);
+    bad = ic;
+    bad.oh = 9;
+    EXPECT_NE(cuda::implicit_unusable(wt, img.as<uint16_t>(), bad).find("stride-1"), std::string::npos);
+    bad = ic;
+    bad.k = 1;
+    bad.pad = 0;
+    EXPECT_NE(cuda::implicit_unusable(wt, img.as<uint16_t>(), bad).find("line length"), std::string::npos);
+    EXPECT_NE(cuda::implicit_unusable(wt, img.as<uint16_t>() + 1, ic).find("16-byte"), std::string::npos);
+    try {
+      DevBuf out(2 * 8 * 8 * 64 * 2);
+      cuda::spmm_implicit(wt, img.as<uint16_t>() + 1, ic, out.as<uint16_t>(), 64);
+      ADD_FAILURE() << "an unaligned image was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("spmm_implicit"), std::string::npos) << e.what();
+    }
+  }
+  cuda::free_devnm(wt);
+  cuda::free_devnm(bwd);
+}
+
 // BatchNorm2d in training mode: output, input gradient, parameter gradients and running statistics;
 // then inference with the updated running statistics.
 static void check_batchnorm(const Shape& in) {
