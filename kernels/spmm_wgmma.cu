@@ -537,7 +537,8 @@ std::string implicit_unusable(const DevNM& a, const uint16_t* img, const Implici
   if (g.oh != g.ih + 2 * g.pad - g.k + 1 || g.ow != g.iw + 2 * g.pad - g.k + 1) {
     return "the output size is not that of a stride-1 convolution of the image";
   }
-  if (g.pad < 0 || g.pad > 127 || g.oh - g.ih - g.pad < -128 || g.ow - g.iw - g.pad < -128) {
+  const int64_t upper_h = g.oh - g.ih - g.pad, upper_w = g.ow - g.iw - g.pad;   // rank 4: corners in [-128, 127]
+  if (g.pad < 0 || g.pad > 128 || upper_h < -128 || upper_h > 127 || upper_w < -128 || upper_w > 127) {
     return "the padding is outside what an im2col tensor map holds";
   }
   if (a.len != g.k * g.k * g.ch) return "the form's line length is not k*k*channels";
