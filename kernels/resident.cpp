@@ -145,13 +145,18 @@ ConvBp conv_bp_setting() {
   return v;
 }
 
-// SAT_CUDA_IMPLICIT=0 keeps the transposed BP's product on dY's lowered rows where the implicit
-// product (spmm_implicit, which reads dY through the copy engine's im2col mode) could run; for
-// comparisons. Unset or 1: implicit wherever it applies.
+// Whether the transposed BP's product reads dY through the copy engine's im2col mode
+// (spmm_implicit) where it can, rather than dY's lowered rows. Off until it has run on a GPU (its
+// bits against the rows path's, then the step's time).
+constexpr bool kImplicitBpByDefault = false;
+
+// SAT_CUDA_IMPLICIT=0|1: the rows path or the implicit product (where it applies), for comparisons;
+// unset: kImplicitBpByDefault.
 bool implicit_bp_setting() {
   static const bool v = [] {
     const char* e = std::getenv("SAT_CUDA_IMPLICIT");
-    if (!e || !*e || std::string(e) == "1") return true;
+    if (!e || !*e) return kImplicitBpByDefault;
+    if (std::string(e) == "1") return true;
     if (std::string(e) == "0") return false;
     throw Error(std::string("SAT_CUDA_IMPLICIT='") + e + "': expected 0 or 1");
   }();

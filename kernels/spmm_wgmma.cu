@@ -464,6 +464,11 @@ int64_t launch_tile(WgTile t, const DevNM& f, const uint16_t* in, int64_t ld_in,
   return 0;
 }
 
+// Whether the automatic choice may take the 64 x 256 tile. Off until it has run on a GPU: the tile
+// passed its tests there and measured faster on the 64-line products (docs/performance.md) before
+// it is switched on.
+constexpr bool kTile64ByDefault = false;
+
 // Fraction of the multiprocessors' tile slots doing useful lines: tiles over (waves x SMs), times
 // the share of real lines in the line blocks.
 double tile_efficiency(int64_t lines, int64_t cols, int bm, int bn) {
@@ -491,10 +496,13 @@ WgTile pick_tile(const DevNM& f, int64_t cols) {
   const double e128x256 = tile_efficiency(f.lines, cols, 128, 256);
   const double e128x128 = tile_efficiency(f.lines, cols, 128, 128);
   const double e64x256 = tile_efficiency(f.lines, cols, 64, 256);
-  // SAT_WGMMA_64=0 leaves the 64-line tile out (to compare the step with and without it).
+  // SAT_WGMMA_64=0|1 leaves the 64-line tile out of the choice or lets it in (comparisons);
+  // unset: kTile64ByDefault.
   static const bool allow64 = [] {
     const char* v = std::getenv("SAT_WGMMA_64");
-    return !(v && std::string(v) == "0");
+    if (!v || !*v) return kTile64ByDefault;
+    if (std::string(v) == "0" || std::string(v) == "1") return std::string(v) == "1";
+    throw Error(std::string("SAT_WGMMA_64='") + v + "': expected 0 or 1");
   }();
   if (allow64 && e64x256 >= 1.5 * std::max({e256x128, e128x256, e128x128})) return WgTile::t64x256;
   if (e256x128 >= 0.9 * e128x128 && e256x128 >= 0.9 * e128x256) return WgTile::t256x128;
