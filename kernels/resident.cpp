@@ -146,9 +146,10 @@ ConvBp conv_bp_setting() {
 }
 
 // Whether the transposed BP's product reads dY through the copy engine's im2col mode
-// (spmm_implicit) where it can, rather than dY's lowered rows. Off until it has run on a GPU (its
-// bits against the rows path's, then the step's time).
-constexpr bool kImplicitBpByDefault = false;
+// (spmm_implicit) where it can, rather than dY's lowered rows: on since it gave the rows path's
+// bits on an H100 and took the ResNet-18 BDWP step at batch 512 from 17.3 to 15.0 ms
+// (docs/performance.md, 2026-12-07).
+constexpr bool kImplicitBpByDefault = true;
 
 // SAT_CUDA_IMPLICIT=0|1: the rows path or the implicit product (where it applies), for comparisons;
 // unset: kImplicitBpByDefault.
