@@ -62,6 +62,18 @@ __global__ void dgrad_rows_kernel(const uint16_t* dy, ConvGeometry g, int nq, in
   }
 }
 
+// dY [nb][oh][ow][per units] spread onto the dilated map [nb][dh][dw][per units]: pixel (y, x) is
+// dY's (y/s, x/s) where both divide, zero elsewhere. One unit (8 channels or one) per thread.
+template <typename T>
+__global__ void dilate_kernel(const T* dy, int n, int per, int dh, int dw, int s, int oh, int ow, T* out) {
+  SAT_GRID_LOOP(i, n) {
+    const int u = i % per, pix = i / per, x = pix % dw, r = pix / dw, y = r % dh, b = r / dh;
+    T v{};
+    if (y % s == 0 && x % s == 0) v = dy[((static_cast<int64_t>(b) * oh + y / s) * ow + x / s) * per + u];
+    out[i] = v;
+  }
+}
+
 // W''s line c, position group j (of `per_seg` groups per kernel position) comes from W_B's line
 // c*kk + (kk-1-seg), group j - seg*per_seg. Returns that line and group.
 __device__ __forceinline__ int2 source_of(int c, int j, int kk, int per_seg) {
@@ -161,6 +173,41 @@ ImplicitConv dgrad_implicit(const ConvGeometry& g, int64_t cout, int64_t nb) {
   ic.oh = g.h;
   ic.ow = g.w;
   return ic;
+}
+
+bool strided_dgrad_applies(const ConvGeometry& g) {
+  return g.s > 1 && g.p <= g.k - 1 && g.oh == (g.h + 2 * g.p - g.k) / g.s + 1 && g.ow == (g.w + 2 * g.p - g.k) / g.s + 1;
+}
+
+ImplicitConv dgrad_dilated_implicit(const ConvGeometry& g, int64_t cout, int64_t nb) {
+  ImplicitConv ic;
+  ic.nb = nb;
+  ic.ch = cout;
+  ic.ih = (g.oh - 1) * g.s + 1;
+  ic.iw = (g.ow - 1) * g.s + 1;
+  ic.k = g.k;
+  ic.pad = g.k - 1 - g.p;
+  ic.oh = g.h;   // the rows and columns past the last window's reach read zeros
+  ic.ow = g.w;
+  return ic;
+}
+
+void dilate_nhwc(const uint16_t* dy, const ConvGeometry& g, int64_t cout, int64_t nb, uint16_t* out, cudaStream_t s) {
+  if (!strided_dgrad_applies(g)) throw Error("dilate_nhwc: only strided convolutions with padding below the kernel size");
+  const int64_t dh = (g.oh - 1) * g.s + 1, dw = (g.ow - 1) * g.s + 1;
+  const bool vec = cout % 8 == 0 && reinterpret_cast<uintptr_t>(dy) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+  const int64_t per = vec ? cout / 8 : cout, n = nb * dh * dw * per;
+  const unsigned grid = grid_blocks32(n, 256, "dilate_nhwc");
+  if (vec) {
+    dilate_kernel<uint4><<<grid, 256, 0, s>>>(reinterpret_cast<const uint4*>(dy), static_cast<int>(n), static_cast<int>(per),
+                                              static_cast<int>(dh), static_cast<int>(dw), static_cast<int>(g.s),
+                                              static_cast<int>(g.oh), static_cast<int>(g.ow), reinterpret_cast<uint4*>(out));
+  } else {
+    dilate_kernel<uint16_t><<<grid, 256, 0, s>>>(dy, static_cast<int>(n), static_cast<int>(per), static_cast<int>(dh),
+                                                  static_cast<int>(dw), static_cast<int>(g.s), static_cast<int>(g.oh),
+                                                  static_cast<int>(g.ow), out);
+  }
+  SAT_CUDA_LAUNCHED("dilate_kernel");
 }
 
 void dgrad_rows_nhwc(const uint16_t* dy, const ConvGeometry& g, int64_t cout, int64_t nb, uint16_t* out, int64_t ld,

@@ -127,7 +127,8 @@ std::string wgmma_unusable(const DevNM& a, const uint16_t* in, int64_t ld_in);
 // The product over a convolution's lowering that is never written (implicit GEMM): the input's
 // tiles come from a channels-last BF16 image through the copy engine's im2col mode, in the
 // lowering's K order (ky, kx, c), channel-minor. For a stride-1 convolution of `img`
-// [nb][ih][iw][ch] with a k x k kernel and padding pad (oh = ih + 2 pad - k + 1):
+// [nb][ih][iw][ch] with a k x k kernel and padding pad on the top and left (oh x ow positions; the
+// padding on the bottom and right is whatever oh and ow need, down to none):
 //   out[p][l] = sum over (ky, kx, c) of a(l, (ky*k + kx)*ch + c) * img[n][y - pad + ky][x - pad + kx][c]
 // for p = (n*oh + y)*ow + x, pixels outside the image zero: the same bits as spmm over those rows.
 // BF16 output [nb*oh*ow][ld_out]; wgmma kernel only (implicit_unusable says why not).

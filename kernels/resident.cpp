@@ -164,6 +164,21 @@ bool implicit_bp_setting() {
   return v;
 }
 
+// How a strided convolution's BP reaches its input gradient: SAT_CUDA_STRIDED_BP=dilated (the
+// transposed convolution over dY dilated by the stride, through the implicit product, where it
+// applies) or =col2im (BP's FP32 rows, then col2im); unset: kDilatedBpByDefault.
+constexpr bool kDilatedBpByDefault = false;
+bool dilated_bp_setting() {
+  static const bool v = [] {
+    const char* e = std::getenv("SAT_CUDA_STRIDED_BP");
+    if (!e || !*e) return kDilatedBpByDefault;
+    if (std::string(e) == "dilated") return true;
+    if (std::string(e) == "col2im") return false;
+    throw Error(std::string("SAT_CUDA_STRIDED_BP='") + e + "': expected 'dilated' or 'col2im'");
+  }();
+  return v;
+}
+
 // Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. The lowered
 // batch is kept for WU (k*k times the input's memory, a few GiB for ResNet-18 at batch 512, against
 // a second im2col per layer and step). BP: for stride 1, the transposed convolution of dY
@@ -186,6 +201,7 @@ struct ConvOp final : Op {
   // dY's lowered rows [nb*h*w][ldt] in the plan's shared c.trows
   bool transposed = false;
   bool implicit = false;   // the transposed BP's product reads dY itself (spmm_implicit)
+  bool dilated = false;    // strided: the same over dY dilated by the stride into c.trows
   DevNM wt{};
   uint16_t* wt_dense = nullptr;
   int64_t ldt = 0;
@@ -227,7 +243,17 @@ struct ConvOp final : Op {
     col = c.alloc<uint16_t>(P * ldk);
     c.partial_elems = std::max(c.partial_elems, column_partials(P, sw->cout));
     transposed = !patch && use_transposed(c);
-    if (transposed) {
+    dilated = !patch && !transposed && use_dilated(c);
+    if (dilated) {
+      wt = alloc_dgrad_form(*c.links->weight(sw).bwd, g);
+      for (void* p : {static_cast<void*>(wt.values), static_cast<void*>(wt.index), static_cast<void*>(wt.v24),
+                      static_cast<void*>(wt.meta24)}) {
+        if (p) c.allocs->push_back(p);
+      }
+      const ImplicitConv ic = dgrad_dilated_implicit(g, sw->cout, c.batch);
+      c.trows_elems = std::max(c.trows_elems, ic.nb * ic.ih * ic.iw * ic.ch);
+      c.acc_elems = std::max(c.acc_elems, P * sw->cout);
+    } else if (transposed) {
       ldt = padded_len(g.k * g.k * sw->cout);
       if (sw->bp_sparse(c.method)) {
         wt = alloc_dgrad_form(*c.links->weight(sw).bwd, g);
@@ -248,6 +274,17 @@ struct ConvOp final : Op {
       c.acc_elems = std::max(c.acc_elems, P * std::max(sw->k, sw->cout));
       c.pad_elems = std::max(c.pad_elems, P * padded_len(sw->cout));
     }
+  }
+  // The dilated BP where the setting asks for it and the implicit product can run it: a sparse BP
+  // (BDWP), W_B rearrangeable, the wgmma kernel, cout a multiple of 64.
+  bool use_dilated(Ctx& c) const {
+    if (!dilated_bp_setting() || conv_bp_setting() == ConvBp::col2im || !strided_dgrad_applies(g)) return false;
+    if (!sw->bp_sparse(c.method) || !dgrad_form_unusable(*c.links->weight(sw).bwd, g).empty()) return false;
+    DevNM probe = alloc_dgrad_form(*c.links->weight(sw).bwd, g);   // only its shape is looked at
+    const bool ok = spmm_choice(probe, nullptr, padded_len(g.k * g.k * sw->cout)) == SpmmKernel::wgmma &&
+                    implicit_unusable(probe, nullptr, dgrad_dilated_implicit(g, sw->cout, c.batch)).empty();
+    free_devnm(probe);
+    return ok;
   }
   bool use_transposed(Ctx& c) const {
     const ConvBp set = conv_bp_setting();
@@ -277,6 +314,14 @@ struct ConvOp final : Op {
     c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, c.links->weight(sw).grad, false, 1.0f);
     c.mark("conv2d WU product");
     if (!need_dx) return nullptr;
+    if (dilated) {   // dY spread onto the stride's grid, then the transposed convolution, implicit
+      dilate_nhwc(dy, g, sw->cout, c.batch, c.trows, c.s);
+      c.mark("conv2d BP dilate (strided)");
+      dgrad_form(*c.links->weight(sw).bwd, g, wt, c.s);
+      spmm_implicit(wt, c.trows, dgrad_dilated_implicit(g, sw->cout, c.batch), dx, g.cin, c.s);
+      c.mark("conv2d BP product (strided, implicit)");
+      return dx;
+    }
     if (transposed && implicit) {   // dY read through im2col boxes: no rows written
       dgrad_form(*c.links->weight(sw).bwd, g, wt, c.s);
       spmm_implicit(wt, dy, dgrad_implicit(g, sw->cout, c.batch), dx, g.cin, c.s);

@@ -542,9 +542,6 @@ int64_t launch_spmm_wgmma(const DevNM& a, const uint16_t* in, int64_t ld_in, int
 std::string implicit_unusable(const DevNM& a, const uint16_t* img, const ImplicitConv& g) {
   if (g.nb < 1 || g.ch < 1 || g.ih < 1 || g.iw < 1 || g.k < 1 || g.oh < 1 || g.ow < 1) return "an empty geometry";
   if (g.ch % kBK != 0) return "the channels (" + std::to_string(g.ch) + ") are not a multiple of 64";
-  if (g.oh != g.ih + 2 * g.pad - g.k + 1 || g.ow != g.iw + 2 * g.pad - g.k + 1) {
-    return "the output size is not that of a stride-1 convolution of the image";
-  }
   const int64_t upper_h = g.oh - g.ih - g.pad, upper_w = g.ow - g.iw - g.pad;   // rank 4: corners in [-128, 127]
   if (g.pad < 0 || g.pad > 128 || upper_h < -128 || upper_h > 127 || upper_w < -128 || upper_w > 127) {
     return "the padding is outside what an im2col tensor map holds";

@@ -525,8 +525,8 @@ TEST(CudaLayers, ImplicitTransposedBpGivesTheLoweredRowsBits) {
       cuda::free_devnm(bwd);
     }
   }
-  // Refusals, by name: channels not a multiple of 64, a geometry that is not a stride-1
-  // convolution, a form of another length, an unaligned image.
+  // Refusals, by name: channels not a multiple of 64, a window corner past the im2col map's range,
+  // a form of another length, an unaligned image.
   const ConvGeometry g{64, 8, 8, 3, 1, 1, 8, 8};
   cuda::DevNM bwd = cuda::alloc_devnm(64, g.kdim(), NM{2, 8}, Axis::Cout, true);
   cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
@@ -537,8 +537,8 @@ TEST(CudaLayers, ImplicitTransposedBpGivesTheLoweredRowsBits) {
     bad.ch = 72;
     EXPECT_NE(cuda::implicit_unusable(wt, img.as<uint16_t>(), bad).find("not a multiple of 64"), std::string::npos);
     bad = ic;
-    bad.oh = 9;
-    EXPECT_NE(cuda::implicit_unusable(wt, img.as<uint16_t>(), bad).find("stride-1"), std::string::npos);
+    bad.oh = 400;   // the window's last corner 390 rows below the image: past an im2col map's range
+    EXPECT_NE(cuda::implicit_unusable(wt, img.as<uint16_t>(), bad).find("im2col tensor map"), std::string::npos);
     bad = ic;
     bad.k = 1;
     bad.pad = 0;
@@ -554,6 +554,96 @@ TEST(CudaLayers, ImplicitTransposedBpGivesTheLoweredRowsBits) {
   }
   cuda::free_devnm(wt);
   cuda::free_devnm(bwd);
+}
+
+// Strided BP through the dilated dY (dilate_nhwc, then spmm_implicit with W'): the input gradient
+// of stride-2 and stride-3 convolutions, 3x3 and the 1x1 shortcut, padding 1 and 0 (rows and
+// columns past the last window's reach), against the host's sum in double over the pruned BF16 W_B
+// and the BF16 dY, within the transposed test's bound (one BF16 rounding of an FP32 sum).
+TEST(CudaLayers, StridedConvBpThroughTheDilatedDyMatchesTheInputGradient) {
+  SAT_REQUIRE_GPU();
+  struct Case {
+    ConvGeometry g;
+    int64_t cout;
+  };
+  const std::vector<Case> cases = {{{64, 32, 32, 3, 2, 1, 16, 16}, 128}, {{128, 8, 8, 3, 2, 1, 4, 4}, 256},
+                                   {{64, 7, 7, 3, 2, 0, 3, 3}, 64},      {{64, 8, 8, 1, 2, 0, 4, 4}, 128},
+                                   {{32, 9, 9, 3, 3, 1, 3, 3}, 64}};
+  const int64_t nb = 3;
+  uint64_t seed = 1300;
+  for (const Case& cs : cases) {
+    const ConvGeometry& g = cs.g;
+    const int64_t cout = cs.cout, kdim = g.kdim(), kk = g.k * g.k, hw = g.h * g.w, ohw = g.oh * g.ow;
+    const NM nm{2, 8};
+    SCOPED_TRACE("cin " + std::to_string(g.cin) + " cout " + std::to_string(cout) + " k " + std::to_string(g.k) +
+                 " s " + std::to_string(g.s) + " p " + std::to_string(g.p) + " " + std::to_string(g.h) + "x" +
+                 std::to_string(g.w));
+    ASSERT_TRUE(cuda::strided_dgrad_applies(g));
+    const std::vector<float> w = test::randn(static_cast<size_t>(cout * kdim), seed++, true);
+    std::vector<float> wp(w.size());
+    nm_decompress(nm_compress(w.data(), cout, kdim, nm, Axis::Cout), wp.data());
+    const Tensor dy = rand_tensor({nb, cout, g.oh, g.ow}, seed++);
+    const std::vector<float> dyf = dy.to_f32();
+    std::vector<double> want(static_cast<size_t>(nb * g.cin * hw)), mag(want.size());
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t c = 0; c < g.cin; ++c)
+        for (int64_t iy = 0; iy < g.h; ++iy)
+          for (int64_t ix = 0; ix < g.w; ++ix) {
+            double sum = 0, abs = 0;
+            for (int64_t ky = 0; ky < g.k; ++ky) {
+              const int64_t ty = iy + g.p - ky;
+              if (ty < 0 || ty % g.s != 0 || ty / g.s >= g.oh) continue;
+              for (int64_t kx = 0; kx < g.k; ++kx) {
+                const int64_t tx = ix + g.p - kx;
+                if (tx < 0 || tx % g.s != 0 || tx / g.s >= g.ow) continue;
+                for (int64_t co = 0; co < cout; ++co) {
+                  const double t = static_cast<double>(wp[co * kdim + c * kk + ky * g.k + kx]) *
+                                   dyf[((b * cout + co) * g.oh + ty / g.s) * g.ow + tx / g.s];
+                  sum += t;
+                  abs += std::fabs(t);
+                }
+              }
+            }
+            const size_t i = static_cast<size_t>(((b * g.cin + c) * g.h + iy) * g.w + ix);
+            want[i] = sum;
+            mag[i] = abs;
+          }
+    DevBuf w32(w.size() * 4);
+    cudaMemcpy(w32.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
+    cuda::DevNM bwd = cuda::alloc_devnm(cout, kdim, nm, Axis::Cout, true);
+    cuda::PregenOut po;
+    po.bwd = &bwd;
+    cuda::pregen(w32.as<float>(), cout, kdim, nm, po);
+    cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
+    cuda::dgrad_form(bwd, g, wt, 0);
+    std::unique_ptr<DevBuf> ddy(upload_nhwc(dy, {nb, cout, ohw}));
+    const cuda::ImplicitConv ic = cuda::dgrad_dilated_implicit(g, cout, nb);
+    DevBuf dil(ic.nb * ic.ih * ic.iw * ic.ch * 2), dx(nb * hw * g.cin * 2);
+    ASSERT_EQ(cudaMemset(dil.p, 0xFF, ic.nb * ic.ih * ic.iw * ic.ch * 2), cudaSuccess);   // every element written
+    cuda::dilate_nhwc(ddy->as<uint16_t>(), g, cout, nb, dil.as<uint16_t>(), 0);
+    const std::string why = cuda::implicit_unusable(wt, dil.as<uint16_t>(), ic);
+    if (why.find("compute capability") != std::string::npos) {
+      cuda::free_devnm(wt);
+      cuda::free_devnm(bwd);
+      GTEST_SKIP() << why;
+    }
+    ASSERT_EQ(why, "");
+    for (const char* tile : {"", "128x256", "64x256"}) {
+      SCOPED_TRACE(std::string("CTA tile ") + (*tile ? tile : "(picked)"));
+      if (*tile) setenv("SAT_WGMMA_TILE", tile, 1);
+      ASSERT_EQ(cudaMemset(dx.p, 0xFF, nb * hw * g.cin * 2), cudaSuccess);
+      cuda::spmm_implicit(wt, dil.as<uint16_t>(), ic, dx.as<uint16_t>(), g.cin);
+      unsetenv("SAT_WGMMA_TILE");
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<float> got = download_nchw(dx.as<uint16_t>(), {nb, g.cin, hw});
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_LE(std::fabs(got[i] - want[i]), std::ldexp(std::fabs(want[i]), -8) + 2e-5 * mag[i] + 1e-30)
+            << "at " << i << ": " << got[i] << " against " << want[i];
+      }
+    }
+    cuda::free_devnm(wt);
+    cuda::free_devnm(bwd);
+  }
 }
 
 // BatchNorm2d in training mode: output, input gradient, parameter gradients and running statistics;
