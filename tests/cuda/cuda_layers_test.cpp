@@ -341,6 +341,39 @@ TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
   }
 }
 
+// A convolution's input gradient summed on the host in double over (co, ky, kx), and the sum of
+// the terms' magnitudes, per input pixel (NCHW): wp the weight [cout][cin*k*k], dyf dY (NCHW), any
+// stride (the output pixel (iy + p - ky) / s where s divides it).
+static void exact_input_gradient(const std::vector<float>& wp, const std::vector<float>& dyf, const ConvGeometry& g,
+                                 int64_t cout, int64_t nb, std::vector<double>& want, std::vector<double>& mag) {
+  const int64_t kdim = g.kdim(), kk = g.k * g.k;
+  want.assign(static_cast<size_t>(nb * g.cin * g.h * g.w), 0.0);
+  mag.assign(want.size(), 0.0);
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t c = 0; c < g.cin; ++c)
+      for (int64_t iy = 0; iy < g.h; ++iy)
+        for (int64_t ix = 0; ix < g.w; ++ix) {
+          double sum = 0, abs = 0;
+          for (int64_t ky = 0; ky < g.k; ++ky) {
+            const int64_t ty = iy + g.p - ky;
+            if (ty < 0 || ty % g.s != 0 || ty / g.s >= g.oh) continue;
+            for (int64_t kx = 0; kx < g.k; ++kx) {
+              const int64_t tx = ix + g.p - kx;
+              if (tx < 0 || tx % g.s != 0 || tx / g.s >= g.ow) continue;
+              for (int64_t co = 0; co < cout; ++co) {
+                const double t = static_cast<double>(wp[co * kdim + c * kk + ky * g.k + kx]) *
+                                 dyf[((b * cout + co) * g.oh + ty / g.s) * g.ow + tx / g.s];
+                sum += t;
+                abs += std::fabs(t);
+              }
+            }
+          }
+          const size_t i = static_cast<size_t>(((b * g.cin + c) * g.h + iy) * g.w + ix);
+          want[i] = sum;
+          mag[i] = abs;
+        }
+}
+
 // Transposed BP (conv_dgrad.cu): the input gradient of a stride-1 convolution from dY's lowered
 // rows and W' in one product, against the col2im path (BP's FP32 rows, then col2im) and both against
 // the sum in double on the host over the pruned BF16 W_B (the N:M core's) and the BF16 dY. Each
@@ -379,31 +412,8 @@ TEST(CudaLayers, TransposedConvBpMatchesTheInputGradient) {
       }
       const Tensor dy = rand_tensor({nb, cout, g.oh, g.ow}, seed++);
       const std::vector<float> dyf = dy.to_f32();
-      // the host's sum over (co, ky, kx), and the magnitudes' sum, per input pixel
-      std::vector<double> want(static_cast<size_t>(nb * g.cin * hw)), mag(want.size());
-      for (int64_t b = 0; b < nb; ++b)
-        for (int64_t c = 0; c < g.cin; ++c)
-          for (int64_t iy = 0; iy < g.h; ++iy)
-            for (int64_t ix = 0; ix < g.w; ++ix) {
-              double sum = 0, abs = 0;
-              for (int64_t ky = 0; ky < g.k; ++ky) {
-                const int64_t oy = iy + g.p - ky;
-                if (oy < 0 || oy >= g.oh) continue;
-                for (int64_t kx = 0; kx < g.k; ++kx) {
-                  const int64_t ox = ix + g.p - kx;
-                  if (ox < 0 || ox >= g.ow) continue;
-                  for (int64_t co = 0; co < cout; ++co) {
-                    const double t = static_cast<double>(wp[co * kdim + c * kk + ky * g.k + kx]) *
-                                     dyf[((b * cout + co) * g.oh + oy) * g.ow + ox];
-                    sum += t;
-                    abs += std::fabs(t);
-                  }
-                }
-              }
-              const size_t i = static_cast<size_t>(((b * g.cin + c) * g.h + iy) * g.w + ix);
-              want[i] = sum;
-              mag[i] = abs;
-            }
+      std::vector<double> want, mag;
+      exact_input_gradient(wp, dyf, g, cout, nb, want, mag);
       const auto check = [&](const uint16_t* dx, const char* what) {
         const std::vector<float> got = download_nchw(dx, {nb, g.cin, hw});
         for (size_t i = 0; i < want.size(); ++i) {
@@ -573,7 +583,7 @@ TEST(CudaLayers, StridedConvBpThroughTheDilatedDyMatchesTheInputGradient) {
   uint64_t seed = 1300;
   for (const Case& cs : cases) {
     const ConvGeometry& g = cs.g;
-    const int64_t cout = cs.cout, kdim = g.kdim(), kk = g.k * g.k, hw = g.h * g.w, ohw = g.oh * g.ow;
+    const int64_t cout = cs.cout, kdim = g.kdim(), hw = g.h * g.w, ohw = g.oh * g.ow;
     const NM nm{2, 8};
     SCOPED_TRACE("cin " + std::to_string(g.cin) + " cout " + std::to_string(cout) + " k " + std::to_string(g.k) +
                  " s " + std::to_string(g.s) + " p " + std::to_string(g.p) + " " + std::to_string(g.h) + "x" +
@@ -584,30 +594,8 @@ TEST(CudaLayers, StridedConvBpThroughTheDilatedDyMatchesTheInputGradient) {
     nm_decompress(nm_compress(w.data(), cout, kdim, nm, Axis::Cout), wp.data());
     const Tensor dy = rand_tensor({nb, cout, g.oh, g.ow}, seed++);
     const std::vector<float> dyf = dy.to_f32();
-    std::vector<double> want(static_cast<size_t>(nb * g.cin * hw)), mag(want.size());
-    for (int64_t b = 0; b < nb; ++b)
-      for (int64_t c = 0; c < g.cin; ++c)
-        for (int64_t iy = 0; iy < g.h; ++iy)
-          for (int64_t ix = 0; ix < g.w; ++ix) {
-            double sum = 0, abs = 0;
-            for (int64_t ky = 0; ky < g.k; ++ky) {
-              const int64_t ty = iy + g.p - ky;
-              if (ty < 0 || ty % g.s != 0 || ty / g.s >= g.oh) continue;
-              for (int64_t kx = 0; kx < g.k; ++kx) {
-                const int64_t tx = ix + g.p - kx;
-                if (tx < 0 || tx % g.s != 0 || tx / g.s >= g.ow) continue;
-                for (int64_t co = 0; co < cout; ++co) {
-                  const double t = static_cast<double>(wp[co * kdim + c * kk + ky * g.k + kx]) *
-                                   dyf[((b * cout + co) * g.oh + ty / g.s) * g.ow + tx / g.s];
-                  sum += t;
-                  abs += std::fabs(t);
-                }
-              }
-            }
-            const size_t i = static_cast<size_t>(((b * g.cin + c) * g.h + iy) * g.w + ix);
-            want[i] = sum;
-            mag[i] = abs;
-          }
+    std::vector<double> want, mag;
+    exact_input_gradient(wp, dyf, g, cout, nb, want, mag);
     DevBuf w32(w.size() * 4);
     cudaMemcpy(w32.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
     cuda::DevNM bwd = cuda::alloc_devnm(cout, kdim, nm, Axis::Cout, true);
