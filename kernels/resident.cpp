@@ -166,8 +166,11 @@ bool implicit_bp_setting() {
 
 // How a strided convolution's BP reaches its input gradient: SAT_CUDA_STRIDED_BP=dilated (the
 // transposed convolution over dY dilated by the stride, through the implicit product, where it
-// applies) or =col2im (BP's FP32 rows, then col2im); unset: kDilatedBpByDefault.
-constexpr bool kDilatedBpByDefault = false;
+// applies) or =col2im (BP's FP32 rows, then col2im); unset: kDilatedBpByDefault, on since its test
+// and the whole-step tests passed on an H100 and the ResNet-18 BDWP step at batch 512 measured
+// 14.96 and 14.78 ms with it against 14.97 and 15.02 through col2im (docs/performance.md): even at
+// worst, and every BP of the model then writes its BF16 input gradient directly.
+constexpr bool kDilatedBpByDefault = true;
 bool dilated_bp_setting() {
   static const bool v = [] {
     const char* e = std::getenv("SAT_CUDA_STRIDED_BP");
