@@ -162,25 +162,12 @@ ConvGeometry dgrad_geometry(const ConvGeometry& g, int64_t cout) {
   return ConvGeometry{cout, g.oh, g.ow, g.k, 1, g.k - 1 - g.p, g.h, g.w};
 }
 
-ImplicitConv dgrad_implicit(const ConvGeometry& g, int64_t cout, int64_t nb) {
-  ImplicitConv ic;
-  ic.nb = nb;
-  ic.ch = cout;
-  ic.ih = g.oh;
-  ic.iw = g.ow;
-  ic.k = g.k;
-  ic.pad = g.k - 1 - g.p;
-  ic.oh = g.h;
-  ic.ow = g.w;
-  return ic;
-}
-
 bool strided_dgrad_applies(const ConvGeometry& g) {
   return g.s > 1 && g.p <= g.k - 1 && g.oh == (g.h + 2 * g.p - g.k) / g.s + 1 && g.ow == (g.w + 2 * g.p - g.k) / g.s + 1;
 }
 
-ImplicitConv dgrad_dilated_implicit(const ConvGeometry& g, int64_t cout, int64_t nb) {
-  ImplicitConv ic;
+ImplicitConv dgrad_implicit(const ConvGeometry& g, int64_t cout, int64_t nb) {
+  ImplicitConv ic;   // stride 1: dY itself
   ic.nb = nb;
   ic.ch = cout;
   ic.ih = (g.oh - 1) * g.s + 1;

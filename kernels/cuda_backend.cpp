@@ -23,6 +23,7 @@
 #include "resident.hpp"
 #include "cuda_check.hpp"
 #include "gradient_buckets.hpp"
+#include "env_setting.hpp"
 #include "nccl_reducer.hpp"
 #include "step_profile.hpp"
 #include "sat/backend.hpp"
@@ -142,11 +143,7 @@ class CudaBackend final : public Backend, public ProductRouter {
  public:
   // One GPU per rank of a data-parallel run on this host (its local rank); device 0 otherwise.
   CudaBackend() : device_(require_device("backend 'cuda'", launcher_local_rank())), blas_(std::make_unique<Blas>()) {
-    const char* graph_env = std::getenv("SAT_CUDA_GRAPH");
-    if (graph_env && *graph_env && std::strcmp(graph_env, "0") != 0 && std::strcmp(graph_env, "1") != 0) {
-      throw Error(std::string("SAT_CUDA_GRAPH='") + graph_env + "': expected 0 or 1");
-    }
-    graphs_on_ = !(graph_env && std::strcmp(graph_env, "0") == 0) && !prof_.on();
+    graphs_on_ = env_switch("SAT_CUDA_GRAPH", "1", "0", true) && !prof_.on();
     SAT_CUDA_CHECK(cudaStreamCreate(&stream_));
     SAT_CUDA_CHECK(cudaStreamCreate(&copy_stream_));
     for (NextBatch& n : next_) SAT_CUDA_CHECK(cudaEventCreateWithFlags(&n.ready, cudaEventDisableTiming));

@@ -7,7 +7,6 @@ namespace sat::cuda {
 
 GradientBuckets::GradientBuckets(const std::vector<Gradient>& grads, const BucketSettings& settings, NcclReducer& nccl)
     : nccl_(nccl) {
-  // A gradient listed twice would keep its bucket waiting for a second report that never comes.
   std::vector<int64_t> bytes;
   for (const Gradient& g : grads) bytes.push_back(g.n * static_cast<int64_t>(sizeof(float)));
   const std::vector<size_t> starts = plan_buckets(bytes, settings);
@@ -20,14 +19,14 @@ GradientBuckets::GradientBuckets(const std::vector<Gradient>& grads, const Bucke
         throw Error("NCCL buckets: " + grads[i].param->name + " listed twice (internal error)");
       }
     }
-    size_.push_back(starts[b + 1] - starts[b]);
   }
 }
 
 void GradientBuckets::begin(float weight, const std::string& what) {
   if (open_) throw Error("NCCL: a gradient sum began before the last one finished (internal error)");
   nccl_.begin_sum(weight, what);
-  missing_ = size_;
+  missing_.clear();
+  for (const auto& bucket : buckets_) missing_.push_back(bucket.size());
   reported_.clear();
   next_ = 0;
   started_in_bp_ = 0;

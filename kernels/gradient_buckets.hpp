@@ -53,7 +53,6 @@ class GradientBuckets {
   NcclReducer& nccl_;
   std::vector<std::vector<NcclReducer::Buffer>> buckets_;
   std::unordered_map<const Param*, size_t> bucket_of_;
-  std::vector<size_t> size_;       // gradients per bucket
   std::vector<size_t> missing_;    // of this step: gradients not yet reported, per bucket
   std::unordered_set<const Param*> reported_;
   size_t next_ = 0;                // the next bucket to start

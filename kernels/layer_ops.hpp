@@ -52,15 +52,15 @@ ConvGeometry dgrad_geometry(const ConvGeometry& g, int64_t cout);
 // dY[b][iy-(k-1-p)+ky'][ix-(k-1-p)+kx'][co], zero outside the map; columns >= k*k*cout zero.
 void dgrad_rows_nhwc(const uint16_t* dy, const ConvGeometry& g, int64_t cout, int64_t nb, uint16_t* out, int64_t ld,
                      cudaStream_t s);
-// That convolution as spmm_implicit's geometry: the image dY [nb][oh][ow][cout], padding k-1-p.
-ImplicitConv dgrad_implicit(const ConvGeometry& g, int64_t cout, int64_t nb);
 // A strided convolution's BP as the same transposed convolution over dY dilated by the stride
 // (zeros between its pixels): stride > 1, padding at most k-1 (any k, 1x1 included).
 bool strided_dgrad_applies(const ConvGeometry& g);
 // dY [nb*oh*ow][cout] -> the dilated map [nb][(oh-1)s+1][(ow-1)s+1][cout], every element written.
 void dilate_nhwc(const uint16_t* dy, const ConvGeometry& g, int64_t cout, int64_t nb, uint16_t* out, cudaStream_t s);
-// spmm_implicit's geometry over that map: padding k-1-p, the input's map (h, w) out.
-ImplicitConv dgrad_dilated_implicit(const ConvGeometry& g, int64_t cout, int64_t nb);
+// The transposed BP as spmm_implicit's geometry, any stride: the image is dY dilated by the stride
+// ((oh-1)s+1 rows; dY itself for stride 1) [nb][..][..][cout], padding k-1-p, the input's map
+// (h, w) out.
+ImplicitConv dgrad_implicit(const ConvGeometry& g, int64_t cout, int64_t nb);
 // W' in N:M form from W_B (bwd: the backward form of the [cout][cin*k*k] weight), both the
 // NMCompressed arrays and, where bwd has it, the 2:4 re-pack: entries moved, never selected again.
 // Empty when bwd can be rearranged; otherwise why not (a 2:4 re-pack needs cout % 4 == 0).

@@ -11,6 +11,7 @@
 
 #include "cuda_check.hpp"
 #include "cudnn_bn.hpp"
+#include "env_setting.hpp"
 #include "layer_ops.hpp"
 #include "resident_ops.hpp"
 #include "sat/error.hpp"
@@ -122,12 +123,7 @@ std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act&
 // Where a BatchNorm after a convolution gets its batch statistics: SAT_CUDA_BN_STATS=epilogue (the
 // default: from the sparse FF product's epilogue where its kernel gives them, else its own pass)
 // or =pass (always its own pass over the activation, for comparisons). Read when a plan is built.
-bool bn_stats_from_epilogue() {
-  const char* e = std::getenv("SAT_CUDA_BN_STATS");
-  if (!e || !*e || std::string(e) == "epilogue") return true;
-  if (std::string(e) == "pass") return false;
-  throw Error(std::string("SAT_CUDA_BN_STATS='") + e + "': expected 'epilogue' or 'pass'");
-}
+bool bn_stats_from_epilogue() { return env_switch("SAT_CUDA_BN_STATS", "epilogue", "pass", true); }
 
 // How a convolution's BP reaches its input gradient: SAT_CUDA_CONV_BP=transposed (wherever the
 // transposed form exists), =col2im (never), unset: transposed where its product's padded tensor
@@ -151,42 +147,27 @@ ConvBp conv_bp_setting() {
 // (docs/performance.md, 2026-12-07).
 constexpr bool kImplicitBpByDefault = true;
 
-// SAT_CUDA_IMPLICIT=0|1: the rows path or the implicit product (where it applies), for comparisons;
-// unset: kImplicitBpByDefault.
-bool implicit_bp_setting() {
-  static const bool v = [] {
-    const char* e = std::getenv("SAT_CUDA_IMPLICIT");
-    if (!e || !*e) return kImplicitBpByDefault;
-    if (std::string(e) == "1") return true;
-    if (std::string(e) == "0") return false;
-    throw Error(std::string("SAT_CUDA_IMPLICIT='") + e + "': expected 0 or 1");
-  }();
-  return v;
-}
+// SAT_CUDA_IMPLICIT=1|0: the implicit product (where it applies) or the rows path, for comparisons;
+// unset: kImplicitBpByDefault. Read when a plan is built.
+bool implicit_bp_setting() { return env_switch("SAT_CUDA_IMPLICIT", "1", "0", kImplicitBpByDefault); }
 
 // How a strided convolution's BP reaches its input gradient: SAT_CUDA_STRIDED_BP=dilated (the
 // transposed convolution over dY dilated by the stride, through the implicit product, where it
 // applies) or =col2im (BP's FP32 rows, then col2im); unset: kDilatedBpByDefault, on since its test
 // and the whole-step tests passed on an H100 and the ResNet-18 BDWP step at batch 512 measured
 // 14.96 and 14.78 ms with it against 14.97 and 15.02 through col2im (docs/performance.md): even at
-// worst, and every BP of the model then writes its BF16 input gradient directly.
+// worst, and every BP of the model then writes its BF16 input gradient directly. Read when a plan
+// is built.
 constexpr bool kDilatedBpByDefault = true;
-bool dilated_bp_setting() {
-  static const bool v = [] {
-    const char* e = std::getenv("SAT_CUDA_STRIDED_BP");
-    if (!e || !*e) return kDilatedBpByDefault;
-    if (std::string(e) == "dilated") return true;
-    if (std::string(e) == "col2im") return false;
-    throw Error(std::string("SAT_CUDA_STRIDED_BP='") + e + "': expected 'dilated' or 'col2im'");
-  }();
-  return v;
-}
+bool dilated_bp_setting() { return env_switch("SAT_CUDA_STRIDED_BP", "dilated", "col2im", kDilatedBpByDefault); }
 
 // Conv2d: im2col (channels-last to the product's rows), the product, the bias epilogue. The lowered
 // batch is kept for WU (k*k times the input's memory, a few GiB for ResNet-18 at batch 512, against
 // a second im2col per layer and step). BP: for stride 1, the transposed convolution of dY
-// (conv_dgrad.cu: dY's lowered rows times W' in one product that writes the BF16 input gradient);
-// otherwise BP's FP32 rows go through col2im into the input gradient.
+// (conv_dgrad.cu: W' times dY, read through im2col boxes by the implicit product or lowered into
+// rows first, in one product that writes the BF16 input gradient); for a strided convolution the
+// same over dY dilated by the stride (sparse BP on the wgmma kernel); otherwise BP's FP32 rows go
+// through col2im into the input gradient.
 // ViT's patch embedding is the same convolution (kernel = stride = patch, no padding, the same
 // (c, ky, kx) column order) whose epilogue adds the position embedding with the bias.
 struct ConvOp final : Op {
@@ -203,8 +184,11 @@ struct ConvOp final : Op {
   // transposed BP: W' (the N:M form, or dense BF16 [cin][k*k*cout]) rebuilt from W_B at each BP,
   // dY's lowered rows [nb*h*w][ldt] in the plan's shared c.trows
   bool transposed = false;
-  bool implicit = false;   // the transposed BP's product reads dY itself (spmm_implicit)
-  bool dilated = false;    // strided: the same over dY dilated by the stride into c.trows
+  // The BP's product reads dY itself through im2col boxes (spmm_implicit over `ic`): the transposed
+  // BP of a stride-1 convolution, or, `dilated`, a strided one's over dY spread onto the stride's
+  // grid in c.trows.
+  bool implicit = false, dilated = false;
+  ImplicitConv ic{};
   DevNM wt{};
   uint16_t* wt_dense = nullptr;
   int64_t ldt = 0;
@@ -246,31 +230,30 @@ struct ConvOp final : Op {
     col = c.alloc<uint16_t>(P * ldk);
     c.partial_elems = std::max(c.partial_elems, column_partials(P, sw->cout));
     transposed = !patch && use_transposed(c);
-    dilated = !patch && !transposed && use_dilated(c);
-    if (dilated) {
+    const bool strided = !patch && !transposed && may_dilate(c);
+    ldt = padded_len(g.k * g.k * sw->cout);
+    if ((transposed || strided) && sw->bp_sparse(c.method)) {
       wt = alloc_dgrad_form(*c.links->weight(sw).bwd, g);
-      for (void* p : {static_cast<void*>(wt.values), static_cast<void*>(wt.index), static_cast<void*>(wt.v24),
-                      static_cast<void*>(wt.meta24)}) {
-        if (p) c.allocs->push_back(p);
-      }
-      const ImplicitConv ic = dgrad_dilated_implicit(g, sw->cout, c.batch);
-      c.trows_elems = std::max(c.trows_elems, ic.nb * ic.ih * ic.iw * ic.ch);
-      c.acc_elems = std::max(c.acc_elems, P * sw->cout);
-    } else if (transposed) {
-      ldt = padded_len(g.k * g.k * sw->cout);
-      if (sw->bp_sparse(c.method)) {
-        wt = alloc_dgrad_form(*c.links->weight(sw).bwd, g);
+      ic = dgrad_implicit(g, sw->cout, c.batch);
+      // dY and c.trows are cudaMalloc'd, so 16-byte aligned: the image's pointer is a stand-in
+      // here, the check is on the geometry and the form
+      const bool can = spmm_choice(wt, nullptr, ldt) == SpmmKernel::wgmma && implicit_unusable(wt, nullptr, ic).empty();
+      implicit = can && (strided || implicit_bp_setting());
+      dilated = strided && can;
+      if (strided && !can) {
+        free_devnm(wt);   // the strided BP stays on col2im
+      } else {
         for (void* p : {static_cast<void*>(wt.values), static_cast<void*>(wt.index), static_cast<void*>(wt.v24),
                         static_cast<void*>(wt.meta24)}) {
           if (p) c.allocs->push_back(p);
         }
-        // dY is an activation buffer (cudaMalloc'd, so 16-byte aligned): the image's pointer is
-        // stand-in here, the check is on the geometry and the form
-        implicit = implicit_bp_setting() && spmm_choice(wt, nullptr, ldt) == SpmmKernel::wgmma &&
-                   implicit_unusable(wt, nullptr, dgrad_implicit(g, sw->cout, c.batch)).empty();
-      } else {
-        wt_dense = c.alloc<uint16_t>(g.kdim() * sw->cout);
       }
+    }
+    if (dilated) {
+      c.trows_elems = std::max(c.trows_elems, ic.nb * ic.ih * ic.iw * ic.ch);
+      c.acc_elems = std::max(c.acc_elems, P * sw->cout);
+    } else if (transposed) {
+      if (!sw->bp_sparse(c.method)) wt_dense = c.alloc<uint16_t>(g.kdim() * sw->cout);
       if (!implicit) c.trows_elems = std::max(c.trows_elems, c.batch * g.h * g.w * ldt);
       c.acc_elems = std::max(c.acc_elems, P * sw->cout);
     } else {
@@ -278,16 +261,11 @@ struct ConvOp final : Op {
       c.pad_elems = std::max(c.pad_elems, P * padded_len(sw->cout));
     }
   }
-  // The dilated BP where the setting asks for it and the implicit product can run it: a sparse BP
-  // (BDWP), W_B rearrangeable, the wgmma kernel, cout a multiple of 64.
-  bool use_dilated(Ctx& c) const {
+  // A strided convolution whose BP may run over the dilated dY: the setting asks for it, a sparse
+  // BP (BDWP) whose W_B can be rearranged; the constructor then asks the implicit product.
+  bool may_dilate(Ctx& c) const {
     if (!dilated_bp_setting() || conv_bp_setting() == ConvBp::col2im || !strided_dgrad_applies(g)) return false;
-    if (!sw->bp_sparse(c.method) || !dgrad_form_unusable(*c.links->weight(sw).bwd, g).empty()) return false;
-    DevNM probe = alloc_dgrad_form(*c.links->weight(sw).bwd, g);   // only its shape is looked at
-    const bool ok = spmm_choice(probe, nullptr, padded_len(g.k * g.k * sw->cout)) == SpmmKernel::wgmma &&
-                    implicit_unusable(probe, nullptr, dgrad_dilated_implicit(g, sw->cout, c.batch)).empty();
-    free_devnm(probe);
-    return ok;
+    return sw->bp_sparse(c.method) && dgrad_form_unusable(*c.links->weight(sw).bwd, g).empty();
   }
   bool use_transposed(Ctx& c) const {
     const ConvBp set = conv_bp_setting();
@@ -317,18 +295,16 @@ struct ConvOp final : Op {
     c.blas->wu(dy, sw->cout, col, ldk, P, sw->cout, sw->k, c.links->weight(sw).grad, false, 1.0f);
     c.mark("conv2d WU product");
     if (!need_dx) return nullptr;
-    if (dilated) {   // dY spread onto the stride's grid, then the transposed convolution, implicit
-      dilate_nhwc(dy, g, sw->cout, c.batch, c.trows, c.s);
-      c.mark("conv2d BP dilate (strided)");
+    if (implicit) {   // dY (dilated first where strided) read through im2col boxes: no rows written
+      const uint16_t* img = dy;
+      if (dilated) {
+        dilate_nhwc(dy, g, sw->cout, c.batch, c.trows, c.s);
+        c.mark("conv2d BP dilate (strided)");
+        img = c.trows;
+      }
       dgrad_form(*c.links->weight(sw).bwd, g, wt, c.s);
-      spmm_implicit(wt, c.trows, dgrad_dilated_implicit(g, sw->cout, c.batch), dx, g.cin, c.s);
-      c.mark("conv2d BP product (strided, implicit)");
-      return dx;
-    }
-    if (transposed && implicit) {   // dY read through im2col boxes: no rows written
-      dgrad_form(*c.links->weight(sw).bwd, g, wt, c.s);
-      spmm_implicit(wt, dy, dgrad_implicit(g, sw->cout, c.batch), dx, g.cin, c.s);
-      c.mark("conv2d BP product (transposed, implicit)");
+      spmm_implicit(wt, img, ic, dx, g.cin, c.s);
+      c.mark(dilated ? "conv2d BP product (strided, implicit)" : "conv2d BP product (transposed, implicit)");
       return dx;
     }
     if (transposed) {
@@ -586,12 +562,7 @@ struct ResidualOp final : Op {
 
 // SAT_CUDA_FUSE=0 keeps every ReLU apart from the BatchNorm or residual add before it (for
 // comparisons); anything else but 1 is refused. Read when a plan is built.
-bool fuse_relu() {
-  const char* e = std::getenv("SAT_CUDA_FUSE");
-  if (!e || !*e || std::string(e) == "1") return true;
-  if (std::string(e) == "0") return false;
-  throw Error(std::string("SAT_CUDA_FUSE='") + e + "': expected 0 or 1");
-}
+bool fuse_relu() { return env_switch("SAT_CUDA_FUSE", "1", "0", true); }
 
 std::unique_ptr<Seq> build_seq(Ctx& c, std::vector<LayerPtr>& layers, const Act& in) {
   auto seq = std::make_unique<Seq>();

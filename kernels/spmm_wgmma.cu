@@ -27,6 +27,7 @@
 #include <string>
 
 #include "common.cuh"
+#include "env_setting.hpp"
 #include "spmm_kernels.hpp"
 #include "hopper.cuh"
 #include "wgmma_sp_ops.cuh"
@@ -333,16 +334,21 @@ __global__ void __launch_bounds__(Cfg<kCons, kBN, kSplit>::kThreads, 1)
 #endif
 }
 
+// A CUDA 12 driver entry point (the tensor-map encoders are driver API; the runtime hands them out
+// so that the kernels need not link libcuda).
+template <typename Fn>
+Fn driver_fn(const char* name) {
+  void* p = nullptr;
+  cudaDriverEntryPointQueryResult q{};
+  const cudaError_t e = cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &q);
+  if (e != cudaSuccess || q != cudaDriverEntryPointSuccess || !p) {
+    throw Error(std::string("spmm (wgmma): the driver has no ") + name + " (needs a CUDA 12 or newer driver)");
+  }
+  return reinterpret_cast<Fn>(p);
+}
+
 PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
-  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q);
-    if (e != cudaSuccess || q != cudaDriverEntryPointSuccess || !p) {
-      throw Error("spmm (wgmma): the driver has no cuTensorMapEncodeTiled (needs a CUDA 12 or newer driver)");
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-  }();
+  static const auto fn = driver_fn<PFN_cuTensorMapEncodeTiled_v12000>("cuTensorMapEncodeTiled");
   return fn;
 }
 
@@ -369,15 +375,7 @@ CUtensorMap make_map(const void* base, CUtensorMapDataType type, uint64_t dim0, 
 // `pixels` output positions x 64 channels (128 bytes, 128-byte swizzle: the layout of the lowered
 // input's stage), the window's corner running from -pad to (the output's size - 1 - pad).
 CUtensorMap make_im2col_map(const uint16_t* img, const ImplicitConv& g, uint32_t pixels) {
-  static const PFN_cuTensorMapEncodeIm2col_v12000 fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeIm2col", &p, 12000, cudaEnableDefault, &q);
-    if (e != cudaSuccess || q != cudaDriverEntryPointSuccess || !p) {
-      throw Error("spmm (wgmma): the driver has no cuTensorMapEncodeIm2col (needs a CUDA 12 or newer driver)");
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeIm2col_v12000>(p);
-  }();
+  static const auto fn = driver_fn<PFN_cuTensorMapEncodeIm2col_v12000>("cuTensorMapEncodeIm2col");
   CUtensorMap m;
   const cuuint64_t dims[4] = {static_cast<cuuint64_t>(g.ch), static_cast<cuuint64_t>(g.iw),
                               static_cast<cuuint64_t>(g.ih), static_cast<cuuint64_t>(g.nb)};
@@ -498,12 +496,7 @@ WgTile pick_tile(const DevNM& f, int64_t cols) {
   const double e64x256 = tile_efficiency(f.lines, cols, 64, 256);
   // SAT_WGMMA_64=0|1 leaves the 64-line tile out of the choice or lets it in (comparisons);
   // unset: kTile64ByDefault.
-  static const bool allow64 = [] {
-    const char* v = std::getenv("SAT_WGMMA_64");
-    if (!v || !*v) return kTile64ByDefault;
-    if (std::string(v) == "0" || std::string(v) == "1") return std::string(v) == "1";
-    throw Error(std::string("SAT_WGMMA_64='") + v + "': expected 0 or 1");
-  }();
+  static const bool allow64 = env_switch("SAT_WGMMA_64", "1", "0", kTile64ByDefault);
   if (allow64 && e64x256 >= 1.5 * std::max({e256x128, e128x256, e128x128})) return WgTile::t64x256;
   if (e256x128 >= 0.9 * e128x128 && e256x128 >= 0.9 * e128x256) return WgTile::t256x128;
   if (e128x256 >= 0.9 * e128x128) return WgTile::t128x256;
@@ -547,11 +540,7 @@ std::string implicit_unusable(const DevNM& a, const uint16_t* img, const Implici
     return "the padding is outside what an im2col tensor map holds";
   }
   if (a.len != g.k * g.k * g.ch) return "the form's line length is not k*k*channels";
-  if (!a.sp24) return "the weight has no 2:4 re-packed form";
-  if (!wgmma_available()) return "the device is not compute capability 9.0 (the wgmma code is built for sm_90a)";
-  if (sp24_meta_layout() != 0) return "the 2:4 metadata is in the alternative layout (SAT_SP24_META=1)";
-  if (reinterpret_cast<uintptr_t>(img) % 16 != 0) return "the image is not 16-byte aligned";
-  return "";
+  return wgmma_unusable(a, img, kBK);   // the form, the device, the image's alignment
 }
 
 void spmm_implicit(const DevNM& a, const uint16_t* img, const ImplicitConv& g, uint16_t* out, int64_t ld_out,

@@ -341,6 +341,27 @@ TEST(CudaLayers, LoweringMatchesTheChannelsFirstKernelsExactly) {
   }
 }
 
+// W_B of a [cout][cin*k*k] weight, pre-generated on the GPU from its FP32 values (N:M along Cout,
+// with the 2:4 re-pack), and W' rearranged from it for the transposed BP (conv_dgrad.cu); both
+// freed with the object.
+struct DgradForms {
+  cuda::DevNM bwd{}, wt{};
+  DgradForms(const float* w32, int64_t cout, const ConvGeometry& g, NM nm) {
+    bwd = cuda::alloc_devnm(cout, g.kdim(), nm, Axis::Cout, true);
+    cuda::PregenOut po;
+    po.bwd = &bwd;
+    cuda::pregen(w32, cout, g.kdim(), nm, po);
+    wt = cuda::alloc_dgrad_form(bwd, g);
+    cuda::dgrad_form(bwd, g, wt, 0);
+  }
+  ~DgradForms() {
+    cuda::free_devnm(wt);
+    cuda::free_devnm(bwd);
+  }
+  DgradForms(const DgradForms&) = delete;
+  DgradForms& operator=(const DgradForms&) = delete;
+};
+
 // A convolution's input gradient summed on the host in double over (co, ky, kx), and the sum of
 // the terms' magnitudes, per input pixel (NCHW): wp the weight [cout][cin*k*k], dyf dY (NCHW), any
 // stride (the output pixel (iy + p - ky) / s where s divides it).
@@ -443,13 +464,9 @@ TEST(CudaLayers, TransposedConvBpMatchesTheInputGradient) {
         check(dxc.as<uint16_t>(), "col2im, cuBLAS");
         continue;
       }
-      cuda::DevNM bwd = cuda::alloc_devnm(cout, kdim, nm, Axis::Cout, true);
-      cuda::PregenOut po;
-      po.bwd = &bwd;
-      cuda::pregen(w32.as<float>(), cout, kdim, nm, po);
+      const DgradForms forms(w32.as<float>(), cout, g, nm);
+      const cuda::DevNM &bwd = forms.bwd, &wt = forms.wt;
       ASSERT_EQ(cuda::dgrad_form_unusable(bwd, g), "");
-      cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
-      cuda::dgrad_form(bwd, g, wt, 0);
       const int64_t ldy = cuda::padded_len(cout);
       cuda::pad_rows(ddy->as<uint16_t>(), P, cout, dyp.as<uint16_t>(), ldy, 0);
       cuda::spmm(bwd, dyp.as<uint16_t>(), ldy, P, acc.p, false, kdim);
@@ -463,8 +480,6 @@ TEST(CudaLayers, TransposedConvBpMatchesTheInputGradient) {
         check(dxt.as<uint16_t>(), cuda::spmm_kernel_name(kern));
       }
       check(dxc.as<uint16_t>(), "col2im");
-      cuda::free_devnm(wt);
-      cuda::free_devnm(bwd);
     }
   }
 }
@@ -494,20 +509,12 @@ TEST(CudaLayers, ImplicitTransposedBpGivesTheLoweredRowsBits) {
       const std::vector<float> w = test::randn(static_cast<size_t>(cout * kdim), seed++, true);
       DevBuf w32(w.size() * 4);
       cudaMemcpy(w32.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
-      cuda::DevNM bwd = cuda::alloc_devnm(cout, kdim, nm, Axis::Cout, true);
-      cuda::PregenOut po;
-      po.bwd = &bwd;
-      cuda::pregen(w32.as<float>(), cout, kdim, nm, po);
-      cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
-      cuda::dgrad_form(bwd, g, wt, 0);
+      const DgradForms forms(w32.as<float>(), cout, g, nm);
+      const cuda::DevNM& wt = forms.wt;
       std::unique_ptr<DevBuf> ddy(upload_nhwc(rand_tensor({nb, cout, g.oh, g.ow}, seed++), {nb, cout, g.oh * g.ow}));
       const cuda::ImplicitConv ic = cuda::dgrad_implicit(g, cout, nb);
       const std::string why = cuda::implicit_unusable(wt, ddy->as<uint16_t>(), ic);
-      if (why.find("compute capability") != std::string::npos) {
-        cuda::free_devnm(wt);
-        cuda::free_devnm(bwd);
-        GTEST_SKIP() << why;
-      }
+      if (why.find("compute capability") != std::string::npos) GTEST_SKIP() << why;
       ASSERT_EQ(why, "");
       const int64_t ldt = cuda::padded_len(kk * cout);
       DevBuf trows(q * ldt * 2), ref(q * g.cin * 2), got(q * g.cin * 2);
@@ -531,8 +538,6 @@ TEST(CudaLayers, ImplicitTransposedBpGivesTheLoweredRowsBits) {
                              << first / g.cin << ", channel " << first % g.cin << ": " << o[first] << " against "
                              << r[first];
       }
-      cuda::free_devnm(wt);
-      cuda::free_devnm(bwd);
     }
   }
   // Refusals, by name: channels not a multiple of 64, a window corner past the im2col map's range,
@@ -598,23 +603,15 @@ TEST(CudaLayers, StridedConvBpThroughTheDilatedDyMatchesTheInputGradient) {
     exact_input_gradient(wp, dyf, g, cout, nb, want, mag);
     DevBuf w32(w.size() * 4);
     cudaMemcpy(w32.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
-    cuda::DevNM bwd = cuda::alloc_devnm(cout, kdim, nm, Axis::Cout, true);
-    cuda::PregenOut po;
-    po.bwd = &bwd;
-    cuda::pregen(w32.as<float>(), cout, kdim, nm, po);
-    cuda::DevNM wt = cuda::alloc_dgrad_form(bwd, g);
-    cuda::dgrad_form(bwd, g, wt, 0);
+    const DgradForms forms(w32.as<float>(), cout, g, nm);
+    const cuda::DevNM& wt = forms.wt;
     std::unique_ptr<DevBuf> ddy(upload_nhwc(dy, {nb, cout, ohw}));
-    const cuda::ImplicitConv ic = cuda::dgrad_dilated_implicit(g, cout, nb);
+    const cuda::ImplicitConv ic = cuda::dgrad_implicit(g, cout, nb);
     DevBuf dil(ic.nb * ic.ih * ic.iw * ic.ch * 2), dx(nb * hw * g.cin * 2);
     ASSERT_EQ(cudaMemset(dil.p, 0xFF, ic.nb * ic.ih * ic.iw * ic.ch * 2), cudaSuccess);   // every element written
     cuda::dilate_nhwc(ddy->as<uint16_t>(), g, cout, nb, dil.as<uint16_t>(), 0);
     const std::string why = cuda::implicit_unusable(wt, dil.as<uint16_t>(), ic);
-    if (why.find("compute capability") != std::string::npos) {
-      cuda::free_devnm(wt);
-      cuda::free_devnm(bwd);
-      GTEST_SKIP() << why;
-    }
+    if (why.find("compute capability") != std::string::npos) GTEST_SKIP() << why;
     ASSERT_EQ(why, "");
     for (const char* tile : {"", "128x256", "64x256"}) {
       SCOPED_TRACE(std::string("CTA tile ") + (*tile ? tile : "(picked)"));
@@ -629,8 +626,6 @@ TEST(CudaLayers, StridedConvBpThroughTheDilatedDyMatchesTheInputGradient) {
             << "at " << i << ": " << got[i] << " against " << want[i];
       }
     }
-    cuda::free_devnm(wt);
-    cuda::free_devnm(bwd);
   }
 }
 
